@@ -1,0 +1,55 @@
+# hashtag_kit: the two commands are `make reproduce` and `make test`; each does its own set-up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+RUN ?= default
+RUN_MODE ?= full
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONHASHSEED := 0
+export HASHTAG_KIT_DATA ?= $(abspath ../shared/data)
+
+.PHONY: setup reproduce test test-fast lint format bench evaluate clean-outputs
+
+setup: $(STAMP) java
+
+# The venv is (re)built whenever the pinned requirements change.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+# METEOR and the PTB tokenizer of pycocoevalcap need Java; install it when missing and we may.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Java (default-jre-headless) for METEOR ..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null) \
+	      || echo "WARNING: could not install Java; METEOR and the PTB tokenizer will be skipped"; \
+	  else echo "WARNING: no Java found (install default-jre-headless); METEOR will be skipped"; fi; }
+
+reproduce: setup
+	$(PY) -m hashtag_kit reproduce --run $(RUN) --mode $(RUN_MODE)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not smoke" $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	$(PY) -m hashtag_kit bench all
+
+clean-outputs:
+	rm -rf outputs/*/

@@ -1,0 +1,42 @@
+"""Command line: `python -m hashtag_kit <command> [options]` (also installed as `hashtag-kit`).
+
+Commands are implemented next to the code they drive; each module exposes `main(argv) -> int`.
+`python -m hashtag_kit <command> --help` shows a command's options.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "preprocess": ("hashtag_kit.preprocess", "load, clean and split a dataset into a run directory"),
+    "features": ("hashtag_kit.encoders.cache", "extract and cache image/text features for a run"),
+    "recommend": ("hashtag_kit.recommender", "recommend hashtags for an image and/or caption"),
+    "evaluate": ("hashtag_kit.evaluate", "evaluations that write metrics.json (e.g. tweets)"),
+    "bench": ("hashtag_kit.bench", "benchmarks that print their figures"),
+    "reproduce": ("hashtag_kit.reproduce", "run notebooks 01 -> 05 with papermill"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: python -m hashtag_kit <command> [options]", "", "commands:"]
+    lines += [f"  {name:<11} {doc}" for name, (_, doc) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""One run directory per run: how stages find each other's files.
+
+Layout (every stage reads only files here; nothing is passed in memory between notebooks):
+
+    outputs/<run>/
+        run.json                     run metadata: dataset, seed, run mode, encoders used
+        01_preprocess/
+            posts.jsonl              cleaned posts (hashtag_kit.posts manifest)
+            splits.json              {"random": {"train": [ids], "val": [...], "test": [...]},
+                                      "user_disjoint": {...}}
+            vocab.json               {"hashtags": [...], "counts": {...}, "min_freq": int, ...}
+            report.json              what loading/cleaning skipped or repaired
+            metrics.json
+        features/<encoder-id>/       feature cache shards (hashtag_kit.encoders.cache)
+        02_encoder_decoder_hashtags/ model.keras, metrics.json, figures ...
+        03_attention_baseline/ ...
+        04_caption_decoder/ ...
+        05_comparison/ report.html ...
+
+Example:
+    >>> rd = RunDir("outputs/default")
+    >>> rd.stage("01_preprocess").name
+    '01_preprocess'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from hashtag_kit.posts import Post, read_posts
+
+PREPROCESS = "01_preprocess"
+ENCODER_DECODER = "02_encoder_decoder_hashtags"
+ATTENTION = "03_attention_baseline"
+CAPTION = "04_caption_decoder"
+COMPARISON = "05_comparison"
+STAGES = (PREPROCESS, ENCODER_DECODER, ATTENTION, CAPTION, COMPARISON)
+
+#: bumped when the layout of a run directory changes incompatibly
+RUN_FORMAT_VERSION = 1
+
+
+def write_json(path: str | Path, obj) -> Path:
+    """Write JSON atomically (temp file then rename), creating parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=_jsonable))
+    tmp.replace(path)
+    return path
+
+
+def read_json(path: str | Path):
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} does not exist: run the stage that writes it first "
+            "(notebooks run in order 01 -> 05; `make reproduce` runs them all)"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _jsonable(o):
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, set):
+        return sorted(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+class RunDir:
+    """Paths and small readers for one run directory (`outputs/<run>`)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def stage(self, name: str, create: bool = True) -> Path:
+        p = self.path / name
+        if create:
+            p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    @property
+    def features_dir(self) -> Path:
+        return self.path / "features"
+
+    # -- metadata ---------------------------------------------------------------------------
+    @property
+    def meta_path(self) -> Path:
+        return self.path / "run.json"
+
+    def meta(self) -> dict:
+        return read_json(self.meta_path) if self.meta_path.exists() else {}
+
+    def update_meta(self, **fields) -> dict:
+        """Merge fields into run.json (nested dicts are merged one level deep)."""
+        meta = self.meta()
+        meta.setdefault("format_version", RUN_FORMAT_VERSION)
+        for k, v in fields.items():
+            if isinstance(v, dict) and isinstance(meta.get(k), dict):
+                meta[k].update(v)
+            else:
+                meta[k] = v
+        write_json(self.meta_path, meta)
+        return meta
+
+    # -- preprocess outputs -----------------------------------------------------------------
+    def load_posts(self) -> list[Post]:
+        return read_posts(self._need(PREPROCESS, "posts.jsonl"))
+
+    def load_splits(self) -> dict:
+        return read_json(self._need(PREPROCESS, "splits.json"))
+
+    def load_vocab(self) -> dict:
+        return read_json(self._need(PREPROCESS, "vocab.json"))
+
+    def split_posts(self, split: str = "random") -> dict[str, list[Post]]:
+        """Posts of each part ('train', 'val', 'test') of a frozen split, in manifest order."""
+        splits = self.load_splits()
+        if split not in splits:
+            raise KeyError(f"{self.path}: no split {split!r}; have {sorted(splits)}")
+        by_id = {p.id: p for p in self.load_posts()}
+        return {part: [by_id[i] for i in ids] for part, ids in splits[split].items()}
+
+    def metrics(self, stage: str) -> dict:
+        return read_json(self.path / stage / "metrics.json")
+
+    def _need(self, stage: str, name: str) -> Path:
+        p = self.path / stage / name
+        if not p.exists():
+            raise FileNotFoundError(
+                f"{p} is missing: run notebook {stage} (or `make reproduce`) for this run first"
+            )
+        return p
+
+
+def environment() -> dict:
+    """What a report needs to say about where a run ran."""
+    import importlib.metadata as md
+
+    versions = {}
+    for pkg in ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "nltk", "papermill"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "packages": versions,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def write_metrics(stage_dir: str | Path, metrics: dict, run_dir: RunDir | None = None) -> Path:
+    """Write a stage's metrics.json, stamped with the run's encoders and environment."""
+    stage_dir = Path(stage_dir)
+    meta = (run_dir or RunDir(stage_dir.parent)).meta()
+    out = {
+        "stage": stage_dir.name,
+        "encoders": meta.get("encoders", {}),
+        "dataset": meta.get("dataset"),
+        "run_mode": meta.get("run_mode"),
+        "seed": meta.get("seed"),
+        **metrics,
+        "environment": environment(),
+    }
+    return write_json(stage_dir / "metrics.json", out)
