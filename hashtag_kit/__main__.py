@@ -10,7 +10,10 @@ import importlib
 import sys
 
 COMMANDS = {
-    "preprocess": ("hashtag_kit.preprocess", "load, clean and split a dataset into a run directory"),
+    "preprocess": (
+        "hashtag_kit.preprocess",
+        "load, clean and split a dataset into a run directory",
+    ),
     "features": ("hashtag_kit.encoders.cache", "extract and cache image/text features for a run"),
     "recommend": ("hashtag_kit.recommender", "recommend hashtags for an image and/or caption"),
     "evaluate": ("hashtag_kit.evaluate", "evaluations that write metrics.json (e.g. tweets)"),

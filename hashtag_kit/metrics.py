@@ -107,7 +107,7 @@ def mrr(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int | None =
 
 
 def accuracy_amnn(ranked, truth, k: int) -> float:
-    """"Accuracy" as AMNN's code (Yang et al. 2020) and the original project report it: Hit@K."""
+    """ "Accuracy" as AMNN's code (Yang et al. 2020) and the original project report it: Hit@K."""
     return hit_rate_at_k(ranked, truth, k)
 
 
