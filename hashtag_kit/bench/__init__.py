@@ -1,0 +1,29 @@
+"""Benchmarks that print their figures: `python -m hashtag_kit bench <name>|all`.
+
+Each benchmark module exposes `main(argv) -> int` and prints a small table of what it measured
+(with the machine it ran on). Speed targets are checked by reading these figures, not by timed
+tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+BENCHES = {
+    "features": "hashtag_kit.bench.features",  # feature extraction pipeline vs bare forward
+    "train": "hashtag_kit.bench.training",  # encoder-decoder ms/step and examples/s
+    "recommend": "hashtag_kit.bench.recommend",  # batch recommend posts/s from cached features
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hashtag_kit bench", description=__doc__)
+    parser.add_argument("name", choices=[*BENCHES, "all"], help="which benchmark")
+    args, rest = parser.parse_known_args(argv)
+    names = list(BENCHES) if args.name == "all" else [args.name]
+    status = 0
+    for name in names:
+        print(f"== bench {name}")
+        status |= int(importlib.import_module(BENCHES[name]).main(rest) or 0)
+    return status
