@@ -1,0 +1,59 @@
+"""Tests for hashtag_kit.plots: the figures draw what they are given, under the Agg backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hashtag_kit.metrics import ranking_metrics
+from hashtag_kit.plots import (
+    RANKING_PANELS,
+    figure_to_png,
+    plot_metrics_vs_k,
+    plot_params_vs_f1,
+    plot_training_curves,
+)
+
+
+@pytest.fixture
+def ranking():
+    ranked = [["a", "b", "c", "d"], ["c", "d", "e", "f"], ["x", "y", "a", "b"]]
+    truth = [{"a"}, {"d", "q"}, {"b"}]
+    return ranking_metrics(ranked, truth, ks=[1, 2, 3, 4])
+
+
+def test_metrics_vs_k_draws_every_model_in_four_panels(ranking):
+    fig = plot_metrics_vs_k({"m1": ranking, "m2": ranking, "missing": None}, title="T")
+    assert [ax.get_title() for ax in fig.axes] == list(RANKING_PANELS.values())
+    for ax, metric in zip(fig.axes, RANKING_PANELS, strict=True):
+        lines = ax.get_lines()
+        assert [ln.get_label() for ln in lines] == ["m1", "m2"]
+        xs, ys = lines[0].get_data()
+        assert list(xs) == [1, 2, 3, 4]
+        np.testing.assert_allclose(ys, [ranking[metric][str(k)] for k in range(1, 5)])
+    assert figure_to_png(fig)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_params_vs_f1_places_points_and_lists_the_rest(ranking):
+    models = {
+        "big": {"trainable_params": 10_000, "ranking": ranking},
+        "popularity": {"trainable_params": None, "ranking": ranking},
+    }
+    fig = plot_params_vs_f1(models, k=3)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    (points,) = ax.collections
+    np.testing.assert_allclose(points.get_offsets(), [[10_000, ranking["f1"]["3"]]])
+    assert any("popularity" in t.get_text() for t in fig.texts)
+
+
+def test_training_curves_one_panel_per_history():
+    fig = plot_training_curves(
+        {"a": {"loss": [3.0, 2.0, 1.0], "val_loss": [3.0, 2.5, 2.2]}, "b": None, "c": {}}
+    )
+    visible = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in visible] == ["a"]
+    styles = {ln.get_label(): ln.get_linestyle() for ln in visible[0].get_lines()}
+    assert styles == {"loss": "-", "val_loss": "--"}
+    empty = plot_training_curves({"b": None})
+    assert "no training history" in empty.axes[0].texts[0].get_text()
