@@ -41,7 +41,7 @@ def _pairs(ranked: Sequence[Sequence], truth: Sequence[Collection]):
 
 
 def _check_k(k: int) -> None:
-    if int(k) != k or k < 1:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"K must be a positive integer, got {k!r}")
 
 
@@ -97,6 +97,8 @@ def micro_recall_at_k(ranked, truth, k: int) -> float:
 
 def mrr(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int | None = None) -> float:
     """Mean reciprocal rank of the first true tag (0 when none in the top K / whole list)."""
+    if k is not None:
+        _check_k(k)
     rr = []
     for r, t in _pairs(ranked, truth):
         lst = r if k is None else r[:k]
