@@ -1,0 +1,128 @@
+"""Run the whole study: notebooks 01 -> 05 with papermill, into one run directory.
+
+    python -m hashtag_kit reproduce --run default --mode full      # what `make reproduce` does
+    python -m hashtag_kit reproduce --run smoke --mode smoke --only 01 02
+
+Each executed notebook is written to `outputs/<run>/executed/`, wall times to
+`outputs/<run>/timings.json`. The run stops at the first failing notebook and prints the failing
+cell and error. Caches (the generated embedded dataset, the feature cache) are reused and the
+runner says which it found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from hashtag_kit.run import COMPARISON, STAGES, RunDir, read_json, write_json
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+
+
+def notebook_path(stage: str) -> Path:
+    return NOTEBOOKS / f"{stage}.ipynb"
+
+
+def run_dir_for(run: str) -> Path:
+    """A bare name means outputs/<name>; anything with a slash is a path."""
+    p = Path(run)
+    return p if (len(p.parts) > 1 or p.is_absolute()) else REPO / "outputs" / run
+
+
+def _say_reused(run_dir: Path) -> None:
+    emb = REPO / "data" / "embedded"
+    if emb.is_dir() and any(emb.iterdir()):
+        print(f"reusing generated embedded data in {emb} ({len(list(emb.iterdir()))} version(s))")
+    feats = run_dir / "features"
+    if feats.is_dir():
+        n = sum(1 for _ in feats.rglob("*") if _.is_file())
+        print(f"reusing feature cache in {feats} ({n} files): only missing shards are computed")
+    shared = os.environ.get("HASHTAG_KIT_FEATURE_CACHE")
+    if shared:
+        print(f"shared feature cache: {shared}")
+
+
+def execute(
+    stage: str, run_dir: Path, run_mode: str, extra: dict | None = None, log_output: bool = False
+) -> float:
+    """Execute one notebook with papermill; returns wall seconds. Raises on a failing cell."""
+    import papermill as pm
+
+    out_dir = run_dir / "executed"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = {"RUN_DIR": str(run_dir.resolve()), "RUN_MODE": run_mode, **(extra or {})}
+    t0 = time.perf_counter()
+    pm.execute_notebook(
+        str(notebook_path(stage)),
+        str(out_dir / f"{stage}.ipynb"),
+        parameters=params,
+        kernel_name="python3",
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+        log_output=log_output,
+    )
+    return time.perf_counter() - t0
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The failing cell's index, error and the last lines of its traceback."""
+    cell = getattr(exc, "cell_index", None)
+    ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
+    lines = [f"failing cell: {cell}" if cell is not None else "failing cell: unknown"]
+    source = getattr(exc, "source", None)
+    if source:
+        lines += ["--- cell source ---", source.rstrip(), "---"]
+    lines.append(f"{ename}: {evalue}")
+    return "\n".join(lines)
+
+
+def reproduce(run: str, run_mode: str, only: list[str] | None = None, extra=None) -> int:
+    run_dir = run_dir_for(run)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    RunDir(run_dir).update_meta(run_mode=run_mode)
+    _say_reused(run_dir)
+    stages = [s for s in STAGES if not only or any(s.startswith(o) for o in only)]
+    timings_path = run_dir / "timings.json"
+    timings = read_json(timings_path) if timings_path.exists() else {}
+    total = time.perf_counter()
+    for stage in stages:
+        print(f"[{stage}] running ({run_mode}) ...", flush=True)
+        try:
+            seconds = execute(stage, run_dir, run_mode, extra)
+        except Exception as e:  # papermill's PapermillExecutionError and friends
+            print(
+                f"[{stage}] FAILED after running earlier stages; executed notebook with the error:"
+            )
+            print(f"  {run_dir / 'executed' / (stage + '.ipynb')}")
+            print(describe_failure(e))
+            return 1
+        timings[stage] = round(seconds, 1)
+        write_json(timings_path, timings)
+        print(f"[{stage}] done in {seconds:.0f} s", flush=True)
+    print(f"all {len(stages)} notebook(s) done in {time.perf_counter() - total:.0f} s")
+    report = run_dir / COMPARISON / "report.html"
+    if report.exists():
+        print(f"report: {report}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m hashtag_kit reproduce",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--run", default="default", help="run name (outputs/<name>) or path")
+    ap.add_argument("--mode", choices=("smoke", "full"), default="full")
+    ap.add_argument("--only", nargs="*", help="stage prefixes to run, e.g. 01 02")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return reproduce(args.run, args.mode, args.only)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
