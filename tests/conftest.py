@@ -33,3 +33,47 @@ def real_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"HASHTAG_KIT_DATA={value} is not a folder")
     return path
+
+
+# -- smoke runs of the notebooks ----------------------------------------------------------------
+# One session-scoped run directory: notebook 01 runs once (smoke mode, embedded data) and every
+# later notebook's smoke test runs on its outputs, in stage order, each at most once per session.
+
+REPO = Path(__file__).resolve().parent.parent
+# features are keyed by content, so test sessions share one cache (gitignored)
+os.environ.setdefault("HASHTAG_KIT_FEATURE_CACHE", str(REPO / "data" / "cache" / "features"))
+
+_executed: dict = {}
+
+
+def _execute(stage: str, run_dir: Path, params: dict) -> Path:
+    from hashtag_kit.reproduce import execute
+
+    key = (stage, str(run_dir), tuple(sorted(params.items())))
+    if key not in _executed:
+        execute(stage, run_dir, "smoke", params)
+        _executed[key] = run_dir / "executed" / f"{stage}.ipynb"
+    return _executed[key]
+
+
+@pytest.fixture(scope="session")
+def smoke_run_dir(tmp_path_factory) -> Path:
+    """A run directory with notebook 01's smoke outputs (manifests + cached features)."""
+    run_dir = tmp_path_factory.mktemp("smoke_run")
+    _execute("01_preprocess", run_dir, {})
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def smoke_notebook(smoke_run_dir):
+    """`smoke_notebook(stage, **params)` executes a notebook once per session on the smoke run.
+
+    Returns the stage folder (`<run>/<stage>`). Earlier stages a notebook needs must have been
+    executed first (call `smoke_notebook` for them too; repeated calls are free).
+    """
+
+    def run(stage: str, **params) -> Path:
+        _execute(stage, smoke_run_dir, params)
+        return smoke_run_dir / stage
+
+    return run
