@@ -1,0 +1,274 @@
+"""COCO-standard caption metrics: BLEU-1..4, METEOR, ROUGE-L, CIDEr-D (through pycocoevalcap).
+
+The scores are those of the MS-COCO caption evaluation server (Chen et al. 2015, "Microsoft COCO
+Captions: Data Collection and Evaluation Server"), computed by the `pycocoevalcap` package:
+
+- BLEU-n (Papineni et al. 2002): corpus-level modified n-gram precision with the brevity penalty,
+  reference length = the closest reference per candidate (pycocoevalcap's "closest" option).
+- METEOR 1.5 (Denkowski & Lavie 2014): the Java scorer shipped with pycocoevalcap (`-l en -norm`).
+- ROUGE-L (Lin 2004): LCS-based F-measure with beta = 1.2, max over references, averaged over
+  images.
+- CIDEr-D (Vedantam et al. 2015): TF-IDF weighted n-gram (1..4) cosine with clipping and a Gaussian
+  length penalty (sigma = 6), times 10, IDF from the evaluated references. pycocoevalcap's `Cider`
+  class computes this D variant, as the COCO server does.
+
+Sentences are first tokenised with the Stanford PTB tokenizer (lower-cased, punctuation removed),
+which needs Java, as METEOR does. Without Java (`shutil.which("java")` is None) a warning says so,
+METEOR is None, and a pure-Python tokenizer that mimics the PTB one is used; BLEU, ROUGE-L and
+CIDEr-D are still computed. SPICE stays off (its first use downloads Stanford CoreNLP models).
+
+A paragraph (Stanford image-paragraph, Krause et al. 2017) is scored as one sequence: its sentences
+are joined into one token string (`score_paragraphs`), as Krause et al. and Melas-Kyriazi et al.
+2018 evaluate.
+
+`nltk_bleu` is an independent cross-check of BLEU through NLTK's `corpus_bleu`.
+
+Example:
+    >>> refs = {"img1": ["a dog runs on the grass", "a brown dog running"]}
+    >>> scores = score_captions(refs, {"img1": "a dog runs on grass"}, use_java=False)
+    >>> sorted(scores)[:3]
+    ['bleu1', 'bleu2', 'bleu3']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import shutil
+import warnings
+from collections.abc import Mapping, Sequence
+
+log = logging.getLogger("hashtag_kit")
+
+#: tokens the PTB tokenizer wrapper of pycocoevalcap removes after tokenising
+PUNCTUATIONS = frozenset(
+    ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--"]
+    + ["...", ";"]
+)
+
+METRIC_KEYS = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l", "cider")
+
+
+def java_available() -> bool:
+    """True when a `java` executable is on PATH (needed by METEOR and the PTB tokenizer)."""
+    return shutil.which("java") is not None
+
+
+def _warn_no_java(what: str) -> None:
+    msg = (
+        f"Java was not found on PATH: {what}. Install a Java runtime (Debian: "
+        "`apt-get install default-jre-headless`, or `make setup` as root) for METEOR and the "
+        "Stanford PTB tokenizer."
+    )
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    log.warning(msg)
+
+
+_TOKEN_RE = re.compile(r"n't|'\w+|\w+(?:[-']\w+)*|\.\.\.|--|[^\w\s]", re.UNICODE)
+
+
+def simple_tokenize(text: str) -> str:
+    """Pure-Python stand-in for the PTB tokenizer: lower-case, split punctuation, drop it.
+
+    Follows the PTB conventions that matter for the scores: hyphenated words stay one token,
+    clitics are split (`dog's` -> `dog 's`, `don't` -> `do n't`), punctuation is removed.
+
+    Example:
+        >>> simple_tokenize("A dog's ball, on the grass!")
+        "a dog 's ball on the grass"
+    """
+    text = (text or "").replace("\n", " ").lower()
+    text = re.sub(r"(\w)n't\b", r"\1 n't", text)
+    text = re.sub(r"(\w)('(?:s|re|ve|ll|d|m))\b", r"\1 \2", text)
+    tokens = _TOKEN_RE.findall(text)
+    return " ".join(t for t in tokens if t not in PUNCTUATIONS)
+
+
+def tokenize_captions(
+    captions: Mapping[str, Sequence[str]], use_java: bool | None = None
+) -> tuple[dict[str, list[str]], str]:
+    """Tokenise every caption the COCO way. Returns (tokenised captions by id, tokenizer name).
+
+    Args:
+        captions: {image id: [caption, ...]}.
+        use_java: True forces the Stanford PTB tokenizer, False the Python fallback, None picks
+            PTB when Java is available.
+    """
+    if use_java is None:
+        use_java = java_available()
+        if not use_java:
+            _warn_no_java("using the pure-Python tokenizer instead of the PTB tokenizer")
+    if use_java:
+        from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+        keyed = {
+            str(k): [{"caption": c.replace("\n", " ")} for c in v] for k, v in captions.items()
+        }
+        try:
+            out = PTBTokenizer().tokenize(keyed)
+        except Exception as e:  # noqa: BLE001 - any Java/IO failure falls back, loudly
+            warnings.warn(
+                f"the PTB tokenizer failed ({e}); using the pure-Python tokenizer",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        else:
+            # the Java tokenizer drops ids whose lines vanished: check nothing was lost
+            if all(len(out.get(str(k), [])) == len(v) for k, v in captions.items()):
+                return {str(k): out[str(k)] for k in captions}, "ptb"
+            warnings.warn(
+                "the PTB tokenizer lost lines; using the pure-Python tokenizer",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return {str(k): [simple_tokenize(c) for c in v] for k, v in captions.items()}, "simple"
+
+
+def _check_inputs(
+    references: Mapping[str, Sequence[str]], candidates: Mapping[str, str]
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    refs = {str(k): [str(c) for c in v] for k, v in references.items()}
+    cands = {str(k): ("" if v is None else str(v)) for k, v in candidates.items()}
+    if not cands:
+        raise ValueError("no candidate captions to score")
+    missing = sorted(set(cands) - set(refs))
+    if missing:
+        raise ValueError(
+            f"{len(missing)} candidate ids have no references, e.g. {missing[:5]}: "
+            "score only images with reference captions"
+        )
+    empty = [k for k in cands if not any(r.strip() for r in refs[k])]
+    if empty:
+        raise ValueError(
+            f"{len(empty)} images have no non-empty reference caption, e.g. {empty[:5]}: "
+            "drop them before scoring (an empty reference cannot be matched)"
+        )
+    # only the images that have a candidate are scored (CIDEr's IDF uses exactly these)
+    refs = {k: [r for r in refs[k] if r.strip()] for k in cands}
+    return refs, cands
+
+
+def score_captions(
+    references: Mapping[str, Sequence[str]],
+    candidates: Mapping[str, str],
+    *,
+    use_java: bool | None = None,
+    meteor: bool = True,
+) -> dict:
+    """BLEU-1..4, METEOR, ROUGE-L and CIDEr-D of one candidate per image against its references.
+
+    Args:
+        references: {image id: [reference caption, ...]} (raw text; tokenised here).
+        candidates: {image id: generated caption} (raw text); every id needs references.
+        use_java: None = use Java (PTB tokenizer, METEOR) when found, else warn and fall back;
+            False = never use Java (METEOR None); True = require it.
+        meteor: compute METEOR (needs Java); False skips it (None).
+
+    Returns:
+        {"bleu1", "bleu2", "bleu3", "bleu4", "meteor" (float or None), "rouge_l", "cider",
+         "n_images", "tokenizer" ("ptb" or "simple")}, all scores in [0, 1] except CIDEr-D
+         (0..10).
+    """
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    refs, cands = _check_inputs(references, candidates)
+    if use_java is True and not java_available():
+        raise RuntimeError(
+            "use_java=True but no `java` on PATH: install default-jre-headless (or `make setup`)"
+        )
+    java = java_available() if use_java is None else bool(use_java)
+    if use_java is None and not java:
+        _warn_no_java("METEOR is skipped (None) and a pure-Python tokenizer is used")
+    gts, tok_name = tokenize_captions(refs, use_java=java)
+    res_tok, _ = tokenize_captions({k: [v] for k, v in cands.items()}, use_java=java)
+    res = {k: [v[0]] for k, v in res_tok.items()}
+
+    out: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocoevalcap prints its statistics
+        bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    for n, b in enumerate(bleu, 1):
+        out[f"bleu{n}"] = float(b)
+    out["meteor"] = _meteor(gts, res) if (meteor and java) else None
+    out["rouge_l"] = float(Rouge().compute_score(gts, res)[0])
+    out["cider"] = float(Cider().compute_score(gts, res)[0])
+    out["n_images"] = len(res)
+    out["tokenizer"] = tok_name
+    return out
+
+
+def _meteor(gts: dict, res: dict) -> float | None:
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    scorer = None
+    try:
+        scorer = Meteor()
+        score, _ = scorer.compute_score(gts, res)
+        return float(score)
+    except Exception as e:  # noqa: BLE001 - METEOR's Java process failing must not lose the rest
+        warnings.warn(f"METEOR failed ({e!r}); reporting None", RuntimeWarning, stacklevel=2)
+        return None
+    finally:
+        if scorer is not None:
+            with contextlib.suppress(Exception):
+                scorer.meteor_p.stdin.close()
+                scorer.meteor_p.kill()
+                scorer.meteor_p.wait(timeout=10)
+
+
+def paragraph_as_sequence(paragraph: str | Sequence[str]) -> str:
+    """One paragraph (a string, or a list of sentences) as one line of text, sentences kept."""
+    if not isinstance(paragraph, str):
+        paragraph = " ".join(str(s).strip() for s in paragraph)
+    return re.sub(r"\s+", " ", paragraph).strip()
+
+
+def score_paragraphs(
+    references: Mapping[str, str | Sequence[str]],
+    candidates: Mapping[str, str | Sequence[str]],
+    **kwargs,
+) -> dict:
+    """Score generated paragraphs, each paragraph as ONE sequence (Krause et al. 2017).
+
+    Args:
+        references: {image id: reference paragraph (string or list of sentences)}; one reference
+            paragraph per image, as in the Stanford image-paragraph dataset.
+        candidates: {image id: generated paragraph (string or list of sentences)}.
+        **kwargs: passed to `score_captions` (`use_java`, `meteor`).
+    """
+    refs = {k: [paragraph_as_sequence(v)] for k, v in references.items()}
+    cands = {k: paragraph_as_sequence(v) for k, v in candidates.items()}
+    return score_captions(refs, cands, **kwargs)
+
+
+def nltk_bleu(
+    references: Mapping[str, Sequence[str]],
+    candidates: Mapping[str, str],
+    *,
+    tokenizer=simple_tokenize,
+) -> dict:
+    """Cross-check: corpus BLEU-1..4 through NLTK's `corpus_bleu` (no smoothing).
+
+    NLTK's brevity penalty uses the closest reference length (ties to the shorter), as
+    pycocoevalcap's "closest" option does, so both agree to ~1e-6 unless some n-gram order has
+    no match at all (pycocoevalcap then adds a tiny epsilon, NLTK returns 0).
+
+    Args:
+        references: {image id: [reference caption, ...]}.
+        candidates: {image id: generated caption}.
+        tokenizer: text -> space-separated tokens (default: the pure-Python PTB stand-in).
+    """
+    from nltk.translate.bleu_score import corpus_bleu
+
+    refs, cands = _check_inputs(references, candidates)
+    ids = list(cands)
+    list_of_refs = [[tokenizer(r).split() for r in refs[i]] for i in ids]
+    hyps = [tokenizer(cands[i]).split() for i in ids]
+    weights = [(1.0,), (0.5, 0.5), (1 / 3, 1 / 3, 1 / 3), (0.25, 0.25, 0.25, 0.25)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NLTK warns when an order has zero matches
+        scores = corpus_bleu(list_of_refs, hyps, weights=weights)
+    return {f"bleu{n}": float(s) for n, s in enumerate(scores, 1)}
