@@ -43,3 +43,31 @@ def test_additive_attention_masking_and_weighted_sum():
 def test_additive_attention_rejects_missing_values():
     with pytest.raises(ValueError, match="list of 4"):
         AdditiveAttention(4)([Q, V, M, M])
+
+
+# -- CoAttention ----------------------------------------------------------------------------
+def test_co_attention_shared_check():
+    from hashtag_kit.layers.co_attention import CoAttention
+
+    keras.utils.set_random_seed(0)
+    regions = RNG.normal(size=(3, 9, 12)).astype("float32")
+    words = RNG.normal(size=(3, 7, 16)).astype("float32")
+    # image attention: values 12*8+8, query (text) 16*8, score 8; text attention: 16*8+8, 12*8, 8
+    n = (12 * 8 + 8 + 16 * 8 + 8) + (16 * 8 + 8 + 12 * 8 + 8)
+    check_layer(CoAttention(8), [regions, words, M], [(3, 12), (3, 16), (3, 9), (3, 7)], n)
+
+
+def test_co_attention_text_guides_image_and_masks_words():
+    from hashtag_kit.layers.co_attention import CoAttention
+
+    keras.utils.set_random_seed(0)
+    regions = RNG.normal(size=(3, 9, 12)).astype("float32")
+    words = RNG.normal(size=(3, 7, 16)).astype("float32")
+    co = CoAttention(8)
+    v, s, a_img, a_txt = (np.asarray(t) for t in co([regions, words, M]))
+    np.testing.assert_allclose(a_img.sum(-1), 1.0, atol=1e-5)
+    assert np.all(a_txt[1, 3:] == 0) and np.all(a_txt[2] == 0)
+    np.testing.assert_allclose(v, np.einsum("br,brd->bd", a_img, regions), atol=1e-5)
+    # other words -> another text summary -> other weights over the same regions
+    _, _, a_img2, _ = co([regions, words[::-1], M])
+    assert not np.allclose(np.asarray(a_img2)[0], a_img[0])
