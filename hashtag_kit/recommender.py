@@ -1,0 +1,676 @@
+"""Hashtags for a photo and/or a caption, from a trained run: the kit's user-facing API and CLI.
+
+`Recommender.load(run_dir)` reads what notebook 02 wrote into
+`<run_dir>/02_encoder_decoder_hashtags/` (`model.keras`, `tags.json`, `users.json`,
+`model_config.json`), and `.recommend(...)` encodes the image and text with the SAME encoders the
+run's features came from (named in `model_config.json`; loaded lazily, once) and decodes ranked
+hashtags with the model's beam search. Tags the user already typed condition the model and are
+never suggested again; an unknown user falls back to the model's cold-start path and the result
+says so.
+
+Command line (exit code 2 and a one-line message for user errors):
+
+    python -m hashtag_kit recommend --image cat.jpg --text "cutest cat ever" -k 5 \
+        [--run outputs/default] [--user U] [--existing a,b] [--beam-width 3] [--json]
+
+Example:
+    >>> rec = Recommender.load("outputs/default")                      # doctest: +SKIP
+    >>> rec.recommend(image="cat.jpg", text="cutest cat ever", k=3)    # doctest: +SKIP
+    [('cat', 0.41), ('cats', 0.12), ('kitten', 0.07)]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hashtag_kit.posts import Post
+from hashtag_kit.report import RunReport
+from hashtag_kit.run import ENCODER_DECODER, read_json
+
+log = logging.getLogger("hashtag_kit")
+
+#: the `format_version` of `model_config.json` this code reads
+FORMAT_VERSION = 1
+#: the files of a stage directory the recommender needs
+STAGE_FILES = ("model_config.json", "model.keras", "tags.json", "users.json")
+SPECIAL_TOKENS = frozenset({"<pad>", "<start>", "<end>", "<unk>"})
+
+
+class IncompatibleRunError(RuntimeError):
+    """A run directory written by an incompatible version of the kit."""
+
+
+class Recommendations(list):
+    """Ranked `(tag, score)` pairs, best first; `notes` says how they were made.
+
+    A plain list of tuples for every use, with two extras: `notes` (human-readable remarks,
+    e.g. that an unknown user got the cold-start fallback) and `cold_start` (True when `user`
+    was given but the model never saw it).
+    """
+
+    def __init__(self, items: Iterable = (), notes: Iterable[str] = (), cold_start: bool = False):
+        super().__init__(items)
+        self.notes = list(notes)
+        self.cold_start = bool(cold_start)
+
+    @property
+    def tags(self) -> list[str]:
+        return [t for t, _ in self]
+
+    def to_dict(self) -> dict:
+        return {
+            "hashtags": [{"tag": t, "score": float(s)} for t, s in self],
+            "notes": self.notes,
+            "cold_start": self.cold_start,
+        }
+
+
+def _normalise_tag(tag: str) -> str:
+    from hashtag_kit.text import normalise_hashtag
+
+    return normalise_hashtag(tag)
+
+
+def _resolve_stage_dir(run_dir: str | Path, stage: str) -> Path:
+    """Accept the run directory (`outputs/<run>`) or the stage folder itself."""
+    run_dir = Path(run_dir)
+    if (run_dir / "model_config.json").exists() or (run_dir / "model.keras").exists():
+        return run_dir
+    return run_dir / stage
+
+
+def check_stage_dir(stage_dir: str | Path) -> dict:
+    """Check a stage folder has every file and a compatible format; return its model config.
+
+    Raises:
+        FileNotFoundError: a file is missing (names it and the notebook that writes it).
+        IncompatibleRunError: `model_config.json` has another `format_version`.
+    """
+    stage_dir = Path(stage_dir)
+    if not stage_dir.is_dir():
+        raise FileNotFoundError(
+            f"{stage_dir} does not exist: train a model first (run notebook "
+            f"{ENCODER_DECODER}.ipynb or `make reproduce` for this run), or pass --run <run dir>"
+        )
+    for name in STAGE_FILES:
+        if not (stage_dir / name).exists():
+            raise FileNotFoundError(
+                f"{stage_dir / name} is missing: the run is incomplete; re-run notebook "
+                f"{ENCODER_DECODER}.ipynb for this run"
+            )
+    try:
+        config = read_json(stage_dir / "model_config.json")
+    except json.JSONDecodeError as e:
+        raise IncompatibleRunError(
+            f"{stage_dir / 'model_config.json'} is not valid JSON ({e}); re-run notebook "
+            f"{ENCODER_DECODER}.ipynb for this run"
+        ) from e
+    version = config.get("format_version") if isinstance(config, dict) else None
+    if version != FORMAT_VERSION:
+        raise IncompatibleRunError(
+            f"{stage_dir / 'model_config.json'} has format_version {version!r} but this kit "
+            f"reads version {FORMAT_VERSION} (written by kit {config.get('kit_version', '?')}); "
+            f"re-run notebook {ENCODER_DECODER}.ipynb with this kit, or install the kit version "
+            "that wrote the run"
+            if isinstance(config, dict)
+            else f"{stage_dir / 'model_config.json'} is not a JSON object"
+        )
+    return config
+
+
+def _load_stage_files(stage_dir: Path):
+    """(model, tokens, users, config) through the model's own loader when it is available."""
+    try:
+        from hashtag_kit.models.encoder_decoder import load_stage
+    except ImportError:  # the model module has not landed: read the contract files directly
+        load_stage = None
+    if load_stage is not None:
+        return load_stage(stage_dir)
+    import keras
+
+    model = keras.saving.load_model(stage_dir / "model.keras")
+    tokens = read_json(stage_dir / "tags.json")["tokens"]
+    users = read_json(stage_dir / "users.json")
+    config = read_json(stage_dir / "model_config.json")
+    return model, tokens, users, config
+
+
+def _check_same_encoder(kind: str, want: dict, encoder) -> None:
+    """The encoder we got must be the one the run's features came from."""
+    got_digest = getattr(encoder, "digest", None)
+    if want.get("digest") and got_digest and want["digest"] != got_digest:
+        raise RuntimeError(
+            f"the run's {kind} features came from {want.get('name')} with weights digest "
+            f"{want['digest']}, but the {kind} encoder available here has digest {got_digest}: "
+            "recommendations would be meaningless; install the same weights or re-run the run"
+        )
+    got_dim = getattr(encoder, "dim", None)
+    if want.get("dim") and got_dim and int(want["dim"]) != int(got_dim):
+        raise RuntimeError(
+            f"the run's {kind} features are {want['dim']}-d but encoder {want.get('name')} "
+            f"gives {got_dim}-d"
+        )
+
+
+class Recommender:
+    """Recommend hashtags with a trained `HashtagEncoderDecoder` and the run's own encoders.
+
+    Args:
+        model: a model with `decode(inputs, k, beam_width, exclude) -> (ids, scores)` (the
+            contract of `hashtag_kit.models.encoder_decoder.HashtagEncoderDecoder`).
+        tokens: the tag vocabulary, id = index (`tags.json`); special tokens (`<pad>`,
+            `<start>`, `<end>`, `<unk>`) are never returned.
+        users: {user id: [tag ids, most frequent first]} (`users.json`).
+        config: `model_config.json` (encoders used, `history_len`, `existing_len`, ...).
+        image_encoder, text_encoder: encoders to use instead of the run's (tests, custom
+            set-ups); they need `.encode(...)` as in `hashtag_kit.encoders` and are checked
+            against the digest and dim the run recorded.
+        source: where the model came from, for messages.
+
+    Example:
+        >>> rec = Recommender.load("outputs/default")                    # doctest: +SKIP
+        >>> rec.recommend(text="sunset at the beach", user="u12", existing=["#sea"], k=5)
+    """
+
+    def __init__(
+        self,
+        model,
+        tokens: Sequence[str],
+        users: dict | None = None,
+        config: dict | None = None,
+        *,
+        image_encoder=None,
+        text_encoder=None,
+        source: str | Path | None = None,
+    ) -> None:
+        self.model = model
+        self.tokens = list(tokens)
+        self.tag_to_id = {t: i for i, t in enumerate(self.tokens)}
+        self.special_ids = {i for i, t in enumerate(self.tokens) if t in SPECIAL_TOKENS}
+        self.users = {str(u): [int(i) for i in ids] for u, ids in (users or {}).items()}
+        self.config = dict(config or {})
+        self.history_len = int(self.config.get("history_len") or 0)
+        self.existing_len = int(self.config.get("existing_len") or 0)
+        self.source = str(source) if source is not None else "the model"
+        self._image_encoder = image_encoder
+        self._text_encoder = text_encoder
+        if image_encoder is not None and self.config.get("image_encoder"):
+            _check_same_encoder("image", self.config["image_encoder"], image_encoder)
+        if text_encoder is not None and self.config.get("text_encoder"):
+            _check_same_encoder("text", self.config["text_encoder"], text_encoder)
+
+    # -- loading ----------------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        run_dir: str | Path,
+        *,
+        stage: str = ENCODER_DECODER,
+        image_encoder=None,
+        text_encoder=None,
+    ) -> Recommender:
+        """Load the model, vocabularies and encoder names of a run.
+
+        Args:
+            run_dir: the run directory (`outputs/<run>`) or its stage folder.
+            stage: stage folder name holding the model (default notebook 02's).
+            image_encoder, text_encoder: optional encoder objects overriding the run's.
+
+        Raises:
+            FileNotFoundError: the run or one of its files is missing (named, with what to do).
+            IncompatibleRunError: the run was written by an incompatible kit version.
+        """
+        stage_dir = _resolve_stage_dir(run_dir, stage)
+        check_stage_dir(stage_dir)
+        try:
+            model, tokens, users, config = _load_stage_files(stage_dir)
+        except (FileNotFoundError, IncompatibleRunError):
+            raise
+        except Exception as e:  # a corrupt or foreign model.keras
+            raise IncompatibleRunError(
+                f"{stage_dir / 'model.keras'} could not be loaded ({type(e).__name__}: {e}); "
+                f"re-run notebook {ENCODER_DECODER}.ipynb with this kit version"
+            ) from e
+        if not hasattr(model, "decode"):
+            raise IncompatibleRunError(
+                f"{stage_dir / 'model.keras'} holds a {type(model).__name__} without a "
+                "`decode` method; it is not a hashtag encoder-decoder"
+            )
+        return cls(
+            model,
+            tokens,
+            users,
+            config,
+            image_encoder=image_encoder,
+            text_encoder=text_encoder,
+            source=stage_dir,
+        )
+
+    # -- encoders (lazy, once) --------------------------------------------------------------
+    def _encoder_config(self, kind: str) -> dict:
+        cfg = self.config.get(f"{kind}_encoder")
+        if not cfg:
+            raise ValueError(
+                f"{self.source} was trained without {kind} features: leave the {kind} out"
+            )
+        return cfg
+
+    @property
+    def image_dim(self) -> int:
+        return int((self.config.get("image_encoder") or {}).get("dim") or 0)
+
+    @property
+    def text_dim(self) -> int:
+        return int((self.config.get("text_encoder") or {}).get("dim") or 0)
+
+    @property
+    def image_encoder(self):
+        if self._image_encoder is None:
+            cfg = self._encoder_config("image")
+            from hashtag_kit.encoders.image import get_image_encoder
+
+            enc = get_image_encoder(cfg["name"])
+            _check_same_encoder("image", cfg, enc)
+            self._image_encoder = enc
+        return self._image_encoder
+
+    @property
+    def text_encoder(self):
+        if self._text_encoder is None:
+            cfg = self._encoder_config("text")
+            from hashtag_kit.encoders.text import get_text_encoder
+
+            enc = get_text_encoder(cfg["name"])
+            _check_same_encoder("text", cfg, enc)
+            self._text_encoder = enc
+        return self._text_encoder
+
+    def _read_image(self, image, where: str) -> np.ndarray:
+        """A path (read with `hashtag_kit.images.load_image`) or an (H, W, 3) array -> uint8."""
+        from hashtag_kit.images import load_image
+
+        if isinstance(image, (str, Path)):
+            return load_image(str(image))  # raises ImageError naming the file
+        arr = np.asarray(image)
+        if arr.ndim == 2:
+            arr = np.stack([arr] * 3, axis=-1)
+        if arr.ndim != 3 or arr.shape[-1] not in (3, 4) or min(arr.shape[:2]) < 1:
+            raise ValueError(f"{where}: an image array must be (H, W, 3), got shape {arr.shape}")
+        arr = arr[..., :3]
+        if arr.dtype != np.uint8:
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{where}: the image array has NaN or infinite values")
+            if arr.max(initial=0) <= 1.0:
+                arr = arr * 255.0
+            arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        return arr
+
+    def encode_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, Di) pooled features of uint8 images through the run's image encoder."""
+        enc = self.image_encoder
+        if hasattr(enc, "encode_images"):  # the encoder's own resize/crop, as in the cache
+            pooled = enc.encode_images(list(images))
+        else:
+            pooled = enc.encode(list(images))
+        if isinstance(pooled, tuple):
+            pooled = pooled[0]
+        return np.asarray(pooled, dtype="float32").reshape(len(images), -1)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, Dt) features of texts through the run's text encoder."""
+        return np.asarray(self.text_encoder.encode(list(texts)), dtype="float32").reshape(
+            len(texts), -1
+        )
+
+    # -- inputs -----------------------------------------------------------------------------
+    def tag_ids(self, tags: Iterable[str]) -> list[int]:
+        """Ids of the (normalised) tags that are in the vocabulary, in order, no repeats."""
+        out = []
+        for t in tags:
+            i = self.tag_to_id.get(t)
+            if i is not None and i not in self.special_ids and i not in out:
+                out.append(i)
+        return out
+
+    def normalise_existing(self, existing: Iterable[str] | str | None) -> list[str]:
+        """Tags the user typed, normalised (`#Beach` -> `beach`), blanks dropped, no repeats."""
+        if existing is None:
+            return []
+        if isinstance(existing, str):
+            existing = existing.split(",")
+        out = []
+        for t in existing:
+            if not isinstance(t, str):
+                raise ValueError(f"existing tags must be strings, got {t!r}")
+            n = _normalise_tag(t)
+            if n and n not in out:
+                out.append(n)
+        return out
+
+    def _history(self, user) -> tuple[list[int], str | None]:
+        if user is None:
+            return [], None
+        ids = self.users.get(str(user))
+        if ids is None:
+            return [], (
+                f"user {user!r} is unknown to this model (not among its training users): "
+                "cold-start fallback, recommendations are not personalised"
+            )
+        return ids, None
+
+    @staticmethod
+    def _pad(rows: list[list[int]], width: int) -> np.ndarray:
+        out = np.zeros((len(rows), max(width, 1)), dtype="int32")
+        for i, r in enumerate(rows):
+            r = r[:width]
+            out[i, : len(r)] = r
+        return out
+
+    def _decode(self, inputs: dict, exclude: list[set[int]], k: int, beam_width: int):
+        if int(k) != k or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if int(beam_width) != beam_width or beam_width < 1:
+            raise ValueError(f"beam_width must be a positive integer, got {beam_width!r}")
+        ids, scores = self.model.decode(
+            inputs, k=int(k), beam_width=int(beam_width), exclude=exclude
+        )
+        out = []
+        for row_ids, row_scores, skip in zip(ids, scores, exclude, strict=True):
+            pairs, seen = [], set()
+            for i, s in zip(row_ids, row_scores, strict=True):
+                i = int(i)
+                if i in self.special_ids or i in skip or i in seen or not 0 <= i < len(self.tokens):
+                    continue
+                seen.add(i)
+                pairs.append((self.tokens[i], float(s)))
+            out.append(pairs[:k])
+        return out
+
+    # -- recommending -----------------------------------------------------------------------
+    def recommend(
+        self,
+        image=None,
+        text: str | None = None,
+        user=None,
+        existing: Iterable[str] | str | None = None,
+        k: int = 7,
+        beam_width: int = 3,
+    ) -> Recommendations:
+        """Ranked hashtags with scores for one post.
+
+        Args:
+            image: a path to an image file, an (H, W, 3) array, or None.
+            text: the caption (hashtags in it are fine: they are not removed), or None.
+            user: the author's id; unknown ids get the cold-start fallback (noted).
+            existing: tags the user already typed (`["#beach", "Sunset"]` or `"beach,sunset"`):
+                they condition the model and are never suggested.
+            k: how many tags.
+            beam_width: beam search width.
+
+        Returns:
+            `Recommendations`: a list of `(tag, score)`, best first, with `.notes`.
+
+        Raises:
+            ValueError: the post has neither an image nor non-blank text, or bad arguments.
+            hashtag_kit.images.ImageError: the image file is unreadable (names the file).
+        """
+        has_text = isinstance(text, str) and bool(text.strip())
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"text must be a string or None, got {type(text).__name__}")
+        if image is None and not has_text:
+            raise ValueError(
+                "empty post: give an image, a non-blank text, or both"
+                + (" (the text is blank)" if text is not None else "")
+            )
+        image_feat = np.zeros((1, self.image_dim), dtype="float32")
+        text_feat = np.zeros((1, self.text_dim), dtype="float32")
+        if image is not None:
+            self._encoder_config("image")
+            pixels = self._read_image(
+                image, where=str(image) if isinstance(image, (str, Path)) else "image"
+            )
+            image_feat = self.encode_images([pixels])
+        if has_text:
+            self._encoder_config("text")
+            text_feat = self.encode_texts([text])
+        history, note = self._history(user)
+        typed = self.normalise_existing(existing)
+        existing_ids = self.tag_ids(typed)
+        inputs = {
+            "image": image_feat,
+            "image_mask": np.array([1.0 if image is not None else 0.0], dtype="float32"),
+            "text": text_feat,
+            "text_mask": np.array([1.0 if has_text else 0.0], dtype="float32"),
+            "history": self._pad([history], self.history_len),
+            "existing": self._pad([existing_ids], self.existing_len),
+        }
+        (pairs,) = self._decode(inputs, [set(existing_ids)], k, beam_width)
+        pairs = [(t, s) for t, s in pairs if t not in typed]
+        notes = [note] if note else []
+        if note:
+            log.warning(note)
+        return Recommendations(pairs, notes=notes, cold_start=note is not None)
+
+    def recommend_batch(
+        self,
+        posts: Sequence[Post] | None = None,
+        *,
+        features: dict | None = None,
+        users: Sequence | None = None,
+        existing: Sequence[Iterable[str] | None] | None = None,
+        k: int = 7,
+        beam_width: int = 3,
+        batch_size: int = 256,
+        report: RunReport | None = None,
+    ) -> list[Recommendations]:
+        """Recommendations for many posts at once, in order.
+
+        Either `posts` (their images and texts are encoded, or taken from `features`), or
+        `features` alone (cached features: no encoding at all).
+
+        Args:
+            posts: `Post`s; `post.user` is the author (unless `users` is given). Their
+                hashtags are NOT used (they are what is being predicted).
+            features: precomputed features: {"image": FeatureSet | (N, Di) array,
+                "text": FeatureSet | (N, Dt) array, "image_mask": (N,), "text_mask": (N,)}
+                (masks default to the FeatureSets' masks or to all-present). With `posts`,
+                FeatureSets are aligned to the posts by id.
+            users: author ids per post (overrides `post.user`).
+            existing: per post, tags the user already typed (never suggested).
+            k, beam_width: as in `recommend`.
+            batch_size: posts per decode call.
+            report: when given, unreadable images are dropped (the post keeps its text) and
+                empty posts get an empty result, each counted here; without a report they raise.
+
+        Raises:
+            ValueError: an empty post (names it) without a report, or misaligned arguments.
+            hashtag_kit.images.ImageError: an unreadable image without a report.
+        """
+        image, image_mask, text, text_mask, n = self._batch_features(posts, features, report)
+        if users is None:
+            users = [p.user for p in posts] if posts is not None else [None] * n
+        if existing is None:
+            existing = [None] * n
+        if len(users) != n or len(existing) != n:
+            raise ValueError(f"{n} posts but {len(users)} users and {len(existing)} existing lists")
+        names = [p.id for p in posts] if posts is not None else [f"row {i}" for i in range(n)]
+        empty = (image_mask == 0) & (text_mask == 0)
+        for i in np.flatnonzero(empty):
+            if report is None:
+                raise ValueError(f"post {names[i]}: empty post, it has neither image nor text")
+            report.skip("empty_post", names[i], "neither image nor text")
+        histories, notes, typed, ex_ids = [], [], [], []
+        for u, e in zip(users, existing, strict=True):
+            h, note = self._history(u)
+            histories.append(h)
+            notes.append(note)
+            t = self.normalise_existing(e)
+            typed.append(t)
+            ex_ids.append(self.tag_ids(t))
+        cold = sum(1 for x in notes if x)
+        if cold:
+            log.info("%d of %d posts have users unknown to the model (cold start)", cold, n)
+        results: list[Recommendations] = [Recommendations() for _ in range(n)]
+        keep = np.flatnonzero(~empty)
+        for start in range(0, len(keep), batch_size):
+            idx = keep[start : start + batch_size]
+            inputs = {
+                "image": image[idx],
+                "image_mask": image_mask[idx],
+                "text": text[idx],
+                "text_mask": text_mask[idx],
+                "history": self._pad([histories[i] for i in idx], self.history_len),
+                "existing": self._pad([ex_ids[i] for i in idx], self.existing_len),
+            }
+            decoded = self._decode(inputs, [set(ex_ids[i]) for i in idx], k, beam_width)
+            for i, pairs in zip(idx, decoded, strict=True):
+                results[i] = Recommendations(
+                    [(t, s) for t, s in pairs if t not in typed[i]],
+                    notes=[notes[i]] if notes[i] else [],
+                    cold_start=notes[i] is not None,
+                )
+        for i in np.flatnonzero(empty):
+            results[i].notes.append("empty post: neither image nor text; nothing recommended")
+        return results
+
+    def _batch_features(self, posts, features, report):
+        """(image, image_mask, text, text_mask, n) arrays for a batch."""
+        features = dict(features or {})
+        if posts is None and not features:
+            raise ValueError("recommend_batch needs posts, features, or both")
+        n = len(posts) if posts is not None else None
+        ids = [p.id for p in posts] if posts is not None else None
+
+        def from_features(kind: str):
+            f = features.get(kind)
+            if f is None:
+                return None, None
+            mask = features.get(f"{kind}_mask")
+            if hasattr(f, "pooled"):  # a FeatureSet
+                if ids is not None:
+                    f = f.take(ids)
+                arr, fmask = f.pooled, f.mask
+            else:
+                arr, fmask = np.asarray(f), None
+            arr = np.asarray(arr, dtype="float32")
+            if mask is None:
+                mask = fmask if fmask is not None else np.ones(len(arr))
+            return arr, np.asarray(mask, dtype="float32").reshape(-1)
+
+        image, image_mask = from_features("image")
+        text, text_mask = from_features("text")
+        if n is None:
+            n = len(image) if image is not None else len(text)
+        if image is None and posts is not None and self.config.get("image_encoder"):
+            image, image_mask = self._encode_post_images(posts, report)
+        if text is None and posts is not None and self.config.get("text_encoder"):
+            has = [p.has_text for p in posts]
+            text = np.zeros((n, self.text_dim), dtype="float32")
+            rows = [i for i, h in enumerate(has) if h]
+            if rows:
+                text[rows] = self.encode_texts([posts[i].text for i in rows])
+            text_mask = np.asarray(has, dtype="float32")
+        if image is None:
+            image, image_mask = np.zeros((n, self.image_dim), "float32"), np.zeros(n, "float32")
+        if text is None:
+            text, text_mask = np.zeros((n, self.text_dim), "float32"), np.zeros(n, "float32")
+        for name, arr in (("image", image), ("image_mask", image_mask), ("text", text)):
+            if len(arr) != n:
+                raise ValueError(f"features[{name!r}] has {len(arr)} rows for {n} posts")
+        if len(text_mask) != n:
+            raise ValueError(f"features['text_mask'] has {len(text_mask)} rows for {n} posts")
+        image = image * image_mask[:, None]
+        text = text * text_mask[:, None]
+        return image, image_mask, text, text_mask, n
+
+    def _encode_post_images(self, posts: Sequence[Post], report: RunReport | None):
+        from hashtag_kit.images import ImageError
+
+        n = len(posts)
+        image = np.zeros((n, self.image_dim), dtype="float32")
+        mask = np.zeros(n, dtype="float32")
+        pixels, rows = [], []
+        for i, p in enumerate(posts):
+            if not p.has_image:
+                continue
+            try:
+                pixels.append(self._read_image(p.image, where=f"post {p.id}"))
+            except ImageError as e:
+                if report is None:
+                    raise ImageError(f"post {p.id}: {e}") from e
+                report.note("unreadable_image", f"post {p.id} ({p.image})", str(e))
+                continue
+            rows.append(i)
+        for start in range(0, len(rows), 32):
+            chunk = rows[start : start + 32]
+            image[chunk] = self.encode_images(pixels[start : start + 32])
+            mask[chunk] = 1.0
+        return image, mask
+
+
+# -- command line ---------------------------------------------------------------------------
+class _UserError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2, no usage dump
+        raise _UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m hashtag_kit recommend",
+        description="Recommend hashtags for an image and/or a caption with a trained run.",
+    )
+    p.add_argument("--image", help="path to the photo")
+    p.add_argument("--text", help="the caption text")
+    p.add_argument("-k", type=int, default=7, help="how many hashtags (default 7)")
+    p.add_argument("--run", default="outputs/default", help="run directory (default %(default)s)")
+    p.add_argument("--user", help="author id, for personalisation")
+    p.add_argument("--existing", default="", help="tags already typed, comma separated")
+    p.add_argument("--beam-width", type=int, default=3, help="beam search width (default 3)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hashtag_kit recommend ...`: prints ranked hashtags; 2 on user errors."""
+    from hashtag_kit.images import ImageError
+
+    try:
+        args = _parser().parse_args(argv)
+        if args.image is None and not (args.text or "").strip():
+            raise _UserError("empty post: give --image, --text, or both")
+        rec = Recommender.load(args.run)
+        result = rec.recommend(
+            image=args.image,
+            text=args.text,
+            user=args.user,
+            existing=args.existing,
+            k=args.k,
+            beam_width=args.beam_width,
+        )
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    except (_UserError, ValueError, ImageError, FileNotFoundError, IncompatibleRunError) as e:
+        msg = " ".join(str(e).split())
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return 0
+    for note in result.notes:
+        print(f"note: {note}")
+    if not result:
+        print("(no hashtags: the model returned none)")
+    for rank, (tag, score) in enumerate(result, 1):
+        print(f"{rank:>2}. #{tag:<30} {score:.4f}")
+    return 0

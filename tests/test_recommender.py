@@ -1,0 +1,463 @@
+"""Recommender API and `recommend` CLI, on a small hand-weighted stand-in model that honours the
+notebook-02 artifact contract (model.keras with `decode`, tags.json, users.json,
+model_config.json), with stand-in encoders; plus one run through the kit's real encoders."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from hashtag_kit.__main__ import main as cli_main
+from hashtag_kit.posts import Post
+from hashtag_kit.recommender import IncompatibleRunError, Recommendations, Recommender
+from hashtag_kit.report import RunReport
+
+REPO = Path(__file__).resolve().parent.parent
+TOKENS = ["<pad>", "<start>", "<end>", "cat", "kitten", "dog", "beach", "sunset", "food", "coffee"]
+TAG = {t: i for i, t in enumerate(TOKENS)}
+KEYWORDS = ["cat", "dog", "beach", "food", "coffee"]
+
+
+@keras.saving.register_keras_serializable(package="hashtag_kit_tests")
+class StandInEncoderDecoder(keras.Model):
+    """Scores every tag from linear image/text terms plus the user's and typed tags.
+
+    `decode` follows the HashtagEncoderDecoder contract: top-k ids and probabilities, never
+    special, excluded or typed ids, no repeats (beam search is irrelevant for a one-step model).
+    """
+
+    def __init__(self, n_tokens: int, image_dim: int, text_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.n_tokens, self.image_dim, self.text_dim = n_tokens, image_dim, text_dim
+        self.image_proj = keras.layers.Dense(n_tokens, use_bias=False, name="image_proj")
+        self.text_proj = keras.layers.Dense(n_tokens, use_bias=False, name="text_proj")
+        self.tag_bias = keras.layers.Embedding(n_tokens, n_tokens, name="tag_bias")
+        self.image_proj.build((None, image_dim))
+        self.text_proj.build((None, text_dim))
+        self.tag_bias.build((None, None))
+        self.built = True
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "n_tokens": self.n_tokens,
+            "image_dim": self.image_dim,
+            "text_dim": self.text_dim,
+        }
+
+    def call(self, inputs):
+        ops = keras.ops
+        image = inputs["image"] * ops.expand_dims(inputs["image_mask"], -1)
+        text = inputs["text"] * ops.expand_dims(inputs["text_mask"], -1)
+        tags = ops.concatenate([inputs["history"], inputs["existing"]], axis=1)
+        present = ops.expand_dims(ops.cast(tags > 0, "float32"), -1)
+        bias = ops.sum(self.tag_bias(tags) * present, axis=1)
+        return self.image_proj(image) + self.text_proj(text) + bias
+
+    def decode(self, inputs, k, beam_width=3, exclude=None):
+        logits = keras.ops.convert_to_numpy(self(inputs)).astype("float64")
+        logits[:, :3] = -np.inf
+        for i, row in enumerate(np.asarray(inputs["existing"])):
+            logits[i, row[row > 0]] = -np.inf
+            if exclude is not None:
+                logits[i, sorted(exclude[i])] = -np.inf
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        ids = [[int(j) for j in row if np.isfinite(logits[i, j])] for i, row in enumerate(order)]
+        return ids, [[float(probs[i, j]) for j in row] for i, row in enumerate(ids)]
+
+
+def _hand_weighted_model() -> StandInEncoderDecoder:
+    model = StandInEncoderDecoder(len(TOKENS), image_dim=3, text_dim=len(KEYWORDS))
+    w_img = np.zeros((3, len(TOKENS)), "float32")
+    w_img[0, [TAG["cat"], TAG["kitten"]]] = [6.0, 5.0]  # red images are cats
+    w_img[2, [TAG["beach"], TAG["sunset"]]] = [6.0, 5.0]  # blue images are beaches
+    w_txt = np.zeros((len(KEYWORDS), len(TOKENS)), "float32")
+    for row, tags in enumerate([["cat"], ["dog"], ["beach"], ["food"], ["coffee", "food"]]):
+        for rank, t in enumerate(tags):
+            w_txt[row, TAG[t]] = 7.0 - rank
+    bias = np.zeros((len(TOKENS), len(TOKENS)), "float32")
+    bias[TAG["coffee"], TAG["food"]] = 3.0  # typing #coffee suggests #food
+    bias[TAG["dog"], TAG["dog"]] = 9.0  # a user who tags #dog gets #dog
+    model.image_proj.kernel.assign(w_img)
+    model.text_proj.kernel.assign(w_txt)
+    model.tag_bias.embeddings.assign(bias)
+    return model
+
+
+class MeanColourEncoder:
+    """Stand-in image encoder: the mean R, G, B of the image in [0, 1]."""
+
+    name, dim, digest = "mean_colour", 3, "standin-image-1"
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode(self, images):
+        self.calls += 1
+        return np.stack([np.asarray(im, "float32").mean(axis=(0, 1)) / 255.0 for im in images])
+
+
+class KeywordEncoder:
+    """Stand-in text encoder: keyword counts."""
+
+    name, dim, digest = "keywords", len(KEYWORDS), "standin-text-1"
+
+    def encode(self, texts):
+        return np.array(
+            [[t.lower().split().count(w) for w in KEYWORDS] for t in texts], dtype="float32"
+        )
+
+
+CONFIG = {
+    "format_version": 1,
+    "kit_version": "0.1.0",
+    "image_encoder": {"name": "mean_colour", "digest": "standin-image-1", "dim": 3},
+    "text_encoder": {"name": "keywords", "digest": "standin-text-1", "dim": len(KEYWORDS)},
+    "history_len": 4,
+    "existing_len": 3,
+}
+USERS = {"dog_person": [TAG["dog"]], "u2": [TAG["beach"]]}
+
+
+def write_stage(stage: Path, model, config=CONFIG, tokens=TOKENS, users=USERS) -> Path:
+    stage.mkdir(parents=True, exist_ok=True)
+    model.save(stage / "model.keras")
+    (stage / "tags.json").write_text(json.dumps({"tokens": tokens}))
+    (stage / "users.json").write_text(json.dumps(users))
+    (stage / "model_config.json").write_text(json.dumps(config))
+    return stage
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("rec_run")
+    write_stage(run / "02_encoder_decoder_hashtags", _hand_weighted_model())
+    return run
+
+
+@pytest.fixture()
+def rec(run_dir) -> Recommender:
+    return Recommender.load(
+        run_dir, image_encoder=MeanColourEncoder(), text_encoder=KeywordEncoder()
+    )
+
+
+def _png(path: Path, rgb) -> str:
+    Image.fromarray(np.full((32, 40, 3), rgb, dtype=np.uint8)).save(path)
+    return str(path)
+
+
+RED, BLUE = (230, 10, 10), (10, 10, 230)
+
+
+def test_image_only_from_path_and_array(rec, tmp_path):
+    out = rec.recommend(image=_png(tmp_path / "red.png", RED), k=2)
+    assert isinstance(out, Recommendations)
+    assert out.tags == ["cat", "kitten"]
+    assert out[0][1] > out[1][1] > 0 and not out.notes and not out.cold_start
+    arr = rec.recommend(image=np.full((20, 20, 3), BLUE, np.uint8), k=2)
+    assert arr.tags == ["beach", "sunset"]
+
+
+def test_text_only(rec):
+    assert rec.recommend(text="morning coffee", k=2).tags == ["coffee", "food"]
+    assert rec.recommend(text="my dog", k=1).tags == ["dog"]
+
+
+def test_image_and_text_both_count(rec, tmp_path):
+    out = rec.recommend(image=_png(tmp_path / "b.png", BLUE), text="coffee", k=4)
+    assert set(out.tags) == {"beach", "sunset", "coffee", "food"}
+
+
+def test_existing_tags_never_resuggested_and_condition(rec, tmp_path):
+    red = _png(tmp_path / "red.png", RED)
+    out = rec.recommend(image=red, existing=["#Cat", " kitten "], k=5)
+    assert "cat" not in out.tags and "kitten" not in out.tags
+    assert len(out) == 5
+    # comma-separated string form; a typed #coffee conditions the model towards #food
+    plain = rec.recommend(image=red, k=7)
+    typed = rec.recommend(image=red, existing="coffee", k=7)
+    assert "coffee" not in typed.tags
+    assert typed.tags.index("food") < plain.tags.index("food")
+    # a typed tag outside the vocabulary is harmless
+    assert rec.recommend(image=red, existing=["#neverseen"], k=2).tags == ["cat", "kitten"]
+
+
+def test_known_and_unknown_users(rec, tmp_path):
+    red = _png(tmp_path / "red.png", RED)
+    assert rec.recommend(image=red, user="dog_person", k=1).tags == ["dog"]
+    out = rec.recommend(image=red, user="nobody", k=2)
+    assert out.cold_start and "nobody" in out.notes[0] and "cold-start" in out.notes[0]
+    assert out.tags == ["cat", "kitten"]  # falls back to the unpersonalised ranking
+    assert not rec.recommend(image=red, user=None, k=2).cold_start
+
+
+def test_empty_post_raises(rec):
+    with pytest.raises(ValueError, match="empty post"):
+        rec.recommend()
+    with pytest.raises(ValueError, match="empty post.*blank"):
+        rec.recommend(text="   \n")
+
+
+def test_unreadable_and_missing_image_raise_naming_the_file(rec, tmp_path):
+    from hashtag_kit.images import ImageError
+
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"this is not a jpeg")
+    with pytest.raises(ImageError, match="broken.jpg"):
+        rec.recommend(image=str(bad), text="cat")
+    with pytest.raises(ImageError, match="nothere.png"):
+        rec.recommend(image=str(tmp_path / "nothere.png"))
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        rec.recommend(image=np.zeros((4, 4, 7)))
+
+
+def test_bad_k_and_beam(rec):
+    with pytest.raises(ValueError, match="k must be"):
+        rec.recommend(text="cat", k=0)
+    with pytest.raises(ValueError, match="beam_width"):
+        rec.recommend(text="cat", beam_width=0)
+
+
+def test_encoders_loaded_once(run_dir, tmp_path):
+    enc = MeanColourEncoder()
+    rec = Recommender.load(run_dir, image_encoder=enc, text_encoder=KeywordEncoder())
+    red = _png(tmp_path / "red.png", RED)
+    rec.recommend(image=red)
+    rec.recommend(image=red)
+    assert rec.image_encoder is enc and enc.calls == 2
+
+
+def test_wrong_encoder_refused(run_dir):
+    class Other(MeanColourEncoder):
+        digest = "something-else"
+
+    with pytest.raises(RuntimeError, match="digest"):
+        Recommender.load(run_dir, image_encoder=Other())
+
+
+def test_keras_round_trip_gives_identical_recommendations(tmp_path):
+    model = _hand_weighted_model()
+    # perturb so that scores are not round numbers
+    model.text_proj.kernel.assign(
+        model.text_proj.kernel.numpy() + np.random.default_rng(0).normal(0, 0.3, (5, 10))
+    )
+    encoders = {"image_encoder": MeanColourEncoder(), "text_encoder": KeywordEncoder()}
+    before = Recommender(model, TOKENS, USERS, CONFIG, **encoders)
+    stage = write_stage(tmp_path / "run" / "02_encoder_decoder_hashtags", model)
+    after = Recommender.load(tmp_path / "run", **encoders)
+    assert type(after.model).__name__ == "StandInEncoderDecoder"
+    red = _png(tmp_path / "r.png", RED)
+    for kwargs in [
+        {"image": red},
+        {"text": "coffee and cat"},
+        {"image": red, "text": "dog", "user": "u2", "existing": ["food"]},
+    ]:
+        a, b = before.recommend(k=6, **kwargs), after.recommend(k=6, **kwargs)
+        assert a.tags == b.tags
+        np.testing.assert_allclose([s for _, s in a], [s for _, s in b], rtol=1e-6)
+    # the stage folder itself is accepted too
+    assert Recommender.load(stage, **encoders).tokens == TOKENS
+
+
+def test_missing_files_and_incompatible_version(tmp_path):
+    with pytest.raises(FileNotFoundError, match="02_encoder_decoder_hashtags.*does not exist"):
+        Recommender.load(tmp_path / "empty_run")
+    stage = write_stage(tmp_path / "run" / "02_encoder_decoder_hashtags", _hand_weighted_model())
+    (stage / "users.json").unlink()
+    with pytest.raises(FileNotFoundError, match="users.json is missing"):
+        Recommender.load(tmp_path / "run")
+    write_stage(stage, _hand_weighted_model(), config={**CONFIG, "format_version": 99})
+    with pytest.raises(IncompatibleRunError, match=r"model_config.json has format_version 99"):
+        Recommender.load(tmp_path / "run")
+    write_stage(stage, _hand_weighted_model())
+    (stage / "model.keras").write_bytes(b"not a zip")
+    with pytest.raises(IncompatibleRunError, match="model.keras could not be loaded"):
+        Recommender.load(tmp_path / "run")
+
+
+def test_text_only_model_rejects_images(run_dir):
+    cfg = {**CONFIG, "image_encoder": None}
+    rec = Recommender(_hand_weighted_model(), TOKENS, USERS, cfg, text_encoder=KeywordEncoder())
+    with pytest.raises(ValueError, match="trained without image"):
+        rec.recommend(image=np.zeros((8, 8, 3), np.uint8))
+
+
+def test_recommend_batch_matches_single_and_counts_bad_posts(rec, tmp_path):
+    red, blue = _png(tmp_path / "red.png", RED), _png(tmp_path / "blue.png", BLUE)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG broken")
+    posts = [
+        Post("p1", ["x"], image=red),
+        Post("p2", text="coffee time", user="nobody"),
+        Post("p3", image=blue, text="my dog", user="dog_person"),
+        Post("p4", image=str(bad), text="cat"),
+        Post("p5", text="  "),
+    ]
+    report = RunReport()
+    out = rec.recommend_batch(
+        posts, k=3, existing=[None, ["food"], None, None, None], report=report
+    )
+    assert len(out) == 5
+    assert out[0].tags == rec.recommend(image=red, k=3).tags
+    assert out[1].tags == rec.recommend(text="coffee time", existing=["food"], k=3).tags
+    assert out[1].cold_start and "food" not in out[1].tags
+    assert out[2].tags[0] == "dog"
+    assert out[3].tags[0] == "cat"  # the unreadable image is dropped, the text still counts
+    assert out[4] == [] and "empty post" in out[4].notes[0]
+    assert report.notes["unreadable_image"] == 1 and report.counts["empty_post"] == 1
+    assert "p4" in " ".join(report.examples["unreadable_image"])
+    # without a report, bad posts raise naming the post
+    from hashtag_kit.images import ImageError
+
+    with pytest.raises(ImageError, match="p4"):
+        rec.recommend_batch(posts[3:4])
+    with pytest.raises(ValueError, match="post p5: empty post"):
+        rec.recommend_batch(posts[4:])
+
+
+def test_recommend_batch_from_cached_feature_arrays(rec):
+    n = 7
+    image = np.tile(np.array([[0.9, 0.0, 0.0]], "float32"), (n, 1))
+    text = np.zeros((n, len(KEYWORDS)), "float32")
+    text[:, KEYWORDS.index("coffee")] = 1.0
+    text_mask = np.array([0, 1, 0, 1, 0, 1, 0], "float32")
+    out = rec.recommend_batch(
+        features={"image": image, "text": text, "text_mask": text_mask}, k=2, batch_size=3
+    )
+    assert [r.tags for r in out[::2]] == [["cat", "kitten"]] * 4
+    assert all("coffee" in r.tags for r in out[1::2])
+
+    class FakeFeatureSet:  # the FeatureSet contract: ids, pooled, mask, take(ids)
+        def __init__(self, ids, pooled, mask):
+            self.ids, self.pooled, self.mask = ids, pooled, mask
+
+        def take(self, ids):
+            pos = [self.ids.index(i) for i in ids]
+            return FakeFeatureSet(ids, self.pooled[pos], self.mask[pos])
+
+    fs = FakeFeatureSet(
+        ["a", "b"], np.array([[0, 0, 0.9], [0.9, 0, 0]], "float32"), np.array([True, False])
+    )
+    posts = [Post("b", text="cat"), Post("a")]
+    out = rec.recommend_batch(posts, features={"image": fs}, k=1)
+    # post b's image is masked out (mask False), so its text decides; post a's image is blue
+    assert [r.tags for r in out] == [["cat"], ["beach"]]
+
+
+# -- command line -------------------------------------------------------------------------------
+@pytest.fixture()
+def _standin_load(monkeypatch):
+    """Make `Recommender.load` inject the stand-in encoders (the CLI cannot pass them)."""
+    real = Recommender.load.__func__
+
+    def load(cls, run, **kw):
+        return real(cls, run, image_encoder=MeanColourEncoder(), text_encoder=KeywordEncoder())
+
+    monkeypatch.setattr(Recommender, "load", classmethod(load))
+
+
+def test_cli_prints_ranked_tags_and_json(run_dir, capsys, _standin_load):
+    assert cli_main(["recommend", "--text", "coffee", "-k", "2", "--run", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "#coffee" in out and "#food" in out and out.index("#coffee") < out.index("#food")
+    args = ["recommend", "--text", "coffee", "--existing", "#food", "--user", "zz", "--json"]
+    assert cli_main([*args, "--run", str(run_dir)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["cold_start"] and got["notes"]
+    assert "food" not in [h["tag"] for h in got["hashtags"]]
+    assert len(got["hashtags"]) == 6  # every non-special tag but the typed one
+
+
+def test_cli_user_errors_exit_2_with_one_line(run_dir, tmp_path, capsys, _standin_load):
+    cases = [
+        ["recommend", "--run", str(run_dir)],  # empty post
+        ["recommend", "--text", "   ", "--run", str(run_dir)],
+        ["recommend", "--text", "cat", "--run", str(tmp_path / "nope")],
+        ["recommend", "--image", str(tmp_path / "missing.jpg"), "--run", str(run_dir)],
+        ["recommend", "--text", "cat", "-k", "zero"],
+    ]
+    for argv in cases:
+        assert cli_main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith(("error:", "python -m")), err
+        assert "Traceback" not in err
+    assert cli_main(["recommend", "--help"]) == 0
+
+
+def test_cli_runs_with_standin_encoders(run_dir, tmp_path, capsys, _standin_load):
+    red = _png(tmp_path / "red.png", RED)
+    assert (
+        cli_main(
+            ["recommend", "--image", red, "--text", "coffee", "-k", "3", "--run", str(run_dir)]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    for tag in ("#cat", "#coffee"):
+        assert tag in out
+
+
+# -- the kit's real encoders ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def real_encoder_run(tmp_path_factory) -> Path:
+    """A stand-in model sized for the run's real offline encoders (EfficientNet-Lite0 1280-d,
+    USE multilingual 512-d), with the encoders' own names and digests in model_config.json."""
+    from hashtag_kit.encoders.text import get_text_encoder
+
+    from hashtag_kit.encoders.image import get_image_encoder
+
+    img, txt = get_image_encoder("efficientnet_lite0"), get_text_encoder("use_multilingual_v3")
+    keras.utils.set_random_seed(0)
+    model = StandInEncoderDecoder(len(TOKENS), image_dim=img.dim, text_dim=txt.dim)
+    cfg = {
+        **CONFIG,
+        "image_encoder": {"name": img.name, "digest": img.digest, "dim": img.dim},
+        "text_encoder": {"name": txt.name, "digest": txt.digest, "dim": txt.dim},
+    }
+    run = tmp_path_factory.mktemp("real_enc_run")
+    write_stage(run / "02_encoder_decoder_hashtags", model, config=cfg)
+    return run
+
+
+def test_real_encoders_are_the_runs_own(real_encoder_run, tmp_path):
+    from skimage import data as skdata
+
+    rec = Recommender.load(real_encoder_run)
+    cat = tmp_path / "chelsea.png"
+    Image.fromarray(skdata.chelsea()).save(cat)
+    out = rec.recommend(image=str(cat), text="cutest cat ever", k=4)
+    assert len(out) == 4 and set(out.tags) <= set(TOKENS[3:])
+    assert rec.image_encoder.name == "efficientnet_lite0"
+    assert rec.text_encoder.name == "use_multilingual_v3"
+    # the features are the encoders' real ones: the same photo twice gives the same vector
+    a = rec.encode_images([skdata.chelsea()])
+    assert a.shape == (1, rec.image_dim) and np.abs(a).sum() > 0
+
+
+def test_cli_real_subprocess(real_encoder_run):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "hashtag_kit", "recommend", "--run", str(real_encoder_run)]
+    ok = subprocess.run(
+        [*cmd, "--text", "cutest cat ever", "-k", "3", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert ok.returncode == 0, ok.stderr
+    got = json.loads(ok.stdout.strip().splitlines()[-1])
+    assert len(got["hashtags"]) == 3
+    bad = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2
+    assert "empty post" in bad.stderr and "Traceback" not in bad.stderr
