@@ -19,6 +19,7 @@ COMMANDS = {
     "evaluate": ("hashtag_kit.evaluate", "evaluations that write metrics.json (e.g. tweets)"),
     "bench": ("hashtag_kit.bench", "benchmarks that print their figures"),
     "reproduce": ("hashtag_kit.reproduce", "run notebooks 01 -> 05 with papermill"),
+    "report": ("hashtag_kit.html_report", "write a run's HTML report from its metrics.json files"),
 }
 
 

@@ -32,7 +32,8 @@ RANKING_PANELS = {
     "f1": "F1@K",
 }
 
-_MARKERS = "osD^v<>ph*"
+#: 7 markers against 10 default colours: distinct (colour, marker) pairs for up to 70 models
+_MARKERS = "osD^v<p"
 
 
 def _series(ranking: Mapping, metric: str) -> tuple[list[int], list[float]]:
@@ -105,9 +106,7 @@ def plot_params_vs_f1(
     ax.grid(alpha=0.3, which="both")
     ax.set_title(title or f"Trainable parameters vs F1@{k}")
     if skipped:
-        fig.text(
-            0.01, 0.005, "not shown (no parameter count or F1): " + ", ".join(skipped), fontsize=7
-        )
+        fig.supxlabel("not shown (no parameter count or F1): " + ", ".join(skipped), fontsize=7)
     return fig
 
 

@@ -44,7 +44,7 @@ def test_params_vs_f1_places_points_and_lists_the_rest(ranking):
     assert ax.get_xscale() == "log"
     (points,) = ax.collections
     np.testing.assert_allclose(points.get_offsets(), [[10_000, ranking["f1"]["3"]]])
-    assert any("popularity" in t.get_text() for t in fig.texts)
+    assert "popularity" in fig.get_supxlabel()
 
 
 def test_training_curves_one_panel_per_history():

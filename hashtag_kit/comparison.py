@@ -1,0 +1,651 @@
+"""The comparison tables: this run's figures (read from every stage's metrics.json) beside the
+published ones (`hashtag_kit/reference/published_results.csv`), with what differs in protocol.
+
+Nothing is trained or recomputed here. Every number of "this run" comes from a `metrics.json`
+that a notebook wrote (schema in `hashtag_kit.run` / the project README). Every published
+number comes from the reference CSV, which copies the papers' tables with their sources.
+
+Tables (`build_tables` returns them in this order):
+
+- ``stages``: which stages ran, their dataset, run mode, seed and models (missing ones say so).
+- ``original``: the original project's comparison table (Sahliya et al. 2024): accuracy (Hit@K,
+  as AMNN's code computes it), recall, precision, trainable parameters and ms/step, for the
+  encoder-decoder beside the AMNN-style and attention baselines (notebooks 02 and 03, models
+  whose modality is image+text). The paper does not state K; our figures use `k_original`
+  (default 5), stated in the K and protocol columns.
+- ``design``: the DESIGN follow-up's Table 1 (Yakovlev & Shapoval 2024): Hit, P, R, F1 at K = 7
+  for every notebook-02 variant (fusion, personalisation, modality).
+- ``baselines``: every model of notebook 03 (and the caption-to-tags models of notebook 04, and
+  any other stage's models or ranking figures in `extra`) beside HARRISON's published baselines.
+- ``captions``: caption and paragraph metrics of notebook 04 beside Show-Attend-Tell, Krause et
+  al. and Melas-Kyriazi et al.
+
+Every published figure lands in exactly one table (`route_published`), in a cell whose column is
+its metric at its K; `uncovered_published` checks that. A stage that was not run (or whose
+metrics.json cannot be read) gives a row saying so instead of an error.
+
+Example:
+    >>> tables = build_tables("outputs/default")          # doctest: +SKIP
+    >>> tables["design"][["model", "F1@7", "protocol"]]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hashtag_kit.run import (
+    ATTENTION,
+    CAPTION,
+    COMPARISON,
+    ENCODER_DECODER,
+    PREPROCESS,
+    STAGES,
+    RunDir,
+)
+
+#: column of the ranking metrics: key in `ranking_metrics` output -> short label
+METRIC_LABELS = {
+    "hit_rate": "Hit",
+    "precision": "P",
+    "recall": "R",
+    "f1": "F1",
+    "micro_precision": "microP",
+    "micro_recall": "microR",
+}
+CAPTION_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l", "cider")
+#: the original project's "accuracy" is AMNN's code's accuracy, i.e. the hit rate
+ORIGINAL_METRICS = {"accuracy": "hit_rate", "recall": "recall", "precision": "precision"}
+TABLE_NAMES = ("stages", "original", "design", "baselines", "captions")
+TABLE_TITLES = {
+    "stages": "Stages of this run",
+    "original": "Original project's comparison table (Sahliya et al. 2024)",
+    "design": "DESIGN follow-up Table 1: fusion and personalisation at K = 7",
+    "baselines": "Baselines (notebook 03) beside HARRISON's published baselines",
+    "captions": "Caption and paragraph generation (notebook 04)",
+}
+THIS_RUN = "this run"
+
+
+def published_path() -> Path:
+    """Where the kit's copy of the published figures lives (package data)."""
+    return Path(str(resources.files("hashtag_kit") / "reference" / "published_results.csv"))
+
+
+def load_published(path: str | Path | None = None) -> pd.DataFrame:
+    """The published figures, one row per (source, dataset, model, metric, K).
+
+    Columns: source, dataset, model, metric, k (nullable int; missing = K not stated), value,
+    protocol_note.
+    """
+    path = Path(path) if path else published_path()
+    df = pd.read_csv(path, dtype={"protocol_note": str}, keep_default_na=True)
+    need = {"source", "dataset", "model", "metric", "k", "value", "protocol_note"}
+    if missing := need - set(df.columns):
+        raise ValueError(f"{path}: missing column(s) {sorted(missing)}; need {sorted(need)}")
+    df["k"] = df["k"].astype("Int64")
+    df["protocol_note"] = df["protocol_note"].fillna("")
+    return df
+
+
+# -- reading the run --------------------------------------------------------------------------
+@dataclass
+class StageMetrics:
+    """One stage's metrics.json as read (or why it could not be)."""
+
+    stage: str
+    path: Path
+    status: str  # "ok" | "missing" | "unreadable"
+    metrics: dict = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def models(self) -> dict:
+        return dict(self.metrics.get("models") or {}) if self.ok else {}
+
+    @property
+    def captions(self) -> dict:
+        return dict(self.metrics.get("captions") or {}) if self.ok else {}
+
+    def note(self) -> str:
+        """A sentence for a table row when the stage has nothing to show."""
+        if self.status == "missing":
+            return f"stage {self.stage} not run: {self.path} does not exist (run notebook {self.stage})"
+        if self.status == "unreadable":
+            return f"stage {self.stage}: {self.path} could not be read ({self.error})"
+        return ""
+
+
+def load_run_metrics(run_dir: str | Path | RunDir) -> dict[str, StageMetrics]:
+    """Every stage's metrics.json of a run: stages 01-04 always (missing ones marked), plus any
+    other folder of the run holding a metrics.json (e.g. an evaluation), never 05 itself."""
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    stages = [s for s in STAGES if s != COMPARISON]
+    if rd.path.is_dir():
+        extra = sorted(
+            p.parent.name
+            for p in rd.path.glob("*/metrics.json")
+            if p.parent.name not in STAGES and not p.parent.name.startswith(".")
+        )
+        stages += extra
+    out = {}
+    for stage in stages:
+        path = rd.path / stage / "metrics.json"
+        if not path.exists():
+            out[stage] = StageMetrics(stage, path, "missing")
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        except (OSError, ValueError) as e:
+            out[stage] = StageMetrics(stage, path, "unreadable", error=str(e))
+            continue
+        out[stage] = StageMetrics(stage, path, "ok", data)
+    return out
+
+
+def all_models(run_metrics: Mapping[str, StageMetrics]) -> dict[str, dict]:
+    """Every hashtag model of every stage: display name -> its metrics.json entry.
+
+    A name used by several stages (e.g. "popularity" in 02 and 03) gets the stage's number
+    appended, "popularity (03)", so no model hides another.
+    """
+    seen: dict[str, int] = {}
+    for sm in run_metrics.values():
+        for name in sm.models:
+            seen[name] = seen.get(name, 0) + 1
+    out = {}
+    for sm in run_metrics.values():
+        for name, entry in sm.models.items():
+            out[display_name(name, sm.stage, seen[name] > 1)] = entry
+    return out
+
+
+def display_name(name: str, stage: str, duplicated: bool) -> str:
+    return f"{name} ({stage[:2]})" if duplicated else name
+
+
+# -- small helpers ----------------------------------------------------------------------------
+def _ranking_value(entry: Mapping, metric: str, k: int | None):
+    ranking = (entry or {}).get("ranking") or {}
+    value = ranking.get(metric)
+    if isinstance(value, Mapping):
+        value = value.get(str(k)) if k is not None else None
+    return _num(value)
+
+
+def _num(value):
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def _label(metric: str, k) -> str:
+    if k is None or pd.isna(k):
+        return metric
+    return f"{METRIC_LABELS.get(metric, metric)}@{int(k)}"
+
+
+def _encoders_text(encoders) -> str:
+    if not encoders:
+        return "encoders not recorded"
+    if not isinstance(encoders, Mapping):
+        return str(encoders)
+    parts = []
+    for kind, enc in encoders.items():
+        name = enc.get("name", enc) if isinstance(enc, Mapping) else enc
+        parts.append(f"{kind}={name}")
+    return ", ".join(parts)
+
+
+def _run_context(sm: StageMetrics) -> str:
+    m = sm.metrics
+    dataset = m.get("dataset") or "dataset not recorded"
+    mode = m.get("run_mode") or "mode not recorded"
+    split = m.get("split") or "split not recorded"
+    return f"{dataset} ({mode} mode), {split} split test part, {_encoders_text(m.get('encoders'))}"
+
+
+def _this_run_summary(run_metrics: Mapping[str, StageMetrics]) -> str:
+    """Dataset and encoders of this run, for the published rows' 'what differs' text."""
+    for sm in run_metrics.values():
+        if sm.ok and (sm.metrics.get("dataset") or sm.metrics.get("encoders")):
+            ds = sm.metrics.get("dataset") or "dataset not recorded"
+            return f"this run ({ds}, {_encoders_text(sm.metrics.get('encoders'))})"
+    return "this run (no stage metrics found)"
+
+
+def _missing_row(sm: StageMetrics, columns: list[str]) -> dict:
+    row = dict.fromkeys(columns)
+    row.update(model=f"({sm.stage} not available)", source=THIS_RUN, stage=sm.stage)
+    row["note"] = sm.note()
+    return row
+
+
+def _absent(run_metrics: Mapping[str, StageMetrics], stage: str) -> StageMetrics:
+    """A 'missing' record for a stage the caller's run_metrics does not list at all."""
+    return StageMetrics(stage, Path(stage) / "metrics.json", "missing")
+
+
+def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=columns)
+
+
+# -- which table each published figure belongs to ---------------------------------------------
+def route_published(row: Mapping) -> str:
+    """The table a published figure goes to: captions metrics -> captions; the original
+    project's report -> original; ranking figures at K = 7 -> design; other ranking -> baselines."""
+    if row["metric"] in CAPTION_METRICS:
+        return "captions"
+    if "Sahliya" in str(row["source"]):
+        return "original"
+    if not pd.isna(row["k"]) and int(row["k"]) == 7:
+        return "design"
+    return "baselines"
+
+
+def _published_rows(
+    published: pd.DataFrame,
+    table: str,
+    label_of,
+    ours: str,
+    extra_cols=None,
+) -> list[dict]:
+    """One row per (source, model) of the published figures routed to `table`."""
+    sel = published[published.apply(route_published, axis=1) == table]
+    rows = []
+    for (source, dataset, model), grp in sel.groupby(
+        ["source", "dataset", "model"], sort=False, dropna=False
+    ):
+        row = {"model": model, "source": source, "dataset": dataset}
+        for _, r in grp.iterrows():
+            row[label_of(r["metric"], r["k"])] = float(r["value"])
+        ks = sorted({int(k) for k in grp["k"].dropna()})
+        k_text = "K=" + "/".join(map(str, ks)) if ks else "K not stated"
+        notes = [n for n in dict.fromkeys(grp["protocol_note"]) if n and n != k_text]
+        row["protocol"] = f"published: {'; '.join([dataset, k_text, *notes])} | differs from {ours}"
+        row["note"] = ""
+        if extra_cols:
+            row.update(extra_cols(grp))
+        rows.append(row)
+    return rows
+
+
+# -- the tables -------------------------------------------------------------------------------
+def stages_table(run_metrics: Mapping[str, StageMetrics]) -> pd.DataFrame:
+    """One row per stage: status, dataset, run mode, seed, split, number of models, note."""
+    cols = ["stage", "status", "dataset", "run_mode", "seed", "split", "models", "captions", "note"]
+    rows = []
+    for sm in run_metrics.values():
+        m = sm.metrics
+        rows.append(
+            {
+                "stage": sm.stage,
+                "status": sm.status,
+                "dataset": m.get("dataset"),
+                "run_mode": m.get("run_mode"),
+                "seed": m.get("seed"),
+                "split": m.get("split"),
+                "models": len(sm.models),
+                "captions": len(sm.captions),
+                "note": sm.note() or _stage_note(sm),
+            }
+        )
+    return _frame(rows, cols)
+
+
+def _stage_note(sm: StageMetrics) -> str:
+    m = sm.metrics
+    if sm.stage == PREPROCESS:
+        parts = []
+        if isinstance(m.get("splits"), Mapping):
+            for name, parts_ in m["splits"].items():
+                if isinstance(parts_, Mapping):
+                    parts.append(f"{name} split " + "/".join(f"{v}" for v in parts_.values()))
+        if "n_hashtags" in m:
+            parts.append(f"{m['n_hashtags']} hashtags")
+        rep = m.get("report")
+        if isinstance(rep, Mapping) and "n_skipped" in rep:
+            parts.append(f"{rep['n_skipped']} records skipped (report.json)")
+        return "; ".join(parts)
+    return _encoders_text(m.get("encoders")) if m.get("encoders") else ""
+
+
+def _model_row(sm: StageMetrics, name: str, display: str, entry: Mapping) -> dict:
+    entry = entry or {}
+    variant = entry.get("variant") or {}
+    return {
+        "model": display,
+        "source": THIS_RUN,
+        "stage": sm.stage,
+        "family": entry.get("family"),
+        "dataset": sm.metrics.get("dataset"),
+        "fusion": variant.get("fusion"),
+        "personalisation": variant.get("personalisation"),
+        "modality": variant.get("modality"),
+        "n_test_posts": (entry.get("ranking") or {}).get("n_posts"),
+        "trainable_params": entry.get("trainable_params"),
+        "ms_per_step": _num(entry.get("ms_per_step")),
+        "note": "" if entry.get("ranking") else "no ranking figures recorded",
+    }
+
+
+def _stage_models(run_metrics, stage) -> list[tuple[StageMetrics, str, str, dict]]:
+    names = {}
+    for sm in run_metrics.values():
+        for n in sm.models:
+            names[n] = names.get(n, 0) + 1
+    sm = run_metrics.get(stage)
+    if sm is None:
+        return []
+    return [(sm, n, display_name(n, sm.stage, names[n] > 1), e) for n, e in sm.models.items()]
+
+
+def original_table(
+    run_metrics: Mapping[str, StageMetrics], published: pd.DataFrame, k: int = 5
+) -> pd.DataFrame:
+    """The original project's table: accuracy (= Hit@k), recall@k, precision@k, trainable
+    parameters, ms/step, for notebooks 02 and 03's image+text models, then the published rows.
+
+    The paper does not state its K; `k` is the K of our figures (stated in the K column)."""
+    cols = ["model", "source", "stage", "family", "dataset", "K", *ORIGINAL_METRICS]
+    cols += ["trainable_params", "ms_per_step", "n_test_posts", "protocol", "note"]
+    rows = []
+    for stage in (ENCODER_DECODER, ATTENTION):
+        sm = run_metrics.get(stage)
+        if sm is None or not sm.ok:
+            rows.append(_missing_row(sm or _absent(run_metrics, stage), cols))
+            continue
+        for sm, name, display, entry in _stage_models(run_metrics, stage):
+            modality = (entry.get("variant") or {}).get("modality")
+            if modality not in (None, "both", "image+text"):
+                continue
+            row = _model_row(sm, name, display, entry)
+            row["K"] = k
+            for label, metric in ORIGINAL_METRICS.items():
+                row[label] = _ranking_value(entry, metric, k)
+            row["protocol"] = (
+                f"{_run_context(sm)}; K={k} (chosen: the paper does not state K); "
+                "accuracy = Hit@K as AMNN's code computes it; per-post averaged P and R"
+            )
+            rows.append(row)
+    ours = _this_run_summary(run_metrics)[:-1] + f", K={k})"
+    for row in _published_rows(published, "original", lambda m, kk: m, ours):
+        row["K"] = "not stated"
+        rows.append(row)
+    return _frame(rows, cols)
+
+
+def _ranking_columns(published: pd.DataFrame, table: str, k: int) -> list[tuple[str, int]]:
+    cols = [(m, k) for m in ("hit_rate", "precision", "recall", "f1")]
+    sel = published[published.apply(route_published, axis=1) == table]
+    for _, r in sel.iterrows():
+        key = (r["metric"], None if pd.isna(r["k"]) else int(r["k"]))
+        if key not in cols:
+            cols.append(key)
+    return cols
+
+
+def design_table(
+    run_metrics: Mapping[str, StageMetrics], published: pd.DataFrame, k: int = 7
+) -> pd.DataFrame:
+    """DESIGN Table 1: Hit, P, R, F1 at K for every notebook-02 model (fusion, personalisation,
+    modality columns from each model's "variant"), then the DESIGN follow-up's published rows."""
+    metric_cols = _ranking_columns(published, "design", k)
+    labels = [_label(m, kk) for m, kk in metric_cols]
+    cols = ["model", "source", "stage", "family", "fusion", "personalisation", "modality"]
+    cols += ["dataset", *labels, "mrr", "trainable_params", "n_test_posts", "protocol", "note"]
+    rows = []
+    sm = run_metrics.get(ENCODER_DECODER)
+    if sm is None or not sm.ok:
+        rows.append(_missing_row(sm or _absent(run_metrics, ENCODER_DECODER), cols))
+    for sm, name, display, entry in _stage_models(run_metrics, ENCODER_DECODER):
+        row = _model_row(sm, name, display, entry)
+        for (m, kk), label in zip(metric_cols, labels, strict=True):
+            row[label] = _ranking_value(entry, m, kk)
+        row["mrr"] = _num((entry.get("ranking") or {}).get("mrr"))
+        row["protocol"] = f"{_run_context(sm)}; per-post averaged (DESIGN / MaCon)"
+        rows.append(row)
+    ours = _this_run_summary(run_metrics)
+    rows += _published_rows(published, "design", _label, ours, _design_variant)
+    return _frame(rows, cols)
+
+
+def _design_variant(grp: pd.DataFrame) -> dict:
+    """Fusion of a published DESIGN row, read from its model name ("..., sum fusion")."""
+    name = str(grp["model"].iloc[0]).lower()
+    fusion = next((f for f in ("weighted", "sum", "concat") if f"{f} fusion" in name), None)
+    return {"fusion": fusion, "personalisation": True, "modality": "both"}
+
+
+def _extra_rankings(sm: StageMetrics) -> list[tuple[str, dict]]:
+    """Ranking figures a stage put in `extra` (e.g. HARRISON completion): any dict holding a
+    `ranking_metrics`-shaped entry, at the first or second level."""
+    found = []
+
+    def is_ranking(d) -> bool:
+        return isinstance(d, Mapping) and isinstance(d.get("hit_rate"), Mapping)
+
+    for key, value in (sm.metrics.get("extra") or {}).items():
+        if not isinstance(value, Mapping):
+            continue
+        if is_ranking(value):
+            found.append((key, {"ranking": value}))
+        elif is_ranking(value.get("ranking")):
+            found.append((key, value))
+        else:
+            for sub, v in value.items():
+                if is_ranking(v):
+                    found.append((f"{key} {sub}", {"ranking": v}))
+                elif isinstance(v, Mapping) and is_ranking(v.get("ranking")):
+                    found.append((f"{key} {sub}", v))
+    return found
+
+
+def baselines_table(
+    run_metrics: Mapping[str, StageMetrics], published: pd.DataFrame, k: int = 7
+) -> pd.DataFrame:
+    """Every model of notebook 03, the caption-to-tags models of notebook 04, any other stage's
+    models and ranking figures in `extra` (e.g. HARRISON completion), then HARRISON's published
+    baselines (Park et al. 2016) at their own K (P@1, R@5, Hit@5 columns)."""
+    metric_cols = _ranking_columns(published, "baselines", k)
+    labels = [_label(m, kk) for m, kk in metric_cols]
+    cols = ["model", "source", "stage", "family", "modality", "dataset", *labels, "mrr"]
+    cols += ["trainable_params", "ms_per_step", "n_test_posts", "protocol", "note"]
+    rows = []
+    sm = run_metrics.get(ATTENTION)
+    if sm is None or not sm.ok:
+        rows.append(_missing_row(sm or _absent(run_metrics, ATTENTION), cols))
+    others = [s for s in run_metrics if s not in (PREPROCESS, ENCODER_DECODER)]
+    for stage in others:
+        for sm, _name, display, entry in _stage_models(run_metrics, stage):
+            rows.append(_ranking_row(sm, display, entry, metric_cols, labels))
+        sm = run_metrics[stage]
+        for key, entry in _extra_rankings(sm) if sm.ok else []:
+            row = _ranking_row(sm, key, entry, metric_cols, labels)
+            row["family"] = row["family"] or "extra"
+            if entry.get("dataset"):
+                row["dataset"] = entry["dataset"]
+                row["protocol"] = f"{entry['dataset']}; from {stage} metrics.json extra.{key}"
+            rows.append(row)
+    ours = _this_run_summary(run_metrics)
+    rows += _published_rows(published, "baselines", _label, ours)
+    return _frame(rows, cols)
+
+
+def _ranking_row(sm, display, entry, metric_cols, labels) -> dict:
+    row = _model_row(sm, display, display, entry)
+    for (m, kk), label in zip(metric_cols, labels, strict=True):
+        row[label] = _ranking_value(entry, m, kk)
+    row["mrr"] = _num((entry.get("ranking") or {}).get("mrr"))
+    row["protocol"] = f"{_run_context(sm)}; per-post averaged"
+    return row
+
+
+def captions_table(
+    run_metrics: Mapping[str, StageMetrics], published: pd.DataFrame
+) -> pd.DataFrame:
+    """Caption and paragraph generators of notebook 04 (and any other stage with "captions"),
+    then Show-Attend-Tell (Flickr8k captions), Krause et al. and Melas-Kyriazi et al.
+    (Stanford paragraphs)."""
+    cols = ["model", "source", "stage", "task", "dataset", "n_images", *CAPTION_METRICS]
+    cols += ["trainable_params", "ms_per_step", "protocol", "note"]
+    rows = []
+    sm = run_metrics.get(CAPTION)
+    if sm is None or not sm.ok:
+        rows.append(_missing_row(sm or _absent(run_metrics, CAPTION), cols))
+    for sm in run_metrics.values():
+        for name, entry in sm.captions.items():
+            entry = entry or {}
+            row = {
+                "model": name,
+                "source": THIS_RUN,
+                "stage": sm.stage,
+                "task": entry.get("task"),
+                "dataset": entry.get("dataset") or sm.metrics.get("dataset"),
+                "n_images": entry.get("n_images"),
+                "trainable_params": entry.get("trainable_params"),
+                "ms_per_step": _num(entry.get("ms_per_step")),
+                "note": "METEOR not computed (no Java)" if entry.get("meteor") is None else "",
+            }
+            for m in CAPTION_METRICS:
+                row[m] = _num(entry.get(m))
+            row["protocol"] = (
+                f"{row['dataset']} ({sm.metrics.get('run_mode') or 'mode not recorded'} mode), "
+                f"{row['n_images']} test images, pycocoevalcap scorers, "
+                f"{_encoders_text(sm.metrics.get('encoders'))}"
+                + ("; paragraph scored as one sequence" if entry.get("task") == "paragraph" else "")
+            )
+            rows.append(row)
+    ours = _this_run_summary(run_metrics)
+
+    def task(grp):
+        return {
+            "task": "caption" if grp["dataset"].iloc[0] != "Stanford-paragraphs" else "paragraph"
+        }
+
+    rows += _published_rows(published, "captions", lambda m, kk: m, ours, task)
+    df = _frame(rows, cols)
+    if not df.empty:
+        order = {"caption": 0, "paragraph": 1}
+        df = df.iloc[sorted(range(len(df)), key=lambda i: (order.get(df["task"].iloc[i], 2), i))]
+        df = df.reset_index(drop=True)
+    return df
+
+
+def build_tables(
+    run_dir: str | Path | RunDir,
+    k_original: int = 5,
+    k_table: int = 7,
+    published: pd.DataFrame | None = None,
+) -> dict[str, pd.DataFrame]:
+    """All comparison tables of a run, keyed by `TABLE_NAMES`."""
+    run_metrics = load_run_metrics(run_dir)
+    published = load_published() if published is None else published
+    return {
+        "stages": stages_table(run_metrics),
+        "original": original_table(run_metrics, published, k_original),
+        "design": design_table(run_metrics, published, k_table),
+        "baselines": baselines_table(run_metrics, published, k_table),
+        "captions": captions_table(run_metrics, published),
+    }
+
+
+# -- checks -----------------------------------------------------------------------------------
+def uncovered_published(
+    tables: Mapping[str, pd.DataFrame], published: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Published figures that no table shows (empty when every one appears, as it should).
+
+    A figure is shown when a row of its routed table has its source and model and holds its
+    value in the column of its metric at its K."""
+    published = load_published() if published is None else published
+    missing = []
+    for i, r in published.iterrows():
+        table = tables.get(route_published(r))
+        label = _label(r["metric"], r["k"])
+        ok = False
+        if table is not None and label in table.columns:
+            hit = table[(table["source"] == r["source"]) & (table["model"] == r["model"])]
+            ok = any(_num(v) is not None and abs(_num(v) - r["value"]) < 1e-12 for v in hit[label])
+        if not ok:
+            missing.append(i)
+    return published.loc[missing]
+
+
+def models_missing_from_tables(
+    tables: Mapping[str, pd.DataFrame], run_metrics: Mapping[str, StageMetrics]
+) -> list[str]:
+    """Models of the run's metrics.json files that no table lists (should be empty)."""
+    shown = set()
+    for name, df in tables.items():
+        if name != "stages" and "model" in df.columns:
+            shown |= set(df["model"])
+    names = list(all_models(run_metrics)) + [n for sm in run_metrics.values() for n in sm.captions]
+    return [n for n in names if n not in shown]
+
+
+def plot_inputs(run_metrics: Mapping[str, StageMetrics]) -> dict:
+    """What `hashtag_kit.plots` needs: {"rankings": {name: ranking}, "models": {name: entry},
+    "histories": {name: history}} over every hashtag model (and caption model histories)."""
+    models = all_models(run_metrics)
+    histories = {n: e.get("history") for n, e in models.items() if e and e.get("history")}
+    for sm in run_metrics.values():
+        for n, e in sm.captions.items():
+            if e and e.get("history"):
+                histories[f"{n} (captions)"] = e["history"]
+    return {
+        "rankings": {n: (e or {}).get("ranking") for n, e in models.items()},
+        "models": models,
+        "histories": histories,
+    }
+
+
+#: columns shown with one decimal (times)
+ONE_DECIMAL_COLUMNS = {"ms_per_step", "wall time (s)"}
+#: columns shown as whole numbers
+INTEGER_COLUMNS = {"trainable_params", "n_test_posts", "n_images", "seed", "models", "captions"}
+
+
+def format_cell(value, column: str = "") -> str:
+    """A table cell as text: "–" for missing, thousands separators for counts, 3 decimals for
+    metrics (1 decimal for ms/step)."""
+    if value is None or value is pd.NA:
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Real):
+        if math.isnan(value):
+            return "–"
+        if column in INTEGER_COLUMNS or isinstance(value, numbers.Integral):
+            return f"{int(round(value)):,}"
+        return f"{value:.1f}" if column in ONE_DECIMAL_COLUMNS else f"{value:.3f}"
+    return str(value)
+
+
+def save_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
+    """Write each table as `<out_dir>/<name>.csv` (full precision); returns the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, df in tables.items():
+        df.to_csv(out_dir / f"{name}.csv", index=False)
+        paths.append(out_dir / f"{name}.csv")
+    return paths

