@@ -71,3 +71,91 @@ def test_co_attention_text_guides_image_and_masks_words():
     # other words -> another text summary -> other weights over the same regions
     _, _, a_img2, _ = co([regions, words[::-1], M])
     assert not np.allclose(np.asarray(a_img2)[0], a_img[0])
+
+
+# -- AttentionHashtagClassifier ---------------------------------------------------------------
+def _classifier_inputs(n=3, regions=4, region_dim=6, words=3):
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(1, 10, size=(n, words)).astype("int32")
+    tokens[-1] = 0  # a post without text
+    return {
+        "regions": rng.normal(size=(n, regions, region_dim)).astype("float32"),
+        "tokens": tokens,
+    }
+
+
+SMALL = dict(n_tags=5, vocab_size=10, units=8, embedding_dim=4)
+# region_proj 6*8+8, image LSTM 4*(8*16+8), embedding 10*4, Bi-LSTM 2*4*(4*8+4), classifier
+_IMAGE = 56 + 544 + 144  # + image attention (values 8*8+8, query 8*8, score 8)
+_TEXT = 40 + 288 + 80  # + text self-attention (values 8*8+8, score 8)
+
+
+@pytest.mark.parametrize(
+    "modality,n_params",
+    [("both", _IMAGE + _TEXT + 16 * 5 + 5), ("image", _IMAGE + 8 * 5 + 5), ("text", _TEXT + 45)],
+)
+def test_attention_classifier_shared_check(modality, n_params):
+    from hashtag_kit.models.attention_classifier import AttentionHashtagClassifier
+
+    keras.utils.set_random_seed(0)
+    x = _classifier_inputs()
+    if modality == "image":
+        x = {"regions": x["regions"]}
+    elif modality == "text":
+        x = {"tokens": x["tokens"]}
+    check_layer(AttentionHashtagClassifier(modality=modality, **SMALL), x, (3, 5), n_params)
+
+
+def test_attention_classifier_co_attention_shared_check():
+    from hashtag_kit.models.attention_classifier import AttentionHashtagClassifier
+
+    keras.utils.set_random_seed(0)
+    co = (8 * 8 + 8 + 8 * 8 + 8) * 2  # both attentions: values, query, score
+    n = 56 + 544 + 40 + 288 + co + 16 * 5 + 5
+    model = AttentionHashtagClassifier(fusion="co_attention", **SMALL)
+    check_layer(model, _classifier_inputs(), (3, 5), n)
+
+
+def test_attention_classifier_attention_weights_and_errors():
+    from hashtag_kit.models.attention_classifier import AttentionHashtagClassifier
+
+    keras.utils.set_random_seed(0)
+    x = _classifier_inputs()
+    probs, att = AttentionHashtagClassifier(**SMALL)(x, return_attention=True)
+    assert np.all((np.asarray(probs) > 0) & (np.asarray(probs) < 1))
+    np.testing.assert_allclose(np.asarray(att["image"]).sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(att["text"])[-1], 0.0)  # no text: no weight
+    with pytest.raises(ValueError, match="modality"):
+        AttentionHashtagClassifier(modality="audio", **SMALL)
+    with pytest.raises(ValueError, match="co_attention' needs"):
+        AttentionHashtagClassifier(modality="image", fusion="co_attention", **SMALL)
+
+
+def test_word_vocabulary_and_inputs():
+    from types import SimpleNamespace
+
+    from hashtag_kit.models.attention_classifier import (
+        WordVocabulary,
+        classifier_inputs,
+        multi_hot,
+    )
+    from hashtag_kit.posts import Post
+
+    v = WordVocabulary.fit(["a red boat", "a boat", "a cat"], min_count=2)
+    assert v.words == ["a", "boat"] and v.size == 4
+    assert v.encode(["boat a cat", None, ""], 4).tolist() == [
+        [3, 2, 1, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+    ]
+    posts = [Post("p1", ["x", "y"], text="a boat"), Post("p2", ["z"], image="i.png")]
+    np.testing.assert_array_equal(multi_hot(posts, ["y", "z"]), [[1, 0], [0, 1]])
+    fs = SimpleNamespace(
+        ids=["p2", "p1"], grid=np.ones((2, 4, 3), "float16"), mask=np.array([True, False])
+    )
+    x = classifier_inputs(posts, fs, v, max_len=3)
+    assert x["regions"].dtype == np.float32 and x["regions"].shape == (2, 4, 3)
+    assert x["regions"][0].sum() == 0 and x["regions"][1].sum() == 12  # p1 masked, p2 present
+    assert x["tokens"].tolist() == [[2, 3, 0], [0, 0, 0]]
+    with pytest.raises(ValueError, match="grid=True"):
+        classifier_inputs(posts, SimpleNamespace(ids=[], grid=None, mask=[]), v)

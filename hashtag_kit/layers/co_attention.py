@@ -48,6 +48,7 @@ class CoAttention(keras.layers.Layer):
     def __init__(self, units: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self.units = int(units)
+        self.supports_masking = True  # word masks are passed explicitly as the third input
         self.image_attention = AdditiveAttention(self.units, name="text_guided_image_attention")
         self.text_attention = AdditiveAttention(self.units, name="image_guided_text_attention")
 
@@ -77,6 +78,9 @@ class CoAttention(keras.layers.Layer):
         image_context, image_weights = self.image_attention(summary, regions)
         text_context, text_weights = self.text_attention(image_context, words, mask=m)
         return image_context, text_context, image_weights, text_weights
+
+    def compute_mask(self, *args, **kwargs):
+        return None
 
     def compute_output_shape(self, inputs_shape):
         r, w = tuple(inputs_shape[0]), tuple(inputs_shape[1])
