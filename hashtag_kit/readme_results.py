@@ -1,0 +1,231 @@
+"""The README's results section, generated from a run (never typed in).
+
+    python -m hashtag_kit.readme_results --run outputs/default --readme README.md
+    python -m hashtag_kit.readme_results --run outputs/default            # print the markdown
+
+The section holds the run's settings (dataset, run mode, seed, encoders, wall time of each
+notebook, CPU) and compact versions of the comparison tables (`hashtag_kit.comparison`); the
+full tables with protocol notes are in the run's `05_comparison/report.html`. `update_readme`
+replaces what is between the markers `<!-- results:start -->` and `<!-- results:end -->`.
+
+Example:
+    >>> update_readme("README.md", "outputs/default")   # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from hashtag_kit.comparison import (
+    TABLE_TITLES,
+    THIS_RUN,
+    build_tables,
+    format_cell,
+)
+from hashtag_kit.html_report import collect_environment
+from hashtag_kit.run import COMPARISON, RunDir
+
+START = "<!-- results:start -->"
+END = "<!-- results:end -->"
+
+#: which columns of each comparison table the README shows (those present are kept)
+README_COLUMNS = {
+    "original": [
+        "model",
+        "source",
+        "dataset",
+        "K",
+        "accuracy",
+        "recall",
+        "precision",
+        "trainable_params",
+        "ms_per_step",
+    ],
+    "design": ["model", "source", "dataset", "fusion", "personalisation", "modality"],
+    "baselines": ["model", "source", "dataset", "family", "modality"],
+    "captions": ["model", "source", "task", "dataset", "bleu1", "bleu2", "bleu3", "bleu4"]
+    + ["meteor", "rouge_l", "cider"],
+}
+#: metric columns (label prefixes) added to the design and baselines tables
+RANKING_PREFIXES = ("Hit@", "P@", "R@", "F1@")
+
+
+def _short_source(source) -> str:
+    """'Sahliya et al. 2024 (original project report, ...)' -> 'Sahliya et al. 2024'."""
+    if source is None or (isinstance(source, float) and pd.isna(source)):
+        return ""
+    return str(source).split(" (")[0]
+
+
+def markdown_table(df: pd.DataFrame, columns: list[str] | None = None) -> str:
+    """A DataFrame as a GitHub markdown table (cells via `format_cell`, pipes escaped)."""
+    columns = [c for c in (columns or list(df.columns)) if c in df.columns]
+    if not columns:
+        return "_(no columns)_"
+
+    def cell(v, c):
+        text = _short_source(v) if c == "source" else format_cell(v, c)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for _, row in df.iterrows():
+        lines.append("| " + " | ".join(cell(row[c], c) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def _columns(name: str, df: pd.DataFrame) -> list[str]:
+    cols = list(README_COLUMNS.get(name, df.columns))
+    if name in ("design", "baselines"):
+        cols += [c for c in df.columns if c.startswith(RANKING_PREFIXES)]
+    return cols
+
+
+def _missing_notes(df: pd.DataFrame) -> list[str]:
+    if "note" not in df.columns or "model" not in df.columns:
+        return []
+    rows = df[df["model"].astype(str).str.startswith("(") & (df["source"] == THIS_RUN)]
+    return [str(n) for n in rows["note"] if n]
+
+
+def _settings(env: dict, rd: RunDir) -> list[str]:
+    run = env["run"]
+    encs = dict(run.get("encoders") or {})
+    for st in env["stages"].values():
+        for kind, e in (st.get("encoders") or {}).items():
+            encs.setdefault(kind, e)
+    enc_text = (
+        ", ".join(
+            f"{k} = `{e.get('name', e) if isinstance(e, Mapping) else e}`" for k, e in encs.items()
+        )
+        or "not recorded"
+    )
+    host = env["report_host"]
+    lines = [
+        f"- run directory: `{rd.path.name}`; dataset: `{run.get('dataset')}`; "
+        f"run mode: `{run.get('run_mode')}`; seed: `{run.get('seed')}`",
+        f"- encoders: {enc_text}",
+        f"- machine: {host.get('cpu')} ({host.get('cpu_count')} logical cores), "
+        f"GPU: {host.get('gpu')}; Python {host.get('python')}, "
+        + ", ".join(f"{k} {v}" for k, v in (host.get("packages") or {}).items() if k in _PKGS),
+    ]
+    timings = {k: v for k, v in env["timings"].items() if isinstance(v, (int, float))}
+    if timings:
+        total = env["total_seconds"]
+        per = ", ".join(f"{k[:2]} {v:.0f} s" for k, v in timings.items())
+        lines.append(
+            f"- measured wall time of the notebooks: **{total / 60:.1f} min** in total ({per})"
+        )
+    else:
+        lines.append("- wall time: not recorded (no timings.json; `make reproduce` writes it)")
+    return lines
+
+
+_PKGS = ("tensorflow-cpu", "tensorflow", "keras", "numpy")
+
+
+def render_markdown(
+    run_dir: str | Path | RunDir,
+    k_original: int = 5,
+    k_table: int = 7,
+    report_link: str | None = None,
+) -> str:
+    """The results section (without the markers) for a run."""
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    tables = build_tables(rd, k_original=k_original, k_table=k_table)
+    env = collect_environment(rd)
+    report = report_link or str(rd.path / COMPARISON / "report.html")
+    out = [
+        f"_Generated by `python -m hashtag_kit.readme_results` from the metrics.json files of "
+        f"run `{rd.path.name}` on {time.strftime('%Y-%m-%d')}; do not edit by hand. Full tables "
+        f"with protocol notes, plots and environment: [`report.html`]({report})._",
+        "",
+        *_settings(env, rd),
+        "",
+        "Rows whose source is not “this run” are the published figures, on the papers' own "
+        "datasets and encoders; they are context, not like-for-like targets.",
+    ]
+    for name in ("original", "design", "baselines", "captions"):
+        df = tables[name]
+        out += ["", f"#### {TABLE_TITLES[name]}", ""]
+        if name == "original":
+            out += [
+                f"Our figures at K = {k_original} (the original report does not state K); "
+                "accuracy = Hit@K as AMNN's code computes it.",
+                "",
+            ]
+        keep = df[~(df["model"].astype(str).str.startswith("(") & (df["source"] == THIS_RUN))]
+        out.append(markdown_table(keep, _columns(name, df)))
+        for note in _missing_notes(df):
+            out.append(f"\n> {note}")
+    return "\n".join(out) + "\n"
+
+
+def update_readme(
+    readme_path: str | Path,
+    run_dir: str | Path | RunDir,
+    k_original: int = 5,
+    k_table: int = 7,
+) -> bool:
+    """Replace the text between `START` and `END` in the README with the run's results.
+
+    Returns True when the file changed. Raises ValueError naming the file when the markers are
+    missing or out of order.
+    """
+    readme_path = Path(readme_path)
+    text = readme_path.read_text(encoding="utf-8")
+    i, j = text.find(START), text.find(END)
+    if i < 0 or j < 0 or j < i:
+        raise ValueError(
+            f"{readme_path}: needs the markers {START} and {END} (in that order) around the "
+            "results section"
+        )
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    report = rd.path / COMPARISON / "report.html"
+    try:
+        link = os.path.relpath(report.resolve(), readme_path.resolve().parent)
+    except ValueError:  # another drive on Windows
+        link = str(report)
+    body = render_markdown(rd, k_original, k_table, report_link=link)
+    new = text[: i + len(START)] + "\n" + body + text[j:]
+    if new == text:
+        return False
+    readme_path.write_text(new, encoding="utf-8")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m hashtag_kit.readme_results",
+        description="Write the README's results section from a run's metrics.json files.",
+    )
+    ap.add_argument("--run", default="outputs/default", help="run directory")
+    ap.add_argument("--readme", default=None, help="README to update (default: print)")
+    ap.add_argument("--k-original", type=int, default=5)
+    ap.add_argument("--k", type=int, default=7)
+    args = ap.parse_args(argv)
+    run = Path(args.run)
+    if not run.is_dir():
+        print(f"{run} is not a run directory (run `make reproduce` first)", file=sys.stderr)
+        return 2
+    if args.readme is None:
+        print(render_markdown(run, args.k_original, args.k))
+        return 0
+    try:
+        changed = update_readme(args.readme, run, args.k_original, args.k)
+    except (OSError, ValueError) as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(f"{args.readme}: results section {'updated' if changed else 'unchanged'} from {run}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

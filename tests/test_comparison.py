@@ -1,0 +1,250 @@
+"""Tests for the comparison tables, the HTML report and the README results section, on fake
+run directories whose metrics.json files follow the kit's schema (tests/fake_run.py)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pandas as pd
+import pytest
+from fake_run import ATTENTION_MODELS, ENCODER_DECODER_MODELS, make_fake_run
+
+from hashtag_kit.comparison import (
+    TABLE_NAMES,
+    TABLE_TITLES,
+    build_tables,
+    format_cell,
+    load_published,
+    load_run_metrics,
+    models_missing_from_tables,
+    route_published,
+    uncovered_published,
+)
+from hashtag_kit.html_report import write_report
+from hashtag_kit.readme_results import END, START, markdown_table, update_readme
+from hashtag_kit.run import ATTENTION, CAPTION, ENCODER_DECODER, PREPROCESS, RunDir
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    return make_fake_run(tmp_path_factory.mktemp("full_run"))
+
+
+@pytest.fixture(scope="module")
+def tables(full_run):
+    return build_tables(full_run, k_original=5, k_table=7)
+
+
+@pytest.fixture(scope="module")
+def report_html(full_run, tables):
+    path = write_report(full_run, tables)
+    assert path == full_run.path / "05_comparison" / "report.html"
+    return path.read_text(encoding="utf-8")
+
+
+def _row(df: pd.DataFrame, model: str, source: str = "this run") -> pd.Series:
+    hit = df[(df["model"] == model) & (df["source"] == source)]
+    assert len(hit) == 1, f"{model!r} ({source}) appears {len(hit)} times"
+    return hit.iloc[0]
+
+
+def test_published_reference_is_complete_and_routed():
+    pub = load_published()
+    assert len(pub) == 54
+    assert pub["value"].notna().all()
+    assert pub.loc[pub["source"].str.startswith("Sahliya"), "k"].isna().all()
+    routes = pub.apply(route_published, axis=1)
+    assert set(routes) == {"original", "design", "baselines", "captions"}
+    assert (routes[pub["source"].str.startswith("Yakovlev")] == "design").all()
+    assert (routes[pub["source"].str.startswith("Park")] == "baselines").all()
+    assert (routes[pub["metric"].isin(["bleu4", "cider"])] == "captions").all()
+
+
+def test_every_model_of_every_stage_is_in_a_table(full_run, tables):
+    assert list(tables) == list(TABLE_NAMES)
+    assert models_missing_from_tables(tables, load_run_metrics(full_run)) == []
+    design_models = set(tables["design"]["model"])
+    for name in ENCODER_DECODER_MODELS:
+        assert name in design_models
+    baseline_models = set(tables["baselines"]["model"])
+    for name in ATTENTION_MODELS:
+        assert name in baseline_models
+    # the same name in two stages is kept apart, not merged
+    assert "popularity (02)" in design_models and "popularity (03)" in baseline_models
+    assert "captions to tags" in baseline_models  # notebook 04's captions -> hashtags
+    assert "harrison_completion" in baseline_models  # ranking figures from `extra`
+    captions = tables["captions"]
+    assert {"soft attention", "paragraph flat LSTM"} <= set(
+        captions.loc[captions["source"] == "this run", "model"]
+    )
+
+
+def test_our_figures_are_the_metrics_json_figures(full_run, tables):
+    m02 = full_run.metrics(ENCODER_DECODER)["models"]
+    m03 = full_run.metrics(ATTENTION)["models"]
+    m04 = full_run.metrics(CAPTION)["captions"]
+
+    entry = m02["encoder-decoder weighted+user"]
+    row = _row(tables["design"], "encoder-decoder weighted+user")
+    for label, metric in (("Hit@7", "hit_rate"), ("P@7", "precision"), ("R@7", "recall")):
+        assert row[label] == pytest.approx(entry["ranking"][metric]["7"])
+    assert row["F1@7"] == pytest.approx(entry["ranking"]["f1"]["7"])
+    assert (row["fusion"], row["personalisation"], row["modality"]) == ("weighted", True, "both")
+
+    # original table: accuracy is Hit@K at the chosen K, with parameters and ms/step
+    row = _row(tables["original"], "attention LSTM/BiLSTM")
+    attn = m03["attention LSTM/BiLSTM"]
+    assert row["K"] == 5
+    assert row["accuracy"] == pytest.approx(attn["ranking"]["hit_rate"]["5"])
+    assert row["precision"] == pytest.approx(attn["ranking"]["precision"]["5"])
+    assert row["trainable_params"] == attn["trainable_params"]
+    assert "K=5" in row["protocol"]
+    # single-modality models stay out of the original (image+text) table
+    assert "attention image only" not in set(tables["original"]["model"])
+
+    # baselines are also shown at HARRISON's own K (P@1, R@5, Hit@5)
+    row = _row(tables["baselines"], "kNN image")
+    assert row["P@1"] == pytest.approx(m03["kNN image"]["ranking"]["precision"]["1"])
+    assert row["Hit@5"] == pytest.approx(m03["kNN image"]["ranking"]["hit_rate"]["5"])
+
+    row = _row(tables["captions"], "soft attention")
+    for metric in ("bleu1", "bleu4", "meteor", "cider"):
+        assert row[metric] == pytest.approx(m04["soft attention"][metric])
+    para = _row(tables["captions"], "paragraph flat LSTM")
+    assert pd.isna(para["meteor"]) and "Java" in para["note"]
+
+
+def test_every_published_figure_is_in_a_table_with_its_protocol(tables):
+    pub = load_published()
+    assert uncovered_published(tables, pub).empty
+    for _, r in pub.iterrows():
+        table = tables[route_published(r)]
+        label = r["metric"] if pd.isna(r["k"]) else None
+        if label is None:
+            short = {"hit_rate": "Hit", "precision": "P", "recall": "R", "f1": "F1"}
+            label = f"{short[r['metric']]}@{int(r['k'])}"
+        row = _row(table, r["model"], r["source"])
+        assert row[label] == pytest.approx(r["value"]), (r["model"], r["metric"])
+        assert row["protocol"].startswith("published: " + r["dataset"])
+        assert "this run (embedded" in row["protocol"]
+    original = tables["original"]
+    published = original[original["source"] != "this run"]
+    assert (published["K"] == "not stated").all()
+    # a figure the tables lack is reported by the check
+    broken = {n: df.copy() for n, df in tables.items()}
+    broken["design"] = broken["design"][broken["design"]["model"] != "DESIGN, ViT, sum fusion"]
+    assert len(uncovered_published(broken, pub)) == 4
+
+
+@pytest.mark.parametrize(
+    "stages",
+    [(PREPROCESS, ENCODER_DECODER), (PREPROCESS, ATTENTION, CAPTION), ()],
+    ids=["only-02", "no-02", "nothing"],
+)
+def test_missing_stages_are_reported_not_crashed(tmp_path, stages):
+    rd = make_fake_run(tmp_path, stages=stages)
+    run_metrics = load_run_metrics(rd)
+    tables = build_tables(rd)
+    status = dict(zip(tables["stages"]["stage"], tables["stages"]["status"], strict=True))
+    for stage in (PREPROCESS, ENCODER_DECODER, ATTENTION, CAPTION):
+        assert status[stage] == ("ok" if stage in stages else "missing")
+    expect_missing = {
+        "original": [s for s in (ENCODER_DECODER, ATTENTION) if s not in stages],
+        "design": [ENCODER_DECODER] if ENCODER_DECODER not in stages else [],
+        "baselines": [ATTENTION] if ATTENTION not in stages else [],
+        "captions": [CAPTION] if CAPTION not in stages else [],
+    }
+    for name, missing in expect_missing.items():
+        df = tables[name]
+        notes = df.loc[df["model"].str.startswith("("), "note"].tolist()
+        assert len(notes) == len(missing), name
+        for stage, note in zip(missing, notes, strict=True):
+            assert f"stage {stage} not run" in note and "metrics.json" in note
+    # published figures are there whatever ran
+    assert uncovered_published(tables).empty
+    assert models_missing_from_tables(tables, run_metrics) == []
+
+
+def test_unreadable_metrics_json_is_named(tmp_path):
+    rd = make_fake_run(tmp_path)
+    (rd.path / ATTENTION / "metrics.json").write_text('{"models": {', encoding="utf-8")
+    tables = build_tables(rd)
+    stages = tables["stages"].set_index("stage")
+    assert stages.loc[ATTENTION, "status"] == "unreadable"
+    note = tables["baselines"].iloc[0]["note"]
+    assert str(rd.path / ATTENTION / "metrics.json") in note and "could not be read" in note
+    assert "attention LSTM/BiLSTM" not in set(tables["baselines"]["model"])
+
+
+def test_html_report_is_self_contained_and_holds_the_tables(full_run, tables, report_html):
+    page = report_html
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    # no external assets: every src is a data URI, no links to http(s) resources, no scripts
+    srcs = re.findall(r'\bsrc="([^"]*)"', page)
+    assert len(srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert not re.search(r'(src|href)\s*=\s*["\']?\s*(https?:)?//', page, re.I)
+    assert "<link" not in page and "<script" not in page and "@import" not in page
+    for name in TABLE_NAMES:
+        assert html.escape(TABLE_TITLES[name]) in page
+        assert f'id="{name}"' in page
+    for name, df in tables.items():
+        for model in df.get("model", []):
+            assert f"<td>{html.escape(str(model))}</td>" in page, (name, model)
+    assert page.count('<tr class="published">') == tables_published_rows(tables)
+    # figures are formatted, not dumped at full precision
+    f1 = tables["design"].set_index("model").loc["encoder-decoder weighted+user", "F1@7"]
+    assert f'<td class="num">{f1:.3f}</td>' in page
+    assert "all 54 published figures appear in a table" in page
+
+
+def tables_published_rows(tables) -> int:
+    return sum(int((df["source"] != "this run").sum()) for n, df in tables.items() if n != "stages")
+
+
+def test_html_report_states_the_environment(full_run, report_html):
+    page = report_html
+    for text in ("efficientnet_lite0", "use_multilingual_v3", "smoke", "keras", "GPU", "CPU"):
+        assert text in page, text
+    timings = json.loads((full_run.path / "timings.json").read_text())
+    total = sum(timings.values())
+    assert f"Total notebook wall time: {total:.0f} s" in page
+    assert f'<td class="num">{timings[ATTENTION]:.1f}</td>' in page
+
+
+def test_report_for_an_empty_run_says_what_is_missing(tmp_path):
+    rd = RunDir(tmp_path / "empty")
+    rd.path.mkdir()
+    page = write_report(rd).read_text(encoding="utf-8")
+    assert "not run" in page and "No timings.json" in page
+    assert "all 54 published figures appear in a table" in page
+
+
+def test_update_readme_replaces_only_the_marked_section(full_run, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Kit\n\nintro\n\n{START}\nold results\n{END}\n\nafter\n")
+    assert update_readme(readme, full_run) is True
+    text = readme.read_text()
+    head, rest = text.split(START)
+    body, tail = rest.split(END)
+    assert head == "# Kit\n\nintro\n\n" and tail == "\n\nafter\n"
+    assert "old results" not in body
+    assert "| encoder-decoder weighted+user | this run | embedded | weighted | yes | both |" in body
+    assert "| DESIGN, ViT, weighted fusion | Yakovlev & Shapoval 2024 |" in body
+    assert "run mode: `smoke`" in body and "measured wall time" in body
+    assert "05_comparison/report.html" in body
+
+    readme.write_text("# no markers\n")
+    with pytest.raises(ValueError, match="README.md.*results:start"):
+        update_readme(readme, full_run)
+
+
+def test_cells_and_markdown_formatting():
+    assert format_cell(None) == "–" and format_cell(float("nan"), "P@7") == "–"
+    assert format_cell(0.123456, "F1@7") == "0.123"
+    assert format_cell(9169492.0, "trainable_params") == "9,169,492"
+    assert format_cell(35.04, "ms_per_step") == "35.0"
+    assert format_cell(True) == "yes" and format_cell("weighted") == "weighted"
+    df = pd.DataFrame({"model": ["a|b"], "source": ["Xu et al. 2015 (Show, Attend and Tell)"]})
+    assert markdown_table(df).splitlines()[-1] == "| a\\|b | Xu et al. 2015 |"
