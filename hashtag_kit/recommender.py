@@ -126,19 +126,29 @@ def check_stage_dir(stage_dir: str | Path) -> dict:
 
 
 def _load_stage_files(stage_dir: Path):
-    """(model, tokens, users, config) through the model's own loader when it is available."""
-    try:
-        from hashtag_kit.models.encoder_decoder import load_stage
-    except ImportError:  # the model module has not landed: read the contract files directly
-        load_stage = None
-    if load_stage is not None:
-        return load_stage(stage_dir)
+    """(model, tokens, users, config) from the contract files of notebook 02's stage folder.
+
+    The files are those `hashtag_kit.models.encoder_decoder.save_stage` writes; any registered
+    model class with a `decode` method is accepted (the kit's `HashtagEncoderDecoder` or a
+    user's own model honouring the same contract).
+    """
     import keras
 
-    model = keras.saving.load_model(stage_dir / "model.keras")
+    try:  # registers HashtagEncoderDecoder and its layers for deserialisation
+        import hashtag_kit.models.encoder_decoder  # noqa: F401
+    except ImportError as e:  # pragma: no cover - the model module is part of the kit
+        log.debug("hashtag_kit.models.encoder_decoder not importable: %s", e)
     tokens = read_json(stage_dir / "tags.json")["tokens"]
     users = read_json(stage_dir / "users.json")
     config = read_json(stage_dir / "model_config.json")
+    model = keras.saving.load_model(stage_dir / "model.keras", compile=False)
+    vocab_size = getattr(model, "vocab_size", None) or getattr(model, "n_tokens", None)
+    if vocab_size is not None and int(vocab_size) != len(tokens):
+        raise IncompatibleRunError(
+            f"{stage_dir / 'model.keras'} has {vocab_size} token ids but "
+            f"{stage_dir / 'tags.json'} lists {len(tokens)}: the files come from different "
+            f"runs; re-run notebook {ENCODER_DECODER}.ipynb"
+        )
     return model, tokens, users, config
 
 

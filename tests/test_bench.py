@@ -1,0 +1,41 @@
+"""The training and recommend benchmarks run on tiny sizes and print their figures."""
+
+from __future__ import annotations
+
+import re
+
+from hashtag_kit.bench import main as bench_main
+
+NUMBER = r"(\d+(?:\.\d+)?)"
+
+
+def _rows(out: str, n_numbers: int) -> list[list[float]]:
+    pattern = re.compile(r"^\s*" + r"\s+".join([NUMBER] * n_numbers) + r"\s*$")
+    return [
+        [float(v) for v in m.groups()] for line in out.splitlines() if (m := pattern.match(line))
+    ]
+
+
+def test_bench_train_prints_ms_per_step_and_examples_per_s(capsys):
+    assert bench_main(["train", "--tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "== bench train" in out
+    assert "data: random features" in out  # says what it ran on
+    assert "ms/step" in out and "examples/s" in out
+    (row,) = _rows(out, 4)
+    batch, ms, per_s, _ = row
+    assert batch == 8 and ms > 0 and per_s > 0
+    # the two figures are consistent: examples/s = batch / (ms / 1000)
+    assert abs(per_s - batch / (ms / 1000)) <= 0.01 * per_s + 0.2
+
+
+def test_bench_recommend_prints_posts_per_s_for_each_beam(capsys):
+    assert bench_main(["recommend", "--tiny", "--beam-widths", "1,2"]) == 0
+    out = capsys.readouterr().out
+    assert "== bench recommend" in out and "posts/s" in out
+    assert "data: random weights and random features" in out
+    rows = _rows(out, 5)
+    assert [r[2] for r in rows] == [1, 2]  # one row per beam width
+    for posts, k, _, seconds, per_s in rows:
+        assert posts == 16 and k == 7 and seconds > 0
+        assert abs(per_s - posts / seconds) <= 0.02 * per_s + 1
