@@ -1,0 +1,394 @@
+"""Generic posts (JSONL / JSON / CSV / TSV), the embedded dataset, and helpers every loader shares.
+
+The generic `posts` format is the MM-INS / Instagram style: one record per post with an id, an
+image file, a caption, hashtags and a user. Field names are matched loosely (`POST_FIELDS`):
+
+    {"id": "p1", "image": "images/p1.jpg", "caption": "Golden hour #sunset", "hashtags": "beach,sea",
+     "user": "u7"}
+
+* hashtags: a list, or a string separated by spaces, commas, semicolons or `#`; hashtags in the
+  caption are extracted too (union, field first) and removed from the text;
+* image: relative to the file's folder (or `image_root`); paths escaping that folder are dropped
+  (counted); missing files become "no image" (counted) unless `check_images=False`;
+* empty or whitespace-only captions become `text=None` (counted as repaired);
+* duplicate ids: the first record wins, later ones are skipped (counted);
+* posts without hashtags are skipped (counted) when `require_hashtags=True` (the default);
+* malformed lines/rows (bad JSON, not UTF-8, wrong column count) are skipped with file:line.
+
+The embedded dataset's `posts.jsonl` (image paths relative to its folder) is read the same way.
+
+Example:
+    >>> import tempfile, json, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "posts.jsonl").write_text(json.dumps({"id": "1", "caption": "waves #Surf"}))
+    >>> r = RunReport()
+    >>> [(p.id, p.hashtags, p.text) for p in load_posts(d, r)]
+    [('1', ['surf'], 'waves')]
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import unicodedata
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from hashtag_kit.images import ImageError, check_image, resolve_image_path
+from hashtag_kit.posts import Post
+from hashtag_kit.report import RunReport
+from hashtag_kit.text import (
+    ZERO_WIDTH,
+    hashtag_spans,
+    normalise_hashtag,
+    parse_hashtag_field,
+    parse_hashtag_items,
+    strip_hashtags,
+)
+
+#: field name -> accepted spellings in a source record (first present wins)
+POST_FIELDS = {
+    "id": ("id", "post_id", "postid", "shortcode", "pid", "key"),
+    "image": (
+        "image",
+        "image_path",
+        "image_file",
+        "img",
+        "img_path",
+        "file",
+        "filename",
+        "file_name",
+        "photo",
+        "path",
+    ),  # fmt: skip
+    "text": ("text", "caption", "description", "body", "content", "message"),
+    "hashtags": ("hashtags", "tags", "hashtag", "labels"),
+    "user": ("user", "user_id", "userid", "owner", "username", "author"),
+    "captions": ("captions", "reference_captions"),
+    "paragraph": ("paragraph",),
+    "meta": ("meta",),
+}
+POST_FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset folder or file is missing; the message says what is expected and where to get it."""
+
+
+def require_file(path: Path, dataset: str, get_it: str) -> Path:
+    """`path` if it is a file, else `DatasetNotFoundError` naming it and where to get the data."""
+    if not path.is_file():
+        raise DatasetNotFoundError(
+            f"{dataset}: expected file {path} (not found). {get_it}".rstrip()
+        )
+    return path
+
+
+def require_dir(path: str | Path | None, dataset: str, get_it: str) -> Path:
+    if path is None or str(path) == "":
+        raise DatasetNotFoundError(f"{dataset}: no data folder given (data_dir). {get_it}")
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DatasetNotFoundError(f"{dataset}: data folder {p} does not exist. {get_it}")
+    return p
+
+
+def clean_str(value, report: RunReport | None = None, where: str = "") -> str | None:
+    """A string field made safe: None/blank -> None, zero-width characters and BOM removed,
+    lone surrogates (invalid unicode from JSON escapes) replaced and counted."""
+    if value is None:
+        return None
+    s = value if isinstance(value, str) else str(value)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        s = s.encode("utf-8", "replace").decode("utf-8")
+        if report is not None:
+            report.note("invalid_unicode_replaced", where)
+    if any(c in ZERO_WIDTH for c in s):
+        s = "".join(c for c in s if c not in ZERO_WIDTH)
+    s = " ".join(s.split())
+    return s or None
+
+
+def text_and_tags(raw: str | None) -> tuple[str | None, list[str]]:
+    """(text with hashtags removed or None, hashtags found in it)."""
+    if not raw:
+        return None, []
+    tags = list(dict.fromkeys(s.tag for s in hashtag_spans(raw) if s.tag))
+    return (strip_hashtags(raw) or None), tags
+
+
+def iter_lines(path: Path, report: RunReport) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 text file; lines that are not UTF-8 are skipped (counted).
+
+    A UTF-8 byte-order mark on the first line is dropped; line ends are stripped.
+    """
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                report.skip("malformed_line", f"{path}:{lineno}", f"not UTF-8 ({e.reason})")
+                continue
+            if lineno == 1:
+                line = line.lstrip("\ufeff")
+            yield lineno, line.rstrip("\r\n")
+
+
+def _first(record: dict, names: tuple[str, ...]):
+    for n in names:
+        if n in record and record[n] is not None:
+            return record[n]
+    return None
+
+
+def _find_posts_file(data_dir: Path, file: str | None) -> Path:
+    get_it = (
+        "Give a .jsonl/.json/.csv/.tsv posts file or a folder holding posts.jsonl or posts.csv."
+    )
+    if file:
+        return require_file(data_dir / file if data_dir.is_dir() else Path(file), "posts", get_it)
+    if data_dir.is_file():
+        return data_dir
+    for name in ("posts.jsonl", "posts.csv", "posts.json", "posts.tsv"):
+        if (data_dir / name).is_file():
+            return data_dir / name
+    found = sorted(p for p in data_dir.iterdir() if p.suffix.lower() in POST_FILE_SUFFIXES)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise DatasetNotFoundError(f"posts: no posts file in {data_dir}. {get_it}")
+    names = ", ".join(p.name for p in found)
+    raise ValueError(f"posts: several candidate files in {data_dir} ({names}); pass file=...")
+
+
+def _json_records(path: Path, report: RunReport) -> Iterator[tuple[str, dict]]:
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: not a JSON file ({e})") from e
+        if isinstance(data, dict):
+            data = data.get("posts", data.get("data"))
+        if not isinstance(data, list):
+            raise ValueError(f"{path}: expected a JSON list of posts (or {{'posts': [...]}})")
+        for i, rec in enumerate(data):
+            where = f"{path}[{i}]"
+            if not isinstance(rec, dict):
+                report.skip("malformed_line", where, "not a JSON object")
+                continue
+            yield where, rec
+        return
+    for lineno, line in iter_lines(path, report):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            report.skip("malformed_line", where, f"bad JSON ({e.msg})")
+            continue
+        if not isinstance(rec, dict):
+            report.skip("malformed_line", where, "not a JSON object")
+            continue
+        yield where, rec
+
+
+def _csv_records(path: Path, report: RunReport) -> Iterator[tuple[str, dict]]:
+    try:
+        content = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a UTF-8 text file ({e})") from e
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    usable = {n for k in ("image", "text", "hashtags") for n in POST_FIELDS[k]}
+    if not set(header) & usable:
+        raise ValueError(
+            f"{path}: no usable column in header {header}; expected at least one of image "
+            f"{POST_FIELDS['image'][:3]}, text {POST_FIELDS['text'][:3]} or hashtags "
+            f"{POST_FIELDS['hashtags'][:2]} (and ideally id, user)"
+        )
+    has_id = bool(set(header) & set(POST_FIELDS["id"]))
+    if not has_id:
+        report.note("ids_from_line_numbers", str(path), "no id column: ids are <file>:<line>")
+    for row in reader:
+        where = f"{path}:{reader.line_num}"
+        if None in row or any(v is None for v in row.values()):
+            n = len(row) - (None in row) + len(row.get(None) or [])
+            report.skip(
+                "malformed_line", where, f"{n} fields, header has {len(header)} (wrong delimiter?)"
+            )
+            continue
+        if not any(v.strip() for v in row.values()):
+            continue
+        rec = {k: v for k, v in row.items() if k}
+        if not has_id:
+            rec["id"] = f"{path.stem}:{reader.line_num}"
+        yield where, rec
+
+
+def record_to_post(
+    rec: dict,
+    where: str,
+    report: RunReport,
+    image_root: Path | None,
+    check_images: bool = True,
+    validate_images: bool = False,
+) -> Post | None:
+    """One source record -> Post (or None when it must be skipped; counted in `report`)."""
+    pid = clean_str(_first(rec, POST_FIELDS["id"]))
+    if pid is None:
+        report.skip("missing_id", where, "record has no id")
+        return None
+    label = f"{where} (post {pid})"
+    raw_text = _first(rec, POST_FIELDS["text"])
+    text, text_tags = text_and_tags(clean_str(raw_text, report, label))
+    if raw_text is not None and text is None:
+        why = "caption is only hashtags" if text_tags else "empty or whitespace caption"
+        report.note("empty_text", label, why)
+    field = _first(rec, POST_FIELDS["hashtags"])
+    tags = parse_hashtag_field(field)
+    items = field if isinstance(field, list) else parse_hashtag_items(field)
+    junk = [str(t) for t in items if not normalise_hashtag(str(t))]
+    if junk:
+        report.note("junk_hashtags_dropped", label, " ".join(junk[:5]))
+    hashtags = list(dict.fromkeys(tags + text_tags))
+
+    image = None
+    img = clean_str(_first(rec, POST_FIELDS["image"]))
+    if img is not None:
+        try:
+            path = resolve_image_path(image_root, img) if image_root else Path(img)
+        except ImageError as e:
+            report.note("unsafe_image_path_dropped", label, e.reason)
+            path = None
+        if path is not None:
+            problem = check_image(path) if validate_images else None
+            if check_images and problem is None and not path.is_file():
+                problem = "file not found"
+            if problem:
+                report.note("missing_or_unreadable_image", label, f"{img}: {problem}")
+            else:
+                image = str(path)
+
+    captions_raw = _first(rec, POST_FIELDS["captions"])
+    if isinstance(captions_raw, str):
+        try:
+            captions_raw = json.loads(captions_raw) if captions_raw.startswith("[") else None
+        except json.JSONDecodeError:
+            captions_raw = None
+        if not isinstance(captions_raw, list):
+            captions_raw = [_first(rec, POST_FIELDS["captions"])]
+    elif not isinstance(captions_raw, list):
+        captions_raw = [] if captions_raw is None else [captions_raw]
+    captions = [c for c in (clean_str(c, report, label) for c in captions_raw or []) if c]
+    if len(captions) < len(captions_raw or []):
+        n_empty = len(captions_raw) - len(captions)
+        report.note("empty_captions_dropped", label, f"{n_empty} empty reference caption(s)")
+    paragraph = clean_str(_first(rec, POST_FIELDS["paragraph"]), report, label)
+    user = clean_str(_first(rec, POST_FIELDS["user"]), report, label)
+
+    meta = rec.get("meta") if isinstance(rec.get("meta"), dict) else {}
+    known = {n for names in POST_FIELDS.values() for n in names}
+    extra = {k: v for k, v in rec.items() if k not in known and v not in (None, "")}
+    meta = {**extra, **meta}
+    if not (text or image or captions or paragraph):
+        report.skip("post_without_content", label, "no text, image, captions or paragraph")
+        return None
+    return Post(
+        id=pid,
+        hashtags=hashtags,
+        user=user,
+        image=image,
+        text=text,
+        captions=captions,
+        paragraph=paragraph,
+        meta=meta,
+    )
+
+
+def load_posts(
+    data_dir: str | Path,
+    report: RunReport,
+    *,
+    limit: int | None = None,
+    file: str | None = None,
+    image_root: str | Path | None = None,
+    require_hashtags: bool = True,
+    check_images: bool = True,
+    validate_images: bool = False,
+) -> list[Post]:
+    """Posts from a JSONL / JSON / CSV / TSV file (MM-INS / Instagram style; see module doc).
+
+    Args:
+        data_dir: the posts file, or a folder with `posts.jsonl` / `posts.csv` (or one such file).
+        report: counts every skipped or repaired record.
+        limit: stop after this many posts.
+        file: the file name inside `data_dir` when the folder holds several.
+        image_root: folder image paths are relative to and must stay inside (default: the
+            file's folder). Pass "/" to allow absolute paths anywhere.
+        require_hashtags: skip posts with no hashtag (counted); False keeps them.
+        check_images: image paths of missing files become None (counted).
+        validate_images: also open each image header (`check_image`); unreadable -> None.
+    """
+    path = _find_posts_file(require_dir(data_dir, "posts", ""), file)
+    root = Path(image_root) if image_root is not None else path.parent
+    if path.suffix.lower() in (".csv", ".tsv"):
+        records = _csv_records(path, report)
+    else:
+        records = _json_records(path, report)
+    posts: list[Post] = []
+    seen: set[str] = set()
+    for where, rec in records:
+        post = record_to_post(rec, where, report, root, check_images, validate_images)
+        if post is None:
+            continue
+        if post.id in seen:
+            report.skip("duplicate_id", f"{where} (post {post.id})", "id seen before; kept first")
+            continue
+        seen.add(post.id)
+        if require_hashtags and not post.hashtags:
+            report.skip("post_without_hashtags", f"{where} (post {post.id})")
+            continue
+        posts.append(post)
+        if limit is not None and len(posts) >= limit:
+            break
+    return posts
+
+
+def load_embedded(
+    data_dir: str | Path | None,
+    report: RunReport,
+    *,
+    limit: int | None = None,
+    n_posts: int | None = None,
+    seed: int = 0,
+    **options,
+) -> list[Post]:
+    """The embedded default dataset: generated on first use (`hashtag_kit.data.embedded.ensure`),
+    then read with `load_posts` (its image paths are relative to its folder).
+
+    Args:
+        data_dir: where it lives / is generated; None for the package default folder.
+        n_posts, seed: generator settings (the generator's default size when `n_posts` is None).
+        options: passed on to `load_posts` (e.g. `require_hashtags`).
+    """
+    from hashtag_kit.data.embedded import ensure  # written by the "embedded" part
+
+    kwargs = {"seed": seed} if n_posts is None else {"n_posts": n_posts, "seed": seed}
+    folder = Path(ensure(data_dir, **kwargs))
+    if folder.is_file():
+        folder = folder.parent
+    return load_posts(folder / "posts.jsonl", report, limit=limit, **options)
+
+
+def normalise_name(name: str) -> str:
+    s = unicodedata.normalize("NFKC", name).strip().lower().replace("-", "_").replace(" ", "_")
+    return s
+
+
+LoaderFn = Callable[..., list[Post]]

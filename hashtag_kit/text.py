@@ -1,0 +1,459 @@
+"""Hashtag text processing: extraction, normalisation, stripping, segmentation, stopwords.
+
+Decisions (the tests pin each one):
+
+* **What is a hashtag.** A `#` (or the fullwidth `＃` / small `﹟`) followed by a run of tag
+  characters: unicode letters, combining marks (so Devanagari, Thai, Arabic tags stay whole),
+  digits and underscore. Zero-width characters inside the run (ZWSP, ZWNJ, ZWJ, word joiner, BOM)
+  are kept in the run and removed by normalisation, so `#beach\\u200blove` is `beachlove`.
+  Several `#` in a row count as one (`##love` is `love`).
+* `#` directly after a word counts too (`Netflix#lit`, `#Trunks#WestHollywood`): Instagram
+  cross-posts write tags without spaces, and leaving them would leak the answer into the text.
+  Not hashtags: `#` inside a URL (`http://x.org/page#top`), `&#39;` (HTML entities), a `#` with
+  no tag character after it (`C#`, `# 1`), and pure numbers (`#1`, `#2019`: "number one" rather
+  than a topic; they need at least one letter, as on Twitter).
+* **Normalisation** (`normalise_hashtag`): NFKC, casefold, drop the `#`, zero-width characters,
+  variation selectors and every character that cannot be part of a tag (spaces, hyphens,
+  apostrophes, punctuation anywhere: `"dining table"` -> `"diningtable"`, `"t-shirt"` ->
+  `"tshirt"`), strip leading/trailing underscores; `""` when nothing with a letter is left.
+* **Stripping** (`strip_hashtags`): every hashtag `extract_hashtags` finds is removed from the
+  text, pure-number tags lose their `#` (`we are #1` -> `we are 1`), whitespace is collapsed. So
+  no model input contains `#word`. URLs are left as they are.
+* **Segmentation** (`segment_hashtag`): Viterbi over unigram word frequencies (the IRE project
+  plan): the cheapest split by `-log P(word)`, unknown chunks penalised by their length. CamelCase
+  and underscores in the raw tag are honoured first. Known words of up to `KEEP_KNOWN_LEN`
+  letters are never split; tags with digits or letters outside a-z come back whole.
+* **Stopwords**: NLTK's English stopword corpus when its data is installed (it cannot be
+  downloaded here), else the list this package ships (`resources/stopwords_en.txt`);
+  `STOPWORDS_SOURCE` says which ("nltk" or "hashtag_kit").
+* **Tokens** (`tokenize`): lowercase word tokens from a regular expression (letters, marks,
+  digits; inner apostrophes kept: "don't"); punctuation, `#`, `@` and emoji are dropped.
+
+Example:
+    >>> extract_hashtags("Golden hour at the #Beach! #sunset… #1 #BeachLove")
+    ['beach', 'sunset', 'beachlove']
+    >>> strip_hashtags("Golden hour at the #Beach! #sunset")
+    'Golden hour at the !'
+    >>> segment_hashtag("beachlove")
+    ['beach', 'love']
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+from hashtag_kit.posts import Post
+from hashtag_kit.report import RunReport
+
+RESOURCES = Path(__file__).resolve().parent / "resources"
+
+#: characters that start a hashtag (NFKC maps the fullwidth and small forms to "#")
+HASH_CHARS = frozenset("#\uff03\ufe5f")
+#: zero-width characters kept inside a tag run and removed by normalisation
+ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
+_DROP_CHARS = {ord(c): None for c in ZERO_WIDTH} | {cp: None for cp in range(0xFE00, 0xFE10)}
+_URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_SPACE_RE = re.compile(r"\s+")
+
+
+def is_tag_char(c: str) -> bool:
+    """True for characters a hashtag may contain: letters, combining marks, digits, `_`."""
+    if c.isalnum() or c == "_" or c in ZERO_WIDTH:
+        return True
+    if "\ufe00" <= c <= "\ufe0f":  # variation selectors (emoji presentation) end a tag
+        return False
+    return unicodedata.category(c).startswith("M")
+
+
+@dataclass(frozen=True)
+class HashtagSpan:
+    """Where a hashtag sits in a text: `text[start:end]` is the raw `#tag`.
+
+    `tag` is the normalised tag, "" for a pure number (`#1`), which is not a hashtag.
+    """
+
+    start: int
+    end: int
+    tag: str
+
+
+def hashtag_spans(text: str) -> list[HashtagSpan]:
+    """Every `#tag` in `text` in order, with offsets into the raw text (see module rules)."""
+    if not text:
+        return []
+    urls = [m.span() for m in _URL_RE.finditer(text)] if "://" in text or "www." in text else []
+    spans: list[HashtagSpan] = []
+    n = len(text)
+    i = 0
+    while i < n:
+        if text[i] not in HASH_CHARS:
+            i += 1
+            continue
+        start = i
+        while i < n and text[i] in HASH_CHARS:
+            i += 1
+        j = i
+        while j < n and is_tag_char(text[j]):
+            j += 1
+        if j == i:  # '#' with nothing after it
+            continue
+        if start > 0 and text[start - 1] == "&":  # HTML entity such as &#39;
+            i = j
+            continue
+        if any(a <= start < b for a, b in urls):
+            i = j
+            continue
+        spans.append(HashtagSpan(start, j, normalise_hashtag(text[i:j])))
+        i = j
+    return spans
+
+
+def extract_hashtags(text: str | None, unique: bool = True) -> list[str]:
+    """Normalised hashtags of a free text, in order of appearance.
+
+    Args:
+        text: any text; None or "" gives [].
+        unique: drop repeats (keeping the first).
+
+    Example:
+        >>> extract_hashtags("Love this! #Summer #summer #１ #ｓｕｍｍｅｒVibes")
+        ['summer', 'summervibes']
+    """
+    tags = [s.tag for s in hashtag_spans(text or "") if s.tag]
+    return list(dict.fromkeys(tags)) if unique else tags
+
+
+@lru_cache(maxsize=200_000)
+def normalise_hashtag(tag: str) -> str:
+    """The canonical form of a tag: NFKC, casefolded, no `#`, only tag characters.
+
+    Returns "" for junk (empty, only punctuation, only digits).
+
+    Example:
+        >>> normalise_hashtag("#ＢｅａｃｈLife!!")
+        'beachlife'
+        >>> normalise_hashtag("dining table"), normalise_hashtag("#2019")
+        ('diningtable', '')
+    """
+    if not tag:
+        return ""
+    s = unicodedata.normalize("NFKC", tag).translate(_DROP_CHARS)
+    s = unicodedata.normalize("NFKC", s.casefold())
+    s = "".join(c for c in s if is_tag_char(c) and c not in ZERO_WIDTH).strip("_")
+    if not any(c.isalpha() for c in s):
+        return ""
+    return s
+
+
+def strip_hashtags(text: str | None) -> str:
+    """The text with its hashtags removed (so no model reads the answer), whitespace collapsed.
+
+    Pure-number tags keep the number (`#1` -> `1`). Returns "" when nothing is left.
+
+    Example:
+        >>> strip_hashtags("Sunset walk #beach #sunset @ Venice Beach")
+        'Sunset walk @ Venice Beach'
+    """
+    if not text:
+        return ""
+    spans = hashtag_spans(text)
+    if spans:
+        parts, last = [], 0
+        for s in spans:
+            parts.append(text[last : s.start])
+            if not s.tag:  # a number: keep the digits, drop the '#'
+                k = s.start
+                while text[k] in HASH_CHARS:
+                    k += 1
+                parts.append(text[k : s.end])
+            else:
+                parts.append(" ")
+            last = s.end
+        parts.append(text[last:])
+        text = "".join(parts)
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+def parse_hashtag_field(value) -> list[str]:
+    """Hashtags given as a list, or a string separated by spaces/commas/`#` -> normalised list.
+
+    Example:
+        >>> parse_hashtag_field("#Beach, sunset  #Dining_Table")
+        ['beach', 'sunset', 'dining_table']
+    """
+    items = parse_hashtag_items(value)
+    return list(dict.fromkeys(t for t in (normalise_hashtag(i) for i in items) if t))
+
+
+def parse_hashtag_items(value) -> list[str]:
+    """The raw items of a hashtag field (list, or string split on spaces/commas/`;`/`#`)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [i for i in re.split(r"[\s,;#\uff03]+", value) if i]
+    if isinstance(value, Iterable):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+# -- tokens and stopwords ---------------------------------------------------------------------
+
+_MARKS = (
+    "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+    "\u0900-\u0dff\u0e00-\u0eff\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+)
+_WORD = rf"[^\W_]|[{_MARKS}]"
+_TOKEN_RE = re.compile(rf"(?:{_WORD})+(?:['\u2019](?:{_WORD})+)*")
+
+
+def tokenize(text: str | None) -> list[str]:
+    """Lowercase word tokens (regex based, no downloads); punctuation and emoji are dropped.
+
+    Example:
+        >>> tokenize("Don't stop! Surfing @ Malibu, 2019 #beach")
+        ["don't", 'stop', 'surfing', 'malibu', '2019', 'beach']
+    """
+    if not text:
+        return []
+    return [t.replace("\u2019", "'") for t in _TOKEN_RE.findall(text.lower())]
+
+
+def _read_list(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [w.strip() for w in lines if w.strip() and not w.startswith("#")]
+
+
+def _nltk_stopword_file() -> Path | None:
+    """NLTK's English stopword file when its data is installed (found without importing nltk)."""
+    roots = [p for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
+    roots += [str(Path.home() / "nltk_data")]
+    for prefix in dict.fromkeys([sys.prefix, getattr(sys, "base_prefix", sys.prefix)]):
+        roots += [f"{prefix}/nltk_data", f"{prefix}/share/nltk_data", f"{prefix}/lib/nltk_data"]
+    roots += ["/usr/share/nltk_data", "/usr/local/share/nltk_data"]
+    roots += ["/usr/lib/nltk_data", "/usr/local/lib/nltk_data"]
+    for root in roots:
+        f = Path(root) / "corpora" / "stopwords" / "english"
+        if f.is_file():
+            return f
+    return None
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> tuple[frozenset[str], str]:
+    f = _nltk_stopword_file()
+    if f is not None:
+        try:
+            return frozenset(_read_list(f)), "nltk"
+        except OSError:
+            pass
+    return frozenset(_read_list(RESOURCES / "stopwords_en.txt")), "hashtag_kit"
+
+
+def __getattr__(name: str):
+    # STOPWORDS / STOPWORDS_SOURCE are computed on first use (no file access at import time)
+    if name == "STOPWORDS":
+        return _stopwords()[0]
+    if name == "STOPWORDS_SOURCE":
+        return _stopwords()[1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def remove_stopwords(tokens: Iterable[str], stopwords: Iterable[str] | None = None) -> list[str]:
+    """Tokens that are not stopwords (case-insensitive).
+
+    Example:
+        >>> remove_stopwords(["a", "dog", "on", "the", "beach"])
+        ['dog', 'beach']
+    """
+    stop = _stopwords()[0] if stopwords is None else frozenset(stopwords)
+    return [t for t in tokens if t.lower() not in stop]
+
+
+# -- segmentation -----------------------------------------------------------------------------
+
+#: known words up to this length are never split (`often` is not `of ten`)
+KEEP_KNOWN_LEN = 10
+#: tags longer than this are returned whole (no segmentation of junk)
+MAX_SEGMENT_LEN = 60
+#: base count of the word at rank r in the shipped list is BASE_SCALE / r (Zipf)
+BASE_SCALE = 1_000_000.0
+_CAMEL_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+|[^A-Za-z0-9_]+")
+
+
+class WordFrequencies:
+    """Unigram word counts for `segment_hashtag`, with the costs Viterbi minimises.
+
+    A known word costs `-log(count / total)`. An unknown chunk of `n` letters costs
+    `log(total) + UNKNOWN_BASE + n * UNKNOWN_PER_CHAR`: every unknown chunk pays a fixed price,
+    so a tag is split only where the pieces are words (`beachy` stays whole rather than
+    `beach` + `y`), and longer unknown chunks pay more.
+
+    Args:
+        counts: word -> count (lowercase words; other entries are ignored).
+
+    Example:
+        >>> wf = WordFrequencies.from_texts(["surfers ride the waves", "surfers at dawn"])
+        >>> wf.segment("surferswaves")
+        ['surfers', 'waves']
+    """
+
+    UNKNOWN_BASE = 10.0
+    UNKNOWN_PER_CHAR = 1.5
+
+    def __init__(self, counts: Mapping[str, float]) -> None:
+        self.counts = {w: float(c) for w, c in counts.items() if w and c > 0}
+        self.total = sum(self.counts.values()) or 1.0
+        self._log_total = math.log(self.total)
+        self.max_len = max((len(w) for w in self.counts), default=1)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.counts
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    @classmethod
+    @lru_cache(maxsize=1)
+    def base(cls) -> WordFrequencies:
+        """The shipped hand-written list (`resources/words_en.txt`), counts from Zipf ranks."""
+        words = _read_list(RESOURCES / "words_en.txt")
+        counts: dict[str, float] = {}
+        for rank, w in enumerate(words, 1):
+            counts.setdefault(w.lower(), BASE_SCALE / rank)
+        return cls(counts)
+
+    @classmethod
+    def from_texts(
+        cls, texts: Iterable[str | None], base: bool = True, min_count: int = 1
+    ) -> WordFrequencies:
+        """Counts from a corpus (e.g. the dataset's own captions), mixed with the base list.
+
+        Args:
+            texts: any texts; tokenised with `tokenize` (hashtags are read as words).
+            base: add the shipped base list; the corpus and the base list then weigh equally
+                (corpus counts are rescaled to the base list's total).
+            min_count: corpus words seen fewer times are ignored (typos).
+        """
+        corpus = Counter(t for text in texts for t in tokenize(text) if not t.isdigit())
+        corpus = Counter({w: c for w, c in corpus.items() if c >= min_count})
+        if not base:
+            return cls(corpus)
+        b = cls.base()
+        scale = b.total / max(sum(corpus.values()), 1)
+        merged = dict(b.counts)
+        for w, c in corpus.items():
+            merged[w] = merged.get(w, 0.0) + c * scale
+        return cls(merged)
+
+    def cost(self, word: str) -> float:
+        c = self.counts.get(word)
+        if c is not None:
+            return self._log_total - math.log(c)
+        return self._log_total + self.UNKNOWN_BASE + len(word) * self.UNKNOWN_PER_CHAR
+
+    def segment(self, chunk: str) -> list[str]:
+        """Cheapest split of a lowercase a-z chunk into words (Viterbi)."""
+        n = len(chunk)
+        if n == 0:
+            return []
+        if (chunk in self.counts and n <= KEEP_KNOWN_LEN) or n > MAX_SEGMENT_LEN:
+            return [chunk]
+        best = [0.0] + [math.inf] * n
+        back = [0] * (n + 1)
+        for end in range(1, n + 1):
+            for start in range(end):
+                piece = chunk[start:end]
+                c = best[start] + self.cost(piece)
+                if c < best[end]:
+                    best[end], back[end] = c, start
+        words, end = [], n
+        while end > 0:
+            words.append(chunk[back[end] : end])
+            end = back[end]
+        return words[::-1]
+
+
+def segment_hashtag(tag: str, freqs: WordFrequencies | None = None) -> list[str]:
+    """Split a compound hashtag into words: `beachlove` -> `["beach", "love"]`.
+
+    Args:
+        tag: a hashtag, raw (`#BeachLove`, camelCase and `_` are used as word boundaries) or
+            normalised (`beachlove`).
+        freqs: word frequencies (`WordFrequencies.from_texts(...)` of the dataset's captions);
+            the shipped base list when None.
+
+    Returns:
+        Lowercase words; the normalised tag whole when it has digits or letters outside a-z;
+        [] for junk.
+
+    Example:
+        >>> segment_hashtag("#SunsetLover"), segment_hashtag("summer2019")
+        (['sunset', 'lover'], ['summer2019'])
+    """
+    norm = normalise_hashtag(tag)
+    if not norm:
+        return []
+    if not re.fullmatch(r"[a-z_]+", norm):
+        return [norm]
+    freqs = freqs or WordFrequencies.base()
+    raw = unicodedata.normalize("NFKC", tag).translate(_DROP_CHARS).lstrip("#")
+    if raw.lower().replace("_", "") == norm.replace("_", "") and re.fullmatch(r"[A-Za-z_]+", raw):
+        chunks = [c.lower() for c in _CAMEL_RE.findall(raw)]
+    else:
+        chunks = norm.split("_")
+    words: list[str] = []
+    for chunk in chunks:
+        words.extend(freqs.segment(chunk))
+    return words
+
+
+# -- frequency filtering ----------------------------------------------------------------------
+
+
+def filter_min_freq(
+    posts: Iterable[Post],
+    min_freq: int,
+    report: RunReport,
+    *,
+    counts: Mapping[str, int] | None = None,
+    keep_empty: bool = False,
+) -> list[Post]:
+    """Drop tags used on fewer than `min_freq` posts (the DESIGN follow-up), then empty posts.
+
+    Args:
+        posts: posts to filter (not modified; filtered copies are returned).
+        min_freq: minimum number of posts a tag must appear on.
+        report: counts posts that lost tags (`note`) and posts left with none (`skip`).
+        counts: tag -> number of posts to judge by (e.g. counted on the training split only);
+            counted over `posts` when None.
+        keep_empty: keep posts left without tags (e.g. for captioning) instead of skipping them.
+
+    Example:
+        >>> ps = [Post("a", ["x", "y"]), Post("b", ["x"]), Post("c", ["z"])]
+        >>> [p.hashtags for p in filter_min_freq(ps, 2, RunReport())]
+        [['x'], ['x']]
+    """
+    posts = list(posts)
+    if counts is None:
+        counts = Counter(t for p in posts for t in dict.fromkeys(p.hashtags))
+    out = []
+    for p in posts:
+        tags = [t for t in p.hashtags if counts.get(t, 0) >= min_freq]
+        if len(tags) < len(p.hashtags):
+            rare = [t for t in p.hashtags if t not in tags]
+            report.note("rare_hashtags_removed", f"post {p.id}", " ".join(rare[:5]))
+        if not tags and not keep_empty:
+            kind = "no_hashtags_after_min_freq" if p.hashtags else "no_hashtags"
+            report.skip(kind, f"post {p.id}", f"min_freq={min_freq}")
+            continue
+        out.append(replace(p, hashtags=tags) if len(tags) < len(p.hashtags) else p)
+    return out

@@ -1,0 +1,198 @@
+"""Safe image reading: every bad-image kind, written with PIL into tmp_path."""
+
+from __future__ import annotations
+
+import doctest
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import hashtag_kit.images as I
+from hashtag_kit.images import ImageError, check_image, load_image, resolve_image_path
+
+
+def test_doctests():
+    assert doctest.testmod(I).failed == 0
+
+
+@pytest.fixture
+def rgb():
+    # a smooth picture (JPEG keeps it close): gradients per channel
+    y, x = np.mgrid[0:40, 0:60]
+    return np.stack([x * 4, y * 6, (x + y) * 2], axis=-1).astype(np.uint8)
+
+
+@pytest.fixture
+def jpeg(tmp_path, rgb):
+    path = tmp_path / "ok.jpg"
+    Image.fromarray(rgb).save(path, quality=95)
+    return path
+
+
+def test_rgb_jpeg(jpeg, rgb):
+    arr = load_image(jpeg)
+    assert arr.shape == (40, 60, 3) and arr.dtype == np.uint8
+    assert np.abs(arr.astype(int) - rgb).mean() < 4  # lossy, but the same picture
+    assert check_image(jpeg) is None
+
+
+def test_resize_to_height_width(jpeg):
+    assert load_image(jpeg, size=(20, 30)).shape == (20, 30, 3)
+    assert load_image(jpeg, size=16).shape == (16, 16, 3)
+
+
+def test_grayscale(tmp_path):
+    path = tmp_path / "gray.png"
+    Image.new("L", (5, 4), 77).save(path)
+    arr = load_image(path)
+    assert arr.shape == (4, 5, 3) and (arr == 77).all()
+
+
+def test_one_bit(tmp_path):
+    path = tmp_path / "bw.png"
+    Image.new("1", (3, 3), 1).save(path)
+    assert (load_image(path) == 255).all()
+
+
+def test_cmyk(tmp_path):
+    path = tmp_path / "cmyk.jpg"
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(path)  # pure red in CMYK
+    arr = load_image(path)
+    assert arr.shape == (8, 8, 3)
+    r, g, b = arr[4, 4].astype(int)
+    assert r > 200 and g < 60 and b < 60
+
+
+def test_rgba_composited_on_white(tmp_path):
+    a = np.zeros((10, 10, 4), np.uint8)
+    a[..., 0] = 255
+    a[:5, :, 3] = 255  # top half opaque red, bottom half fully transparent
+    path = tmp_path / "rgba.png"
+    Image.fromarray(a, "RGBA").save(path)
+    arr = load_image(path)
+    assert arr[0, 0].tolist() == [255, 0, 0]
+    assert arr[9, 9].tolist() == [255, 255, 255]
+
+
+def test_palette_with_transparency(tmp_path):
+    im = Image.new("P", (4, 4), 1)
+    im.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
+    path = tmp_path / "pal.png"
+    im.save(path, transparency=0)
+    assert load_image(path)[0, 0].tolist() == [0, 255, 0]
+    path2 = tmp_path / "pal_clear.png"
+    Image.new("P", (4, 4), 0).save(path2, transparency=0)
+    assert load_image(path2)[0, 0].tolist() == [255, 255, 255]
+
+
+def test_sixteen_bit_png_scaled(tmp_path):
+    x = np.array([[0, 65535], [32896, 257 * 100]], dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(x).save(path)
+    assert Image.open(path).mode.startswith("I")
+    arr = load_image(path)
+    assert arr[..., 0].tolist() == [[0, 255], [128, 100]]
+    assert (arr[..., 0] == arr[..., 2]).all()
+
+
+def test_float_image(tmp_path):
+    path = tmp_path / "f.tiff"
+    Image.fromarray(np.full((2, 2), 0.5, np.float32), mode="F").save(path)
+    assert load_image(path)[0, 0].tolist() == [128, 128, 128]
+
+
+def test_exif_orientation_applied(tmp_path):
+    im = Image.new("RGB", (6, 2), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise when displayed
+    path = tmp_path / "rot.jpg"
+    im.save(path, exif=exif.tobytes())
+    assert load_image(path).shape == (6, 2, 3)
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda p: None, "file not found"),
+        (lambda p: p.write_bytes(b""), "empty file"),
+        (lambda p: p.write_bytes(os.urandom(2000)), "not an image"),
+        (lambda p: p.mkdir(), "not a regular file"),
+    ],
+    ids=["missing", "zero-byte", "random-bytes", "directory"],
+)
+def test_bad_files_raise_naming_the_file(tmp_path, make, reason):
+    path = tmp_path / "bad.jpg"
+    make(path)
+    with pytest.raises(ImageError) as info:
+        load_image(path)
+    assert str(path) in str(info.value) and reason in str(info.value)
+    assert info.value.path == str(path)
+    assert reason in check_image(path)
+
+
+def test_truncated_jpeg(tmp_path, jpeg):
+    data = jpeg.read_bytes()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) // 2])
+    assert "truncated" in check_image(path)  # caught without a full decode
+    with pytest.raises(ImageError, match="cut.jpg: truncated"):
+        load_image(path)
+
+
+def test_truncated_and_corrupt_png(tmp_path, rgb):
+    good = tmp_path / "good.png"
+    Image.fromarray(rgb).save(good)
+    data = good.read_bytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[: len(data) // 2])
+    assert check_image(cut) is not None
+    with pytest.raises(ImageError, match="cut.png"):
+        load_image(cut)
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF  # damaged compressed data: PNG checksum fails
+    bad = tmp_path / "crc.png"
+    bad.write_bytes(bytes(flipped))
+    assert check_image(bad) is not None
+    assert check_image(bad, full=True) is not None
+
+
+def test_error_is_a_value_error_and_picklable():
+    import pickle
+
+    e = ImageError("x.jpg", "empty file (0 bytes)")
+    assert isinstance(e, ValueError)
+    again = pickle.loads(pickle.dumps(e))
+    assert (again.path, again.reason) == ("x.jpg", "empty file (0 bytes)")
+
+
+def test_resolve_inside_root(tmp_path):
+    (tmp_path / "img").mkdir()
+    assert resolve_image_path(tmp_path, "img/a.jpg") == (tmp_path / "img/a.jpg").resolve()
+    inside_abs = str(tmp_path / "img" / "a.jpg")
+    assert resolve_image_path(tmp_path, inside_abs) == (tmp_path / "img/a.jpg").resolve()
+    assert resolve_image_path(tmp_path, "img/../img/a.jpg").name == "a.jpg"
+
+
+@pytest.mark.parametrize(
+    "rel", ["../../etc/passwd", "/etc/passwd", "img/../../x.jpg", "", "a\x00b"]
+)
+def test_resolve_rejects_escapes(tmp_path, rel):
+    with pytest.raises(ImageError):
+        resolve_image_path(tmp_path / "root", rel)
+
+
+def test_resolve_rejects_symlink_out(tmp_path, jpeg):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link.jpg").symlink_to(jpeg)  # jpeg lives outside root
+    with pytest.raises(ImageError, match="escapes the data folder"):
+        resolve_image_path(root, "link.jpg")
+    with pytest.raises(ImageError, match="escapes"):
+        load_image("link.jpg", root=root)
+    assert "escapes" in check_image("link.jpg", root=root)
+
+
+def test_load_with_root(tmp_path, jpeg):
+    assert load_image("ok.jpg", root=tmp_path).shape == (40, 60, 3)

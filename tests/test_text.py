@@ -1,0 +1,212 @@
+"""Hashtag text processing: extraction, normalisation, stripping, segmentation, stopwords."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+import hashtag_kit.text as T
+from hashtag_kit.posts import Post
+from hashtag_kit.report import RunReport
+
+
+def test_doctests():
+    assert doctest.testmod(T).failed == 0
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Golden hour #Beach #sunset!", ["beach", "sunset"]),
+        ("no tags here", []),
+        ("", []),
+        (None, []),
+        ("repeat #Love #love #LOVE", ["love"]),
+        # '#' glued to a word or to another tag (Instagram cross-posts) still starts a tag
+        ("Netflix#lit #Trunks#WestHollywood#WeHo", ["lit", "trunks", "westhollywood", "weho"]),
+        ("##double", ["double"]),
+        # pure numbers are not hashtags; digits inside a tag are kept
+        ("we are #1 in #2019 #summer2019", ["summer2019"]),
+        # URLs, HTML entities, C#
+        ("see http://x.org/page#top and &#39;quoted&#39; in C# #real", ["real"]),
+        # unicode letters, marks, underscore; fullwidth '#' and letters
+        ("#café #東京 #नमस्ते #snake_case", ["café", "東京", "नमस्ते", "snake_case"]),
+        ("＃ｂｅａｃｈ ﹟Sea", ["beach", "sea"]),
+        # zero-width characters inside a tag are dropped, emoji and variation selectors end it
+        ("#beach\u200blove #sun\ufe0f☀️ #dog🐶", ["beachlove", "sun", "dog"]),
+        # trailing punctuation and ellipsis end the tag
+        ("#happy!!! #tired… #ok.", ["happy", "tired", "ok"]),
+    ],
+)
+def test_extract_hashtags(text, expected):
+    assert T.extract_hashtags(text) == expected
+
+
+def test_extract_keeps_repeats_when_asked():
+    assert T.extract_hashtags("#a1 #A1 #b", unique=False) == ["a1", "a1", "b"]
+
+
+@pytest.mark.parametrize(
+    "tag, expected",
+    [
+        ("#Beach", "beach"),
+        ("ＢＥＡＣＨ", "beach"),
+        ("dining table", "diningtable"),
+        ("t-shirt", "tshirt"),
+        ("#love!!!", "love"),
+        ("_love_", "love"),
+        ("be\u200bach\ufeff", "beach"),
+        ("Straße", "strasse"),
+        ("#2019", ""),
+        ("!!!", ""),
+        ("", ""),
+        ("🌊", ""),
+    ],
+)
+def test_normalise_hashtag(tag, expected):
+    assert T.normalise_hashtag(tag) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Sunset walk #beach #sunset @ Venice Beach", "Sunset walk @ Venice Beach"),
+        ("#only #tags", ""),
+        ("We are #1!", "We are 1!"),
+        ("My show on Netflix#lit now", "My show on Netflix now"),
+        ("  spaced\t\n out  #x ", "spaced out"),
+        ("keep http://x.org/a#b url", "keep http://x.org/a#b url"),
+        (None, ""),
+    ],
+)
+def test_strip_hashtags(text, expected):
+    assert T.strip_hashtags(text) == expected
+
+
+def test_stripped_text_never_contains_a_tag():
+    text = "Fun ##day #a_b #ｆｕｌｌ Netflix#lit #1 #x… ok"
+    stripped = T.strip_hashtags(text)
+    assert T.extract_hashtags(stripped) == []
+    assert "#" not in stripped
+
+
+def test_hashtag_spans_point_into_raw_text():
+    text = "x #Sea y ＃Sun"
+    spans = T.hashtag_spans(text)
+    assert [text[s.start : s.end] for s in spans] == ["#Sea", "＃Sun"]
+    assert [s.tag for s in spans] == ["sea", "sun"]
+
+
+def test_parse_hashtag_field():
+    assert T.parse_hashtag_field("#Beach, sunset;sea #Sea") == ["beach", "sunset", "sea"]
+    assert T.parse_hashtag_field(["Dining Table", "#Cat", "", "!!"]) == ["diningtable", "cat"]
+    assert T.parse_hashtag_field(None) == []
+
+
+@pytest.mark.parametrize(
+    "tag, expected",
+    [
+        ("beachlove", ["beach", "love"]),
+        ("#BeachLove", ["beach", "love"]),
+        ("sunset_lover", ["sunset", "lover"]),
+        ("photooftheday", ["photo", "of", "the", "day"]),
+        ("throwbackthursday", ["throwback", "thursday"]),
+        ("weekendvibes", ["weekend", "vibes"]),
+        # short known words are never split
+        ("often", ["often"]),
+        ("together", ["together"]),
+        ("beach", ["beach"]),
+        # unknown chunks are not chopped into letters
+        ("tbt", ["tbt"]),
+        ("beachy", ["beachy"]),
+        # digits and non-Latin scripts come back whole
+        ("summer2019", ["summer2019"]),
+        ("東京タワー", ["東京タワー"]),
+        ("café", ["café"]),
+        ("", []),
+        ("#!!", []),
+    ],
+)
+def test_segment_hashtag(tag, expected):
+    assert T.segment_hashtag(tag) == expected
+
+
+def test_segmentation_learns_words_from_a_corpus():
+    # "tinyepicwestern" is not splittable with the base list alone ...
+    assert T.segment_hashtag("tinyepicwestern") == ["tinyepicwestern"]
+    # ... but the dataset's own captions teach the words
+    wf = T.WordFrequencies.from_texts(["a tiny epic game", "epic western", "tiny house"] * 3)
+    assert "tiny" in wf and "epic" in wf
+    assert T.segment_hashtag("tinyepicwestern", wf) == ["tiny", "epic", "western"]
+    corpus_only = T.WordFrequencies.from_texts(["surf waves"], base=False)
+    assert len(corpus_only) == 2 and "the" not in corpus_only
+
+
+def test_base_word_list_is_ranked():
+    wf = T.WordFrequencies.base()
+    assert len(wf) > 1000
+    assert wf.cost("the") < wf.cost("beach") < wf.cost("qzxv")
+
+
+def test_tokenize():
+    assert T.tokenize("Don’t STOP! Surfing @ Malibu, 2019 #beach 🌊") == [
+        "don't",
+        "stop",
+        "surfing",
+        "malibu",
+        "2019",
+        "beach",
+    ]
+    assert T.tokenize("नमस्ते दुनिया") == ["नमस्ते", "दुनिया"]
+    assert T.tokenize(None) == [] and T.tokenize("...") == []
+
+
+def test_stopwords_source_and_removal():
+    assert T.STOPWORDS_SOURCE in ("nltk", "hashtag_kit")
+    assert {"the", "and", "of", "a"} <= T.STOPWORDS
+    assert "beach" not in T.STOPWORDS
+    assert T.remove_stopwords(["The", "dog", "and", "a", "beach"]) == ["dog", "beach"]
+    assert T.remove_stopwords(["x", "y"], stopwords={"x"}) == ["y"]
+
+
+def test_shipped_stopwords_used_without_nltk_data(monkeypatch, tmp_path):
+    monkeypatch.setattr(T, "_nltk_stopword_file", lambda: None)
+    T._stopwords.cache_clear()
+    try:
+        assert T.STOPWORDS_SOURCE == "hashtag_kit"
+        assert len(T.STOPWORDS) > 100
+        fake = tmp_path / "english"
+        fake.write_text("alpha\nbeta\n")
+        monkeypatch.setattr(T, "_nltk_stopword_file", lambda: fake)
+        T._stopwords.cache_clear()
+        assert T.STOPWORDS_SOURCE == "nltk" and T.STOPWORDS == {"alpha", "beta"}
+    finally:
+        monkeypatch.undo()
+        T._stopwords.cache_clear()
+
+
+def test_filter_min_freq_counts_drops():
+    posts = [
+        Post("a", ["beach", "rare1"], text="x"),
+        Post("b", ["beach", "sea"], text="y"),
+        Post("c", ["sea"], text="z"),
+        Post("d", ["rare2"], text="w"),
+        Post("e", [], text="v"),
+    ]
+    report = RunReport()
+    out = T.filter_min_freq(posts, 2, report)
+    assert [(p.id, p.hashtags) for p in out] == [
+        ("a", ["beach"]),
+        ("b", ["beach", "sea"]),
+        ("c", ["sea"]),
+    ]
+    assert report.counts["no_hashtags_after_min_freq"] == 1  # d
+    assert report.counts["no_hashtags"] == 1  # e
+    assert report.notes["rare_hashtags_removed"] == 2  # a, d
+    assert posts[0].hashtags == ["beach", "rare1"]  # inputs are not modified
+    kept = T.filter_min_freq(posts, 2, RunReport(), keep_empty=True)
+    assert [p.id for p in kept] == ["a", "b", "c", "d", "e"]
+    # frequencies from another set (e.g. the training split)
+    by_train = T.filter_min_freq(posts, 1, RunReport(), counts={"sea": 1})
+    assert [p.id for p in by_train] == ["b", "c"]
