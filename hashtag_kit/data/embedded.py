@@ -1,0 +1,741 @@
+"""The embedded default dataset: generated posts with rendered pictures, captions and hashtags.
+
+The kit's default data needs no download: `ensure()` generates it deterministically from a seed
+the first time (1,200 posts in about 20 s on one core) and reuses it afterwards. It is made to
+carry the structure multimodal hashtag recommenders exist to learn, so the notebooks teach
+something true (see the datasheet, `data/README.md`):
+
+- **image-only tags** (`IMAGE_TAGS`: `#beach #sunset #night #dog` ...) are decided by what the
+  picture shows (scene type, time of day, a dog) and no word of them ever appears in the post
+  text;
+- **text-only tags** (`TEXT_TAGS`: `#adventure #foodie #tbt` ...) are decided by the words of
+  the user's caption, independently of the picture;
+- **tags needing both** (`BOTH_TAGS`): `#surfing` = a beach picture with a surfer AND a caption
+  about waves; `#goldenhour` = a sunset picture AND a caption about taking the photo;
+  `#hiking` = a mountain picture AND a caption about the trail;
+- **user habits**: users with Zipf-like activity, each with 1-3 signature tags used on most of
+  their posts and a preferred mix of scenes;
+- **generic tags** (`#love #instagood` ...) used at high rates regardless of content, and a
+  tail of **noise tags** used once or twice;
+- **missing modalities**: about 12% of posts have no text (None or whitespace only), about 6%
+  no picture; two deliberately bad records (one corrupt image file, one empty reference
+  caption), listed in `datasheet.json` under "bad_records";
+- every picture has 5 reference captions and a 3-5 sentence paragraph describing what is drawn
+  (for the captioning notebook); these may name the scene, the user's caption never does.
+
+Files written by `generate(out_dir)`:
+
+    out_dir/posts.jsonl     Post manifest (hashtag_kit.posts); image paths relative to out_dir
+    out_dir/images/*.png    224x224 RGB pictures (`hashtag_kit.data.scenes`)
+    out_dir/datasheet.json  version, seed, counts, every tag's kind, users, bad records
+
+Regenerate from the command line (`--help` for options):
+
+    python -m hashtag_kit.data.embedded --n-posts 1200 --seed 0
+
+Example:
+    >>> folder = ensure(n_posts=300, seed=0)          # doctest: +SKIP
+    >>> (folder / "posts.jsonl").exists()            # doctest: +SKIP
+    True
+    >>> TAG_KINDS["beach"], TAG_KINDS["adventure"], TAG_KINDS["surfing"]
+    ('image', 'text', 'both')
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from hashtag_kit.data import scenes
+from hashtag_kit.posts import Post, write_posts
+
+#: bumped whenever the generated data would change for the same seed and size
+GENERATOR_VERSION = 1
+GENERATOR = "hashtag_kit.data.embedded"
+DEFAULT_N_POSTS = 1200
+DATASHEET = "datasheet.json"
+MANIFEST = "posts.jsonl"
+IMAGES = "images"
+
+# ---------------------------------------------------------------------------------------------
+# the signals
+# ---------------------------------------------------------------------------------------------
+#: image-only tags: tag -> what in the picture decides it
+IMAGE_TAGS = {
+    "beach": "scene is a beach",
+    "mountains": "scene is a mountain valley",
+    "city": "scene is a city street",
+    "forest": "scene is a forest",
+    "snow": "scene is a snowy field",
+    "desert": "scene is a desert",
+    "sunset": "time of day is sunset",
+    "night": "time of day is night",
+    "dog": "a dog is drawn",
+}
+_SCENE_TAG = {
+    "beach": "beach",
+    "mountain": "mountains",
+    "city": "city",
+    "forest": "forest",
+    "snow": "snow",
+    "desert": "desert",
+}
+
+#: words (and forms) of the image-only tags that never appear in a post's text
+BANNED_TEXT_WORDS = frozenset(
+    "beach beaches mountain mountains city cities forest forests snow snowy desert deserts "
+    "sunset sunsets night nights tonight dog dogs doggo puppy sea ocean sand dunes "
+    "downtown woods trees winter dusk".split()
+)
+
+#: text-only tags: tag -> phrases of the user's caption that carry it (the topic)
+TEXT_TAGS = {
+    "adventure": (
+        "off on another adventure",
+        "ready to explore somewhere new",
+        "wandering off the map again",
+        "adventure mode on",
+        "exploring with no plan",
+        "the journey is the point",
+    ),
+    "friends": (
+        "with my best friends",
+        "the whole crew showed up",
+        "squad day out",
+        "besties reunited",
+        "good friends good times",
+        "cannot believe we all made it",
+    ),
+    "foodie": (
+        "brunch was unreal",
+        "best tacos of my life",
+        "ate way too much pizza",
+        "snack break first",
+        "this pasta though",
+        "tried the new noodle place",
+    ),
+    "tbt": (
+        "throwback to last summer",
+        "throwback to this day",
+        "remember this one?",
+        "missing these days from back then",
+        "old memories resurfacing",
+        "found this one from years ago",
+    ),
+    "fitness": (
+        "morning workout done",
+        "legs are sore after training",
+        "no rest days",
+        "new personal best on my run",
+        "sweaty but worth it",
+        "gym first then everything else",
+    ),
+    "family": (
+        "family time is the best time",
+        "with mom and dad",
+        "grandma came along",
+        "the kids had a blast",
+        "cousins all together",
+        "lunch with the whole family",
+    ),
+    "weekend": (
+        "finally the weekend",
+        "lazy saturday",
+        "sunday reset",
+        "weekend plans: none",
+        "two days off at last",
+        "friday feeling",
+    ),
+    "grateful": (
+        "so grateful for this",
+        "thankful for moments like these",
+        "feeling blessed",
+        "counting my blessings",
+        "grateful heart",
+        "thank you universe",
+    ),
+}
+
+#: tags needing both: tag -> (picture condition, caption topic, caption phrases)
+BOTH_TAGS = {
+    "surfing": (
+        "beach picture with a surfer",
+        "waves",
+        (
+            "caught some waves",
+            "paddled out early",
+            "the swell was perfect",
+            "riding all morning",
+            "board waxed and ready",
+            "wiped out twice, worth it",
+        ),
+    ),
+    "goldenhour": (
+        "sunset picture",
+        "photo",
+        (
+            "snapped this on my camera",
+            "testing the new lens",
+            "took this shot myself",
+            "shot on film",
+            "had to stop and take this photo",
+            "manual settings paid off",
+        ),
+    ),
+    "hiking": (
+        "mountain picture",
+        "trail",
+        (
+            "hit the trail early",
+            "boots on, long climb ahead",
+            "made it to the top",
+            "twelve miles done",
+            "switchbacks all day",
+            "trail mix and tired legs",
+        ),
+    ),
+}
+
+#: generic tags: tag -> base rate on any post (scaled by each user's taste for them)
+GENERIC_TAGS = {
+    "love": 0.30,
+    "instagood": 0.26,
+    "photooftheday": 0.20,
+    "picoftheday": 0.13,
+    "happy": 0.10,
+    "instadaily": 0.08,
+}
+
+_FILLER = (
+    "what a day",
+    "honestly",
+    "no words",
+    "just vibes",
+    "again and again",
+    "okay",
+    "yes",
+    "cannot stop smiling",
+    "life lately",
+    "currently",
+    "more of this please",
+    "mood",
+    "same time next year?",
+    "so good",
+    "still here",
+)
+_EMOJI = ("\u2728", "\U0001f60a", "\U0001f64c", "\U0001f525", "\U0001f4af", "\U0001f60d")
+
+_CITY_TAGS = (
+    "paris",
+    "tokyo",
+    "lisbon",
+    "berlin",
+    "sydney",
+    "capetown",
+    "seoul",
+    "toronto",
+    "mumbai",
+    "oslo",
+    "lima",
+    "nairobi",
+)
+_STYLE_TAGS = ("nofilter", "vsco", "shotoniphone", "igers", "filmisnotdead", "streetstyle")
+_NAMES = (
+    "anna ben carla dev elif farid gina hugo ines jonas kemi liam maya noor omar priya quinn "
+    "rosa sami tara umar vera wen xavi yara zoe aiko bruno chen dina emil fatma goran hana "
+    "ivan juno kofi lena marco nia otto pablo rhea sven tomas ula vic wanda yusuf zara abel "
+    "bea cyrus dora eric fern gus hedda ike jade kai lola mats nell olga pia raj suki teo"
+).split()
+_SUFFIXES = ("life", "daily", "diaries", "world", "stories", "journal")
+_PETS = ("cat", "bunny", "parrot", "pup", "kitten", "hamster")
+_SYLLABLES = (
+    "ba be bo ka ki ko la lu mi mo na ne ri ro sa su ta te vo za zu dra gri pla stro "
+    "fen mar tol vik lon qua zer"
+).split()
+
+#: all rates of the generator in one place (written to the datasheet)
+RATES = {
+    "p_image_tag": 0.85,  # scene tag given the scene
+    "p_time_tag": 0.8,  # sunset / night tag given that light
+    "p_dog_tag": 0.75,  # dog tag given a dog is drawn
+    "p_text_topic": 0.17,  # each text-only topic, independently
+    "p_text_tag": 0.85,  # text-only tag given its topic is in the caption
+    "p_both_topic": 0.3,  # each 'both' caption topic, independently
+    "p_both_tag": 0.9,  # 'both' tag given picture condition and caption topic
+    "p_surfer_on_beach": 0.6,
+    "p_no_image": 0.065,
+    "p_no_text": 0.09,
+    "p_blank_text": 0.03,
+    "p_noise_tag": 0.3,  # first noise tag; a second with half that
+    "time_of_day": {"day": 0.5, "sunset": 0.28, "night": 0.22},
+    "scene_popularity": {
+        "beach": 0.24,
+        "city": 0.2,
+        "mountain": 0.15,
+        "forest": 0.14,
+        "snow": 0.12,
+        "desert": 0.15,
+    },
+    "user_zipf_exponent": 0.6,
+    "min_posts_per_user": 3,
+}
+
+
+def _kinds() -> dict[str, str]:
+    kinds = {t: "image" for t in IMAGE_TAGS}
+    kinds.update({t: "text" for t in TEXT_TAGS})
+    kinds.update({t: "both" for t in BOTH_TAGS})
+    kinds.update({t: "generic" for t in GENERIC_TAGS})
+    for t in _CITY_TAGS + _STYLE_TAGS:
+        kinds[t] = "user"
+    return kinds
+
+
+#: kind of every designed tag: image / text / both / generic / user (city and style
+#: signatures). Per-user personal tags and the noise tags depend on the seed: read them from a
+#: generated folder with `tag_kinds(folder)`.
+TAG_KINDS: dict[str, str] = _kinds()
+KINDS = ("image", "text", "both", "user", "generic", "noise")
+
+
+# ---------------------------------------------------------------------------------------------
+# generation
+# ---------------------------------------------------------------------------------------------
+def default_n_users(n_posts: int) -> int:
+    """Users for a dataset of `n_posts`: 1.6·sqrt(N), between 8 and 80 (1,200 -> 55, 400 -> 32)."""
+    return int(max(8, min(80, round(1.6 * np.sqrt(n_posts)))))
+
+
+def _make_users(rng: np.random.Generator, n_users: int, n_posts: int) -> list[dict]:
+    scenes_ = list(RATES["scene_popularity"])
+    base = np.array(list(RATES["scene_popularity"].values()))
+    weights = 1.0 / np.arange(1, n_users + 1) ** RATES["user_zipf_exponent"]
+    floor = min(RATES["min_posts_per_user"], n_posts // n_users)
+    counts = floor + rng.multinomial(n_posts - floor * n_users, weights / weights.sum())
+    names = list(rng.permutation(_NAMES))
+    users = []
+    for u in range(n_users):
+        name = names[u % len(names)] + ("" if u < len(names) else str(u // len(names)))
+        if rng.random() < 0.7:
+            personal = f"{name}_{_SUFFIXES[int(rng.integers(len(_SUFFIXES)))]}"
+        else:
+            personal = f"{name}s_{_PETS[int(rng.integers(len(_PETS)))]}"
+        sig = {personal: float(rng.uniform(0.7, 0.95))}
+        if rng.random() < 0.5:
+            sig[_CITY_TAGS[int(rng.integers(len(_CITY_TAGS)))]] = float(rng.uniform(0.5, 0.8))
+        if rng.random() < 0.35:
+            sig[_STYLE_TAGS[int(rng.integers(len(_STYLE_TAGS)))]] = float(rng.uniform(0.4, 0.7))
+        mix = 0.7 * rng.dirichlet(np.full(len(scenes_), 0.7)) + 0.3 * base
+        users.append(
+            {
+                "id": f"u{u:03d}",
+                "n_posts": int(counts[u]),
+                "signature": sig,
+                "scene_mix": dict(zip(scenes_, mix.round(4).tolist(), strict=True)),
+                "generic_taste": float(rng.lognormal(0, 0.5)),
+            }
+        )
+    return users
+
+
+def _noise_pool(rng: np.random.Generator, size: int) -> list[str]:
+    taken = set(TAG_KINDS)
+    pool: list[str] = []
+    while len(pool) < size:
+        n = int(rng.integers(2, 4))
+        word = "".join(_SYLLABLES[int(i)] for i in rng.integers(len(_SYLLABLES), size=n))
+        if word not in taken:
+            taken.add(word)
+            pool.append(word)
+    return pool
+
+
+def _compose_text(rng: np.random.Generator, topics: list[str]) -> str:
+    """A short social-media caption made of one phrase per topic plus filler (no hashtags)."""
+    phrases = []
+    for t in topics:
+        options = TEXT_TAGS[t] if t in TEXT_TAGS else BOTH_TAGS[t][2]
+        phrases.append(options[int(rng.integers(len(options)))])
+    if not phrases or rng.random() < 0.5:
+        phrases.insert(
+            int(rng.integers(len(phrases) + 1)), _FILLER[int(rng.integers(len(_FILLER)))]
+        )
+    sep = (". ", ", ", " ", "! ")[int(rng.integers(4))]
+    text = sep.join(phrases)
+    if rng.random() < 0.6:
+        text = text[0].upper() + text[1:]
+    text += ("", "!", "!!", "...", ".")[int(rng.integers(5))]
+    if rng.random() < 0.3:
+        text += " " + _EMOJI[int(rng.integers(len(_EMOJI)))]
+    return text
+
+
+def _post(i: int, seed: int, user: dict, noise: list[str]):
+    """Sample one post's content. Returns (Post without paths, SceneSpec or None, render seed)."""
+    rng = np.random.default_rng([seed, i, 0])
+    mix = user["scene_mix"]
+    scene = list(mix)[int(rng.choice(len(mix), p=np.array(list(mix.values())) / sum(mix.values())))]
+    tod = RATES["time_of_day"]
+    time_ = list(tod)[int(rng.choice(len(tod), p=list(tod.values())))]
+    force = ("surfer",) if scene == "beach" and rng.random() < RATES["p_surfer_on_beach"] else ()
+    spec = scenes.sample_scene(rng, scene, time_, force=force, p_object={"surfer": 0.0})
+
+    text_topics = [t for t in TEXT_TAGS if rng.random() < RATES["p_text_topic"]]
+    both_topics = [t for t in BOTH_TAGS if rng.random() < RATES["p_both_topic"]]
+    has_image = rng.random() >= RATES["p_no_image"]
+    r = rng.random()
+    text_state = (
+        "none"
+        if r < RATES["p_no_text"]
+        else "blank"
+        if r < RATES["p_no_text"] + RATES["p_blank_text"]
+        else "text"
+    )
+    if not has_image and text_state != "text":
+        has_image = True  # every post shows at least one modality
+    # a caption that is missing carries no topic: the user did not write it
+    if text_state != "text":
+        text_topics, both_topics = [], []
+
+    tags: list[str] = []
+    if rng.random() < RATES["p_image_tag"]:
+        tags.append(_SCENE_TAG[scene])
+    if time_ in ("sunset", "night") and rng.random() < RATES["p_time_tag"]:
+        tags.append(time_)
+    if spec.has("dog") and rng.random() < RATES["p_dog_tag"]:
+        tags.append("dog")
+    tags += [t for t in text_topics if rng.random() < RATES["p_text_tag"]]
+    picture_ok = {
+        "surfing": scene == "beach" and spec.has("surfer"),
+        "goldenhour": time_ == "sunset",
+        "hiking": scene == "mountain",
+    }
+    tags += [t for t in both_topics if picture_ok[t] and rng.random() < RATES["p_both_tag"]]
+    tags += [t for t, p in user["signature"].items() if rng.random() < p]
+    taste = user["generic_taste"]
+    tags += [t for t, p in GENERIC_TAGS.items() if rng.random() < min(0.9, p * taste)]
+    if rng.random() < RATES["p_noise_tag"]:
+        tags.append(noise[int(rng.integers(len(noise)))])
+        if rng.random() < 0.5 * RATES["p_noise_tag"]:
+            tags.append(noise[int(rng.integers(len(noise)))])
+    tags = list(dict.fromkeys(tags))
+    tags = [tags[j] for j in rng.permutation(len(tags))]
+
+    if text_state == "text":
+        text = _compose_text(rng, text_topics + both_topics)
+    elif text_state == "blank":
+        text = (" ", "   ", "\n", " \t ")[int(rng.integers(4))]
+    else:
+        text = None
+
+    captions: list[str] = []
+    paragraph = None
+    if has_image:
+        captions, paragraph = scenes.describe_scene(spec, np.random.default_rng([seed, i, 2]))
+    post = Post(
+        id=f"p{i:05d}",
+        hashtags=tags,
+        user=user["id"],
+        image=f"{IMAGES}/p{i:05d}.png" if has_image else None,
+        text=text,
+        captions=captions,
+        paragraph=paragraph,
+        meta={
+            "scene": scene,
+            "time": time_,
+            "objects": spec.object_names(),
+            "topics": text_topics + both_topics,
+            "generator": f"{GENERATOR} v{GENERATOR_VERSION}",
+        },
+    )
+    return post, spec if has_image else None
+
+
+def generate(
+    out_dir: str | Path,
+    n_posts: int = DEFAULT_N_POSTS,
+    seed: int = 0,
+    image_size: int = 224,
+    *,
+    n_users: int | None = None,
+    progress: bool = False,
+) -> Path:
+    """Generate the embedded dataset into `out_dir` (created; our files in it are replaced).
+
+    Args:
+        out_dir: the folder to write `posts.jsonl`, `images/` and `datasheet.json` into.
+        n_posts: number of posts (>= 20).
+        seed: everything is decided by it: same seed, size and version give byte-identical
+            files.
+        image_size: side of the square PNG pictures.
+        n_users: number of users (default `default_n_users(n_posts)`).
+        progress: print a line every 200 posts.
+
+    Returns:
+        `out_dir` as a Path.
+    """
+    if n_posts < 20:
+        raise ValueError(f"n_posts={n_posts}: the embedded dataset needs at least 20 posts")
+    out = Path(out_dir)
+    img_dir = out / IMAGES
+    img_dir.mkdir(parents=True, exist_ok=True)
+    for old in img_dir.glob("p*.png"):  # only our own file names
+        if re.fullmatch(r"p\d{5}\.png", old.name):
+            old.unlink()
+    t0 = time.perf_counter()
+    master = np.random.default_rng([seed, 10**6])
+    n_users = n_users or default_n_users(n_posts)
+    users = _make_users(master, n_users, n_posts)
+    noise = _noise_pool(master, max(200, 2 * n_posts))
+    owner = np.concatenate([np.full(u["n_posts"], k) for k, u in enumerate(users)])
+    owner = master.permutation(owner)
+
+    posts: list[Post] = []
+    specs = {}
+    for i in range(n_posts):
+        post, spec = _post(i, seed, users[int(owner[i])], noise)
+        posts.append(post)
+        if spec is not None:
+            pixels = scenes.render_scene(spec, np.random.default_rng([seed, i, 1]), image_size)
+            Image.fromarray(pixels, "RGB").save(out / post.image, format="PNG", compress_level=3)
+            specs[post.id] = spec
+        if progress and (i + 1) % 200 == 0:
+            print(f"  {i + 1}/{n_posts} posts ({time.perf_counter() - t0:.1f} s)", flush=True)
+
+    bad = _plant_bad_records(master, posts, out)
+    write_posts(out / MANIFEST, posts)
+    sheet = _datasheet(posts, users, noise, bad, seed, n_posts, image_size)
+    sheet["generation_seconds"] = round(time.perf_counter() - t0, 1)
+    tmp = out / (DATASHEET + ".tmp")
+    tmp.write_text(json.dumps(sheet, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(out / DATASHEET)
+    return out
+
+
+def _plant_bad_records(rng: np.random.Generator, posts: list[Post], out: Path) -> list[dict]:
+    """One corrupt image file and one empty reference caption, at seeded positions."""
+    with_image = [p for p in posts if p.image]
+    a, b = (with_image[int(j)] for j in rng.choice(len(with_image), size=2, replace=False))
+    path = out / a.image
+    path.write_bytes(path.read_bytes()[:96])  # a truncated PNG: header, no image data
+    k = int(rng.integers(len(b.captions)))
+    b.captions[k] = ""
+    return [
+        {
+            "kind": "corrupt_image",
+            "id": a.id,
+            "file": a.image,
+            "detail": "PNG truncated to 96 bytes: the header reads, the pixels do not",
+        },
+        {
+            "kind": "empty_caption",
+            "id": b.id,
+            "caption_index": k,
+            "detail": "one of the 5 reference captions is the empty string",
+        },
+    ]
+
+
+def _datasheet(posts, users, noise, bad, seed, n_posts, image_size) -> dict:
+    counts = Counter(t for p in posts for t in p.hashtags)
+    kinds = dict(TAG_KINDS)
+    for u in users:
+        for t in u["signature"]:
+            kinds.setdefault(t, "user")
+    noise_set = set(noise)
+    used_kinds = {t: kinds.get(t, "noise" if t in noise_set else "unknown") for t in counts}
+    by_kind = {
+        k: {
+            "n_tags": sum(1 for t in used_kinds if used_kinds[t] == k),
+            "occurrences": sum(c for t, c in counts.items() if used_kinds[t] == k),
+        }
+        for k in KINDS
+    }
+    n_image = sum(1 for p in posts if p.image)
+    text_none = sum(1 for p in posts if p.text is None)
+    text_blank = sum(1 for p in posts if p.text is not None and not p.text.strip())
+    return {
+        "name": "hashtag_kit embedded default dataset",
+        "generator": GENERATOR,
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "n_posts": n_posts,
+        "image_size": image_size,
+        "license": "CC0-1.0: generated data, no rights reserved",
+        "counts": {
+            "posts": len(posts),
+            "users": len(users),
+            "with_image": n_image,
+            "without_image": len(posts) - n_image,
+            "with_text": len(posts) - text_none - text_blank,
+            "text_none": text_none,
+            "text_blank": text_blank,
+            "without_hashtags": sum(1 for p in posts if not p.hashtags),
+            "reference_captions": sum(len(p.captions) for p in posts),
+            "paragraphs": sum(1 for p in posts if p.paragraph),
+            "distinct_tags": len(counts),
+            "tag_occurrences": sum(counts.values()),
+            "singleton_tags": sum(1 for c in counts.values() if c == 1),
+        },
+        "bad_records": bad,
+        "expected_report": {r["kind"]: 1 for r in bad},
+        "tag_kinds": dict(sorted(used_kinds.items())),
+        "tag_counts": dict(counts.most_common()),
+        "kinds_summary": by_kind,
+        "signals": {
+            "image": IMAGE_TAGS,
+            "text": {t: "caption topic: " + "; ".join(v[:2]) for t, v in TEXT_TAGS.items()},
+            "both": {t: f"{v[0]} AND caption topic '{v[1]}'" for t, v in BOTH_TAGS.items()},
+            "generic": GENERIC_TAGS,
+            "user": "1-3 signature tags per user (see users), used on most of their posts",
+            "noise": f"random pseudo-words from a pool of {len(noise)}, mostly used once",
+        },
+        "banned_text_words": sorted(BANNED_TEXT_WORDS),
+        "rates": RATES,
+        "users": {
+            u["id"]: {
+                "n_posts": u["n_posts"],
+                "signature": {t: round(p, 3) for t, p in u["signature"].items()},
+                "scene_mix": u["scene_mix"],
+                "generic_taste": round(u["generic_taste"], 3),
+            }
+            for u in users
+        },
+        "environment": {"numpy": np.__version__, "pillow": Image.__version__},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# reuse
+# ---------------------------------------------------------------------------------------------
+def default_root() -> Path:
+    """`<repo>/data/embedded` in a source checkout, else `~/.cache/hashtag_kit/embedded`."""
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").exists() and os.access(repo, os.W_OK):
+        return repo / "data" / "embedded"
+    return Path.home() / ".cache" / "hashtag_kit" / "embedded"
+
+
+def load_datasheet(folder: str | Path) -> dict:
+    """The `datasheet.json` of a generated folder (FileNotFoundError naming it if absent)."""
+    path = Path(folder) / DATASHEET
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: not an embedded dataset folder (generate one with "
+            "hashtag_kit.data.embedded.ensure() or `python -m hashtag_kit.data.embedded`)"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _matches(folder: Path, n_posts: int, seed: int) -> bool:
+    try:
+        sheet = load_datasheet(folder)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+    return (
+        sheet.get("generator") == GENERATOR
+        and sheet.get("version") == GENERATOR_VERSION
+        and sheet.get("seed") == seed
+        and sheet.get("n_posts") == n_posts
+        and (folder / MANIFEST).exists()
+    )
+
+
+def ensure(
+    data_dir: str | Path | None = None, n_posts: int = DEFAULT_N_POSTS, seed: int = 0
+) -> Path:
+    """A folder holding the embedded dataset for (`n_posts`, `seed`), generated if needed.
+
+    Args:
+        data_dir: the dataset folder itself. None: `default_root()/n<N>-s<seed>`
+            (`data/embedded/n1200-s0` in a checkout; gitignored).
+        n_posts: number of posts.
+        seed: generator seed.
+
+    The folder is reused when its datasheet's (generator version, seed, n_posts) match, and
+    regenerated otherwise. Generation writes a temporary sibling folder and renames it into
+    place, so a concurrent reader never sees a half-written dataset. A folder that exists but
+    is not an embedded dataset (no datasheet, not empty) is never overwritten: ValueError.
+    """
+    folder = Path(data_dir) if data_dir is not None else default_root() / f"n{n_posts}-s{seed}"
+    if _matches(folder, n_posts, seed):
+        return folder
+    if folder.exists() and any(folder.iterdir()) and not (folder / DATASHEET).exists():
+        raise ValueError(
+            f"{folder} exists and is not an embedded dataset folder (no {DATASHEET}); "
+            "pass an empty or new folder, or None for the default location"
+        )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        generate(tmp, n_posts=n_posts, seed=seed)
+        if _matches(folder, n_posts, seed):  # another process finished first
+            return folder
+        old = None
+        if folder.exists():
+            old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
+            folder.rename(old)
+        try:
+            tmp.rename(folder)
+        except OSError:
+            if not _matches(folder, n_posts, seed):
+                raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def tag_kinds(folder: str | Path | None = None) -> dict[str, str]:
+    """Kind of each tag (image / text / both / user / generic / noise).
+
+    Without `folder`, the designed tags (`TAG_KINDS`); with a generated folder, every tag used
+    there, including its users' personal tags and the noise tags.
+    """
+    if folder is None:
+        return dict(TAG_KINDS)
+    return dict(load_datasheet(folder)["tag_kinds"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: generate (or reuse) the embedded dataset and print where it is."""
+    ap = argparse.ArgumentParser(
+        prog="python -m hashtag_kit.data.embedded", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument("--n-posts", type=int, default=DEFAULT_N_POSTS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--out", default=None, help="dataset folder (default: data/embedded/n<N>-s<seed>)"
+    )
+    ap.add_argument("--force", action="store_true", help="regenerate even if it exists")
+    args = ap.parse_args(argv)
+    if args.force:
+        out = Path(args.out) if args.out else default_root() / f"n{args.n_posts}-s{args.seed}"
+        generate(out, n_posts=args.n_posts, seed=args.seed, progress=True)
+    else:
+        out = ensure(args.out, n_posts=args.n_posts, seed=args.seed)
+    sheet = load_datasheet(out)
+    c = sheet["counts"]
+    print(
+        f"{out}: {c['posts']} posts, {c['users']} users, {c['with_image']} pictures, "
+        f"{c['distinct_tags']} distinct tags; bad records: "
+        + ", ".join(f"{r['kind']} {r['id']}" for r in sheet["bad_records"])
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
