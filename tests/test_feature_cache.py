@@ -1,0 +1,244 @@
+"""Feature cache: resumable sharded extraction, corruption, changed files, missing inputs.
+
+Most tests use a tiny convolutional stand-in encoder (fixed weights) so they run in seconds;
+one test runs the real EfficientNet-Lite0 through the cache on a few images.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from hashtag_kit.encoders import cache
+from hashtag_kit.encoders.cache import FeatureSet, extract_features, load_features
+from hashtag_kit.encoders.image import ImageEncoder
+from hashtag_kit.posts import Post
+from hashtag_kit.report import RunReport
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder():
+    """A small deterministic backbone: (32, 32, 3) -> grid (4, 4, 8)."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, strides=8, padding="same", activation="relu")(inp)
+    backbone = keras.Model(inp, x)
+    return ImageEncoder.from_model(
+        "tiny_test", backbone, 32, lambda b: b.astype("float32") / 255.0, "test", "0" * 64
+    )
+
+
+def _image(path, seed, size=40):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
+    return str(path)
+
+
+@pytest.fixture()
+def posts(tmp_path):
+    img = tmp_path / "img"
+    img.mkdir()
+    out = [
+        Post(id=f"p{i}", hashtags=["x"], image=_image(img / f"{i}.png", i), text=f"post {i}")
+        for i in range(10)
+    ]
+    (img / "bad.png").write_bytes(b"not a png at all")
+    out += [
+        Post(id="noimg", hashtags=["x"], image=None, text="  "),
+        Post(id="gone", hashtags=["x"], image=str(img / "missing.png"), text="gone"),
+        Post(id="corrupt", hashtags=["x"], image=str(img / "bad.png"), text="bad image"),
+        Post(id="dup", hashtags=["x"], image=out[0].image, text="post 0"),  # same content as p0
+    ]
+    return out
+
+
+def _extract(run, posts, enc, **kw):
+    kw.setdefault("progress", False)
+    kw.setdefault("cache_dir", None)
+    return extract_features(run, posts, "image", enc, grid=True, batch_size=3, shard_size=4, **kw)
+
+
+def test_extract_shapes_mask_and_report(tmp_path, posts, tiny_encoder, monkeypatch):
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    run = tmp_path / "run"
+    report = RunReport()
+    fs = _extract(run, posts, tiny_encoder, report=report)
+    assert fs.ids == [p.id for p in posts]
+    assert fs.pooled.shape == (14, 8) and fs.pooled.dtype == np.float32
+    assert fs.grid.shape == (14, 16, 8) and fs.grid.dtype == np.float16
+    assert fs.mask.tolist() == [True] * 10 + [False, False, False, True]
+    bad = ~fs.mask
+    assert not fs.pooled[bad].any() and not fs.grid[bad].any()  # zeros, never fake features
+    assert report.counts == {"missing_image": 2, "unreadable_image": 1}
+    assert any("corrupt" in e and "bad.png" in e for e in report.examples["unreadable_image"])
+    assert any("gone" in e for e in report.examples["missing_image"])
+    np.testing.assert_array_equal(fs.pooled[13], fs.pooled[0])  # same bytes, same features
+    # features equal a direct forward pass of the same prepared image
+    direct, _ = tiny_encoder.encode(np.stack([tiny_encoder.load(posts[3].image)]))
+    np.testing.assert_allclose(fs.pooled[3], direct[0], rtol=1e-5, atol=1e-6)
+    # recorded: index, report, the encoder in run.json
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["encoders"]["image"]["name"] == "tiny_test"
+    assert (run / "features" / tiny_encoder.id / "report.json").exists()
+    # load back, reorder, and a re-run computes nothing
+    loaded = load_features(run, "image", ids=["p3", "corrupt", "p1"])
+    np.testing.assert_array_equal(loaded.pooled, fs.take(["p3", "corrupt", "p1"]).pooled)
+    assert loaded.mask.tolist() == [True, False, True]
+    written = []
+    again = _extract(run, posts, tiny_encoder, on_shard=written.append, report=RunReport())
+    assert written == []
+    np.testing.assert_array_equal(again.grid, fs.grid)
+    assert load_features(run, "image", grid=False).grid is None
+
+
+def test_interrupted_extraction_resumes_identically(tmp_path, posts, tiny_encoder, monkeypatch):
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    full = _extract(tmp_path / "a", posts, tiny_encoder)
+
+    class Killed(Exception):
+        pass
+
+    written = []
+
+    def die_after_two(path):
+        written.append(path)
+        if len(written) == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        _extract(tmp_path / "b", posts, tiny_encoder, on_shard=die_after_two)
+    store = tmp_path / "b" / "features" / tiny_encoder.id
+    assert len(list(store.glob("shard-*.npz"))) == 2
+    assert not list(store.glob("*.tmp-*"))  # nothing half-written left behind
+    resumed = []
+    fs = _extract(tmp_path / "b", posts, tiny_encoder, on_shard=resumed.append)
+    assert 0 < len(resumed) < len(written) + len(resumed)
+    assert set(resumed).isdisjoint(written)  # finished shards were not recomputed
+    np.testing.assert_array_equal(fs.pooled, full.pooled)
+    np.testing.assert_array_equal(fs.grid, full.grid)
+    np.testing.assert_array_equal(fs.mask, full.mask)
+
+
+def test_corrupt_shard_detected_and_recomputed(tmp_path, posts, tiny_encoder, monkeypatch):
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    run = tmp_path / "run"
+    full = _extract(run, posts, tiny_encoder)
+    shards = sorted((run / "features" / tiny_encoder.id).glob("shard-*.npz"))
+    victim = next(p for p in shards if p.stat().st_size > 2000)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # flip one byte in the middle of the feature arrays
+    victim.write_bytes(bytes(data))
+    with pytest.raises(RuntimeError, match="corrupt"):
+        load_features(run, "image")
+    report = RunReport()
+    written = []
+    fs = _extract(run, posts, tiny_encoder, report=report, on_shard=written.append)
+    assert report.notes["corrupt_feature_shard"] >= 1
+    assert len(written) >= 1
+    np.testing.assert_array_equal(fs.pooled, full.pooled)
+    np.testing.assert_array_equal(fs.grid, full.grid)
+    # a truncated shard is caught too
+    victim = sorted((run / "features" / tiny_encoder.id).glob("shard-*.npz"))[0]
+    victim.write_bytes(victim.read_bytes()[:100])
+    fs = _extract(run, posts, tiny_encoder, report=RunReport())
+    np.testing.assert_array_equal(fs.pooled, full.pooled)
+
+
+def test_changed_image_detected(tmp_path, posts, tiny_encoder, monkeypatch):
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    run = tmp_path / "run"
+    before = _extract(run, posts, tiny_encoder)
+    _image(posts[2].image, seed=99)  # new pixels, same path
+    st = os.stat(posts[2].image)
+    os.utime(posts[2].image, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
+    written = []
+    after = _extract(run, posts, tiny_encoder, on_shard=written.append)
+    assert len(written) == 1
+    assert not np.array_equal(after.pooled[2], before.pooled[2])
+    np.testing.assert_array_equal(after.pooled[3], before.pooled[3])
+
+
+def test_parallel_shards_then_merge(tmp_path, posts, tiny_encoder, monkeypatch):
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="--shard"):
+        _extract(run, posts, tiny_encoder, compute=False)
+    parts = [_extract(run, posts, tiny_encoder, shard=f"{i}/3") for i in range(3)]
+    assert sum(int(p.mask.sum()) for p in parts) == 11  # readable posts (p0 twice)
+    assert sorted(i for p in parts for i in p.ids) == sorted(
+        p.id for p in posts if p.id not in ("noimg", "gone")
+    )
+    with pytest.raises(FileNotFoundError, match="python -m hashtag_kit features"):
+        load_features(run, "image")  # workers write no index
+    merged = _extract(run, posts, tiny_encoder, compute=False)
+    reference = _extract(tmp_path / "ref", posts, tiny_encoder)
+    np.testing.assert_array_equal(merged.pooled, reference.pooled)
+    np.testing.assert_array_equal(merged.mask, reference.mask)
+
+
+def test_shared_cache_is_reused_across_runs(tmp_path, posts, tiny_encoder, monkeypatch):
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "shared"))
+    first = _extract(tmp_path / "run1", posts, tiny_encoder, cache_dir=None)
+    written = []
+    second = _extract(tmp_path / "run2", posts[::-1], tiny_encoder, on_shard=written.append)
+    assert written == []
+    np.testing.assert_array_equal(second.take(first.ids).pooled, first.pooled)
+    assert not (tmp_path / "run2" / "features" / tiny_encoder.id / "shards").exists()
+    assert load_features(tmp_path / "run2", "image").ids == [p.id for p in posts[::-1]]
+
+
+def test_text_features_and_missing_text(tmp_path, monkeypatch):
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+
+    class Bag:  # a stand-in text encoder: deterministic bag of character codes
+        name, dim, digest, id = "bag", 4, "1" * 64, "bag-test"
+
+        def info(self):
+            return {
+                "name": self.name,
+                "weights": "-",
+                "digest": self.digest,
+                "dim": 4,
+                "grid_shape": None,
+            }
+
+        def encode(self, texts, batch_size=64):
+            return np.array([[len(t), t.count("a"), ord(t[0]), 1] for t in texts], "float32")
+
+    posts = [
+        Post(id="a", text="a cat"),
+        Post(id="b", text=""),
+        Post(id="c", text=None),
+        Post(id="d", text="dog"),
+    ]
+    report = RunReport()
+    fs = extract_features(tmp_path, posts, "text", Bag(), report=report, progress=False)
+    assert fs.mask.tolist() == [True, False, False, True]
+    assert fs.grid is None
+    assert fs.pooled[0].tolist() == [5, 2, ord("a"), 1]
+    assert report.counts["missing_text"] == 2
+    assert load_features(tmp_path, "text", "bag").pooled.tolist() == fs.pooled.tolist()
+
+
+def test_featureset_take_and_errors(tmp_path):
+    fs = FeatureSet(
+        ["a", "b", "c"],
+        np.arange(6, dtype="float32").reshape(3, 2),
+        None,
+        np.array([1, 0, 1], bool),
+        {},
+    )
+    assert fs.take(["c", "a"]).pooled.tolist() == [[4, 5], [0, 1]]
+    with pytest.raises(KeyError, match="zz"):
+        fs.take(["zz"])
+    with pytest.raises(FileNotFoundError, match="features"):
+        load_features(tmp_path, "text")
+    with pytest.raises(ValueError, match="i/n"):
+        cache.parse_shard("3")
+    with pytest.raises(ValueError, match="kind"):
+        cache.get_encoder("audio")
