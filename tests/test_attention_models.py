@@ -159,3 +159,62 @@ def test_word_vocabulary_and_inputs():
     assert x["tokens"].tolist() == [[2, 3, 0], [0, 0, 0]]
     with pytest.raises(ValueError, match="grid=True"):
         classifier_inputs(posts, SimpleNamespace(ids=[], grid=None, mask=[]), v)
+
+
+# -- CNN-RNN ----------------------------------------------------------------------------------
+def test_cnn_rnn_shared_check():
+    from hashtag_kit.models.cnn_rnn import CNNRNNTagger
+
+    keras.utils.set_random_seed(0)
+    x = {
+        "image": RNG.normal(size=(3, 6)).astype("float32"),
+        "tags_in": np.array([[1, 3, 4], [1, 5, 0], [1, 0, 0]], "int32"),
+    }
+    # tag embedding 8*8, LSTM 4*(8*16+8), rnn->joint 8*8+8, image->joint 6*8+8, output bias 8
+    n = 64 + 544 + 72 + 56 + 8
+    check_layer(CNNRNNTagger(n_tags=5, joint_dim=8, units=8), x, (3, 3, 8), n)
+
+
+def test_tag_sequences_order_and_padding():
+    from hashtag_kit.models.cnn_rnn import END, START, tag_sequences
+    from hashtag_kit.posts import Post
+
+    tags = ["sea", "sun", "cat"]
+    x, y = tag_sequences(
+        [Post("a", ["cat", "sea", "zzz"]), Post("b", []), Post("c", ["cat", "sun", "sea"])],
+        tags,
+        max_tags=2,
+    )
+    assert x.tolist() == [[START, 3, 5], [START, 0, 0], [START, 3, 4]]
+    assert y.tolist() == [[3, 5, END], [END, 0, 0], [3, 4, END]]
+
+
+def test_cnn_rnn_learns_tag_sets_and_beam_search_never_repeats():
+    from hashtag_kit.models.cnn_rnn import (
+        CNNRNNTagger,
+        beam_search,
+        compile_cnn_rnn,
+        recommend_cnn_rnn,
+        tag_sequences,
+    )
+    from hashtag_kit.posts import Post
+
+    keras.utils.set_random_seed(0)
+    tags = ["a", "b", "c", "d", "e", "f"]
+    groups = [["a", "c"], ["b", "d", "e"], ["f"]]
+    posts = [Post(f"p{i}", groups[i % 3]) for i in range(60)]
+    image = np.eye(3, dtype="float32")[[i % 3 for i in range(60)]]
+    x, y = tag_sequences(posts, tags, max_tags=3)
+    model = compile_cnn_rnn(CNNRNNTagger(len(tags), joint_dim=16, units=16), 0.02)
+    model.fit({"image": image, "tags_in": x}, y, epochs=40, batch_size=20, verbose=0)
+    ranked = recommend_cnn_rnn(model, image[:3], tags, k=4, beam_width=2, max_tags=3)
+    for r, g in zip(ranked, groups, strict=True):
+        assert set(r[: len(g)]) == set(g)
+        assert len(r) == 4 and len(set(r)) == 4
+    seqs, first = beam_search(model, image[:3], beam_width=2, max_tags=3)
+    assert seqs.shape == (3, 2, 3) and first.shape == (3, 9)
+    for beams in seqs:
+        for s in beams:
+            real = [t for t in s if t]
+            assert len(real) == len(set(real))
+    assert recommend_cnn_rnn(model, image[:1], tags, 2, exclude=[{"a"}])[0][0] != "a"

@@ -1,0 +1,247 @@
+"""CNN-RNN (Wang et al., CVPR 2016): image and tags in one joint space, an RNN predicts the tags.
+
+The tags of a post are a sequence (most frequent tag first, as in the paper). A tag embedding
+matrix `U_l` maps tags into a joint space; an LSTM reads the previously predicted tags; its output
+and the image feature are projected into the joint space and added,
+`o(t) = relu(U_o r(t) + U_I I)`; the next tag's score is the dot product of `o(t)` with every tag
+embedding (`U_l` is shared between input and output). Decoding is a beam search over tags that
+never repeats a tag and stops at the end token.
+
+Token ids: 0 padding, 1 start, 2 end, then the tags (`tag_id = 3 + index in the tag vocabulary`).
+
+Example:
+    >>> import numpy as np
+    >>> m = CNNRNNTagger(n_tags=6, joint_dim=8, units=8)
+    >>> logits = m({"image": np.zeros((2, 12), "float32"), "tags_in": np.ones((2, 4), "int32")})
+    >>> tuple(logits.shape)
+    (2, 4, 9)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from hashtag_kit.posts import Post
+
+PAD, START, END = 0, 1, 2
+N_SPECIAL = 3
+
+
+@keras.saving.register_keras_serializable(package="hashtag_kit")
+class CNNRNNTagger(keras.Model):
+    """CNN-RNN multi-label model: joint image/tag embedding space and an LSTM over tags.
+
+    Args:
+        n_tags: size of the tag vocabulary (the model has `n_tags + 3` tokens).
+        joint_dim: size of the joint image/tag embedding space.
+        units: LSTM units.
+        dropout: dropout on the joint vector.
+        **kwargs: passed to `keras.Model`.
+
+    Call arguments:
+        inputs: dict with "image" (batch, image_dim) float (a pooled image feature, e.g. the
+            1280-d EfficientNet-Lite0 vector) and "tags_in" (batch, steps) int: start token then
+            the tag tokens so far (teacher forcing), padded with 0.
+
+    Returns:
+        next-token logits (batch, steps, n_tags + 3).
+
+    Example:
+        >>> import numpy as np
+        >>> m = CNNRNNTagger(n_tags=4, joint_dim=8, units=8)
+        >>> x = {"image": np.ones((1, 5), "float32"), "tags_in": np.array([[1, 3]], "int32")}
+        >>> tuple(m(x).shape)
+        (1, 2, 7)
+
+    Reference:
+        Wang, Yang, Mao, Huang, Huang & Xu, "CNN-RNN: A Unified Framework for Multi-label Image
+        Classification", CVPR 2016.
+    """
+
+    def __init__(
+        self, n_tags: int, joint_dim: int = 64, units: int = 128, dropout: float = 0.1, **kwargs
+    ) -> None:
+        super().__init__(**kwargs)
+        self.n_tags = int(n_tags)
+        self.joint_dim = int(joint_dim)
+        self.units = int(units)
+        self.dropout_rate = float(dropout)
+        self.n_tokens = self.n_tags + N_SPECIAL
+        self.tag_embedding = keras.layers.Embedding(
+            self.n_tokens, self.joint_dim, name="tag_embedding"
+        )
+        self.rnn = keras.layers.LSTM(self.units, return_sequences=True, name="tag_lstm")
+        self.rnn_proj = keras.layers.Dense(self.joint_dim, name="rnn_to_joint")
+        self.image_proj = keras.layers.Dense(self.joint_dim, name="image_to_joint")
+        self.dropout = keras.layers.Dropout(self.dropout_rate)
+
+    def build(self, input_shape):
+        self.output_bias = self.add_weight(
+            shape=(self.n_tokens,), initializer="zeros", name="output_bias"
+        )
+        dummy = {
+            "image": ops.zeros((1, *tuple(input_shape["image"])[1:]), "float32"),
+            "tags_in": ops.ones((1, 1), "int32"),
+        }
+        self.call(dummy)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        image = ops.cast(inputs["image"], "float32")  # (batch, image_dim)
+        tags_in = inputs["tags_in"]  # (batch, steps)
+        emb = self.tag_embedding(tags_in)  # (batch, steps, joint)
+        r = self.rnn(emb, mask=ops.not_equal(tags_in, PAD), training=training)  # (b, s, units)
+        joint = ops.relu(
+            self.rnn_proj(r) + ops.expand_dims(self.image_proj(image), 1)
+        )  # (batch, steps, joint)
+        joint = self.dropout(joint, training=training)
+        # shared tag embeddings score every token: (batch, steps, n_tokens)
+        return ops.matmul(joint, ops.transpose(self.tag_embedding.embeddings)) + self.output_bias
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "n_tags": self.n_tags,
+            "joint_dim": self.joint_dim,
+            "units": self.units,
+            "dropout": self.dropout_rate,
+        }
+
+
+def tag_sequences(
+    posts: Sequence[Post], tags: Sequence[str], max_tags: int = 5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Teacher-forcing pairs: inputs `[START, t1..tn]` and targets `[t1..tn, END]`, 0-padded.
+
+    Tags are ordered most frequent first (their order in `tags`, the preprocess vocabulary) and
+    cut to `max_tags`; tags outside `tags` are dropped. Returns two (n_posts, max_tags + 1)
+    int32 arrays; a post without vocabulary tags gets `[START] -> [END]`.
+    """
+    index = {t: i for i, t in enumerate(tags)}
+    n = max_tags + 1
+    x = np.zeros((len(posts), n), dtype=np.int32)
+    y = np.zeros((len(posts), n), dtype=np.int32)
+    for r, p in enumerate(posts):
+        ids = sorted({index[t] for t in p.hashtags if t in index})[:max_tags]
+        tok = [i + N_SPECIAL for i in ids]
+        x[r, : len(tok) + 1] = [START, *tok]
+        y[r, : len(tok) + 1] = [*tok, END]
+    return x, y
+
+
+def compile_cnn_rnn(model: CNNRNNTagger, learning_rate: float = 1e-3) -> CNNRNNTagger:
+    """Adam + next-tag cross-entropy that ignores padding."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD),
+    )
+    return model
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def beam_search(
+    model: CNNRNNTagger,
+    image: np.ndarray,
+    beam_width: int = 3,
+    max_tags: int = 5,
+    batch_size: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Beam search over tag sequences, never repeating a tag, stopping at the end token.
+
+    Args:
+        model: a trained `CNNRNNTagger`.
+        image: (n, image_dim) image features.
+        beam_width: beams kept per post.
+        max_tags: longest sequence.
+
+    Returns:
+        `(sequences, first_step_log_probs)`: sequences (n, beam_width, max_tags) token ids of
+        each post's beams, best first (0-padded after the end), and the first step's log
+        probabilities over all tokens (n, n_tokens) (used to extend the ranking).
+    """
+    image = np.asarray(image, dtype=np.float32)
+    n, vocab = len(image), model.n_tokens
+    seqs = np.full((n, 1, 1), START, dtype=np.int32)  # (n, beams, steps)
+    scores = np.zeros((n, 1))
+    done = np.zeros((n, 1), dtype=bool)
+    first = None
+    for _ in range(max_tags):
+        b = seqs.shape[1]
+        flat = seqs.reshape(n * b, -1)
+        img = np.repeat(image, b, axis=0)
+        logits = np.concatenate(
+            [
+                keras.ops.convert_to_numpy(
+                    model(
+                        {"image": img[i : i + batch_size], "tags_in": flat[i : i + batch_size]},
+                        training=False,
+                    )[:, -1]
+                )
+                for i in range(0, len(flat), batch_size)
+            ]
+        )
+        logp = _log_softmax(logits.astype(np.float64)).reshape(n, b, vocab)
+        if first is None:
+            first = logp[:, 0].copy()
+        logp[..., PAD] = -np.inf
+        logp[..., START] = -np.inf
+        np.put_along_axis(logp, seqs, -np.inf, axis=2)  # no tag twice
+        logp[done] = -np.inf
+        logp[..., PAD] = np.where(done, 0.0, -np.inf)  # finished beams carry on unchanged
+        cand = (scores[..., None] + logp).reshape(n, b * vocab)
+        width = min(beam_width, b * vocab)
+        top = np.argsort(-cand, axis=1, kind="stable")[:, :width]  # (n, width)
+        beam, tok = top // vocab, top % vocab
+        seqs = np.concatenate(
+            [np.take_along_axis(seqs, beam[..., None], axis=1), tok[..., None]], axis=2
+        )
+        scores = np.take_along_axis(cand, top, axis=1)
+        done = np.take_along_axis(done, beam, axis=1) | (tok == END) | (tok == PAD)
+        if done.all():
+            break
+    out = seqs[:, :, 1:].copy()
+    out[out == END] = PAD
+    # everything after the end token is padding
+    ended = np.cumsum(seqs[:, :, 1:] == END, axis=2) > 0
+    out[ended] = PAD
+    return out, first
+
+
+def recommend_cnn_rnn(
+    model: CNNRNNTagger,
+    image: np.ndarray,
+    tags: Sequence[str],
+    k: int,
+    beam_width: int = 3,
+    max_tags: int = 5,
+    exclude: Sequence[Collection[str]] | None = None,
+) -> list[list[str]]:
+    """Ranked tag lists: the best beam's tags, then the other beams', then by first-step score.
+
+    The beam gives a variable-length tag set (as in the paper); the ranking metrics need K tags,
+    so the list is completed by the other beams and then by the first step's probabilities.
+    """
+    seqs, first = beam_search(model, image, beam_width, max_tags)
+    order = np.argsort(-first[:, N_SPECIAL:], axis=1, kind="stable") + N_SPECIAL
+    out = []
+    for i in range(len(image)):
+        skip = set(exclude[i]) if exclude is not None else set()
+        ranked: list[str] = []
+        for tok in [*seqs[i].ravel(), *order[i]]:
+            if tok < N_SPECIAL:
+                continue
+            t = tags[tok - N_SPECIAL]
+            if t not in skip and t not in ranked:
+                ranked.append(t)
+                if len(ranked) == k:
+                    break
+        out.append(ranked)
+    return out
