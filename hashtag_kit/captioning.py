@@ -1,0 +1,405 @@
+"""Caption and paragraph data for the caption decoder (notebook 04): tokenizer, datasets, training.
+
+- `CaptionTokenizer`: lower-case word tokens with `<start>` / `<end>` markers, a vocabulary
+  threshold (words seen fewer than `min_count` times in the training captions become `<unk>`),
+  and sentence ends (`.`) kept as tokens for paragraphs, so a flat decoder learns where
+  sentences stop.
+- `build_caption_data`: pairs each image's grid features (`FeatureSet.grid`, (R, C) regions) with
+  its reference captions (`Post.captions`, one training pair each) or its paragraph
+  (`Post.paragraph`). Posts without an image, with an unreadable image, or without references
+  are skipped and counted in a `RunReport`.
+- `CaptionBatches`: teacher-forcing batches (grid, tokens[:-1]) -> tokens[1:], shuffled per epoch.
+- `train_caption_model`: compile + fit with a padding-masked cross-entropy, returning the history
+  and the measured milliseconds per training step.
+- `split_posts` for datasets with no frozen split (COCO-mini in notebook 04).
+- `plot_attention`: attention weights over the image for each generated word.
+
+Example:
+    >>> tok = CaptionTokenizer.fit(["a dog on the grass", "a dog runs"], min_count=2)
+    >>> tok.decode(tok.encode("a dog sleeps"))
+    'a dog <unk>'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from hashtag_kit.posts import Post
+from hashtag_kit.report import RunReport
+
+PAD, UNK, START, END = "<pad>", "<unk>", "<start>", "<end>"
+SPECIALS = (PAD, UNK, START, END)
+_WORD_RE = re.compile(r"[^\W_]+(?:['-][^\W_]+)*|\.", re.UNICODE)
+
+
+def caption_words(text: str | None, keep_periods: bool = False) -> list[str]:
+    """Lower-case word tokens of a caption; `.`, `!` and `?` become `.` when `keep_periods`.
+
+    Example:
+        >>> caption_words("A red boat. The sea!", keep_periods=True)
+        ['a', 'red', 'boat', '.', 'the', 'sea', '.']
+    """
+    text = (text or "").lower().replace("!", ".").replace("?", ".")
+    words = _WORD_RE.findall(text)
+    if not keep_periods:
+        return [w for w in words if w != "."]
+    out: list[str] = []
+    for w in words:  # collapse runs of sentence ends, never start with one
+        if w == "." and (not out or out[-1] == "."):
+            continue
+        out.append(w)
+    return out
+
+
+@dataclass
+class CaptionTokenizer:
+    """Word vocabulary with start/end markers and a minimum-count threshold.
+
+    Args:
+        words: the vocabulary in id order; ids 0-3 are `<pad>`, `<unk>`, `<start>`, `<end>`.
+        min_count: the threshold used when fitting (kept for the record).
+        keep_periods: whether sentence ends are tokens (paragraphs).
+    """
+
+    words: list[str]
+    min_count: int = 1
+    keep_periods: bool = False
+    index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if tuple(self.words[:4]) != SPECIALS:
+            raise ValueError(f"a caption vocabulary must start with {SPECIALS}")
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    pad_id, unk_id, start_id, end_id = 0, 1, 2, 3
+
+    @classmethod
+    def fit(
+        cls,
+        texts: Iterable[str],
+        min_count: int = 2,
+        max_words: int | None = None,
+        keep_periods: bool = False,
+    ) -> CaptionTokenizer:
+        """Vocabulary of the words seen at least `min_count` times, most frequent first."""
+        counts = Counter(w for t in texts for w in caption_words(t, keep_periods))
+        kept = [w for w, c in sorted(counts.items(), key=lambda x: (-x[1], x[0])) if c >= min_count]
+        if max_words is not None:
+            kept = kept[: max(0, max_words - len(SPECIALS))]
+        return cls(list(SPECIALS) + kept, min_count=min_count, keep_periods=keep_periods)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.words)
+
+    def encode(self, text: str, max_length: int | None = None) -> list[int]:
+        """`[<start>, w1, ..., <end>]`; with `max_length`, at most that many tokens after start
+        (the words are cut, `<end>` is kept)."""
+        ids = [self.index.get(w, self.unk_id) for w in caption_words(text, self.keep_periods)]
+        if max_length is not None:
+            ids = ids[: max_length - 1]
+        return [self.start_id, *ids, self.end_id]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Words up to the first `<end>`, skipping `<start>` and padding."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == self.end_id:
+                break
+            if i in (self.pad_id, self.start_id):
+                continue
+            out.append(self.words[i] if 0 <= i < len(self.words) else UNK)
+        text = " ".join(out)
+        return text.replace(" .", ".") if self.keep_periods else text
+
+    def to_dict(self) -> dict:
+        return {"words": self.words, "min_count": self.min_count, "keep_periods": self.keep_periods}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CaptionTokenizer:
+        return cls(list(d["words"]), int(d.get("min_count", 1)), bool(d.get("keep_periods")))
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> CaptionTokenizer:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def references_of(post: Post, task: str = "caption") -> list[str]:
+    """A post's non-empty reference texts: its captions, or its paragraph as one reference."""
+    if task == "caption":
+        return [c for c in post.captions if c and c.strip()]
+    if task == "paragraph":
+        return [post.paragraph] if post.paragraph and post.paragraph.strip() else []
+    raise ValueError(f"task must be 'caption' or 'paragraph', got {task!r}")
+
+
+@dataclass
+class CaptionData:
+    """Images with grid features and their tokenised references, ready for teacher forcing.
+
+    Attributes:
+        ids: post ids, one per image.
+        grid: (n_images, regions, channels) float16 image grid features.
+        references: {post id: [reference text, ...]} (raw, for scoring).
+        images: {post id: image path or None} (for figures).
+        pair_image: (n_pairs,) int row of `grid` for each (image, reference) pair.
+        pair_tokens: (n_pairs, max_length + 1) int32 `[<start>, ..., <end>, 0, ...]`.
+        task: "caption" or "paragraph".
+    """
+
+    ids: list[str]
+    grid: np.ndarray
+    references: dict[str, list[str]]
+    images: dict[str, str | None]
+    pair_image: np.ndarray
+    pair_tokens: np.ndarray
+    task: str = "caption"
+
+    @property
+    def max_length(self) -> int:
+        return int(self.pair_tokens.shape[1] - 1)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def build_caption_data(
+    posts: Sequence[Post],
+    features,
+    tokenizer: CaptionTokenizer,
+    *,
+    task: str = "caption",
+    max_length: int = 20,
+    report: RunReport | None = None,
+) -> CaptionData:
+    """Pair each image's grid features with its references (captions or paragraph).
+
+    Args:
+        posts: posts with images and `captions` (task "caption") or `paragraph` ("paragraph").
+        features: a `hashtag_kit.encoders.cache.FeatureSet` with `grid` (N, R, C) covering the
+            posts (`extract_features(..., grid=True)`).
+        tokenizer: fitted on the training references.
+        task: "caption" or "paragraph".
+        max_length: maximum tokens after `<start>` (longer references are cut, counted as
+            repaired "reference_truncated").
+        report: counts posts skipped ("no_image", "unreadable_image", "no_features",
+            "no_references") and empty captions dropped ("empty_caption").
+    """
+    report = report if report is not None else RunReport()
+    if getattr(features, "grid", None) is None:
+        raise ValueError(
+            "the image features have no grid (regions): extract them with "
+            "hashtag_kit.encoders.cache.extract_features(run_dir, posts, 'image', grid=True)"
+        )
+    row_of = {str(i): r for r, i in enumerate(features.ids)}
+    ids, rows, refs, images, pair_image, pair_tokens = [], [], {}, {}, [], []
+    for p in posts:
+        if not p.has_image:
+            report.skip("no_image", p.id, "post has no image to describe")
+            continue
+        if p.id not in row_of:
+            report.skip("no_features", p.id, "no cached features for this post")
+            continue
+        r = row_of[p.id]
+        if not bool(features.mask[r]):
+            report.skip("unreadable_image", f"{p.id} ({p.image})", "image missing or unreadable")
+            continue
+        if task == "caption":
+            n_empty = sum(1 for c in p.captions if not (c and c.strip()))
+            if n_empty:
+                report.note("empty_caption", p.id, f"{n_empty} empty reference caption(s) dropped")
+        texts = references_of(p, task)
+        if not texts:
+            report.skip("no_references", p.id, f"no reference {task}")
+            continue
+        ids.append(p.id)
+        rows.append(r)
+        refs[p.id] = texts
+        images[p.id] = p.image
+        for t in texts:
+            toks = tokenizer.encode(t)
+            if len(toks) - 1 > max_length:
+                report.note("reference_truncated", p.id, f"{len(toks) - 2} words > {max_length}")
+                toks = tokenizer.encode(t, max_length)
+            pair_image.append(len(ids) - 1)
+            pair_tokens.append(toks + [tokenizer.pad_id] * (max_length + 1 - len(toks)))
+    grid = np.asarray(features.grid[rows] if rows else features.grid[:0])
+    return CaptionData(
+        ids=ids,
+        grid=grid,
+        references=refs,
+        images=images,
+        pair_image=np.asarray(pair_image, dtype="int64"),
+        pair_tokens=np.asarray(pair_tokens, dtype="int32").reshape(-1, max_length + 1),
+        task=task,
+    )
+
+
+class CaptionBatches(keras.utils.PyDataset):
+    """Teacher-forcing batches: inputs `[grid (B,R,C) float32, tokens (B,T) int32]`, targets
+    `(B,T)` = the tokens shifted by one (0 = padding, ignored by the loss)."""
+
+    def __init__(self, data: CaptionData, batch_size: int = 64, shuffle: bool = True, seed=0):
+        super().__init__()
+        if len(data.pair_tokens) == 0:
+            raise ValueError("no (image, reference) pairs to train on")
+        self.data, self.batch_size, self.shuffle = data, int(batch_size), shuffle
+        self.rng = np.random.default_rng(seed)
+        self.order = np.arange(len(data.pair_tokens))
+        self.on_epoch_end()
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.order) / self.batch_size))
+
+    def __getitem__(self, idx: int):
+        sel = self.order[idx * self.batch_size : (idx + 1) * self.batch_size]
+        tokens = self.data.pair_tokens[sel]
+        grid = self.data.grid[self.data.pair_image[sel]].astype("float32")
+        return (grid, tokens[:, :-1]), tokens[:, 1:]
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self.rng.shuffle(self.order)
+
+
+class _StepTimer(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._t = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter() - self._t)
+
+
+def caption_loss() -> keras.losses.Loss:
+    """Cross-entropy over the vocabulary that ignores padding positions (id 0)."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+
+
+def train_caption_model(
+    model: keras.Model,
+    train: CaptionData,
+    val: CaptionData | None = None,
+    *,
+    epochs: int = 10,
+    batch_size: int = 64,
+    learning_rate: float = 2e-3,
+    seed: int = 0,
+    verbose: int = 0,
+) -> dict:
+    """Teacher-forcing training with Adam; returns {"history": {...}, "ms_per_step": float}.
+
+    `ms_per_step` is the median wall time of a training step after the first epoch (the first
+    one includes graph tracing).
+    """
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0), loss=caption_loss())
+    timer = _StepTimer()
+    hist = model.fit(
+        CaptionBatches(train, batch_size, shuffle=True, seed=seed),
+        validation_data=CaptionBatches(val, batch_size, shuffle=False) if val else None,
+        epochs=epochs,
+        verbose=verbose,
+        callbacks=[timer],
+    )
+    steps_per_epoch = len(CaptionBatches(train, batch_size, shuffle=False))
+    later = timer.times[steps_per_epoch:] or timer.times
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    return {"history": history, "ms_per_step": float(np.median(later) * 1000.0)}
+
+
+def split_posts(
+    posts: Sequence[Post], seed: int = 0, val: float = 0.1, test: float = 0.2
+) -> dict[str, list[Post]]:
+    """Seeded random train/val/test parts for data with no frozen split (e.g. COCO-mini)."""
+    order = np.random.default_rng(seed).permutation(len(posts))
+    n_test, n_val = int(round(test * len(posts))), int(round(val * len(posts)))
+    parts = {
+        "test": order[:n_test],
+        "val": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+    return {k: [posts[i] for i in sorted(v)] for k, v in parts.items()}
+
+
+def most_frequent_reference(data: CaptionData) -> str:
+    """The training set's most frequent reference text (ties: first seen): the trivial baseline
+    that says the same caption for every image."""
+    counts = Counter(
+        " ".join(caption_words(t, True)) for refs in data.references.values() for t in refs
+    )
+    first = {}
+    for refs in data.references.values():
+        for t in refs:
+            first.setdefault(" ".join(caption_words(t, True)), t)
+    best = max(counts.items(), key=lambda kv: kv[1])[0]
+    return first[best]
+
+
+def count_repeated_trigrams(text: str) -> int:
+    """How many trigrams of a text repeat an earlier trigram (0 = no repetition)."""
+    words = caption_words(text, keep_periods=True)
+    seen, repeats = set(), 0
+    for i in range(len(words) - 2):
+        tri = tuple(words[i : i + 3])
+        repeats += tri in seen
+        seen.add(tri)
+    return repeats
+
+
+def plot_attention(image, words: Sequence[str], weights: np.ndarray, grid_hw=None, max_words=12):
+    """A figure: the image, then the attention weights over it for each generated word.
+
+    Args:
+        image: (H, W, 3) uint8 image.
+        words: the generated words (one per attention map).
+        weights: (len(words), R) attention weights over the R = h*w grid regions.
+        grid_hw: (h, w) of the grid; default the square root of R.
+    """
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    weights = np.asarray(weights, dtype="float32")[: len(words)]
+    n = min(len(words), max_words)
+    r = weights.shape[-1]
+    h, w = grid_hw or (int(round(np.sqrt(r))),) * 2
+    if h * w != r:
+        raise ValueError(f"grid {h}x{w} does not match {r} attention weights")
+    cols = min(n + 1, 5)
+    rows = int(np.ceil((n + 1) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.5 * rows))
+    axes = np.atleast_1d(axes).ravel()
+    axes[0].imshow(image)
+    axes[0].set_title("image", fontsize=9)
+    size = (image.shape[1], image.shape[0])
+    for i in range(n):
+        ax = axes[i + 1]
+        m = weights[i].reshape(h, w)
+        m = m / max(float(m.max()), 1e-9)
+        up = np.asarray(Image.fromarray((m * 255).astype("uint8")).resize(size, Image.BILINEAR))
+        ax.imshow(image)
+        ax.imshow(up, cmap="jet", alpha=0.45)
+        ax.set_title(words[i], fontsize=10)
+    for ax in axes:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,503 @@
+"""Caption decoders over image grid features, and their decoding (greedy, beam search).
+
+- `ShowAttendTellDecoder`: an LSTM decoder that attends over the image regions at every word with
+  additive (Bahdanau) attention, Show-Attend-Tell style (soft attention, gating scalar, deep
+  output layer, initial state from the mean region feature).
+- `MergeCaptionModel`: the no-attention "merge" architecture the Flickr8k hashtag paper uses as
+  its caption generator: the LSTM reads only the words, and the mean image feature is merged
+  (added) after it, before the word classifier.
+
+Both are trained with teacher forcing (call on `[grid, tokens]` -> logits for every next word)
+and decode through the same `init_state` / `step` methods the training loop uses, so decoding
+sees exactly the trained computation. `greedy_decode` and `beam_search` work for either model,
+batched over images; both accept the trigram repetition penalty of Melas-Kyriazi et al. 2018
+(`trigram_penalty`), which a flat decoder needs to write paragraphs that do not repeat themselves.
+
+Example:
+    >>> import numpy as np
+    >>> model = ShowAttendTellDecoder(vocab_size=30, embed_dim=8, units=16, attention_units=8)
+    >>> logits = model([np.zeros((2, 49, 32), "float32"), np.zeros((2, 5), "int32")])
+    >>> tuple(logits.shape)
+    (2, 5, 30)
+    >>> seqs, _ = greedy_decode(model, np.zeros((2, 49, 32), "float32"), max_length=4)
+    >>> len(seqs)
+    2
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from hashtag_kit.layers.additive_attention import AdditiveAttention
+
+START_ID, END_ID = 2, 3  # hashtag_kit.captioning.CaptionTokenizer ids
+
+
+def _grid_and_tokens(inputs):
+    if isinstance(inputs, dict):
+        return inputs["grid"], inputs["tokens"]
+    grid, tokens = inputs
+    return grid, tokens
+
+
+def _teacher_forcing(model, grid, tokens, training=None, return_attention=False):
+    """Run `model.step` over every position of `tokens` (static length)."""
+    steps = tokens.shape[1]
+    if steps is None:
+        raise ValueError("caption decoders need a fixed token length (pad to max_length)")
+    memory, states = model.init_state(grid, training=training)
+    logits, alphas = [], []
+    for t in range(steps):
+        out, states, alpha = model.step(memory, states, tokens[:, t], training=training)
+        logits.append(out)
+        if alpha is not None:
+            alphas.append(alpha)
+    logits = ops.stack(logits, axis=1)  # (batch, steps, vocab)
+    if return_attention:
+        return logits, (ops.stack(alphas, axis=1) if alphas else None)
+    return logits
+
+
+@keras.saving.register_keras_serializable(package="hashtag_kit")
+class ShowAttendTellDecoder(keras.Model):
+    """LSTM caption decoder with soft additive attention over image regions.
+
+    At step t, with previous word y, state (h, c) and region features V = relu(W a_r):
+    `z, alpha = Attention(h, V)`; `z = sigmoid(w_b h) * z` (gating scalar); `h, c = LSTM([E y; z],
+    (h, c))`; `logits = L_o(dropout(E y + L_h h + L_z z))` (deep output). The initial state is
+    `tanh(W_h mean_r V_r)`, `tanh(W_c mean_r V_r)`.
+
+    Args:
+        vocab_size: number of word ids (ids 0-3: pad, unk, start, end).
+        embed_dim: word embedding size (also the deep-output size).
+        units: LSTM units.
+        attention_units: hidden size of the additive attention MLP.
+        feature_dim: size the image regions are projected to (default `units`).
+        dropout: dropout rate before the word classifier.
+        gate: use Show-Attend-Tell's gating scalar on the context.
+        **kwargs: passed to `keras.Model` (name, ...).
+
+    Call arguments:
+        inputs: `[grid, tokens]` (or a dict with those keys): grid (batch, regions, channels)
+            float image features, tokens (batch, steps) int word ids starting with `<start>`.
+        training: dropout on/off.
+        return_attention: also return the attention weights (batch, steps, regions).
+
+    Returns:
+        logits (batch, steps, vocab_size) for the next word at every position.
+
+    Example:
+        >>> import numpy as np
+        >>> m = ShowAttendTellDecoder(vocab_size=20, embed_dim=8, units=16, attention_units=8)
+        >>> logits, alphas = m([np.zeros((2, 49, 32)), np.zeros((2, 6), "int32")],
+        ...                    return_attention=True)
+        >>> tuple(logits.shape), tuple(alphas.shape)
+        ((2, 6, 20), (2, 6, 49))
+
+    Reference:
+        Xu et al., "Show, Attend and Tell: Neural Image Caption Generation with Visual
+        Attention", ICML 2015; Bahdanau et al., ICLR 2015 (additive attention).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_dim: int = 256,
+        units: int = 512,
+        attention_units: int = 256,
+        feature_dim: int | None = None,
+        dropout: float = 0.3,
+        gate: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.vocab_size = int(vocab_size)
+        self.embed_dim = int(embed_dim)
+        self.units = int(units)
+        self.attention_units = int(attention_units)
+        self.feature_dim = int(feature_dim or units)
+        self.dropout = float(dropout)
+        self.gate = bool(gate)
+        self.feature_proj = keras.layers.Dense(self.feature_dim, activation="relu", name="regions")
+        self.init_h = keras.layers.Dense(self.units, activation="tanh", name="init_h")
+        self.init_c = keras.layers.Dense(self.units, activation="tanh", name="init_c")
+        self.attention = AdditiveAttention(self.attention_units, name="attention")
+        self.gate_dense = keras.layers.Dense(1, activation="sigmoid", name="gate")
+        self.embedding = keras.layers.Embedding(self.vocab_size, self.embed_dim, name="embed")
+        self.cell = keras.layers.LSTMCell(self.units, name="lstm")
+        self.out_h = keras.layers.Dense(self.embed_dim, name="deep_out_h")
+        self.out_z = keras.layers.Dense(self.embed_dim, use_bias=False, name="deep_out_z")
+        self.drop = keras.layers.Dropout(self.dropout)
+        self.classifier = keras.layers.Dense(self.vocab_size, name="words")
+
+    def build(self, input_shape) -> None:
+        if isinstance(input_shape, dict):
+            grid_shape = input_shape["grid"]
+        else:
+            grid_shape = input_shape[0]
+        regions, channels = grid_shape[1], grid_shape[2]
+        self.feature_proj.build((None, regions, channels))
+        self.init_h.build((None, self.feature_dim))
+        self.init_c.build((None, self.feature_dim))
+        self.attention.build((None, self.units), (None, regions, self.feature_dim))
+        self.gate_dense.build((None, self.units))
+        self.embedding.build((None,))
+        self.cell.build((None, self.embed_dim + self.feature_dim))
+        self.out_h.build((None, self.units))
+        self.out_z.build((None, self.feature_dim))
+        self.classifier.build((None, self.embed_dim))
+        self.built = True
+
+    def init_state(self, grid, training=None):
+        """(memory, [h, c]): projected regions (batch, regions, feature_dim) and the LSTM state."""
+        regions = self.feature_proj(ops.cast(grid, "float32"))
+        mean = ops.mean(regions, axis=1)
+        return regions, [self.init_h(mean), self.init_c(mean)]
+
+    def step(self, memory, states, tokens, training=None):
+        """One word: (logits (batch, vocab), new [h, c], attention weights (batch, regions))."""
+        h, c = states
+        context, alpha = self.attention(h, memory)
+        if self.gate:
+            context = context * self.gate_dense(h)
+        emb = self.embedding(tokens)  # (batch, embed_dim)
+        out, new_states = self.cell(ops.concatenate([emb, context], axis=-1), [h, c])
+        deep = emb + self.out_h(out) + self.out_z(context)
+        logits = self.classifier(self.drop(deep, training=training))
+        return logits, list(new_states), alpha
+
+    def call(self, inputs, training=None, return_attention=False):
+        grid, tokens = _grid_and_tokens(inputs)
+        return _teacher_forcing(self, grid, tokens, training, return_attention)
+
+    def compute_output_shape(self, input_shape):
+        grid_shape, token_shape = (
+            (input_shape["grid"], input_shape["tokens"])
+            if isinstance(input_shape, dict)
+            else input_shape
+        )
+        return (token_shape[0], token_shape[1], self.vocab_size)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "embed_dim": self.embed_dim,
+            "units": self.units,
+            "attention_units": self.attention_units,
+            "feature_dim": self.feature_dim,
+            "dropout": self.dropout,
+            "gate": self.gate,
+        }
+
+
+@keras.saving.register_keras_serializable(package="hashtag_kit")
+class MergeCaptionModel(keras.Model):
+    """No-attention "merge" caption model: LSTM over the words, image merged after the LSTM.
+
+    `img = relu(W mean_r a_r)`; `h_t = LSTM(E y_t)`; `logits = L_o(relu(W_m (h_t + img)))`.
+    The image never enters the recurrent state (that is what "merge" means, as opposed to
+    "inject"); it is the architecture of the Keras caption tutorials the Flickr8k hashtag paper
+    builds on.
+
+    Args:
+        vocab_size: number of word ids (ids 0-3: pad, unk, start, end).
+        embed_dim: word embedding size.
+        units: LSTM units (also the image projection and merge size).
+        dropout: dropout on the image feature and the word embeddings.
+        **kwargs: passed to `keras.Model`.
+
+    Call arguments:
+        inputs: `[grid, tokens]`: grid (batch, regions, channels) float (averaged over regions),
+            tokens (batch, steps) int word ids starting with `<start>`.
+        training: dropout on/off.
+
+    Returns:
+        logits (batch, steps, vocab_size).
+
+    Example:
+        >>> import numpy as np
+        >>> m = MergeCaptionModel(vocab_size=20, embed_dim=8, units=16)
+        >>> tuple(m([np.zeros((2, 49, 32)), np.zeros((2, 6), "int32")]).shape)
+        (2, 6, 20)
+
+    Reference:
+        Tanti, Gatt & Camilleri, "Where to put the Image in an Image Caption Generator", Natural
+        Language Engineering 2018 (merge architecture); the Flickr8k hashtag paper (image
+        captions turned into hashtags) uses this merge model as its caption generator.
+    """
+
+    def __init__(
+        self, vocab_size: int, embed_dim: int = 256, units: int = 256, dropout: float = 0.3, **kw
+    ):
+        super().__init__(**kw)
+        self.vocab_size = int(vocab_size)
+        self.embed_dim = int(embed_dim)
+        self.units = int(units)
+        self.dropout = float(dropout)
+        self.image_proj = keras.layers.Dense(self.units, activation="relu", name="image")
+        self.embedding = keras.layers.Embedding(self.vocab_size, self.embed_dim, name="embed")
+        self.cell = keras.layers.LSTMCell(self.units, name="lstm")
+        self.merge = keras.layers.Dense(self.units, activation="relu", name="merge")
+        self.drop_img = keras.layers.Dropout(self.dropout)
+        self.drop_emb = keras.layers.Dropout(self.dropout)
+        self.classifier = keras.layers.Dense(self.vocab_size, name="words")
+
+    def build(self, input_shape) -> None:
+        grid_shape = input_shape["grid"] if isinstance(input_shape, dict) else input_shape[0]
+        self.image_proj.build((None, grid_shape[-1]))
+        self.embedding.build((None,))
+        self.cell.build((None, self.embed_dim))
+        self.merge.build((None, self.units))
+        self.classifier.build((None, self.units))
+        self.built = True
+
+    def init_state(self, grid, training=None):
+        """(image vector (batch, units), zero LSTM state)."""
+        pooled = ops.mean(ops.cast(grid, "float32"), axis=1)
+        img = self.image_proj(self.drop_img(pooled, training=training))
+        zeros = ops.zeros_like(img)
+        return img, [zeros, zeros]
+
+    def step(self, memory, states, tokens, training=None):
+        emb = self.drop_emb(self.embedding(tokens), training=training)
+        out, new_states = self.cell(emb, list(states))
+        logits = self.classifier(self.merge(out + memory))
+        return logits, list(new_states), None
+
+    def call(self, inputs, training=None):
+        grid, tokens = _grid_and_tokens(inputs)
+        return _teacher_forcing(self, grid, tokens, training)
+
+    def compute_output_shape(self, input_shape):
+        token_shape = input_shape["tokens"] if isinstance(input_shape, dict) else input_shape[1]
+        return (token_shape[0], token_shape[1], self.vocab_size)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "embed_dim": self.embed_dim,
+            "units": self.units,
+            "dropout": self.dropout,
+        }
+
+
+# -- decoding ----------------------------------------------------------------------------------
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = np.asarray(logits, dtype="float64")
+    m = logits.max(axis=-1, keepdims=True)
+    return logits - m - np.log(np.exp(logits - m).sum(axis=-1, keepdims=True))
+
+
+def trigram_penalty(sequences, vocab_size: int, alpha: float) -> np.ndarray:
+    """Additive log-probability penalty that discourages repeating a trigram.
+
+    For each sequence with last two words (a, b), every word w such that (a, b, w) already
+    occurred gets `count * ln(1/2) * alpha` (Melas-Kyriazi et al. 2018, decoding-time penalty;
+    alpha -> inf blocks repeated trigrams; `alpha=math.inf` is clipped to a -1e9 penalty).
+
+    Args:
+        sequences: generated word ids so far, one list per hypothesis (no `<start>`).
+        vocab_size: size of the returned rows.
+        alpha: penalty strength (0 = off).
+
+    Returns:
+        (n_sequences, vocab_size) float64 array of penalties (<= 0).
+
+    Reference:
+        Melas-Kyriazi, Rush & Han, "Training for Diversity in Image Paragraph Captioning",
+        EMNLP 2018.
+    """
+    out = np.zeros((len(sequences), vocab_size))
+    if not alpha:
+        return out
+    per = -1e9 if math.isinf(alpha) else math.log(0.5) * float(alpha)
+    for i, seq in enumerate(sequences):
+        if len(seq) < 3:
+            continue
+        a, b = seq[-2], seq[-1]
+        for j in range(len(seq) - 2):
+            if seq[j] == a and seq[j + 1] == b:
+                out[i, seq[j + 2]] += per
+    return np.maximum(out, -1e9)
+
+
+def _to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def greedy_decode(
+    model,
+    grid,
+    *,
+    max_length: int = 20,
+    start_id: int = START_ID,
+    end_id: int = END_ID,
+    trigram_alpha: float = 0.0,
+    return_attention: bool = False,
+):
+    """Most likely word at each step, for a batch of images.
+
+    Args:
+        model: a caption decoder with `init_state(grid)` / `step(memory, states, tokens)`.
+        grid: (batch, regions, channels) image features.
+        max_length: maximum words generated (not counting `<end>`).
+        start_id, end_id: tokenizer ids of `<start>` / `<end>`.
+        trigram_alpha: Melas-Kyriazi repetition penalty strength (0 = off).
+        return_attention: collect the attention weights.
+
+    Returns:
+        (sequences, attention): word ids per image without `<start>`/`<end>`; attention is a list
+        of (len(sequence), regions) arrays (or None).
+    """
+    grid = np.asarray(grid, dtype="float32")
+    n = len(grid)
+    memory, states = model.init_state(grid)
+    tokens = np.full((n,), start_id, dtype="int32")
+    seqs: list[list[int]] = [[] for _ in range(n)]
+    alphas: list[list[np.ndarray]] = [[] for _ in range(n)]
+    done = np.zeros(n, dtype=bool)
+    for _ in range(max_length + 1):
+        logits, states, alpha = model.step(memory, states, tokens)
+        logp = _log_softmax(_to_numpy(logits)) + trigram_penalty(
+            seqs, logits.shape[-1], trigram_alpha
+        )
+        nxt = np.argmax(logp, axis=-1)
+        alpha = None if alpha is None else _to_numpy(alpha)
+        for i in range(n):
+            if done[i]:
+                continue
+            if nxt[i] == end_id or len(seqs[i]) == max_length:
+                done[i] = True
+                continue
+            seqs[i].append(int(nxt[i]))
+            if alpha is not None:
+                alphas[i].append(alpha[i])
+        if done.all():
+            break
+        tokens = nxt.astype("int32")
+    attention = None
+    if return_attention and alpha is not None:
+        attention = [np.stack(a) if a else np.zeros((0, grid.shape[1])) for a in alphas]
+    return seqs, attention
+
+
+def beam_search(
+    model,
+    grid,
+    *,
+    beam_width: int = 3,
+    max_length: int = 20,
+    start_id: int = START_ID,
+    end_id: int = END_ID,
+    trigram_alpha: float = 0.0,
+    length_penalty: float = 0.0,
+    return_attention: bool = False,
+):
+    """Beam search over words, batched over images (beams of one image never mix).
+
+    Hypotheses are ranked by their summed log-probability (plus the trigram penalty); a
+    finished hypothesis keeps its score. The returned one maximises
+    `score / len**length_penalty` (0 = plain log-probability, so `beam_width=1` is exactly
+    `greedy_decode`).
+
+    Args:
+        model: a caption decoder with `init_state` / `step`.
+        grid: (batch, regions, channels) image features.
+        beam_width: hypotheses kept per image.
+        max_length: maximum words generated (not counting `<end>`).
+        start_id, end_id: tokenizer ids of `<start>` / `<end>`.
+        trigram_alpha: Melas-Kyriazi repetition penalty strength (0 = off).
+        length_penalty: exponent of the length normalisation of the final choice.
+        return_attention: collect the attention weights of the returned hypotheses.
+
+    Returns:
+        (sequences, attention) as `greedy_decode`.
+    """
+    grid = np.asarray(grid, dtype="float32")
+    n, k = len(grid), int(beam_width)
+    if k < 1:
+        raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+    memory, states = model.init_state(grid)
+    rep = np.repeat(np.arange(n), k)  # hypothesis row -> image
+    memory = ops.take(memory, rep, axis=0)
+    states = [ops.take(s, rep, axis=0) for s in states]
+    scores = np.full((n, k), -np.inf)
+    scores[:, 0] = 0.0  # only the first beam is alive at the start
+    seqs: list[list[int]] = [[] for _ in range(n * k)]
+    alphas: list[list[np.ndarray]] = [[] for _ in range(n * k)]
+    done = np.zeros(n * k, dtype=bool)
+    tokens = np.full((n * k,), start_id, dtype="int32")
+    use_att = False
+    for _ in range(max_length + 1):
+        logits, states, alpha = model.step(memory, states, tokens)
+        v = logits.shape[-1]
+        logp = _log_softmax(_to_numpy(logits)) + trigram_penalty(seqs, v, trigram_alpha)
+        # a finished hypothesis (or one at max length) can only "emit" <end> again at no cost
+        forced = done | np.array([len(s) == max_length for s in seqs])
+        logp[forced] = -np.inf
+        logp[forced, end_id] = 0.0
+        total = (scores.reshape(-1, 1) + logp).reshape(n, k * v)
+        order = np.argsort(-total, axis=1, kind="stable")[:, :k]
+        parent = order // v + np.arange(n)[:, None] * k  # (n, k) global hypothesis rows
+        word = order % v
+        scores = np.take_along_axis(total, order, axis=1)
+        alpha = None if alpha is None else _to_numpy(alpha)
+        use_att = alpha is not None
+        new_seqs, new_alphas, new_done = [], [], np.zeros(n * k, dtype=bool)
+        for row, (p, w) in enumerate(zip(parent.ravel(), word.ravel(), strict=True)):
+            if done[p] or w == end_id:
+                new_seqs.append(seqs[p])
+                new_alphas.append(alphas[p])
+                new_done[row] = True
+            else:
+                new_seqs.append(seqs[p] + [int(w)])
+                new_alphas.append(alphas[p] + ([alpha[p]] if use_att else []))
+        seqs, alphas, done = new_seqs, new_alphas, new_done
+        if done.all():
+            break
+        idx = parent.ravel()
+        states = [ops.take(s, idx, axis=0) for s in states]
+        tokens = word.ravel().astype("int32")
+    best_seqs, best_att = [], []
+    for i in range(n):
+        rows = range(i * k, (i + 1) * k)
+        norm = [
+            scores[i, r - i * k] / max(len(seqs[r]), 1) ** length_penalty
+            if np.isfinite(scores[i, r - i * k])
+            else -np.inf
+            for r in rows
+        ]
+        best = i * k + int(np.argmax(norm))
+        best_seqs.append(seqs[best])
+        best_att.append(np.stack(alphas[best]) if alphas[best] else np.zeros((0, grid.shape[1])))
+    return best_seqs, (best_att if (return_attention and use_att) else None)
+
+
+def generate_captions(
+    model, grid, tokenizer, *, beam_width: int = 1, batch_size: int = 64, **kwargs
+) -> tuple[list[str], list | None]:
+    """Decode captions for many images in batches; returns (texts, attention or None).
+
+    `beam_width=1` uses `greedy_decode`, otherwise `beam_search`; `**kwargs` go to those
+    (`max_length`, `trigram_alpha`, `return_attention`, ...).
+    """
+    texts, atts = [], []
+    kwargs.setdefault("start_id", tokenizer.start_id)
+    kwargs.setdefault("end_id", tokenizer.end_id)
+    for b in range(0, len(grid), batch_size):
+        chunk = np.asarray(grid[b : b + batch_size], dtype="float32")
+        if beam_width == 1:
+            seqs, att = greedy_decode(model, chunk, **kwargs)
+        else:
+            seqs, att = beam_search(model, chunk, beam_width=beam_width, **kwargs)
+        texts += [tokenizer.decode(s) for s in seqs]
+        atts += att or []
+    return texts, (atts if kwargs.get("return_attention") and atts else None)

@@ -1,0 +1,215 @@
+"""Caption decoders: shapes, .keras round trip, one training step, decoding, repetition penalty."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from hashtag_kit.captioning import (
+    CaptionBatches,
+    CaptionTokenizer,
+    build_caption_data,
+    caption_words,
+    count_repeated_trigrams,
+    most_frequent_reference,
+    split_posts,
+    train_caption_model,
+)
+from hashtag_kit.models.caption_decoder import (
+    MergeCaptionModel,
+    ShowAttendTellDecoder,
+    beam_search,
+    generate_captions,
+    greedy_decode,
+    trigram_penalty,
+)
+from hashtag_kit.posts import Post
+from hashtag_kit.report import RunReport
+from hashtag_kit.testing import check_layer
+
+RNG = np.random.default_rng(0)
+GRID = RNG.normal(size=(3, 49, 32)).astype("float32")
+TOKENS = RNG.integers(0, 20, size=(3, 6)).astype("int32")
+
+
+def test_show_attend_tell_shapes_roundtrip_and_training_step():
+    keras.utils.set_random_seed(0)
+    model = ShowAttendTellDecoder(vocab_size=20, embed_dim=8, units=16, attention_units=8)
+    # regions 32*16+16, init h/c 2*(16*16+16), attention 16*8+8 + 16*8 + 8, gate 17,
+    # embedding 20*8, LSTM 4*16*(8+16+16)+4*16, deep output 16*8+8 + 16*8, words 8*20+20
+    check_layer(model, [GRID, TOKENS], (3, 6, 20), expected_trainable_params=4589)
+    logits, alphas = model([GRID, TOKENS], return_attention=True)
+    assert tuple(alphas.shape) == (3, 6, 49)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(alphas).sum(-1), 1.0, atol=1e-5)
+
+
+def test_merge_model_shapes_roundtrip_and_training_step():
+    keras.utils.set_random_seed(0)
+    model = MergeCaptionModel(vocab_size=20, embed_dim=8, units=16)
+    # image 32*16+16, embedding 20*8, LSTM 4*16*(8+16)+4*16, merge 16*16+16, words 16*20+20
+    check_layer(model, [GRID, TOKENS], (3, 6, 20), expected_trainable_params=2900)
+
+
+def test_saved_model_decodes_identically(tmp_path):
+    keras.utils.set_random_seed(1)
+    model = ShowAttendTellDecoder(vocab_size=40, embed_dim=8, units=16, attention_units=8)
+    model([GRID, TOKENS])
+    path = tmp_path / "caption.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    a, att_a = greedy_decode(model, GRID, max_length=7, return_attention=True)
+    b, att_b = greedy_decode(loaded, GRID, max_length=7, return_attention=True)
+    assert a == b
+    for x, y in zip(att_a, att_b, strict=True):
+        np.testing.assert_allclose(x, y, atol=1e-5)
+
+
+class _TableModel:
+    """A stand-in decoder: next-word logits from a fixed table indexed by (image, previous word)."""
+
+    def __init__(self, table, states_dim=2):
+        self.table = np.asarray(table, dtype="float32")  # (images, vocab, vocab)
+        self.states_dim = states_dim
+
+    def init_state(self, grid):
+        n = len(grid)
+        return np.arange(n).astype("float32")[:, None], [np.zeros((n, self.states_dim))]
+
+    def step(self, memory, states, tokens):
+        img = np.asarray(memory)[:, 0].astype(int)
+        logits = self.table[img, np.asarray(tokens)]
+        return logits, [np.asarray(states[0]) + 1], None
+
+
+def test_beam_width_one_equals_greedy():
+    # a real (untrained, scaled-up) attention decoder and a random lookup-table decoder
+    keras.utils.set_random_seed(3)
+    model = ShowAttendTellDecoder(vocab_size=50, embed_dim=8, units=16, attention_units=8)
+    model([GRID, TOKENS])
+    for w in model.classifier.weights[:1]:
+        w.assign(w * 20.0)
+    for m in (model, _TableModel(RNG.normal(size=(3, 50, 50)) * 3)):
+        greedy, _ = greedy_decode(m, GRID, max_length=12)
+        beam1, _ = beam_search(m, GRID, beam_width=1, max_length=12)
+        assert greedy == beam1
+        assert len({tuple(s) for s in greedy}) > 1 or len(greedy[0]) > 1  # non-trivial output
+
+
+def test_beam_search_finds_higher_scoring_caption_than_greedy():
+    # word 4 looks best first (0.6) but leads to a flat distribution; word 5 (0.4) leads to a
+    # certain <end>: greedy takes 4, a beam of 2 finds the more probable [5]
+    v = 8
+    table = np.full((1, v, v), -20.0)
+    table[0, 2, 4], table[0, 2, 5] = np.log(0.6), np.log(0.4)
+    table[0, 4, 4:8] = np.log(0.25)
+    table[0, 5, 3] = 0.0
+    table[0, 6:8, 3] = 0.0
+    table[0, 4, 3] = -20.0
+    m = _TableModel(table)
+    greedy, _ = greedy_decode(m, np.zeros((1, 1, 1)), max_length=2)
+    beam, _ = beam_search(m, np.zeros((1, 1, 1)), beam_width=2, max_length=2)
+    assert greedy[0][0] == 4
+    assert beam == [[5]]
+
+
+def test_trigram_penalty_removes_repeated_trigrams():
+    # a decoder that loves the cycle 4 5 6 4 5 6 ..., with other words a little less likely
+    v = 12
+    table = np.zeros((1, v, v))
+    for prev in range(v):
+        table[0, prev, 4 + (prev - 3) % 3 if prev >= 4 else 4] = 5.0
+        table[0, prev, 7:11] = 3.0 + 0.1 * np.arange(4)
+    table[0, :, 3] = -5.0  # <end> unlikely
+    m = _TableModel(table)
+    grid = np.zeros((1, 1, 1))
+    for decode in (greedy_decode, lambda *a, **k: beam_search(*a, beam_width=3, **k)):
+        plain, _ = decode(m, grid, max_length=15)
+        text = " ".join(map(str, plain[0]))
+        assert count_repeated_trigrams(text) > 0
+        blocked, _ = decode(m, grid, max_length=15, trigram_alpha=float("inf"))
+        assert count_repeated_trigrams(" ".join(map(str, blocked[0]))) == 0
+        assert len(blocked[0]) == 15
+    pen = trigram_penalty([[4, 5, 6, 4, 5]], v, alpha=2.0)
+    assert pen[0, 6] == pytest.approx(2.0 * np.log(0.5))
+    assert (pen[0, np.arange(v) != 6] == 0).all()
+
+
+def test_tokenizer_threshold_start_end_and_periods(tmp_path):
+    tok = CaptionTokenizer.fit(["A dog runs.", "a dog sits", "a cat"], min_count=2)
+    assert tok.words[:6] == ["<pad>", "<unk>", "<start>", "<end>", "a", "dog"]
+    ids = tok.encode("a dog flies")
+    assert ids[0] == tok.start_id and ids[-1] == tok.end_id and ids[3] == tok.unk_id
+    assert tok.decode(ids) == "a dog <unk>"
+    assert len(tok.encode("a dog a dog a dog", max_length=4)) == 5  # start + 3 words + end
+    para = CaptionTokenizer.fit(["A boat. The sea is blue!"], min_count=1, keep_periods=True)
+    assert "." in para.words
+    assert para.decode(para.encode("A boat. The sea is blue!")) == "a boat. the sea is blue."
+    assert CaptionTokenizer.load(para.save(tmp_path / "tok.json")).words == para.words
+    assert caption_words("Ünïcode café, naïve!") == ["ünïcode", "café", "naïve"]
+
+
+class _Features:
+    def __init__(self, ids, grid, mask):
+        self.ids, self.grid, self.mask = ids, grid, mask
+
+
+def _toy_posts(n=60, seed=0):
+    """Images of 3 kinds (the grid says which), each with captions naming its kind."""
+    rng = np.random.default_rng(seed)
+    words = {0: "a red boat on the sea", 1: "a green tree in the forest", 2: "a white dog on snow"}
+    posts, grids = [], []
+    for i in range(n):
+        kind = i % 3
+        g = rng.normal(scale=0.3, size=(4, 8)).astype("float32")
+        g[:, kind] += 3.0
+        grids.append(g)
+        caps = [words[kind], words[kind].replace("a ", "one ", 1), words[kind] + " today"]
+        posts.append(Post(id=f"p{i}", image=f"/img/{i}.png", captions=caps, paragraph=None))
+    return posts, np.stack(grids).astype("float16")
+
+
+def test_build_caption_data_counts_skips():
+    posts, grid = _toy_posts(6)
+    posts[1].image = None
+    posts[2].captions = ["", "  "]
+    posts[3].captions = posts[3].captions + [""]
+    mask = np.ones(6, bool)
+    mask[4] = False
+    feats = _Features([p.id for p in posts], grid, mask)
+    tok = CaptionTokenizer.fit([c for p in posts for c in p.captions], min_count=1)
+    report = RunReport()
+    data = build_caption_data(posts, feats, tok, max_length=5, report=report)
+    assert data.ids == ["p0", "p3", "p5"]
+    assert report.counts == {"no_image": 1, "no_references": 1, "unreadable_image": 1}
+    assert report.notes["empty_caption"] == 2 and report.notes["reference_truncated"] > 0
+    assert data.pair_tokens.shape == (9, 6) and data.grid.shape == (3, 4, 8)
+    assert data.references["p3"] == posts[3].captions[:3]
+    (g, x), y = CaptionBatches(data, batch_size=4, shuffle=False)[0]
+    assert g.shape == (4, 4, 8) and x.shape == (4, 5) and y.shape == (4, 5)
+    np.testing.assert_array_equal(x[:, 1:], y[:, :-1])
+    with pytest.raises(ValueError, match="grid=True"):
+        build_caption_data(posts, _Features(feats.ids, None, mask), tok)
+
+
+def test_training_learns_image_dependent_captions():
+    posts, grid = _toy_posts(60)
+    feats = _Features([p.id for p in posts], grid, np.ones(60, bool))
+    parts = split_posts(posts, seed=0)
+    tok = CaptionTokenizer.fit([c for p in parts["train"] for c in p.captions], min_count=1)
+    train = build_caption_data(parts["train"], feats, tok, max_length=8)
+    test = build_caption_data(parts["test"], feats, tok, max_length=8)
+    keras.utils.set_random_seed(0)
+    model = ShowAttendTellDecoder(tok.vocab_size, embed_dim=16, units=32, attention_units=16)
+    out = train_caption_model(model, train, epochs=10, batch_size=24, learning_rate=1e-2)
+    assert out["history"]["loss"][-1] < 0.5 * out["history"]["loss"][0]
+    assert out["ms_per_step"] > 0
+    texts, att = generate_captions(model, test.grid, tok, beam_width=2, return_attention=True)
+    kinds = {"boat": 0, "tree": 1, "dog": 2}
+    right = 0
+    for pid, text in zip(test.ids, texts, strict=True):
+        kind = int(pid[1:]) % 3
+        right += any(w in text.split() and k == kind for w, k in kinds.items())
+    assert right >= 0.8 * len(test.ids)
+    assert att is not None and att[0].shape[1] == 4
+    assert most_frequent_reference(train) in {c for p in parts["train"] for c in p.captions}
