@@ -649,3 +649,24 @@ def save_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> list
         df.to_csv(out_dir / f"{name}.csv", index=False)
         paths.append(out_dir / f"{name}.csv")
     return paths
+
+
+def styled(df: pd.DataFrame):
+    """A table for notebooks: cells formatted with `format_cell`, published rows shaded, no
+    index. Falls back to the plain DataFrame when pandas' Styler (jinja2) is unavailable."""
+    try:
+        style = df.style
+    except ImportError:
+        return df
+
+    def shade(row):
+        published = "source" in row and row["source"] not in (THIS_RUN, None)
+        missing = str(row.get("model", "")).startswith("(") or row.get("status") not in (
+            None,
+            "ok",
+        )
+        colour = "#eef4ff" if published else ("#fff1dd" if missing else "")
+        return [f"background-color: {colour}" if colour else ""] * len(row)
+
+    formatters = {c: (lambda v, c=c: format_cell(v, c)) for c in df.columns}
+    return style.format(formatters).apply(shade, axis=1).hide(axis="index")
