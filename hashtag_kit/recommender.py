@@ -274,11 +274,14 @@ class Recommender:
 
     @property
     def image_dim(self) -> int:
-        return int((self.config.get("image_encoder") or {}).get("dim") or 0)
+        """Size of the model's image input (the run's encoder, else the model's own)."""
+        dim = (self.config.get("image_encoder") or {}).get("dim")
+        return int(dim or getattr(self.model, "image_dim", 0) or 0)
 
     @property
     def text_dim(self) -> int:
-        return int((self.config.get("text_encoder") or {}).get("dim") or 0)
+        dim = (self.config.get("text_encoder") or {}).get("dim")
+        return int(dim or getattr(self.model, "text_dim", 0) or 0)
 
     @property
     def image_encoder(self):
@@ -323,10 +326,15 @@ class Recommender:
         return arr
 
     def encode_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """(N, Di) pooled features of uint8 images through the run's image encoder."""
+        """(N, Di) pooled features of uint8 images through the run's image encoder.
+
+        Images are prepared exactly as the feature cache prepared the run's training images
+        (the encoder's own `prepare`: centre crop and resize), then encoded in one batch.
+        """
         enc = self.image_encoder
-        if hasattr(enc, "encode_images"):  # the encoder's own resize/crop, as in the cache
-            pooled = enc.encode_images(list(images))
+        if hasattr(enc, "prepare"):
+            batch = np.stack([enc.prepare(im) for im in images])
+            pooled = enc.encode(batch, grid=False)
         else:
             pooled = enc.encode(list(images))
         if isinstance(pooled, tuple):
@@ -614,7 +622,9 @@ class Recommender:
                 pixels.append(self._read_image(p.image, where=f"post {p.id}"))
             except ImageError as e:
                 if report is None:
-                    raise ImageError(f"post {p.id}: {e}") from e
+                    raise ImageError(
+                        f"post {p.id}: {getattr(e, 'path', p.image)}", getattr(e, "reason", str(e))
+                    ) from e
                 report.note("unreadable_image", f"post {p.id} ({p.image})", str(e))
                 continue
             rows.append(i)

@@ -270,6 +270,30 @@ def test_keras_round_trip_gives_identical_recommendations(tmp_path):
     assert Recommender.load(stage, **encoders).tokens == TOKENS
 
 
+def test_keras_round_trip_of_the_kits_encoder_decoder(tmp_path):
+    """Same check on the kit's HashtagEncoderDecoder written by its own `save_stage`."""
+    from hashtag_kit.models.encoder_decoder import save_stage
+
+    model, tokens = _kit_model(3, len(KEYWORDS), seed=1)
+    users = {"u2": [tokens.index("beach"), tokens.index("sunset")]}
+    cfg = {**CONFIG}
+    encoders = {"image_encoder": MeanColourEncoder(), "text_encoder": KeywordEncoder()}
+    before = Recommender(model, tokens, users, cfg, **encoders)
+    save_stage(tmp_path / "run" / "02_encoder_decoder_hashtags", model, tokens, users, cfg)
+    after = Recommender.load(tmp_path / "run", **encoders)
+    assert type(after.model).__name__ == "HashtagEncoderDecoder"
+    blue = _png(tmp_path / "b.png", BLUE)
+    for kwargs in [
+        {"image": blue},
+        {"text": "coffee and cat", "beam_width": 1},
+        {"image": blue, "text": "dog", "user": "u2", "existing": ["#Food"]},
+    ]:
+        a, b = before.recommend(k=5, **kwargs), after.recommend(k=5, **kwargs)
+        assert a.tags == b.tags and len(a) == 5
+        np.testing.assert_allclose([s for _, s in a], [s for _, s in b], rtol=1e-5)
+    assert "food" not in after.recommend(text="dog", existing=["#Food"], k=6).tags
+
+
 def test_missing_files_and_incompatible_version(tmp_path):
     with pytest.raises(FileNotFoundError, match="02_encoder_decoder_hashtags.*does not exist"):
         Recommender.load(tmp_path / "empty_run")
@@ -409,24 +433,38 @@ def test_cli_runs_with_standin_encoders(run_dir, tmp_path, capsys, _standin_load
 
 
 # -- the kit's real encoders ---------------------------------------------------------------------
+def _kit_model(image_dim: int, text_dim: int, seed: int = 0):
+    """The kit's own HashtagEncoderDecoder (small, untrained) and its tokens."""
+    from hashtag_kit.models.encoder_decoder import SPECIAL_TOKENS, HashtagEncoderDecoder
+
+    keras.utils.set_random_seed(seed)
+    tokens = SPECIAL_TOKENS + TOKENS[3:]
+    model = HashtagEncoderDecoder(
+        vocab_size=len(tokens), image_dim=image_dim, text_dim=text_dim, units=16, embed_dim=8
+    )
+    model.build()
+    return model, tokens
+
+
 @pytest.fixture(scope="module")
 def real_encoder_run(tmp_path_factory) -> Path:
-    """A stand-in model sized for the run's real offline encoders (EfficientNet-Lite0 1280-d,
-    USE multilingual 512-d), with the encoders' own names and digests in model_config.json."""
-    from hashtag_kit.encoders.text import get_text_encoder
-
+    """The kit's HashtagEncoderDecoder sized for the real offline encoders (EfficientNet-Lite0
+    1280-d, USE multilingual 512-d), saved with `save_stage` and the encoders' own info."""
     from hashtag_kit.encoders.image import get_image_encoder
+    from hashtag_kit.encoders.text import get_text_encoder
+    from hashtag_kit.models.encoder_decoder import save_stage
 
     img, txt = get_image_encoder("efficientnet_lite0"), get_text_encoder("use_multilingual_v3")
-    keras.utils.set_random_seed(0)
-    model = StandInEncoderDecoder(len(TOKENS), image_dim=img.dim, text_dim=txt.dim)
+    model, tokens = _kit_model(img.dim, txt.dim)
     cfg = {
-        **CONFIG,
-        "image_encoder": {"name": img.name, "digest": img.digest, "dim": img.dim},
-        "text_encoder": {"name": txt.name, "digest": txt.digest, "dim": txt.dim},
+        "image_encoder": img.info(),
+        "text_encoder": txt.info(),
+        "history_len": 4,
+        "existing_len": 3,
     }
     run = tmp_path_factory.mktemp("real_enc_run")
-    write_stage(run / "02_encoder_decoder_hashtags", model, config=cfg)
+    users = {"u1": [tokens.index("dog")]}
+    save_stage(run / "02_encoder_decoder_hashtags", model, tokens, users, cfg)
     return run
 
 
@@ -437,7 +475,7 @@ def test_real_encoders_are_the_runs_own(real_encoder_run, tmp_path):
     cat = tmp_path / "chelsea.png"
     Image.fromarray(skdata.chelsea()).save(cat)
     out = rec.recommend(image=str(cat), text="cutest cat ever", k=4)
-    assert len(out) == 4 and set(out.tags) <= set(TOKENS[3:])
+    assert len(out) == 4 and set(out.tags) <= set(TOKENS[3:]) and len(set(out.tags)) == 4
     assert rec.image_encoder.name == "efficientnet_lite0"
     assert rec.text_encoder.name == "use_multilingual_v3"
     # the features are the encoders' real ones: the same photo twice gives the same vector
