@@ -450,12 +450,13 @@ def _extra_rankings(sm: StageMetrics) -> list[tuple[str, dict]]:
             found.append((key, {"ranking": value}))
         elif is_ranking(value.get("ranking")):
             found.append((key, value))
-        else:
+        else:  # e.g. {"cooccurrence": ranking, "popularity": ranking, "dataset", "protocol"}
+            shared = {f: value[f] for f in ("dataset", "protocol") if isinstance(value.get(f), str)}
             for sub, v in value.items():
                 if is_ranking(v):
-                    found.append((f"{key} {sub}", {"ranking": v}))
+                    found.append((f"{key} {sub}", {**shared, "ranking": v}))
                 elif isinstance(v, Mapping) and is_ranking(v.get("ranking")):
-                    found.append((f"{key} {sub}", v))
+                    found.append((f"{key} {sub}", {**shared, **v}))
     return found
 
 
@@ -483,7 +484,9 @@ def baselines_table(
             row["family"] = row["family"] or "extra"
             if entry.get("dataset"):
                 row["dataset"] = entry["dataset"]
-                row["protocol"] = f"{entry['dataset']}; from {stage} metrics.json extra.{key}"
+                row["protocol"] = "; ".join(
+                    [entry["dataset"], f"{stage} metrics.json extra", entry.get("protocol", "")]
+                ).rstrip("; ")
             rows.append(row)
     ours = _this_run_summary(run_metrics)
     rows += _published_rows(published, "baselines", _label, ours)

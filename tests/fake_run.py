@@ -118,13 +118,19 @@ def make_fake_run(
             for i, (name, (family, modality)) in enumerate(ATTENTION_MODELS.items())
         }
         models["popularity"] = _entry(rng, "baseline", 0.05)
-        harrison = _ranking(rng, 0.4)
+        harrison = {  # the shape of hashtag_kit.cooccurrence.harrison_completion's output
+            "cooccurrence": _ranking(rng, 0.4),
+            "popularity": _ranking(rng, 0.1),
+            "n_test": 40,
+            "dataset": "harrison",
+            "protocol": "first half of each test post's tags given, the rest hidden",
+        }
         write_metrics(
             rd.stage(ATTENTION),
             {
                 "split": "random",
                 "models": models,
-                "extra": {"harrison_completion": {"dataset": "HARRISON", "ranking": harrison}},
+                "extra": {"harrison_completion": harrison},
             },
             rd,
         )

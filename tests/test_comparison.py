@@ -74,7 +74,13 @@ def test_every_model_of_every_stage_is_in_a_table(full_run, tables):
     # the same name in two stages is kept apart, not merged
     assert "popularity (02)" in design_models and "popularity (03)" in baseline_models
     assert "captions to tags" in baseline_models  # notebook 04's captions -> hashtags
-    assert "harrison_completion" in baseline_models  # ranking figures from `extra`
+    # ranking figures from `extra` (HARRISON completion), with their dataset and protocol
+    baselines = tables["baselines"].set_index("model")
+    completion = baselines.loc["harrison_completion cooccurrence"]
+    extra = full_run.metrics(ATTENTION)["extra"]["harrison_completion"]
+    assert completion["dataset"] == "harrison" and "hidden" in completion["protocol"]
+    assert completion["Hit@5"] == pytest.approx(extra["cooccurrence"]["hit_rate"]["5"])
+    assert "harrison_completion popularity" in baseline_models
     captions = tables["captions"]
     assert {"soft attention", "paragraph flat LSTM"} <= set(
         captions.loc[captions["source"] == "this run", "model"]
