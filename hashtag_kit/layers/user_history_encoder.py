@@ -64,8 +64,10 @@ class UserHistoryEncoder(keras.layers.Layer):
         keys = self.embedding(history)  # (batch, H, embed_dim)
         q = self.query(query)  # (batch, embed_dim)
         scores = ops.einsum("bhd,bd->bh", keys, q) / (self.embed_dim**0.5)  # (batch, H)
-        scores = scores + (1.0 - valid) * -1e9
-        attn = ops.softmax(scores, axis=-1) * valid  # zero where padded
+        # softmax over the valid entries only (a row without any gets all-zero weights)
+        scores = scores - ops.max(scores + (1.0 - valid) * -1e9, axis=-1, keepdims=True)
+        weights = ops.exp(ops.minimum(scores, 0.0)) * valid
+        attn = weights / ops.maximum(ops.sum(weights, axis=-1, keepdims=True), 1e-9)
         context = ops.einsum("bh,bhd->bd", attn, keys)  # (batch, embed_dim)
         user = self.output_projection(context)  # (batch, units)
         has = ops.expand_dims(ops.cast(ops.sum(valid, axis=-1) > 0, user.dtype), -1)

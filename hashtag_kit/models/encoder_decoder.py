@@ -1,0 +1,519 @@
+"""The encoder-decoder hashtag recommender (AMNN / original project style) and its stage files.
+
+A post's image and text vectors (cached encoder features) are masked for missing modalities,
+fused (concat / sum / weighted), optionally joined with the user's history vector, and the
+result initialises an LSTM decoder that emits hashtags one at a time. Training uses teacher
+forcing with an order-free target: at each step the target is the uniform distribution over the
+post's tags not yet fed in (the end token once they are all in), so the model learns a set, not
+an arbitrary order. Decoding is greedy (`beam_width=1`) or beam search, never repeating a tag,
+never returning special tokens, excluded tags or tags already typed. Tags the user typed are fed
+as the decoder's first inputs (conditioning, the IRE project plan), and a tag the user accepts
+is fed as the next input before re-ranking (the CNN-RNN Instagram project's interactive system).
+
+Stage files (`outputs/<run>/02_encoder_decoder_hashtags/`, read back by `load_stage`):
+`model.keras`, `tags.json` ({"tokens": [...]}, id = index), `users.json` ({user: [tag ids]}),
+`model_config.json` (format version, encoders, history/existing lengths, variant).
+
+Example:
+    >>> import numpy as np
+    >>> m = HashtagEncoderDecoder(vocab_size=12, image_dim=6, text_dim=5, units=8, embed_dim=4)
+    >>> x = dummy_inputs(m, n=2)
+    >>> ids, scores = m.decode(x, k=3, beam_width=2)
+    >>> len(ids[0]), all(i >= N_SPECIAL for i in ids[0])
+    (3, True)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from hashtag_kit.layers import (
+    ConcatFusion,
+    GatedFusion,
+    ModalityMask,
+    SumFusion,
+    UserHistoryEncoder,
+)
+
+PAD, START, END, UNK = 0, 1, 2, 3
+SPECIAL_TOKENS = ["<pad>", "<start>", "<end>", "<unk>"]
+N_SPECIAL = len(SPECIAL_TOKENS)
+FUSIONS = {"concat": ConcatFusion, "sum": SumFusion, "weighted": GatedFusion}
+MODALITIES = ("both", "image", "text")
+#: version of the stage files written by `save_stage`; `load_stage` rejects other versions
+STAGE_FORMAT_VERSION = 1
+
+
+@keras.saving.register_keras_serializable(package="hashtag_kit")
+class HashtagSetLoss(keras.losses.Loss):
+    """Order-free teacher-forcing loss of a hashtag decoder.
+
+    `y_true` holds the post's tag ids in the order they were fed to the decoder (0-padded,
+    (batch, L)); the decoder input is `[<start>, y_true...]` and `y_pred` its logits
+    (batch, L + 1, vocab). The target at step t is uniform over the tags at positions >= t
+    (those not yet fed), or `<end>` when none is left; steps after the end are ignored. The
+    per-post loss is the mean cross-entropy over its valid steps.
+
+    Reference:
+        Yang et al. 2020 (AMNN: hashtags generated one at a time by an LSTM decoder); the
+        order-free target follows Vinyals et al. 2016, "Order matters" (sets as sequences).
+    """
+
+    def __init__(self, name: str = "hashtag_set_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        g = ops.cast(y_true, "int32")  # (batch, L)
+        vocab = ops.shape(y_pred)[-1]
+        onehot = ops.one_hot(g, vocab) * (1.0 - ops.one_hot(PAD, vocab))  # (batch, L, V)
+        suffix = ops.flip(ops.cumsum(ops.flip(onehot, axis=1), axis=1), axis=1)
+        suffix = ops.concatenate([suffix, ops.zeros_like(suffix[:, :1])], axis=1)  # (b, L+1, V)
+        count = ops.sum(suffix, axis=-1, keepdims=True)  # (batch, L + 1, 1)
+        end = ops.reshape(ops.one_hot(END, vocab), (1, 1, -1))
+        target = ops.where(count > 0, suffix / ops.maximum(count, 1.0), end)
+        n = ops.sum(ops.cast(g > 0, "int32"), axis=1, keepdims=True)  # (batch, 1)
+        steps = ops.expand_dims(ops.arange(ops.shape(target)[1], dtype="int32"), 0)
+        valid = ops.cast(steps <= n, y_pred.dtype)  # (batch, L + 1)
+        ce = -ops.sum(target * ops.log_softmax(y_pred, axis=-1), axis=-1)  # (batch, L + 1)
+        return ops.sum(ce * valid, axis=1) / ops.sum(valid, axis=1)
+
+
+@keras.saving.register_keras_serializable(package="hashtag_kit")
+class HashtagEncoderDecoder(keras.Model):
+    """Fused post vector -> LSTM decoder that emits hashtags one at a time.
+
+    Args:
+        vocab_size: number of token ids, special tokens included (`<pad>`=0, `<start>`=1,
+            `<end>`=2, `<unk>`=3, then tags).
+        image_dim: size of the pooled image features.
+        text_dim: size of the text features.
+        units: size of the fused vector and of the LSTM state.
+        embed_dim: size of the tag embeddings (decoder input and user history).
+        fusion: "concat", "sum" or "weighted" (`ConcatFusion`, `SumFusion`, `GatedFusion`).
+        personalisation: add a `UserHistoryEncoder` vector to the decoder's initial state.
+        modality: "both", or "image" / "text" to use only that modality (ablation).
+        modality_dropout: rate of `ModalityMask`'s modality dropout in training.
+        dropout: dropout on the decoder outputs in training.
+        seed: seed of the modality dropout.
+        **kwargs: standard `keras.Model` arguments (name, ...).
+
+    Call arguments:
+        inputs: dict with "image" (batch, image_dim) float32, "image_mask" (batch,) in {0, 1},
+            "text" (batch, text_dim), "text_mask" (batch,), "history" (batch, H) int32 tag ids
+            0-padded, and "decoder_in" (batch, T) int32: `<start>` then tags (teacher forcing).
+            Other keys (e.g. "existing") are ignored by the call.
+        training: training mode (modality dropout, dropout, BatchNorm statistics).
+
+    Returns:
+        Logits over the vocabulary at every decoder step, (batch, T, vocab_size).
+
+    Example:
+        >>> m = HashtagEncoderDecoder(vocab_size=12, image_dim=6, text_dim=5, units=8)
+        >>> tuple(m(dummy_inputs(m, n=2, steps=4)).shape)
+        (2, 4, 12)
+
+    Reference:
+        Yang et al. 2020, AMNN (attention-based multimodal encoder-decoder for hashtags);
+        Sahliya et al. 2024 (InceptionV3 + USE encoder-decoder, the original project);
+        Bansal et al. 2022 (DESIGN) and Yakovlev & Shapoval 2024 (weighted fusion, user history).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        image_dim: int,
+        text_dim: int,
+        units: int = 256,
+        embed_dim: int = 128,
+        fusion: str = "weighted",
+        personalisation: bool = True,
+        modality: str = "both",
+        modality_dropout: float = 0.3,
+        dropout: float = 0.2,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {sorted(FUSIONS)}, got {fusion!r}")
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+        if vocab_size <= N_SPECIAL:
+            raise ValueError(f"vocab_size {vocab_size} leaves no tag after the special tokens")
+        self.vocab_size = int(vocab_size)
+        self.image_dim = int(image_dim)
+        self.text_dim = int(text_dim)
+        self.units = int(units)
+        self.embed_dim = int(embed_dim)
+        self.fusion_name = fusion
+        self.personalisation = bool(personalisation)
+        self.modality = modality
+        self.modality_dropout = float(modality_dropout)
+        self.dropout_rate = float(dropout)
+        self.seed = seed
+        self.modality_mask = ModalityMask(self.modality_dropout, seed=seed, name="modality_mask")
+        self.fusion = FUSIONS[fusion](self.units, name=f"{fusion}_fusion")
+        self.user_encoder = (
+            UserHistoryEncoder(self.vocab_size, self.embed_dim, self.units, name="user_history")
+            if self.personalisation
+            else None
+        )
+        self.init_h = keras.layers.Dense(self.units, activation="tanh", name="init_h")
+        self.init_c = keras.layers.Dense(self.units, name="init_c")
+        self.embedding = keras.layers.Embedding(self.vocab_size, self.embed_dim, name="tag_embed")
+        self.decoder = keras.layers.LSTM(
+            self.units, return_sequences=True, return_state=True, name="decoder"
+        )
+        self.output_dropout = keras.layers.Dropout(self.dropout_rate, seed=seed)
+        self.output_layer = keras.layers.Dense(self.vocab_size, name="tag_logits")
+        self.build()
+
+    # -- building -------------------------------------------------------------------------------
+    def build(self, input_shape=None):
+        # every size is known from the arguments: build eagerly, whatever the input shapes
+        state_in = self.units * (2 if self.user_encoder is not None else 1)
+        shapes = [
+            (self.fusion, [(None, self.text_dim), (None, self.image_dim), (None,), (None,)]),
+            (self.user_encoder, [(None, self.units), (None, None)]),
+            (self.init_h, (None, state_in)),
+            (self.init_c, (None, state_in)),
+            (self.embedding, (None, None)),
+            (self.decoder, (None, None, self.embed_dim)),
+            (self.output_layer, (None, self.units)),
+        ]
+        for layer, shape in shapes:
+            if layer is not None and not layer.built:
+                layer.build(shape)
+        self.built = True
+
+    # -- forward --------------------------------------------------------------------------------
+    def initial_state(self, inputs: dict, training=None):
+        """The decoder's initial LSTM state [h0, c0], each (batch, units), from the post."""
+        m_v = ops.cast(ops.reshape(inputs["image_mask"], (-1,)), "float32")
+        m_t = ops.cast(ops.reshape(inputs["text_mask"], (-1,)), "float32")
+        if self.modality == "image":
+            m_t = m_t * 0.0
+        elif self.modality == "text":
+            m_v = m_v * 0.0
+        image = ops.cast(inputs["image"], "float32")
+        text = ops.cast(inputs["text"], "float32")
+        image, m_v, text, m_t = self.modality_mask([image, m_v, text, m_t], training=training)
+        post = self.fusion([text, image, m_t, m_v], training=training)  # (batch, units)
+        if self.user_encoder is not None:
+            user = self.user_encoder([post, inputs["history"]])  # (batch, units)
+            post = ops.concatenate([post, user], axis=-1)
+        return [self.init_h(post), self.init_c(post)]
+
+    def call(self, inputs, training=None):
+        h0, c0 = self.initial_state(inputs, training=training)
+        x = self.embedding(ops.cast(inputs["decoder_in"], "int32"))  # (batch, T, embed_dim)
+        seq, _, _ = self.decoder(x, initial_state=[h0, c0], training=training)  # (b, T, units)
+        return self.output_layer(self.output_dropout(seq, training=training))  # (b, T, V)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "image_dim": self.image_dim,
+            "text_dim": self.text_dim,
+            "units": self.units,
+            "embed_dim": self.embed_dim,
+            "fusion": self.fusion_name,
+            "personalisation": self.personalisation,
+            "modality": self.modality,
+            "modality_dropout": self.modality_dropout,
+            "dropout": self.dropout_rate,
+            "seed": self.seed,
+        }
+
+    # -- decoding -------------------------------------------------------------------------------
+    def decode(
+        self,
+        inputs: dict,
+        k: int,
+        beam_width: int = 3,
+        exclude: list[set[int]] | None = None,
+        batch_size: int = 512,
+    ) -> tuple[list[list[int]], list[list[float]]]:
+        """Ranked tag ids and scores per post: beam search over `k` steps, end token disabled.
+
+        Args:
+            inputs: dict as for the call, without "decoder_in"; "existing" (batch, E) int32
+                0-padded holds tags the user already typed: they are fed to the decoder first
+                and never suggested again. "history" may be omitted (cold start).
+            k: number of tags per post.
+            beam_width: 1 = greedy decoding.
+            exclude: per post, tag ids never to return.
+            batch_size: posts decoded together.
+
+        Returns:
+            `(ids, scores)`: per post, `k` distinct tag ids (fewer when the vocabulary runs out)
+            and their scores: the probability the decoder gives to the ranked prefix ending at
+            that tag (non-increasing, higher = better).
+        """
+        return self._search(inputs, k, beam_width, exclude, allow_end=False, batch_size=batch_size)
+
+    def generate(
+        self,
+        inputs: dict,
+        max_tags: int = 10,
+        beam_width: int = 3,
+        exclude: list[set[int]] | None = None,
+        batch_size: int = 512,
+    ) -> tuple[list[list[int]], list[list[float]]]:
+        """Like `decode`, but a beam stops at the end token: a variable-length set of tags."""
+        return self._search(
+            inputs, max_tags, beam_width, exclude, allow_end=True, batch_size=batch_size
+        )
+
+    def rerank_after_accept(
+        self,
+        inputs: dict,
+        accepted: list[list[int]],
+        k: int,
+        beam_width: int = 3,
+        exclude: list[set[int]] | None = None,
+    ) -> tuple[list[list[int]], list[list[float]]]:
+        """Suggestions after the user accepted tags: each accepted tag is fed as the next
+        decoder input (after the tags already typed) and the rest is re-ranked."""
+        existing = _existing(inputs, len(accepted))
+        rows = [
+            list(e[e > 0]) + [int(a) for a in acc]
+            for e, acc in zip(existing, accepted, strict=True)
+        ]
+        width = max(1, max(len(r) for r in rows))
+        padded = np.zeros((len(rows), width), "int32")
+        for i, r in enumerate(rows):
+            padded[i, : len(r)] = r
+        return self.decode({**inputs, "existing": padded}, k, beam_width, exclude)
+
+    def _step(self, tokens: np.ndarray, h: np.ndarray, c: np.ndarray):
+        x = self.embedding(tokens[:, None].astype("int32"))  # (batch, 1, embed_dim)
+        _, h, c = self.decoder(x, initial_state=[h, c])
+        logits = self.output_layer(h)  # (batch, V)
+        return ops.convert_to_numpy(ops.log_softmax(logits, axis=-1)), h, c
+
+    def _search(self, inputs, steps, beam_width, exclude, allow_end, batch_size):
+        n = _batch_len(inputs)
+        if exclude is not None and len(exclude) != n:
+            raise ValueError(f"exclude has {len(exclude)} entries for {n} posts")
+        ids, scores = [], []
+        for lo in range(0, n, batch_size):
+            hi = min(n, lo + batch_size)
+            part = {k: np.asarray(v)[lo:hi] for k, v in inputs.items()}
+            ex = None if exclude is None else exclude[lo:hi]
+            i, s = self._search_batch(part, steps, max(1, int(beam_width)), ex, allow_end)
+            ids += i
+            scores += s
+        return ids, scores
+
+    def _search_batch(self, inputs, steps, width, exclude, allow_end):
+        n, vocab = _batch_len(inputs), self.vocab_size
+        feed = dict(inputs)
+        if "history" not in feed:
+            feed["history"] = np.zeros((n, 1), "int32")
+        existing = _existing(feed, n)
+        # the decoder reads <start> then the tags already typed; the state after the last one
+        prefix = np.concatenate([np.full((n, 1), START, "int32"), _left_pack(existing)], axis=1)
+        h, c = self.initial_state(feed, training=False)
+        x = self.embedding(prefix)  # (n, 1 + E, embed_dim)
+        _, h, c = self.decoder(x, initial_state=[h, c], mask=prefix > 0)
+        logp = ops.convert_to_numpy(ops.log_softmax(self.output_layer(h), axis=-1))  # (n, V)
+
+        banned = np.zeros((n, vocab), bool)
+        banned[:, [PAD, START, UNK]] = True
+        if not allow_end:
+            banned[:, END] = True
+        for i in range(n):
+            banned[i, [t for t in existing[i] if 0 < t < vocab]] = True
+            if exclude is not None:
+                banned[i, [t for t in exclude[i] if 0 <= t < vocab]] = True
+        # beams: (n, width) scores, tokens per step, per-step log-probs, used tags
+        logp = np.where(banned, -np.inf, logp)
+        first = np.argsort(-logp, axis=1, kind="stable")[:, :width]  # (n, width)
+        score = np.take_along_axis(logp, first, axis=1)
+        seqs = first[:, :, None]
+        step_logp = score[:, :, None].copy()
+        used = np.repeat(banned[:, None, :], width, axis=1)  # (n, width, V)
+        rows = np.arange(n)[:, None]
+        used[rows, np.arange(width)[None, :], first] = True
+        done = first == END
+        h = np.repeat(ops.convert_to_numpy(h), width, axis=0)  # (n * width, units)
+        c = np.repeat(ops.convert_to_numpy(c), width, axis=0)
+        for _ in range(1, steps):
+            if np.all(done | ~np.isfinite(score)):
+                break
+            tok = np.where(done, PAD, seqs[:, :, -1]).reshape(-1)
+            lp, h, c = self._step(tok, h, c)
+            lp = lp.reshape(n, width, vocab)
+            lp = np.where(used, -np.inf, lp)
+            # a finished beam only continues with a (non-emitted) pad at no cost
+            lp[done] = -np.inf
+            lp[done, PAD] = 0.0
+            cand = (score[:, :, None] + lp).reshape(n, -1)  # (n, width * V)
+            best = np.argsort(-cand, axis=1, kind="stable")[:, :width]
+            beam, tok = best // vocab, best % vocab
+            score = np.take_along_axis(cand, best, axis=1)
+            seqs = np.concatenate([seqs[rows, beam], tok[:, :, None]], axis=2)
+            step_logp = np.concatenate(
+                [step_logp[rows, beam], lp[rows, beam, tok][:, :, None]], axis=2
+            )
+            used = used[rows, beam]
+            used[rows, np.arange(width)[None, :], tok] = True
+            done = done[rows, beam] | (tok == END)
+            flat = (rows * width + beam).reshape(-1)
+            h = ops.convert_to_numpy(h)[flat]
+            c = ops.convert_to_numpy(c)[flat]
+        best_beam = np.argmax(np.where(np.isfinite(score), score, -np.inf), axis=1)
+        out_ids, out_scores = [], []
+        for i in range(n):
+            tags, cum, probs = [], 0.0, []
+            for t, lp_t in zip(seqs[i, best_beam[i]], step_logp[i, best_beam[i]], strict=True):
+                if t in (PAD, END) or not np.isfinite(lp_t):
+                    if t == END:
+                        break
+                    continue
+                cum += float(lp_t)
+                tags.append(int(t))
+                probs.append(float(np.exp(cum)))
+            out_ids.append(tags)
+            out_scores.append(probs)
+        return out_ids, out_scores
+
+
+def _batch_len(inputs: dict) -> int:
+    for key in ("image", "text", "image_mask", "text_mask"):
+        if key in inputs:
+            return len(inputs[key])
+    raise ValueError("inputs need at least 'image' and 'text' arrays (and their masks)")
+
+
+def _existing(inputs: dict, n: int) -> np.ndarray:
+    ex = inputs.get("existing")
+    if ex is None:
+        return np.zeros((n, 0), "int32")
+    return np.asarray(ex, "int32").reshape(n, -1)
+
+
+def _left_pack(ids: np.ndarray) -> np.ndarray:
+    """Move each row's non-zero ids to the front (keeping order), zeros after."""
+    out = np.zeros_like(ids)
+    for i, row in enumerate(ids):
+        vals = row[row > 0]
+        out[i, : len(vals)] = vals
+    return out
+
+
+def dummy_inputs(model: HashtagEncoderDecoder, n: int = 2, steps: int | None = None, seed=0):
+    """Random inputs of the right shapes for `model` (for examples and tests).
+
+    With `steps`, includes "decoder_in" (n, steps): `<start>` then random distinct tags.
+    """
+    rng = np.random.default_rng(seed)
+    tags = np.arange(N_SPECIAL, model.vocab_size)
+    x = {
+        "image": rng.normal(size=(n, model.image_dim)).astype("float32"),
+        "image_mask": np.ones(n, "float32"),
+        "text": rng.normal(size=(n, model.text_dim)).astype("float32"),
+        "text_mask": np.ones(n, "float32"),
+        "history": rng.choice(tags, size=(n, 3)).astype("int32"),
+        "existing": np.zeros((n, 2), "int32"),
+    }
+    if steps is not None:
+        dec = np.zeros((n, steps), "int32")
+        dec[:, 0] = START
+        for i in range(n):
+            dec[i, 1:] = rng.choice(tags, size=steps - 1, replace=False)
+        x["decoder_in"] = dec
+    return x
+
+
+# -- stage files --------------------------------------------------------------------------------
+def save_stage(
+    stage_dir: str | Path,
+    model: HashtagEncoderDecoder,
+    tokens: list[str],
+    users: dict[str, list[int]],
+    config: dict,
+) -> Path:
+    """Write `model.keras`, `tags.json`, `users.json` and `model_config.json` to `stage_dir`."""
+    from hashtag_kit import __version__
+    from hashtag_kit.run import write_json
+
+    stage_dir = Path(stage_dir)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    if list(tokens[:N_SPECIAL]) != SPECIAL_TOKENS or len(tokens) != model.vocab_size:
+        raise ValueError(
+            f"tokens must start with {SPECIAL_TOKENS} and have {model.vocab_size} entries"
+        )
+    tmp = stage_dir / "model.tmp.keras"
+    model.save(tmp)
+    tmp.replace(stage_dir / "model.keras")
+    write_json(stage_dir / "tags.json", {"tokens": list(tokens)})
+    write_json(stage_dir / "users.json", users)
+    full = {
+        "format_version": STAGE_FORMAT_VERSION,
+        "kit_version": __version__,
+        "fusion": model.fusion_name,
+        "personalisation": model.personalisation,
+        "modality": model.modality,
+        **config,
+    }
+    write_json(stage_dir / "model_config.json", full)
+    return stage_dir
+
+
+def load_stage(stage_dir: str | Path):
+    """Read a stage folder written by `save_stage`.
+
+    Returns:
+        `(model, tokens, users, config)`: the `HashtagEncoderDecoder`, the token list (id =
+        index), {user: [tag ids]} and the model_config dict.
+
+    Raises:
+        FileNotFoundError naming the missing file; ValueError for an incompatible version.
+    """
+    from hashtag_kit.run import read_json
+
+    stage_dir = Path(stage_dir)
+    for name in ("model.keras", "tags.json", "users.json", "model_config.json"):
+        if not (stage_dir / name).exists():
+            raise FileNotFoundError(
+                f"{stage_dir / name} is missing: run notebook 02_encoder_decoder_hashtags "
+                "for this run first"
+            )
+    config = read_json(stage_dir / "model_config.json")
+    version = config.get("format_version")
+    if version != STAGE_FORMAT_VERSION:
+        raise ValueError(
+            f"{stage_dir / 'model_config.json'}: format_version {version!r}, this kit reads "
+            f"{STAGE_FORMAT_VERSION}; re-run notebook 02 with this version of hashtag_kit"
+        )
+    tokens = read_json(stage_dir / "tags.json")["tokens"]
+    users = read_json(stage_dir / "users.json")
+    model = keras.saving.load_model(stage_dir / "model.keras", compile=False)
+    if not isinstance(model, HashtagEncoderDecoder) or model.vocab_size != len(tokens):
+        raise ValueError(
+            f"{stage_dir / 'model.keras'} does not match {stage_dir / 'tags.json'} "
+            f"({len(tokens)} tokens)"
+        )
+    return model, tokens, users, config
+
+
+__all__ = [
+    "END",
+    "HashtagEncoderDecoder",
+    "HashtagSetLoss",
+    "N_SPECIAL",
+    "PAD",
+    "SPECIAL_TOKENS",
+    "START",
+    "UNK",
+    "dummy_inputs",
+    "load_stage",
+    "save_stage",
+]
