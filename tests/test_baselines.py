@@ -131,3 +131,57 @@ def test_nearest_neighbours_errors():
         NearestNeighbourRecommender(fs, weighting="max")
     with pytest.raises(ValueError, match="n_neighbours"):
         NearestNeighbourRecommender(fs, n_neighbours=0)
+
+
+# -- zero-shot ImageNet labels -> hashtags ---------------------------------------------------
+def test_label_hashtags_and_variants():
+    from hashtag_kit.zero_shot import label_hashtags
+
+    assert dict(label_hashtags("seashore", synonyms={"seashore": ["beach"]})) == {
+        "seashore": 1.0,
+        "seashores": 1.0,
+        "beach": 1.0,
+    }
+    got = dict(label_hashtags("Siamese cat", word_weight=0.25))
+    assert got["siamesecat"] == 1.0 and got["cat"] == 0.25 and got["cats"] == 0.25
+    assert dict(label_hashtags("daisies"))["daisy"] == 1.0
+
+
+def test_zero_shot_scores_labels_and_counts_missing_images(tmp_path):
+    from hashtag_kit.report import RunReport
+    from hashtag_kit.zero_shot import ZeroShotRecommender
+
+    good = tmp_path / "a.png"
+    good.write_bytes(b"x")
+
+    def labeller(paths, k):
+        if any("bad" in str(p) for p in paths):
+            raise OSError(f"cannot identify image file {paths}")
+        return [[("tabby cat", 0.6), ("lakeside", 0.3), ("Egyptian cat", 0.1)]] * len(paths)
+
+    rec = ZeroShotRecommender(tags=["cat", "lakeside", "dog"], labeller=labeller)
+    report = RunReport()
+    posts = [Post("p1", image=str(good)), Post("p2"), Post("p3", image="bad.png")]
+    out = rec.recommend(posts, k=3, report=report)
+    # cat: 0.6*0.5 + 0.1*0.5 = 0.35; lakeside: 0.3
+    assert out == [["cat", "lakeside"], [], []]
+    assert report.counts == {"zero_shot_no_image": 1, "zero_shot_unreadable_image": 1}
+    assert "bad.png" in report.examples["zero_shot_unreadable_image"][0]
+    open_vocab = ZeroShotRecommender(labeller=labeller).recommend(
+        posts[:1], 2, exclude=[{"tabbycat"}]
+    )
+    assert open_vocab == [["cat", "cats"]]  # 0.35 each; tabbycat (0.6) excluded
+
+
+def test_zero_shot_with_the_real_encoder(tmp_path):
+    import skimage.data
+    from PIL import Image
+
+    from hashtag_kit.zero_shot import ZeroShotRecommender
+
+    path = tmp_path / "chelsea.png"
+    Image.fromarray(skimage.data.chelsea()).save(path)
+    out = ZeroShotRecommender(tags=["cat", "dog", "beach", "car"]).recommend(
+        [Post("c", image=str(path))], 2
+    )
+    assert out[0][0] == "cat"
