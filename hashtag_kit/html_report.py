@@ -12,8 +12,7 @@ seeds, dataset, run mode (from `run.json` and each stage's `metrics.json`, which
 `timings.json`, written by `hashtag_kit.reproduce`, when present).
 
 Example:
-    >>> path = write_report("outputs/default")     # doctest: +SKIP
-    >>> path.name
+    >>> write_report("outputs/default").name     # doctest: +SKIP
     'report.html'
 """
 
