@@ -273,10 +273,10 @@ class ImageEncoder:
                 f"{self.input_size}, 3), got {batch.shape}; use .prepare() / .load() first"
             )
         x = self.preprocess(batch)
-        _, model, both, _ = self._models()
+        # one compiled function for both outputs (the grid is computed on the way anyway)
+        pooled, g = self._models()[2].predict_on_batch(x)
         if not grid:
-            return np.asarray(model.predict_on_batch(x), "float32"), None
-        pooled, g = both.predict_on_batch(x)
+            return np.asarray(pooled, "float32"), None
         g = np.asarray(g).reshape(len(batch), -1, self.dim).astype(np.float16)
         return np.asarray(pooled, "float32"), g
 
@@ -360,24 +360,44 @@ def _inception_path(weights) -> Path:
     return path
 
 
+def _h5_has_top(path: Path) -> bool | None:
+    """Whether a Keras .h5 weight/model file holds the classifier ('predictions'); None = unknown."""
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            g = f["model_weights"] if "model_weights" in f else f
+            if "layer_names" in g.attrs:  # legacy h5 (what Keras downloads, model.save(.h5))
+                return any(n in (b"predictions", "predictions") for n in g.attrs["layer_names"])
+            names: list[str] = []
+            f.visit(names.append)  # Keras 3 .weights.h5
+            return any("predictions" in n for n in names)
+    except Exception:
+        return None
+
+
 def _build_inception_v3(weights, reason) -> ImageEncoder:
     path = _inception_path(weights)
 
     def build():
         import keras
 
-        try:
-            backbone = keras.applications.InceptionV3(
-                include_top=False, weights=str(path), input_shape=(299, 299, 3)
-            )
-            return backbone, None
-        except ValueError:  # a file saved with the classifier top: load whole, keep both parts
+        has_top = _h5_has_top(path)
+        if not has_top:
             try:
-                full = keras.applications.InceptionV3(include_top=True, weights=str(path))
-            except Exception as e:
-                raise WeightsUnavailableError(
-                    f"{path}: not an InceptionV3 weight file Keras can load ({e})"
-                ) from e
+                backbone = keras.applications.InceptionV3(
+                    include_top=False, weights=str(path), input_shape=(299, 299, 3)
+                )
+                return backbone, None
+            except ValueError:
+                if has_top is False:
+                    raise
+        try:  # a file saved with the classifier top: load it whole, keep both parts
+            full = keras.applications.InceptionV3(include_top=True, weights=str(path))
+        except Exception as e:
+            raise WeightsUnavailableError(
+                f"{path}: not an InceptionV3 weight file Keras can load ({e})"
+            ) from e
         backbone = keras.Model(full.input, full.get_layer("mixed10").output, name="inception_v3")
         pooled_in = keras.Input((2048,))
         head = full.get_layer("predictions")
@@ -404,12 +424,19 @@ def resolve_image_encoder(name: str = "auto", weights=None) -> tuple[str, object
     if name != "auto":
         if name not in _BUILDERS:
             raise ValueError(f"unknown image encoder {name!r}; choose from auto, {IMAGE_ENCODERS}")
+        if name == "inception_v3" and weights in (None, "cache"):
+            cached = cached_inception_weights()
+            weights = str(cached) if cached is not None else None
         return name, weights, f"{name} requested"
     if weights not in (None, "imagenet", "cache"):
         return "inception_v3", weights, f"inception_v3: weights given ({weights})"
     cached = cached_inception_weights()
     if cached is not None:
-        return "inception_v3", None, f"inception_v3 (as in the papers): weights cached at {cached}"
+        return (
+            "inception_v3",
+            str(cached),
+            f"inception_v3 (as in the papers): weights cached at {cached}",
+        )
     return (
         "efficientnet_lite0",
         None,

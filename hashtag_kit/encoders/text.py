@@ -262,6 +262,9 @@ def resolve_text_encoder(name: str = "auto", handle: str | None = None) -> tuple
     if name != "auto":
         if name not in _BUILDERS:
             raise ValueError(f"unknown text encoder {name!r}; choose from auto, {TEXT_ENCODERS}")
+        if name == "use_v4":
+            local = local_use_v4(handle)
+            handle = str(local) if local is not None else handle
         return name, handle, f"{name} requested"
     local = local_use_v4(handle)
     if local is not None:

@@ -1,0 +1,249 @@
+"""Image encoders: restricted torch unpickler, EfficientNet-Lite0 port with its real ImageNet
+weights (a real cat photo), InceptionV3 path with a locally built stand-in, offline `auto`.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import os
+import pickle
+import socket
+import struct
+import sys
+import types
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+import skimage.data
+
+from hashtag_kit.encoders import efficientnet_lite as effl
+from hashtag_kit.encoders import image as image_mod
+from hashtag_kit.encoders.image import (
+    WeightsUnavailableError,
+    centre_crop_resize,
+    get_image_encoder,
+    resolve_image_encoder,
+    top_labels,
+)
+from hashtag_kit.encoders.torch_weights import (
+    MAGIC_NUMBER,
+    UnsafeWeightsError,
+    load_state_dict,
+)
+
+CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+
+
+# -- restricted unpickler ----------------------------------------------------------------------
+def test_real_weight_file_reads_without_torch():
+    sd = load_state_dict(effl.weights_path())
+    assert "torch" not in sys.modules
+    assert len(sd) == 296
+    floats = sum(v.size for v in sd.values() if v.dtype == np.float32)
+    assert floats == 4_694_024  # 4.69M parameters (+ 49 BatchNorm step counters)
+    assert sd["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert sd["_blocks.15._depthwise_conv.weight"].shape == (1152, 1, 3, 3)
+    assert np.isfinite(sd["_fc.weight"]).all() and sd["_fc.weight"].std() > 0.01
+
+
+class _Evil:
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.target}",))
+
+
+def _legacy_file(state_pickle: bytes, tail: bytes = b"") -> bytes:
+    head = pickle.dumps(MAGIC_NUMBER, 2) + pickle.dumps(1001, 2)
+    head += pickle.dumps({"protocol_version": 1001, "little_endian": True}, 2)
+    return head + state_pickle + tail
+
+
+def test_malicious_pickles_are_refused(tmp_path):
+    target = tmp_path / "pwned"
+    evil = pickle.dumps(collections.OrderedDict(w=_Evil(target)), 2)
+    legacy = tmp_path / "evil.pth"
+    legacy.write_bytes(_legacy_file(evil))
+    with pytest.raises(UnsafeWeightsError, match="posix.system|os.system"):
+        load_state_dict(legacy)
+    zipped = tmp_path / "evil_zip.pth"
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("archive/data.pkl", evil)
+    with pytest.raises(UnsafeWeightsError, match="refusing"):
+        load_state_dict(zipped)
+    assert not target.exists()
+    # builtins are refused too (eval/exec/getattr are the classic gadgets)
+    gadget = b"\x80\x02cbuiltins\neval\nq\x00X\x06\x00\x00\x001+1==2q\x01\x85q\x02Rq\x03."
+    legacy.write_bytes(_legacy_file(gadget))
+    with pytest.raises(UnsafeWeightsError, match="builtins.eval"):
+        load_state_dict(legacy)
+
+
+def _fake_torch_modules():
+    """Temporary stand-ins so pickle can *write* torch globals (this test never imports torch)."""
+    utils = types.ModuleType("torch._utils")
+    torch = types.ModuleType("torch")
+
+    def _rebuild_tensor_v2(*args):  # pragma: no cover - never called
+        raise AssertionError
+
+    _rebuild_tensor_v2.__module__ = "torch._utils"
+    _rebuild_tensor_v2.__qualname__ = "_rebuild_tensor_v2"
+    utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+
+    class FloatStorage:
+        pass
+
+    FloatStorage.__module__ = "torch"
+    FloatStorage.__qualname__ = "FloatStorage"
+    torch.FloatStorage = FloatStorage
+    torch._utils = utils
+    return {"torch": torch, "torch._utils": utils}
+
+
+class _Storage:
+    def __init__(self, key, values):
+        self.key, self.values = key, np.asarray(values, "<f4")
+
+
+class _Tensor:
+    def __init__(self, storage, offset, size, stride):
+        self.args = (storage, offset, size, stride)
+
+    def __reduce__(self):
+        storage, offset, size, stride = self.args
+        fn = sys.modules["torch._utils"]._rebuild_tensor_v2
+        return (fn, (storage, offset, size, stride, False, collections.OrderedDict()))
+
+
+class _TorchPickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, _Storage):
+            ftype = sys.modules["torch"].FloatStorage
+            return ("storage", ftype, obj.key, "cpu", obj.values.size, None)
+        return None
+
+
+def test_legacy_format_round_trip_with_views(tmp_path, monkeypatch):
+    for name, mod in _fake_torch_modules().items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    base = _Storage("7", np.arange(12))
+    state = collections.OrderedDict(
+        whole=_Tensor(base, 0, (3, 4), (4, 1)),
+        transposed=_Tensor(base, 0, (4, 3), (1, 4)),  # a non-contiguous view
+        tail=_Tensor(base, 8, (4,), (1,)),  # offset into the shared storage
+    )
+    buf = io.BytesIO()
+    _TorchPickler(buf, 2).dump(state)
+    tail = pickle.dumps(["7"], 2) + struct.pack("<q", 12) + base.values.tobytes()
+    path = tmp_path / "tiny.pth"
+    path.write_bytes(_legacy_file(buf.getvalue(), tail))
+    monkeypatch.delitem(sys.modules, "torch")
+    monkeypatch.delitem(sys.modules, "torch._utils")
+    sd = load_state_dict(path)
+    ref = np.arange(12, dtype="float32").reshape(3, 4)
+    np.testing.assert_array_equal(sd["whole"], ref)
+    np.testing.assert_array_equal(sd["transposed"], ref.T)
+    np.testing.assert_array_equal(sd["tail"], [8, 9, 10, 11])
+    path.write_bytes(_legacy_file(buf.getvalue(), tail[:-8]))  # truncated storage bytes
+    with pytest.raises(ValueError, match="truncated"):
+        load_state_dict(path)
+
+
+# -- EfficientNet-Lite0 port -------------------------------------------------------------------
+def test_real_cat_photo_ranks_a_cat_first():
+    enc = get_image_encoder("efficientnet_lite0")
+    labels = top_labels([skimage.data.chelsea()], k=5, encoder=enc)[0]
+    names = image_mod.imagenet_label_names()
+    assert names.index(labels[0][0]) in CAT_CLASSES, labels
+    assert "cat" in labels[0][0]
+    assert sum(p for _, p in labels) <= 1.0 + 1e-5 and labels[0][1] > 0.2
+    # a coffee cup is not a cat: the head discriminates
+    coffee = top_labels([skimage.data.coffee()], k=1, encoder=enc)[0][0][0]
+    assert names.index(coffee) not in CAT_CLASSES
+    # pooled features and grid from the same forward pass, pooled = mean over regions
+    x = np.stack([enc.prepare(skimage.data.chelsea()), enc.prepare(skimage.data.coffee())])
+    pooled, grid = enc.encode(x)
+    assert pooled.shape == (2, 1280) and pooled.dtype == np.float32
+    assert grid.shape == (2, 49, 1280) and grid.dtype == np.float16
+    np.testing.assert_allclose(grid.astype("float32").mean(axis=1), pooled, atol=2e-2)
+    info = enc.info()
+    assert info["name"] == "efficientnet_lite0" and info["dim"] == 1280
+    assert info["grid_shape"] == [7, 7, 1280] and len(info["digest"]) == 64
+    assert enc.model.count_params() == 4_694_024 - 1_281_000  # backbone without the classifier
+
+
+def test_port_architecture_facts():
+    model = effl.EfficientNetLite0(include_top=False, weights=None)
+    assert model.output_shape == (None, 7, 7, 1280)
+    layers = [layer.name for layer in model.layers]
+    assert sum(n.endswith("_dwconv") for n in layers) == 16  # 16 MBConv blocks
+    assert not any("se_" in n or "squeeze" in n for n in layers)  # no squeeze-excite
+    bns = [la for la in model.layers if isinstance(la, keras.layers.BatchNormalization)]
+    assert bns and all(b.epsilon == 1e-3 for b in bns)
+    relus = [la for la in model.layers if isinstance(la, keras.layers.ReLU)]
+    assert relus and all(float(r.max_value) == 6.0 for r in relus)
+
+
+def test_centre_crop_resize():
+    img = np.zeros((100, 200, 3), np.uint8)
+    img[:, 100:] = 255
+    out = centre_crop_resize(img, 50)
+    assert out.shape == (50, 50, 3) and out.dtype == np.uint8
+    assert out[:, :20].max() == 0 and out[:, 30:].min() == 255  # centred on the middle
+    gray = centre_crop_resize(np.full((64, 64), 7, np.uint8), 56, crop_fraction=0.875)
+    assert gray.shape == (56, 56, 3) and (gray == 7).all()
+    with pytest.raises(ValueError, match="shape"):
+        centre_crop_resize(np.zeros((4, 4, 5)), 8)
+
+
+# -- InceptionV3 path and auto -----------------------------------------------------------------
+@pytest.fixture()
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_inception_v3_from_a_local_h5_and_auto(tmp_path, monkeypatch, no_network):
+    keras.utils.set_random_seed(0)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    # nothing cached: explicit inception_v3 fails saying how to provide weights, auto falls back
+    with pytest.raises(WeightsUnavailableError, match=r"~/.keras/models.*weights="):
+        get_image_encoder("inception_v3")
+    name, _, reason = resolve_image_encoder("auto")
+    assert name == "efficientnet_lite0" and "not cached" in reason
+    with pytest.raises(WeightsUnavailableError, match="does not exist"):
+        get_image_encoder("inception_v3", weights=str(tmp_path / "nope.h5"))
+
+    stand_in = keras.applications.InceptionV3(weights=None)  # with its classifier top
+    path = tmp_path / "inception_v3_standin.h5"
+    stand_in.save(path)
+    enc = get_image_encoder("inception_v3", weights=str(path))
+    assert (enc.input_size, enc.dim, enc.grid_shape) == (299, 2048, (8, 8, 2048))
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, (1, 299, 299, 3), dtype=np.uint8)
+    pooled, grid = enc.encode(batch)
+    assert pooled.shape == (1, 2048) and grid.shape == (1, 64, 2048)
+    np.testing.assert_allclose(grid.astype("float32").mean(axis=1), pooled, atol=1e-2)
+    # the stand-in's own classifier weights, applied to our pooled vector, give our labels
+    w, b = stand_in.get_layer("predictions").get_weights()
+    logits = pooled @ w + b
+    probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    got = enc.predict_labels(batch, k=1)
+    np.testing.assert_allclose(got[0][0][1], probs.max(), rtol=1e-4)
+    assert enc.info()["digest"] == image_mod.file_digest(path)
+
+    # a file where Keras caches downloads makes auto choose InceptionV3, as in the papers
+    models = tmp_path / "keras_home" / "models"
+    models.mkdir(parents=True)
+    os.link(path, models / image_mod.INCEPTION_NOTOP_FILE)
+    name, weights, reason = resolve_image_encoder("auto")
+    assert name == "inception_v3" and weights.endswith(image_mod.INCEPTION_NOTOP_FILE)
+    assert "cached" in reason

@@ -1,0 +1,143 @@
+"""Text encoders: USE multilingual v3 (real, offline), USE v4 path with a tiny SavedModel of the
+same string-in / vector-out signature, offline `auto`, and the trainable token path.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hashtag_kit.encoders import text as text_mod
+from hashtag_kit.encoders.cache import extract_features, load_features
+from hashtag_kit.encoders.image import WeightsUnavailableError
+from hashtag_kit.encoders.text import (
+    UniversalSentenceEncoder,
+    get_text_encoder,
+    make_text_vectorizer,
+    resolve_text_encoder,
+    token_embedding,
+)
+from hashtag_kit.posts import Post
+from hashtag_kit.report import RunReport
+from hashtag_kit.testing import check_layer
+
+
+def _cos(a, b):
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_use_multilingual_similarity():
+    enc = get_text_encoder("use_multilingual_v3")
+    v = enc.encode(["a cat on a sofa", "a kitten sleeping on a couch", "stock market crash"])
+    assert v.shape == (3, 512) and v.dtype == np.float32
+    assert _cos(v[0], v[1]) > _cos(v[0], v[2]) + 0.3
+    # multilingual: the same sentence in German lands near the English one
+    de = enc.encode(["eine Katze auf einem Sofa"])[0]
+    assert _cos(v[0], de) > _cos(v[2], de)
+    assert enc.info()["name"] == "use_multilingual_v3" and len(enc.digest) == 64
+    assert enc.encode([]).shape == (0, 512)
+
+
+class _StandInUSE(tf.Module):
+    """USE's signature: a batch of strings in, a batch of 512-d vectors out (hashed words)."""
+
+    def __init__(self):
+        super().__init__()
+        self.table = tf.Variable(tf.random.stateless_normal([97, 512], seed=[1, 2]))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def __call__(self, texts):
+        ids = tf.strings.to_hash_bucket_fast(tf.strings.split(texts), 97)
+        return tf.reduce_mean(tf.ragged.map_flat_values(tf.gather, self.table, ids), axis=1)
+
+
+@pytest.fixture(scope="module")
+def use_standin(tmp_path_factory):
+    path = tmp_path_factory.mktemp("use") / "use_v4_standin"
+    module = _StandInUSE()
+    tf.saved_model.save(module, str(path))
+    return path, module
+
+
+@pytest.fixture()
+def offline(monkeypatch, tmp_path):
+    def refuse(*args, **kwargs):
+        raise AssertionError("tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.delenv("HASHTAG_KIT_USE_V4", raising=False)
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "empty_hub_cache"))
+
+
+def test_use_v4_path_with_a_local_savedmodel(use_standin, offline, monkeypatch):
+    path, module = use_standin
+    # nothing local: explicit use_v4 explains how to provide it; auto falls back, no download
+    with pytest.raises(WeightsUnavailableError, match="HASHTAG_KIT_USE_V4"):
+        get_text_encoder("use_v4")
+    assert resolve_text_encoder("auto")[0] == "use_multilingual_v3"
+
+    enc = get_text_encoder("use_v4", handle=str(path))
+    texts = ["a cat on a sofa", "stock market crash"]
+    v = enc.encode(texts)
+    assert v.shape == (2, 512) and v.dtype == np.float32
+    np.testing.assert_allclose(v, module(tf.constant(texts)).numpy(), rtol=1e-6)
+    assert enc.info()["digest"] == text_mod.saved_model_digest(path)
+
+    # found through the environment variable, or in the TF Hub cache folder, auto picks it
+    monkeypatch.setenv("HASHTAG_KIT_USE_V4", str(path))
+    name, handle, reason = resolve_text_encoder("auto")
+    assert (name, handle) == ("use_v4", str(path)) and "SavedModel found" in reason
+
+
+def test_use_keras_layer_round_trip(use_standin, tmp_path):
+    path, module = use_standin
+    inp = keras.Input(shape=(), dtype="string")
+    layer = UniversalSentenceEncoder(str(path))
+    model = keras.Model(inp, layer(inp))
+    x = np.array(["a cat on a sofa", "the dog"], dtype=object)
+    out = model.predict_on_batch(x)
+    assert out.shape == (2, 512)
+    np.testing.assert_allclose(out, module(tf.constant(x.astype(str))).numpy(), rtol=1e-6)
+    assert not model.trainable_weights
+    model.save(tmp_path / "use.keras")
+    loaded = keras.saving.load_model(tmp_path / "use.keras")
+    np.testing.assert_allclose(loaded.predict_on_batch(x), out, rtol=1e-6)
+    assert loaded.layers[-1].get_config()["handle"] == str(path)
+
+
+def test_token_path():
+    texts = ["A cat on a sofa!", "a dog on the beach", "cats and dogs"]
+    vec = make_text_vectorizer(texts, max_tokens=50, sequence_length=6)
+    vocab = vec.get_vocabulary()
+    ids = vec(["a cat on the moon"]).numpy()
+    assert ids.shape == (1, 6)
+    assert [vocab[i] for i in ids[0][:4]] == ["a", "cat", "on", "the"]
+    assert vocab[ids[0][4]] == "[UNK]" and ids[0][5] == 0  # OOV, then padding
+    emb = token_embedding(len(vocab), 8)
+    check_layer(emb, ids.astype("int64"), (1, 6, 8), expected_trainable_params=len(vocab) * 8)
+    assert emb.compute_mask(ids).numpy().tolist() == [[True] * 5 + [False]]
+    with pytest.raises(ValueError, match="no non-empty texts"):
+        make_text_vectorizer(["", "  "])
+
+
+def test_text_features_through_the_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("HASHTAG_KIT_FEATURE_CACHE", raising=False)
+    posts = [
+        Post(id="a", text="a cat on a sofa"),
+        Post(id="b", text=None),
+        Post(id="c", text="a kitten sleeping on a couch"),
+    ]
+    report = RunReport()
+    fs = extract_features(
+        tmp_path, posts, "text", "use_multilingual_v3", report=report, progress=False
+    )
+    assert fs.mask.tolist() == [True, False, True] and report.counts["missing_text"] == 1
+    assert fs.encoder["name"] == "use_multilingual_v3"
+    direct = get_text_encoder("use_multilingual_v3").encode(["a kitten sleeping on a couch"])
+    np.testing.assert_allclose(fs.pooled[2], direct[0], rtol=1e-5, atol=1e-6)
+    back = load_features(tmp_path, "text")
+    np.testing.assert_array_equal(back.pooled, fs.pooled)
