@@ -65,6 +65,28 @@ _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _SPACE_RE = re.compile(r"\s+")
 
 
+def _mark_class() -> str:
+    """A regex character class body of every combining mark (category M*) below U+20000,
+    variation selectors excepted (they end a tag)."""
+    ranges, start, prev = [], None, None
+    for cp in range(0x300, 0x20000):
+        ok = unicodedata.category(chr(cp))[0] == "M" and not 0xFE00 <= cp <= 0xFE0F
+        if ok and start is None:
+            start = cp
+        if not ok and start is not None:
+            ranges.append((start, prev))
+            start = None
+        prev = cp
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
+
+
+_TAG_CHARS = rf"\w{_mark_class()}{''.join(ZERO_WIDTH)}"
+#: a hashtag candidate: one or more '#' then tag characters (group 1)
+_TAG_RUN_RE = re.compile(rf"[{''.join(HASH_CHARS)}]+([{_TAG_CHARS}]+)")
+_NOT_TAG_CHAR_RE = re.compile(rf"[^{_TAG_CHARS}]")
+_ASCII_TAG_RE = re.compile(r"[a-z0-9_]+")
+
+
 def is_tag_char(c: str) -> bool:
     """True for characters a hashtag may contain: letters, combining marks, digits, `_`."""
     if c.isalnum() or c == "_" or c in ZERO_WIDTH:
@@ -92,28 +114,13 @@ def hashtag_spans(text: str) -> list[HashtagSpan]:
         return []
     urls = [m.span() for m in _URL_RE.finditer(text)] if "://" in text or "www." in text else []
     spans: list[HashtagSpan] = []
-    n = len(text)
-    i = 0
-    while i < n:
-        if text[i] not in HASH_CHARS:
-            i += 1
-            continue
-        start = i
-        while i < n and text[i] in HASH_CHARS:
-            i += 1
-        j = i
-        while j < n and is_tag_char(text[j]):
-            j += 1
-        if j == i:  # '#' with nothing after it
-            continue
+    for m in _TAG_RUN_RE.finditer(text):
+        start, end = m.span()
         if start > 0 and text[start - 1] == "&":  # HTML entity such as &#39;
-            i = j
             continue
-        if any(a <= start < b for a, b in urls):
-            i = j
+        if urls and any(a <= start < b for a, b in urls):
             continue
-        spans.append(HashtagSpan(start, j, normalise_hashtag(text[i:j])))
-        i = j
+        spans.append(HashtagSpan(start, end, normalise_hashtag(m.group(1))))
     return spans
 
 
@@ -146,18 +153,20 @@ def normalise_hashtag(tag: str) -> str:
     """
     if not tag:
         return ""
-    s = unicodedata.normalize("NFKC", tag).translate(_DROP_CHARS)
-    s = unicodedata.normalize("NFKC", s.casefold())
-    s = "".join(c for c in s if is_tag_char(c) and c not in ZERO_WIDTH).strip("_")
-    if not any(c.isalpha() for c in s):
-        return ""
-    return s
+    s = tag.casefold()
+    if not _ASCII_TAG_RE.fullmatch(s):
+        s = unicodedata.normalize("NFKC", tag).translate(_DROP_CHARS)
+        s = unicodedata.normalize("NFKC", s.casefold())
+        s = _NOT_TAG_CHAR_RE.sub("", s).translate(_DROP_CHARS)
+    s = s.strip("_")
+    return s if any(c.isalpha() for c in s) else ""
 
 
-def strip_hashtags(text: str | None) -> str:
+def strip_hashtags(text: str | None, spans: list[HashtagSpan] | None = None) -> str:
     """The text with its hashtags removed (so no model reads the answer), whitespace collapsed.
 
     Pure-number tags keep the number (`#1` -> `1`). Returns "" when nothing is left.
+    `spans` (from `hashtag_spans(text)`) saves finding the tags again.
 
     Example:
         >>> strip_hashtags("Sunset walk #beach #sunset @ Venice Beach")
@@ -165,7 +174,7 @@ def strip_hashtags(text: str | None) -> str:
     """
     if not text:
         return ""
-    spans = hashtag_spans(text)
+    spans = hashtag_spans(text) if spans is None else spans
     if spans:
         parts, last = [], 0
         for s in spans:

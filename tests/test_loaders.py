@@ -226,3 +226,477 @@ def test_embedded_delegates_to_generator(tmp_path):
     assert sum(p.has_image for p in checked) == sum(p.has_image for p in posts) - 1
     assert r2.notes["missing_or_unreadable_image"] == 1
     assert len(load_dataset("embedded", tmp_path / "emb", RunReport(), n_posts=40, limit=5)) == 5
+
+
+# -- COCO ---------------------------------------------------------------------------------------
+
+
+def write_coco(root: Path) -> Path:
+    ann = root / "annotations"
+    ann.mkdir(parents=True)
+    make_image(root / "val2017" / "000001.jpg")
+    images = [
+        {"id": 1, "file_name": "000001.jpg", "license": 2},
+        {"id": 2, "file_name": "000002.jpg"},  # file not there
+        {"id": 3, "file_name": "000003.jpg"},  # no captions at all
+        {"id": 4, "file_name": "../../../etc/passwd"},  # escapes the image folder
+        {"id": 1, "file_name": "000001.jpg"},  # listed twice
+        {"file_name": "noid.jpg"},
+    ]
+    captions = [
+        {"image_id": 1, "id": 10, "caption": "Two cups on a dining table."},
+        {"image_id": 1, "id": 11, "caption": "A table with cups"},
+        {"image_id": 2, "id": 12, "caption": "   "},
+        {"image_id": 2, "id": 13, "caption": "An empty room"},
+        {"image_id": 4, "id": 14, "caption": "A cat"},
+        {"image_id": 99, "id": 15, "caption": "orphan caption"},
+        {"id": 16},
+    ]
+    licenses = [{"id": 2, "name": "Attribution License", "url": "http://cc/by"}]
+    (ann / "captions_val2017.json").write_text(
+        json.dumps({"images": images, "annotations": captions, "licenses": licenses})
+    )
+    cats = [
+        {"id": 67, "name": "dining table", "supercategory": "furniture"},
+        {"id": 47, "name": "cup", "supercategory": "kitchen"},
+        {"id": 17, "name": "cat", "supercategory": "animal"},
+    ]
+    instances = [
+        {"image_id": 1, "category_id": 67},
+        {"image_id": 1, "category_id": 47},
+        {"image_id": 1, "category_id": 47},
+        {"image_id": 4, "category_id": 17},
+        {"image_id": 1, "category_id": 999},  # unknown category
+        {"image_id": 1},  # malformed
+    ]
+    (ann / "instances_val2017.json").write_text(
+        json.dumps({"images": images[:4], "annotations": instances, "categories": cats})
+    )
+    return root
+
+
+def test_coco_objects_become_hashtags(tmp_path):
+    root = write_coco(tmp_path / "coco")
+    r = RunReport()
+    posts = load_dataset("coco", root, r)
+    assert [p.id for p in posts] == ["1", "4"]
+    p1 = posts[0]
+    assert p1.hashtags == ["cup", "kitchen", "diningtable", "furniture"]  # most instances first
+    assert p1.text == "Two cups on a dining table." and len(p1.captions) == 2
+    assert p1.image == str((root / "val2017" / "000001.jpg").resolve())
+    assert p1.meta["split"] == "val2017" and p1.meta["license_name"] == "Attribution License"
+    assert p1.meta["objects"] == {"dining table": 1, "cup": 2}
+    assert posts[1].image is None and posts[1].hashtags == ["cat", "animal"]
+    assert r.counts["post_without_hashtags"] == 1  # image 2 has captions but no objects
+    assert r.counts["image_without_captions"] == 1  # image 3
+    assert r.counts["duplicate_id"] == 1
+    assert r.counts["malformed_image_record"] == 1
+    assert r.counts["malformed_annotation"] == 2  # one caption, one instance
+    assert r.counts["unknown_category"] == 1
+    assert r.counts["empty_caption"] == 1
+    assert r.counts["caption_of_unknown_image"] == 1
+    assert r.notes["unsafe_image_path_dropped"] == 1
+    no_objects = load_dataset("coco", root, RunReport(), require_hashtags=False)
+    assert [(p.id, p.hashtags) for p in no_objects][1] == ("2", [])
+    assert load_dataset("coco", root, RunReport(), supercategories=False)[0].hashtags == [
+        "cup",
+        "diningtable",
+    ]
+
+
+def test_coco_missing_and_broken_files(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match=r"captions_<split>.json.*cocodataset"):
+        load_dataset("coco", tmp_path, RunReport())
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "captions_val2017.json").write_text('{"images": [')
+    with pytest.raises(ValueError, match="captions_val2017.json: not a valid COCO JSON"):
+        load_dataset("coco", tmp_path, RunReport())
+    with pytest.raises(ValueError, match="no split matching"):
+        load_dataset("coco", tmp_path, RunReport(), split="train")
+
+
+def test_coco_without_instances_file(tmp_path):
+    root = write_coco(tmp_path / "coco")
+    (root / "annotations" / "instances_val2017.json").unlink()
+    r = RunReport()
+    posts = load_dataset("coco", root, r, require_hashtags=False)
+    assert all(p.hashtags == [] for p in posts) and len(posts) == 3
+    assert r.notes["no_instances_file"] == 1
+
+
+# -- Flickr8k -----------------------------------------------------------------------------------
+
+
+def write_flickr8k(root: Path) -> Path:
+    root.mkdir(parents=True)
+    (root / "Flickr8k.token.txt").write_text(
+        "a.jpg#0 A dog runs .\n"  # the real file's first line: a space, not a tab
+        "a.jpg#1\tA dog is running .\n"
+        "b.jpg#0\tA girl climbs .\n"
+        "b.jpg#0\tduplicate key\n"
+        "b.jpg#1\t   \n"
+        "c.jpg A line without the caption number\n"
+        "\n"
+        "c.jpg#0\tA man ＳＵＲＦＳ\u200b .\n"
+    )
+    (root / "Flickr_8k.trainImages.txt").write_text("a.jpg\nc.jpg\n")
+    (root / "Flickr_8k.devImages.txt").write_text("b.jpg\n")
+    (root / "Flickr_8k.testImages.txt").write_text("c.jpg\n")  # also in train
+    make_image(root / "Flicker8k_Dataset" / "a.jpg")
+    return root
+
+
+def test_flickr8k_quirks(tmp_path):
+    root = write_flickr8k(tmp_path / "f8k")
+    r = RunReport()
+    posts = load_dataset("flickr8k", root, r)
+    by_id = {p.id: p for p in posts}
+    assert list(by_id) == ["a.jpg", "b.jpg", "c.jpg"]
+    assert by_id["a.jpg"].captions == ["A dog runs .", "A dog is running ."]
+    assert by_id["a.jpg"].text == "A dog runs ." and by_id["a.jpg"].hashtags == []
+    assert by_id["a.jpg"].image == str((root / "Flicker8k_Dataset" / "a.jpg").resolve())
+    assert by_id["b.jpg"].image is None and by_id["b.jpg"].captions == ["A girl climbs ."]
+    assert by_id["c.jpg"].captions == ["A man ＳＵＲＦＳ ."]
+    assert [p.meta["split"] for p in posts] == ["train", "val", "train"]
+    assert r.counts == {
+        "duplicate_caption_key": 1,
+        "empty_caption": 1,
+        "malformed_line": 1,
+        "image_in_two_splits": 1,
+    }
+    assert any("Flickr8k.token.txt:6" in e for e in r.examples["malformed_line"])
+    assert r.notes["image_not_available"] == 2
+    assert [p.id for p in load_dataset("flickr8k", root, RunReport(), split="dev")] == ["b.jpg"]
+
+
+def test_flickr8k_missing_token_file(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="Flickr8k.token.txt"):
+        load_dataset("flickr8k", tmp_path, RunReport())
+
+
+# -- Stanford paragraphs ------------------------------------------------------------------------
+
+
+def test_stanford_paragraphs(tmp_path):
+    root = tmp_path / "sp"
+    root.mkdir()
+    val = {
+        "images": [{"id": 11, "file_name": "11.jpg", "url": "http://vg/11.jpg"}, {"id": 12}],
+        "annotations": [
+            {"image_id": 11, "caption": "A man rides a horse.  The sky is blue. "},
+            {"image_id": 12, "caption": "  "},
+            {"image_id": 11, "caption": "again"},
+            {"caption": "no image"},
+        ],
+    }
+    (root / "para_captions_val.json").write_text(json.dumps(val))
+    test = {"images": [], "annotations": [{"image_id": 21, "caption": "Two dogs play."}]}
+    (root / "para_captions_test.json").write_text(json.dumps(test))
+    (root / "train_split.json").write_text("[1, 2]")
+    (root / "val_split.json").write_text("[11, 12]")
+    (root / "test_split.json").write_text("[21]")
+    r = RunReport()
+    posts = load_dataset("stanford", root, r)
+    assert [(p.id, p.meta["split"]) for p in posts] == [("21", "test"), ("11", "val")]
+    p11 = posts[1]
+    assert p11.paragraph == "A man rides a horse. The sky is blue."
+    assert p11.text is None and p11.hashtags == [] and p11.meta["url"] == "http://vg/11.jpg"
+    assert r.counts == {"empty_paragraph": 1, "duplicate_id": 1, "malformed_record": 1}
+    assert [p.id for p in load_dataset("stanford", root, RunReport(), split="val")] == ["11"]
+    make_image(tmp_path / "vg" / "11.jpg")
+    with_images = load_dataset("stanford", root, RunReport(), images_dir=tmp_path / "vg")
+    assert with_images[1].image.endswith("11.jpg") and with_images[0].image is None
+
+
+def test_stanford_original_release_and_errors(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="para_captions_<split>.json"):
+        load_dataset("stanford_paragraphs", tmp_path, RunReport())
+    records = [{"image_id": 5, "paragraph": "A red bus.", "url": "u"}, {"image_id": 6}]
+    (tmp_path / "paragraphs_v1.json").write_text(json.dumps(records))
+    (tmp_path / "train_split.json").write_text("[5]")
+    r = RunReport()
+    (post,) = load_dataset("stanford_paragraphs", tmp_path, r)
+    assert (post.id, post.paragraph, post.meta["split"]) == ("5", "A red bus.", "train")
+    assert r.counts["malformed_record"] == 1
+    (tmp_path / "val_split.json").write_text("{not json")
+    with pytest.raises(ValueError, match="val_split.json: not a valid JSON"):
+        load_dataset("stanford_paragraphs", tmp_path, RunReport())
+
+
+# -- HARRISON -----------------------------------------------------------------------------------
+
+
+def write_harrison(root: Path, data_lines, tag_lines) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "data_list.txt").write_text("".join(f"{line}\n" for line in data_lines))
+    (root / "tag_list.txt").write_bytes(
+        b"".join((t if isinstance(t, bytes) else t.encode()) + b"\n" for t in tag_lines)
+    )
+    (root / "vocab_index.txt").write_text("sea       0\nbeach     1\nbad line here\n")
+    return root
+
+
+def test_harrison(tmp_path):
+    root = write_harrison(
+        tmp_path / "h",
+        [
+            "instagram_dataset/sea/image_1.jpg",
+            "instagram_dataset/sea/image_2.jpg",
+            "instagram_dataset/beach/image_1.jpg",
+            "instagram_dataset/sea/image_1.jpg",
+            "",
+            "instagram_dataset/beach/image_9.jpg",
+        ],
+        ["sea love ＳＵＮ sea ", "", "beach sea", "sea", "sea", b"sea \xff\xfe"],
+    )
+    r = RunReport()
+    posts = load_dataset("harrison", root, r)
+    assert [(p.id, p.hashtags, p.meta["query"]) for p in posts] == [
+        ("sea/image_1", ["sea", "love", "sun"], "sea"),
+        ("beach/image_1", ["beach", "sea"], "beach"),
+    ]
+    assert r.counts == {"post_without_hashtags": 1, "duplicate_id": 1, "malformed_line": 2}
+    assert r.notes["image_not_available"] == 2
+    vocab = load_dataset("harrison", root, RunReport(), vocab_only=True)
+    assert [p.hashtags for p in vocab] == [["sea"], ["beach", "sea"]]
+    (root / "tag_list.txt").write_text("love\n" * 6)
+    with_query = load_dataset("harrison", root, RunReport(), add_query_tag=True)
+    assert with_query[0].hashtags == ["love", "sea"]
+
+
+def test_harrison_misaligned_lists(tmp_path):
+    root = write_harrison(tmp_path / "h", ["instagram_dataset/sea/image_1.jpg"] * 3, ["sea"] * 2)
+    with pytest.raises(ValueError, match=r"data_list.txt has 3 lines but .*tag_list.txt has 2"):
+        load_dataset("harrison", root, RunReport())
+    (root / "tag_list.txt").unlink()
+    with pytest.raises(DatasetNotFoundError, match="tag_list.txt.*HARRISON"):
+        load_dataset("harrison", root, RunReport())
+
+
+def test_harrison_images_root(tmp_path):
+    root = write_harrison(
+        tmp_path / "h", ["instagram_dataset/sea/image_1.jpg", "../../../../etc/passwd"], ["a", "b"]
+    )
+    images = tmp_path / "imgs"
+    make_image(images / "instagram_dataset" / "sea" / "image_1.jpg")
+    r = RunReport()
+    posts = load_dataset("harrison", root, r, images_dir=images)
+    assert posts[0].image == str((images / "instagram_dataset/sea/image_1.jpg").resolve())
+    assert posts[1].image is None and r.notes["unsafe_image_path_dropped"] == 1
+
+
+# -- NUS-WIDE -----------------------------------------------------------------------------------
+
+
+def write_nuswide(root: Path) -> Path:
+    (root / "ImageList").mkdir(parents=True)
+    (root / "NUS_WID_Tags").mkdir()
+    (root / "ConceptsList").mkdir()
+    (root / "ImageList" / "Imagelist.txt").write_text(
+        "C:\\ImageData\\Flickr\\actor\\0001_2124494179.jpg\n"
+        "C:\\ImageData\\Flickr\\airport\\0002_35454.jpg\n"
+        "C:\\ImageData\\Flickr\\beach\\0003_777.jpg\n"
+        "C:\\ImageData\\Flickr\\beach\\0004_778.jpg\n"
+        "C:\\ImageData\\Flickr\\beach\\0005_779.jpg\n"
+    )
+    (root / "ImageList" / "TrainImagelist.txt").write_text("actor\\0001_2124494179.jpg\n")
+    (root / "NUS_WID_Tags" / "TagList1k.txt").write_text("actor\nAirport\nsea\nbeach\n")
+    (root / "NUS_WID_Tags" / "AllTags1k.txt").write_text(
+        "1\t0\t0\t0\t\n"  # trailing tab as in the real files
+        "0\t1\t0\t0\n"
+        "0\t0\t1\n"  # too short
+        "0\t0\t0\t0\n"  # no tags
+        "0\t0\t2\t1\n"  # not binary
+    )
+    (root / "ConceptsList" / "Concepts81.txt").write_text("airport\nwater\n")
+    labels = root / "Groundtruth" / "AllLabels"
+    labels.mkdir(parents=True)
+    (labels / "Labels_airport.txt").write_text("0\n1\n0\n0\n0\n")
+    (labels / "Labels_water.txt").write_text("0\n0\n1\n1\nx\n")
+    return root
+
+
+def test_nuswide_tags(tmp_path):
+    root = write_nuswide(tmp_path / "nus")
+    r = RunReport()
+    posts = load_dataset("nuswide", root, r)
+    assert [(p.id, p.hashtags) for p in posts] == [
+        ("actor/0001_2124494179", ["actor"]),
+        ("airport/0002_35454", ["airport"]),
+    ]
+    assert posts[0].meta["flickr_id"] == "2124494179" and posts[0].meta["split"] == "train"
+    assert r.counts == {"malformed_row": 2, "post_without_hashtags": 1}
+    assert any("AllTags1k.txt:3" in e for e in r.examples["malformed_row"])
+
+
+def test_nuswide_concepts(tmp_path):
+    root = write_nuswide(tmp_path / "nus")
+    r = RunReport()
+    posts = load_dataset("nuswide", root, r, labels="concepts")
+    assert [(p.id, p.hashtags) for p in posts] == [
+        ("airport/0002_35454", ["airport"]),
+        ("beach/0003_777", ["water"]),
+        ("beach/0004_778", ["water"]),
+    ]
+    assert r.counts["malformed_row"] == 1 and r.counts["post_without_hashtags"] == 2
+
+
+def test_nuswide_matrix_with_wrong_row_count(tmp_path):
+    root = write_nuswide(tmp_path / "nus")
+    (root / "NUS_WID_Tags" / "AllTags1k.txt").write_text("1 0 0 0\n")
+    with pytest.raises(ValueError, match="AllTags1k.txt has 1 rows but the image list has 5"):
+        load_dataset("nuswide", root, RunReport())
+    with pytest.raises(DatasetNotFoundError, match="TestImagelist.txt"):
+        load_dataset("nuswide", root, RunReport(), split="test")
+
+
+# -- tweets -------------------------------------------------------------------------------------
+
+
+def test_tweets(tmp_path):
+    folder = tmp_path / "tweeteval"
+    folder.mkdir()
+    (folder / "emoji_train_text.txt").write_bytes(
+        "Love these people ️ ️ #friends #BFF @ San…\n"
+        "My show on Netflix#lit #laesclavablanca @ Santa Ana, California \n"
+        "That smile @user #FutureNowTour @ Sleep Train Amphitheatre\n"
+        "no hashtags here @ Home\n"
+        "#only #tags\n"
+        "\n"
+        "Couldn't tell you @user has a PhD in Savagery #23 @ The Cosmopolitan of…\n"
+        "Fullwidth ＃Ｓｕｍｍｅｒ and zero\u200bwidth #sea\u200bside\n"
+        "Summer pastime: swimming in yarn #fashiondesign #productdevelopment…\n".encode()
+        + b"bad \xff bytes #x\n"
+    )
+    (folder / "emoji_train_labels.txt").write_text("1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n")
+    (folder / "emoji_val_text.txt").write_text("val post #v\n")
+    r = RunReport()
+    posts = load_dataset("tweets", tmp_path, r)
+    by_id = {p.id: p for p in posts}
+    assert list(by_id) == ["train-1", "train-2", "train-3", "train-8", "train-9", "val-1"]
+    assert by_id["train-1"].hashtags == ["friends", "bff"]
+    assert by_id["train-1"].text == "Love these people"
+    assert by_id["train-1"].meta == {
+        "split": "train",
+        "truncated": True,
+        "location": "San…",
+        "label": 1,
+    }
+    assert by_id["train-2"].hashtags == ["lit", "laesclavablanca"]
+    assert by_id["train-2"].text == "My show on Netflix"
+    assert by_id["train-2"].meta["location"] == "Santa Ana, California"
+    assert by_id["train-3"].text == "That smile @user"
+    assert by_id["train-8"].hashtags == ["summer", "seaside"]
+    assert by_id["train-9"].hashtags == ["fashiondesign", "productdevelopment"]
+    assert by_id["train-9"].text == "Summer pastime: swimming in yarn"
+    assert by_id["val-1"].meta["split"] == "val"
+    assert all("#" not in p.text and "＃" not in p.text for p in posts)
+    assert r.counts == {
+        "post_without_hashtags": 2,  # line 4, and line 7 (#23 is a number)
+        "post_without_content": 1,  # line 5
+        "empty_line": 1,
+        "malformed_line": 1,  # not UTF-8
+    }
+    dropped = load_dataset("tweets", folder / "emoji_train_text.txt", RunReport(), limit=3)
+    assert [p.id for p in dropped] == ["train-1", "train-2", "train-3"]
+
+
+def test_tweets_options(tmp_path):
+    f = tmp_path / "emoji_test_text.txt"
+    f.write_text("Hi @user look #sea #sun…\nend #cut…\n")
+    r = RunReport()
+    (p,) = load_dataset("tweets", f, r, truncated_hashtags="drop", mentions="drop")
+    assert (p.id, p.text, p.hashtags) == ("test-1", "Hi look", ["sea"])
+    assert r.notes["truncated_hashtag_dropped"] == 2
+    assert r.counts["post_without_hashtags"] == 1  # line 2: only a cut tag
+    assert [p.hashtags for p in load_dataset("tweets", f, RunReport())] == [["sea", "sun"], ["cut"]]
+    g = tmp_path / "x.txt"
+    g.write_text("Sunset #beach @ Venice Beach\n")
+    (kept,) = load_dataset("tweets", g, RunReport(), location="keep")
+    assert kept.text == "Sunset @ Venice Beach" and "location" not in kept.meta
+    (dropped,) = load_dataset("tweets", g, RunReport(), location="drop")
+    assert dropped.text == "Sunset" and "location" not in dropped.meta
+    with pytest.raises(ValueError, match="location must be one of"):
+        load_dataset("tweets", g, RunReport(), location="moon")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetNotFoundError, match=r"emoji_\{train,val,test\}_text.txt"):
+        load_dataset("tweets", tmp_path / "empty", RunReport())
+
+
+# -- the real files (HASHTAG_KIT_DATA) ----------------------------------------------------------
+
+
+@pytest.mark.realdata
+def test_real_flickr8k(real_data):
+    r = RunReport()
+    posts = load_dataset("flickr8k", real_data / "flickr8k", r)
+    assert len(posts) == 8092
+    assert sum(len(p.captions) for p in posts) == 40460
+    assert all(len(p.captions) == 5 for p in posts)
+    splits = [p.meta["split"] for p in posts]
+    assert (splits.count("train"), splits.count("val"), splits.count("test")) == (6000, 1000, 1000)
+    first = posts[0]  # the line that separates with a space
+    assert first.id == "1000268201_693b08cb0e.jpg"
+    assert first.captions[0].startswith("A child in a pink dress is climbing up")
+    assert r.counts == {}  # nothing dropped; the missing image files are noted
+    assert r.notes["image_not_available"] == 8092
+
+
+@pytest.mark.realdata
+def test_real_harrison(real_data):
+    r = RunReport()
+    posts = load_dataset("harrison", real_data / "harrison", r)
+    assert len(posts) == 57383 and r.counts == {}
+    assert len({p.meta["query"] for p in posts}) == 50
+    vocab = {line.split()[0] for line in (real_data / "harrison" / "vocab_index.txt").open()}
+    assert len(vocab) == 997
+    assert {t for p in posts for t in p.hashtags} <= vocab
+    assert posts[0].id == "sea/image_50" and posts[0].hashtags[0] == "sea"
+
+
+@pytest.mark.realdata
+def test_real_coco(real_data):
+    r = RunReport()
+    posts = load_dataset("coco", real_data / "coco-mini", r, require_hashtags=False)
+    assert len(posts) == 239 and sum(len(p.captions) for p in posts) == 1195
+    assert all(p.image and Path(p.image).is_file() for p in posts)
+    tagged = [p for p in posts if p.hashtags]
+    by_split = [p.meta["split"] for p in tagged]
+    assert (by_split.count("train2017"), by_split.count("val2017")) == (80, 79)
+    for p in tagged:  # every object name is a tag, and so is its supercategory
+        assert set(p.meta["objects"]) and all(
+            name.replace(" ", "") in p.hashtags for name in p.meta["objects"]
+        )
+    assert any("furniture" in p.hashtags for p in tagged)
+    strict = RunReport()
+    assert len(load_dataset("coco", real_data / "coco-mini", strict)) == 159
+    assert strict.counts["post_without_hashtags"] == 80
+
+
+@pytest.mark.realdata
+def test_real_stanford_paragraphs(real_data):
+    r = RunReport()
+    posts = load_dataset("stanford_paragraphs", real_data / "stanford-paragraphs", r)
+    splits = [p.meta["split"] for p in posts]
+    assert (splits.count("val"), splits.count("test")) == (2487, 2489)
+    words = [len(p.paragraph.split()) for p in posts]
+    assert min(words) >= 5 and sum(words) / len(words) > 40  # paragraphs, not captions
+    assert r.counts == {} and r.notes.get("split_differs_from_file", 0) == 0
+
+
+@pytest.mark.realdata
+def test_real_tweeteval(real_data):
+    n_lines = sum(
+        1
+        for s in ("train", "val", "test")
+        for _ in open(real_data / f"tweeteval/emoji_{s}_text.txt")
+    )
+    assert n_lines == 44514
+    r = RunReport()
+    posts = load_dataset("tweets", real_data / "tweeteval", r)
+    assert len(posts) + r.n_skipped == n_lines
+    assert len(posts) > 40000 and all(p.hashtags for p in posts)
+    assert not [p.id for p in posts if "#" in p.text or "＃" in p.text]
+    # the answer is gone from the input: no post's text still spells one of its tags as '#tag'
+    assert {p.meta["split"] for p in posts} == {"train", "val", "test"}
+    assert sum("location" in p.meta for p in posts) > 5000

@@ -69,6 +69,7 @@ POST_FIELDS = {
     "paragraph": ("paragraph",),
     "meta": ("meta",),
 }
+_ZERO_WIDTH_TABLE = {ord(c): None for c in ZERO_WIDTH}
 POST_FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
 
 
@@ -106,8 +107,8 @@ def clean_str(value, report: RunReport | None = None, where: str = "") -> str | 
         s = s.encode("utf-8", "replace").decode("utf-8")
         if report is not None:
             report.note("invalid_unicode_replaced", where)
-    if any(c in ZERO_WIDTH for c in s):
-        s = "".join(c for c in s if c not in ZERO_WIDTH)
+    if not s.isascii():
+        s = s.translate(_ZERO_WIDTH_TABLE)
     s = " ".join(s.split())
     return s or None
 
@@ -135,6 +136,12 @@ def iter_lines(path: Path, report: RunReport) -> Iterator[tuple[int, str]]:
             if lineno == 1:
                 line = line.lstrip("\ufeff")
             yield lineno, line.rstrip("\r\n")
+
+
+def count_lines(path: Path) -> int:
+    """Number of lines of a file (a last line without a newline counts)."""
+    data = Path(path).read_bytes()
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
 def _first(record: dict, names: tuple[str, ...]):
