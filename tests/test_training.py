@@ -1,0 +1,205 @@
+"""Training: histories, arrays, learning, resume after interruption, mirrored strategy."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from hashtag_kit.baselines import PopularityRecommender
+from hashtag_kit.metrics import ranking_metrics
+from hashtag_kit.posts import Post
+from hashtag_kit.training import (
+    TrainConfig,
+    epoch_arrays,
+    evaluate,
+    make_arrays,
+    make_tokens,
+    post_histories,
+    train,
+    user_histories,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class FakeFeatures:
+    """Stands in for `hashtag_kit.encoders.cache.FeatureSet` (ids, pooled, mask, take)."""
+
+    ids: list
+    pooled: np.ndarray
+    mask: np.ndarray
+    encoder: dict
+
+    def take(self, ids):
+        pos = {i: r for r, i in enumerate(self.ids)}
+        rows = [pos[i] for i in ids]
+        return FakeFeatures(list(ids), self.pooled[rows], self.mask[rows], self.encoder)
+
+
+def synthetic(n=300, seed=0, p_no_text=0.2):
+    """Posts whose tags come from an image cluster, a text cluster and the user's habit."""
+    rng = np.random.default_rng(seed)
+    ci, ct = rng.normal(size=(5, 12)) * 2, rng.normal(size=(5, 10)) * 2
+    posts, img, txt, mt = [], [], [], []
+    for i in range(n):
+        a, b, u = rng.integers(5), rng.integers(5), rng.integers(6)
+        has_text = rng.random() > p_no_text
+        posts.append(Post(f"p{i}", [f"img{a}", f"txt{b}", f"habit{u}"], user=f"u{u}"))
+        img.append(ci[a] + rng.normal(size=12) * 0.5)
+        txt.append(ct[b] + rng.normal(size=10) * 0.5 if has_text else np.zeros(10))
+        mt.append(has_text)
+    ids = [p.id for p in posts]
+    fi = FakeFeatures(ids, np.array(img, "float32"), np.ones(n, bool), {"name": "fake_i"})
+    ft = FakeFeatures(ids, np.array(txt, "float32"), np.array(mt), {"name": "fake_t"})
+    return posts, fi, ft
+
+
+def arrays(posts, train_posts, fi, ft, tokens, h=4):
+    return make_arrays(posts, fi, ft, tokens, post_histories(posts, train_posts, tokens, h), 4)
+
+
+def vocab_of(posts):
+    return make_tokens([t for t, _ in Counter(t for p in posts for t in p.hashtags).most_common()])
+
+
+def test_histories_most_used_first_leave_one_out_and_unknown_users():
+    train_posts = [
+        Post("a", ["sea", "sun"], user="u"),
+        Post("b", ["sea"], user="u"),
+        Post("c", ["cat"], user="v"),
+    ]
+    tokens = make_tokens(["sea", "sun", "cat"])
+    sea, sun, cat = 4, 5, 6
+    assert user_histories(train_posts, tokens, 5) == {"u": [sea, sun], "v": [cat]}
+    test_posts = [Post("t", ["x"], user="u"), Post("s", ["x"], user="nobody"), Post("n", [])]
+    hist = post_histories(train_posts + test_posts, train_posts, tokens, 3)
+    np.testing.assert_array_equal(
+        hist,
+        [
+            [sea, 0, 0],  # post a: its own sea/sun left out, post b's sea remains
+            [sea, sun, 0],  # post b: post a's tags
+            [0, 0, 0],  # post c: the user's only post -> no history
+            [sea, sun, 0],  # test post of u: all of u's training tags
+            [0, 0, 0],  # unknown user
+            [0, 0, 0],  # no user
+        ],
+    )
+
+
+def test_make_arrays_and_epoch_arrays():
+    posts, fi, ft = synthetic(n=20)
+    posts[0] = Post("p0", ["img1", "unseen_tag", "img1"], user="u1")
+    tokens = vocab_of(posts[1:])
+    data = arrays(posts, posts, fi, ft, tokens)
+    assert data.tags[0].tolist() == [tokens.index("img1"), 0, 0, 0]  # OOV dropped, no repeat
+    assert data.truth[0] == {"img1", "unseen_tag"}  # ...but still counted as a miss
+    assert data.inputs["text_mask"].dtype == np.float32
+    np.testing.assert_array_equal(data.inputs["text_mask"], ft.mask.astype("float32"))
+    x1, y1 = epoch_arrays(data, seed=0, epoch=1)
+    x1b, y1b = epoch_arrays(data, seed=0, epoch=1)
+    x2, y2 = epoch_arrays(data, seed=0, epoch=2)
+    np.testing.assert_array_equal(y1, y1b)
+    assert not np.array_equal(y1, y2)
+    np.testing.assert_array_equal(x1["decoder_in"][:, 1:], y1)  # teacher forcing
+    assert (x1["decoder_in"][:, 0] == 1).all()
+    # same posts, same tag sets: only the orders change
+    order = {p: r for r, p in enumerate(data.ids)}
+    for row in range(len(data)):
+        src = order[data.ids[np.flatnonzero((data.inputs["image"] == x1["image"][row]).all(1))[0]]]
+        assert sorted(y1[row]) == sorted(data.tags[src])
+    sub = data.subset(data.inputs["text_mask"] == 0)
+    assert len(sub) == int((ft.mask == 0).sum()) and (sub.inputs["text_mask"] == 0).all()
+    assert (data.without("text").inputs["text"] == 0).all()
+
+
+def test_training_learns_and_beats_popularity():
+    posts, fi, ft = synthetic(n=360)
+    train_posts, test_posts = posts[:300], posts[300:]
+    tokens = vocab_of(train_posts)
+    tr = arrays(train_posts, train_posts, fi, ft, tokens)
+    te = arrays(test_posts, train_posts, fi, ft, tokens)
+    cfg = TrainConfig(units=32, embed_dim=16, epochs=10, batch_size=32, seed=0)
+    result = train(cfg, tr, te, len(tokens))
+    loss = result.history["loss"]
+    assert len(loss) == 10 and loss[-1] < 0.8 * loss[0]
+    assert len(result.history["val_loss"]) == 10
+    assert result.trainable_params > 0 and result.ms_per_step > 0
+    model_f1 = evaluate(result.model, te, tokens)["f1"]["3"]
+    pop = PopularityRecommender().fit(train_posts).recommend(test_posts, 10)
+    pop_f1 = ranking_metrics(pop, te.truth)["f1"]["3"]
+    assert model_f1 > pop_f1 + 0.2, (model_f1, pop_f1)
+
+
+class Crash(keras.callbacks.Callback):
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at_epoch:
+            raise KeyboardInterrupt(f"simulated interruption at epoch {epoch}")
+
+
+def test_interrupted_training_resumes_to_the_same_end(tmp_path):
+    posts, fi, ft = synthetic(n=96, seed=1)
+    tokens = vocab_of(posts)
+    tr = arrays(posts, posts, fi, ft, tokens)
+    cfg = TrainConfig(units=8, embed_dim=4, epochs=3, batch_size=16, seed=3)
+    straight = train(cfg, tr, None, len(tokens))
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tr, None, len(tokens), checkpoint_dir=ckpt, callbacks=[Crash(2)])
+    assert (ckpt / "state.json").exists() and (ckpt / "epoch_0001.keras").exists()
+    resumed = train(cfg, tr, None, len(tokens), checkpoint_dir=ckpt)
+    assert resumed.resumed_from_epoch == 2
+    np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], rtol=1e-5)
+    for a, b in zip(resumed.model.get_weights(), straight.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # a checkpoint of another configuration is refused, not silently mixed in
+    with pytest.raises(ValueError, match="another configuration"):
+        train(TrainConfig(units=16, epochs=3), tr, None, len(tokens), checkpoint_dir=ckpt)
+
+
+MIRRORED = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import sys
+sys.path.insert(0, {tests!r})
+import numpy as np
+from test_training import arrays, synthetic, vocab_of
+from hashtag_kit.training import TrainConfig, evaluate, get_strategy, train
+
+strategy = get_strategy("mirrored")
+posts, fi, ft = synthetic(n=128, seed=2)
+tokens = vocab_of(posts)
+tr = arrays(posts, posts, fi, ft, tokens)
+cfg = TrainConfig(units=16, embed_dim=8, epochs=4, batch_size=32, strategy="mirrored")
+result = train(cfg, tr, None, len(tokens))
+m = evaluate(result.model, tr, tokens)
+print("REPLICAS", strategy.num_replicas_in_sync)
+print("LOSS", *result.history["loss"])
+print("HIT1", m["hit_rate"]["1"])
+"""
+
+
+def test_mirrored_strategy_on_two_logical_cpus():
+    code = textwrap.dedent(MIRRORED.format(tests=str(REPO / "tests")))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    assert lines["REPLICAS"] == "2"
+    loss = [float(v) for v in lines["LOSS"].split()]
+    assert len(loss) == 4 and all(np.isfinite(loss)) and loss[-1] < loss[0]
+    assert float(lines["HIT1"]) > 0
