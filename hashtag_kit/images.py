@@ -160,6 +160,14 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV, RGBX, ...
 
 
+def _exif_upright(im: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; a broken EXIF block leaves the image as stored."""
+    try:
+        return ImageOps.exif_transpose(im) or im
+    except Exception:  # malformed EXIF must not make a readable image unusable
+        return im
+
+
 def _size_hw(size) -> tuple[int, int]:
     if isinstance(size, int):
         return size, size
@@ -190,7 +198,7 @@ def load_image(
             warnings.simplefilter("ignore")  # PIL warns about odd EXIF / large images
             with Image.open(p) as im:
                 im.load()
-                im = ImageOps.exif_transpose(im) or im
+                im = _exif_upright(im)
                 rgb = _to_rgb(im)
                 if size is not None:
                     h, w = _size_hw(size)

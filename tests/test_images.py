@@ -196,3 +196,30 @@ def test_resolve_rejects_symlink_out(tmp_path, jpeg):
 
 def test_load_with_root(tmp_path, jpeg):
     assert load_image("ok.jpg", root=tmp_path).shape == (40, 60, 3)
+
+
+def _png_header_only(path, width, height):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_refused(tmp_path):
+    path = tmp_path / "bomb.png"
+    _png_header_only(path, 60000, 60000)  # 3.6 gigapixels declared
+    with pytest.raises(ImageError, match="bomb.png: image too large"):
+        load_image(path)
+    assert "too large" in check_image(path)
+
+
+def test_header_without_pixels(tmp_path):
+    path = tmp_path / "empty_pixels.png"
+    _png_header_only(path, 4, 4)
+    with pytest.raises(ImageError, match="empty_pixels.png"):
+        load_image(path)

@@ -14,6 +14,7 @@ BENCHES = {
     "features": "hashtag_kit.bench.features",  # feature extraction pipeline vs bare forward
     "train": "hashtag_kit.bench.training",  # encoder-decoder ms/step and examples/s
     "recommend": "hashtag_kit.bench.recommend",  # batch recommend posts/s from cached features
+    "loaders": "hashtag_kit.data.benchmark",  # dataset loading, hashtag text, image reading
 }
 
 
