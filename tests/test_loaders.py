@@ -115,7 +115,14 @@ def test_posts_keep_untagged_and_limit(tmp_path):
     )
     assert len(load_posts(path, RunReport(), require_hashtags=False)) == 10
     assert [p.id for p in load_posts(path, RunReport())] == ["1", "3", "5", "7", "9"]
-    assert [p.id for p in load_dataset("posts", path, RunReport(), limit=2)] == ["1", "3"]
+    assert [p.id for p in load_dataset("posts", path, RunReport(), limit=2)] == ["1", "5"]
+    assert [p.id for p in load_dataset("posts", path, RunReport(), limit=2, sample="head")] == [
+        "1",
+        "3",
+    ]
+    assert len(load_dataset("posts", path, RunReport(), limit=0)) == 5
+    with pytest.raises(ValueError, match="sample must be"):
+        load_dataset("posts", path, RunReport(), limit=2, sample="random")
 
 
 def test_posts_not_utf8_and_bom(tmp_path):
@@ -597,8 +604,10 @@ def test_tweets(tmp_path):
         "empty_line": 1,
         "malformed_line": 1,  # not UTF-8
     }
-    dropped = load_dataset("tweets", folder / "emoji_train_text.txt", RunReport(), limit=3)
-    assert [p.id for p in dropped] == ["train-1", "train-2", "train-3"]
+    head = load_dataset(
+        "tweets", folder / "emoji_train_text.txt", RunReport(), limit=3, sample="head"
+    )
+    assert [p.id for p in head] == ["train-1", "train-2", "train-3"]
 
 
 def test_tweets_options(tmp_path):
@@ -700,3 +709,22 @@ def test_real_tweeteval(real_data):
     # the answer is gone from the input: no post's text still spells one of its tags as '#tag'
     assert {p.meta["split"] for p in posts} == {"train", "val", "test"}
     assert sum("location" in p.meta for p in posts) > 5000
+
+
+@pytest.mark.realdata
+def test_real_limit_spreads_over_sorted_files(real_data):
+    head = load_dataset("harrison", real_data / "harrison", RunReport(), limit=500, sample="head")
+    spread = load_dataset("harrison", real_data / "harrison", RunReport(), limit=500)
+    assert len(head) == len(spread) == 500
+    assert len({p.meta["query"] for p in head}) < 5  # the file is grouped by query tag
+    assert len({p.meta["query"] for p in spread}) == 50
+
+
+def test_doctests():
+    import doctest
+
+    import hashtag_kit.data as data_pkg
+    from hashtag_kit.data import loaders, tweets
+
+    for module in (data_pkg, loaders, tweets):
+        assert doctest.testmod(module).failed == 0, module.__name__

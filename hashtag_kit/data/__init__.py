@@ -115,6 +115,7 @@ def load_dataset(
     report: RunReport,
     *,
     limit: int | None = None,
+    sample: str = "spread",
     **options,
 ) -> list[Post]:
     """Load dataset `name` from `data_dir` into posts, counting skips/repairs in `report`.
@@ -124,7 +125,11 @@ def load_dataset(
         data_dir: the dataset folder (a file for `posts` / `tweets` works too); None only for
             `embedded` (its default folder).
         report: a RunReport that counts every skipped or repaired record.
-        limit: keep at most this many posts (loaders stop reading early).
+        limit: keep at most this many posts (None or 0: all).
+        sample: how `limit` picks posts. "spread" (default): evenly spaced over the whole
+            dataset, in file order, so files sorted by class (HARRISON by query tag, NUS-WIDE
+            by concept, TweetEval by split) give a representative subset; "head": the first
+            ones (the loader stops reading early).
         options: loader options (e.g. `require_hashtags=False`, `split="val"`); an unknown
             option is an error listing the valid ones.
     """
@@ -146,10 +151,20 @@ def load_dataset(
         raise ValueError(
             f"dataset {key!r} has no option(s) {unknown}; valid options: {', '.join(valid)}"
         )
+    if sample not in ("spread", "head"):
+        raise ValueError(f"sample must be 'spread' or 'head', got {sample!r}")
     if limit is not None and limit <= 0:
         limit = None
-    posts = fn(data_dir, report, limit=limit, **options)
-    return posts[:limit] if limit is not None else posts
+    if limit is None or sample == "spread":
+        posts = fn(data_dir, report, limit=None, **options)
+    else:
+        posts = fn(data_dir, report, limit=limit, **options)
+    if limit is None or len(posts) <= limit:
+        return posts
+    if sample == "head":
+        return posts[:limit]
+    step = len(posts) / limit
+    return [posts[int(i * step)] for i in range(limit)]
 
 
 __all__ = [
