@@ -125,6 +125,8 @@ def check_image(path: str | Path, root: str | Path | None = None, full: bool = F
                 im.verify()
     except UnidentifiedImageError:
         return "not an image (unknown format)"
+    except PermissionError:
+        return "cannot read file (permission denied)"
     except Image.DecompressionBombError as e:
         return f"image too large ({e})"
     except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -207,6 +209,8 @@ def load_image(
                 arr = np.asarray(rgb, dtype=np.uint8)
     except UnidentifiedImageError as e:
         raise ImageError(p, "not an image (unknown format)") from e
+    except PermissionError as e:
+        raise ImageError(p, "cannot read file (permission denied)") from e
     except Image.DecompressionBombError as e:
         raise ImageError(p, f"image too large ({e})") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:

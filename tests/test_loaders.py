@@ -728,3 +728,21 @@ def test_doctests():
 
     for module in (data_pkg, loaders, tweets):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_nuswide_numeric_tag_column_noted(tmp_path):
+    root = write_nuswide(tmp_path / "nus")
+    (root / "NUS_WID_Tags" / "TagList1k.txt").write_text("actor\n2007\nsea\nbeach\n")
+    r = RunReport()
+    posts = load_dataset("nuswide", root, r)
+    assert [p.hashtags for p in posts] == [["actor"]]  # image 2's only tag is the number
+    assert r.notes["unusable_tag_column"] == 1 and r.counts["post_without_hashtags"] == 2
+
+
+def test_posts_windows_relative_image_path(tmp_path):
+    make_image(tmp_path / "images" / "a.png")
+    path = write_jsonl(
+        tmp_path / "p.jsonl", [{"id": "w", "image": "images\\a.png", "text": "#t x"}]
+    )
+    (post,) = load_posts(path, RunReport())
+    assert post.image == str((tmp_path / "images" / "a.png").resolve())

@@ -267,6 +267,8 @@ def record_to_post(
 
     image = None
     img = clean_str(_first(rec, POST_FIELDS["image"]))
+    if img is not None and "\\" in img and "/" not in img:
+        img = img.replace("\\", "/")  # Windows-style relative path
     if img is not None:
         try:
             path = resolve_image_path(image_root, img) if image_root else Path(img)

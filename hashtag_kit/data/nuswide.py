@@ -169,6 +169,9 @@ def load_nuswide(
                 + f". {GET_IT}"
             )
     tags_of_column = [normalise_hashtag(n) for n in names]
+    for j, (name, tag) in enumerate(zip(names, tags_of_column, strict=True)):
+        if not tag:
+            report.note("unusable_tag_column", f"{names_path}:{j + 1}", f"{name!r} is not a tag")
     split_of: dict[str, str] = {}
     if split is None:  # mark the official halves when their lists are there
         for part in ("train", "test"):
