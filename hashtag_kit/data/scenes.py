@@ -60,6 +60,9 @@ SCENE_OBJECTS = {
     "desert": ("car", "person", "dog", "birds"),
 }
 
+#: at most this many objects per picture (one per third of the frame)
+MAX_OBJECTS = 3
+
 #: objects that live in the sky rather than on the ground or water
 SKY_OBJECTS = ("kite", "birds")
 WATER_OBJECTS = ("boat", "surfer")
@@ -140,6 +143,10 @@ def sample_scene(
     names = [n for n in allowed if n in force or rng.random() < p.get(n, 0.0)]
     if not names:  # every picture shows at least one object
         names = [allowed[int(rng.integers(len(allowed)))]]
+    if len(names) > MAX_OBJECTS:  # keep the forced ones, then a random choice of the rest
+        rest = [n for n in names if n not in force]
+        keep = [n for n in names if n in force] + list(rng.permutation(rest))
+        names = [n for n in names if n in keep[:MAX_OBJECTS]]
     horizon = float(rng.uniform(0.40, 0.56))
     spec = SceneSpec(scene=scene, time=time, horizon=horizon)
     shore = horizon + (1 - horizon) * float(rng.uniform(0.38, 0.52))
@@ -163,7 +170,7 @@ def sample_scene(
             y = float(rng.uniform(lo, max(lo, hi)))
         else:
             slot = slots.pop() if slots else int(rng.integers(3))
-            x = (slot + rng.uniform(0.3, 0.7)) / 3
+            x = min(max((slot + rng.uniform(0.3, 0.7)) / 3, 0.16), 0.78)  # keep it in frame
             top = shore if scene == "beach" else horizon + 0.12
             y = float(rng.uniform(top + 0.10, 0.90))
         scale = float(rng.uniform(0.85, 1.2))
@@ -469,18 +476,26 @@ def _paint_object(o: SceneObject, d: ImageDraw.ImageDraw, s: int, rng: np.random
         )
         d.ellipse([x - 7 * k, y - 54 * k, x + 7 * k, y - 40 * k], fill=skin)
     elif o.name == "dog":
-        d.ellipse([x - 20 * k, y - 22 * k, x + 14 * k, y - 8 * k], fill=col)
-        for lx in (-16, -10, 6, 11):
-            d.line([(x + lx * k, y - 12 * k), (x + lx * k, y)], fill=col, width=max(2, int(4 * k)))
-        d.ellipse([x + 8 * k, y - 32 * k, x + 24 * k, y - 18 * k], fill=col)
-        d.ellipse([x + 19 * k, y - 26 * k, x + 28 * k, y - 20 * k], fill=col)
-        d.polygon(
-            [(x + 9 * k, y - 30 * k), (x + 12 * k, y - 22 * k), (x + 6 * k, y - 24 * k)],
-            fill=(60, 40, 25),
+        k *= 1.6  # big enough to register in a 7x7 feature grid
+        ear = tuple(max(0, c - 45) for c in col) if o.colour != "black" else (70, 60, 55)
+        d.ellipse([x - 22 * k, y - 24 * k, x + 14 * k, y - 8 * k], fill=col)  # body
+        for lx in (-17, -10, 5, 11):  # legs
+            d.line([(x + lx * k, y - 12 * k), (x + lx * k, y)], fill=col, width=max(3, int(4 * k)))
+        d.line(  # tail up
+            [(x - 20 * k, y - 18 * k), (x - 30 * k, y - 30 * k)], fill=col, width=max(2, int(3 * k))
         )
-        d.ellipse([x + 17 * k, y - 29 * k, x + 19 * k, y - 27 * k], fill=dark)
-        d.line(
-            [(x - 19 * k, y - 18 * k), (x - 28 * k, y - 28 * k)], fill=col, width=max(2, int(3 * k))
+        d.ellipse([x + 6 * k, y - 36 * k, x + 24 * k, y - 18 * k], fill=col)  # head
+        d.ellipse([x + 18 * k, y - 28 * k, x + 31 * k, y - 19 * k], fill=col)  # snout
+        d.ellipse([x + 27 * k, y - 28 * k, x + 32 * k, y - 23 * k], fill=dark)  # nose
+        d.polygon(  # floppy ear
+            [(x + 8 * k, y - 34 * k), (x + 14 * k, y - 34 * k), (x + 10 * k, y - 20 * k)],
+            fill=ear,
+        )
+        d.ellipse([x + 17 * k, y - 32 * k, x + 20 * k, y - 29 * k], fill=dark)  # eye
+        d.line(  # collar
+            [(x + 8 * k, y - 20 * k), (x + 14 * k, y - 16 * k)],
+            fill=(210, 30, 30),
+            width=max(2, int(3 * k)),
         )
     elif o.name == "car":
         w, h = 64 * k, 16 * k
@@ -676,25 +691,30 @@ def describe_scene(spec: SceneSpec, rng: np.random.Generator, n_captions: int = 
     """Reference descriptions of a picture: (`n_captions` distinct short captions, a paragraph).
 
     Captions follow a small grammar with synonyms ("a red boat on the sea at sunset"); the
-    paragraph has 3 to 5 sentences: the scene and light, the sky, up to two objects with
-    colour and position, the ground.
+    paragraph has 3 to 5 sentences: the scene and light, the sky, every object with its colour
+    and position, the ground. Every drawn object is named in the paragraph and in at least one
+    caption.
     """
     objs = sorted(spec.objects, key=lambda o: -o.scale)  # biggest first
     captions: list[str] = []
     tries = 0
     while len(captions) < n_captions and tries < 200:
         tries += 1
-        main = objs[int(rng.integers(len(objs)))]
+        # the first captions go round every object, so each drawn object is named somewhere
+        k = len(captions)
+        main = objs[k] if k < len(objs) else objs[int(rng.integers(len(objs)))]
         other = [o for o in objs if o is not main]
         place, when = _pick(rng, _PLACE[spec.scene]), _pick(rng, _TIME_PP[spec.time])
-        template = int(rng.integers(6))
+        template = int(rng.integers(5 if k < len(objs) else 6))  # 5: scene only
+        if template == 3 and not other:
+            template = 0
         if template == 0:
             c = f"{_object_np(main, rng)} {place} {when}"
         elif template == 1:
             c = f"{_pick(rng, _SCENE_NP[spec.scene])} with {_object_np(main, rng)} {when}"
         elif template == 2:
             c = f"{_object_np(main, rng)} {_pick(rng, _VERB[main.name])} {place}"
-        elif template == 3 and other:
+        elif template == 3:
             c = f"{_object_np(main, rng)} and {_object_np(other[0], rng, colour=False)} {place}"
         elif template == 4:
             c = f"{when}, {_object_np(main, rng, colour=False)} {place}"
@@ -727,10 +747,13 @@ def describe_scene(spec: SceneSpec, rng: np.random.Generator, n_captions: int = 
         sentences.append(
             f"The sky is dark and full of stars, and a thin moon shines on the {side}."
         )
-    for o in objs[:2]:
-        np_ = _object_np(o, rng)
+    clauses = []
+    for o in objs:
         verb = "are" if o.name == "birds" else "is"
-        sentences.append(f"{np_[0].upper()}{np_[1:]} {verb} {_pick(rng, _VERB[o.name])} {o.side}.")
+        clauses.append(f"{_object_np(o, rng)} {verb} {_pick(rng, _VERB[o.name])} {o.side}")
+    if len(clauses) > 2:  # at most 5 sentences: the last two objects share one
+        clauses = clauses[:-2] + [f"{clauses[-2]}, and {clauses[-1]}"]
+    sentences += [f"{c[0].upper()}{c[1:]}." for c in clauses]
     ground = {
         "beach": "Blue waves roll onto pale yellow sand in the front.",
         "mountain": "Grey peaks with white tops rise behind a green meadow.",
