@@ -572,7 +572,7 @@ def test_tweets(tmp_path):
         "\n"
         "Couldn't tell you @user has a PhD in Savagery #23 @ The Cosmopolitan of…\n"
         "Fullwidth ＃Ｓｕｍｍｅｒ and zero\u200bwidth #sea\u200bside\n"
-        "Summer pastime: swimming in yarn #fashiondesign #productdevelopment…\n".encode()
+        "Summer pastime: swimming in yarn &amp; wool #fashiondesign #productdevelopment…\n".encode()
         + b"bad \xff bytes #x\n"
     )
     (folder / "emoji_train_labels.txt").write_text("1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n")
@@ -595,7 +595,7 @@ def test_tweets(tmp_path):
     assert by_id["train-3"].text == "That smile @user"
     assert by_id["train-8"].hashtags == ["summer", "seaside"]
     assert by_id["train-9"].hashtags == ["fashiondesign", "productdevelopment"]
-    assert by_id["train-9"].text == "Summer pastime: swimming in yarn"
+    assert by_id["train-9"].text == "Summer pastime: swimming in yarn & wool"
     assert by_id["val-1"].meta["split"] == "val"
     assert all("#" not in p.text and "＃" not in p.text for p in posts)
     assert r.counts == {
@@ -706,6 +706,7 @@ def test_real_tweeteval(real_data):
     assert len(posts) + r.n_skipped == n_lines
     assert len(posts) > 40000 and all(p.hashtags for p in posts)
     assert not [p.id for p in posts if "#" in p.text or "＃" in p.text]
+    assert not [p.id for p in posts if "&amp;" in p.text]  # HTML entities unescaped
     # the answer is gone from the input: no post's text still spells one of its tags as '#tag'
     assert {p.meta["split"] for p in posts} == {"train", "val", "test"}
     assert sum("location" in p.meta for p in posts) > 5000

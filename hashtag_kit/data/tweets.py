@@ -7,6 +7,7 @@ one text file. A matching `..._labels.txt` (same line count) is read into `meta[
 
 Per line:
 
+* HTML entities the files keep from Twitter (`&amp;`, `&lt;`, `&gt;`) are unescaped first;
 * hashtags are extracted (`hashtag_kit.text` rules: `Netflix#lit` and `#a#b` count, `#1` does
   not) and REMOVED from the text, so no model reads the answer; no `#` is left in the text;
 * the cross-posts are cut at a word boundary and end with `…` (`... #soundersfc.…`,
@@ -33,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -86,6 +88,8 @@ def parse_tweet(
     truncated_hashtags: str = "keep",
 ) -> tuple[str | None, list[str], dict, list[str]]:
     """One line -> (text without hashtags or None, hashtags, meta, dropped truncated tags)."""
+    if "&" in raw:
+        raw = html.unescape(raw)  # the files keep Twitter's &amp; &lt; &gt;
     s = (raw if raw.isascii() else raw.translate(_NOISE)).strip()
     meta: dict = {}
     truncated = s.endswith(ELLIPSIS)
