@@ -113,7 +113,9 @@ def test_posts_keep_untagged_and_limit(tmp_path):
         tmp_path / "p.jsonl",
         [{"id": str(i), "text": f"post {i}" + (" #t" if i % 2 else "")} for i in range(10)],
     )
-    assert len(load_posts(path, RunReport(), require_hashtags=False)) == 10
+    kept = RunReport()
+    assert len(load_posts(path, kept, require_hashtags=False)) == 10
+    assert kept.notes["post_without_hashtags_kept"] == 5 and not kept.counts
     assert [p.id for p in load_posts(path, RunReport())] == ["1", "3", "5", "7", "9"]
     assert [p.id for p in load_dataset("posts", path, RunReport(), limit=2)] == ["1", "5"]
     assert [p.id for p in load_dataset("posts", path, RunReport(), limit=2, sample="head")] == [
@@ -677,6 +679,7 @@ def test_real_coco(real_data):
             name.replace(" ", "") in p.hashtags for name in p.meta["objects"]
         )
     assert any("furniture" in p.hashtags for p in tagged)
+    assert r.notes["post_without_hashtags_kept"] == 80 and r.counts == {}
     strict = RunReport()
     assert len(load_dataset("coco", real_data / "coco-mini", strict)) == 159
     assert strict.counts["post_without_hashtags"] == 80

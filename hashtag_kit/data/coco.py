@@ -165,9 +165,11 @@ def load_coco(
                 continue
             objects = per_image.get(iid, Counter())
             tags = object_hashtags(objects, cats, supercategories) if objects else []
-            if not tags and require_hashtags:
-                report.skip("post_without_hashtags", label, "no object annotations")
-                continue
+            if not tags:
+                if require_hashtags:
+                    report.skip("post_without_hashtags", label, "no object annotations")
+                    continue
+                report.note("post_without_hashtags_kept", label, "no object annotations")
             seen.add(iid)
             image = None
             file_name = img.get("file_name")

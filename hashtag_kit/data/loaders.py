@@ -360,9 +360,11 @@ def load_posts(
             report.skip("duplicate_id", f"{where} (post {post.id})", "id seen before; kept first")
             continue
         seen.add(post.id)
-        if require_hashtags and not post.hashtags:
-            report.skip("post_without_hashtags", f"{where} (post {post.id})")
-            continue
+        if not post.hashtags:
+            if require_hashtags:
+                report.skip("post_without_hashtags", f"{where} (post {post.id})")
+                continue
+            report.note("post_without_hashtags_kept", f"{where} (post {post.id})")
         posts.append(post)
         if limit is not None and len(posts) >= limit:
             break
