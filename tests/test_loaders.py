@@ -750,3 +750,58 @@ def test_posts_windows_relative_image_path(tmp_path):
     )
     (post,) = load_posts(path, RunReport())
     assert post.image == str((tmp_path / "images" / "a.png").resolve())
+
+
+def test_posts_custom_delimiter_and_columns(tmp_path):
+    """The AMNN release of MM-INS: `image*tweet*caption` where `caption` holds the hashtags."""
+    make_image(tmp_path / "img" / "1.jpg")
+    f = tmp_path / "beach.txt"
+    f.write_text("image*tweet*caption\nimg/1.jpg*Sunny morning*beach sea\nimg/2.jpg*x\n")
+    r = RunReport()
+    (post,) = load_dataset(
+        "mm_ins", f, r, delimiter="*", columns={"text": "tweet", "hashtags": "caption"}
+    )
+    assert (post.text, post.hashtags, post.id) == ("Sunny morning", ["beach", "sea"], "beach:2")
+    assert post.image.endswith("img/1.jpg") and r.counts["malformed_line"] == 1
+    with pytest.raises(ValueError, match="unknown fields"):
+        load_dataset("posts", f, RunReport(), columns={"likes": "x"})
+
+
+def test_posts_json_columns(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"pk": "9", "body_text": "hi #a"}])
+    (post,) = load_posts(path, RunReport(), columns={"id": "pk", "text": "body_text"})
+    assert (post.id, post.text, post.hashtags) == ("9", "hi", ["a"])
+
+
+def test_instaloader_folders(tmp_path):
+    import lzma
+
+    beach = tmp_path / "mm" / "#beach"
+    beach.mkdir(parents=True)
+    (beach / "2019-01-01_10-00-00_UTC.txt").write_text("Waves all day #Beach #surf")
+    make_image(beach / "2019-01-01_10-00-00_UTC_1.jpg")
+    make_image(beach / "2019-01-01_10-00-00_UTC_2.jpg")
+    meta = {"node": {"shortcode": "Babc", "owner": {"id": "7", "username": "anna"}}}
+    with lzma.open(beach / "2019-01-01_10-00-00_UTC.json.xz", "wt") as f:
+        json.dump(meta, f)
+    (beach / "2019-01-02_10-00-00_UTC.txt").write_text("no tags here")
+    (beach / "2019-01-03_10-00-00_UTC.txt").write_text("#video #clip")
+    (beach / "2019-01-04_10-00-00_UTC.txt").write_bytes(b"bad \xff #x")
+    (beach / "2019-01-05_10-00-00_UTC.txt").write_text("broken meta #sea")
+    make_image(beach / "2019-01-05_10-00-00_UTC.jpg")
+    (beach / "2019-01-05_10-00-00_UTC.json").write_text("{oops")
+    r = RunReport()
+    posts = load_dataset("instaloader", tmp_path / "mm", r)
+    assert [(p.id, p.hashtags, p.user, p.text) for p in posts] == [
+        ("Babc", ["beach", "surf"], "anna", "Waves all day"),
+        ("#beach/2019-01-05_10-00-00_UTC", ["sea"], None, "broken meta"),
+    ]
+    assert posts[0].image.endswith("_UTC_1.jpg") and len(posts[0].meta["images"]) == 2
+    assert posts[0].meta["query"] == "beach"
+    assert r.counts == {
+        "post_without_hashtags": 1,
+        "post_without_content": 1,
+        "malformed_line": 1,
+    }
+    assert r.notes["unreadable_metadata"] == 1
+    assert len(load_posts(beach, RunReport())) == 2  # one hashtag folder works too

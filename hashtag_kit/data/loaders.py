@@ -13,9 +13,14 @@ image file, a caption, hashtags and a user. Field names are matched loosely (`PO
 * empty or whitespace-only captions become `text=None` (counted as repaired);
 * duplicate ids: the first record wins, later ones are skipped (counted);
 * posts without hashtags are skipped (counted) when `require_hashtags=True` (the default);
-* malformed lines/rows (bad JSON, not UTF-8, wrong column count) are skipped with file:line.
+* malformed lines/rows (bad JSON, not UTF-8, wrong column count) are skipped with file:line;
+* posts with nothing to learn from (no text, image, captions or paragraph) are skipped (counted).
 
-The embedded dataset's `posts.jsonl` (image paths relative to its folder) is read the same way.
+Other layouts of the same data: `delimiter=` reads any separator (the AMNN release of MM-INS is
+`image*tweet*caption`), `columns=` says which source column holds which field, and a folder of
+Instaloader downloads (MM-INS was crawled with Instaloader) is read by
+`hashtag_kit.data.instaloader`. The embedded dataset's `posts.jsonl` (image paths relative to
+its folder) is read like any posts file.
 
 Example:
     >>> import tempfile, json, pathlib
@@ -162,13 +167,37 @@ def _find_posts_file(data_dir: Path, file: str | None) -> Path:
     for name in ("posts.jsonl", "posts.csv", "posts.json", "posts.tsv"):
         if (data_dir / name).is_file():
             return data_dir / name
-    found = sorted(p for p in data_dir.iterdir() if p.suffix.lower() in POST_FILE_SUFFIXES)
+    found = _candidates(data_dir)
     if len(found) == 1:
         return found[0]
     if not found:
         raise DatasetNotFoundError(f"posts: no posts file in {data_dir}. {get_it}")
     names = ", ".join(p.name for p in found)
     raise ValueError(f"posts: several candidate files in {data_dir} ({names}); pass file=...")
+
+
+def _candidates(folder: Path) -> list[Path]:
+    """Posts files in a folder (Instaloader's per-post `..._UTC.json` metadata excluded)."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in POST_FILE_SUFFIXES and p.is_file() and "_UTC" not in p.name
+    )
+
+
+def _has_posts_file(folder: Path) -> bool:
+    return bool(_candidates(folder))
+
+
+def _renamed(records: Iterator[tuple[str, dict]], columns: dict | None):
+    if not columns:
+        yield from records
+        return
+    for where, rec in records:
+        for field, col in columns.items():
+            if col in rec:
+                rec[field] = rec.pop(col)
+        yield where, rec
 
 
 def _json_records(path: Path, report: RunReport) -> Iterator[tuple[str, dict]]:
@@ -203,14 +232,19 @@ def _json_records(path: Path, report: RunReport) -> Iterator[tuple[str, dict]]:
         yield where, rec
 
 
-def _csv_records(path: Path, report: RunReport) -> Iterator[tuple[str, dict]]:
+def _csv_records(
+    path: Path, report: RunReport, delimiter: str | None = None, columns: dict | None = None
+) -> Iterator[tuple[str, dict]]:
     try:
         content = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not a UTF-8 text file ({e})") from e
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    if delimiter is None:
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
+    rename = {str(col).strip().lower(): field for field, col in (columns or {}).items()}
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    header = [rename.get(h, h) for h in header]
     reader.fieldnames = header
     usable = {n for k in ("image", "text", "hashtags") for n in POST_FIELDS[k]}
     if not set(header) & usable:
@@ -330,8 +364,11 @@ def load_posts(
     require_hashtags: bool = True,
     check_images: bool = True,
     validate_images: bool = False,
+    delimiter: str | None = None,
+    columns: dict[str, str] | None = None,
 ) -> list[Post]:
-    """Posts from a JSONL / JSON / CSV / TSV file (MM-INS / Instagram style; see module doc).
+    """Posts from a JSONL / JSON / CSV / TSV file (MM-INS / Instagram style; see module doc),
+    or from a folder of Instaloader downloads (`hashtag_kit.data.instaloader`).
 
     Args:
         data_dir: the posts file, or a folder with `posts.jsonl` / `posts.csv` (or one such file).
@@ -343,13 +380,28 @@ def load_posts(
         require_hashtags: skip posts with no hashtag (counted); False keeps them.
         check_images: image paths of missing files become None (counted).
         validate_images: also open each image header (`check_image`); unreadable -> None.
+        delimiter: read the file as delimited text with this separator whatever its suffix
+            (e.g. "*" for the AMNN release of MM-INS: `image*text*hashtags` lines).
+        columns: kit field -> the source's column name, where the loose matching of
+            `POST_FIELDS` guesses wrong (e.g. `{"text": "tweet", "hashtags": "caption"}`).
     """
-    path = _find_posts_file(require_dir(data_dir, "posts", ""), file)
+    folder = require_dir(data_dir, "posts", "")
+    unknown = sorted(set(columns or {}) - set(POST_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"posts: columns maps unknown fields {unknown}; fields: {list(POST_FIELDS)}"
+        )
+    if file is None and folder.is_dir() and delimiter is None:
+        from hashtag_kit.data.instaloader import is_instaloader_folder, load_instaloader
+
+        if not _has_posts_file(folder) and is_instaloader_folder(folder):
+            return load_instaloader(folder, report, limit=limit, require_hashtags=require_hashtags)
+    path = _find_posts_file(folder, file)
     root = Path(image_root) if image_root is not None else path.parent
-    if path.suffix.lower() in (".csv", ".tsv"):
-        records = _csv_records(path, report)
+    if delimiter is not None or path.suffix.lower() in (".csv", ".tsv"):
+        records = _csv_records(path, report, delimiter, columns)
     else:
-        records = _json_records(path, report)
+        records = _renamed(_json_records(path, report), columns)
     posts: list[Post] = []
     seen: set[str] = set()
     for where, rec in records:
