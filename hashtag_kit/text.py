@@ -33,7 +33,7 @@ Example:
     >>> extract_hashtags("Golden hour at the #Beach! #sunset… #1 #BeachLove")
     ['beach', 'sunset', 'beachlove']
     >>> strip_hashtags("Golden hour at the #Beach! #sunset")
-    'Golden hour at the !'
+    'Golden hour at the!'
     >>> segment_hashtag("beachlove")
     ['beach', 'love']
 """
@@ -63,6 +63,8 @@ ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 _DROP_CHARS = {ord(c): None for c in ZERO_WIDTH} | {cp: None for cp in range(0xFE00, 0xFE10)}
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _SPACE_RE = re.compile(r"\s+")
+_GAP = "\x00"  # marks where strip_hashtags removed a tag
+_GAP_BEFORE_PUNCT_RE = re.compile(r"\s*\x00[\s\x00]*(?=[,.!?;:)\]}\u2026])")
 
 
 def _mark_class() -> str:
@@ -165,15 +167,20 @@ def normalise_hashtag(tag: str) -> str:
 def strip_hashtags(text: str | None, spans: list[HashtagSpan] | None = None) -> str:
     """The text with its hashtags removed (so no model reads the answer), whitespace collapsed.
 
-    Pure-number tags keep the number (`#1` -> `1`). Returns "" when nothing is left.
-    `spans` (from `hashtag_spans(text)`) saves finding the tags again.
+    Pure-number tags keep the number (`#1` -> `1`). A tag removed right before punctuation
+    takes the space before it along (`I love #NYC!` -> `I love!`). Returns "" when nothing is
+    left. `spans` (from `hashtag_spans(text)`) saves finding the tags again.
 
     Example:
         >>> strip_hashtags("Sunset walk #beach #sunset @ Venice Beach")
         'Sunset walk @ Venice Beach'
+        >>> strip_hashtags("More #tinyepic things #tinyepicwestern, this one")
+        'More things, this one'
     """
     if not text:
         return ""
+    if _GAP in text:  # (same length, so given spans stay valid)
+        text = text.replace(_GAP, " ")
     spans = hashtag_spans(text) if spans is None else spans
     if spans:
         parts, last = [], 0
@@ -185,10 +192,12 @@ def strip_hashtags(text: str | None, spans: list[HashtagSpan] | None = None) -> 
                     k += 1
                 parts.append(text[k : s.end])
             else:
-                parts.append(" ")
+                parts.append(_GAP)
             last = s.end
         parts.append(text[last:])
         text = "".join(parts)
+        # a tag removed right before punctuation takes the space before it along
+        text = _GAP_BEFORE_PUNCT_RE.sub("", text).replace(_GAP, " ")
     return _SPACE_RE.sub(" ", text).strip()
 
 
