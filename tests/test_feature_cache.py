@@ -242,3 +242,39 @@ def test_featureset_take_and_errors(tmp_path):
         cache.parse_shard("3")
     with pytest.raises(ValueError, match="kind"):
         cache.get_encoder("audio")
+
+
+def test_command_line_extract_shard_merge(tmp_path, monkeypatch, capsys):
+    """`python -m hashtag_kit features` with real encoders on a few images, then shards+merge."""
+    import skimage.data
+
+    from hashtag_kit.posts import write_posts
+    from hashtag_kit.run import RunDir
+
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    photos = {"cat": skimage.data.chelsea(), "coffee": skimage.data.coffee()}
+    posts = []
+    for name, arr in photos.items():
+        Image.fromarray(arr).save(tmp_path / f"{name}.png")
+        posts.append(Post(id=name, image=str(tmp_path / f"{name}.png"), text=f"my {name} photo"))
+    posts.append(Post(id="blank", image=None, text=None))
+    manifest = tmp_path / "posts.jsonl"
+    write_posts(manifest, posts)
+    run = tmp_path / "run"
+    common = ["--posts", str(manifest), "--no-progress", "--image-encoder", "efficientnet_lite0"]
+    common += ["--text-encoder", "use_multilingual_v3"]
+    assert cache.main([str(run), "--grid", *common]) == 0
+    out = capsys.readouterr().out
+    assert "image: efficientnet_lite0-" in out and "2/3 present" in out
+    img, txt = load_features(run, "image"), load_features(run, "text")
+    assert img.grid.shape == (3, 49, 1280) and txt.pooled.shape == (3, 512)
+    assert img.mask.tolist() == [True, True, False] == txt.mask.tolist()
+    encoders = RunDir(run).meta()["encoders"]
+    assert encoders["image"]["name"] == "efficientnet_lite0"
+    assert encoders["text"]["name"] == "use_multilingual_v3"
+
+    run2 = tmp_path / "run2"
+    for i in range(2):
+        assert cache.main([str(run2), "--kind", "image", "--shard", f"{i}/2", *common]) == 0
+    assert cache.main([str(run2), "--kind", "image", "--merge", *common]) == 0
+    np.testing.assert_array_equal(load_features(run2, "image").pooled, img.pooled)

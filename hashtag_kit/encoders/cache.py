@@ -323,10 +323,15 @@ class ShardStore:
                 continue
             at = {k: i for i, k in enumerate(skeys)}
             idx = np.array([at[keys[r]] for r in rows])
-            pooled[rows] = spooled[idx]
+            if rows[-1] - rows[0] + 1 == len(rows) and np.array_equal(idx, np.arange(len(idx))):
+                dst = slice(rows[0], rows[-1] + 1)  # the usual case: same order, one copy
+                src = slice(0, len(idx))
+            else:
+                dst, src = rows, idx
+            pooled[dst] = spooled[src]
             if grid:
-                g[rows] = sgrid[idx].reshape(len(rows), *g.shape[1:])
-            found[rows] = True
+                g[dst] = sgrid[src].reshape(len(rows), *g.shape[1:])
+            found[dst] = True
         return pooled, g, found, bad
 
 
