@@ -310,10 +310,11 @@ _CAMEL_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+|[^A-Za-
 class WordFrequencies:
     """Unigram word counts for `segment_hashtag`, with the costs Viterbi minimises.
 
-    A known word costs `-log(count / total)`. An unknown chunk of `n` letters costs
-    `log(total) + UNKNOWN_BASE + n * UNKNOWN_PER_CHAR`: every unknown chunk pays a fixed price,
-    so a tag is split only where the pieces are words (`beachy` stays whole rather than
-    `beach` + `y`), and longer unknown chunks pay more.
+    A known word costs `-log(count / total)` (plus `SINGLE_LETTER` for "a" and "i"). An unknown
+    chunk of `n` letters costs `log(total) + UNKNOWN_BASE + n * UNKNOWN_PER_CHAR`: every unknown
+    chunk pays a large fixed price and little per letter, so a tag is split only where the
+    pieces are words (`beachy` stays whole rather than `beach` + `y`, `thailand` rather than
+    `thail` + `and`).
 
     Args:
         counts: word -> count (lowercase words; other entries are ignored).
@@ -325,7 +326,9 @@ class WordFrequencies:
     """
 
     UNKNOWN_BASE = 10.0
-    UNKNOWN_PER_CHAR = 1.5
+    UNKNOWN_PER_CHAR = 0.5
+    #: extra cost of a one-letter word ("a", "i"): `passion` is not `pass i on`
+    SINGLE_LETTER = 6.0
 
     def __init__(self, counts: Mapping[str, float]) -> None:
         self.counts = {w: float(c) for w, c in counts.items() if w and c > 0}
@@ -375,7 +378,8 @@ class WordFrequencies:
     def cost(self, word: str) -> float:
         c = self.counts.get(word)
         if c is not None:
-            return self._log_total - math.log(c)
+            extra = self.SINGLE_LETTER if len(word) == 1 else 0.0
+            return self._log_total - math.log(c) + extra
         return self._log_total + self.UNKNOWN_BASE + len(word) * self.UNKNOWN_PER_CHAR
 
     def segment(self, chunk: str) -> list[str]:

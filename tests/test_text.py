@@ -123,6 +123,9 @@ def test_parse_hashtag_field():
         # unknown chunks are not chopped into letters
         ("tbt", ["tbt"]),
         ("beachy", ["beachy"]),
+        ("kingston", ["kingston"]),  # unknown: not "king" + "ston"
+        ("iloveyou", ["i", "love", "you"]),
+        ("takeabreak", ["take", "a", "break"]),
         # digits and non-Latin scripts come back whole
         ("summer2019", ["summer2019"]),
         ("東京タワー", ["東京タワー"]),
@@ -143,6 +146,11 @@ def test_segmentation_learns_words_from_a_corpus():
     wf = T.WordFrequencies.from_texts(["a tiny epic game", "epic western", "tiny house"] * 3)
     assert "tiny" in wf and "epic" in wf
     assert T.segment_hashtag("tinyepicwestern", wf) == ["tiny", "epic", "western"]
+    # an unknown word made of two known ones is split by the base list, not once the
+    # dataset's captions use it
+    assert T.segment_hashtag("carpet") == ["car", "pet"]
+    captions = T.WordFrequencies.from_texts(["a red carpet in the hall", "the carpet is soft"])
+    assert T.segment_hashtag("redcarpet", captions) == ["red", "carpet"]
     corpus_only = T.WordFrequencies.from_texts(["surf waves"], base=False)
     assert len(corpus_only) == 2 and "the" not in corpus_only
 
