@@ -375,6 +375,13 @@ class WordFrequencies:
             merged[w] = merged.get(w, 0.0) + c * scale
         return cls(merged)
 
+    @classmethod
+    def from_posts(cls, posts: Iterable[Post], base: bool = True, min_count: int = 1):
+        """`from_texts` over the posts' text, reference captions and paragraphs (never their
+        hashtags, which are what segmentation is for)."""
+        texts = (t for p in posts for t in (p.text, *p.captions, p.paragraph) if t)
+        return cls.from_texts(texts, base=base, min_count=min_count)
+
     def cost(self, word: str) -> float:
         c = self.counts.get(word)
         if c is not None:

@@ -151,6 +151,11 @@ def test_segmentation_learns_words_from_a_corpus():
     assert T.segment_hashtag("carpet") == ["car", "pet"]
     captions = T.WordFrequencies.from_texts(["a red carpet in the hall", "the carpet is soft"])
     assert T.segment_hashtag("redcarpet", captions) == ["red", "carpet"]
+    from_posts = T.WordFrequencies.from_posts(
+        [Post("1", ["zzz"], text="tiny boats", captions=["an epic wave"], paragraph="Foggy.")]
+    )
+    assert {"tiny", "boats", "epic", "wave", "foggy"} <= set(from_posts.counts)
+    assert "zzz" not in from_posts
     corpus_only = T.WordFrequencies.from_texts(["surf waves"], base=False)
     assert len(corpus_only) == 2 and "the" not in corpus_only
 
