@@ -350,7 +350,7 @@ def write_flickr8k(root: Path) -> Path:
     )
     (root / "Flickr_8k.trainImages.txt").write_text("a.jpg\nc.jpg\n")
     (root / "Flickr_8k.devImages.txt").write_text("b.jpg\n")
-    (root / "Flickr_8k.testImages.txt").write_text("c.jpg\n")  # also in train
+    (root / "Flickr_8k.testImages.txt").write_text("c.jpg\nd.jpg\n")  # c is also in train
     make_image(root / "Flicker8k_Dataset" / "a.jpg")
     return root
 
@@ -372,6 +372,7 @@ def test_flickr8k_quirks(tmp_path):
         "empty_caption": 1,
         "malformed_line": 1,
         "image_in_two_splits": 1,
+        "split_image_without_captions": 1,  # d.jpg
     }
     assert any("Flickr8k.token.txt:6" in e for e in r.examples["malformed_line"])
     assert r.notes["image_not_available"] == 2
@@ -805,3 +806,15 @@ def test_instaloader_folders(tmp_path):
     }
     assert r.notes["unreadable_metadata"] == 1
     assert len(load_posts(beach, RunReport())) == 2  # one hashtag folder works too
+
+
+def test_posts_json_list(tmp_path):
+    f = tmp_path / "mine.json"
+    f.write_text(json.dumps({"posts": [{"id": 1, "text": "a #b"}, "junk", {"id": 2, "tags": "c"}]}))
+    r = RunReport()
+    posts = load_dataset("posts", f, r, require_hashtags=False)
+    assert [(p.id, p.hashtags) for p in posts] == [("1", ["b"])]
+    assert r.counts == {"malformed_line": 1, "post_without_content": 1}
+    f.write_text("{broken")
+    with pytest.raises(ValueError, match="mine.json: not a JSON file"):
+        load_dataset("posts", f, RunReport())

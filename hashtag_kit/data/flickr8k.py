@@ -132,7 +132,8 @@ def load_flickr8k(
         posts.append(Post(id=name, image=image, text=caps[0], captions=caps, meta={"split": part}))
         if limit is not None and len(posts) >= limit:
             break
-    listed = set(split_of) - set(captions)
-    if listed and split is None and limit is None:
-        report.note("split_image_without_captions", str(root), f"{len(listed)} images")
+    if limit is None:
+        for name in sorted(set(split_of) - set(captions)):
+            if split is None or split_of[name] == split:
+                report.skip("split_image_without_captions", f"image {name}", split_of[name])
     return posts
