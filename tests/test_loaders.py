@@ -74,12 +74,14 @@ def test_posts_jsonl_everything_counted(tmp_path):
             {"id": "10", "hashtags": ["x", "!!", "#2019"], "caption": "junk tags"},
             {"id": "11", "hashtags": ["x"]},  # nothing to learn from
             {"id": "12", "hashtags": ["x"], "captions": ["a dog", " ", ""]},
+            {"id": "13", "hashtags": ["x"], "caption": "bell\x07 and\x00nul"},
         ],
     )
     r = RunReport()
     posts = load_posts(path, r)
     by_id = {p.id: p for p in posts}
-    assert list(by_id) == ["1", "3", "5", "6", "7", "8", "9", "10", "12"]
+    assert list(by_id) == ["1", "3", "5", "6", "7", "8", "9", "10", "12", "13"]
+    assert by_id["13"].text == "bell and nul"  # control characters removed
     assert by_id["12"].captions == ["a dog"] and by_id["12"].text is None
     assert by_id["1"].hashtags == ["sea", "beach"]  # field first, then the text's
     assert by_id["1"].text == "Sun and sea"

@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,7 +67,7 @@ POST_FIELDS = {
         "file_name",
         "photo",
         "path",
-    ),  # fmt: skip
+    ),
     "text": ("text", "caption", "description", "body", "content", "message"),
     "hashtags": ("hashtags", "tags", "hashtag", "labels"),
     "user": ("user", "user_id", "userid", "owner", "username", "author"),
@@ -75,6 +76,7 @@ POST_FIELDS = {
     "meta": ("meta",),
 }
 _ZERO_WIDTH_TABLE = {ord(c): None for c in ZERO_WIDTH}
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 POST_FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
 
 
@@ -101,8 +103,9 @@ def require_dir(path: str | Path | None, dataset: str, get_it: str) -> Path:
 
 
 def clean_str(value, report: RunReport | None = None, where: str = "") -> str | None:
-    """A string field made safe: None/blank -> None, zero-width characters and BOM removed,
-    lone surrogates (invalid unicode from JSON escapes) replaced and counted."""
+    """A string field made safe: None/blank -> None, zero-width characters, BOM and control
+    characters removed, whitespace collapsed, lone surrogates (invalid unicode from JSON
+    escapes) replaced and counted."""
     if value is None:
         return None
     s = value if isinstance(value, str) else str(value)
@@ -114,6 +117,8 @@ def clean_str(value, report: RunReport | None = None, where: str = "") -> str | 
             report.note("invalid_unicode_replaced", where)
     if not s.isascii():
         s = s.translate(_ZERO_WIDTH_TABLE)
+    if _CONTROL_RE.search(s):
+        s = _CONTROL_RE.sub(" ", s)
     s = " ".join(s.split())
     return s or None
 
@@ -122,8 +127,9 @@ def text_and_tags(raw: str | None) -> tuple[str | None, list[str]]:
     """(text with hashtags removed or None, hashtags found in it)."""
     if not raw:
         return None, []
-    tags = list(dict.fromkeys(s.tag for s in hashtag_spans(raw) if s.tag))
-    return (strip_hashtags(raw) or None), tags
+    spans = hashtag_spans(raw)
+    tags = list(dict.fromkeys(s.tag for s in spans if s.tag))
+    return (strip_hashtags(raw, spans) or None), tags
 
 
 def iter_lines(path: Path, report: RunReport) -> Iterator[tuple[int, str]]:
