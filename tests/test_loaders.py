@@ -326,6 +326,15 @@ def test_coco_missing_and_broken_files(tmp_path):
         load_dataset("coco", tmp_path, RunReport(), split="train")
 
 
+def test_coco_images_in_one_folder(tmp_path):
+    root = write_coco(tmp_path / "coco")
+    make_image(tmp_path / "all_images" / "000002.jpg")
+    posts = load_dataset(
+        "coco", root, RunReport(), require_hashtags=False, images_dir=tmp_path / "all_images"
+    )
+    assert [p.image is not None for p in posts] == [False, True, False]
+
+
 def test_coco_without_instances_file(tmp_path):
     root = write_coco(tmp_path / "coco")
     (root / "annotations" / "instances_val2017.json").unlink()

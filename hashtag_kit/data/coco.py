@@ -4,7 +4,7 @@ Files (COCO 2017 layout; `<split>` is e.g. `train2017`, `val2017`):
 
     <data_dir>/annotations/captions_<split>.json    images + 5 captions each
     <data_dir>/annotations/instances_<split>.json   object instances + 80 categories (optional)
-    <data_dir>/<split>/<file_name>                  the images (optional)
+    <data_dir>/<split>/<file_name>                  the images (optional; or `images_dir=`)
 
 One post per image with at least one caption: `text` is its first caption, `captions` all of
 them, `hashtags` the normalised category names of the objects in it, most instances first, each
@@ -104,7 +104,8 @@ def load_coco(
         split: a split name or list (`"val2017"`, or a prefix such as `"val"`); None = all.
         require_hashtags: skip (and count) images without object annotations.
         supercategories: add supercategory names after the category names.
-        images_dir: folder with one sub-folder per split (default `data_dir`).
+        images_dir: folder with one sub-folder per split (default `data_dir`), or holding all
+            the images directly.
         check_images: image paths of files that do not exist become None (counted).
     """
     root = require_dir(data_dir, "coco", GET_IT)
@@ -176,6 +177,9 @@ def load_coco(
             if file_name:
                 try:
                     path = resolve_image_path(image_root / name, str(file_name))
+                    flat = resolve_image_path(image_root, str(file_name))
+                    if check_images and not path.is_file() and flat.is_file():
+                        path = flat  # all images in one folder
                     if check_images and not path.is_file():
                         report.note("image_file_missing", label, str(path))
                     else:
