@@ -1,9 +1,12 @@
 """Datasets in their original formats -> the kit's one post form (`hashtag_kit.posts.Post`).
 
-`load_dataset(name, data_dir, report, limit=None, **options)` picks a loader by name. Every
-loader counts in `report` (a `hashtag_kit.report.RunReport`) each record it skips or repairs,
-with file:line or the post id, and raises `DatasetNotFoundError` (a `FileNotFoundError`) naming
-the file it expected and where to get the dataset.
+`load_dataset(name, data_dir, report, limit=None, **options)` picks a loader by name (aliases
+such as "tweeteval", "stanford", "instaloader" work too). Every loader counts in `report` (a
+`hashtag_kit.report.RunReport`) each record it skips or repairs, with file:line or the post id,
+and raises `DatasetNotFoundError` (a `FileNotFoundError`) naming the file it expected and where
+to get the dataset. `limit` keeps an evenly spread subset (files sorted by class stay
+representative). Image paths in posts are absolute; hashtags are normalised
+(`hashtag_kit.text.normalise_hashtag`) and never left in a post's text.
 
 | name | source | hashtags | text | captions / paragraph |
 |---|---|---|---|---|
