@@ -6,7 +6,8 @@ such as "tweeteval", "stanford", "instaloader" work too). Every loader counts in
 and raises `DatasetNotFoundError` (a `FileNotFoundError`) naming the file it expected and where
 to get the dataset. `limit` keeps an evenly spread subset (files sorted by class stay
 representative). Image paths in posts are absolute; hashtags are normalised
-(`hashtag_kit.text.normalise_hashtag`) and never left in a post's text.
+(`hashtag_kit.text.normalise_hashtag`); where hashtags come from the text (posts, Instaloader
+folders, tweets) they are removed from it, so no model reads the answer.
 
 | name | source | hashtags | text | captions / paragraph |
 |---|---|---|---|---|
