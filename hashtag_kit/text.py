@@ -118,11 +118,17 @@ def hashtag_spans(text: str) -> list[HashtagSpan]:
     spans: list[HashtagSpan] = []
     for m in _TAG_RUN_RE.finditer(text):
         start, end = m.span()
+        run_start = m.start(1)
         if start > 0 and text[start - 1] == "&":  # HTML entity such as &#39;
             continue
-        if urls and any(a <= start < b for a, b in urls):
-            continue
-        spans.append(HashtagSpan(start, end, normalise_hashtag(m.group(1))))
+        if urls:
+            if any(a <= start < b for a, b in urls):
+                continue
+            # a URL glued to a '#' (`#http://...`) is not part of the tag
+            end = min([end] + [a for a, _ in urls if run_start <= a < end])
+            if end == run_start:
+                continue
+        spans.append(HashtagSpan(start, end, normalise_hashtag(text[run_start:end])))
     return spans
 
 

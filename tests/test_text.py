@@ -227,3 +227,22 @@ def test_filter_min_freq_counts_drops():
     # frequencies from another set (e.g. the training split)
     by_train = T.filter_min_freq(posts, 1, RunReport(), counts={"sea": 1})
     assert [p.id for p in by_train] == ["b", "c"]
+
+
+def test_invariants_on_random_text():
+    """Seeded fuzz: stripping leaves no tag behind; tags are normalised, non-empty, idempotent."""
+    import random
+
+    rng = random.Random(0)
+    pool = list("ab Z9_#＃﹟&.,!…@-'") + ["\u200b", "\ufe0f", "é", "e\u0301", "東", "न", "ि"]
+    pool += ["🌊", "http://x.org/a#b ", "www.y.com#c ", "\n", "\t", "#1", "&#39;", "ß", "İ"]
+    for _ in range(3000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 30)))
+        tags = T.extract_hashtags(text)
+        for tag in tags:
+            assert tag and T.normalise_hashtag(tag) == tag
+            assert any(c.isalpha() for c in tag)
+        stripped = T.strip_hashtags(text)
+        assert T.extract_hashtags(stripped) == [], (text, stripped)
+        assert stripped == stripped.strip() and "  " not in stripped
+        assert "\x00" not in stripped
