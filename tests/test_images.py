@@ -223,3 +223,34 @@ def test_header_without_pixels(tmp_path):
     _png_header_only(path, 4, 4)
     with pytest.raises(ImageError, match="empty_pixels.png"):
         load_image(path)
+
+
+def test_damaged_files_never_escape_as_other_errors(tmp_path, jpeg):
+    """Seeded fuzz: cut or scribbled JPEG/PNG/GIF files give an array or an ImageError."""
+    rng = np.random.default_rng(0)
+    sources = [jpeg.read_bytes()]
+    for fmt in ("PNG", "GIF", "BMP", "WEBP", "TIFF"):
+        buf = tmp_path / f"src.{fmt.lower()}"
+        Image.new("RGB", (24, 16), (10, 200, 30)).save(buf, format=fmt)
+        sources.append(buf.read_bytes())
+    outcomes = {"ok": 0, "error": 0}
+    for i in range(120):
+        data = bytearray(sources[i % len(sources)])
+        if i % 2:
+            data = data[: int(rng.integers(1, len(data)))]
+        else:
+            for _ in range(int(rng.integers(1, 8))):
+                data[int(rng.integers(0, len(data)))] = int(rng.integers(0, 256))
+        path = tmp_path / f"fuzz{i}.img"
+        path.write_bytes(bytes(data))
+        reason = check_image(path)
+        assert reason is None or isinstance(reason, str)
+        try:
+            arr = load_image(path)
+        except ImageError as e:
+            assert str(path) in str(e)
+            outcomes["error"] += 1
+        else:
+            assert arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3
+            outcomes["ok"] += 1
+    assert outcomes["error"] > 20  # the damage was real
