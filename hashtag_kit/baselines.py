@@ -39,6 +39,7 @@ __all__ = [
     "PopularityRecommender",
     "UserTopRecommender",
     "NearestNeighbourRecommender",
+    "metrics_entry",
 ]
 
 
@@ -315,3 +316,27 @@ class NearestNeighbourRecommender(PopularityRecommender):
             out.append(tags)
         self.n_without_features = int((~self._present).sum())
         return out
+
+
+def metrics_entry(
+    family: str,
+    description: str,
+    paper: str,
+    ranking: dict,
+    *,
+    trainable_params: int | None = None,
+    ms_per_step: float | None = None,
+    history: dict | None = None,
+    variant: dict | None = None,
+) -> dict:
+    """One model's entry of a stage's `metrics.json` "models" (the schema notebook 05 reads)."""
+    return {
+        "family": family,
+        "description": description,
+        "paper": paper,
+        "ranking": ranking,
+        "trainable_params": trainable_params,
+        "ms_per_step": ms_per_step,
+        "history": history,
+        "variant": variant or {},
+    }

@@ -4,7 +4,8 @@ Each image goes through the encoder's ImageNet classifier (`hashtag_kit.encoders
 EfficientNet-Lite0 by default); each of its top labels proposes hashtags: the whole label
 normalised (`"tiger cat"` -> `#tigercat`, weight 1) and each of its words with singular/plural
 variants (`#tiger`, `#cat`, `#cats`, weight `word_weight`), plus any hand-given `synonyms`
-(`{"seashore": ["beach"]}`). A hashtag's score is the sum over labels of label probability x
+(`default_synonyms()`: ImageNet scene labels such as "seashore" -> `#beach #sea`, and every dog
+breed -> `#dog`, every cat -> `#cat`, every food -> `#food`). A hashtag's score is the sum over labels of label probability x
 weight. With a tag vocabulary only its tags can be proposed (so the lists are comparable with
 trained models); without one the hashtags are open-vocabulary.
 
@@ -25,6 +26,58 @@ from collections.abc import Callable, Collection, Sequence
 from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import normalise_hashtag, tokenize
+
+#: hand-written label -> hashtag links for common photo subjects (scene labels of ImageNet, and
+#: whole label families by class index: the 118 dog breeds, the 5 cats, the foods)
+SCENE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "seashore": ("beach", "sea", "ocean"),
+    "sandbar": ("beach", "sea"),
+    "coral reef": ("sea", "ocean"),
+    "lakeside": ("lake", "nature"),
+    "alp": ("mountains", "mountain", "hiking", "nature"),
+    "valley": ("mountains", "nature"),
+    "volcano": ("mountains", "mountain"),
+    "cliff": ("mountains", "nature"),
+    "promontory": ("sea", "coast"),
+    "geyser": ("nature",),
+    "breakwater": ("sea",),
+    "dock": ("sea", "harbour"),
+    "pier": ("sea",),
+    "boathouse": ("lake",),
+    "streetcar": ("city",),
+    "street sign": ("city",),
+    "traffic light": ("city",),
+    "cab": ("city",),
+    "palace": ("city", "travel"),
+    "church": ("city", "travel"),
+    "dome": ("city", "travel"),
+    "ski": ("snow", "winter"),
+    "dogsled": ("snow", "winter"),
+    "snowmobile": ("snow", "winter"),
+    "snowplow": ("snow", "winter"),
+    "dumbbell": ("fitness", "gym"),
+    "barbell": ("fitness", "gym"),
+}
+_FAMILIES = (
+    (range(151, 269), ("dog",)),
+    (range(281, 286), ("cat",)),
+    (range(924, 970), ("food", "foodie")),
+)
+
+
+def default_synonyms() -> dict[str, tuple[str, ...]]:
+    """`SCENE_SYNONYMS` plus the dog, cat and food label families of the ImageNet class list."""
+    out = dict(SCENE_SYNONYMS)
+    try:
+        from hashtag_kit.encoders.image import imagenet_label_names
+
+        names = imagenet_label_names()
+    except Exception:  # noqa: BLE001 - the families are an extra; scenes still work
+        return out
+    for indices, tags in _FAMILIES:
+        for i in indices:
+            out[names[i]] = tuple(dict.fromkeys([*out.get(names[i], ()), *tags]))
+    return out
 
 
 def _variants(word: str) -> list[str]:
@@ -81,7 +134,8 @@ class ZeroShotRecommender:
         tags: the tag vocabulary allowed (None: open vocabulary).
         n_labels: how many top ImageNet labels of each image propose hashtags.
         word_weight: weight of single words of multi-word labels (see `label_hashtags`).
-        synonyms: extra label -> hashtags mappings.
+        synonyms: label -> extra hashtags; default `default_synonyms()` (scenes, dogs, cats,
+            foods); pass {} for the bare label words only.
         labeller: `labeller(image_paths, k) -> [[(label, prob), ...], ...]`; default
             `hashtag_kit.encoders.image.top_labels` (EfficientNet-Lite0's ImageNet head).
         batch_size: images per labeller call.
@@ -106,7 +160,7 @@ class ZeroShotRecommender:
         self._allowed = set(self.tags) if self.tags is not None else None
         self.n_labels = int(n_labels)
         self.word_weight = float(word_weight)
-        self.synonyms = dict(synonyms or {})
+        self.synonyms = default_synonyms() if synonyms is None else dict(synonyms)
         self.labeller = labeller
         self.batch_size = int(batch_size)
 

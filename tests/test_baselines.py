@@ -167,7 +167,7 @@ def test_zero_shot_scores_labels_and_counts_missing_images(tmp_path):
     assert out == [["cat", "lakeside"], [], []]
     assert report.counts == {"zero_shot_no_image": 1, "zero_shot_unreadable_image": 1}
     assert "bad.png" in report.examples["zero_shot_unreadable_image"][0]
-    open_vocab = ZeroShotRecommender(labeller=labeller).recommend(
+    open_vocab = ZeroShotRecommender(labeller=labeller, synonyms={}).recommend(
         posts[:1], 2, exclude=[{"tabbycat"}]
     )
     assert open_vocab == [["cat", "cats"]]  # 0.35 each; tabbycat (0.6) excluded
@@ -185,3 +185,15 @@ def test_zero_shot_with_the_real_encoder(tmp_path):
         [Post("c", image=str(path))], 2
     )
     assert out[0][0] == "cat"
+
+
+def test_zero_shot_default_synonyms_link_scenes_and_breeds():
+    from hashtag_kit.zero_shot import ZeroShotRecommender, default_synonyms
+
+    syn = default_synonyms()
+    assert "beach" in syn["seashore"] and syn["Chihuahua"] == ("dog",) and "cat" in syn["tabby"]
+    rec = ZeroShotRecommender(tags=["beach", "dog", "mountains", "city"])
+    out = rec.recommend_from_labels(
+        [[("seashore", 0.7), ("golden retriever", 0.2)], [("alp", 0.9)]], 2
+    )
+    assert out == [["beach", "dog"], ["mountains"]]

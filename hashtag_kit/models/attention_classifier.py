@@ -320,3 +320,107 @@ class StepTimer(keras.callbacks.Callback):
 
 def trainable_params(model: keras.Model) -> int:
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def train_attention_classifier(
+    train_posts: Sequence[Post],
+    val_posts: Sequence[Post],
+    tags: Sequence[str],
+    image_features=None,
+    words: WordVocabulary | None = None,
+    *,
+    modality: str = "both",
+    fusion: str = "concat",
+    units: int = 128,
+    embedding_dim: int = 64,
+    max_len: int = 24,
+    epochs: int = 20,
+    batch_size: int = 32,
+    learning_rate: float = 3e-3,
+    loss: str = "bce",
+    dropout: float = 0.2,
+    seed: int = 0,
+    verbose: int = 0,
+) -> tuple[AttentionHashtagClassifier, dict]:
+    """Build, compile and fit one `AttentionHashtagClassifier` (seeded).
+
+    Args:
+        train_posts, val_posts: the frozen split's parts (val gives `val_loss`).
+        tags: the tag vocabulary (output order).
+        image_features: FeatureSet with a region grid (needed unless modality="text").
+        words: caption word vocabulary (needed unless modality="image").
+        modality, fusion, units, embedding_dim, dropout: see `AttentionHashtagClassifier`.
+        max_len: caption length in tokens.
+        epochs, batch_size, learning_rate, loss: training settings (`loss`: "bce" | "focal").
+        seed: `keras.utils.set_random_seed` before building.
+
+    Returns:
+        `(model, info)`, info = {"history": {"loss": [...], "val_loss": [...]},
+        "ms_per_step": float, "trainable_params": int}.
+    """
+    keras.utils.set_random_seed(seed)
+    use_img = modality in ("both", "image")
+    use_txt = modality in ("both", "text")
+    if use_img and image_features is None:
+        raise ValueError(f"modality={modality!r} needs image_features (a FeatureSet with grid)")
+    if use_txt and words is None:
+        raise ValueError(f"modality={modality!r} needs a WordVocabulary")
+
+    def inputs(posts):
+        return classifier_inputs(
+            posts, image_features if use_img else None, words if use_txt else None, max_len
+        )
+
+    model = AttentionHashtagClassifier(
+        len(tags),
+        words.size if words is not None else 2,
+        modality=modality,
+        fusion=fusion,
+        units=units,
+        embedding_dim=embedding_dim,
+        dropout=dropout,
+    )
+    compile_classifier(model, loss, learning_rate)
+    timer = StepTimer()
+    val = (inputs(val_posts), multi_hot(val_posts, tags)) if len(val_posts) else None
+    hist = model.fit(
+        inputs(train_posts),
+        multi_hot(train_posts, tags),
+        validation_data=val,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=verbose,
+        callbacks=[timer],
+    )
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    return model, {
+        "history": history,
+        "ms_per_step": timer.ms_per_step,
+        "trainable_params": trainable_params(model),
+    }
+
+
+def predict_attention(
+    model: AttentionHashtagClassifier,
+    posts: Sequence[Post],
+    image_features=None,
+    words: WordVocabulary | None = None,
+    max_len: int = 24,
+    batch_size: int = 128,
+) -> tuple[np.ndarray, dict]:
+    """Tag probabilities (n, n_tags) and attention weights {"image": (n, R), "text": (n, T)}."""
+    x = classifier_inputs(
+        posts,
+        image_features if model.uses_image else None,
+        words if model.uses_text else None,
+        max_len,
+    )
+    probs, att = [], {}
+    n = len(posts)
+    for i in range(0, n, batch_size):
+        p, a = model({k: v[i : i + batch_size] for k, v in x.items()}, return_attention=True)
+        probs.append(keras.ops.convert_to_numpy(p))
+        for k, v in a.items():
+            att.setdefault(k, []).append(keras.ops.convert_to_numpy(v))
+    return np.concatenate(probs), {k: np.concatenate(v) for k, v in att.items()}

@@ -245,3 +245,57 @@ def recommend_cnn_rnn(
                     break
         out.append(ranked)
     return out
+
+
+def train_cnn_rnn(
+    train_posts: Sequence[Post],
+    val_posts: Sequence[Post],
+    tags: Sequence[str],
+    image: np.ndarray,
+    val_image: np.ndarray | None = None,
+    *,
+    joint_dim: int = 64,
+    units: int = 128,
+    max_tags: int = 5,
+    epochs: int = 20,
+    batch_size: int = 32,
+    learning_rate: float = 3e-3,
+    seed: int = 0,
+    verbose: int = 0,
+) -> tuple[CNNRNNTagger, dict]:
+    """Build, compile and fit a `CNNRNNTagger` (seeded) on pooled image features.
+
+    Args:
+        train_posts, val_posts: the frozen split's parts, in the row order of `image`/`val_image`.
+        tags: the tag vocabulary, most frequent first (the sequence order).
+        image, val_image: (n, image_dim) pooled image features of those posts.
+
+    Returns:
+        `(model, info)`, info = {"history", "ms_per_step", "trainable_params"}.
+    """
+    from hashtag_kit.models.attention_classifier import StepTimer, trainable_params
+
+    keras.utils.set_random_seed(seed)
+    model = compile_cnn_rnn(CNNRNNTagger(len(tags), joint_dim, units), learning_rate)
+    x, y = tag_sequences(train_posts, tags, max_tags)
+    val = None
+    if val_image is not None and len(val_posts):
+        vx, vy = tag_sequences(val_posts, tags, max_tags)
+        val = ({"image": np.asarray(val_image, np.float32), "tags_in": vx}, vy)
+    timer = StepTimer()
+    hist = model.fit(
+        {"image": np.asarray(image, np.float32), "tags_in": x},
+        y,
+        validation_data=val,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=verbose,
+        callbacks=[timer],
+    )
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    return model, {
+        "history": history,
+        "ms_per_step": timer.ms_per_step,
+        "trainable_params": trainable_params(model),
+    }
