@@ -1,0 +1,60 @@
+"""The papermill runner: order, timings, stopping at the first failing notebook with its cell."""
+
+import json
+
+import nbformat
+import pytest
+
+from hashtag_kit import reproduce
+
+
+def _notebook(path, code):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('RUN_DIR: str = ""\nRUN_MODE: str = "full"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def fake_notebooks(tmp_path, monkeypatch):
+    d = tmp_path / "notebooks"
+    d.mkdir()
+    monkeypatch.setattr(reproduce, "NOTEBOOKS", d)
+    return d
+
+
+def test_runs_in_order_records_timings_and_stops_at_first_failure(fake_notebooks, tmp_path, capsys):
+    log = tmp_path / "order.txt"
+    _notebook(
+        fake_notebooks / "01_preprocess.ipynb",
+        f"open({str(log)!r}, 'a').write('01 ' + RUN_MODE + '\\n')",
+    )
+    _notebook(
+        fake_notebooks / "02_encoder_decoder_hashtags.ipynb",
+        "x = 1\nraise RuntimeError('boom in stage two')",
+    )
+    _notebook(
+        fake_notebooks / "03_attention_baseline.ipynb", f"open({str(log)!r}, 'a').write('03\\n')"
+    )
+    run = tmp_path / "outputs" / "r1"
+    code = reproduce.reproduce(str(run), "smoke", only=["01", "02", "03"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert log.read_text() == "01 smoke\n"  # 03 never ran
+    assert "[02_encoder_decoder_hashtags] FAILED" in out
+    assert "RuntimeError: boom in stage two" in out
+    assert "raise RuntimeError" in out  # the failing cell's source is shown
+    timings = json.loads((run / "timings.json").read_text())
+    assert set(timings) == {"01_preprocess"} and timings["01_preprocess"] >= 0
+    assert (run / "executed" / "02_encoder_decoder_hashtags.ipynb").exists()
+
+
+def test_run_names_map_to_outputs_folder(tmp_path):
+    assert reproduce.run_dir_for("default") == reproduce.REPO / "outputs" / "default"
+    assert reproduce.run_dir_for(str(tmp_path / "x")) == tmp_path / "x"
