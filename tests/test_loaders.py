@@ -46,6 +46,8 @@ def test_registry_names_and_errors(tmp_path):
         load_dataset("coco", tmp_path / "nowhere", RunReport())
     with pytest.raises(DatasetNotFoundError, match="needs data_dir"):
         load_dataset("harrison", None, RunReport())
+    with pytest.raises(DatasetNotFoundError, match="needs data_dir.*HARRISON-Dataset"):
+        load_dataset("harrison", "", RunReport())
     with pytest.raises(ValueError, match="no option.*'colour'.*valid options"):
         load_dataset("posts", tmp_path, RunReport(), colour="red")
 

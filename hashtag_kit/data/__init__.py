@@ -140,6 +140,8 @@ def load_dataset(
             option is an error listing the valid ones.
     """
     key = dataset_name(name)
+    if data_dir is not None and str(data_dir).strip() == "":
+        data_dir = None  # "" (an unset notebook parameter) means "no folder"
     if data_dir is None and key != "embedded":
         raise DatasetNotFoundError(
             f"dataset {key!r} needs data_dir (its folder). {DATASETS[key][2]}"
