@@ -407,22 +407,35 @@ def design_table(
     run_metrics: Mapping[str, StageMetrics], published: pd.DataFrame, k: int = 7
 ) -> pd.DataFrame:
     """DESIGN Table 1: Hit, P, R, F1 at K for every notebook-02 model (fusion, personalisation,
-    modality columns from each model's "variant"), then the DESIGN follow-up's published rows."""
+    modality columns from each model's "variant") on all test posts; then the same models on
+    the test subsets notebook 02 recorded in `extra` as {subset: {model: ranking}} (e.g.
+    "without_text", "seen_users"; the `test_posts` column names the subset); then the DESIGN
+    follow-up's published rows."""
     metric_cols = _ranking_columns(published, "design", k)
     labels = [_label(m, kk) for m, kk in metric_cols]
     cols = ["model", "source", "stage", "family", "fusion", "personalisation", "modality"]
-    cols += ["dataset", *labels, "mrr", "trainable_params", "n_test_posts", "protocol", "note"]
+    cols += ["test_posts", "dataset", *labels, "mrr", "trainable_params", "n_test_posts"]
+    cols += ["protocol", "note"]
     rows = []
     sm = run_metrics.get(ENCODER_DECODER)
     if sm is None or not sm.ok:
         rows.append(_missing_row(sm or _absent(run_metrics, ENCODER_DECODER), cols))
-    for sm, name, display, entry in _stage_models(run_metrics, ENCODER_DECODER):
-        row = _model_row(sm, name, display, entry)
-        for (m, kk), label in zip(metric_cols, labels, strict=True):
-            row[label] = _ranking_value(entry, m, kk)
-        row["mrr"] = _num((entry.get("ranking") or {}).get("mrr"))
-        row["protocol"] = f"{_run_context(sm)}; per-post averaged (DESIGN / MaCon)"
+    models = _stage_models(run_metrics, ENCODER_DECODER)
+    for _, _name, display, entry in models:
+        row = _ranking_row(sm, display, entry, metric_cols, labels)
+        row["test_posts"] = "all"
+        row["protocol"] += " (DESIGN / MaCon)"
         rows.append(row)
+    if sm is not None and sm.ok:
+        entries = {name: (display, entry) for _, name, display, entry in models}
+        for subset, name, ranking in _subset_rankings(sm):
+            display, entry = entries.get(name, (name, {}))
+            row = _ranking_row(sm, display, {**entry, "ranking": ranking}, metric_cols, labels)
+            row["test_posts"] = subset
+            row["trainable_params"] = None  # stated once, on the model's "all" row
+            row["ms_per_step"] = None
+            row["protocol"] += f"; test posts: {subset} (metrics.json extra.{subset})"
+            rows.append(row)
     ours = _this_run_summary(run_metrics)
     rows += _published_rows(published, "design", _label, ours, _design_variant)
     return _frame(rows, cols)
@@ -432,17 +445,29 @@ def _design_variant(grp: pd.DataFrame) -> dict:
     """Fusion of a published DESIGN row, read from its model name ("..., sum fusion")."""
     name = str(grp["model"].iloc[0]).lower()
     fusion = next((f for f in ("weighted", "sum", "concat") if f"{f} fusion" in name), None)
-    return {"fusion": fusion, "personalisation": True, "modality": "both"}
+    return {"fusion": fusion, "personalisation": True, "modality": "both", "test_posts": "all"}
+
+
+def _is_ranking(d) -> bool:
+    return isinstance(d, Mapping) and isinstance(d.get("hit_rate"), Mapping)
+
+
+def _subset_rankings(sm: StageMetrics) -> list[tuple[str, str, dict]]:
+    """(subset, model, ranking) for every `extra` entry shaped {subset: {model: ranking}}."""
+    found = []
+    for subset, value in (sm.metrics.get("extra") or {}).items():
+        if isinstance(value, Mapping) and not _is_ranking(value):
+            for name, ranking in value.items():
+                if _is_ranking(ranking):
+                    found.append((subset, name, ranking))
+    return found
 
 
 def _extra_rankings(sm: StageMetrics) -> list[tuple[str, dict]]:
     """Ranking figures a stage put in `extra` (e.g. HARRISON completion): any dict holding a
     `ranking_metrics`-shaped entry, at the first or second level."""
     found = []
-
-    def is_ranking(d) -> bool:
-        return isinstance(d, Mapping) and isinstance(d.get("hit_rate"), Mapping)
-
+    is_ranking = _is_ranking
     for key, value in (sm.metrics.get("extra") or {}).items():
         if not isinstance(value, Mapping):
             continue

@@ -49,7 +49,7 @@ README_COLUMNS = {
         "trainable_params",
         "ms_per_step",
     ],
-    "design": ["model", "source", "dataset", "fusion", "personalisation", "modality"],
+    "design": ["model", "source", "dataset", "fusion", "personalisation", "modality", "test_posts"],
     "baselines": ["model", "source", "dataset", "family", "modality"],
     "captions": ["model", "source", "task", "dataset", "bleu1", "bleu2", "bleu3", "bleu4"]
     + ["meteor", "rouge_l", "cider"],

@@ -105,7 +105,18 @@ def make_fake_run(
             for i, (name, variant) in enumerate(ENCODER_DECODER_MODELS.items())
         }
         models["popularity"] = _entry(rng, "baseline", 0.05)
-        write_metrics(rd.stage(ENCODER_DECODER), {"split": "random", "models": models}, rd)
+        subsets = ("without_text", "seen_users")  # notebook 02's extra: {subset: {model: ranking}}
+        extra = {
+            sub: {
+                n: _ranking(rng, 0.2)
+                for n in ("encoder-decoder sum+user", "encoder-decoder weighted+user")
+            }
+            for sub in subsets
+        }
+        extra["n_test_posts"] = 40
+        write_metrics(
+            rd.stage(ENCODER_DECODER), {"split": "random", "models": models, "extra": extra}, rd
+        )
     if ATTENTION in stages:
         models = {
             name: _entry(

@@ -44,8 +44,10 @@ def report_html(full_run, tables):
     return path.read_text(encoding="utf-8")
 
 
-def _row(df: pd.DataFrame, model: str, source: str = "this run") -> pd.Series:
+def _row(df: pd.DataFrame, model: str, source: str = "this run", subset="all") -> pd.Series:
     hit = df[(df["model"] == model) & (df["source"] == source)]
+    if "test_posts" in df.columns and source == "this run":
+        hit = hit[hit["test_posts"] == subset]
     assert len(hit) == 1, f"{model!r} ({source}) appears {len(hit)} times"
     return hit.iloc[0]
 
@@ -98,6 +100,15 @@ def test_our_figures_are_the_metrics_json_figures(full_run, tables):
         assert row[label] == pytest.approx(entry["ranking"][metric]["7"])
     assert row["F1@7"] == pytest.approx(entry["ranking"]["f1"]["7"])
     assert (row["fusion"], row["personalisation"], row["modality"]) == ("weighted", True, "both")
+
+    # the test subsets notebook 02 records in extra (e.g. posts without text) get rows too
+    extra = full_run.metrics(ENCODER_DECODER)["extra"]
+    for subset in ("without_text", "seen_users"):
+        for name, ranking in extra[subset].items():
+            row = _row(tables["design"], name, subset=subset)
+            assert row["F1@7"] == pytest.approx(ranking["f1"]["7"])
+            assert row["fusion"] == m02[name]["variant"]["fusion"]
+            assert subset in row["protocol"]
 
     # original table: accuracy is Hit@K at the chosen K, with parameters and ms/step
     row = _row(tables["original"], "attention LSTM/BiLSTM")
@@ -200,7 +211,7 @@ def test_html_report_is_self_contained_and_holds_the_tables(full_run, tables, re
             assert f"<td>{html.escape(str(model))}</td>" in page, (name, model)
     assert page.count('<tr class="published">') == tables_published_rows(tables)
     # figures are formatted, not dumped at full precision
-    f1 = tables["design"].set_index("model").loc["encoder-decoder weighted+user", "F1@7"]
+    f1 = _row(tables["design"], "encoder-decoder weighted+user")["F1@7"]
     assert f'<td class="num">{f1:.3f}</td>' in page
     assert "all 54 published figures appear in a table" in page
 
