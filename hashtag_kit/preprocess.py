@@ -83,9 +83,15 @@ class PreprocessConfig:
 
 def load(cfg: PreprocessConfig, report: RunReport) -> list[Post]:
     """Load the configured dataset through the loader registry."""
-    from hashtag_kit.data import load_dataset
+    import inspect
+
+    from hashtag_kit.data import get_loader, load_dataset
 
     options = dict(cfg.loader_options or {})
+    # captioning data (Flickr8k, Stanford, COCO images without objects) has no hashtags: the
+    # loader must keep such posts when the run does not require hashtags
+    if "require_hashtags" in inspect.signature(get_loader(cfg.dataset)).parameters:
+        options.setdefault("require_hashtags", cfg.require_hashtags)
     if cfg.dataset == "embedded":
         options.setdefault("n_posts", cfg.n_embedded_posts)
         options.setdefault("seed", cfg.seed)

@@ -111,3 +111,20 @@ def test_cli_reports_missing_dataset(tmp_path, capsys):
 def test_bad_run_mode_rejected():
     with pytest.raises(ValueError, match="run_mode"):
         PreprocessConfig(run_mode="fast").resolved()
+
+
+def test_captioning_data_without_hashtags_can_be_preprocessed(tmp_path):
+    d = tmp_path / "flickr"
+    d.mkdir()
+    (d / "Flickr8k.token.txt").write_text(
+        "a.jpg#0 a dog runs\na.jpg#1\ta brown dog\nb.jpg#0\ta child plays\n"
+    )
+    for part, names in (("train", "a.jpg"), ("dev", "b.jpg"), ("test", "")):
+        (d / f"Flickr_8k.{part}Images.txt").write_text(names + "\n")
+    cfg = PreprocessConfig(
+        dataset="flickr8k", data_dir=str(d), min_tag_freq=1, require_hashtags=False
+    )
+    out = preprocess(tmp_path / "run", cfg)
+    assert sorted(len(p.captions) for p in out["posts"]) == [1, 2]
+    with pytest.raises(ValueError, match="survived cleaning"):
+        preprocess(tmp_path / "run2", PreprocessConfig(dataset="flickr8k", data_dir=str(d)))
