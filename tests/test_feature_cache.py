@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -278,3 +279,16 @@ def test_command_line_extract_shard_merge(tmp_path, monkeypatch, capsys):
         assert cache.main([str(run2), "--kind", "image", "--shard", f"{i}/2", *common]) == 0
     assert cache.main([str(run2), "--kind", "image", "--merge", *common]) == 0
     np.testing.assert_array_equal(load_features(run2, "image").pooled, img.pooled)
+
+
+def test_bench_features_prints_its_figures(capsys):
+    from hashtag_kit.bench import main as bench_main
+
+    assert bench_main(["features", "--tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "== bench features" in out and "machine:" in out
+    bare = float(re.search(r"bare predict_on_batch\s+([\d.]+) images/s", out).group(1))
+    pipe = float(re.search(r"pipeline \(extract_features\)\s+([\d.]+) images/s", out).group(1))
+    cached = float(re.search(r"cached re-run\s+([\d.]+) s", out).group(1))
+    assert bare > 0 and pipe > 0 and cached >= 0
+    assert "targets:" in out

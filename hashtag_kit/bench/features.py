@@ -8,6 +8,8 @@ Prints, for the image encoder on the embedded dataset (generated if needed):
 * bare forward: images/s of `predict_on_batch` on one prepared batch, repeated (the ceiling);
 * pipeline: images/s of `extract_features` into an empty cache (decode, crop/resize,
   forward, shard write; the next batch is decoded in a thread meanwhile);
+* CPU ms/image beside each: process CPU time per image, a figure that other programs
+  competing for the cores disturb less than images/s;
 * cached re-run: seconds of `extract_features` again on the same posts (everything cached;
   hashing is skipped for unchanged files, shards are read and checked).
 
@@ -44,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-grid", action="store_true", help="pooled vectors only")
     parser.add_argument("--repeats", type=int, default=8, help="bare forward batches timed")
+    parser.add_argument("--tiny", action="store_true", help="60 posts, 32 images (for tests)")
     args = parser.parse_args(argv)
+    if args.tiny:
+        args.n_posts, args.limit, args.batch_size, args.repeats = 60, 32, 32, 1
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     import keras
@@ -74,11 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     model = enc._models()[2]  # the compiled two-output model the pipeline uses
     model.predict_on_batch(x)
 
-    def bare_forward() -> float:
-        t0 = time.perf_counter()
+    def bare_forward() -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(args.repeats):
             model.predict_on_batch(x)
-        return args.repeats * bs / (time.perf_counter() - t0)
+        n = args.repeats * bs
+        return n / (time.perf_counter() - t0), (time.process_time() - c0) * 1000 / n
 
     load_before = os.getloadavg()[0]
     bare_before = bare_forward()
@@ -86,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_features_") as tmp:
         run, store = Path(tmp) / "run", Path(tmp) / "store"
         report = RunReport()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fs = extract_features(
             run,
             posts,
@@ -98,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=False,
             cache_dir=store,
         )
-        pipe_s = time.perf_counter() - t0
+        pipe_s, pipe_cpu = time.perf_counter() - t0, time.process_time() - c0
         n = int(fs.mask.sum())
         t0 = time.perf_counter()
         again = extract_features(
@@ -115,13 +121,19 @@ def main(argv: list[str] | None = None) -> int:
         cached_s = time.perf_counter() - t0
         assert np.array_equal(again.pooled, fs.pooled)
         size_mb = sum(f.stat().st_size for f in store.rglob("*.npz")) / 1e6
-    bare = (bare_before + bare_forward()) / 2  # before and after: machine load drifts
+    bare_after = bare_forward()  # before and after: the machine's load drifts
+    bare = (bare_before[0] + bare_after[0]) / 2
+    bare_cpu = (bare_before[1] + bare_after[1]) / 2
     pipe = n / pipe_s
+    pipe_cpu = pipe_cpu * 1000 / max(n, 1)
     print(f"machine: {_machine()}; load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
     print(f"encoder: {enc.id} ({enc.name}), batch {bs}, grid {'on' if grid else 'off'}")
     print(f"data: embedded dataset {folder.name}, {len(posts)} posts with images, {n} readable")
-    print(f"{'bare predict_on_batch':<28}{bare:9.1f} images/s")
-    print(f"{'pipeline (extract_features)':<28}{pipe:9.1f} images/s  ({pipe / bare:.0%} of bare)")
+    print(f"{'bare predict_on_batch':<28}{bare:9.1f} images/s  {bare_cpu:6.1f} CPU ms/image")
+    print(
+        f"{'pipeline (extract_features)':<28}{pipe:9.1f} images/s  {pipe_cpu:6.1f} CPU ms/image"
+        f"  ({pipe / bare:.0%} of bare; by CPU time {bare_cpu / pipe_cpu:.0%})"
+    )
     print(
         f"{'cached re-run':<28}{cached_s:9.2f} s  ({len(posts)} posts, {size_mb:.0f} MB of shards)"
     )

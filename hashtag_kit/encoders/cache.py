@@ -21,7 +21,8 @@ Guarantees:
 * resumable: an interrupted extraction keeps every finished shard and recomputes only the
   rest (same chunks in the same order, hence identical features to an uninterrupted run);
 * atomic: a shard is written to a temporary file, flushed, then renamed;
-* checked: each shard stores crc32 checksums of its arrays; a corrupt or truncated shard is
+* checked: every array of a shard is covered by a CRC-32 (the zip container's, verified on
+  each read, plus an explicit one over the key arrays); a corrupt or truncated shard is
   detected, deleted, counted in the report and its features recomputed;
 * a changed image file is detected: its size or mtime changed -> re-hashed -> new key;
 * missing or unreadable inputs (no image, file not found, corrupt image, empty text) get
@@ -180,7 +181,9 @@ def write_shard(
     }
     if grid is not None:
         arrays["grid"] = np.asarray(grid, "float16")
-    checks = {k: _crc(v) for k, v in arrays.items()}
+    # the zip container already stores and verifies (on every full read) a CRC-32 per member;
+    # the key arrays get a second, explicit one: they decide what a shard claims to hold
+    checks = {k: _crc(v) for k, v in arrays.items() if k not in ("pooled", "grid")}
     arrays["checks"] = np.array(json.dumps(checks))
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as f:
@@ -198,7 +201,7 @@ def _check(path, z, names) -> dict:
     except Exception as e:
         raise CorruptShardError(f"{path}: unreadable shard ({type(e).__name__}: {e})") from e
     for n, a in arrays.items():
-        if checks.get(n) != _crc(a):
+        if n in checks and checks[n] != _crc(a):
             raise CorruptShardError(f"{path}: checksum mismatch in {n!r}")
     return arrays
 
@@ -241,6 +244,7 @@ class ShardStore:
         self.repair = repair  # delete corrupt shards (extraction) or leave them (reading)
         self._table: dict[str, tuple[Path, bool]] | None = None
         self._failed: dict[str, str] = {}
+        self._fresh: dict[Path, tuple] = {}  # shards written by this process: no re-read
 
     def table(self) -> dict[str, tuple[Path, bool]]:
         """key -> (shard path, shard has grid); corrupt shards are dropped and counted."""
@@ -290,6 +294,7 @@ class ShardStore:
             "\n".join([*keys, "|", *failed]).encode() + (b"|grid" if grid is not None else b"")
         )
         path = write_shard(self.path / f"shard-{name}.npz", keys, pooled, grid, failed)
+        self._fresh[path] = (list(keys), pooled, grid)
         if self._table is not None:
             for k in keys:
                 self._table[k] = (path, grid is not None)
@@ -316,7 +321,11 @@ class ShardStore:
         bad: list[str] = []
         for path, rows in by_shard.items():
             try:
-                skeys, spooled, sgrid = read_shard(path, grid)
+                fresh = self._fresh.pop(path, None)
+                if fresh is not None and (fresh[2] is not None or not grid):
+                    skeys, spooled, sgrid = fresh
+                else:
+                    skeys, spooled, sgrid = read_shard(path, grid)
             except CorruptShardError as e:
                 self.discard(path, str(e))
                 bad += [keys[r] for r in rows]
@@ -392,7 +401,13 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 # -- computing ---------------------------------------------------------------------------------
 def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard):
-    """Compute and store image features for keys `todo`, prefetching decode in a thread."""
+    """Compute and store image features for keys `todo`.
+
+    Three stages overlap: a decode thread reads, crops, resizes and normalises the next batch;
+    the calling thread runs the network; a writer thread converts the outputs (float16 grid)
+    and writes shards. At most one shard write is in flight, so an error (or a kill) after a
+    shard leaves exactly the finished shards behind.
+    """
 
     def decode(chunk):
         out, ok, failed = [], [], {}
@@ -402,31 +417,51 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
                 ok.append(k)
             except Exception as e:  # the reader's error names the file
                 failed[k] = f"{type(e).__name__}: {e}"
-        return ok, (np.stack(out) if out else None), failed
+        if not out:
+            return ok, None, failed
+        x = np.stack(out)
+        if len(x) < batch_size:  # constant shapes: no retracing for the last batch
+            x = np.concatenate([x, np.repeat(x[-1:], batch_size - len(x), axis=0)])
+        return ok, enc.preprocess(x), failed
+
+    acc: list = []  # touched by the writer thread only
+
+    def post(ok, pooled, g, failed):
+        n = len(ok)
+        if n:
+            g = g[:n].reshape(n, -1, enc.dim).astype(np.float16) if grid else None
+            acc.append((ok, pooled[:n], g, failed))
+        else:
+            acc.append(([], None, None, failed))
+
+    def flush():
+        items = list(acc)
+        acc.clear()
+        _flush(store, items, grid, on_shard, enc)
 
     batches = []  # (shard index, keys of one batch)
     chunks = [todo[i : i + shard_size] for i in range(0, len(todo), shard_size)]
     for s, chunk in enumerate(chunks):
         batches += [(s, chunk[i : i + batch_size]) for i in range(0, len(chunk), batch_size)]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
-        fut = pool.submit(decode, batches[0][1]) if batches else None
-        acc: list = []
-        for b, (s, _) in enumerate(batches):
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as reader,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer,
+    ):
+        fut = reader.submit(decode, batches[0][1]) if batches else None
+        pending: list = []
+        for b, (s, keys) in enumerate(batches):
             ok, x, failed = fut.result()
             if b + 1 < len(batches):
-                fut = pool.submit(decode, batches[b + 1][1])  # decode next batch meanwhile
-            if x is not None:
-                n = len(x)
-                if n < batch_size:  # constant shapes: no retracing for the last batch
-                    x = np.concatenate([x, np.repeat(x[-1:], batch_size - n, axis=0)])
-                pooled, g = enc.encode(x, grid=grid)
-                acc.append((ok, pooled[:n], None if g is None else g[:n], failed))
-            else:
-                acc.append(([], None, None, failed))
-            bar.update(len(batches[b][1]))
+                fut = reader.submit(decode, batches[b + 1][1])  # decode next batch meanwhile
+            pooled, g = enc.forward(x) if x is not None else (None, None)
+            pending.append(writer.submit(post, ok, pooled, g, failed))
+            bar.update(len(keys))
             if b + 1 == len(batches) or batches[b + 1][0] != s:
-                _flush(store, acc, grid, on_shard, enc)
-                acc = []
+                for f in pending:  # the previous shard's write finished (or raises here)
+                    f.result()
+                pending = [writer.submit(flush)]
+        for f in pending:
+            f.result()
 
 
 def _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_shard):

@@ -124,12 +124,13 @@ def centre_crop_resize(image: np.ndarray, size: int, crop_fraction: float = CROP
     h, w = image.shape[:2]
     side = max(1, int(round(min(h, w) * crop_fraction)))
     top, left = (h - side) // 2, (w - side) // 2
-    crop = np.ascontiguousarray(image[top : top + side, left : left + side])
-    if crop.dtype != np.uint8:
-        crop = np.clip(crop, 0, 255).astype(np.uint8)
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
     if side == size:
-        return crop
-    return np.asarray(Image.fromarray(crop).resize((size, size), Image.BICUBIC), dtype=np.uint8)
+        return np.ascontiguousarray(image[top : top + side, left : left + side])
+    pil = Image.fromarray(np.ascontiguousarray(image))
+    box = (left, top, left + side, top + side)  # crop and resize in one resampling pass
+    return np.asarray(pil.resize((size, size), Image.BICUBIC, box=box), dtype=np.uint8)
 
 
 # -- the encoder -------------------------------------------------------------------------------
@@ -272,13 +273,16 @@ class ImageEncoder:
                 f"{self.name}: expected prepared images (batch, {self.input_size}, "
                 f"{self.input_size}, 3), got {batch.shape}; use .prepare() / .load() first"
             )
-        x = self.preprocess(batch)
-        # one compiled function for both outputs (the grid is computed on the way anyway)
-        pooled, g = self._models()[2].predict_on_batch(x)
+        pooled, g = self.forward(self.preprocess(batch))
         if not grid:
-            return np.asarray(pooled, "float32"), None
-        g = np.asarray(g).reshape(len(batch), -1, self.dim).astype(np.float16)
-        return np.asarray(pooled, "float32"), g
+            return pooled, None
+        return pooled, g.reshape(len(batch), -1, self.dim).astype(np.float16)
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Preprocessed float32 `(batch, S, S, 3)` -> (pooled `(batch, C)`, grid
+        `(batch, h, w, C)`), both float32, from one compiled forward pass."""
+        pooled, g = self._models()[2].predict_on_batch(x)
+        return np.asarray(pooled, "float32"), np.asarray(g)
 
     def predict_labels(self, batch: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
         """Top-k ImageNet labels `(name, probability)` of prepared uint8 images."""
@@ -335,7 +339,10 @@ def _build_efficientnet_lite0(weights, reason) -> ImageEncoder:
 
 
 def _inception_preprocess(batch):
-    return np.asarray(batch, "float32") / 127.5 - 1.0
+    x = np.array(batch, dtype="float32")  # keras.applications.inception_v3.preprocess_input
+    x /= 127.5
+    x -= 1.0
+    return x
 
 
 def _inception_path(weights) -> Path:
