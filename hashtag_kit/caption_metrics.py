@@ -171,11 +171,26 @@ def score_captions(
          "n_images", "tokenizer" ("ptb" or "simple")}, all scores in [0, 1] except CIDEr-D
          (0..10).
     """
+    return score_systems(references, {"": candidates}, use_java=use_java, meteor=meteor)[""]
+
+
+def score_systems(
+    references: Mapping[str, Sequence[str]],
+    systems: Mapping[str, Mapping[str, str]],
+    *,
+    use_java: bool | None = None,
+    meteor: bool = True,
+) -> dict[str, dict]:
+    """`score_captions` for several systems at once: {system name: {image id: caption}}.
+
+    The same figures as scoring each system alone (CIDEr-D's IDF comes from the references of
+    the images each system is scored on), but the Java tokenizer and METEOR start only once.
+    """
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
 
-    refs, cands = _check_inputs(references, candidates)
+    checked = {name: _check_inputs(references, cands) for name, cands in systems.items()}
     if use_java is True and not java_available():
         raise RuntimeError(
             "use_java=True but no `java` on PATH: install default-jre-headless (or `make setup`)"
@@ -183,40 +198,65 @@ def score_captions(
     java = java_available() if use_java is None else bool(use_java)
     if use_java is None and not java:
         _warn_no_java("METEOR is skipped (None) and a pure-Python tokenizer is used")
-    gts, tok_name = tokenize_captions(refs, use_java=java)
-    res_tok, _ = tokenize_captions({k: [v] for k, v in cands.items()}, use_java=java)
-    res = {k: [v[0]] for k, v in res_tok.items()}
+    all_refs: dict[str, list[str]] = {}
+    for refs, _ in checked.values():
+        all_refs.update(refs)
+    gts_all, tok_name = tokenize_captions(all_refs, use_java=java)
+    flat = {f"{n}\x1f{i}": [c] for n, (_, cands) in checked.items() for i, c in cands.items()}
+    res_all, _ = tokenize_captions(flat, use_java=java)
 
-    out: dict = {}
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocoevalcap prints its statistics
-        bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
-    for n, b in enumerate(bleu, 1):
-        out[f"bleu{n}"] = float(b)
-    out["meteor"] = _meteor(gts, res) if (meteor and java) else None
-    out["rouge_l"] = float(Rouge().compute_score(gts, res)[0])
-    out["cider"] = float(Cider().compute_score(gts, res)[0])
-    out["n_images"] = len(res)
-    out["tokenizer"] = tok_name
+    meteor_scorer = _start_meteor() if (meteor and java) else None
+    out: dict[str, dict] = {}
+    try:
+        for name, (_, cands) in checked.items():
+            gts = {i: gts_all[i] for i in cands}
+            res = {i: [res_all[f"{name}\x1f{i}"][0]] for i in cands}
+            scores: dict = {}
+            with contextlib.redirect_stdout(io.StringIO()):  # pycocoevalcap prints statistics
+                bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+            for n, b in enumerate(bleu, 1):
+                scores[f"bleu{n}"] = float(b)
+            scores["meteor"] = _meteor(meteor_scorer, gts, res) if meteor_scorer else None
+            if meteor_scorer is not None and scores["meteor"] is None:
+                _stop_meteor(meteor_scorer)  # a failed METEOR process is not used again
+                meteor_scorer = None
+            scores["rouge_l"] = float(Rouge().compute_score(gts, res)[0])
+            scores["cider"] = float(Cider().compute_score(gts, res)[0])
+            scores["n_images"] = len(res)
+            scores["tokenizer"] = tok_name
+            out[name] = scores
+    finally:
+        if meteor_scorer is not None:
+            _stop_meteor(meteor_scorer)
     return out
 
 
-def _meteor(gts: dict, res: dict) -> float | None:
+def _start_meteor():
     from pycocoevalcap.meteor.meteor import Meteor
 
-    scorer = None
     try:
-        scorer = Meteor()
+        return Meteor()
+    except Exception as e:  # noqa: BLE001 - no METEOR must not lose the other metrics
+        warnings.warn(f"METEOR could not start ({e!r}); reporting None", RuntimeWarning, 3)
+        return None
+
+
+def _stop_meteor(scorer) -> None:
+    if scorer.lock.locked():  # a failed compute_score leaves the lock held; __del__ needs it
+        scorer.lock.release()
+    with contextlib.suppress(Exception):
+        scorer.meteor_p.stdin.close()
+        scorer.meteor_p.kill()
+        scorer.meteor_p.wait(timeout=10)
+
+
+def _meteor(scorer, gts: dict, res: dict) -> float | None:
+    try:
         score, _ = scorer.compute_score(gts, res)
         return float(score)
     except Exception as e:  # noqa: BLE001 - METEOR's Java process failing must not lose the rest
         warnings.warn(f"METEOR failed ({e!r}); reporting None", RuntimeWarning, stacklevel=2)
         return None
-    finally:
-        if scorer is not None:
-            with contextlib.suppress(Exception):
-                scorer.meteor_p.stdin.close()
-                scorer.meteor_p.kill()
-                scorer.meteor_p.wait(timeout=10)
 
 
 def paragraph_as_sequence(paragraph: str | Sequence[str]) -> str:
@@ -242,6 +282,20 @@ def score_paragraphs(
     refs = {k: [paragraph_as_sequence(v)] for k, v in references.items()}
     cands = {k: paragraph_as_sequence(v) for k, v in candidates.items()}
     return score_captions(refs, cands, **kwargs)
+
+
+def score_paragraph_systems(
+    references: Mapping[str, str | Sequence[str]],
+    systems: Mapping[str, Mapping[str, str | Sequence[str]]],
+    **kwargs,
+) -> dict[str, dict]:
+    """`score_paragraphs` for several systems at once (Java started once)."""
+    refs = {k: [paragraph_as_sequence(v)] for k, v in references.items()}
+    flat = {
+        name: {k: paragraph_as_sequence(v) for k, v in cands.items()}
+        for name, cands in systems.items()
+    }
+    return score_systems(refs, flat, **kwargs)
 
 
 def nltk_bleu(

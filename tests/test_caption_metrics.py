@@ -149,6 +149,15 @@ def test_scores_order_good_above_bad():
     assert perfect["rouge_l"] == pytest.approx(1.0)
 
 
+def test_several_systems_scored_at_once_equal_one_by_one():
+    bad = {k: "a dog on the sea" for k in CANDS}
+    both = cm.score_systems(REFS, {"good": CANDS, "bad": bad}, use_java=False)
+    assert both["good"] == cm.score_captions(REFS, CANDS, use_java=False)
+    assert both["bad"] == cm.score_captions(REFS, bad, use_java=False)
+    part = cm.score_systems(REFS, {"two": {"a": CANDS["a"], "b": CANDS["b"]}}, use_java=False)
+    assert part["two"]["n_images"] == 2  # IDF and averages over the system's own images
+
+
 def test_bad_inputs_name_the_image():
     with pytest.raises(ValueError, match="zz"):
         cm.score_captions(REFS, {"zz": "a dog"}, use_java=False)
@@ -172,6 +181,8 @@ def test_paragraph_scored_as_one_sequence():
     )
     assert got["bleu4"] == pytest.approx(joined["bleu4"])
     assert got["bleu4"] > 0.5  # 4-grams across the sentence boundary match as one sequence
+    many = cm.score_paragraph_systems(ref, {"c": cand}, use_java=False)
+    assert many["c"] == got
 
 
 def test_without_java_warns_and_still_scores(monkeypatch):
@@ -190,10 +201,11 @@ def test_java_is_installed_here():
 
 @pytest.mark.skipif(shutil.which("java") is None, reason="needs Java (make java)")
 def test_ptb_tokenizer_and_meteor_with_java():
+    perfect_cands = {k: v[0] for k, v in REFS.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # no fallback may happen
-        got = cm.score_captions(REFS, CANDS, use_java=True)
-        perfect = cm.score_captions(REFS, {k: v[0] for k, v in REFS.items()}, use_java=True)
+        both = cm.score_systems(REFS, {"x": CANDS, "p": perfect_cands}, use_java=True)
+    got, perfect = both["x"], both["p"]
     assert got["tokenizer"] == "ptb"
     # on these plain captions the PTB tokenizer and the Python stand-in agree exactly
     simple = cm.score_captions(REFS, CANDS, use_java=False)

@@ -45,20 +45,29 @@ def _grid_and_tokens(inputs):
 
 
 def _teacher_forcing(model, grid, tokens, training=None, return_attention=False):
-    """Run `model.step` over every position of `tokens` (static length)."""
-    steps = tokens.shape[1]
-    if steps is None:
-        raise ValueError("caption decoders need a fixed token length (pad to max_length)")
+    """Run `model.step` over every position of `tokens` inside one symbolic loop.
+
+    A `tf.scan` over time (not a Python loop) keeps the traced graph the size of one step, so
+    training on 80-token paragraphs traces as fast as on 20-token captions. (TensorFlow backend,
+    the kit's backend.)
+    """
+    import tensorflow as tf
+
     memory, states = model.init_state(grid, training=training)
-    logits, alphas = [], []
-    for t in range(steps):
-        out, states, alpha = model.step(memory, states, tokens[:, t], training=training)
-        logits.append(out)
-        if alpha is not None:
-            alphas.append(alpha)
-    logits = ops.stack(logits, axis=1)  # (batch, steps, vocab)
+    batch = tf.shape(tokens)[0]
+    regions = memory.shape[1] if len(memory.shape) == 3 else 1
+    init = (states[0], states[1], tf.zeros((batch, model.vocab_size)), tf.zeros((batch, regions)))
+
+    def one_step(acc, tokens_t):
+        logits, new_states, alpha = model.step(memory, [acc[0], acc[1]], tokens_t, training)
+        if alpha is None:
+            alpha = tf.zeros_like(acc[3])
+        return (new_states[0], new_states[1], logits, alpha)
+
+    out = tf.scan(one_step, tf.transpose(tf.cast(tokens, "int32")), initializer=init)
+    logits = tf.transpose(out[2], (1, 0, 2))  # (batch, steps, vocab)
     if return_attention:
-        return logits, (ops.stack(alphas, axis=1) if alphas else None)
+        return logits, tf.transpose(out[3], (1, 0, 2))  # (batch, steps, regions)
     return logits
 
 
