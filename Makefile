@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 export HASHTAG_KIT_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup reproduce test test-fast lint format bench evaluate clean-outputs
+.PHONY: setup reproduce test test-fast lint format bench evaluate evaluate-tweets clean-outputs
 
 setup: $(STAMP) java
 
@@ -50,6 +50,13 @@ format: setup
 
 bench: setup
 	$(PY) -m hashtag_kit bench all
+
+# TweetEval (real data under $(HASHTAG_KIT_DATA)): text-only encoder-decoder vs popularity,
+# Hit@5 printed and written to outputs/tweets-eval/evaluate_tweets/metrics.json.
+# TWEETS_LIMIT=0 is the full run (all 20,965 train tweets); the tests use a 12,000-tweet subset.
+TWEETS_LIMIT ?= 0
+evaluate-tweets: setup
+	$(PY) -m hashtag_kit evaluate tweets --data $(HASHTAG_KIT_DATA) --out outputs/tweets-eval --limit $(TWEETS_LIMIT)
 
 clean-outputs:
 	rm -rf outputs/*/
