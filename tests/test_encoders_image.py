@@ -247,3 +247,27 @@ def test_inception_v3_from_a_local_h5_and_auto(tmp_path, monkeypatch, no_network
     name, weights, reason = resolve_image_encoder("auto")
     assert name == "inception_v3" and weights.endswith(image_mod.INCEPTION_NOTOP_FILE)
     assert "cached" in reason
+
+
+@pytest.mark.realdata
+def test_real_coco_photos_through_the_cache(real_data, tmp_path, monkeypatch):
+    """Real COCO JPEGs -> cached EfficientNet-Lite0 features -> ImageNet head: photos annotated
+    with a cat or dog get a cat/dog class in their top 5 far more often than the others."""
+    from hashtag_kit.data import load_dataset
+    from hashtag_kit.encoders.cache import extract_features
+    from hashtag_kit.report import RunReport
+
+    monkeypatch.delenv("HASHTAG_KIT_FEATURE_CACHE", raising=False)
+    posts = load_dataset("coco", real_data / "coco-mini", RunReport())
+    animal = [p for p in posts if {"cat", "dog"} & set(p.hashtags)]
+    other = [p for p in posts if "animal" not in p.hashtags][:20]
+    assert len(animal) >= 8 and len(other) == 20
+    report = RunReport()
+    fs = extract_features(tmp_path, animal + other, "image", "efficientnet_lite0", report=report)
+    assert fs.mask.all() and report.n_skipped == 0
+    probs = get_image_encoder("efficientnet_lite0").classifier.predict_on_batch(fs.pooled)
+    top5 = np.argsort(-np.asarray(probs), axis=1)[:, :5]
+    pets = set(range(151, 269)) | set(range(281, 288))  # ImageNet dog breeds, cats, lynx
+    hit = np.array([bool(pets & set(row.tolist())) for row in top5])
+    rate_animal, rate_other = hit[: len(animal)].mean(), hit[len(animal) :].mean()
+    assert rate_animal >= 0.5 and rate_animal > rate_other + 0.3, (rate_animal, rate_other)

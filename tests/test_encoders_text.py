@@ -130,12 +130,16 @@ def test_text_features_through_the_cache(tmp_path, monkeypatch):
         Post(id="a", text="a cat on a sofa"),
         Post(id="b", text=None),
         Post(id="c", text="a kitten sleeping on a couch"),
+        Post(id="d", text="odd \ud800 surrogate"),  # not encodable as UTF-8
+        Post(id="e", text="emoji 🐱 and זה עברית"),
     ]
     report = RunReport()
     fs = extract_features(
         tmp_path, posts, "text", "use_multilingual_v3", report=report, progress=False
     )
-    assert fs.mask.tolist() == [True, False, True] and report.counts["missing_text"] == 1
+    assert fs.mask.tolist() == [True, False, True, False, True]
+    assert report.counts == {"missing_text": 1, "unencodable_text": 1}
+    assert "post d" in report.examples["unencodable_text"][0]
     assert fs.encoder["name"] == "use_multilingual_v3"
     direct = get_text_encoder("use_multilingual_v3").encode(["a kitten sleeping on a couch"])
     np.testing.assert_allclose(fs.pooled[2], direct[0], rtol=1e-5, atol=1e-6)

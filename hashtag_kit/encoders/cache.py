@@ -25,8 +25,8 @@ Guarantees:
   each read, plus an explicit one over the key arrays); a corrupt or truncated shard is
   detected, deleted, counted in the report and its features recomputed;
 * a changed image file is detected: its size or mtime changed -> re-hashed -> new key;
-* missing or unreadable inputs (no image, file not found, corrupt image, empty text) get
-  mask False and zero features and are counted in the `RunReport` with post id and file;
+* missing or unreadable inputs (no image, file not found, corrupt image, empty text, text
+  the encoder cannot take) get mask False and zero features and are counted in the `RunReport` with post id and file;
 * parallel: `shard=(i, n)` computes only the keys with `hash % n == i`; workers may share a
   store; a final call without `shard` (or `--merge`) assembles the index.
 
@@ -356,7 +356,7 @@ def _plan(posts, kind, old_stat, report) -> tuple[list[str | None], dict, dict]:
                 report.skip("missing_text", f"post {p.id}", "no caption text")
                 keys.append(None)
                 continue
-            k = _content_key(p.text.encode("utf-8"))
+            k = _content_key(p.text.encode("utf-8", "surrogatepass"))
             inputs.setdefault(k, p.text)
             keys.append(k)
             continue
@@ -465,10 +465,36 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
 
 
 def _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_shard):
+    """Encode texts shard by shard; a text the encoder cannot take (e.g. a lone surrogate
+    character) is recorded as failed with the reason, and the others are kept."""
+
+    def encode_one(k):
+        try:
+            v = np.asarray(enc.encode([inputs[k]]), "float32")
+        except Exception as e:
+            return None, f"{type(e).__name__}: {e}"
+        return (v[0], None) if np.isfinite(v).all() else (None, "non-finite features")
+
     for i in range(0, len(todo), shard_size):
         chunk = todo[i : i + shard_size]
-        vecs = enc.encode([inputs[k] for k in chunk], batch_size=batch_size)
-        _flush(store, [(chunk, vecs, None, {})], False, on_shard, enc)
+        try:
+            vecs = np.asarray(enc.encode([inputs[k] for k in chunk], batch_size=batch_size))
+            bad = not np.isfinite(vecs).all()
+        except Exception:
+            bad = True
+        if not bad:
+            _flush(store, [(chunk, vecs, None, {})], False, on_shard, enc)
+        else:  # find the culprits one by one
+            ok, rows, failed = [], [], {}
+            for k in chunk:
+                v, reason = encode_one(k)
+                if reason is None:
+                    ok.append(k)
+                    rows.append(v)
+                else:
+                    failed[k] = reason
+            pooled = np.stack(rows) if rows else np.zeros((0, enc.dim), "float32")
+            _flush(store, [(ok, pooled, None, failed)], False, on_shard, enc)
         bar.update(len(chunk))
 
 
@@ -607,7 +633,10 @@ def extract_features(
     failed = store.failed()
     for p, k in zip(posts, keys, strict=True):
         if k is not None and k in failed and _in_shard(k, shard):
-            report.skip("unreadable_image", f"post {p.id}: {inputs[k]}", failed[k])
+            if kind == "image":
+                report.skip("unreadable_image", f"post {p.id}: {inputs[k]}", failed[k])
+            else:
+                report.skip("unencodable_text", f"post {p.id}: {inputs[k][:60]!r}", failed[k])
     ids = [p.id for p in posts] if shard is None else [posts[i].id for i in sel]
     fs = FeatureSet(ids, pooled, g, found, info)
     if shard is None:
