@@ -313,3 +313,34 @@ def test_tag_kinds_cover_the_designed_vocabulary(folder):
     used = E.tag_kinds(folder)
     manifest = json.loads((folder / "datasheet.json").read_text())["tag_counts"]
     assert set(used) == set(manifest)
+
+
+# -- the datasheet's generated section -----------------------------------------------------------
+def test_readme_section_is_generated_from_the_data(folder, sheet, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n{E.README_START}\nstale\n{E.README_END}\nafter\n")
+    probes = E.probe_signals(folder, tags=("beach", "adventure"))
+    E.write_readme_section(readme, folder, probes)
+    text = readme.read_text()
+    assert "stale" not in text and text.endswith(f"{E.README_END}\nafter\n")
+    assert f"| posts | {N_POSTS} |" in text
+    assert f"post `{sheet['bad_records'][0]['id']}`" in text
+    beach, adventure = probes["tags"]["beach"], probes["tags"]["adventure"]
+    assert beach["image"] > 0.85 > beach["text"] and adventure["text"] > 0.85 > adventure["image"]
+    personal = [t for t, r in probes["tags"].items() if r["kind"] == "user"]
+    assert len(personal) == 3 and all(probes["tags"][t]["user"] > 0.9 for t in personal)
+    with pytest.raises(ValueError, match="markers"):
+        E.write_readme_section(folder / "datasheet.json", folder)
+
+
+@pytest.mark.slow
+def test_data_readme_counts_match_a_fresh_default_dataset(tmp_path):
+    """data/README.md's generated numbers are those of today's generator (full size, ~20 s)."""
+    readme = Path(__file__).resolve().parents[1] / "data" / "README.md"
+    folder = E.generate(tmp_path / "d", n_posts=E.DEFAULT_N_POSTS, seed=0)
+    fresh = E.datasheet_markdown(folder).splitlines()
+    documented = readme.read_text(encoding="utf-8")
+    missing = [line for line in fresh if line not in documented]
+    assert not missing, "data/README.md is stale: run python -m hashtag_kit.data.embedded " + (
+        f"--write-readme data/README.md --pretrained; differs at {missing[:3]}"
+    )
