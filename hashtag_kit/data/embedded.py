@@ -383,7 +383,7 @@ def _compose_text(rng: np.random.Generator, topics: list[str]) -> str:
 
 
 def _post(i: int, seed: int, user: dict, noise: list[str]):
-    """Sample one post's content. Returns (Post without paths, SceneSpec or None, render seed)."""
+    """Sample one post's content: (Post, SceneSpec to render or None when it has no picture)."""
     rng = np.random.default_rng([seed, i, 0])
     mix = user["scene_mix"]
     scene = list(mix)[int(rng.choice(len(mix), p=np.array(list(mix.values())) / sum(mix.values())))]

@@ -170,7 +170,8 @@ def sample_scene(
             y = float(rng.uniform(lo, max(lo, hi)))
         else:
             slot = slots.pop() if slots else int(rng.integers(3))
-            x = min(max((slot + rng.uniform(0.3, 0.7)) / 3, 0.16), 0.78)  # keep it in frame
+            right = 0.7 if name == "dog" else 0.78  # keep it in frame (the dog faces right)
+            x = min(max((slot + rng.uniform(0.3, 0.7)) / 3, 0.16), right)
             top = shore if scene == "beach" else horizon + 0.12
             y = float(rng.uniform(top + 0.10, 0.90))
         scale = float(rng.uniform(0.85, 1.2))
