@@ -292,3 +292,22 @@ def test_bench_features_prints_its_figures(capsys):
     cached = float(re.search(r"cached re-run\s+([\d.]+) s", out).group(1))
     assert bare > 0 and pipe > 0 and cached >= 0
     assert "targets:" in out
+
+
+def test_grid_requested_after_pooled_only(tmp_path, posts, tiny_encoder, monkeypatch):
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    kw = {"batch_size": 3, "shard_size": 4, "progress": False}
+    pooled_only = extract_features(tmp_path, posts, "image", tiny_encoder, grid=False, **kw)
+    assert pooled_only.grid is None
+    written = []
+    with_grid = extract_features(
+        tmp_path, posts, "image", tiny_encoder, grid=True, on_shard=written.append, **kw
+    )
+    assert written  # pooled-only shards cannot serve a grid: recomputed once
+    assert with_grid.grid[with_grid.mask].any()
+    np.testing.assert_array_equal(with_grid.pooled, pooled_only.pooled)
+    again = []
+    extract_features(
+        tmp_path, posts, "image", tiny_encoder, grid=False, on_shard=again.append, **kw
+    )
+    assert again == []  # grid shards serve pooled-only requests too
