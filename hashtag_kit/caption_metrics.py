@@ -103,11 +103,15 @@ def tokenize_captions(
     if use_java:
         from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-        keyed = {
-            str(k): [{"caption": c.replace("\n", " ")} for c in v] for k, v in captions.items()
-        }
+        # blank captions tokenise to "" without Java (the jar drops trailing blank lines)
+        keyed = {}
+        for k, v in captions.items():
+            for j, c in enumerate(v):
+                text = re.sub(r"\s+", " ", c or "").strip()
+                if text:
+                    keyed[f"{k}\x1e{j}"] = [{"caption": text}]
         try:
-            out = PTBTokenizer().tokenize(keyed)
+            out = PTBTokenizer().tokenize(keyed) if keyed else {}
         except Exception as e:  # noqa: BLE001 - any Java/IO failure falls back, loudly
             warnings.warn(
                 f"the PTB tokenizer failed ({e}); using the pure-Python tokenizer",
@@ -115,9 +119,11 @@ def tokenize_captions(
                 stacklevel=2,
             )
         else:
-            # the Java tokenizer drops ids whose lines vanished: check nothing was lost
-            if all(len(out.get(str(k), [])) == len(v) for k, v in captions.items()):
-                return {str(k): out[str(k)] for k in captions}, "ptb"
+            if set(out) == set(keyed):  # nothing lost on the way through Java
+                return {
+                    str(k): [out.get(f"{k}\x1e{j}", [""])[0] for j in range(len(v))]
+                    for k, v in captions.items()
+                }, "ptb"
             warnings.warn(
                 "the PTB tokenizer lost lines; using the pure-Python tokenizer",
                 RuntimeWarning,

@@ -213,5 +213,8 @@ def test_ptb_tokenizer_and_meteor_with_java():
         assert got[key] == pytest.approx(simple[key], rel=1e-9)
     assert 0.2 < got["meteor"] < perfect["meteor"] <= 1.0
     assert perfect["meteor"] > 0.9
-    toks, name = cm.tokenize_captions({"x": ["A Dog's ball, on the grass!"]}, use_java=True)
-    assert name == "ptb" and toks["x"] == [cm.simple_tokenize("A Dog's ball, on the grass!")]
+    toks, name = cm.tokenize_captions(
+        {"x": ["A Dog's ball, on the grass!", "  "], "y": ["two\nlines"], "z": [""]}, use_java=True
+    )
+    assert name == "ptb"
+    assert toks == {"x": ["a dog 's ball on the grass", ""], "y": ["two lines"], "z": [""]}
