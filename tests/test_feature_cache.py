@@ -311,3 +311,58 @@ def test_grid_requested_after_pooled_only(tmp_path, posts, tiny_encoder, monkeyp
         tmp_path, posts, "image", tiny_encoder, grid=False, on_shard=again.append, **kw
     )
     assert again == []  # grid shards serve pooled-only requests too
+
+
+KILLABLE = """
+import sys, time
+import numpy as np
+from hashtag_kit.encoders.cache import extract_features
+from hashtag_kit.posts import Post
+
+class SlowBag:  # a numpy stand-in text encoder, slow enough to be killed midway
+    name, dim, digest, id = "slowbag", 3, "2" * 64, "slowbag-test"
+    def info(self):
+        return {"name": self.name, "weights": "-", "digest": self.digest, "dim": 3, "grid_shape": None}
+    def encode(self, texts, batch_size=64):
+        time.sleep(0.15)
+        return np.array([[len(t), t.count("e"), sum(map(ord, t)) % 97] for t in texts], "float32")
+
+posts = [Post(id=f"t{i}", text=f"text number {i} " * (i % 5 + 1)) for i in range(24)]
+extract_features(sys.argv[1], posts, "text", SlowBag(), shard_size=2, progress=False)
+"""
+
+
+def test_killed_process_resumes_identically(tmp_path, monkeypatch):
+    """SIGKILL an extraction subprocess after some shards, re-run, compare with a clean run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    script = tmp_path / "killable.py"
+    script.write_text(KILLABLE)
+    env = {**os.environ, "PYTHONPATH": str(os.getcwd())}
+    env.pop(cache.CACHE_ENV, None)
+    store = tmp_path / "killed" / "features" / "slowbag-test"
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed")], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(store.glob("shard-*.npz"))) < 3 and proc.poll() is None:
+            assert time.monotonic() < deadline, "extraction subprocess made no progress"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = sorted(store.glob("shard-*.npz"))
+    assert (
+        3 <= len(done) < 12
+        and not (tmp_path / "killed" / "features" / "slowbag-test" / "index.json").exists()
+    )
+    subprocess.run([sys.executable, str(script), str(tmp_path / "killed")], env=env, check=True)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "clean")], env=env, check=True)
+    assert all(p.exists() for p in done)  # finished shards kept, not rewritten
+    resumed = load_features(tmp_path / "killed", "text", "slowbag")
+    clean = load_features(tmp_path / "clean", "text", "slowbag")
+    assert resumed.ids == clean.ids and resumed.mask.all()
+    np.testing.assert_array_equal(resumed.pooled, clean.pooled)
