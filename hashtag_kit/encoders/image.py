@@ -514,6 +514,8 @@ def top_labels(
         >>> top_labels([skimage.data.chelsea()], k=1)[0][0][0]
         'tiger cat'
     """
+    if len(images) == 0:
+        return []
     enc = encoder or get_image_encoder("efficientnet_lite0")
     batch = np.stack(
         [enc.load(im) if isinstance(im, (str, Path)) else enc.prepare(im) for im in images]
