@@ -279,8 +279,11 @@ def _published_rows(
             row[label_of(r["metric"], r["k"])] = float(r["value"])
         ks = sorted({int(k) for k in grp["k"].dropna()})
         k_text = "K=" + "/".join(map(str, ks)) if ks else "K not stated"
+        if grp["metric"].isin(CAPTION_METRICS).all():
+            k_text = ""  # caption metrics have no K
         notes = [n for n in dict.fromkeys(grp["protocol_note"]) if n and n != k_text]
-        row["protocol"] = f"published: {'; '.join([dataset, k_text, *notes])} | differs from {ours}"
+        what = "; ".join(x for x in [dataset, k_text, *notes] if x)
+        row["protocol"] = f"published: {what} | differs from {ours}"
         row["note"] = ""
         if extra_cols:
             row.update(extra_cols(grp))
@@ -534,7 +537,8 @@ def captions_table(
     then Show-Attend-Tell (Flickr8k captions), Krause et al. and Melas-Kyriazi et al.
     (Stanford paragraphs)."""
     cols = ["model", "source", "stage", "task", "dataset", "n_images", *CAPTION_METRICS]
-    cols += ["trainable_params", "ms_per_step", "protocol", "note"]
+    cols += ["repeated_trigrams_per_paragraph", "trainable_params", "ms_per_step", "protocol"]
+    cols += ["note"]
     rows = []
     sm = run_metrics.get(CAPTION)
     if sm is None or not sm.ok:
@@ -551,6 +555,9 @@ def captions_table(
                 "n_images": entry.get("n_images"),
                 "trainable_params": entry.get("trainable_params"),
                 "ms_per_step": _num(entry.get("ms_per_step")),
+                "repeated_trigrams_per_paragraph": _num(
+                    entry.get("repeated_trigrams_per_paragraph")
+                ),
                 "note": "METEOR not computed (no Java)" if entry.get("meteor") is None else "",
             }
             for m in CAPTION_METRICS:

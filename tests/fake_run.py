@@ -161,6 +161,8 @@ def make_fake_run(
                 "ms_per_step": 12.5,
                 "history": {"loss": [3.0, 2.0], "val_loss": [3.1, 2.4]},
             }
+            if task == "paragraph":
+                captions[name]["repeated_trigrams_per_paragraph"] = 0.42
         models = {"captions to tags": _entry(rng, "caption-to-tags", 0.2)}
         write_metrics(
             rd.stage(CAPTION), {"split": "random", "models": models, "captions": captions}, rd

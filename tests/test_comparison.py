@@ -26,6 +26,8 @@ from hashtag_kit.html_report import write_report
 from hashtag_kit.readme_results import END, START, markdown_table, update_readme
 from hashtag_kit.run import ATTENTION, CAPTION, ENCODER_DECODER, PREPROCESS, RunDir
 
+KRAUSE = "Krause et al. 2017 (Hierarchical paragraph captioning)"
+
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
@@ -131,6 +133,9 @@ def test_our_figures_are_the_metrics_json_figures(full_run, tables):
         assert row[metric] == pytest.approx(m04["soft attention"][metric])
     para = _row(tables["captions"], "paragraph flat LSTM")
     assert pd.isna(para["meteor"]) and "Java" in para["note"]
+    assert para["repeated_trigrams_per_paragraph"] == pytest.approx(0.42)
+    krause = _row(tables["captions"], "regions-hierarchical", KRAUSE)
+    assert krause["task"] == "paragraph" and "K not" not in krause["protocol"]
 
 
 def test_every_published_figure_is_in_a_table_with_its_protocol(tables):
