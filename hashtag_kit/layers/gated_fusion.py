@@ -12,16 +12,16 @@ class GatedFusion(keras.layers.Layer):
 
     t and v are first projected to a common size `units`; then
     f = concat(t, v) -> BatchNorm -> Dense + LeakyReLU -> BatchNorm -> Dense + sigmoid = w and
-    p = (1 - w)·t + w·v. With presence masks, a missing modality is zeroed and the gate is
-    overruled where only one modality is present (w = 1 when the text is missing, w = 0 when the
-    image is missing), so the fused vector is always a convex combination of what the post has
-    and keeps the scale the decoder was trained on.
+    p = (1 - w)·t + w·v. With presence masks, a missing modality's projection is zeroed before
+    the gate sees it: the fused vector of a post without text is then w·v, built from the image
+    alone, with a gate that has learned (under modality dropout) how to weigh and rescale the
+    image vector per dimension when the text is absent, rather than a fixed sum.
 
     Args:
         units: size of the common space, the gate and the fused vector.
         hidden_units: size of the gate's hidden layer (default: `units`).
         negative_slope: slope of the LeakyReLU for negative inputs.
-        return_gate: also return the effective gate `w` (batch, units).
+        return_gate: also return the gate `w` (batch, units).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -36,8 +36,8 @@ class GatedFusion(keras.layers.Layer):
         >>> import numpy as np
         >>> t, v = np.ones((2, 5), "float32"), np.ones((2, 7), "float32")
         >>> p, w = GatedFusion(4, return_gate=True)([t, v, np.zeros(2), np.ones(2)])
-        >>> tuple(p.shape), float(np.min(w))  # no text: the gate leans fully on the image
-        ((2, 4), 1.0)
+        >>> tuple(p.shape), tuple(w.shape)  # no text: p = w * v, from the image alone
+        ((2, 4), (2, 4))
 
     Reference:
         Yakovlev & Shapoval 2024, follow-up of DESIGN (Bansal et al. 2022): weighted fusion of
@@ -84,9 +84,6 @@ class GatedFusion(keras.layers.Layer):
         h = ops.leaky_relu(self.hidden(f), negative_slope=self.negative_slope)
         h = self.norm_hidden(h, training=training)
         w = self.gate(h)  # (batch, units) in (0, 1)
-        if masked:
-            # both present: learned gate; text only: 0; image only: 1; neither: 0 (p = 0)
-            w = m_t * m_v * w + (1.0 - m_t) * m_v
         p = (1.0 - w) * t + w * v
         return [p, w] if self.return_gate else p
 

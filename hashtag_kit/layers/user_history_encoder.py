@@ -19,6 +19,8 @@ class UserHistoryEncoder(keras.layers.Layer):
         vocab_size: number of tag ids (id 0 is padding).
         embed_dim: size of the tag embeddings.
         units: size of the output vector.
+        return_attention: also return the attention weights over the history entries
+            (batch, H), all zero for a user without history (used by the decoder's copy path).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -26,7 +28,7 @@ class UserHistoryEncoder(keras.layers.Layer):
             tag ids (batch, H) int, 0-padded.
 
     Returns:
-        The user vector, (batch, units).
+        The user vector (batch, units), or `[user, attention]` when `return_attention`.
 
     Example:
         >>> import numpy as np
@@ -40,8 +42,16 @@ class UserHistoryEncoder(keras.layers.Layer):
         Zhang et al. 2019, MaCon (attention over a user's earlier posts' hashtags).
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int = 64, units: int = 64, **kwargs):
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_dim: int = 64,
+        units: int = 64,
+        return_attention: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
+        self.return_attention = bool(return_attention)
         self.vocab_size = int(vocab_size)
         self.embed_dim = int(embed_dim)
         self.units = int(units)
@@ -71,10 +81,12 @@ class UserHistoryEncoder(keras.layers.Layer):
         context = ops.einsum("bh,bhd->bd", attn, keys)  # (batch, embed_dim)
         user = self.output_projection(context)  # (batch, units)
         has = ops.expand_dims(ops.cast(ops.sum(valid, axis=-1) > 0, user.dtype), -1)
-        return has * user + (1.0 - has) * self.no_history
+        user = has * user + (1.0 - has) * self.no_history
+        return [user, attn] if self.return_attention else user
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0][0], self.units)
+        user = (input_shape[0][0], self.units)
+        return [user, tuple(input_shape[1])] if self.return_attention else user
 
     def get_config(self):
         return {
@@ -82,4 +94,5 @@ class UserHistoryEncoder(keras.layers.Layer):
             "vocab_size": self.vocab_size,
             "embed_dim": self.embed_dim,
             "units": self.units,
+            "return_attention": self.return_attention,
         }

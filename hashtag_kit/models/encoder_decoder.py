@@ -109,7 +109,9 @@ class HashtagEncoderDecoder(keras.Model):
         training: training mode (modality dropout, dropout, BatchNorm statistics).
 
     Returns:
-        Logits over the vocabulary at every decoder step, (batch, T, vocab_size).
+        Scores over the vocabulary at every decoder step, (batch, T, vocab_size): logits, or
+        with personalisation log-probabilities of the mixture of the decoder's softmax and a
+        copy distribution over the user's earlier tags (gated per step).
 
     Example:
         >>> m = HashtagEncoderDecoder(vocab_size=12, image_dim=6, text_dim=5, units=8)
@@ -157,11 +159,17 @@ class HashtagEncoderDecoder(keras.Model):
         self.seed = seed
         self.modality_mask = ModalityMask(self.modality_dropout, seed=seed, name="modality_mask")
         self.fusion = FUSIONS[fusion](self.units, name=f"{fusion}_fusion")
-        self.user_encoder = (
-            UserHistoryEncoder(self.vocab_size, self.embed_dim, self.units, name="user_history")
-            if self.personalisation
-            else None
-        )
+        self.user_encoder = None
+        self.copy_gate = None
+        if self.personalisation:
+            self.user_encoder = UserHistoryEncoder(
+                self.vocab_size,
+                self.embed_dim,
+                self.units,
+                return_attention=True,
+                name="user_history",
+            )
+            self.copy_gate = keras.layers.Dense(1, activation="sigmoid", name="copy_gate")
         self.init_h = keras.layers.Dense(self.units, activation="tanh", name="init_h")
         self.init_c = keras.layers.Dense(self.units, name="init_c")
         self.embedding = keras.layers.Embedding(self.vocab_size, self.embed_dim, name="tag_embed")
@@ -184,6 +192,7 @@ class HashtagEncoderDecoder(keras.Model):
             (self.embedding, (None, None)),
             (self.decoder, (None, None, self.embed_dim)),
             (self.output_layer, (None, self.units)),
+            (self.copy_gate, (None, self.units)),
         ]
         for layer, shape in shapes:
             if layer is not None and not layer.built:
@@ -193,26 +202,50 @@ class HashtagEncoderDecoder(keras.Model):
     # -- forward --------------------------------------------------------------------------------
     def initial_state(self, inputs: dict, training=None):
         """The decoder's initial LSTM state [h0, c0], each (batch, units), from the post."""
+        return list(self._encode(inputs, training)[:2])
+
+    def _encode(self, inputs: dict, training=None):
+        """(h0, c0, copy) where copy (batch, V) is the history attention spread over tag ids
+        (all zero without history), or None without personalisation."""
         m_v = ops.cast(ops.reshape(inputs["image_mask"], (-1,)), "float32")
         m_t = ops.cast(ops.reshape(inputs["text_mask"], (-1,)), "float32")
         if self.modality == "image":
             m_t = m_t * 0.0
         elif self.modality == "text":
             m_v = m_v * 0.0
-        image = ops.cast(inputs["image"], "float32")
-        text = ops.cast(inputs["text"], "float32")
+        # encoders differ in scale (USE vectors have norm 1, CNN features far more): each
+        # vector is rescaled to norm sqrt(dim), so both modalities start on an equal footing
+        image = _rescale(ops.cast(inputs["image"], "float32"))
+        text = _rescale(ops.cast(inputs["text"], "float32"))
         image, m_v, text, m_t = self.modality_mask([image, m_v, text, m_t], training=training)
         post = self.fusion([text, image, m_t, m_v], training=training)  # (batch, units)
+        copy = None
         if self.user_encoder is not None:
-            user = self.user_encoder([post, inputs["history"]])  # (batch, units)
+            history = ops.cast(inputs["history"], "int32")
+            user, attn = self.user_encoder([post, history])  # (batch, units), (batch, H)
             post = ops.concatenate([post, user], axis=-1)
-        return [self.init_h(post), self.init_c(post)]
+            copy = ops.einsum("bh,bhv->bv", attn, ops.one_hot(history, self.vocab_size))
+        return self.init_h(post), self.init_c(post), copy
+
+    def _scores(self, states, copy):
+        """Decoder outputs (..., units) -> logits, or with a copy distribution (batch, V) the
+        log of the mixture (1 - g)·softmax(logits) + g·copy with a learned gate g per step
+        (a pointer-generator over the user's history, See et al. 2017)."""
+        logits = self.output_layer(states)
+        if copy is None:
+            return logits
+        has = ops.cast(ops.sum(copy, axis=-1, keepdims=True) > 0, logits.dtype)  # (batch, 1)
+        if len(logits.shape) == 3:
+            copy, has = ops.expand_dims(copy, 1), ops.expand_dims(has, 1)
+        gate = self.copy_gate(states) * has
+        probs = (1.0 - gate) * ops.softmax(logits, axis=-1) + gate * copy
+        return ops.log(probs + 1e-9)
 
     def call(self, inputs, training=None):
-        h0, c0 = self.initial_state(inputs, training=training)
+        h0, c0, copy = self._encode(inputs, training=training)
         x = self.embedding(ops.cast(inputs["decoder_in"], "int32"))  # (batch, T, embed_dim)
         seq, _, _ = self.decoder(x, initial_state=[h0, c0], training=training)  # (b, T, units)
-        return self.output_layer(self.output_dropout(seq, training=training))  # (b, T, V)
+        return self._scores(self.output_dropout(seq, training=training), copy)  # (b, T, V)
 
     def get_config(self):
         return {
@@ -291,11 +324,11 @@ class HashtagEncoderDecoder(keras.Model):
             padded[i, : len(r)] = r
         return self.decode({**inputs, "existing": padded}, k, beam_width, exclude)
 
-    def _step(self, tokens: np.ndarray, h: np.ndarray, c: np.ndarray):
+    def _step(self, tokens: np.ndarray, h: np.ndarray, c: np.ndarray, copy):
         x = self.embedding(tokens[:, None].astype("int32"))  # (batch, 1, embed_dim)
         _, h, c = self.decoder(x, initial_state=[h, c])
-        logits = self.output_layer(h)  # (batch, V)
-        return ops.convert_to_numpy(ops.log_softmax(logits, axis=-1)), h, c
+        scores = self._scores(h, copy)  # (batch, V)
+        return ops.convert_to_numpy(ops.log_softmax(scores, axis=-1)), h, c
 
     def _search(self, inputs, steps, beam_width, exclude, allow_end, batch_size):
         n = _batch_len(inputs)
@@ -319,10 +352,12 @@ class HashtagEncoderDecoder(keras.Model):
         existing = _existing(feed, n)
         # the decoder reads <start> then the tags already typed; the state after the last one
         prefix = np.concatenate([np.full((n, 1), START, "int32"), _left_pack(existing)], axis=1)
-        h, c = self.initial_state(feed, training=False)
+        h, c, copy = self._encode(feed, training=False)
         x = self.embedding(prefix)  # (n, 1 + E, embed_dim)
         _, h, c = self.decoder(x, initial_state=[h, c], mask=prefix > 0)
-        logp = ops.convert_to_numpy(ops.log_softmax(self.output_layer(h), axis=-1))  # (n, V)
+        logp = ops.convert_to_numpy(ops.log_softmax(self._scores(h, copy), axis=-1))  # (n, V)
+        if copy is not None:
+            copy = np.repeat(ops.convert_to_numpy(copy), width, axis=0)  # (n * width, V)
 
         banned = np.zeros((n, vocab), bool)
         banned[:, [PAD, START, UNK]] = True
@@ -348,7 +383,7 @@ class HashtagEncoderDecoder(keras.Model):
             if np.all(done | ~np.isfinite(score)):
                 break
             tok = np.where(done, PAD, seqs[:, :, -1]).reshape(-1)
-            lp, h, c = self._step(tok, h, c)
+            lp, h, c = self._step(tok, h, c, copy)
             lp = lp.reshape(n, width, vocab)
             lp = np.where(used, -np.inf, lp)
             # a finished beam only continues with a (non-emitted) pad at no cost
@@ -383,6 +418,11 @@ class HashtagEncoderDecoder(keras.Model):
             out_ids.append(tags)
             out_scores.append(probs)
         return out_ids, out_scores
+
+
+def _rescale(x):
+    norm = ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True))
+    return x * (float(x.shape[-1]) ** 0.5) / ops.maximum(norm, 1e-6)
 
 
 def _batch_len(inputs: dict) -> int:
