@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from hashtag_kit.bench import main as bench_main
+from hashtag_kit.run import ENCODER_DECODER
 
 NUMBER = r"(\d+(?:\.\d+)?)"
 
@@ -39,3 +42,21 @@ def test_bench_recommend_prints_posts_per_s_for_each_beam(capsys):
     for posts, k, _, seconds, per_s in rows:
         assert posts == 16 and k == 7 and seconds > 0
         assert abs(per_s - posts / seconds) <= 0.02 * per_s + 1
+
+
+@pytest.mark.smoke
+def test_benches_on_the_smoke_runs_cached_features(smoke_notebook, smoke_run_dir, capsys):
+    """`--run`: notebook 02's trained model and notebook 01's cached features of the embedded
+    smoke data, instead of random ones."""
+    smoke_notebook(ENCODER_DECODER)
+    run = str(smoke_run_dir)
+    assert bench_main(["train", "--run", run, "--batch-size", "16", "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"data: cached features of {run}" in out
+    ((batch, ms, per_s, _),) = _rows(out, 4)
+    assert batch == 16 and ms > 0 and per_s > 0
+    assert bench_main(["recommend", "--run", run, "--posts", "16", "--beam-widths", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"data: trained model and cached test features of {run}" in out
+    ((posts, k, width, seconds, per_s),) = _rows(out, 5)
+    assert 0 < posts <= 16 and width == 1 and per_s > 0

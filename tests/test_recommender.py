@@ -499,3 +499,25 @@ def test_cli_real_subprocess(real_encoder_run):
     bad = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2
     assert "empty post" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# -- the smoke run of notebook 02 ----------------------------------------------------------------
+@pytest.mark.smoke
+def test_recommender_on_the_smoke_runs_trained_model(smoke_notebook, smoke_run_dir):
+    """Notebook 02's own model.keras, with the run's own encoders, on embedded test posts."""
+    from hashtag_kit.run import ENCODER_DECODER, RunDir
+
+    smoke_notebook(ENCODER_DECODER)
+    rec = Recommender.load(smoke_run_dir)
+    posts = RunDir(smoke_run_dir).split_posts("random")["test"]
+    post = next(p for p in posts if p.has_image and p.has_text and len(p.hashtags) >= 2)
+    typed = post.hashtags[:1]
+    out = rec.recommend(image=post.image, text=post.text, user=post.user, existing=typed, k=5)
+    assert len(out) == 5 and len(set(out.tags)) == 5
+    assert set(out.tags) <= set(rec.tokens) and typed[0] not in out.tags
+    assert not out.cold_start or post.user not in rec.users
+    # the batch form from the run's cached features gives lists for every post
+    batch = rec.recommend_batch(posts[:8], k=3, report=RunReport())
+    assert len(batch) == 8
+    for r in batch:
+        assert len(r) == 3 or "empty post" in " ".join(r.notes)
