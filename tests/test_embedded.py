@@ -344,3 +344,18 @@ def test_data_readme_counts_match_a_fresh_default_dataset(tmp_path):
     assert not missing, "data/README.md is stale: run python -m hashtag_kit.data.embedded " + (
         f"--write-readme data/README.md --pretrained; differs at {missing[:3]}"
     )
+
+
+@pytest.mark.slow
+def test_pretrained_features_see_the_image_signals(folder):
+    """EfficientNet-Lite0 (ImageNet) features separate scenes, light and the dog; USE
+    features carry the caption topics and not the scenes (~1-2 min on 2 cores)."""
+    probes = E.probe_signals(
+        folder, tags=("beach", "snow", "sunset", "dog", "adventure", "tbt"), pretrained=True
+    )["tags"]
+    for tag in ("beach", "snow", "sunset"):
+        assert probes[tag]["image_cnn"] > 0.9, (tag, probes[tag])
+        assert probes[tag]["text_use"] < 0.7, (tag, probes[tag])
+    assert probes["dog"]["image_cnn"] > 0.8, probes["dog"]
+    for tag in ("adventure", "tbt"):
+        assert probes[tag]["text_use"] > 0.85 and probes[tag]["image_cnn"] < 0.7, probes[tag]
