@@ -13,12 +13,11 @@ speed does not depend on what the weights learned, only on sizes, K and the beam
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
 
-from hashtag_kit.bench.training import IMAGE_DIM, TEXT_DIM, _cpus
+from hashtag_kit.bench.training import IMAGE_DIM, TEXT_DIM, _machine
 
 
 def random_recommender(n_tags: int, units: int, image_dim: int, text_dim: int, seed: int = 0):
@@ -116,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.tags} tags, {args.units} units"
         )
     print(f"data: {source}")
-    print(f"machine: {platform.processor() or platform.machine()}, {_cpus()} CPU cores, no GPU")
+    print(f"machine: {_machine()}")
     print(f"{'posts':>6} {'k':>3} {'beam':>5} {'seconds':>8} {'posts/s':>9}")
     for width in [int(w) for w in args.beam_widths.split(",") if w.strip()]:
         r = measure(rec, posts, feats, args.k, width)

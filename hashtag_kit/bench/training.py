@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         source = f"random features ({dims[0]}-d image, {dims[1]}-d text), {n_tags} random tags"
     r = measure(x, y, n_tags, args.units, args.steps)
     print(f"data: {source}")
-    print(f"machine: {platform.processor() or platform.machine()}, {_cpus()} CPU cores, no GPU")
+    print(f"machine: {_machine()}")
     print(
         f"model: HashtagEncoderDecoder units={r['units']} vocab={r['vocab_size']} "
         f"trainable_params={r['trainable_params']:,}"
@@ -150,3 +150,11 @@ def _cpus() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _machine() -> str:
+    """Processor, cores and the 1-minute load average (the figures depend on sharing)."""
+    import os
+
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    return f"{platform.processor() or platform.machine()}, {_cpus()} CPU cores, no GPU{load}"
