@@ -56,6 +56,8 @@ class TrainConfig:
         max_vocab: keep only the most frequent tags of the run's vocabulary (None = all).
         epochs, batch_size, learning_rate: optimisation.
         seed: seeds weights, modality dropout and the per-epoch shuffles.
+        restore_best: end with the weights of the epoch with the lowest validation loss
+            (when there is validation data), not those of the last epoch.
         strategy: "none" (default), "mirrored" (tf.distribute.MirroredStrategy over the
             visible devices).
     """
@@ -75,6 +77,7 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 2e-3
     seed: int = 0
+    restore_best: bool = True
     strategy: str = "none"
 
     def smoke(self) -> TrainConfig:
@@ -375,6 +378,7 @@ class TrainResult:
         ms_per_step: median wall time of a training step in ms (first steps skipped: tracing).
         trainable_params: scalar trainable parameter count.
         resumed_from_epoch: epochs already done when a checkpoint was found (0 = fresh start).
+        best_epoch: the epoch (0-based) whose weights the model ends with.
     """
 
     model: HashtagEncoderDecoder
@@ -382,6 +386,7 @@ class TrainResult:
     ms_per_step: float | None
     trainable_params: int
     resumed_from_epoch: int = 0
+    best_epoch: int | None = None
 
 
 _CKPT_STATE = "state.json"
@@ -415,16 +420,21 @@ def _seed_states(model) -> list:
     return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
 
 
-def _save_checkpoint(checkpoint_dir: Path, model, config: TrainConfig, epoch: int, history):
+def _save_checkpoint(checkpoint_dir: Path, model, config: TrainConfig, epoch: int, history, best):
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     name = f"epoch_{epoch:04d}.keras"
     model.save(checkpoint_dir / name)
+    best_epoch, best_weights = best
+    if best_weights is not None and best_epoch == epoch:
+        np.savez(checkpoint_dir / "best.tmp.npz", *best_weights)
+        (checkpoint_dir / "best.tmp.npz").replace(checkpoint_dir / "best.npz")
     state = {
         "epoch": epoch,
         "file": name,
         "history": history,
         "config": _config_key(config),
         "seed_states": [keras.ops.convert_to_numpy(v).tolist() for v in _seed_states(model)],
+        "best_epoch": best_epoch,
     }
     tmp = checkpoint_dir / (_CKPT_STATE + ".tmp")
     tmp.write_text(json.dumps(state, indent=2))
@@ -467,6 +477,7 @@ def train(
     keras.utils.set_random_seed(config.seed)
     history: dict = {"loss": [], "val_loss": []}
     start = 0
+    best_epoch, best_weights = None, None
     with strat.scope():
         if found is not None:
             state, path = found
@@ -474,6 +485,10 @@ def train(
             for var, value in zip(_seed_states(model), state["seed_states"], strict=True):
                 var.assign(np.asarray(value, dtype=var.dtype))
             start, history = int(state["epoch"]) + 1, state["history"]
+            best_epoch = state.get("best_epoch")
+            if best_epoch is not None and (ckpt / "best.npz").exists():
+                with np.load(ckpt / "best.npz") as z:
+                    best_weights = [z[f"arr_{i}"] for i in range(len(z.files))]
         else:
             model = build_model(
                 config,
@@ -502,8 +517,14 @@ def train(
         history["loss"].append(float(h.history["loss"][-1]))
         if "val_loss" in h.history:
             history["val_loss"].append(float(h.history["val_loss"][-1]))
+            if config.restore_best and history["val_loss"][-1] <= min(history["val_loss"]):
+                best_epoch, best_weights = epoch, [np.array(w) for w in model.get_weights()]
         if ckpt is not None:
-            _save_checkpoint(ckpt, model, config, epoch, history)
+            _save_checkpoint(ckpt, model, config, epoch, history, (best_epoch, best_weights))
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    else:
+        best_epoch = config.epochs - 1
     steps = timer.times[3:] or timer.times
     return TrainResult(
         model=model,
@@ -511,6 +532,7 @@ def train(
         ms_per_step=float(np.median(steps) * 1000) if steps else None,
         trainable_params=count_params(model),
         resumed_from_epoch=start,
+        best_epoch=best_epoch,
     )
 
 

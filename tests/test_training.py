@@ -128,6 +128,8 @@ def test_training_learns_and_beats_popularity():
     te = arrays(test_posts, train_posts, fi, ft, tokens)
     cfg = TrainConfig(units=32, embed_dim=16, epochs=10, batch_size=32, seed=0)
     result = train(cfg, tr, te, len(tokens))
+    val = result.history["val_loss"]
+    assert result.best_epoch == int(np.argmin(val))  # ends with the best validation epoch
     loss = result.history["loss"]
     assert len(loss) == 10 and loss[-1] < 0.8 * loss[0]
     assert len(result.history["val_loss"]) == 10
@@ -149,18 +151,21 @@ class Crash(keras.callbacks.Callback):
 
 
 def test_interrupted_training_resumes_to_the_same_end(tmp_path):
-    posts, fi, ft = synthetic(n=96, seed=1)
+    posts, fi, ft = synthetic(n=112, seed=1)
     tokens = vocab_of(posts)
-    tr = arrays(posts, posts, fi, ft, tokens)
+    tr = arrays(posts[:96], posts[:96], fi, ft, tokens)
+    va = arrays(posts[96:], posts[:96], fi, ft, tokens)
     cfg = TrainConfig(units=8, embed_dim=4, epochs=3, batch_size=16, seed=3)
-    straight = train(cfg, tr, None, len(tokens))
+    straight = train(cfg, tr, va, len(tokens))
     ckpt = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, tr, None, len(tokens), checkpoint_dir=ckpt, callbacks=[Crash(2)])
+        train(cfg, tr, va, len(tokens), checkpoint_dir=ckpt, callbacks=[Crash(2)])
     assert (ckpt / "state.json").exists() and (ckpt / "epoch_0001.keras").exists()
-    resumed = train(cfg, tr, None, len(tokens), checkpoint_dir=ckpt)
+    resumed = train(cfg, tr, va, len(tokens), checkpoint_dir=ckpt)
     assert resumed.resumed_from_epoch == 2
+    assert resumed.best_epoch == straight.best_epoch == int(np.argmin(straight.history["val_loss"]))
     np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(resumed.history["val_loss"], straight.history["val_loss"], rtol=1e-5)
     for a, b in zip(resumed.model.get_weights(), straight.model.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     # a checkpoint of another configuration is refused, not silently mixed in
