@@ -62,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     from hashtag_kit.report import RunReport
 
     keras.utils.set_random_seed(0)
-    folder = ensure(n_posts=args.n_posts or DEFAULT_N_POSTS, seed=0)
-    posts = load_dataset("embedded", folder, RunReport())
+    n_posts = args.n_posts or DEFAULT_N_POSTS
+    folder = ensure(n_posts=n_posts, seed=0)
+    posts = load_dataset("embedded", folder, RunReport(), n_posts=n_posts, seed=0)
     posts = [p for p in posts if p.image]
     if args.limit:
         posts = posts[: args.limit]
