@@ -119,7 +119,7 @@ def _settings(env: dict, rd: RunDir) -> list[str]:
     timings = {k: v for k, v in env["timings"].items() if isinstance(v, (int, float))}
     if timings:
         total = env["total_seconds"]
-        per = ", ".join(f"{k[:2]} {v:.0f} s" for k, v in timings.items())
+        per = ", ".join(f"{k[:2]} {v:.0f} s" for k, v in sorted(timings.items()))
         lines.append(
             f"- measured wall time of the notebooks: **{total / 60:.1f} min** in total ({per})"
         )
