@@ -218,3 +218,57 @@ def test_cnn_rnn_learns_tag_sets_and_beam_search_never_repeats():
             real = [t for t in s if t]
             assert len(real) == len(set(real))
     assert recommend_cnn_rnn(model, image[:1], tags, 2, exclude=[{"a"}])[0][0] != "a"
+
+
+def _toy_posts_and_features(n=24):
+    from types import SimpleNamespace
+
+    from hashtag_kit.posts import Post
+
+    rng = np.random.default_rng(0)
+    tags = ["sea", "cat", "love"]
+    posts = [
+        Post(f"p{i}", ["love", "sea" if i % 2 else "cat"], text="waves" if i % 2 else "meow")
+        for i in range(n)
+    ]
+    grid = rng.normal(size=(n, 4, 6)).astype("float16")
+    fs = SimpleNamespace(ids=[p.id for p in posts], grid=grid, mask=np.ones(n, bool))
+    fs.pooled = grid.astype("float32").mean(1)
+    return posts, tags, fs
+
+
+def test_train_attention_classifier_starts_from_tag_log_odds():
+    from hashtag_kit.models.attention_classifier import (
+        WordVocabulary,
+        predict_attention,
+        train_attention_classifier,
+    )
+
+    posts, tags, fs = _toy_posts_and_features()
+    words = WordVocabulary.fit([p.text for p in posts], min_count=1)
+    model, info = train_attention_classifier(
+        posts[:20], posts[20:], tags, fs, words, units=4, embedding_dim=4, epochs=1,
+        learning_rate=0.0, batch_size=10,
+    )  # fmt: skip
+    # with a zero learning rate the bias stays at the training log-odds: sea 1/2, cat 1/2, love ~1
+    bias = model.classifier.get_weights()[1]
+    np.testing.assert_allclose(bias[:2], 0.0, atol=1e-6)
+    assert bias[2] > 9
+    assert set(info["history"]) == {"loss", "val_loss"} and info["trainable_params"] > 0
+    assert info["ms_per_step"] > 0
+    probs, att = predict_attention(model, posts[20:], fs, words)
+    assert probs.shape == (4, 3) and att["image"].shape == (4, 4) and att["text"].shape == (4, 24)
+    with pytest.raises(ValueError, match="needs image_features"):
+        train_attention_classifier(posts, [], tags, None, words, modality="both")
+
+
+def test_train_cnn_rnn_helper_records_history():
+    from hashtag_kit.models.cnn_rnn import train_cnn_rnn
+
+    posts, tags, fs = _toy_posts_and_features()
+    model, info = train_cnn_rnn(
+        posts[:20], posts[20:], tags, fs.pooled[:20], fs.pooled[20:], joint_dim=4, units=4,
+        epochs=2, batch_size=10,
+    )  # fmt: skip
+    assert len(info["history"]["loss"]) == len(info["history"]["val_loss"]) == 2
+    assert info["trainable_params"] == model.count_params()

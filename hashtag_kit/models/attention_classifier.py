@@ -339,6 +339,7 @@ def train_attention_classifier(
     learning_rate: float = 3e-3,
     loss: str = "bce",
     dropout: float = 0.2,
+    prior_bias: bool = True,
     seed: int = 0,
     verbose: int = 0,
 ) -> tuple[AttentionHashtagClassifier, dict]:
@@ -352,6 +353,8 @@ def train_attention_classifier(
         modality, fusion, units, embedding_dim, dropout: see `AttentionHashtagClassifier`.
         max_len: caption length in tokens.
         epochs, batch_size, learning_rate, loss: training settings (`loss`: "bce" | "focal").
+        prior_bias: start the output bias at each tag's training log-odds, so training spends
+            its first epochs on the evidence rather than on re-learning tag popularity.
         seed: `keras.utils.set_random_seed` before building.
 
     Returns:
@@ -380,12 +383,18 @@ def train_attention_classifier(
         embedding_dim=embedding_dim,
         dropout=dropout,
     )
+    x, y = inputs(train_posts), multi_hot(train_posts, tags)
+    model({k: v[:1] for k, v in x.items()})  # build
+    if prior_bias:
+        freq = np.clip(y.mean(axis=0), 1e-4, 1 - 1e-4)
+        kernel, _ = model.classifier.get_weights()
+        model.classifier.set_weights([kernel, np.log(freq / (1 - freq)).astype(np.float32)])
     compile_classifier(model, loss, learning_rate)
     timer = StepTimer()
     val = (inputs(val_posts), multi_hot(val_posts, tags)) if len(val_posts) else None
     hist = model.fit(
-        inputs(train_posts),
-        multi_hot(train_posts, tags),
+        x,
+        y,
         validation_data=val,
         epochs=epochs,
         batch_size=batch_size,
