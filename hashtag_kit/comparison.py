@@ -639,13 +639,18 @@ def models_missing_from_tables(
 
 def plot_inputs(run_metrics: Mapping[str, StageMetrics]) -> dict:
     """What `hashtag_kit.plots` needs: {"rankings": {name: ranking}, "models": {name: entry},
-    "histories": {name: history}} over every hashtag model (and caption model histories)."""
+    "histories": {names: history}} over every hashtag model and caption model; models with
+    identical histories share one entry named "a / b"."""
     models = all_models(run_metrics)
-    histories = {n: e.get("history") for n, e in models.items() if e and e.get("history")}
+    named = [(n, e.get("history")) for n, e in models.items() if e and e.get("history")]
     for sm in run_metrics.values():
-        for n, e in sm.captions.items():
-            if e and e.get("history"):
-                histories[f"{n} (captions)"] = e["history"]
+        named += [(n, e["history"]) for n, e in sm.captions.items() if e and e.get("history")]
+    # one panel per training run: models sharing a history (the same network decoded greedily
+    # and with beam search, or reused for captions -> tags) are named together
+    groups: dict[str, list] = {}
+    for n, h in named:
+        groups.setdefault(json.dumps(h, sort_keys=True, default=str), [h, []])[1].append(n)
+    histories = {" / ".join(names): h for h, names in groups.values()}
     return {
         "rankings": {n: (e or {}).get("ranking") for n, e in models.items()},
         "models": models,

@@ -65,7 +65,9 @@ def _entry(rng, family, skill, variant=None, params=None, history=True) -> dict:
         "trainable_params": params,
         "ms_per_step": round(rng.uniform(2, 30), 2) if params else None,
         "history": (
-            {"loss": [2.0, 1.5, 1.2], "val_loss": [2.1, 1.7, 1.5]} if history and params else None
+            {"loss": [2.0, 1.5, 1.2 - skill], "val_loss": [2.1, 1.7, 1.5 - skill]}
+            if history and params
+            else None
         ),
         "variant": variant or {},
     }

@@ -19,6 +19,7 @@ from hashtag_kit.comparison import (
     load_published,
     load_run_metrics,
     models_missing_from_tables,
+    plot_inputs,
     route_published,
     uncovered_published,
 )
@@ -270,3 +271,14 @@ def test_cells_and_markdown_formatting():
     assert format_cell(True) == "yes" and format_cell("weighted") == "weighted"
     df = pd.DataFrame({"model": ["a|b"], "source": ["Xu et al. 2015 (Show, Attend and Tell)"]})
     assert markdown_table(df).splitlines()[-1] == "| a\\|b | Xu et al. 2015 |"
+
+
+def test_plot_inputs_cover_every_model_and_share_identical_histories(full_run):
+    inputs = plot_inputs(load_run_metrics(full_run))
+    n_models = len(ENCODER_DECODER_MODELS) + len(ATTENTION_MODELS) + 2 + 1  # popularity x2, 04
+    assert len(inputs["rankings"]) == len(inputs["models"]) == n_models
+    hist = inputs["histories"]
+    # the two caption models of the fake run were trained with the same (fake) history
+    assert hist["soft attention / paragraph flat LSTM"]["loss"] == [3.0, 2.0]
+    trained = [n for n, e in inputs["models"].items() if e["history"]]
+    assert all(n in hist for n in trained) and len(hist) == len(trained) + 1
