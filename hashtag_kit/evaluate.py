@@ -289,26 +289,17 @@ def first_step_ranking(model, inputs: dict, tokens, k: int, batch_size: int = 51
     scored by the probability that the decoder emits it first. Beam decoding (`model.decode`)
     instead returns one tag sequence; once a post's likely tags are emitted the decoder was
     trained to say `<end>`, which decoding to a fixed K forbids, so its later picks are weak.
-    Both rankings are reported.
+    Both rankings are reported. (`Recommender.recommend(..., ranking="first_step")` serves
+    the same ranking; posts with neither text nor image get an empty list.)
     """
-    from hashtag_kit.models.encoder_decoder import N_SPECIAL, START
+    from hashtag_kit.recommender import Recommender
 
-    n = len(next(iter(inputs.values())))
-    x = {key: v for key, v in inputs.items() if key != "existing"}
-    x["decoder_in"] = np.full((n, 1), START, "int32")
-    import keras
-
-    logits = np.concatenate(
-        [
-            keras.ops.convert_to_numpy(
-                model({key: v[i : i + batch_size] for key, v in x.items()}, training=False)
-            )[:, 0, :]
-            for i in range(0, n, batch_size)
-        ]
-    ).astype("float64")
-    logits[:, :N_SPECIAL] = -np.inf
-    order = np.argsort(-logits, axis=1, kind="stable")[:, :k]
-    return [[tokens[j] for j in row] for row in order]
+    rec = Recommender(model, tokens, {}, {"history_len": 1, "existing_len": 1})
+    features = {key: inputs[key] for key in ("image", "image_mask", "text", "text_mask")}
+    out = rec.recommend_batch(
+        features=features, k=k, ranking="first_step", batch_size=batch_size, report=RunReport()
+    )
+    return [r.tags for r in out]
 
 
 def train_text_encoder_decoder(

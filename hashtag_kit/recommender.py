@@ -11,7 +11,8 @@ says so.
 Command line (exit code 2 and a one-line message for user errors):
 
     python -m hashtag_kit recommend --image cat.jpg --text "cutest cat ever" -k 5 \
-        [--run outputs/default] [--user U] [--existing a,b] [--beam-width 3] [--json]
+        [--run outputs/default] [--user U] [--existing a,b] [--beam-width 3] \
+        [--ranking beam|first_step] [--json]
 
 Example:
     >>> rec = Recommender.load("outputs/default")                      # doctest: +SKIP
@@ -41,6 +42,8 @@ FORMAT_VERSION = 1
 #: the files of a stage directory the recommender needs
 STAGE_FILES = ("model_config.json", "model.keras", "tags.json", "users.json")
 SPECIAL_TOKENS = frozenset({"<pad>", "<start>", "<end>", "<unk>"})
+#: how tags are ranked: the model's beam search, or its first-step (next-tag) distribution
+RANKINGS = ("beam", "first_step")
 
 
 class IncompatibleRunError(RuntimeError):
@@ -391,14 +394,26 @@ class Recommender:
             out[i, : len(r)] = r
         return out
 
-    def _decode(self, inputs: dict, exclude: list[set[int]], k: int, beam_width: int):
-        if int(k) != k or k < 1:
+    def _decode(
+        self,
+        inputs: dict,
+        exclude: list[set[int]],
+        k: int,
+        beam_width: int,
+        ranking: str = "beam",
+    ):
+        if isinstance(k, bool) or int(k) != k or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         if int(beam_width) != beam_width or beam_width < 1:
             raise ValueError(f"beam_width must be a positive integer, got {beam_width!r}")
-        ids, scores = self.model.decode(
-            inputs, k=int(k), beam_width=int(beam_width), exclude=exclude
-        )
+        if ranking not in RANKINGS:
+            raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
+        if ranking == "beam":
+            ids, scores = self.model.decode(
+                inputs, k=int(k), beam_width=int(beam_width), exclude=exclude
+            )
+        else:
+            ids, scores = self._first_step(inputs, exclude, int(k))
         out = []
         for row_ids, row_scores, skip in zip(ids, scores, exclude, strict=True):
             pairs, seen = [], set()
@@ -411,6 +426,38 @@ class Recommender:
             out.append(pairs[:k])
         return out
 
+    def _first_step(self, inputs: dict, exclude: list[set[int]], k: int):
+        """Top-k tags of the decoder's next-tag distribution after `<start>` and the typed tags.
+
+        Reads the model's per-step logits (its call with "decoder_in"), so it needs a model whose
+        call returns (batch, steps, vocab), as `HashtagEncoderDecoder` does.
+        """
+        import keras
+
+        start = self.tag_to_id.get("<start>", 1)
+        existing = np.asarray(inputs["existing"])
+        rows = [[int(t) for t in r if t > 0] for r in existing]
+        width = 1 + max((len(r) for r in rows), default=0)
+        dec = np.zeros((len(rows), width), "int32")
+        dec[:, 0] = start
+        for i, r in enumerate(rows):
+            dec[i, 1 : 1 + len(r)] = r
+        out = keras.ops.convert_to_numpy(self.model({**inputs, "decoder_in": dec}, training=False))
+        if out.ndim != 3:
+            raise ValueError(
+                f"{self.source}: the model's call does not give per-step tag logits "
+                f"(got shape {out.shape}); use ranking='beam'"
+            )
+        logits = out[np.arange(len(rows)), [len(r) for r in rows]].astype("float64")
+        logits[:, sorted(self.special_ids)] = -np.inf
+        for i, r in enumerate(rows):
+            logits[i, r + sorted(exclude[i])] = -np.inf
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        ids = [[int(j) for j in row if probs[i, j] > 0] for i, row in enumerate(order)]
+        return ids, [[float(probs[i, j]) for j in row] for i, row in enumerate(ids)]
+
     # -- recommending -----------------------------------------------------------------------
     def recommend(
         self,
@@ -420,6 +467,7 @@ class Recommender:
         existing: Iterable[str] | str | None = None,
         k: int = 7,
         beam_width: int = 3,
+        ranking: str = "beam",
     ) -> Recommendations:
         """Ranked hashtags with scores for one post.
 
@@ -431,6 +479,11 @@ class Recommender:
                 they condition the model and are never suggested.
             k: how many tags.
             beam_width: beam search width.
+            ranking: "beam" (the model's beam-search decoding: one tag sequence, each tag
+                conditioned on those before it) or "first_step" (every tag scored by the
+                probability that the decoder emits it next, after `<start>` and the typed
+                tags: a classifier-style ranking, better at Hit@K when posts have few tags;
+                see `hashtag_kit.evaluate.first_step_ranking`).
 
         Returns:
             `Recommendations`: a list of `(tag, score)`, best first, with `.notes`.
@@ -469,7 +522,7 @@ class Recommender:
             "history": self._pad([history], self.history_len),
             "existing": self._pad([existing_ids], self.existing_len),
         }
-        (pairs,) = self._decode(inputs, [set(existing_ids)], k, beam_width)
+        (pairs,) = self._decode(inputs, [set(existing_ids)], k, beam_width, ranking)
         pairs = [(t, s) for t, s in pairs if t not in typed]
         notes = [note] if note else []
         if note:
@@ -485,6 +538,7 @@ class Recommender:
         existing: Sequence[Iterable[str] | None] | None = None,
         k: int = 7,
         beam_width: int = 3,
+        ranking: str = "beam",
         batch_size: int = 256,
         report: RunReport | None = None,
     ) -> list[Recommendations]:
@@ -502,7 +556,7 @@ class Recommender:
                 FeatureSets are aligned to the posts by id.
             users: author ids per post (overrides `post.user`).
             existing: per post, tags the user already typed (never suggested).
-            k, beam_width: as in `recommend`.
+            k, beam_width, ranking: as in `recommend`.
             batch_size: posts per decode call.
             report: when given, unreadable images are dropped (the post keeps its text) and
                 empty posts get an empty result, each counted here; without a report they raise.
@@ -547,7 +601,7 @@ class Recommender:
                 "history": self._pad([histories[i] for i in idx], self.history_len),
                 "existing": self._pad([ex_ids[i] for i in idx], self.existing_len),
             }
-            decoded = self._decode(inputs, [set(ex_ids[i]) for i in idx], k, beam_width)
+            decoded = self._decode(inputs, [set(ex_ids[i]) for i in idx], k, beam_width, ranking)
             for i, pairs in zip(idx, decoded, strict=True):
                 results[i] = Recommendations(
                     [(t, s) for t, s in pairs if t not in typed[i]],
@@ -657,6 +711,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--user", help="author id, for personalisation")
     p.add_argument("--existing", default="", help="tags already typed, comma separated")
     p.add_argument("--beam-width", type=int, default=3, help="beam search width (default 3)")
+    p.add_argument(
+        "--ranking",
+        choices=RANKINGS,
+        default="beam",
+        help="beam search (default) or the decoder's first-step distribution",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
 
@@ -677,6 +737,7 @@ def main(argv: list[str] | None = None) -> int:
             existing=args.existing,
             k=args.k,
             beam_width=args.beam_width,
+            ranking=args.ranking,
         )
     except SystemExit as e:  # --help
         return int(e.code or 0)

@@ -294,6 +294,45 @@ def test_keras_round_trip_of_the_kits_encoder_decoder(tmp_path):
     assert "food" not in after.recommend(text="dog", existing=["#Food"], k=6).tags
 
 
+def test_first_step_ranking_reads_the_decoders_next_tag_distribution(tmp_path):
+    from hashtag_kit.models.encoder_decoder import N_SPECIAL, START
+
+    model, tokens = _kit_model(3, len(KEYWORDS), seed=2)
+    rec = Recommender(
+        model, tokens, {}, CONFIG, image_encoder=MeanColourEncoder(), text_encoder=KeywordEncoder()
+    )
+    out = rec.recommend(text="dog and coffee", existing=["#Food"], k=4, ranking="first_step")
+    assert len(out) == 4 and len(set(out.tags)) == 4 and "food" not in out.tags
+    assert set(out.tags) <= set(tokens[4:])
+    scores = [s for _, s in out]
+    assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1
+    # the top tag is the argmax of the model's logits after <start>, #food
+    x = {
+        "image": np.zeros((1, 3), "float32"),
+        "image_mask": np.zeros(1, "float32"),
+        "text": KeywordEncoder().encode(["dog and coffee"]),
+        "text_mask": np.ones(1, "float32"),
+        "history": np.zeros((1, 4), "int32"),
+        "decoder_in": np.array([[START, tokens.index("food")]], "int32"),
+    }
+    logits = keras.ops.convert_to_numpy(model(x, training=False))[0, 1].copy()
+    logits[:N_SPECIAL] = -np.inf
+    logits[tokens.index("food")] = -np.inf
+    assert out.tags[0] == tokens[int(np.argmax(logits))]
+    # the batch form agrees; a model without per-step logits and a bad name are refused
+    (batch,) = rec.recommend_batch(
+        [Post("p", text="dog and coffee")], existing=[["food"]], k=4, ranking="first_step"
+    )
+    assert batch.tags == out.tags
+    standin = Recommender(
+        _hand_weighted_model(), TOKENS, USERS, CONFIG, text_encoder=KeywordEncoder()
+    )
+    with pytest.raises(ValueError, match="per-step tag logits"):
+        standin.recommend(text="cat", ranking="first_step")
+    with pytest.raises(ValueError, match="ranking must be one of"):
+        rec.recommend(text="cat", ranking="best")
+
+
 def test_missing_files_and_incompatible_version(tmp_path):
     with pytest.raises(FileNotFoundError, match="02_encoder_decoder_hashtags.*does not exist"):
         Recommender.load(tmp_path / "empty_run")
@@ -417,6 +456,7 @@ def test_cli_user_errors_exit_2_with_one_line(run_dir, tmp_path, capsys, _standi
         assert err.count("\n") == 0 and err.startswith(("error:", "python -m")), err
         assert "Traceback" not in err
     assert cli_main(["recommend", "--help"]) == 0
+    assert cli_main(["recommend", "--text", "cat", "--ranking", "best"]) == 2
 
 
 def test_cli_runs_with_standin_encoders(run_dir, tmp_path, capsys, _standin_load):
