@@ -15,15 +15,22 @@ from Instagram). Protocol:
 - text features: Universal Sentence Encoder multilingual v3 (`hashtag_kit.encoders`), cached
   under the output folder;
 - models: the text-only encoder-decoder of notebook 02 (`hashtag_kit.models.encoder_decoder`,
-  image input masked out) vs the popularity baseline (`hashtag_kit.baselines`);
+  image input masked out, no personalisation: TweetEval has no user ids) vs the popularity
+  baseline (`hashtag_kit.baselines`); the one trained model is reported twice: tags ranked by
+  the decoder's first-step distribution ("encoder-decoder text", `first_step_ranking`) and by
+  beam-search decoding ("encoder-decoder text, beam", what `Recommender.recommend` returns by
+  default);
 - `--limit N` keeps the first N training posts and N // 4 val and test posts (the test suite's
-  subset); `--limit 0` is the full run (about 21k train / 22k test tweets).
+  subset, default 12,000); `--limit 0` is the full run (about 21k train / 22k test tweets).
 
-Usage:
+Usage (the subset run takes about a minute on 2 cores; the full run a few minutes):
     python -m hashtag_kit evaluate tweets [--data DIR] [--out outputs/tweets-eval] [--limit N]
+    make evaluate-tweets        # the full run
 
-Writes `<out>/evaluate_tweets/metrics.json` (the kit's metrics schema; `split` is "tweeteval")
-and prints Hit@5 of both models.
+Writes `<out>/evaluate_tweets/metrics.json` (the kit's metrics schema; `split` is "tweeteval";
+`extra.protocol` holds the sizes and what was left out) beside the trained model's stage files
+(`python -m hashtag_kit recommend --run <out>/evaluate_tweets --text "..."` serves it), and
+prints Hit@5 of every model.
 """
 
 from __future__ import annotations
