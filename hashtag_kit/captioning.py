@@ -235,7 +235,11 @@ def build_caption_data(
         for t in texts:
             toks = tokenizer.encode(t)
             if len(toks) - 1 > max_length:
-                report.note("reference_truncated", p.id, f"{len(toks) - 2} words > {max_length}")
+                report.note(
+                    "reference_truncated",
+                    p.id,
+                    f"{len(toks) - 2} words + <end> > {max_length} tokens",
+                )
                 toks = tokenizer.encode(t, max_length)
             pair_image.append(len(ids) - 1)
             pair_tokens.append(toks + [tokenizer.pad_id] * (max_length + 1 - len(toks)))

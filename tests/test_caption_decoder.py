@@ -213,3 +213,17 @@ def test_training_learns_image_dependent_captions():
     assert right >= 0.8 * len(test.ids)
     assert att is not None and att[0].shape[1] == 4
     assert most_frequent_reference(train) in {c for p in parts["train"] for c in p.captions}
+
+
+def test_paragraph_data_keeps_sentence_ends():
+    posts = [
+        Post("p0", image="/x.png", paragraph="A boat. The sea is blue!"),
+        Post("p1", image="/y.png", paragraph="  "),
+    ]
+    feats = _Features(["p0", "p1"], np.zeros((2, 4, 8), "float16"), np.ones(2, bool))
+    tok = CaptionTokenizer.fit([posts[0].paragraph], min_count=1, keep_periods=True)
+    report = RunReport()
+    data = build_caption_data(posts, feats, tok, task="paragraph", max_length=12, report=report)
+    assert data.ids == ["p0"] and report.counts["no_references"] == 1
+    assert data.references["p0"] == ["A boat. The sea is blue!"]
+    assert tok.decode(data.pair_tokens[0]) == "a boat. the sea is blue."
