@@ -10,8 +10,8 @@ Tables (`build_tables` returns them in this order):
 - ``stages``: which stages ran, their dataset, run mode, seed and models (missing ones say so).
 - ``original``: the original project's comparison table (Sahliya et al. 2024): accuracy (Hit@K,
   as AMNN's code computes it), recall, precision, trainable parameters and ms/step, for the
-  encoder-decoder beside the AMNN-style and attention baselines (notebooks 02 and 03, models
-  whose modality is image+text). The paper does not state K; our figures use `k_original`
+  encoder-decoder beside the AMNN-style and attention baselines (notebooks 02 and 03, all but
+  the single-modality variants). The paper does not state K; our figures use `k_original`
   (default 5), stated in the K and protocol columns.
 - ``design``: the DESIGN follow-up's Table 1 (Yakovlev & Shapoval 2024): Hit, P, R, F1 at K = 7
   for every notebook-02 variant (fusion, personalisation, modality).
@@ -73,6 +73,8 @@ TABLE_TITLES = {
     "captions": "Caption and paragraph generation (notebook 04)",
 }
 THIS_RUN = "this run"
+#: variants left out of the original project's (image+text) table; they are in the others
+SINGLE_MODALITIES = ("image", "text", "image only", "text only")
 
 
 def published_path() -> Path:
@@ -365,7 +367,8 @@ def original_table(
     run_metrics: Mapping[str, StageMetrics], published: pd.DataFrame, k: int = 5
 ) -> pd.DataFrame:
     """The original project's table: accuracy (= Hit@k), recall@k, precision@k, trainable
-    parameters, ms/step, for notebooks 02 and 03's image+text models, then the published rows.
+    parameters, ms/step, for notebooks 02 and 03's models except single-modality variants
+    (image+text models and modality-free baselines such as popularity), then the published rows.
 
     The paper does not state its K; `k` is the K of our figures (stated in the K column)."""
     cols = ["model", "source", "stage", "family", "dataset", "K", *ORIGINAL_METRICS]
@@ -378,7 +381,7 @@ def original_table(
             continue
         for sm, name, display, entry in _stage_models(run_metrics, stage):
             modality = (entry.get("variant") or {}).get("modality")
-            if modality not in (None, "both", "image+text"):
+            if modality in SINGLE_MODALITIES:
                 continue
             row = _model_row(sm, name, display, entry)
             row["K"] = k
