@@ -115,11 +115,35 @@ class StageMetrics:
 
     @property
     def models(self) -> dict:
-        return dict(self.metrics.get("models") or {}) if self.ok else {}
+        """name -> entry of "models"; malformed entries are kept with a "_problem" note."""
+        return self._entries("models")
 
     @property
     def captions(self) -> dict:
-        return dict(self.metrics.get("captions") or {}) if self.ok else {}
+        return self._entries("captions")
+
+    def _entries(self, key: str) -> dict:
+        value = self.metrics.get(key) if self.ok else None
+        if not isinstance(value, Mapping):
+            return {}
+        return {str(name): _clean_entry(entry) for name, entry in value.items()}
+
+    def problems(self) -> list[str]:
+        """What in this metrics.json does not follow the schema (shown in the stages table)."""
+        out = [
+            f'"{key}" is {type(self.metrics[key]).__name__}, not an object'
+            for key in ("models", "captions", "extra")
+            if self.ok
+            and self.metrics.get(key) is not None
+            and not isinstance(self.metrics[key], Mapping)
+        ]
+        for key in ("models", "captions"):
+            out += [
+                f"{key}[{n!r}]: {e['_problem']}"
+                for n, e in self._entries(key).items()
+                if "_problem" in e
+            ]
+        return out
 
     def note(self) -> str:
         """A sentence for a table row when the stage has nothing to show."""
@@ -128,6 +152,19 @@ class StageMetrics:
         if self.status == "unreadable":
             return f"stage {self.stage}: {self.path} could not be read ({self.error})"
         return ""
+
+
+def _clean_entry(entry) -> dict:
+    """A model entry with its nested objects checked: a malformed part becomes None and the
+    entry gets a "_problem" note, so the tables show it instead of failing."""
+    if not isinstance(entry, Mapping):
+        return {"_problem": f"entry is {type(entry).__name__}, not an object"}
+    out = dict(entry)
+    for key in ("ranking", "variant", "history"):
+        if out.get(key) is not None and not isinstance(out[key], Mapping):
+            out["_problem"] = f'"{key}" is {type(out[key]).__name__}, not an object'
+            out[key] = None
+    return out
 
 
 def load_run_metrics(run_dir: str | Path | RunDir) -> dict[str, StageMetrics]:
@@ -310,7 +347,7 @@ def stages_table(run_metrics: Mapping[str, StageMetrics]) -> pd.DataFrame:
                 "split": m.get("split"),
                 "models": len(sm.models),
                 "captions": len(sm.captions),
-                "note": sm.note() or _stage_note(sm),
+                "note": "; ".join(x for x in [sm.note() or _stage_note(sm), *sm.problems()] if x),
             }
         )
     return _frame(rows, cols)
@@ -348,7 +385,8 @@ def _model_row(sm: StageMetrics, name: str, display: str, entry: Mapping) -> dic
         "n_test_posts": (entry.get("ranking") or {}).get("n_posts"),
         "trainable_params": entry.get("trainable_params"),
         "ms_per_step": _num(entry.get("ms_per_step")),
-        "note": "" if entry.get("ranking") else "no ranking figures recorded",
+        "note": entry.get("_problem")
+        or ("" if entry.get("ranking") else "no ranking figures recorded"),
     }
 
 
@@ -461,7 +499,8 @@ def _is_ranking(d) -> bool:
 def _subset_rankings(sm: StageMetrics) -> list[tuple[str, str, dict]]:
     """(subset, model, ranking) for every `extra` entry shaped {subset: {model: ranking}}."""
     found = []
-    for subset, value in (sm.metrics.get("extra") or {}).items():
+    extra = sm.metrics.get("extra")
+    for subset, value in (extra if isinstance(extra, Mapping) else {}).items():
         if isinstance(value, Mapping) and not _is_ranking(value):
             for name, ranking in value.items():
                 if _is_ranking(ranking):
@@ -474,7 +513,8 @@ def _extra_rankings(sm: StageMetrics) -> list[tuple[str, dict]]:
     `ranking_metrics`-shaped entry, at the first or second level."""
     found = []
     is_ranking = _is_ranking
-    for key, value in (sm.metrics.get("extra") or {}).items():
+    extra = sm.metrics.get("extra")
+    for key, value in (extra if isinstance(extra, Mapping) else {}).items():
         if not isinstance(value, Mapping):
             continue
         if is_ranking(value):
@@ -561,7 +601,8 @@ def captions_table(
                 "repeated_trigrams_per_paragraph": _num(
                     entry.get("repeated_trigrams_per_paragraph")
                 ),
-                "note": "METEOR not computed (no Java)" if entry.get("meteor") is None else "",
+                "note": entry.get("_problem")
+                or ("METEOR not computed (no Java)" if entry.get("meteor") is None else ""),
             }
             for m in CAPTION_METRICS:
                 row[m] = _num(entry.get(m))

@@ -282,3 +282,22 @@ def test_plot_inputs_cover_every_model_and_share_identical_histories(full_run):
     assert hist["soft attention / paragraph flat LSTM"]["loss"] == [3.0, 2.0]
     trained = [n for n, e in inputs["models"].items() if e["history"]]
     assert all(n in hist for n in trained) and len(hist) == len(trained) + 1
+
+
+def test_malformed_entries_are_shown_with_a_note(tmp_path):
+    rd = make_fake_run(tmp_path)
+    path = rd.path / ATTENTION / "metrics.json"
+    data = json.loads(path.read_text())
+    data["models"]["a number"] = 3
+    data["models"]["bad ranking"] = {"family": "attention", "ranking": "n/a"}
+    data["extra"] = ["not", "an", "object"]
+    path.write_text(json.dumps(data))
+    tables = build_tables(rd)
+    base = tables["baselines"].set_index("model")
+    assert "not an object" in base.loc["a number", "note"]
+    assert '"ranking" is str' in base.loc["bad ranking", "note"]
+    assert pd.isna(base.loc["bad ranking", "F1@7"])
+    stage_note = tables["stages"].set_index("stage").loc[ATTENTION, "note"]
+    assert '"extra" is list' in stage_note and "bad ranking" in stage_note
+    assert "a number" in stage_note
+    write_report(rd, tables)  # renders without error
