@@ -683,7 +683,7 @@ def models_missing_from_tables(
 
 def plot_inputs(run_metrics: Mapping[str, StageMetrics]) -> dict:
     """What `hashtag_kit.plots` needs: {"rankings": {name: ranking}, "models": {name: entry},
-    "histories": {names: history}} over every hashtag model and caption model; models with
+    "groups": {name: "notebook NN"}, "histories": {names: history}} over every hashtag model and caption model; models with
     identical histories share one entry named "a / b"."""
     models = all_models(run_metrics)
     named = [(n, e.get("history")) for n, e in models.items() if e and e.get("history")]
@@ -695,7 +695,12 @@ def plot_inputs(run_metrics: Mapping[str, StageMetrics]) -> dict:
     for n, h in named:
         groups.setdefault(json.dumps(h, sort_keys=True, default=str), [h, []])[1].append(n)
     histories = {" / ".join(names): h for h, names in groups.values()}
+    groups = {}
+    for sm in run_metrics.values():
+        for _, _name, display, _entry in _stage_models(run_metrics, sm.stage):
+            groups[display] = f"notebook {sm.stage[:2]}" if sm.stage[:2].isdigit() else sm.stage
     return {
+        "groups": groups,
         "rankings": {n: (e or {}).get("ranking") for n, e in models.items()},
         "models": models,
         "histories": histories,

@@ -351,7 +351,9 @@ def build_figures(run_dir: str | Path | RunDir, k: int = 7) -> dict:
     inputs = plot_inputs(load_run_metrics(run_dir))
     return {
         "metrics_vs_k": plot_metrics_vs_k(
-            inputs["rankings"], title="Hit rate, precision, recall and F1 against K (test split)"
+            inputs["rankings"],
+            title="Hit rate, precision, recall and F1 against K (test split)",
+            groups=inputs["groups"],
         ),
         "params_vs_f1": plot_params_vs_f1(inputs["models"], k=k),
         "training_curves": plot_training_curves(inputs["histories"], title="Training curves"),

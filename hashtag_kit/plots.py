@@ -34,6 +34,7 @@ RANKING_PANELS = {
 
 #: 7 markers against 10 default colours: distinct (colour, marker) pairs for up to 70 models
 _MARKERS = "osD^v<p"
+_LINESTYLES = ("-", "--", ":", "-.")
 
 
 def _series(ranking: Mapping, metric: str) -> tuple[list[int], list[float]]:
@@ -43,31 +44,54 @@ def _series(ranking: Mapping, metric: str) -> tuple[list[int], list[float]]:
     return [k for k, _ in pairs], [v for _, v in pairs]
 
 
-def plot_metrics_vs_k(models: Mapping[str, Mapping | None], title: str | None = None) -> Figure:
+def plot_metrics_vs_k(
+    models: Mapping[str, Mapping | None],
+    title: str | None = None,
+    groups: Mapping[str, str] | None = None,
+) -> Figure:
     """Hit rate, precision, recall and F1 against K, one line per model, in four panels.
 
     Args:
         models: model name -> `hashtag_kit.metrics.ranking_metrics(...)` output. A model whose
             value is None (or lacks a metric) is left out of that panel.
         title: figure title.
+        groups: optional model name -> group (e.g. the notebook that trained it); the models of
+            one group share a line style ("-", "--", ":", "-." in order of first appearance),
+            named in the legend's title.
 
     Returns:
         A 2x2 `Figure`; the panels' titles are the values of `RANKING_PANELS`.
     """
     fig = Figure(figsize=(11, 7.5), layout="constrained")
     axes = fig.subplots(2, 2, sharex=True).ravel()
+    group_style: dict[str, str] = {}
+    for g in (groups or {}).values():
+        group_style.setdefault(g, _LINESTYLES[len(group_style) % len(_LINESTYLES)])
+    legend: dict[str, object] = {}
     for ax, (metric, panel) in zip(axes, RANKING_PANELS.items(), strict=True):
         for i, (name, ranking) in enumerate(models.items()):
             ks, vals = _series(ranking, metric)
             if ks:
-                ax.plot(ks, vals, marker=_MARKERS[i % len(_MARKERS)], ms=4, label=name)
+                style = group_style.get((groups or {}).get(name), "-")
+                (line,) = ax.plot(
+                    ks, vals, style, marker=_MARKERS[i % len(_MARKERS)], ms=4, label=name
+                )
+                legend.setdefault(name, line)
         ax.set_title(panel)
         ax.set_xlabel("K")
         ax.grid(alpha=0.3)
         ax.set_ylim(bottom=0)
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)))
+    if legend:
+        order = [n for n in models if n in legend]
+        legend_title = "   ".join(f"{st}  {g}" for g, st in group_style.items()) or None
+        fig.legend(
+            [legend[n] for n in order],
+            order,
+            loc="outside lower center",
+            ncols=min(3, len(order)),
+            title=legend_title,
+            fontsize=8,
+        )
     else:
         axes[0].text(0.5, 0.5, "no ranking metrics", ha="center", transform=axes[0].transAxes)
     if title:

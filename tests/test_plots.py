@@ -57,3 +57,13 @@ def test_training_curves_one_panel_per_history():
     assert styles == {"loss": "-", "val_loss": "--"}
     empty = plot_training_curves({"b": None})
     assert "no training history" in empty.axes[0].texts[0].get_text()
+
+
+def test_metrics_vs_k_groups_share_a_line_style(ranking):
+    models = {"a": ranking, "b": ranking, "c": ranking}
+    fig = plot_metrics_vs_k(models, groups={"a": "02", "b": "03", "c": "02"})
+    styles = {ln.get_label(): ln.get_linestyle() for ln in fig.axes[0].get_lines()}
+    assert styles == {"a": "-", "b": "--", "c": "-"}
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["a", "b", "c"]
+    assert "02" in legend.get_title().get_text() and "03" in legend.get_title().get_text()
