@@ -54,6 +54,15 @@ def test_model_beats_popularity_by_a_wide_margin(metrics):
 
 
 @pytest.mark.smoke
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "not achieved: on the embedded smoke data (40 test posts) weighted vs sum fusion with "
+        "the text removed flips with the seed (seed 0: 0.498 vs 0.518; seed 1: 0.516 vs 0.493; "
+        "seed 2: 0.521 vs 0.539): masked text-less posts give both fusions the same "
+        "information, so no robust gap exists to assert; see the recommender report"
+    ),
+)
 def test_weighted_fusion_beats_sum_fusion_without_text(metrics):
     without_text = metrics["extra"]["without_text"]
     assert f1_at_5(without_text[MAIN]) > f1_at_5(without_text[SUM])
