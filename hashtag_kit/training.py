@@ -12,9 +12,9 @@ Launch: notebook 02 (`python -m hashtag_kit reproduce` runs it headless); smoke 
 seconds on the embedded data, full mode in minutes.
 
 Example:
-    >>> data = load_run_data("outputs/default", TrainConfig())            # doctest: +SKIP
-    >>> result = train(TrainConfig(epochs=5), data.train, data.val, data.vocab_size)  # +SKIP
-    >>> evaluate(result.model, data.test, data.tokens)["f1"]["5"]           # doctest: +SKIP
+    >>> data = load_run_data("outputs/default", TrainConfig())  # doctest: +SKIP
+    >>> result = train(TrainConfig(epochs=5), data.train, data.val, data.vocab_size)  # doctest: +SKIP
+    >>> evaluate(result.model, data.test, data.tokens)["f1"]["5"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
