@@ -60,7 +60,10 @@ def test_model_beats_popularity_by_a_wide_margin(metrics):
         "not achieved: on the embedded smoke data (40 test posts) weighted vs sum fusion with "
         "the text removed flips with the seed (seed 0: 0.498 vs 0.518; seed 1: 0.516 vs 0.493; "
         "seed 2: 0.521 vs 0.539): masked text-less posts give both fusions the same "
-        "information, so no robust gap exists to assert; see the recommender report"
+        "information, so no robust gap exists to assert. Also measured (seeds 0-2, val and "
+        "test) and also flipping with the seed: a gate renormalised by the masks (p = v "
+        "without text) and a sum that keeps the text projection's bias (no mask); see the "
+        "recommender report"
     ),
 )
 def test_weighted_fusion_beats_sum_fusion_without_text(metrics):
