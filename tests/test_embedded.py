@@ -49,22 +49,6 @@ def _tokens(text: str) -> list[str]:
 
 
 # -- features for the probes ---------------------------------------------------------------------
-def _image_features(path: Path) -> np.ndarray | None:
-    try:
-        im = Image.open(path)
-        im.load()
-    except OSError:
-        return None
-    im = im.convert("RGB")
-    small = np.asarray(im.resize((8, 8), Image.BILINEAR), np.float32).ravel() / 255
-    hue = np.asarray(im.convert("HSV"))[..., 0]
-    hist = np.histogram(hue, bins=12, range=(0, 256))[0] / hue.size
-    g = np.asarray(im.convert("L").resize((112, 112)), np.float32)
-    edges = np.abs(np.diff(g, axis=0))[:, :111] + np.abs(np.diff(g, axis=1))[:111, :]
-    texture = edges[:108, :108].reshape(4, 27, 4, 27).mean((1, 3)).ravel() / 40
-    return np.concatenate([small, hist, texture])
-
-
 @pytest.fixture(scope="module")
 def probe_data(folder, posts):
     """Posts having both a readable picture and text, with image and bag-of-words features."""
@@ -73,7 +57,7 @@ def probe_data(folder, posts):
     rows, feats = [], []
     for p in posts:
         if p.image and p.has_text:
-            f = _image_features(folder / p.image)
+            f = E.cheap_image_features(folder / p.image)
             if f is not None:
                 rows.append(p)
                 feats.append(f)

@@ -322,6 +322,27 @@ def trainable_params(model: keras.Model) -> int:
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
+def fit_timed(model: keras.Model, x, y, val, *, epochs: int, batch_size: int, verbose: int = 0):
+    """`model.fit` with a StepTimer; returns (model, {"history", "ms_per_step", "trainable_params"})."""
+    timer = StepTimer()
+    hist = model.fit(
+        x,
+        y,
+        validation_data=val,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=verbose,
+        callbacks=[timer],
+    )
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    return model, {
+        "history": history,
+        "ms_per_step": timer.ms_per_step,
+        "trainable_params": trainable_params(model),
+    }
+
+
 def train_attention_classifier(
     train_posts: Sequence[Post],
     val_posts: Sequence[Post],
@@ -390,24 +411,8 @@ def train_attention_classifier(
         kernel, _ = model.classifier.get_weights()
         model.classifier.set_weights([kernel, np.log(freq / (1 - freq)).astype(np.float32)])
     compile_classifier(model, loss, learning_rate)
-    timer = StepTimer()
     val = (inputs(val_posts), multi_hot(val_posts, tags)) if len(val_posts) else None
-    hist = model.fit(
-        x,
-        y,
-        validation_data=val,
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        verbose=verbose,
-        callbacks=[timer],
-    )
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    return model, {
-        "history": history,
-        "ms_per_step": timer.ms_per_step,
-        "trainable_params": trainable_params(model),
-    }
+    return fit_timed(model, x, y, val, epochs=epochs, batch_size=batch_size, verbose=verbose)
 
 
 def predict_attention(

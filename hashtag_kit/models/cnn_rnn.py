@@ -273,7 +273,7 @@ def train_cnn_rnn(
     Returns:
         `(model, info)`, info = {"history", "ms_per_step", "trainable_params"}.
     """
-    from hashtag_kit.models.attention_classifier import StepTimer, trainable_params
+    from hashtag_kit.models.attention_classifier import fit_timed
 
     keras.utils.set_random_seed(seed)
     model = compile_cnn_rnn(CNNRNNTagger(len(tags), joint_dim, units), learning_rate)
@@ -282,20 +282,5 @@ def train_cnn_rnn(
     if val_image is not None and len(val_posts):
         vx, vy = tag_sequences(val_posts, tags, max_tags)
         val = ({"image": np.asarray(val_image, np.float32), "tags_in": vx}, vy)
-    timer = StepTimer()
-    hist = model.fit(
-        {"image": np.asarray(image, np.float32), "tags_in": x},
-        y,
-        validation_data=val,
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        verbose=verbose,
-        callbacks=[timer],
-    )
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    return model, {
-        "history": history,
-        "ms_per_step": timer.ms_per_step,
-        "trainable_params": trainable_params(model),
-    }
+    x = {"image": np.asarray(image, np.float32), "tags_in": x}
+    return fit_timed(model, x, y, val, epochs=epochs, batch_size=batch_size, verbose=verbose)
