@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import threading
 
 import keras
 import numpy as np
@@ -366,3 +368,25 @@ def test_killed_process_resumes_identically(tmp_path, monkeypatch):
     clean = load_features(tmp_path / "clean", "text", "slowbag")
     assert resumed.ids == clean.ids and resumed.mask.all()
     np.testing.assert_array_equal(resumed.pooled, clean.pooled)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux")
+def test_decode_threads_yield_to_the_network(tmp_path, posts, tiny_encoder, monkeypatch):
+    """Decoding runs in low-priority helper threads, prefetching ahead; the network's
+    (calling) thread keeps its priority, and the features are the same as decoding inline."""
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    seen, load = [], tiny_encoder.load
+
+    def spying_load(path):
+        tid = threading.get_native_id()
+        seen.append((threading.current_thread().name, os.getpriority(os.PRIO_PROCESS, tid)))
+        return load(path)
+
+    monkeypatch.setattr(tiny_encoder, "load", spying_load)
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    fs = _extract(tmp_path / "run", posts, tiny_encoder)
+    assert seen and all(name.startswith("decode") for name, _ in seen)
+    assert {nice for _, nice in seen} == {cache.BACKGROUND_NICE}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+    inline = np.stack([load(p.image) for p in posts[:3]])
+    np.testing.assert_allclose(fs.pooled[:3], tiny_encoder.encode(inline)[0], rtol=1e-5)

@@ -42,6 +42,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -400,12 +401,31 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 
 # -- computing ---------------------------------------------------------------------------------
+DECODE_THREADS = 2  # decoders: when the network waits for a batch, both cores decode
+PREFETCH = 2  # batches decoded ahead of the network
+BACKGROUND_NICE = 19  # decode/write threads yield the cores to the network's threads
+
+
+def _background() -> None:
+    """Run this helper thread at the lowest scheduling priority.
+
+    On 2 cores the network's forward pass keeps both busy; a decode thread at the same
+    priority preempts one of TensorFlow's workers and the whole parallel op waits for it.
+    At nice 19 (Linux: a thread is a task with its own niceness) decoding fills the gaps
+    the forward pass leaves instead. Elsewhere this is a no-op.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):
+        pass
+
+
 def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard):
     """Compute and store image features for keys `todo`.
 
-    Three stages overlap: a decode thread reads, crops, resizes and normalises the next batch;
-    the calling thread runs the network; a writer thread converts the outputs (float16 grid)
-    and writes shards. At most one shard write is in flight, so an error (or a kill) after a
+    Three stages overlap: decode threads read, crop, resize and normalise the next
+    `PREFETCH` batches; the calling thread runs the network; a writer thread writes shards.
+    Helper threads run at low priority (`_background`). At most one shard write is in flight, so an error (or a kill) after a
     shard leaves exactly the finished shards behind.
     """
 
@@ -429,7 +449,7 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
     def post(ok, pooled, g, failed):
         n = len(ok)
         if n:
-            g = g[:n].reshape(n, -1, enc.dim).astype(np.float16) if grid else None
+            g = g[:n].reshape(n, -1, enc.dim).astype(np.float16, copy=False) if grid else None
             acc.append((ok, pooled[:n], g, failed))
         else:
             acc.append(([], None, None, failed))
@@ -444,15 +464,16 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
     for s, chunk in enumerate(chunks):
         batches += [(s, chunk[i : i + batch_size]) for i in range(0, len(chunk), batch_size)]
     with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as reader,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer,
+        ThreadPoolExecutor(DECODE_THREADS, "decode", initializer=_background) as reader,
+        ThreadPoolExecutor(1, "write", initializer=_background) as writer,
     ):
-        fut = reader.submit(decode, batches[0][1]) if batches else None
+        ahead = [reader.submit(decode, keys) for _, keys in batches[:PREFETCH]]
         pending: list = []
         for b, (s, keys) in enumerate(batches):
-            ok, x, failed = fut.result()
-            if b + 1 < len(batches):
-                fut = reader.submit(decode, batches[b + 1][1])  # decode next batch meanwhile
+            ok, x, failed = ahead[b].result()
+            ahead[b] = None
+            if b + PREFETCH < len(batches):  # keep PREFETCH batches decoding meanwhile
+                ahead.append(reader.submit(decode, batches[b + PREFETCH][1]))
             pooled, g = enc.forward(x) if x is not None else (None, None)
             pending.append(writer.submit(post, ok, pooled, g, failed))
             bar.update(len(keys))
