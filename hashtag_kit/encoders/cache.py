@@ -449,7 +449,7 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
     def post(ok, pooled, g, failed):
         n = len(ok)
         if n:
-            g = g[:n].reshape(n, -1, enc.dim).astype(np.float16, copy=False) if grid else None
+            g = g[:n].reshape(n, -1, enc.dim).astype(np.float16) if grid else None
             acc.append((ok, pooled[:n], g, failed))
         else:
             acc.append(([], None, None, failed))

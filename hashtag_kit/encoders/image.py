@@ -214,10 +214,7 @@ class ImageEncoder:
                 raise ValueError(f"{self.name}: backbone gives {got}, expected {self.grid_shape}")
             pooled = keras.layers.GlobalAveragePooling2D(name="pooled")(backbone.output)
             model = keras.Model(backbone.input, pooled, name=f"{self.name}_pooled")
-            # the grid is stored as float16: cast inside the graph (vectorised, and half the
-            # bytes to copy out of TensorFlow)
-            grid16 = keras.ops.cast(backbone.output, "float16")
-            both = keras.Model(backbone.input, [pooled, grid16], name=f"{self.name}_both")
+            both = keras.Model(backbone.input, [pooled, backbone.output], name=f"{self.name}_both")
             self._built = (backbone, model, both, classifier)
         return self._built
 
@@ -279,11 +276,14 @@ class ImageEncoder:
         pooled, g = self.forward(self.preprocess(batch))
         if not grid:
             return pooled, None
-        return pooled, g.reshape(len(batch), -1, self.dim).astype(np.float16, copy=False)
+        return pooled, g.reshape(len(batch), -1, self.dim).astype(np.float16)
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Preprocessed float32 `(batch, S, S, 3)` -> (pooled float32 `(batch, C)`, grid
-        float16 `(batch, h, w, C)`), from one compiled forward pass."""
+        """Preprocessed float32 `(batch, S, S, 3)` -> (pooled `(batch, C)`, grid
+        `(batch, h, w, C)`), both float32, from one compiled forward pass.
+
+        (The grid is cast to float16 outside the graph: a cast inside it makes oneDNN log an
+        error line about half precision on some CPUs.)"""
         pooled, g = self._models()[2].predict_on_batch(x)
         return np.asarray(pooled, "float32"), np.asarray(g)
 
