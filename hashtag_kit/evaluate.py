@@ -294,9 +294,8 @@ def first_step_ranking(model, inputs: dict, tokens, k: int, batch_size: int = 51
 
     The same trained model as beam decoding, read as a multi-label classifier: every tag is
     scored by the probability that the decoder emits it first. Beam decoding (`model.decode`)
-    instead returns one tag sequence; once a post's likely tags are emitted the decoder was
-    trained to say `<end>`, which decoding to a fixed K forbids, so its later picks are weak.
-    Both rankings are reported. (`Recommender.recommend(..., ranking="first_step")` serves
+    instead returns the tag sequence the decoder emits until `<end>`, then fills up to K in
+    this first-step order. Both rankings are reported. (`Recommender.recommend(..., ranking="first_step")` serves
     the same ranking; posts with neither text nor image get an empty list.)
     """
     from hashtag_kit.recommender import Recommender

@@ -479,11 +479,12 @@ class Recommender:
                 they condition the model and are never suggested.
             k: how many tags.
             beam_width: beam search width.
-            ranking: "beam" (the model's beam-search decoding: one tag sequence, each tag
-                conditioned on those before it) or "first_step" (every tag scored by the
-                probability that the decoder emits it next, after `<start>` and the typed
-                tags: a classifier-style ranking, better at Hit@K when posts have few tags;
-                see `hashtag_kit.evaluate.first_step_ranking`).
+            ranking: "beam" (the model's beam-search decoding: the tag set it emits, each
+                tag conditioned on those before it, until `<end>`; then, up to `k`, the tags
+                its first step ranks highest: `HashtagEncoderDecoder.decode`) or "first_step"
+                (every tag scored by the probability that the decoder emits it next, after
+                `<start>` and the typed tags: a classifier-style ranking; see
+                `hashtag_kit.evaluate.first_step_ranking`).
 
         Returns:
             `Recommendations`: a list of `(tag, score)`, best first, with `.notes`.

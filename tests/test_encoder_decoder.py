@@ -110,6 +110,37 @@ def test_generate_stops_at_end_token_decode_does_not():
     assert [len(r) for r in ids] == [5, 5]
 
 
+def test_decode_is_the_generated_set_then_the_first_step_ranking():
+    """decode(k) = what `generate` emits until <end>, then the other tags in the order of the
+    first decoding step (after <start>); "ban" instead forces the beam past <end>."""
+    model = small_model()
+    x = dummy_inputs(model, n=3)
+    x["existing"] = np.zeros((3, 2), "int32")
+    bias = model.output_layer.bias
+    b = keras.ops.convert_to_numpy(bias).copy()
+    b[END] = 1.5  # sets of varied length
+    bias.assign(b)
+    k = 7
+    gen, gen_scores = model.generate(x, max_tags=k, beam_width=3)
+    ids, scores = model.decode(x, k=k, beam_width=3)
+    steps = keras.ops.convert_to_numpy(
+        model({**x, "decoder_in": np.full((3, 1), 1, "int32")}, training=False)
+    )[:, 0]  # (3, V) logits of the first step after <start>
+    lengths = set()
+    for i in range(3):
+        n = len(gen[i])
+        lengths.add(n)
+        assert ids[i][:n] == gen[i] and np.allclose(scores[i][:n], gen_scores[i])
+        allowed = [t for t in np.argsort(-steps[i], kind="stable") if t >= N_SPECIAL]
+        assert ids[i][n:] == [t for t in allowed if t not in gen[i]][: k - n]
+        assert len(ids[i]) == k and bool(np.all(np.diff(scores[i]) <= 0))
+    assert len(lengths) > 1 or 0 < min(lengths) < k  # both parts were exercised
+    banned, _ = model.decode(x, k=k, beam_width=3, after_end="ban")
+    assert all(len(r) == k for r in banned) and banned != ids
+    with pytest.raises(ValueError, match="after_end"):
+        model.decode(x, k=3, after_end="stop")
+
+
 def test_rerank_after_accept_feeds_the_accepted_tag():
     model = small_model()
     x = dummy_inputs(model, n=2)

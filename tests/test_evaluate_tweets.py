@@ -124,6 +124,8 @@ def test_real_tweeteval_encoder_decoder_beats_popularity(real_data, tmp_path):
     m = json.loads((out / STAGE / "metrics.json").read_text())
     hit5 = {name: e["ranking"]["hit_rate"]["5"] for name, e in m["models"].items()}
     assert hit5["encoder-decoder text"] > hit5["popularity"] + 0.02, hit5
+    # what `Recommender.recommend` returns by default (beam search, filled after `<end>`)
+    assert hit5["encoder-decoder text, beam"] > hit5["popularity"] + 0.02, hit5
     proto = m["extra"]["protocol"]
     assert proto["n_train"] > 3000 and proto["n_test"] > 500 and proto["n_tags"] > 50
     assert m["models"]["popularity"]["ranking"]["n_posts"] == proto["n_test"]
