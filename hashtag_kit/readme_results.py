@@ -2,6 +2,8 @@
 
     python -m hashtag_kit.readme_results --run outputs/default --readme README.md
     python -m hashtag_kit.readme_results --run outputs/default            # print the markdown
+    python -m hashtag_kit.readme_results --run outputs/default --readme README.md \
+        --evaluation outputs/tweets-eval/evaluate_tweets/metrics.json    # + real-data rows
 
 The section holds the run's settings (dataset, run mode, seed, encoders, wall time of each
 notebook, CPU) and compact versions of the comparison tables (`hashtag_kit.comparison`); the
@@ -19,7 +21,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -131,13 +133,57 @@ def _settings(env: dict, rd: RunDir) -> list[str]:
 _PKGS = ("tensorflow-cpu", "tensorflow", "keras", "numpy")
 
 
+EVALUATION_KS = ("1", "5", "10")
+
+
+def render_evaluation(metrics_path: str | Path) -> list[str]:
+    """Markdown lines for a real-data evaluation's metrics.json (`python -m hashtag_kit
+    evaluate ...`): its protocol in one line and Hit/P/R/F1 at K = 1, 5, 10 per model."""
+    import json
+
+    path = Path(metrics_path)
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+        models = m["models"]
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"{path}: not an evaluation's metrics.json ({e})") from e
+    proto = m.get("extra", {}).get("protocol", {})
+    sizes = ", ".join(
+        f"{proto[f'n_{part}']:,} {part}"
+        for part in ("train", "val", "test")
+        if f"n_{part}" in proto
+    )
+    out = [
+        f"#### Real data: {m.get('dataset', path.parent.name)} ({m.get('stage', '')})",
+        "",
+        f"From `{path}` (run mode `{m.get('run_mode')}`, seed {m.get('seed')}). Split: "
+        f"{proto.get('split', m.get('split'))}; {sizes} posts; {proto.get('n_tags', '?')} tags "
+        f"used at least {proto.get('min_tag_freq', '?')} times in training. Hashtags are removed "
+        "from the text the models read.",
+        "",
+    ]
+    rows = []
+    for name, entry in models.items():
+        r = entry.get("ranking") or {}
+        row = {"model": name}
+        for label, key in (("Hit", "hit_rate"), ("P", "precision"), ("R", "recall"), ("F1", "f1")):
+            for k in EVALUATION_KS:
+                if label in ("Hit", "F1") or k == "5":
+                    row[f"{label}@{k}"] = r.get(key, {}).get(k)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    out.append(markdown_table(df, list(df.columns)))
+    return out
+
+
 def render_markdown(
     run_dir: str | Path | RunDir,
     k_original: int = 5,
     k_table: int = 7,
     report_link: str | None = None,
+    evaluations: Sequence[str | Path] = (),
 ) -> str:
-    """The results section (without the markers) for a run."""
+    """The results section (without the markers) for a run, plus real-data evaluations."""
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     tables = build_tables(rd, k_original=k_original, k_table=k_table)
     env = collect_environment(rd)
@@ -165,6 +211,8 @@ def render_markdown(
         out.append(markdown_table(keep, _columns(name, df)))
         for note in _missing_notes(df):
             out.append(f"\n> {note}")
+    for path in evaluations:
+        out += ["", *render_evaluation(path)]
     return "\n".join(out) + "\n"
 
 
@@ -173,6 +221,7 @@ def update_readme(
     run_dir: str | Path | RunDir,
     k_original: int = 5,
     k_table: int = 7,
+    evaluations: Sequence[str | Path] = (),
 ) -> bool:
     """Replace the text between `START` and `END` in the README with the run's results.
 
@@ -193,7 +242,7 @@ def update_readme(
         link = os.path.relpath(report.resolve(), readme_path.resolve().parent)
     except ValueError:  # another drive on Windows
         link = str(report)
-    body = render_markdown(rd, k_original, k_table, report_link=link)
+    body = render_markdown(rd, k_original, k_table, report_link=link, evaluations=evaluations)
     new = text[: i + len(START)] + "\n" + body + text[j:]
     if new == text:
         return False
@@ -210,16 +259,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--readme", default=None, help="README to update (default: print)")
     ap.add_argument("--k-original", type=int, default=5)
     ap.add_argument("--k", type=int, default=7)
+    ap.add_argument(
+        "--evaluation",
+        action="append",
+        default=[],
+        help="a real-data evaluation's metrics.json to add (repeatable)",
+    )
     args = ap.parse_args(argv)
     run = Path(args.run)
     if not run.is_dir():
         print(f"{run} is not a run directory (run `make reproduce` first)", file=sys.stderr)
         return 2
     if args.readme is None:
-        print(render_markdown(run, args.k_original, args.k))
+        print(render_markdown(run, args.k_original, args.k, evaluations=args.evaluation))
         return 0
     try:
-        changed = update_readme(args.readme, run, args.k_original, args.k)
+        changed = update_readme(
+            args.readme, run, args.k_original, args.k, evaluations=args.evaluation
+        )
     except (OSError, ValueError) as e:
         print(e, file=sys.stderr)
         return 1

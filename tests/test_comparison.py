@@ -301,3 +301,31 @@ def test_malformed_entries_are_shown_with_a_note(tmp_path):
     assert '"extra" is list' in stage_note and "bad ranking" in stage_note
     assert "a number" in stage_note
     write_report(rd, tables)  # renders without error
+
+
+def test_readme_adds_a_real_data_evaluation(full_run, tmp_path):
+    from hashtag_kit.run import write_metrics
+
+    stage = tmp_path / "tweets-eval" / "evaluate_tweets"
+    ranking = {
+        key: {"1": 0.1, "5": 0.25, "10": 0.4} for key in ("hit_rate", "precision", "recall", "f1")
+    }
+    write_metrics(
+        stage,
+        {
+            "dataset": "tweeteval",
+            "run_mode": "full",
+            "seed": 0,
+            "split": "tweeteval",
+            "models": {"popularity": {"family": "baseline", "ranking": ranking}},
+            "extra": {"protocol": {"split": "own files", "n_train": 8564, "n_test": 6389}},
+        },
+    )
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{START}\n{END}\n")
+    update_readme(readme, full_run, evaluations=[stage / "metrics.json"])
+    body = readme.read_text()
+    assert "#### Real data: tweeteval" in body and "8,564 train, 6,389 test posts" in body
+    assert "| popularity | 0.100 | 0.250 | 0.400 |" in body
+    with pytest.raises(ValueError, match="not an evaluation"):
+        update_readme(readme, full_run, evaluations=[tmp_path / "missing.json"])
