@@ -42,6 +42,10 @@ def real_data() -> Path:
 REPO = Path(__file__).resolve().parent.parent
 # features are keyed by content, so test sessions share one cache (gitignored)
 os.environ.setdefault("HASHTAG_KIT_FEATURE_CACHE", str(REPO / "data" / "cache" / "features"))
+# notebooks run with their own folder as working directory: a relative data path (e.g.
+# HASHTAG_KIT_DATA=../shared/data) means the folder as seen from where pytest was started
+if os.environ.get("HASHTAG_KIT_DATA"):
+    os.environ["HASHTAG_KIT_DATA"] = os.path.abspath(os.environ["HASHTAG_KIT_DATA"])
 
 _executed: dict = {}
 
