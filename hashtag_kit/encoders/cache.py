@@ -424,8 +424,9 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
     """Compute and store image features for keys `todo`.
 
     Three stages overlap: decode threads read, crop, resize and normalise the next
-    `PREFETCH` batches; the calling thread runs the network; a writer thread writes shards.
-    Helper threads run at low priority (`_background`). At most one shard write is in flight, so an error (or a kill) after a
+    `PREFETCH` batches; the calling thread runs the network; a writer thread converts the
+    outputs (float16 grid) and writes shards. Helper threads run at low priority
+    (`_background`). At most one shard write is in flight, so an error (or a kill) after a
     shard leaves exactly the finished shards behind.
     """
 

@@ -302,14 +302,9 @@ class HashtagEncoderDecoder(keras.Model):
         """
         if after_end not in ("fill", "ban"):
             raise ValueError(f"after_end must be 'fill' or 'ban', got {after_end!r}")
+        fill = after_end == "fill"  # stopping at <end> is what leaves slots to fill
         return self._search(
-            inputs,
-            k,
-            beam_width,
-            exclude,
-            allow_end=after_end == "fill",
-            batch_size=batch_size,
-            fill=after_end == "fill",
+            inputs, k, beam_width, exclude, allow_end=fill, batch_size=batch_size, fill=fill
         )
 
     def generate(
