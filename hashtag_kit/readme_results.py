@@ -29,6 +29,8 @@ import pandas as pd
 from hashtag_kit.comparison import (
     TABLE_TITLES,
     THIS_RUN,
+    _label,
+    _ranking_value,
     build_tables,
     format_cell,
 )
@@ -133,7 +135,13 @@ def _settings(env: dict, rd: RunDir) -> list[str]:
 _PKGS = ("tensorflow-cpu", "tensorflow", "keras", "numpy")
 
 
-EVALUATION_KS = ("1", "5", "10")
+#: ranking metrics (and their K) of a real-data evaluation's README table
+EVALUATION_CELLS = (
+    ("hit_rate", (1, 5, 10)),
+    ("precision", (5,)),
+    ("recall", (5,)),
+    ("f1", (1, 5, 10)),
+)
 
 
 def render_evaluation(metrics_path: str | Path) -> list[str]:
@@ -162,15 +170,11 @@ def render_evaluation(metrics_path: str | Path) -> list[str]:
         "from the text the models read.",
         "",
     ]
-    rows = []
-    for name, entry in models.items():
-        r = entry.get("ranking") or {}
-        row = {"model": name}
-        for label, key in (("Hit", "hit_rate"), ("P", "precision"), ("R", "recall"), ("F1", "f1")):
-            for k in EVALUATION_KS:
-                if label in ("Hit", "F1") or k == "5":
-                    row[f"{label}@{k}"] = r.get(key, {}).get(k)
-        rows.append(row)
+    cells = [(metric, int(k)) for metric, ks in EVALUATION_CELLS for k in ks]
+    rows = [
+        {"model": name, **{_label(m, k): _ranking_value(entry, m, k) for m, k in cells}}
+        for name, entry in models.items()
+    ]
     df = pd.DataFrame(rows)
     out.append(markdown_table(df, list(df.columns)))
     return out
