@@ -195,6 +195,25 @@ def test_shared_cache_is_reused_across_runs(tmp_path, posts, tiny_encoder, monke
     assert load_features(tmp_path / "run2", "image").ids == [p.id for p in posts[::-1]]
 
 
+def test_a_new_pipeline_version_does_not_reuse_older_features(
+    tmp_path, posts, tiny_encoder, monkeypatch
+):
+    """Features an older image pipeline cached (same files, same weights) are not reused."""
+    from hashtag_kit.encoders import image
+
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "shared"))
+    _extract(tmp_path / "run1", posts, tiny_encoder, cache_dir=None)
+    old_id = tiny_encoder.id
+    monkeypatch.setattr(image, "PIPELINE_VERSION", image.PIPELINE_VERSION + 1)
+    assert tiny_encoder.id != old_id
+    written = []
+    _extract(tmp_path / "run2", posts, tiny_encoder, on_shard=written.append)
+    assert written  # recomputed into the new version's own folder
+    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == sorted(
+        [old_id, tiny_encoder.id]
+    )
+
+
 def test_text_features_and_missing_text(tmp_path, monkeypatch):
     monkeypatch.delenv(cache.CACHE_ENV, raising=False)
 

@@ -38,6 +38,11 @@ log = logging.getLogger("hashtag_kit.encoders")
 
 IMAGE_ENCODERS = ("inception_v3", "efficientnet_lite0")
 CROP_FRACTION = 0.875
+#: version of the image pipeline (reading, `prepare`, `preprocess`, the forward pass): part of
+#: the cache id, so bumping it when a change alters the features of an image keeps the features
+#: an older kit cached from being reused as if they were current (the cache key of an image is
+#: its file content; what is done with the pixels is only known from this and the weights)
+PIPELINE_VERSION = 2
 INCEPTION_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INCEPTION_TOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 WEIGHTS_HELP = (
@@ -246,8 +251,9 @@ class ImageEncoder:
 
     @property
     def id(self) -> str:
-        """Cache folder name: name + digest of the weights and the input protocol."""
-        proto = f"{self.digest}|{self.input_size}|{self.crop_fraction}".encode()
+        """Cache folder name: name + digest of the weights, input protocol and pipeline version."""
+        proto = f"{self.digest}|{self.input_size}|{self.crop_fraction}|{PIPELINE_VERSION}"
+        proto = proto.encode()
         return f"{self.name}-{hashlib.sha256(proto).hexdigest()[:12]}"
 
     # input protocol ----------------------------------------------------------------------------
