@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 export HASHTAG_KIT_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup reproduce test test-fast lint format bench evaluate evaluate-tweets clean-outputs
+.PHONY: setup reproduce test test-fast lint format bench evaluate evaluate-tweets evaluate-fusion clean-outputs
 
 setup: $(STAMP) java
 
@@ -56,6 +56,12 @@ bench: setup
 TWEETS_LIMIT ?= 0
 evaluate-tweets: setup
 	$(PY) -m hashtag_kit evaluate tweets --data $(HASHTAG_KIT_DATA) --out outputs/tweets-eval --limit $(TWEETS_LIMIT)
+
+# Seed study of notebook 02's fusions on outputs/default (run `make reproduce` first): F1@5 of
+# weighted / sum / concat fusion for seeds 0-4 on all test posts and with text or image removed,
+# printed and written to outputs/fusion-study/evaluate_fusion/metrics.json.
+evaluate-fusion: setup
+	$(PY) -m hashtag_kit evaluate fusion --run outputs/default --out outputs/fusion-study
 
 clean-outputs:
 	rm -rf outputs/*/

@@ -1,4 +1,7 @@
-"""Evaluations on real data that write `metrics.json`: `python -m hashtag_kit evaluate <name>`.
+"""Evaluations that write `metrics.json`: `python -m hashtag_kit evaluate <name>`.
+
+`fusion` — a seed study of notebook 02's fusions on a run (`hashtag_kit.fusion_study`: its
+protocol and options there). The rest of this module is the real-data evaluation:
 
 `tweets` — the TweetEval "emoji" tweets that carry hashtags (Barbieri et al. 2020; cross-posts
 from Instagram). Protocol:
@@ -44,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hashtag_kit import fusion_study
 from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import RunDir, write_metrics
@@ -405,7 +409,12 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("name", choices=["tweets"], help="which evaluation")
+    p.add_argument(
+        "name",
+        choices=["tweets", "fusion"],
+        help="which evaluation: tweets (TweetEval, real data) or fusion (seed study of "
+        "notebook 02's fusions, `hashtag_kit.fusion_study`)",
+    )
     p.add_argument(
         "--data",
         type=Path,
@@ -413,7 +422,10 @@ def _parser() -> argparse.ArgumentParser:
         help="real-data folder holding tweeteval/ (default $HASHTAG_KIT_DATA or ../shared/data)",
     )
     p.add_argument(
-        "--out", type=Path, default=Path("outputs/tweets-eval"), help="output run folder"
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default outputs/tweets-eval or outputs/fusion-study)",
     )
     p.add_argument(
         "--limit",
@@ -432,11 +444,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-k", type=int, default=5, help="the K of the printed Hit@K")
+    fusion_study.add_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.name == "fusion":
+        return fusion_study.run_from_args(args)
     data = args.data or _default_data_dir()
     if not (Path(data) / "tweeteval").is_dir() and not list(Path(data).glob("*_text.txt")):
         print(
@@ -447,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     evaluate_tweets(
         data,
-        args.out,
+        args.out if args.out is not None else Path("outputs/tweets-eval"),
         limit=args.limit,
         min_tag_freq=args.min_tag_freq,
         epochs=args.epochs,

@@ -136,6 +136,7 @@ _PKGS = ("tensorflow-cpu", "tensorflow", "keras", "numpy")
 
 
 #: ranking metrics (and their K) of a real-data evaluation's README table
+FUSION_STUDY = "evaluate_fusion"  # hashtag_kit.fusion_study.STAGE (not imported: no Keras here)
 EVALUATION_CELLS = (
     ("hit_rate", (1, 5, 10)),
     ("precision", (5,)),
@@ -153,6 +154,8 @@ def render_evaluation(metrics_path: str | Path) -> list[str]:
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
         models = m["models"]
+        if m.get("stage") == FUSION_STUDY:
+            return render_fusion_study(m, path)
     except (OSError, ValueError, KeyError) as e:
         raise ValueError(f"{path}: not an evaluation's metrics.json ({e})") from e
     proto = m.get("extra", {}).get("protocol", {})
@@ -177,6 +180,50 @@ def render_evaluation(metrics_path: str | Path) -> list[str]:
     ]
     df = pd.DataFrame(rows)
     out.append(markdown_table(df, list(df.columns)))
+    return out
+
+
+def render_fusion_study(m: dict, path: Path) -> list[str]:
+    """Markdown lines for `python -m hashtag_kit evaluate fusion`'s metrics.json: F1@5 of each
+    fusion on each test subset (mean ± sd over the seeds, then the value of every seed), and
+    for each pair of fusions the seeds in which the first is higher."""
+    proto, summary, pairs = m["extra"]["protocol"], m["extra"]["summary"], m["extra"]["pairs"]
+    seeds = ", ".join(map(str, proto["seeds"]))
+    out = [
+        f"#### Seed study: fusions of notebook 02 ({m.get('stage', '')})",
+        "",
+        f"From `{path}`: notebook 02's main model (its settings, run `{proto['source_run']}`, "
+        f"{proto['n_train']:,} train / {proto['n_test']:,} test posts) retrained with each "
+        f"fusion for seeds {seeds}. F1@5, mean ± sd over the seeds, then per seed.",
+        "",
+    ]
+    rows = []
+    for fusion in proto["fusions"]:
+        row = {"fusion": fusion}
+        for subset, by_fusion in summary.items():
+            c = by_fusion[fusion]["f1@5"]
+            values = " ".join(f"{v:.3f}" for v in c["values"])
+            row[subset] = f"{c['mean']:.3f} ± {c['sd']:.3f} ({values})"
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    out += [markdown_table(df, list(df.columns)), ""]
+    rows = [
+        {
+            "pair": name,
+            **{
+                subset: f"{by[name]['ahead']} of {by[name]['n_seeds']} "
+                f"({by[name]['mean_difference']:+.3f})"
+                for subset, by in pairs.items()
+            },
+        }
+        for name in next(iter(pairs.values()))
+    ]
+    df = pd.DataFrame(rows)
+    out += [
+        "Seeds in which the first fusion has the higher F1@5 (mean difference):",
+        "",
+        markdown_table(df, list(df.columns)),
+    ]
     return out
 
 
