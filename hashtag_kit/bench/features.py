@@ -13,8 +13,13 @@ Prints, for the image encoder on the embedded dataset (generated if needed):
 * cached re-run: seconds of `extract_features` again on the same posts (everything cached;
   hashing is skipped for unchanged files, shards are read and checked).
 
+The comparison is made in `--rounds` rounds (bare, pipeline into an empty cache, bare again),
+because on a shared machine the bare figure alone moves by several percent between minutes.
+Each round's ratio uses the bare figures around its own pipeline run; the lines above print the
+medians over rounds, and one line lists every round's ratio.
+
 Targets (issue 3): pipeline >= 90% of the bare forward; cached re-run of the embedded dataset
-under 1 s. Takes about a minute on 2 CPU cores for 1,200 images.
+under 1 s. Takes about a minute and a half on 2 CPU cores for 1,200 images.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -46,10 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-grid", action="store_true", help="pooled vectors only")
     parser.add_argument("--repeats", type=int, default=8, help="bare forward batches timed")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="bare / pipeline / bare rounds (median reported)"
+    )
     parser.add_argument("--tiny", action="store_true", help="60 posts, 32 images (for tests)")
     args = parser.parse_args(argv)
     if args.tiny:
         args.n_posts, args.limit, args.batch_size, args.repeats = 60, 32, 32, 1
+        args.rounds = 2
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     import keras
@@ -88,13 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         return n / (time.perf_counter() - t0), (time.process_time() - c0) * 1000 / n
 
     load_before = os.getloadavg()[0]
-    bare_before = bare_forward()
-
+    rounds = []  # (bare images/s, bare CPU ms, pipeline images/s, pipeline CPU ms) per round
     with tempfile.TemporaryDirectory(prefix="bench_features_") as tmp:
-        run, store = Path(tmp) / "run", Path(tmp) / "store"
-        report = RunReport()
 
-        def timed_extract(report):
+        def timed_extract(run, store, report):
             t0, c0 = time.perf_counter(), time.process_time()
             fs = extract_features(
                 run,
@@ -109,30 +118,49 @@ def main(argv: list[str] | None = None) -> int:
             )
             return fs, time.perf_counter() - t0, time.process_time() - c0
 
-        fs, pipe_s, pipe_cpu = timed_extract(report)
-        n = int(fs.mask.sum())
-        again, cached_s, cached_cpu = timed_extract(RunReport())  # everything cached now
+        bare_after = bare_forward()
+        for r in range(args.rounds):
+            bare_before = bare_after
+            run, store = Path(tmp) / f"run{r}", Path(tmp) / f"store{r}"  # an empty cache
+            report = RunReport()
+            fs, pipe_s, pipe_cpu = timed_extract(run, store, report)
+            n = int(fs.mask.sum())
+            bare_after = bare_forward()  # before and after: the machine's load drifts
+            rounds.append(
+                (
+                    (bare_before[0] + bare_after[0]) / 2,
+                    (bare_before[1] + bare_after[1]) / 2,
+                    n / pipe_s,
+                    pipe_cpu * 1000 / max(n, 1),
+                )
+            )
+        again, cached_s, cached_cpu = timed_extract(run, store, RunReport())  # all cached now
         assert np.array_equal(again.pooled, fs.pooled)
         size_mb = sum(f.stat().st_size for f in store.rglob("*.npz")) / 1e6
-    bare_after = bare_forward()  # before and after: the machine's load drifts
-    bare = (bare_before[0] + bare_after[0]) / 2
-    bare_cpu = (bare_before[1] + bare_after[1]) / 2
-    pipe = n / pipe_s
-    pipe_cpu = pipe_cpu * 1000 / max(n, 1)
+    median = statistics.median
+    bare, bare_cpu = median(r[0] for r in rounds), median(r[1] for r in rounds)
+    pipe, pipe_cpu = median(r[2] for r in rounds), median(r[3] for r in rounds)
+    ratios = [r[2] / r[0] for r in rounds]
+    ratio = median(ratios)
     print(f"machine: {_machine()}; load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
     print(f"encoder: {enc.id} ({enc.name}), batch {bs}, grid {'on' if grid else 'off'}")
     print(f"data: embedded dataset {folder.name}, {len(posts)} posts with images, {n} readable")
     print(f"{'bare predict_on_batch':<28}{bare:9.1f} images/s  {bare_cpu:6.1f} CPU ms/image")
     print(
         f"{'pipeline (extract_features)':<28}{pipe:9.1f} images/s  {pipe_cpu:6.1f} CPU ms/image"
-        f"  ({pipe / bare:.0%} of bare; by CPU time {bare_cpu / pipe_cpu:.0%})"
+        f"  ({ratio:.0%} of bare; by CPU time {bare_cpu / pipe_cpu:.0%})"
+    )
+    print(
+        f"{'pipeline / bare per round':<28}"
+        + ", ".join(f"{x:.0%}" for x in ratios)
+        + f"  (median {ratio:.0%}; figures above are medians over {len(rounds)} rounds)"
     )
     print(
         f"{'cached re-run':<28}{cached_s:9.2f} s  {cached_cpu:6.2f} CPU s"
         f"  ({len(posts)} posts, {size_mb:.0f} MB of shards)"
     )
     print(f"skipped: {report.summary()}")
-    ok_pipe, ok_cache = pipe >= 0.9 * bare, cached_s < 1.0
+    ok_pipe, ok_cache = ratio >= 0.9, cached_s < 1.0
     print(
         f"targets: pipeline >= 90% of bare: {'met' if ok_pipe else 'NOT met'}; "
         f"cached re-run < 1 s: {'met' if ok_cache else 'NOT met'}"
