@@ -317,6 +317,11 @@ def test_bench_features_prints_its_figures(capsys):
     first, second, median = (int(g) for g in rounds.groups())
     assert abs(median - (first + second) / 2) <= 1
     assert f"({median}% of bare;" in out
+    stages = re.search(r"pipeline stages .*?images: (.*); sum ([\d.]+) \(pipeline - bare", out)
+    costs = dict(re.findall(r"([a-z0-9+ ]+?) ([\d.]+)(?:, |$)", stages.group(1)))
+    assert set(costs) == {"decode", "crop+resize", "normalise", "float16 grid", "shard write"}
+    assert all(float(v) > 0 for v in costs.values())
+    assert abs(sum(float(v) for v in costs.values()) - float(stages.group(2))) <= 0.03
     met = re.search(r"targets: pipeline >= 90% of bare: (met|NOT met);", out).group(1)
     assert (met == "met") == (median >= 90) or abs(median - 90) <= 1
 

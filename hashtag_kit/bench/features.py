@@ -13,6 +13,10 @@ Prints, for the image encoder on the embedded dataset (generated if needed):
 * cached re-run: seconds of `extract_features` again on the same posts (everything cached;
   hashing is skipped for unchanged files, shards are read and checked).
 
+* pipeline stages: CPU ms per image of each of the pipeline's own steps, timed one at a time
+  on one thread (decode, crop + resize, normalise, float16 grid, shard write), beside the
+  CPU time the pipeline adds to the bare forward: where the difference goes.
+
 The comparison is made in `--rounds` rounds (bare, pipeline into an empty cache, bare again),
 because on a shared machine the bare figure alone moves by several percent between minutes.
 Each round's ratio uses the bare figures around its own pipeline run; the lines above print the
@@ -155,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{x:.0%}" for x in ratios)
         + f"  (median {ratio:.0%}; figures above are medians over {len(rounds)} rounds)"
     )
+    costs = _stage_costs(enc, posts[: 4 * bs], model, grid)
+    print(
+        f"{'pipeline stages':<28}CPU ms/image, one thread, {costs.pop('images')} images: "
+        + ", ".join(f"{name} {ms:.2f}" for name, ms in costs.items())
+        + f"; sum {sum(costs.values()):.2f} (pipeline - bare: {pipe_cpu - bare_cpu:.1f})"
+    )
     print(
         f"{'cached re-run':<28}{cached_s:9.2f} s  {cached_cpu:6.2f} CPU s"
         f"  ({len(posts)} posts, {size_mb:.0f} MB of shards)"
@@ -166,6 +176,44 @@ def main(argv: list[str] | None = None) -> int:
         f"cached re-run < 1 s: {'met' if ok_cache else 'NOT met'}"
     )
     return 0
+
+
+def _stage_costs(enc, posts, model, grid: bool) -> dict:
+    """CPU ms per image of each pipeline step run alone on this thread, over `posts`."""
+    import numpy as np
+
+    from hashtag_kit.encoders.cache import write_shard
+    from hashtag_kit.encoders.image import read_image
+
+    def cpu_ms(fn, *a):
+        c0 = time.process_time()
+        out = fn(*a)
+        return out, (time.process_time() - c0) * 1000
+
+    decoded, ok = [], []
+    for p in posts:
+        try:
+            decoded.append(read_image(p.image))
+            ok.append(p)
+        except Exception:  # unreadable: the pipeline counts it; not part of the timing
+            continue
+    _, decode = cpu_ms(lambda: [read_image(p.image) for p in ok])
+    prepared, resize = cpu_ms(lambda: np.stack([enc.prepare(im) for im in decoded]))
+    enc.preprocess(prepared[:1])  # first call: one-off set-up is not a per-image cost
+    x, normalise = cpu_ms(enc.preprocess, prepared)
+    pooled, g = model.predict_on_batch(x)
+    n = len(ok)
+    out = {"images": n, "decode": decode / n, "crop+resize": resize / n, "normalise": normalise / n}
+    if grid:
+        g16, cast = cpu_ms(lambda: np.asarray(g).reshape(n, -1, enc.dim).astype(np.float16))
+        out["float16 grid"] = cast / n
+    else:
+        g16 = None
+    with tempfile.TemporaryDirectory(prefix="bench_stages_") as tmp:
+        keys = [f"{i:032x}" for i in range(n)]
+        _, write = cpu_ms(write_shard, Path(tmp) / "shard.npz", keys, np.asarray(pooled), g16)
+    out["shard write"] = write / n
+    return out
 
 
 def _readable(enc, path) -> bool:
