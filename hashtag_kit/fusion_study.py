@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import sys
 import time
@@ -151,10 +152,6 @@ def fusion_study(
     Returns:
         The metrics dict written.
     """
-    import keras
-
-    from hashtag_kit.training import evaluate, load_run_data, train
-
     seeds = [int(s) for s in seeds]
     fusions = list(fusions)
     bad = [f for f in fusions if f not in FUSIONS]
@@ -164,6 +161,10 @@ def fusion_study(
         raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
     rd = RunDir(run_dir)
     settings, split, beam_width = notebook_settings(rd.path)
+    import keras  # after the checks: a wrong call fails fast, without loading TensorFlow
+
+    from hashtag_kit.training import evaluate, load_run_data, train
+
     base = _config(settings)
     data = load_run_data(rd.path, base, split=split)
     parts = {
@@ -293,6 +294,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     out = args.out if args.out is not None else Path("outputs/fusion-study")
     try:
         fusion_study(args.run, out, seeds=args.seeds, fusions=args.fusions)
