@@ -174,7 +174,7 @@ def fusion_study(
         "val_without_text": data.val.without("text"),
     }
     per_seed: dict = {s: {f: {} for f in fusions} for s in SUBSETS}
-    trained: dict = {f: [] for f in fusions}
+    costs: dict = {f: [] for f in fusions}  # (trainable params, ms/step) per seed
     t_start = time.perf_counter()
     for seed in seeds:
         for fusion in fusions:
@@ -186,7 +186,7 @@ def fusion_study(
                 per_seed[subset][fusion][str(seed)] = evaluate(
                     result.model, arrays, data.tokens, beam_width=beam_width
                 )
-            trained[fusion].append(result)
+            costs[fusion].append((result.trainable_params, result.ms_per_step))
             if verbose:
                 f1 = {s: per_seed[s][fusion][str(seed)]["f1"]["5"] for s in SUBSETS}
                 cells = "  ".join(f"{s} {v:.3f}" for s, v in f1.items())
@@ -204,12 +204,8 @@ def fusion_study(
             ),
             "paper": PAPER,
             "ranking": mean_ranking([per_seed["test"][fusion][str(s)] for s in seeds]),
-            "trainable_params": trained[fusion][0].trainable_params,
-            "ms_per_step": statistics.median(
-                r.ms_per_step for r in trained[fusion] if r.ms_per_step is not None
-            )
-            if any(r.ms_per_step is not None for r in trained[fusion])
-            else None,
+            "trainable_params": costs[fusion][0][0],
+            "ms_per_step": _median_or_none([ms for _, ms in costs[fusion]]),
             "history": None,
             "variant": {**replace(base, fusion=fusion).variant(), "trained": True},
         }
@@ -241,6 +237,11 @@ def fusion_study(
         print(format_summary(summary, pairs))
         print("wrote", path)
     return read_json(path)
+
+
+def _median_or_none(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
 
 
 def format_summary(summary: dict, pairs: dict) -> str:

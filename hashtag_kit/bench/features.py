@@ -190,19 +190,18 @@ def _stage_costs(enc, posts, model, grid: bool) -> dict:
         out = fn(*a)
         return out, (time.process_time() - c0) * 1000
 
-    decoded, ok = [], []
+    c0, decoded = time.process_time(), []
     for p in posts:
         try:
             decoded.append(read_image(p.image))
-            ok.append(p)
-        except Exception:  # unreadable: the pipeline counts it; not part of the timing
+        except Exception:  # unreadable: counted by the pipeline (its failed read is timed too)
             continue
-    _, decode = cpu_ms(lambda: [read_image(p.image) for p in ok])
+    decode = (time.process_time() - c0) * 1000
     prepared, resize = cpu_ms(lambda: np.stack([enc.prepare(im) for im in decoded]))
     enc.preprocess(prepared[:1])  # first call: one-off set-up is not a per-image cost
     x, normalise = cpu_ms(enc.preprocess, prepared)
     pooled, g = model.predict_on_batch(x)
-    n = len(ok)
+    n = len(decoded)
     out = {"images": n, "decode": decode / n, "crop+resize": resize / n, "normalise": normalise / n}
     if grid:
         g16, cast = cpu_ms(lambda: np.asarray(g).reshape(n, -1, enc.dim).astype(np.float16))
