@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hashtag_kit import fusion_study
 from hashtag_kit.comparison import (
     TABLE_TITLES,
     THIS_RUN,
@@ -136,7 +137,6 @@ _PKGS = ("tensorflow-cpu", "tensorflow", "keras", "numpy")
 
 
 #: ranking metrics (and their K) of a real-data evaluation's README table
-FUSION_STUDY = "evaluate_fusion"  # hashtag_kit.fusion_study.STAGE (not imported: no Keras here)
 EVALUATION_CELLS = (
     ("hit_rate", (1, 5, 10)),
     ("precision", (5,)),
@@ -154,7 +154,7 @@ def render_evaluation(metrics_path: str | Path) -> list[str]:
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
         models = m["models"]
-        if m.get("stage") == FUSION_STUDY:
+        if m.get("stage") == fusion_study.STAGE:
             return render_fusion_study(m, path)
     except (OSError, ValueError, KeyError) as e:
         raise ValueError(f"{path}: not an evaluation's metrics.json ({e})") from e
