@@ -317,6 +317,17 @@ def test_bench_features_prints_its_figures(capsys):
     first, second, median = (int(g) for g in rounds.groups())
     assert abs(median - (first + second) / 2) <= 1
     assert f"({median}% of bare;" in out
+    # the network-stubbed run: the pipeline's own work and the ceiling it leaves on these cores
+    stub = re.search(
+        r"network stubbed\s+([\d.]+) images/s\s+([\d.]+) CPU ms/image .*ceiling on (\d+) "
+        r"cores: (\d+)% of bare",
+        out,
+    )
+    stub_rate, own_ms, cores, ceiling = (float(g) for g in stub.groups())
+    bare_cpu = float(re.search(r"bare predict_on_batch .*?([\d.]+) CPU ms/image", out).group(1))
+    assert stub_rate > pipe and own_ms > 0  # no network: faster than the real pipeline
+    expected = min(100.0, 100 * cores * (1000 / bare) / (bare_cpu + own_ms))
+    assert abs(ceiling - expected) <= 1.5  # printed figures are rounded
     stages = re.search(r"pipeline stages .*?images: (.*); sum ([\d.]+) \(pipeline - bare", out)
     costs = dict(re.findall(r"([a-z0-9+ ]+?) ([\d.]+)(?:, |$)", stages.group(1)))
     assert set(costs) == {"decode", "crop+resize", "normalise", "float16 grid", "shard write"}

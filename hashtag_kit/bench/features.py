@@ -11,8 +11,14 @@ Prints, for the image encoder on the embedded dataset (generated if needed):
 * CPU ms/image beside each: process CPU time per image, a figure that other programs
   competing for the cores disturb less than images/s;
 * cached re-run: seconds of `extract_features` again on the same posts (everything cached;
-  hashing is skipped for unchanged files, shards are read and checked).
-
+  hashing is skipped for unchanged files, shards are read and checked);
+* pipeline, network stubbed: the same pipeline with the forward pass replaced by returning one
+  batch's outputs, so its CPU ms/image is everything the pipeline does besides the network
+  (decode, resize, threads, float16 grid, shard writes, assembling the result). With it, an
+  estimate of the ceiling: on `c` cores, if the forward pass costs the pipeline the CPU time it
+  costs alone, the pipeline needs at least (bare CPU + stubbed CPU) / c ms per image, so it
+  reaches at most c x bare ms per image / (bare CPU + stubbed CPU) of the bare throughput,
+  however well the stages overlap;
 * pipeline stages: CPU ms per image of each of the pipeline's own steps, timed one at a time
   on one thread (decode, crop + resize, normalise, float16 grid, shard write), beside the
   CPU time the pipeline adds to the bare forward: where the difference goes.
@@ -29,6 +35,7 @@ under 1 s. Takes about a minute and a half on 2 CPU cores for 1,200 images.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import statistics
@@ -107,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     rounds = []  # (bare images/s, bare CPU ms, pipeline images/s, pipeline CPU ms) per round
     with tempfile.TemporaryDirectory(prefix="bench_features_") as tmp:
 
-        def timed_extract(run, store, report):
+        def timed_extract(run, store, report, encoder=enc):
             t0, c0 = time.perf_counter(), time.process_time()
             fs = extract_features(
                 run,
                 posts,
                 "image",
-                enc,
+                encoder,
                 grid=grid,
                 batch_size=bs,
                 report=report,
@@ -127,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             bare_before = bare_after
             run, store = Path(tmp) / f"run{r}", Path(tmp) / f"store{r}"  # an empty cache
             report = RunReport()
-            fs, pipe_s, pipe_cpu = timed_extract(run, store, report)
+            fs, pipe_s, pipe_cpu = timed_extract(run, store, report, enc)
             n = int(fs.mask.sum())
             bare_after = bare_forward()  # before and after: the machine's load drifts
             rounds.append(
@@ -140,6 +147,14 @@ def main(argv: list[str] | None = None) -> int:
             )
         again, cached_s, cached_cpu = timed_extract(run, store, RunReport())  # all cached now
         assert np.array_equal(again.pooled, fs.pooled)
+        # the same pipeline with the network replaced by one batch's outputs: its own work
+        stub = copy.copy(enc)
+        outputs = stub.forward(x)
+        stub.forward = lambda _x: outputs
+        stub_fs, stub_s, stub_cpu = timed_extract(
+            Path(tmp) / "stub", Path(tmp) / "stub-store", RunReport(), stub
+        )
+        n_stub = int(stub_fs.mask.sum())
         size_mb = sum(f.stat().st_size for f in store.rglob("*.npz")) / 1e6
     median = statistics.median
     bare, bare_cpu = median(r[0] for r in rounds), median(r[1] for r in rounds)
@@ -158,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{'pipeline / bare per round':<28}"
         + ", ".join(f"{x:.0%}" for x in ratios)
         + f"  (median {ratio:.0%}; figures above are medians over {len(rounds)} rounds)"
+    )
+    own_cpu = stub_cpu * 1000 / max(n_stub, 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    ceiling = min(1.0, cores * (1000 / bare) / (bare_cpu + own_cpu))
+    print(
+        f"{'pipeline, network stubbed':<28}{n_stub / stub_s:9.1f} images/s  {own_cpu:6.1f} CPU "
+        f"ms/image  (all but the forward pass; ceiling on {cores} cores: {ceiling:.0%} of bare)"
     )
     costs = _stage_costs(enc, posts[: 4 * bs], model, grid)
     print(
