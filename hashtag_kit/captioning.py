@@ -345,6 +345,39 @@ def split_posts(
     return {k: [posts[i] for i in sorted(v)] for k, v in parts.items()}
 
 
+def run_caption_parts(rd) -> tuple[dict[str, list[Post]], str, str]:
+    """(parts, split name, dataset name) for captioning a run's own posts (notebook 01's data).
+
+    The split is the release's own one ("official": Flickr8k's image lists, Stanford
+    paragraphs' split files), which the published caption figures use, when notebook 01
+    recorded one; else the run's frozen random split. The dataset name is the run's (e.g.
+    "embedded", "flickr8k"). Raises `ValueError` naming the run and its dataset when no training
+    post has both an image and reference captions (`require_captioned`).
+
+    Args:
+        rd: a `hashtag_kit.run.RunDir` that notebook 01 has written.
+    """
+    splits = rd.load_splits()
+    split = "official" if "official" in splits else "random"
+    parts = rd.split_posts(split)
+    dataset = rd.meta().get("dataset") or "embedded"
+    require_captioned(parts["train"], f"{rd.path} (dataset {dataset!r}, {split} split)")
+    return parts, split, dataset
+
+
+def require_captioned(posts: Sequence[Post], where: str) -> Post:
+    """The first post with an image and reference captions, or a `ValueError` naming `where`
+    (a hashtag-only dataset such as HARRISON or the tweets has nothing to caption)."""
+    for p in posts:
+        if p.has_image and p.captions:
+            return p
+    raise ValueError(
+        f"{where}: no training post has both an image and reference captions; notebook 04 "
+        "trains on captioned images (the embedded data, COCO, or Flickr8k / Stanford "
+        "paragraphs with their images)"
+    )
+
+
 def most_frequent_reference(data: CaptionData) -> str:
     """The training set's most frequent reference text (ties: first seen): the trivial baseline
     that says the same caption for every image."""

@@ -5,6 +5,8 @@ Splits are computed once by the preprocess stage from a seed and written to
 compared on exactly the same posts.
 
 - `random_split`: posts shuffled with the seed, cut by fraction.
+- `official_split`: the release's own split (Flickr8k, Stanford paragraphs, NUS-WIDE, TweetEval),
+  when the loader recorded one in `meta["split"]`.
 - `user_disjoint_split`: whole users go to one part, so the test users were never seen in
   training (the DESIGN follow-up's personalisation needs both views: seen users benefit from
   history; cold-start users must fall back cleanly). Posts without a user count as their own
@@ -80,11 +82,51 @@ def user_disjoint_split(
     return {part: [posts[i].id for i in sorted(assigned[part])] for part in PARTS}
 
 
+def official_split(
+    posts: Sequence[Post], seed: int = 0, val: float = 0.1
+) -> dict[str, list[str]] | None:
+    """The dataset's own split, from each post's `meta["split"]`, or None when it has none.
+
+    The loaders set `meta["split"]` from the release's split files: Flickr8k's image lists,
+    Stanford paragraphs' `{train,val,test}_split.json`, NUS-WIDE's train/test halves, the
+    TweetEval files. "dev" counts as "val". Posts with no split (e.g. the 92 Flickr8k images in
+    no list) are in no part. A release without a val part (NUS-WIDE) gets one: a seeded `val`
+    fraction of its train posts. None also when the train or the test part would be empty.
+
+    Example:
+        >>> posts = [Post(id=str(i), meta={"split": "test" if i < 2 else "train"})
+        ...          for i in range(10)]
+        >>> {k: len(v) for k, v in official_split(posts, val=0.25).items()}
+        {'train': 6, 'val': 2, 'test': 2}
+    """
+    parts: dict[str, list[str]] = {part: [] for part in PARTS}
+    for p in posts:
+        split = (p.meta or {}).get("split")
+        split = "val" if split == "dev" else split
+        if split in parts:
+            parts[split].append(p.id)
+    if not parts["train"] or not parts["test"]:
+        return None
+    if not parts["val"]:
+        _check_fractions(val, 0.0)
+        train = parts["train"]
+        order = np.random.default_rng(seed).permutation(len(train))
+        take = set(order[: round(len(train) * val)].tolist())
+        parts["val"] = [x for i, x in enumerate(train) if i in take]
+        parts["train"] = [x for i, x in enumerate(train) if i not in take]
+    return parts
+
+
 def make_splits(
     posts: Sequence[Post], seed: int = 0, val: float = 0.1, test: float = 0.1
 ) -> dict[str, dict[str, list[str]]]:
-    """Both frozen splits, as written to splits.json."""
-    return {
+    """The frozen splits, as written to splits.json: "random", "user_disjoint", and
+    "official" when the dataset's release has its own split (`official_split`)."""
+    splits = {
         "random": random_split(posts, seed, val, test),
         "user_disjoint": user_disjoint_split(posts, seed, val, test),
     }
+    official = official_split(posts, seed, val)
+    if official is not None:
+        splits["official"] = official
+    return splits

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -227,3 +229,56 @@ def test_paragraph_data_keeps_sentence_ends():
     assert data.ids == ["p0"] and report.counts["no_references"] == 1
     assert data.references["p0"] == ["A boat. The sea is blue!"]
     assert tok.decode(data.pair_tokens[0]) == "a boat. the sea is blue."
+
+
+def _flickr8k_release(root, n=30):
+    """A tiny Flickr8k release in its original layout: token file, split lists, images."""
+    from PIL import Image
+
+    (root / "Flicker8k_Dataset").mkdir(parents=True)
+    names = [f"{i:04d}_photo.jpg" for i in range(n)]
+    lines = []
+    for i, name in enumerate(names):
+        Image.fromarray(np.full((16, 16, 3), 5 * i, np.uint8)).save(
+            root / "Flicker8k_Dataset" / name
+        )
+        lines += [f"{name}#{j}\ta dog number {i} runs on the grass {j}" for j in range(2)]
+    (root / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n")
+    for fname, part in (("train", names[:20]), ("dev", names[20:24]), ("test", names[24:28])):
+        (root / f"Flickr_8k.{fname}Images.txt").write_text("\n".join(part) + "\n")
+    return names  # the last two images are in no list
+
+
+def test_run_caption_parts_uses_the_release_split_and_names_the_dataset(tmp_path):
+    from hashtag_kit.captioning import run_caption_parts
+    from hashtag_kit.preprocess import PreprocessConfig, preprocess
+    from hashtag_kit.run import RunDir
+
+    names = _flickr8k_release(tmp_path / "flickr8k")
+    config = PreprocessConfig(
+        dataset="flickr8k", data_dir=str(tmp_path / "flickr8k"), require_hashtags=False
+    )
+    preprocess(tmp_path / "run", config)
+    parts, split, dataset = run_caption_parts(RunDir(tmp_path / "run"))
+    assert (split, dataset) == ("official", "flickr8k")
+    assert [p.id for p in parts["train"]] == names[:20]
+    assert [p.id for p in parts["val"]] == names[20:24]
+    assert [p.id for p in parts["test"]] == names[24:28]
+    assert all(p.has_image and len(p.captions) == 2 for p in parts["test"])
+
+
+def test_run_caption_parts_stops_with_the_run_and_dataset_when_nothing_has_captions(tmp_path):
+    from hashtag_kit.captioning import run_caption_parts
+    from hashtag_kit.posts import Post, write_posts
+    from hashtag_kit.run import RunDir
+    from hashtag_kit.splits import make_splits
+
+    posts = [Post(id=f"t{i}", text="sunny day", hashtags=["sun"]) for i in range(20)]
+    rd = RunDir(tmp_path / "tweets-run")
+    write_posts(rd.path / "01_preprocess" / "posts.jsonl", posts)
+    (rd.path / "01_preprocess" / "splits.json").write_text(json.dumps(make_splits(posts)))
+    rd.update_meta(dataset="tweets")
+    with pytest.raises(
+        ValueError, match=r"tweets-run \(dataset 'tweets', random split\).*captions"
+    ):
+        run_caption_parts(rd)

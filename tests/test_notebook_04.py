@@ -29,6 +29,9 @@ def test_notebook_04_smoke_beats_trivial_baseline(smoke_notebook):
     metrics = json.loads((stage / "metrics.json").read_text())
     _check_schema(metrics)
     caps = metrics["captions"]
+    # the run's own posts on its frozen random split (the embedded data has no official one)
+    assert metrics["split"] == "random"
+    assert {e["dataset"] for e in caps.values()} == {"embedded"}
     trivial = caps["most frequent caption"]
     attention = caps["show-attend-tell beam3"]
     # the seeded smoke run: the decoder describes each image, far better than one fixed caption

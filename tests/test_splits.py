@@ -3,7 +3,7 @@ from collections import Counter
 import pytest
 
 from hashtag_kit.posts import Post
-from hashtag_kit.splits import make_splits, random_split, user_disjoint_split
+from hashtag_kit.splits import make_splits, official_split, random_split, user_disjoint_split
 
 
 def _posts(n=200, n_users=23):
@@ -45,3 +45,29 @@ def test_user_disjoint_split_shares_no_user_and_keeps_every_post():
 def test_bad_fractions_are_rejected(val, test):
     with pytest.raises(ValueError, match="fractions"):
         random_split(_posts(), val=val, test=test)
+
+
+def test_official_split_follows_the_release_and_fills_a_missing_val_part():
+    posts = [
+        Post(id=f"p{i}", meta={"split": ("train", "dev", "test", None, "other")[i % 5]})
+        for i in range(50)
+    ]
+    s = official_split(posts, seed=0)
+    assert s["train"] == [f"p{i}" for i in range(0, 50, 5)]
+    assert s["val"] == [f"p{i}" for i in range(1, 50, 5)]  # "dev" is val
+    assert s["test"] == [f"p{i}" for i in range(2, 50, 5)]  # no split / unknown: in no part
+    assert "official" in make_splits(posts) and make_splits(posts)["official"] == s
+    halves = [Post(id=f"q{i}", meta={"split": "test" if i < 20 else "train"}) for i in range(100)]
+    h = official_split(halves, seed=0, val=0.25)  # NUS-WIDE style: train and test halves only
+    assert len(h["val"]) == 20 and len(h["train"]) == 60 and len(h["test"]) == 20
+    assert not set(h["val"]) & set(h["train"]) and set(h["val"]) <= {
+        f"q{i}" for i in range(20, 100)
+    }
+    assert h == official_split(halves, seed=0, val=0.25) != official_split(halves, seed=1, val=0.25)
+
+
+def test_no_official_split_without_a_train_and_a_test_part():
+    assert official_split(_posts()) is None  # no split recorded (e.g. the embedded data)
+    only_train = [Post(id=str(i), meta={"split": "train"}) for i in range(10)]
+    assert official_split(only_train) is None
+    assert set(make_splits(_posts())) == {"random", "user_disjoint"}
