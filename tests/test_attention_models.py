@@ -272,3 +272,42 @@ def test_train_cnn_rnn_helper_records_history():
     )  # fmt: skip
     assert len(info["history"]["loss"]) == len(info["history"]["val_loss"]) == 2
     assert info["trainable_params"] == model.count_params()
+
+
+def test_focal_loss_option_matches_its_formula_and_trains():
+    from hashtag_kit.models.attention_classifier import (
+        WordVocabulary,
+        compile_classifier,
+        train_attention_classifier,
+    )
+
+    def fixed_model():  # sigmoid(2) and sigmoid(-1) for every input
+        inp = keras.Input((1,))
+        out = keras.layers.Dense(
+            2,
+            activation="sigmoid",
+            kernel_initializer="zeros",
+            bias_initializer=keras.initializers.Constant([2.0, -1.0]),
+        )(inp)
+        return keras.Model(inp, out)
+
+    x, y = np.zeros((2, 1), "float32"), np.array([[1, 0], [0, 1]], "float32")
+    p = 1 / (1 + np.exp(-np.array([2.0, -1.0])))
+    # binary focal loss, gamma 2 (Lin et al. 2017): -(1-p)^2 log p for a positive, -p^2 log(1-p)
+    focal = -(y * (1 - p) ** 2 * np.log(p) + (1 - y) * p**2 * np.log(1 - p))
+    bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    got_focal = compile_classifier(fixed_model(), loss="focal").evaluate(x, y, verbose=0)
+    got_bce = compile_classifier(fixed_model(), loss="bce").evaluate(x, y, verbose=0)
+    assert got_focal == pytest.approx(focal.mean(), rel=1e-4)
+    assert got_bce == pytest.approx(bce.mean(), rel=1e-4) and got_focal < got_bce
+    with pytest.raises(ValueError, match="'bce' or 'focal'"):
+        compile_classifier(fixed_model(), loss="hinge")
+
+    posts, tags, fs = _toy_posts_and_features()
+    words = WordVocabulary.fit([p.text for p in posts], min_count=1)
+    model, info = train_attention_classifier(
+        posts[:20], posts[20:], tags, fs, words, units=4, embedding_dim=4, epochs=2,
+        batch_size=10, loss="focal",
+    )  # fmt: skip
+    assert isinstance(model.loss, keras.losses.BinaryFocalCrossentropy)
+    assert len(info["history"]["loss"]) == 2 and np.isfinite(info["history"]["loss"]).all()

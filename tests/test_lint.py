@@ -1,6 +1,8 @@
 """House style is checked in CI: ruff lint and format are clean, notebooks carry no outputs."""
 
+import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+PARAMETER = re.compile(r"^([A-Z][A-Z0-9_]*): (str|int|float|bool) = (.+?)  # \S.*$")
 
 
 @pytest.mark.parametrize("args", [["check", "."], ["format", "--check", "."]])
@@ -26,5 +29,11 @@ def test_notebooks_are_committed_without_outputs_and_have_parameters(path):
     params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1, "exactly one cell tagged `parameters`"
     lines = [ln for ln in "".join(params[0]["source"]).splitlines() if ln.strip()]
-    # literal, typed, commented assignments only (papermill --help-notebook prints them)
-    assert all(":" in ln.split("=")[0] for ln in lines if "=" in ln and not ln.startswith(" "))
+    # one line per parameter: `NAME: type = literal  # help` (papermill --help-notebook prints
+    # the type, the default and the comment; a value wrapped over lines loses its help)
+    types = {"str": str, "int": int, "float": float, "bool": bool}
+    for ln in lines:
+        m = PARAMETER.match(ln)
+        assert m, f"{path.name}: not `NAME: type = literal  # help` on one line: {ln!r}"
+        value = ast.literal_eval(m.group(3))
+        assert type(value) is types[m.group(2)], f"{path.name}: {ln!r}"
