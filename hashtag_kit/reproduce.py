@@ -36,11 +36,15 @@ def run_dir_for(run: str) -> Path:
 def _say_reused(run_dir: Path) -> None:
     emb = REPO / "data" / "embedded"
     if emb.is_dir() and any(emb.iterdir()):
-        print(f"reusing generated embedded data in {emb} ({len(list(emb.iterdir()))} version(s))")
+        versions = ", ".join(sorted(p.name for p in emb.iterdir() if p.is_dir()))
+        print(f"generated embedded data in {emb}: {versions} (a missing version is generated)")
     feats = run_dir / "features"
     if feats.is_dir():
         n = sum(1 for _ in feats.rglob("*") if _.is_file())
-        print(f"reusing feature cache in {feats} ({n} files): only missing shards are computed")
+        print(
+            f"feature cache in {feats} ({n} files): only missing shards are computed; notebook "
+            "01 prints how many features it reused"
+        )
     shared = os.environ.get("HASHTAG_KIT_FEATURE_CACHE")
     if shared:
         print(f"shared feature cache: {shared}")

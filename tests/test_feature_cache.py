@@ -122,6 +122,8 @@ def test_interrupted_extraction_resumes_identically(tmp_path, posts, tiny_encode
     fs = _extract(tmp_path / "b", posts, tiny_encoder, on_shard=resumed.append)
     assert 0 < len(resumed) < len(written) + len(resumed)
     assert set(resumed).isdisjoint(written)  # finished shards were not recomputed
+    done = sum(len(cache.read_shard_keys(p)[0]) + len(cache.read_shard_keys(p)[2]) for p in written)
+    assert (fs.cache["reused"], fs.cache["computed"]) == (done, 11 - done) and 0 < done < 11
     np.testing.assert_array_equal(fs.pooled, full.pooled)
     np.testing.assert_array_equal(fs.grid, full.grid)
     np.testing.assert_array_equal(fs.mask, full.mask)
@@ -190,6 +192,11 @@ def test_shared_cache_is_reused_across_runs(tmp_path, posts, tiny_encoder, monke
     written = []
     second = _extract(tmp_path / "run2", posts[::-1], tiny_encoder, on_shard=written.append)
     assert written == []
+    # what each call did is said: 11 distinct inputs (10 images + the corrupt file, whose
+    # failure is cached too; the duplicate shares p0's content, the missing file has none)
+    assert (first.cache["computed"], first.cache["reused"]) == (11, 0)
+    assert (second.cache["computed"], second.cache["reused"]) == (0, 11)
+    assert second.cache["store"] == str(tmp_path / "shared" / tiny_encoder.id)
     np.testing.assert_array_equal(second.take(first.ids).pooled, first.pooled)
     assert not (tmp_path / "run2" / "features" / tiny_encoder.id / "shards").exists()
     assert load_features(tmp_path / "run2", "image").ids == [p.id for p in posts[::-1]]

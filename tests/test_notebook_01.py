@@ -29,6 +29,12 @@ def test_notebook_01_writes_manifests_features_and_metrics(smoke_run_dir):
     assert metrics["encoders"]["text"]["name"] in ("use_multilingual_v3", "use_v4")
     assert metrics["features"]["image"]["present"] == metrics["stats"]["with_image"]
     assert metrics["features"]["text"]["present"] == metrics["stats"]["with_text"]
+    # and what the feature cache reused or computed: every distinct readable input, once
+    for kind in ("image", "text"):
+        use = metrics["features"][kind]["cache"]
+        distinct = use["reused"] + use["computed"]
+        failed = sum(metrics["features"]["report"].get("skipped", {}).values())
+        assert 0 < distinct <= metrics["features"][kind]["present"] + failed, (kind, use)
 
     image = load_features(smoke_run_dir, "image")
     text = load_features(smoke_run_dir, "text")

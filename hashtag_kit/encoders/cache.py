@@ -76,6 +76,8 @@ class FeatureSet:
             for InceptionV3), or None (text, or not extracted).
         mask: bool `(N,)`, True where the modality is present and was read.
         encoder: `{"name", "weights", "digest", "dim", "grid_shape", ...}` of the encoder used.
+        cache: what `extract_features` did: `{"store", "computed", "reused"}` (distinct
+            inputs computed now / found in the store); empty for sets built otherwise.
 
     Example:
         >>> fs = FeatureSet(["a", "b"], np.ones((2, 3), "float32"), None,
@@ -89,6 +91,7 @@ class FeatureSet:
     grid: np.ndarray | None
     mask: np.ndarray
     encoder: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -617,8 +620,11 @@ def extract_features(
     old_stat = old.get("stat", {}) if old.get("kind") == kind else {}
 
     keys, stat, inputs = _plan(posts, kind, old_stat, report)
+    wanted = [k for k in inputs if _in_shard(k, shard)]
+    computed: set[str] = set()
     for _attempt in range(3):  # a shard found corrupt while reading is recomputed
-        todo = [k for k in inputs if _in_shard(k, shard) and not store.has(k, grid)]
+        todo = [k for k in wanted if not store.has(k, grid)]
+        computed.update(todo)
         if todo and not compute:
             raise RuntimeError(
                 f"{run_dir}: {len(todo)} {kind} items are not in {store.path} yet; run the "
@@ -660,7 +666,21 @@ def extract_features(
             else:
                 report.skip("unencodable_text", f"post {p.id}: {inputs[k][:60]!r}", failed[k])
     ids = [p.id for p in posts] if shard is None else [posts[i].id for i in sel]
-    fs = FeatureSet(ids, pooled, g, found, info)
+    cache_use = {
+        "store": str(store.path),
+        "computed": len(computed),
+        "reused": len(wanted) - len(computed),
+    }
+    log.info(
+        "%s features (%s): %d of %d inputs reused from %s, %d computed",
+        kind,
+        enc.id,
+        cache_use["reused"],
+        len(wanted),
+        store.path,
+        cache_use["computed"],
+    )
+    fs = FeatureSet(ids, pooled, g, found, info, cache_use)
     if shard is None:
         write_json(
             index_dir / "index.json",
