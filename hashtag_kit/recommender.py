@@ -493,9 +493,10 @@ class Recommender:
             ValueError: the post has neither an image nor non-blank text, or bad arguments.
             hashtag_kit.images.ImageError: the image file is unreadable (names the file).
         """
-        has_text = isinstance(text, str) and bool(text.strip())
         if text is not None and not isinstance(text, str):
             raise ValueError(f"text must be a string or None, got {type(text).__name__}")
+        text, text_notes = _clean_text(text, "text")
+        has_text = text is not None
         if image is None and not has_text:
             raise ValueError(
                 "empty post: give an image, a non-blank text, or both"
@@ -525,7 +526,7 @@ class Recommender:
         }
         (pairs,) = self._decode(inputs, [set(existing_ids)], k, beam_width, ranking)
         pairs = [(t, s) for t, s in pairs if t not in typed]
-        notes = [note] if note else []
+        notes = text_notes + ([note] if note else [])
         if note:
             log.warning(note)
         return Recommendations(pairs, notes=notes, cold_start=note is not None)
@@ -644,12 +645,17 @@ class Recommender:
         if image is None and posts is not None and self.config.get("image_encoder"):
             image, image_mask = self._encode_post_images(posts, report)
         if text is None and posts is not None and self.config.get("text_encoder"):
-            has = [p.has_text for p in posts]
+            texts = []
+            for p in posts:  # cleaned as the loaders clean captions; invalid unicode is noted
+                t, notes = _clean_text(p.text if p.has_text else None, f"post {p.id}")
+                texts.append(t)
+                if notes and report is not None:
+                    report.note("invalid_unicode_replaced", f"post {p.id}", notes[0])
             text = np.zeros((n, self.text_dim), dtype="float32")
-            rows = [i for i, h in enumerate(has) if h]
+            rows = [i for i, t in enumerate(texts) if t is not None]
             if rows:
-                text[rows] = self.encode_texts([posts[i].text for i in rows])
-            text_mask = np.asarray(has, dtype="float32")
+                text[rows] = self.encode_texts([texts[i] for i in rows])
+            text_mask = np.asarray([t is not None for t in texts], dtype="float32")
         if image is None:
             image, image_mask = np.zeros((n, self.image_dim), "float32"), np.zeros(n, "float32")
         if text is None:
@@ -688,6 +694,25 @@ class Recommender:
             image[chunk] = self.encode_images(pixels[start : start + 32])
             mask[chunk] = 1.0
         return image, mask
+
+
+def _clean_text(text: str | None, where: str) -> tuple[str | None, list[str]]:
+    """(text cleaned as the loaders clean captions, or None when blank; notes).
+
+    Lone surrogates (invalid unicode, e.g. from a command line or JSON escapes) are replaced
+    rather than crashing the text encoder, and said in a note naming `where`; zero-width and
+    control characters go; a text left blank counts as no text.
+    """
+    from hashtag_kit.data.loaders import clean_str
+
+    if text is None:
+        return None, []
+    notes = []
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        notes.append(f"{where}: invalid unicode at character {e.start} replaced ({e.reason})")
+    return clean_str(text), notes
 
 
 # -- command line ---------------------------------------------------------------------------

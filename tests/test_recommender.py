@@ -561,3 +561,26 @@ def test_recommender_on_the_smoke_runs_trained_model(smoke_notebook, smoke_run_d
     assert len(batch) == 8
     for r in batch:
         assert len(r) == 3 or "empty post" in " ".join(r.notes)
+
+
+def test_odd_unicode_text_is_cleaned_and_noted_not_a_crash(run_dir):
+    class StrictKeywordEncoder(KeywordEncoder):
+        def encode(self, texts):
+            for t in texts:
+                t.encode("utf-8")  # as a real tokenizer: a lone surrogate raises here
+            return super().encode(texts)
+
+    rec = Recommender.load(
+        run_dir, image_encoder=MeanColourEncoder(), text_encoder=StrictKeywordEncoder()
+    )
+    out = rec.recommend(text="my dog \ud83d", k=1)  # a lone surrogate, as argv can carry
+    assert out.tags == ["dog"] and "text: invalid unicode at character 7" in out.notes[0]
+    assert not rec.recommend(text="my dog", k=1).notes
+    with pytest.raises(ValueError, match="empty post"):
+        rec.recommend(text="\u200b\u200d \t")  # zero-width and blank only: no text at all
+    report = RunReport()
+    posts = [Post("u1", text="coffee \udc80 time"), Post("u2", text="my dog")]
+    out = rec.recommend_batch(posts, k=1, report=report)
+    assert out[0].tags == ["coffee"] and out[1].tags == ["dog"]  # one bad text fails nothing else
+    assert report.notes["invalid_unicode_replaced"] == 1
+    assert "post u1" in " ".join(report.examples["invalid_unicode_replaced"])
