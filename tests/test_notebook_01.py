@@ -49,3 +49,17 @@ def test_notebook_01_writes_manifests_features_and_metrics(smoke_run_dir):
     assert not any(
         o.get("output_type") == "error" for c in executed["cells"] for o in c.get("outputs", [])
     )
+
+
+def test_the_user_disjoint_split_gives_cold_start_test_users(smoke_run_dir):
+    """Notebooks 02 and 03 read either frozen split (`SPLIT`); on the user-disjoint one no
+    test user has a training history, so personalisation meets only cold-start users."""
+    from hashtag_kit.training import TrainConfig, load_run_data
+
+    config = TrainConfig().smoke()
+    cold = load_run_data(smoke_run_dir, config, split="user_disjoint")
+    warm = load_run_data(smoke_run_dir, config, split="random")
+    assert len(cold.test) >= 20 and not set(cold.test.users) & set(cold.users)
+    assert not cold.test.inputs["history"].any()  # every test row: the empty history
+    assert warm.test.inputs["history"].any(axis=1).mean() > 0.5  # most random-split users known
+    assert cold.test.ids != warm.test.ids
