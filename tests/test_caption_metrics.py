@@ -218,3 +218,29 @@ def test_ptb_tokenizer_and_meteor_with_java():
     )
     assert name == "ptb"
     assert toks == {"x": ["a dog 's ball on the grass", ""], "y": ["two lines"], "z": [""]}
+
+
+def _meteor_by_hand(matches: int, chunks: int, hyp_len: int, ref_len: int) -> float:
+    """METEOR 1.5 (Denkowski & Lavie 2014), English defaults alpha 0.85, beta 0.2, gamma 0.6,
+    for exact matches of content words only (no function words, stems or synonyms, so the
+    delta weighting cancels out): Fmean * (1 - gamma * (chunks / matches) ** beta)."""
+    alpha, beta, gamma = 0.85, 0.2, 0.6
+    p, r = matches / hyp_len, matches / ref_len
+    fmean = p * r / (alpha * p + (1 - alpha) * r)
+    return fmean * (1 - gamma * (chunks / matches) ** beta)
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs Java (make java)")
+def test_meteor_matches_its_formula_computed_by_hand():
+    refs = {"img": ["zebra giraffe elephant lion"]}
+    systems = {
+        "prefix": {"img": "zebra giraffe"},  # 2 matches, 1 chunk
+        "scattered": {"img": "zebra elephant"},  # 2 matches, 2 chunks (not adjacent in ref)
+        "reversed": {"img": "lion elephant giraffe zebra"},  # 4 matches, 4 chunks
+        "identical": {"img": "zebra giraffe elephant lion"},
+    }
+    got = cm.score_systems(refs, systems, use_java=True)
+    assert got["prefix"]["meteor"] == pytest.approx(_meteor_by_hand(2, 1, 2, 4), abs=1e-6)
+    assert got["scattered"]["meteor"] == pytest.approx(_meteor_by_hand(2, 2, 2, 4), abs=1e-6)
+    assert got["reversed"]["meteor"] == pytest.approx(_meteor_by_hand(4, 4, 4, 4), abs=1e-6)
+    assert got["identical"]["meteor"] == pytest.approx(1.0)  # no fragmentation for an exact copy
