@@ -44,6 +44,13 @@ def test_metrics_schema(metrics):
         "trained": True,
     }
     assert metrics["models"]["popularity"]["family"] == "baseline"
+    # DESIGN Table 1's grid: every fusion trained with and without the user history
+    trained = {
+        (e["variant"]["fusion"], e["variant"]["personalisation"])
+        for e in metrics["models"].values()
+        if e["family"] == "encoder-decoder" and e["variant"]["trained"]
+    }
+    assert {(f, p) for f in ("concat", "sum", "weighted") for p in (True, False)} <= trained
 
 
 @pytest.mark.smoke
