@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter
@@ -403,6 +404,25 @@ def _config_key(config: TrainConfig) -> dict:
     d.pop("strategy")
     d.pop("deterministic")
     return d
+
+
+def checkpoint_folder(root: str | Path, config: TrainConfig, data: RunData) -> Path:
+    """The checkpoint folder of one model trained on a run's data: `<root>/<digest>`.
+
+    The digest covers the configuration (the number of epochs aside, as in `train`'s own
+    check) and the data: the train and val post ids, the tokens and the feature encoders. A
+    re-run after an interruption finds its checkpoint and resumes; another configuration or
+    other data gets a folder of its own, so nothing stale is ever resumed.
+    """
+    key = {
+        "config": _config_key(config),
+        "train": list(data.train.ids),
+        "val": list(data.val.ids),
+        "tokens": list(data.tokens),
+        "encoders": data.encoders,
+    }
+    text = json.dumps(key, sort_keys=True, default=str).encode("utf-8")
+    return Path(root) / hashlib.sha256(text).hexdigest()[:16]
 
 
 def _load_checkpoint(checkpoint_dir: Path | None, config: TrainConfig):

@@ -94,3 +94,5 @@ def test_stage_files_load_and_decode(stage):
     assert users and max(len(ids) for ids in users.values()) <= config["history_len"]
     assert config["image_encoder"]["dim"] == model.image_dim
     assert tokens[:4] == ["<pad>", "<start>", "<end>", "<unk>"] and len(tokens) == model.vocab_size
+    # every model checkpointed its epochs, and each finished training removed its checkpoint
+    assert (stage / "checkpoints").is_dir() and not list((stage / "checkpoints").iterdir())

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -173,6 +173,31 @@ def test_interrupted_training_resumes_to_the_same_end(tmp_path):
         train(TrainConfig(units=16, epochs=3), tr, None, len(tokens), checkpoint_dir=ckpt)
 
 
+def test_checkpoint_folder_is_keyed_by_configuration_and_data(tmp_path):
+    from hashtag_kit.training import RunData, checkpoint_folder
+
+    posts, fi, ft = synthetic(n=40, seed=1)
+    tokens = vocab_of(posts)
+
+    def data(train_posts, encoders=None):
+        part = arrays(train_posts, train_posts, fi, ft, tokens)
+        val = arrays(posts[30:], train_posts, fi, ft, tokens)
+        return RunData(tokens, {}, part, val, val, list(train_posts), encoders or {"image": "a"})
+
+    cfg = TrainConfig(units=8, epochs=3)
+    first = checkpoint_folder(tmp_path, cfg, data(posts[:30]))
+    assert first.parent == tmp_path
+    assert checkpoint_folder(tmp_path, cfg, data(posts[:30])) == first  # a re-run finds it
+    assert checkpoint_folder(tmp_path, replace(cfg, epochs=9), data(posts[:30])) == first
+    others = {
+        checkpoint_folder(tmp_path, replace(cfg, fusion="sum"), data(posts[:30])),
+        checkpoint_folder(tmp_path, replace(cfg, personalisation=False), data(posts[:30])),
+        checkpoint_folder(tmp_path, cfg, data(posts[:29])),  # other training posts
+        checkpoint_folder(tmp_path, cfg, data(posts[:30], {"image": "b"})),  # other features
+    }
+    assert first not in others and len(others) == 4
+
+
 MIRRORED = """
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
@@ -191,6 +216,9 @@ cfg = TrainConfig(units=16, embed_dim=8, epochs=4, batch_size=32, strategy="mirr
 result = train(cfg, tr, None, len(tokens))
 m = evaluate(result.model, tr, tokens)
 print("REPLICAS", strategy.num_replicas_in_sync)
+# the model train() built lives under the strategy: one variable copy per logical device
+var = result.model.trainable_variables[0].value
+print("VARIABLE", type(var).__name__, len(var.values))
 print("LOSS", *result.history["loss"])
 print("HIT1", m["hit_rate"]["1"])
 """
@@ -205,6 +233,7 @@ def test_mirrored_strategy_on_two_logical_cpus():
     assert out.returncode == 0, out.stderr[-3000:]
     lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
     assert lines["REPLICAS"] == "2"
+    assert lines["VARIABLE"] == "MirroredVariable 2"  # plain ResourceVariable without it
     loss = [float(v) for v in lines["LOSS"].split()]
     assert len(loss) == 4 and all(np.isfinite(loss)) and loss[-1] < loss[0]
     assert float(lines["HIT1"]) > 0
