@@ -155,18 +155,41 @@ def _load_stage_files(stage_dir: Path):
     return model, tokens, users, config
 
 
+class EncoderMismatchError(RuntimeError):
+    """The encoder available here is not the one the run's features came from."""
+
+
+def _run_encoder(kind: str, cfg: dict):
+    """The run's encoder `cfg["name"]`, from the weights it recorded when they are still there.
+
+    A run made with InceptionV3 from an explicit `.h5` file, or USE v4 from a SavedModel folder
+    or hub handle, records that file, folder or handle under "weights": it is used again, so
+    the run can be served on a machine without the Keras or hub cache. Otherwise the encoder's
+    own default weights are looked up (`get_image_encoder` / `get_text_encoder`).
+    """
+    recorded = cfg.get("weights")
+    if kind == "image":
+        from hashtag_kit.encoders.image import get_image_encoder
+
+        own_file = cfg["name"] == "inception_v3" and recorded and Path(recorded).is_file()
+        return get_image_encoder(cfg["name"], weights=recorded if own_file else None)
+    from hashtag_kit.encoders.text import get_text_encoder
+
+    return get_text_encoder(cfg["name"], recorded if cfg["name"] == "use_v4" else None)
+
+
 def _check_same_encoder(kind: str, want: dict, encoder) -> None:
     """The encoder we got must be the one the run's features came from."""
     got_digest = getattr(encoder, "digest", None)
     if want.get("digest") and got_digest and want["digest"] != got_digest:
-        raise RuntimeError(
+        raise EncoderMismatchError(
             f"the run's {kind} features came from {want.get('name')} with weights digest "
             f"{want['digest']}, but the {kind} encoder available here has digest {got_digest}: "
             "recommendations would be meaningless; install the same weights or re-run the run"
         )
     got_dim = getattr(encoder, "dim", None)
     if want.get("dim") and got_dim and int(want["dim"]) != int(got_dim):
-        raise RuntimeError(
+        raise EncoderMismatchError(
             f"the run's {kind} features are {want['dim']}-d but encoder {want.get('name')} "
             f"gives {got_dim}-d"
         )
@@ -290,9 +313,7 @@ class Recommender:
     def image_encoder(self):
         if self._image_encoder is None:
             cfg = self._encoder_config("image")
-            from hashtag_kit.encoders.image import get_image_encoder
-
-            enc = get_image_encoder(cfg["name"])
+            enc = _run_encoder("image", cfg)
             _check_same_encoder("image", cfg, enc)
             self._image_encoder = enc
         return self._image_encoder
@@ -301,9 +322,7 @@ class Recommender:
     def text_encoder(self):
         if self._text_encoder is None:
             cfg = self._encoder_config("text")
-            from hashtag_kit.encoders.text import get_text_encoder
-
-            enc = get_text_encoder(cfg["name"])
+            enc = _run_encoder("text", cfg)
             _check_same_encoder("text", cfg, enc)
             self._text_encoder = enc
         return self._text_encoder
@@ -749,6 +768,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m hashtag_kit recommend ...`: prints ranked hashtags; 2 on user errors."""
+    from hashtag_kit.encoders.image import WeightsUnavailableError
     from hashtag_kit.images import ImageError
 
     try:
@@ -767,7 +787,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     except SystemExit as e:  # --help
         return int(e.code or 0)
-    except (_UserError, ValueError, ImageError, FileNotFoundError, IncompatibleRunError) as e:
+    except (
+        _UserError,
+        ValueError,
+        ImageError,
+        FileNotFoundError,
+        IncompatibleRunError,
+        EncoderMismatchError,
+        WeightsUnavailableError,
+    ) as e:
         msg = " ".join(str(e).split())
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -584,3 +584,47 @@ def test_odd_unicode_text_is_cleaned_and_noted_not_a_crash(run_dir):
     assert out[0].tags == ["coffee"] and out[1].tags == ["dog"]  # one bad text fails nothing else
     assert report.notes["invalid_unicode_replaced"] == 1
     assert "post u1" in " ".join(report.examples["invalid_unicode_replaced"])
+
+
+def test_the_runs_recorded_weights_file_is_used_again(tmp_path, monkeypatch):
+    import hashtag_kit.encoders.image as image_module
+    import hashtag_kit.encoders.text as text_module
+    from hashtag_kit.recommender import _run_encoder
+
+    seen = []
+
+    def fake(name, weights=None):
+        seen.append((name, weights))
+        return MeanColourEncoder()
+
+    monkeypatch.setattr(image_module, "get_image_encoder", fake)
+    monkeypatch.setattr(text_module, "get_text_encoder", fake)
+    h5 = tmp_path / "inception_v3.h5"
+    h5.write_bytes(b"weights")
+    _run_encoder("image", {"name": "inception_v3", "weights": str(h5)})
+    _run_encoder("image", {"name": "inception_v3", "weights": str(tmp_path / "gone.h5")})
+    _run_encoder("image", {"name": "efficientnet_lite0", "weights": "/pkg/lite0.pth"})
+    _run_encoder("text", {"name": "use_v4", "weights": str(tmp_path / "use_v4")})
+    _run_encoder("text", {"name": "use_multilingual_v3", "weights": "/pkg/use.npz"})
+    assert seen == [
+        ("inception_v3", str(h5)),  # the run's own file, still there
+        ("inception_v3", None),  # gone: the default lookup (Keras cache), with its message
+        ("efficientnet_lite0", None),
+        ("use_v4", str(tmp_path / "use_v4")),
+        ("use_multilingual_v3", None),
+    ]
+
+
+def test_cli_says_in_one_line_when_the_runs_encoder_is_unavailable(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no cached InceptionV3 here
+    config = {
+        **CONFIG,
+        "image_encoder": {"name": "inception_v3", "weights": str(tmp_path / "gone.h5"), "dim": 3},
+    }
+    run = tmp_path / "run"
+    write_stage(run / "02_encoder_decoder_hashtags", _hand_weighted_model(), config=config)
+    red = _png(tmp_path / "red.png", RED)
+    assert cli_main(["recommend", "--image", red, "--run", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
+    assert "InceptionV3" in err or "inception" in err.lower()
