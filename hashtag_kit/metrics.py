@@ -84,19 +84,24 @@ def f1_at_k(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int) -> 
 
 
 def micro_precision_at_k(ranked, truth, k: int) -> float:
-    """Σ|top-K ∩ T| / (K·N) over posts with tags (micro average)."""
+    """Σ|top-K ∩ T| / (K·N) over posts with tags: the micro average of Manning, Raghavan &
+    Schütze 2008 (Introduction to IR, §13.6), pooled over posts before dividing; equals
+    scikit-learn's `precision_score(average="micro")` on the binarised top-K lists when every
+    list holds K tags (tested)."""
     hits, _ = _per_post(ranked, truth, k)
     return float(hits.sum() / (k * len(hits)))
 
 
 def micro_recall_at_k(ranked, truth, k: int) -> float:
-    """Σ|top-K ∩ T| / Σ|T| over posts with tags (micro average)."""
+    """Σ|top-K ∩ T| / Σ|T| over posts with tags: the micro average (Manning, Raghavan &
+    Schütze 2008, §13.6); scikit-learn's `recall_score(average="micro")` on binarised sets (tested)."""
     hits, sizes = _per_post(ranked, truth, k)
     return float(hits.sum() / sizes.sum())
 
 
 def mrr(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int | None = None) -> float:
-    """Mean reciprocal rank of the first true tag (0 when none in the top K / whole list)."""
+    """Mean reciprocal rank of the first true tag (0 when none in the top K / whole list), as
+    defined for the TREC-8 question-answering track (Voorhees 1999)."""
     if k is not None:
         _check_k(k)
     rr = []
