@@ -145,3 +145,31 @@ def test_text_features_through_the_cache(tmp_path, monkeypatch):
     np.testing.assert_allclose(fs.pooled[2], direct[0], rtol=1e-5, atol=1e-6)
     back = load_features(tmp_path, "text")
     np.testing.assert_array_equal(back.pooled, fs.pooled)
+
+
+@pytest.mark.parametrize("kind", ["image", "text"])
+def test_auto_says_in_one_log_line_which_encoder_and_why(kind, tmp_path, monkeypatch, caplog):
+    """`auto` logs exactly one line naming the encoder it chose and the reason, once per
+    process (the builders are replaced: this checks the choice and its line, not the weights)."""
+    import logging
+
+    import hashtag_kit.encoders.image as image_module
+    import hashtag_kit.encoders.text as text_module
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no cached InceptionV3
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub"))  # no cached USE v4
+    monkeypatch.delenv("HASHTAG_KIT_USE_V4", raising=False)
+    module = image_module if kind == "image" else text_module
+    built = []
+    builders = {name: (lambda w, r, n=name: built.append((n, r)) or n) for name in module._BUILDERS}
+    monkeypatch.setattr(module, "_BUILDERS", builders)
+    monkeypatch.setattr(module, "_ENCODERS", {})
+    get = image_module.get_image_encoder if kind == "image" else text_module.get_text_encoder
+    expected = "efficientnet_lite0" if kind == "image" else "use_multilingual_v3"
+    with caplog.at_level(logging.INFO, logger=module.log.name):
+        assert get("auto") == expected
+        assert get("auto") == expected  # built once per process: no second line
+    lines = [r.getMessage() for r in caplog.records if r.name == module.log.name]
+    assert len(lines) == 1 and lines[0].startswith(f"{kind} encoder auto -> {expected}"), lines
+    assert lines[0].endswith(built[0][1]) and len(built) == 1  # the line carries the reason
+    assert "offline-safe choice, no download attempted" in lines[0]  # ...which says why
