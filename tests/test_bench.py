@@ -61,3 +61,29 @@ def test_benches_on_the_smoke_runs_cached_features(smoke_notebook, smoke_run_dir
     assert f"data: trained model and cached test features of {run}" in out
     ((posts, k, width, seconds, per_s),) = _rows(out, 5)
     assert 0 < posts <= 16 and width == 1 and per_s > 0
+
+
+def test_bench_package_runs_as_a_module():
+    """`python -m hashtag_kit.bench features` (the issue's spelling) reaches the same command."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-m", "hashtag_kit.bench", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "{features,train,recommend,loaders,all}" in out.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "hashtag_kit.bench", "nope"],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "invalid choice: 'nope'" in bad.stderr
