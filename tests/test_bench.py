@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -65,25 +68,14 @@ def test_benches_on_the_smoke_runs_cached_features(smoke_notebook, smoke_run_dir
 
 def test_bench_package_runs_as_a_module():
     """`python -m hashtag_kit.bench features` (the issue's spelling) reaches the same command."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     repo = Path(__file__).resolve().parent.parent
-    out = subprocess.run(
-        [sys.executable, "-m", "hashtag_kit.bench", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=repo,
-        timeout=120,
-    )
+
+    def bench(*args):
+        cmd = [sys.executable, "-m", "hashtag_kit.bench", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=repo, timeout=120)
+
+    out = bench("--help")
     assert out.returncode == 0, out.stderr
     assert "{features,train,recommend,loaders,all}" in out.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "hashtag_kit.bench", "nope"],
-        capture_output=True,
-        text=True,
-        cwd=repo,
-        timeout=120,
-    )
+    bad = bench("nope")
     assert bad.returncode == 2 and "invalid choice: 'nope'" in bad.stderr
