@@ -438,3 +438,38 @@ def test_decode_threads_yield_to_the_network(tmp_path, posts, tiny_encoder, monk
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
     inline = np.stack([load(p.image) for p in posts[:3]])
     np.testing.assert_allclose(fs.pooled[:3], tiny_encoder.encode(inline)[0], rtol=1e-5)
+
+
+def test_command_line_takes_explicit_weights_and_says_when_they_are_missing(
+    tmp_path, monkeypatch, capsys, posts, tiny_encoder
+):
+    """--image-weights / --use-v4 reach the encoders (the InceptionV3 .h5 and USE v4 paths);
+    an encoder without weights is a one-line error before any work."""
+    import hashtag_kit.encoders.image as image_module
+    from hashtag_kit.posts import write_posts
+
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    manifest = tmp_path / "posts.jsonl"
+    write_posts(manifest, posts)
+    common = [str(tmp_path / "run"), "--posts", str(manifest), "--no-progress"]
+    asked = []
+
+    def image_encoder(name, weights=None):
+        asked.append(("image", name, weights))
+        return tiny_encoder
+
+    monkeypatch.setattr(image_module, "get_image_encoder", image_encoder)
+    h5 = str(tmp_path / "inception_v3.h5")
+    assert cache.main([*common, "--kind", "image", "--image-weights", h5]) == 0
+    assert asked == [("image", "auto", h5)]
+    assert "image: tiny_test-" in capsys.readouterr().out
+
+    monkeypatch.undo()  # the real lookups again, on a machine with no USE v4 anywhere
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub"))
+    monkeypatch.delenv("HASHTAG_KIT_USE_V4", raising=False)
+    argv = [*common, "--kind", "text", "--text-encoder", "use_v4", "--use-v4", str(tmp_path / "x")]
+    assert cache.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: {tmp_path / 'x'} is not a SavedModel folder"), err
+    assert "Traceback" not in "\n".join(err)
+    assert not list((tmp_path / "run" / "features").glob("use_*"))  # nothing was started

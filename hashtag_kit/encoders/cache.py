@@ -120,8 +120,15 @@ class FeatureSet:
 
 
 # -- encoders ----------------------------------------------------------------------------------
-def get_encoder(kind: str, encoder="auto"):
-    """An `ImageEncoder`/`TextEncoder` for `kind` from a name (or an encoder object as is)."""
+def get_encoder(kind: str, encoder="auto", weights: str | None = None):
+    """An `ImageEncoder`/`TextEncoder` for `kind` from a name (or an encoder object as is).
+
+    Args:
+        kind: "image" or "text".
+        encoder: a name ("auto", "inception_v3", "use_v4", ...) or an encoder object.
+        weights: with a name, where the weights are: an InceptionV3 weight file (`.h5`) for
+            images, a USE v4 SavedModel folder or hub handle for texts; None looks them up.
+    """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     if not isinstance(encoder, str):
@@ -129,10 +136,10 @@ def get_encoder(kind: str, encoder="auto"):
     if kind == "image":
         from hashtag_kit.encoders.image import get_image_encoder
 
-        return get_image_encoder(encoder)
+        return get_image_encoder(encoder, weights=weights)
     from hashtag_kit.encoders.text import get_text_encoder
 
-    return get_text_encoder(encoder)
+    return get_text_encoder(encoder, weights)
 
 
 def _content_key(data: bytes) -> str:
@@ -798,6 +805,8 @@ def main(argv: list[str] | None = None) -> int:
         "--image-encoder", default="auto", help="auto|inception_v3|efficientnet_lite0"
     )
     parser.add_argument("--text-encoder", default="auto", help="auto|use_v4|use_multilingual_v3")
+    parser.add_argument("--image-weights", help="an InceptionV3 weight file (.h5) to load by path")
+    parser.add_argument("--use-v4", help="a USE v4 SavedModel folder or TF Hub handle")
     parser.add_argument("--grid", action="store_true", help="also store image region grids")
     parser.add_argument("--shard", help="i/n: compute only worker i of n (then --merge)")
     parser.add_argument("--merge", action="store_true", help="assemble the index from shards only")
@@ -810,10 +819,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
+    from hashtag_kit.encoders.image import WeightsUnavailableError
     from hashtag_kit.posts import read_posts
 
     posts = read_posts(args.posts) if args.posts else RunDir(args.run_dir).load_posts()
     kinds = list(KINDS) if args.kind == "both" else [args.kind]
+    chosen = {
+        "image": (args.image_encoder, args.image_weights),
+        "text": (args.text_encoder, args.use_v4),
+    }
+    try:  # the encoders first: missing weights are a one-line error, before any work
+        encoders = {kind: get_encoder(kind, *chosen[kind]) for kind in kinds}
+    except WeightsUnavailableError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
     for kind in kinds:
         report = RunReport()
         t0 = time.perf_counter()
@@ -821,7 +840,7 @@ def main(argv: list[str] | None = None) -> int:
             args.run_dir,
             posts,
             kind,
-            args.image_encoder if kind == "image" else args.text_encoder,
+            encoders[kind],
             grid=args.grid,
             shard=args.shard,
             batch_size=args.batch_size,
