@@ -249,6 +249,24 @@ def test_inception_v3_from_a_local_h5_and_auto(tmp_path, monkeypatch, no_network
     assert "cached" in reason
 
 
+def test_inception_v3_from_a_no_top_weight_file(tmp_path, no_network):
+    """The form Keras caches (`..._notop.h5`: weights only, no classifier): the backbone is
+    built without its top and loads exactly the file's weights."""
+    keras.utils.set_random_seed(1)
+    stand_in = keras.applications.InceptionV3(weights=None, include_top=False)
+    path = tmp_path / "inception_v3_notop.weights.h5"
+    stand_in.save_weights(path)
+    enc = get_image_encoder("inception_v3", weights=str(path))
+    assert enc.classifier is None and enc.grid_shape == (8, 8, 2048)
+    batch = np.random.default_rng(1).integers(0, 256, (2, 299, 299, 3), dtype=np.uint8)
+    pooled, grid = enc.encode(batch)
+    want = np.asarray(stand_in.predict_on_batch(enc.preprocess(batch)))  # (2, 8, 8, 2048)
+    np.testing.assert_allclose(grid.astype("float32"), want.reshape(2, 64, 2048), atol=2e-2)
+    np.testing.assert_allclose(pooled, want.mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="no ImageNet classifier head"):
+        enc.predict_labels(batch)
+
+
 @pytest.mark.realdata
 def test_real_coco_photos_through_the_cache(real_data, tmp_path, monkeypatch):
     """Real COCO JPEGs -> cached EfficientNet-Lite0 features -> ImageNet head: photos annotated
