@@ -13,9 +13,14 @@ Sentence encoders behind one interface (`get_text_encoder(name)` -> `TextEncoder
 * `auto` — `use_v4` when a local copy is known (`$HASHTAG_KIT_USE_V4`, or the TF Hub cache
   folder holds it), else `use_multilingual_v3`; one log line says which and why.
 
-For models that read token sequences (Bi-LSTM attention baseline, caption decoder):
-`make_text_vectorizer(texts, ...)` adapts a `keras.layers.TextVectorization` on training
-texts and `token_embedding(vocab_size, dim)` gives the matching trainable, masking embedding.
+A trainable token path for models that read token sequences, in Keras's own layers (so it
+saves inside a `.keras` model): `make_text_vectorizer(texts, ...)` adapts a
+`keras.layers.TextVectorization` on training texts and `token_embedding(vocab_size, dim)` gives
+the matching trainable, masking embedding. The kit's own sequence models keep vocabularies
+fitted to their task instead: the Bi-LSTM attention baseline `WordVocabulary`
+(`hashtag_kit.models.attention_classifier`: hashtag-aware tokens, `<unk>` threshold) and the
+caption decoder `CaptionTokenizer` (`hashtag_kit.captioning`: `<start>`/`<end>` tokens,
+sentence ends for paragraphs); both feed a trainable masking `Embedding` in the same way.
 
 Example:
     >>> enc = get_text_encoder("use_multilingual_v3")
