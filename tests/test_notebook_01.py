@@ -1,6 +1,7 @@
 """Notebook 01 under papermill, smoke mode, on the embedded data (the session's smoke run)."""
 
 import json
+import re
 
 import pytest
 
@@ -46,6 +47,12 @@ def test_notebook_01_writes_manifests_features_and_metrics(smoke_run_dir):
     assert not image.pooled[no_image].any()
     assert (rd.path / "01_preprocess" / "dataset_overview.png").stat().st_size > 0
     executed = json.loads((rd.path / "executed" / "01_preprocess.ipynb").read_text())
+    printed = "".join(
+        "".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", [])
+    )
+    # a few images with the encoder's top ImageNet labels: (name, probability) triples
+    assert "ImageNet labels through the head of efficientnet_lite0" in printed
+    assert len(re.findall(r": \[\('[^']+', [\d.e-]+\), \('", printed)) >= 3
     assert not any(
         o.get("output_type") == "error" for c in executed["cells"] for o in c.get("outputs", [])
     )
