@@ -172,4 +172,4 @@ def test_auto_says_in_one_log_line_which_encoder_and_why(kind, tmp_path, monkeyp
     lines = [r.getMessage() for r in caplog.records if r.name == module.log.name]
     assert len(lines) == 1 and lines[0].startswith(f"{kind} encoder auto -> {expected}"), lines
     assert lines[0].endswith(built[0][1]) and len(built) == 1  # the line carries the reason
-    assert "offline-safe choice, no download attempted" in lines[0]  # ...which says why
+    assert "offline-safe choice" in lines[0] and "no download attempted" in lines[0]  # why
