@@ -89,6 +89,21 @@ def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path):
     assert sum(da[k] != dc[k] for k in shared) > 0.9 * len(shared)
 
 
+def test_datasheet_names_the_code_that_ran_not_the_files_edited_since(tmp_path, monkeypatch):
+    """A generator file edited while a process runs the old code: that process's data is labelled
+    with the old code's digest, so a process running the new code regenerates it (a stale
+    folder once kept 111 old pictures under the new digest)."""
+    monkeypatch.setattr(E, "code_digest", lambda: "files-edited-after-import")
+    folder = E.ensure(tmp_path / "emb", n_posts=20, seed=0)
+    assert E.load_datasheet(folder)["code_digest"] == E.LOADED_CODE_DIGEST
+    stamp = (folder / "datasheet.json").stat().st_mtime_ns
+    assert E.ensure(folder, n_posts=20, seed=0) == folder  # this process: its own data, reused
+    assert (folder / "datasheet.json").stat().st_mtime_ns == stamp
+    monkeypatch.setattr(E, "LOADED_CODE_DIGEST", "the-new-code")  # a process with the new code
+    E.ensure(folder, n_posts=20, seed=0)
+    assert E.load_datasheet(folder)["code_digest"] == "the-new-code"  # regenerated
+
+
 def test_ensure_generates_once_and_regenerates_on_mismatch(tmp_path):
     folder = tmp_path / "emb"
     got = E.ensure(folder, n_posts=25, seed=0)

@@ -570,7 +570,7 @@ def _datasheet(posts, users, noise, bad, seed, n_posts, image_size) -> dict:
         "name": "hashtag_kit embedded default dataset",
         "generator": GENERATOR,
         "version": GENERATOR_VERSION,
-        "code_digest": code_digest(),
+        "code_digest": LOADED_CODE_DIGEST,
         "seed": seed,
         "n_posts": n_posts,
         "image_size": image_size,
@@ -649,6 +649,12 @@ def code_digest() -> str:
     return h.hexdigest()[:16]
 
 
+#: the digest of the generator code this process loaded. The datasheet records it, and a folder
+#: is reused only when it matches: a source file edited after import (so the files on disk are
+#: newer than the code that runs) cannot label data made by the old code with the new digest.
+LOADED_CODE_DIGEST = code_digest()
+
+
 def _matches(folder: Path, n_posts: int, seed: int) -> bool:
     try:
         sheet = load_datasheet(folder)
@@ -657,7 +663,7 @@ def _matches(folder: Path, n_posts: int, seed: int) -> bool:
     return (
         sheet.get("generator") == GENERATOR
         and sheet.get("version") == GENERATOR_VERSION
-        and sheet.get("code_digest") == code_digest()
+        and sheet.get("code_digest") == LOADED_CODE_DIGEST
         and sheet.get("seed") == seed
         and sheet.get("n_posts") == n_posts
         and (folder / MANIFEST).exists()
