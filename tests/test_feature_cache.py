@@ -473,3 +473,49 @@ def test_command_line_takes_explicit_weights_and_says_when_they_are_missing(
     assert err[-1].startswith(f"error: {tmp_path / 'x'} is not a SavedModel folder"), err
     assert "Traceback" not in "\n".join(err)
     assert not list((tmp_path / "run" / "features").glob("use_*"))  # nothing was started
+
+
+def test_shard_file_reads_like_np_savez(tmp_path):
+    """write_shard streams the arrays into the npz layout: np.load reads what np.savez wrote."""
+    rng = np.random.default_rng(0)
+    pooled = rng.normal(size=(5, 8)).astype("float32")
+    grid = rng.normal(size=(5, 4, 8)).astype("float16")
+    keys = [f"{i:032x}" for i in range(5)]
+    path = cache.write_shard(tmp_path / "s.npz", keys, pooled, grid, {"f" * 32: "corrupt"})
+    with np.load(path) as ours:
+        np.savez(tmp_path / "ref.npz", **{n: ours[n] for n in ours.files})
+        with np.load(tmp_path / "ref.npz") as ref:
+            assert sorted(ours.files) == sorted(ref.files)
+            for n in ref.files:
+                assert ours[n].dtype == ref[n].dtype and ours[n].shape == ref[n].shape, n
+                np.testing.assert_array_equal(ours[n], ref[n])
+        assert ours["checks"].shape == ()  # 0-d, as written
+    got_keys, got_pooled, got_grid = cache.read_shard(path, grid=True)
+    assert got_keys == keys
+    np.testing.assert_array_equal(got_pooled, pooled)
+    np.testing.assert_array_equal(got_grid, grid)
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_rows_with_gaps_are_written_and_returned_exactly(tmp_path, posts, tiny_encoder):
+    """Batches are put straight into the result's rows; with gaps between rows (missing
+    images, duplicates, inputs cached before) the shards on disk and the result still hold
+    each image's own features."""
+    p = {q.id: q for q in posts}
+    order = ["p0", "noimg", "p1", "gone", "p2", "dup", "p3", "corrupt", "p4", "p5", "p6", "p7"]
+    mixed = [p[i] for i in order]
+    store = tmp_path / "store"
+    _extract(tmp_path / "a", [p["p1"], p["p5"]], tiny_encoder, cache_dir=store)  # cached first
+    fresh = _extract(tmp_path / "b", mixed, tiny_encoder, cache_dir=store)
+    reread = _extract(tmp_path / "c", mixed, tiny_encoder, cache_dir=store)  # all from disk
+    np.testing.assert_array_equal(fresh.pooled, reread.pooled)
+    np.testing.assert_array_equal(fresh.grid, reread.grid)
+    assert fresh.mask.tolist() == reread.mask.tolist()
+    for row, pid in enumerate(order):
+        post = p[pid]
+        if not fresh.mask[row]:
+            assert pid in ("noimg", "gone", "corrupt") and not fresh.grid[row].any()
+            continue
+        pooled, grid = tiny_encoder.encode(np.stack([tiny_encoder.load(post.image)]))
+        np.testing.assert_allclose(fresh.pooled[row], pooled[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fresh.grid[row].astype("float32"), grid[0], rtol=1e-3)

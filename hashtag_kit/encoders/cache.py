@@ -44,6 +44,7 @@ import os
 import sys
 import threading
 import time
+import zipfile
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
@@ -176,10 +178,13 @@ def write_shard(
     grid: np.ndarray | None,
     failed: dict[str, str] | None = None,
 ) -> Path:
-    """Write one shard atomically (temp file, fsync, rename) with crc32 checksums.
+    """Write one shard atomically (temp file, then rename) with crc32 checksums.
 
     `failed` maps keys of inputs that could not be read to the reason, so that a re-run does
-    not decode them again (and still reports them).
+    not decode them again (and still reports them). The file is the `.npz` layout `np.savez`
+    writes, but the arrays go to disk without intermediate copies. There is no fsync: a killed
+    process leaves the old name or the whole new file (the rename), and a shard a power cut
+    tore fails its CRC on reading and is recomputed.
     """
     failed = failed or {}
     arrays = {
@@ -197,10 +202,13 @@ def write_shard(
     checks = {k: _crc(v) for k, v in arrays.items() if k not in ("pooled", "grid")}
     arrays["checks"] = np.array(json.dumps(checks))
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:  # the layout np.savez writes
+        for name, a in arrays.items():
+            a = a if a.flags.c_contiguous else a.copy()  # (keeps 0-d arrays 0-d)
+            with z.open(f"{name}.npy", "w", force_zip64=True) as member:
+                npy_format.write_array_header_1_0(member, npy_format.header_data_from_array_1_0(a))
+                if a.size:
+                    member.write(a.reshape(-1).view(np.uint8))  # no copy of the data
     os.replace(tmp, path)
     return path
 
@@ -244,6 +252,56 @@ def read_shard(path: Path, grid: bool) -> tuple[list[str], np.ndarray, np.ndarra
     if len(a["pooled"]) != len(a["keys"]):
         raise CorruptShardError(f"{path}: {len(a['keys'])} keys but {len(a['pooled'])} rows")
     return [k.decode() for k in a["keys"]], a["pooled"], a.get("grid")
+
+
+class _Rows:
+    """The arrays `extract_features` returns, one row per key (None -> a zero row).
+
+    `_compute_images` writes each batch the network returns straight into the first row of
+    its key (the float16 grid is cast in place), so the shard written from those rows and the
+    result share memory; `ShardStore.gather` then fills only the rows still empty.
+    """
+
+    def __init__(self, keys: Sequence[str | None], dim: int, grid_shape, grid: bool) -> None:
+        n = len(keys)
+        self.pooled = np.zeros((n, dim), "float32")
+        self.grid = None
+        if grid:
+            r = int(np.prod(grid_shape[:-1]))
+            self.grid = np.zeros((n, r, int(grid_shape[-1])), "float16")
+        self.found = np.zeros(n, bool)
+        self.row: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k is not None:
+                self.row.setdefault(k, i)
+
+    def put(self, keys: list[str], pooled: np.ndarray, grid: np.ndarray | None):
+        """Store one batch in the keys' rows; returns (rows, pooled, grid) as stored, the
+        arrays being views of the result where the rows are consecutive."""
+        n = len(keys)
+        rows = [self.row.get(k) for k in keys]
+        if None in rows:  # not a key of the result (cannot happen via extract_features)
+            g = None if grid is None else grid[:n].reshape(n, -1, grid.shape[-1])
+            return None, pooled[:n], None if g is None else g.astype(np.float16)
+        at = slice(rows[0], rows[0] + n) if rows == list(range(rows[0], rows[0] + n)) else rows
+        self.pooled[at] = pooled[:n]
+        self.found[at] = True
+        if grid is None or self.grid is None:
+            return rows, self.pooled[at], None
+        g = grid[:n].reshape(n, *self.grid.shape[1:])
+        if isinstance(at, slice):
+            np.copyto(self.grid[at], g, casting="same_kind")  # float32 -> float16, no temporary
+        else:
+            self.grid[at] = g
+        return rows, self.pooled[at], self.grid[at]
+
+    def span(self, parts: list[tuple]) -> slice | None:
+        """The one run of consecutive rows that `parts` (`(keys, pooled, grid, failed, rows)`,
+        rows from `put`) cover, if they do."""
+        rows = [r for part in parts for r in (part[4] if part[4] is not None else [None])]
+        if not rows or None in rows or rows != list(range(rows[0], rows[0] + len(rows))):
+            return None
+        return slice(rows[0], rows[0] + len(rows))
 
 
 class ShardStore:
@@ -312,21 +370,20 @@ class ShardStore:
             self._failed.update(failed)
         return path
 
-    def gather(self, keys: Sequence[str | None], dim: int, grid_shape, grid: bool):
+    def gather(self, keys: Sequence[str | None], dim: int, grid_shape, grid: bool, out=None):
         """Stack features of `keys` (None -> zeros). Returns (pooled, grid, found mask, bad keys).
 
-        `bad keys` are keys whose shard turned out corrupt (the shard is discarded).
+        `bad keys` are keys whose shard turned out corrupt (the shard is discarded). `out`: an
+        `_Rows` some of whose rows are already filled (by `_compute_images`); only the others
+        are read.
         """
-        n = len(keys)
-        pooled = np.zeros((n, dim), "float32")
-        g = None
-        if grid:
-            r = int(np.prod(grid_shape[:-1]))
-            g = np.zeros((n, r, int(grid_shape[-1])), "float16")
-        found = np.zeros(n, bool)
+        out = out if out is not None else _Rows(keys, dim, grid_shape, grid)
+        pooled, g, found = out.pooled, out.grid, out.found
         by_shard: dict[Path, list[int]] = {}
         table = self.table()
         for row, k in enumerate(keys):
+            if found[row]:
+                continue
             if k is not None and k in table and (table[k][1] or not grid):
                 by_shard.setdefault(table[k][0], []).append(row)
         bad: list[str] = []
@@ -352,6 +409,7 @@ class ShardStore:
             if grid:
                 g[dst] = sgrid[src].reshape(len(rows), *g.shape[1:])
             found[dst] = True
+        self._fresh.clear()  # rows already filled did not need theirs
         return pooled, g, found, bad
 
 
@@ -411,7 +469,10 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 
 # -- computing ---------------------------------------------------------------------------------
-DECODE_THREADS = 2  # decoders: when the network waits for a batch, both cores decode
+#: one decoder: a second one, even at low priority, slowed the network's two threads more than
+#: it helped (two sets of paired rounds on 2 cores: medians 94% and 95% of bare with one
+#: decoder, 88% and 93% with two)
+DECODE_THREADS = 1
 PREFETCH = 2  # batches decoded ahead of the network
 BACKGROUND_NICE = 19  # decode/write threads yield the cores to the network's threads
 
@@ -430,14 +491,17 @@ def _background() -> None:
         pass
 
 
-def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard):
+def _compute_images(
+    enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard, out=None
+):
     """Compute and store image features for keys `todo`.
 
     Three stages overlap: decode threads read, crop, resize and normalise the next
-    `PREFETCH` batches; the calling thread runs the network; a writer thread converts the
-    outputs (float16 grid) and writes shards. Helper threads run at low priority
-    (`_background`). At most one shard write is in flight, so an error (or a kill) after a
-    shard leaves exactly the finished shards behind.
+    `PREFETCH` batches; the calling thread runs the network; a writer thread puts the
+    outputs into their rows of `out` (an `_Rows`: the float16 grid is cast in place) and
+    writes shards from those rows. Helper threads run at low priority (`_background`). At most
+    one shard write is in flight, so an error (or a kill) after a shard leaves exactly the
+    finished shards behind.
     """
 
     def decode(chunk):
@@ -456,19 +520,24 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
         return ok, enc.preprocess(x), failed
 
     acc: list = []  # touched by the writer thread only
+    out = out if out is not None else _Rows(todo, enc.dim, enc.grid_shape, grid)
 
     def post(ok, pooled, g, failed):
-        n = len(ok)
-        if n:
-            g = g[:n].reshape(n, -1, enc.dim).astype(np.float16) if grid else None
-            acc.append((ok, pooled[:n], g, failed))
+        if ok:
+            rows, pooled, g = out.put(ok, pooled, g if grid else None)
+            acc.append((ok, pooled, g, failed, rows))
         else:
-            acc.append(([], None, None, failed))
+            acc.append(([], None, None, failed, []))
 
     def flush():
         items = list(acc)
         acc.clear()
-        _flush(store, items, grid, on_shard, enc)
+        span = out.span(items) if grid else None
+        if span is not None:  # the shard is one run of result rows: written from them as is
+            keys = [k for item in items for k in item[0]]
+            failed = {k: r for item in items for k, r in item[3].items()}
+            items = [(keys, out.pooled[span], out.grid[span], failed)]
+        _flush(store, [item[:4] for item in items], grid, on_shard, enc)
 
     batches = []  # (shard index, keys of one batch)
     chunks = [todo[i : i + shard_size] for i in range(0, len(todo), shard_size)]
@@ -536,15 +605,20 @@ def _flush(store, acc, grid, on_shard, enc):
     if not keys and not failed:
         return
     parts = [p for _, p, _, _ in acc if p is not None]
-    pooled = np.concatenate(parts) if parts else np.zeros((0, enc.dim), "float32")
+    pooled = _joined(parts, np.zeros((0, enc.dim), "float32"))
     g = None
     if grid:
         gs = [x for _, _, x, _ in acc if x is not None]
         r, c = int(np.prod(enc.grid_shape[:-1])), enc.grid_shape[-1]
-        g = np.concatenate(gs) if gs else np.zeros((0, r, c), "float16")
+        g = _joined(gs, np.zeros((0, r, c), "float16"))
     path = store.add(keys, pooled, g, failed)
     if on_shard is not None:
         on_shard(path)
+
+
+def _joined(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
+    """Concatenate, without copying a single part."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else empty
 
 
 class _NoBar:
@@ -629,6 +703,9 @@ def extract_features(
     keys, stat, inputs = _plan(posts, kind, old_stat, report)
     wanted = [k for k in inputs if _in_shard(k, shard)]
     computed: set[str] = set()
+    sel = [i for i, k in enumerate(keys) if k is not None and _in_shard(k, shard)]
+    take_keys = keys if shard is None else [keys[i] for i in sel]
+    rows = _Rows(take_keys, enc.dim, enc.info()["grid_shape"] or (1,), grid)  # the result
     for _attempt in range(3):  # a shard found corrupt while reading is recomputed
         todo = [k for k in wanted if not store.has(k, grid)]
         computed.update(todo)
@@ -650,16 +727,14 @@ def extract_features(
             try:
                 if kind == "image":
                     _compute_images(
-                        enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard
+                        enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard, rows
                     )
                 else:
                     _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_shard)
             finally:
                 bar.close()
-        sel = [i for i, k in enumerate(keys) if k is not None and _in_shard(k, shard)]
-        take_keys = keys if shard is None else [keys[i] for i in sel]
         pooled, g, found, bad = store.gather(
-            take_keys, enc.dim, enc.info()["grid_shape"] or (1,), grid
+            take_keys, enc.dim, enc.info()["grid_shape"] or (1,), grid, rows
         )
         if not bad:
             break
