@@ -40,7 +40,7 @@ def sheet(folder):
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    files = [folder / "posts.jsonl", *sorted((folder / "images").glob("*.png"))]
+    files = [folder / "posts.jsonl", *sorted((folder / "images").glob("*.jpg"))]
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
@@ -136,7 +136,7 @@ def test_counts_match_the_manifest_and_modalities_are_covered(folder, posts, she
     assert len({p.id for p in posts}) == N_POSTS
     with_image = [p for p in posts if p.image]
     assert c["with_image"] == len(with_image)
-    assert len(list((folder / "images").glob("*.png"))) == len(with_image)
+    assert len(list((folder / "images").glob("*.jpg"))) == len(with_image)
     no_text = [p for p in posts if not p.has_text]
     assert c["text_none"] + c["text_blank"] == len(no_text)
     assert c["text_blank"] >= 1 and all(p.text is None or not p.text.strip() for p in no_text)
@@ -148,7 +148,7 @@ def test_counts_match_the_manifest_and_modalities_are_covered(folder, posts, she
     assert E.default_n_users(N_POSTS) == c["users"] == len({p.user for p in posts})
 
 
-def test_images_are_relative_paths_to_224_rgb_pngs(folder, posts, sheet):
+def test_images_are_relative_paths_to_256_rgb_jpegs(folder, posts, sheet):
     corrupt = sheet["bad_records"][0]["id"]
     for p in posts:
         if p.image:
@@ -158,7 +158,7 @@ def test_images_are_relative_paths_to_224_rgb_pngs(folder, posts, sheet):
         if p.image and p.id != corrupt:
             with Image.open(folder / p.image) as im:
                 im.load()
-                assert im.size == (224, 224) and im.mode == "RGB"
+                assert im.size == (256, 256) and im.mode == "RGB" and im.format == "JPEG"
                 readable += 1
     assert readable >= 30
 

@@ -26,7 +26,7 @@ something true (see the datasheet, `data/README.md`):
 Files written by `generate(out_dir)`:
 
     out_dir/posts.jsonl     Post manifest (hashtag_kit.posts); image paths relative to out_dir
-    out_dir/images/*.png    224x224 RGB pictures (`hashtag_kit.data.scenes`)
+    out_dir/images/*.jpg    256x256 RGB pictures (`hashtag_kit.data.scenes`), JPEG quality 95
     out_dir/datasheet.json  version, seed, counts, every tag's kind, users, bad records
 
 Regenerate from the command line (`--help` for options):
@@ -62,9 +62,14 @@ from hashtag_kit.data import scenes
 from hashtag_kit.posts import Post, write_posts
 
 #: bumped whenever the generated data would change for the same seed and size
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: JPEG pictures at 256 px (1: PNG at 224 px)
 GENERATOR = "hashtag_kit.data.embedded"
 DEFAULT_N_POSTS = 1200
+#: pictures are JPEG, as the photos of the real datasets are, at 256 px: the encoders' ImageNet
+#: evaluation crop (87.5% of the side) is then exactly 224 px, EfficientNet-Lite0's input, with
+#: no resampling (at 224 px the crop was 196 px and had to be resized back up)
+IMAGE_SIZE = 256
+IMAGE_FORMAT = ("JPEG", "jpg", 95)  # Pillow format, file suffix, quality
 DATASHEET = "datasheet.json"
 MANIFEST = "posts.jsonl"
 IMAGES = "images"
@@ -448,7 +453,7 @@ def _post(i: int, seed: int, user: dict, noise: list[str]):
         id=f"p{i:05d}",
         hashtags=tags,
         user=user["id"],
-        image=f"{IMAGES}/p{i:05d}.png" if has_image else None,
+        image=f"{IMAGES}/p{i:05d}.{IMAGE_FORMAT[1]}" if has_image else None,
         text=text,
         captions=captions,
         paragraph=paragraph,
@@ -467,7 +472,7 @@ def generate(
     out_dir: str | Path,
     n_posts: int = DEFAULT_N_POSTS,
     seed: int = 0,
-    image_size: int = 224,
+    image_size: int = IMAGE_SIZE,
     *,
     n_users: int | None = None,
     progress: bool = False,
@@ -479,7 +484,7 @@ def generate(
         n_posts: number of posts (>= 20).
         seed: everything is decided by it: same seed, size and version give byte-identical
             files.
-        image_size: side of the square PNG pictures.
+        image_size: side of the square JPEG pictures.
         n_users: number of users (default `default_n_users(n_posts)`).
         progress: print a line every 200 posts.
 
@@ -491,8 +496,8 @@ def generate(
     out = Path(out_dir)
     img_dir = out / IMAGES
     img_dir.mkdir(parents=True, exist_ok=True)
-    for old in img_dir.glob("p*.png"):  # only our own file names
-        if re.fullmatch(r"p\d{5}\.png", old.name):
+    for old in img_dir.glob("p*.*"):  # only our own file names
+        if re.fullmatch(r"p\d{5}\.(png|jpg)", old.name):
             old.unlink()
     t0 = time.perf_counter()
     master = np.random.default_rng([seed, 10**6])
@@ -509,7 +514,8 @@ def generate(
         posts.append(post)
         if spec is not None:
             pixels = scenes.render_scene(spec, np.random.default_rng([seed, i, 1]), image_size)
-            Image.fromarray(pixels, "RGB").save(out / post.image, format="PNG", compress_level=3)
+            fmt, _, quality = IMAGE_FORMAT
+            Image.fromarray(pixels, "RGB").save(out / post.image, format=fmt, quality=quality)
             specs[post.id] = spec
         if progress and (i + 1) % 200 == 0:
             print(f"  {i + 1}/{n_posts} posts ({time.perf_counter() - t0:.1f} s)", flush=True)
@@ -529,7 +535,8 @@ def _plant_bad_records(rng: np.random.Generator, posts: list[Post], out: Path) -
     with_image = [p for p in posts if p.image]
     a, b = (with_image[int(j)] for j in rng.choice(len(with_image), size=2, replace=False))
     path = out / a.image
-    path.write_bytes(path.read_bytes()[:96])  # a truncated PNG: header, no image data
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])  # a truncated JPEG: the header, a third of the pixels
     k = int(rng.integers(len(b.captions)))
     b.captions[k] = ""
     return [
@@ -537,7 +544,7 @@ def _plant_bad_records(rng: np.random.Generator, posts: list[Post], out: Path) -
             "kind": "corrupt_image",
             "id": a.id,
             "file": a.image,
-            "detail": "PNG truncated to 96 bytes: the header reads, the pixels do not",
+            "detail": "JPEG truncated to a third of its bytes: the header reads, the pixels do not",
         },
         {
             "kind": "empty_caption",
