@@ -29,7 +29,7 @@ Each round's ratio uses the bare figures around its own pipeline run; the lines 
 medians over rounds, and one line lists every round's ratio.
 
 Targets (issue 3): pipeline >= 90% of the bare forward; cached re-run of the embedded dataset
-under 1 s. Takes about a minute and a half on 2 CPU cores for 1,200 images.
+under 1 s. Takes about two minutes on 2 CPU cores for 1,200 images.
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-grid", action="store_true", help="pooled vectors only")
-    parser.add_argument("--repeats", type=int, default=8, help="bare forward batches timed")
+    parser.add_argument("--repeats", type=int, default=12, help="bare forward batches timed")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="bare / pipeline / bare rounds (median reported)"
+        "--rounds", type=int, default=5, help="bare / pipeline / bare rounds (median reported)"
     )
     parser.add_argument("--tiny", action="store_true", help="60 posts, 32 images (for tests)")
     args = parser.parse_args(argv)
