@@ -275,33 +275,30 @@ class _Rows:
             if k is not None:
                 self.row.setdefault(k, i)
 
-    def put(self, keys: list[str], pooled: np.ndarray, grid: np.ndarray | None):
-        """Store one batch in the keys' rows; returns (rows, pooled, grid) as stored, the
-        arrays being views of the result where the rows are consecutive."""
+    def at(self, rows: list[int]):
+        """Index of `rows`: a slice (a view, no copy) when they are consecutive."""
+        first = rows[0] if rows else 0
+        return (
+            slice(first, first + len(rows))
+            if rows == list(range(first, first + len(rows)))
+            else rows
+        )
+
+    def put(self, keys: list[str], pooled: np.ndarray, grid: np.ndarray | None) -> list[int]:
+        """Store one batch (network outputs, maybe padded past `len(keys)`) in the keys' rows;
+        returns the rows."""
         n = len(keys)
-        rows = [self.row.get(k) for k in keys]
-        if None in rows:  # not a key of the result (cannot happen via extract_features)
-            g = None if grid is None else grid[:n].reshape(n, -1, grid.shape[-1])
-            return None, pooled[:n], None if g is None else g.astype(np.float16)
-        at = slice(rows[0], rows[0] + n) if rows == list(range(rows[0], rows[0] + n)) else rows
+        rows = [self.row[k] for k in keys]
+        at = self.at(rows)
         self.pooled[at] = pooled[:n]
         self.found[at] = True
-        if grid is None or self.grid is None:
-            return rows, self.pooled[at], None
-        g = grid[:n].reshape(n, *self.grid.shape[1:])
-        if isinstance(at, slice):
-            np.copyto(self.grid[at], g, casting="same_kind")  # float32 -> float16, no temporary
-        else:
-            self.grid[at] = g
-        return rows, self.pooled[at], self.grid[at]
-
-    def span(self, parts: list[tuple]) -> slice | None:
-        """The one run of consecutive rows that `parts` (`(keys, pooled, grid, failed, rows)`,
-        rows from `put`) cover, if they do."""
-        rows = [r for part in parts for r in (part[4] if part[4] is not None else [None])]
-        if not rows or None in rows or rows != list(range(rows[0], rows[0] + len(rows))):
-            return None
-        return slice(rows[0], rows[0] + len(rows))
+        if grid is not None:
+            g = grid[:n].reshape(n, *self.grid.shape[1:])
+            if isinstance(at, slice):
+                np.copyto(self.grid[at], g, casting="same_kind")  # float32 -> float16 in place
+            else:
+                self.grid[at] = g
+        return rows
 
 
 class ShardStore:
@@ -491,9 +488,7 @@ def _background() -> None:
         pass
 
 
-def _compute_images(
-    enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard, out=None
-):
+def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard, out):
     """Compute and store image features for keys `todo`.
 
     Three stages overlap: decode threads read, crop, resize and normalise the next
@@ -519,25 +514,19 @@ def _compute_images(
             x = np.concatenate([x, np.repeat(x[-1:], batch_size - len(x), axis=0)])
         return ok, enc.preprocess(x), failed
 
-    acc: list = []  # touched by the writer thread only
-    out = out if out is not None else _Rows(todo, enc.dim, enc.grid_shape, grid)
+    acc: list = []  # (keys, rows, failed) per batch; touched by the writer thread only
 
     def post(ok, pooled, g, failed):
-        if ok:
-            rows, pooled, g = out.put(ok, pooled, g if grid else None)
-            acc.append((ok, pooled, g, failed, rows))
-        else:
-            acc.append(([], None, None, failed, []))
+        rows = out.put(ok, pooled, g if grid else None) if ok else []
+        acc.append((ok, rows, failed))
 
-    def flush():
-        items = list(acc)
+    def flush():  # the shard is cut from the result's rows (consecutive rows: no copy)
+        at = out.at([r for _, rows, _ in acc for r in rows])
+        keys = [k for ok, _, _ in acc for k in ok]
+        failed = {k: r for _, _, f in acc for k, r in f.items()}
         acc.clear()
-        span = out.span(items) if grid else None
-        if span is not None:  # the shard is one run of result rows: written from them as is
-            keys = [k for item in items for k in item[0]]
-            failed = {k: r for item in items for k, r in item[3].items()}
-            items = [(keys, out.pooled[span], out.grid[span], failed)]
-        _flush(store, [item[:4] for item in items], grid, on_shard, enc)
+        g = out.grid[at] if grid else None
+        _flush(store, keys, out.pooled[at], g, failed, on_shard)
 
     batches = []  # (shard index, keys of one batch)
     chunks = [todo[i : i + shard_size] for i in range(0, len(todo), shard_size)]
@@ -584,7 +573,7 @@ def _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_sha
         except Exception:
             bad = True
         if not bad:
-            _flush(store, [(chunk, vecs, None, {})], False, on_shard, enc)
+            _flush(store, chunk, vecs, None, {}, on_shard)
         else:  # find the culprits one by one
             ok, rows, failed = [], [], {}
             for k in chunk:
@@ -595,30 +584,17 @@ def _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_sha
                 else:
                     failed[k] = reason
             pooled = np.stack(rows) if rows else np.zeros((0, enc.dim), "float32")
-            _flush(store, [(ok, pooled, None, failed)], False, on_shard, enc)
+            _flush(store, ok, pooled, None, failed, on_shard)
         bar.update(len(chunk))
 
 
-def _flush(store, acc, grid, on_shard, enc):
-    keys = [k for ok, _, _, _ in acc for k in ok]
-    failed = {k: r for _, _, _, f in acc for k, r in f.items()}
+def _flush(store, keys, pooled, grid, failed, on_shard):
+    """Write one shard (`keys` rows of `pooled` / `grid`, and the failed inputs), if any."""
     if not keys and not failed:
         return
-    parts = [p for _, p, _, _ in acc if p is not None]
-    pooled = _joined(parts, np.zeros((0, enc.dim), "float32"))
-    g = None
-    if grid:
-        gs = [x for _, _, x, _ in acc if x is not None]
-        r, c = int(np.prod(enc.grid_shape[:-1])), enc.grid_shape[-1]
-        g = _joined(gs, np.zeros((0, r, c), "float16"))
-    path = store.add(keys, pooled, g, failed)
+    path = store.add(keys, pooled, grid, failed)
     if on_shard is not None:
         on_shard(path)
-
-
-def _joined(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
-    """Concatenate, without copying a single part."""
-    return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else empty
 
 
 class _NoBar:
@@ -705,7 +681,8 @@ def extract_features(
     computed: set[str] = set()
     sel = [i for i, k in enumerate(keys) if k is not None and _in_shard(k, shard)]
     take_keys = keys if shard is None else [keys[i] for i in sel]
-    rows = _Rows(take_keys, enc.dim, enc.info()["grid_shape"] or (1,), grid)  # the result
+    grid_shape = enc.info()["grid_shape"] or (1,)
+    rows = _Rows(take_keys, enc.dim, grid_shape, grid)  # the result, filled as it is computed
     for _attempt in range(3):  # a shard found corrupt while reading is recomputed
         todo = [k for k in wanted if not store.has(k, grid)]
         computed.update(todo)
@@ -733,9 +710,7 @@ def extract_features(
                     _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_shard)
             finally:
                 bar.close()
-        pooled, g, found, bad = store.gather(
-            take_keys, enc.dim, enc.info()["grid_shape"] or (1,), grid, rows
-        )
+        pooled, g, found, bad = store.gather(take_keys, enc.dim, grid_shape, grid, rows)
         if not bad:
             break
     else:
