@@ -256,12 +256,13 @@ def test_image_only_tags_are_predictable_from_the_picture_not_the_caption(probe_
         assert y.sum() >= 15, tag
         auc_image, auc_text = _auc(pixels, y), _auc(words, y)
         assert auc_image > 0.85, (tag, auc_image)
-        assert auc_text < 0.7, (tag, auc_text)  # one tag on ~300 posts: chance wobbles
+        # no word names the scene; the caption's topic only hints at it (TEXT_TOPIC_SCENES)
+        assert auc_text < min(0.75, auc_image - 0.2), (tag, auc_text, auc_image)
         text_aucs.append(auc_text)
-    assert np.mean(text_aucs) < 0.6, text_aucs  # on average: chance level
+    assert np.mean(text_aucs) < 0.7, text_aucs
 
 
-def test_text_only_tags_are_predictable_from_the_caption_not_the_picture(probe_data):
+def test_text_only_tags_are_decided_by_the_caption_and_only_hinted_by_the_picture(probe_data):
     rows, pixels, words = probe_data
     image_aucs = []
     for tag in ("adventure", "foodie", "family"):
@@ -269,9 +270,23 @@ def test_text_only_tags_are_predictable_from_the_caption_not_the_picture(probe_d
         assert y.sum() >= 15, tag
         auc_image, auc_text = _auc(pixels, y), _auc(words, y)
         assert auc_text > 0.85, (tag, auc_text)
-        assert auc_image < 0.7, (tag, auc_image)
+        assert auc_image < auc_text - 0.15, (tag, auc_image, auc_text)  # a hint, not the answer
         image_aucs.append(auc_image)
-    assert np.mean(image_aucs) < 0.6, image_aucs
+    assert np.mean(image_aucs) < 0.75, image_aucs
+
+
+def test_caption_topics_are_more_common_on_their_scenes(posts):
+    captioned = [p for p in posts if p.has_text]
+    for tag, scenes_ in E.TEXT_TOPIC_SCENES.items():
+        on = [tag in p.meta["topics"] for p in captioned if p.meta["scene"] in scenes_]
+        off = [tag in p.meta["topics"] for p in captioned if p.meta["scene"] not in scenes_]
+        assert len(on) >= 30 and len(off) >= 30, tag
+        # documented rates 0.4 vs 0.08: the picture hints at the topic ...
+        assert np.mean(on) > 2.5 * np.mean(off), (tag, np.mean(on), np.mean(off))
+        # ... without deciding it: the tag is used on the other scenes too
+        assert any(tag in p.hashtags for p in captioned if p.meta["scene"] not in scenes_), tag
+    assert set(E.TEXT_TOPIC_SCENES) == set(E.TEXT_TAGS)
+    assert {s for v in E.TEXT_TOPIC_SCENES.values() for s in v} <= set(E.RATES["scene_popularity"])
 
 
 def test_user_signature_tags_are_predictable_from_the_user(posts, sheet):
@@ -348,13 +363,15 @@ def test_data_readme_counts_match_a_fresh_default_dataset(tmp_path):
 @pytest.mark.slow
 def test_pretrained_features_see_the_image_signals(folder):
     """EfficientNet-Lite0 (ImageNet) features separate scenes, light and the dog; USE
-    features carry the caption topics and not the scenes (~1-2 min on 2 cores)."""
+    features carry the caption topics and only hint at the scenes (~1-2 min on 2 cores)."""
     probes = E.probe_signals(
         folder, tags=("beach", "snow", "sunset", "dog", "adventure", "tbt"), pretrained=True
     )["tags"]
     for tag in ("beach", "snow", "sunset"):
         assert probes[tag]["image_cnn"] > 0.9, (tag, probes[tag])
-        assert probes[tag]["text_use"] < 0.7, (tag, probes[tag])
+        # the caption's topic hints at the scene (TEXT_TOPIC_SCENES); no word names it
+        assert probes[tag]["text_use"] < min(0.8, probes[tag]["image_cnn"] - 0.15), (tag, probes)
     assert probes["dog"]["image_cnn"] > 0.8, probes["dog"]
     for tag in ("adventure", "tbt"):
-        assert probes[tag]["text_use"] > 0.85 and probes[tag]["image_cnn"] < 0.7, probes[tag]
+        assert probes[tag]["text_use"] > 0.85, probes[tag]
+        assert probes[tag]["image_cnn"] < probes[tag]["text_use"] - 0.15, probes[tag]

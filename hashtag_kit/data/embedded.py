@@ -9,7 +9,11 @@ something true (see the datasheet, `data/README.md`):
   picture shows (scene type, time of day, a dog) and no word of them ever appears in the post
   text;
 - **text-only tags** (`TEXT_TAGS`: `#adventure #foodie #tbt` ...) are decided by the words of
-  the user's caption, independently of the picture;
+  the user's caption: a post has one only when its caption has that topic. As on real
+  accounts, a topic is more common on some scenes (`TEXT_TOPIC_SCENES`: `#foodie` in the city,
+  `#fitness` on mountain and forest trails ...), so the picture hints at these tags without
+  deciding them: the hint is worth using when the caption is missing and worth ignoring when
+  the caption says otherwise (what the DESIGN follow-up's gated fusion is for);
 - **tags needing both** (`BOTH_TAGS`): `#surfing` = a beach picture with a surfer AND a caption
   about waves; `#goldenhour` = a sunset picture AND a caption about taking the photo;
   `#hiking` = a mountain picture AND a caption about the trail;
@@ -62,7 +66,7 @@ from hashtag_kit.data import scenes
 from hashtag_kit.posts import Post, write_posts
 
 #: bumped whenever the generated data would change for the same seed and size
-GENERATOR_VERSION = 2  # 2: JPEG pictures at 256 px (1: PNG at 224 px)
+GENERATOR_VERSION = 3  # 3: caption topics more common on some scenes; 2: JPEG at 256 px; 1: PNG
 GENERATOR = "hashtag_kit.data.embedded"
 DEFAULT_N_POSTS = 1200
 #: pictures are JPEG, as the photos of the real datasets are, at 256 px: the encoders' ImageNet
@@ -173,6 +177,19 @@ TEXT_TAGS = {
     ),
 }
 
+#: text-only tag -> the scene types on which its caption topic is more common (a caption has the
+#: topic with probability `p_text_topic_on_scene` there, `p_text_topic_elsewhere` on others)
+TEXT_TOPIC_SCENES = {
+    "adventure": ("desert", "mountain"),
+    "friends": ("beach", "city"),
+    "foodie": ("city",),
+    "tbt": ("snow",),
+    "fitness": ("mountain", "forest"),
+    "family": ("beach", "snow"),
+    "weekend": ("forest", "desert"),
+    "grateful": ("beach",),
+}
+
 #: tags needing both: tag -> (picture condition, caption topic, caption phrases)
 BOTH_TAGS = {
     "surfing": (
@@ -275,7 +292,8 @@ RATES = {
     "p_image_tag": 0.85,  # scene tag given the scene
     "p_time_tag": 0.8,  # sunset / night tag given that light
     "p_dog_tag": 0.75,  # dog tag given a dog is drawn
-    "p_text_topic": 0.17,  # each text-only topic, independently
+    "p_text_topic_on_scene": 0.4,  # a text-only topic on one of its TEXT_TOPIC_SCENES
+    "p_text_topic_elsewhere": 0.08,  # ... on the other scenes (0.17 on average over scenes)
     "p_text_tag": 0.85,  # text-only tag given its topic is in the caption
     "p_both_topic": 0.3,  # each 'both' caption topic, independently
     "p_both_tag": 0.9,  # 'both' tag given picture condition and caption topic
@@ -397,7 +415,13 @@ def _post(i: int, seed: int, user: dict, noise: list[str]):
     force = ("surfer",) if scene == "beach" and rng.random() < RATES["p_surfer_on_beach"] else ()
     spec = scenes.sample_scene(rng, scene, time_, force=force, p_object={"surfer": 0.0})
 
-    text_topics = [t for t in TEXT_TAGS if rng.random() < RATES["p_text_topic"]]
+    on_scene = {t: scene in TEXT_TOPIC_SCENES[t] for t in TEXT_TAGS}
+    text_topics = [
+        t
+        for t in TEXT_TAGS
+        if rng.random()
+        < RATES["p_text_topic_on_scene" if on_scene[t] else "p_text_topic_elsewhere"]
+    ]
     both_topics = [t for t in BOTH_TAGS if rng.random() < RATES["p_both_topic"]]
     has_image = rng.random() >= RATES["p_no_image"]
     r = rng.random()
@@ -604,7 +628,12 @@ def _datasheet(posts, users, noise, bad, seed, n_posts, image_size) -> dict:
         "kinds_summary": by_kind,
         "signals": {
             "image": IMAGE_TAGS,
-            "text": {t: "caption topic: " + "; ".join(v[:2]) for t, v in TEXT_TAGS.items()},
+            "text": {
+                t: "caption topic: "
+                + "; ".join(v[:2])
+                + f" (more common on {' and '.join(TEXT_TOPIC_SCENES[t])} pictures)"
+                for t, v in TEXT_TAGS.items()
+            },
             "both": {t: f"{v[0]} AND caption topic '{v[1]}'" for t, v in BOTH_TAGS.items()},
             "generic": GENERIC_TAGS,
             "user": "1-3 signature tags per user (see users), used on most of their posts",
