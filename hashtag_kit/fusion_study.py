@@ -11,7 +11,10 @@ Protocol:
 
 - the training settings are notebook 02's own, read from the run's
   `02_encoder_decoder_hashtags/metrics.json` (`extra.train_config` of the main model: weighted
-  fusion + user history), with its split and beam width; only `fusion` and `seed` change;
+  fusion + user history), with its split and beam width; only `fusion` and `seed` change
+  (and, for the reference `image-only`, `modality = "image"`: the main model trained on the
+  image alone, what the picture can tell; how close each fusion comes to it on the
+  text-removed posts shows how well it uses the picture when the caption is missing);
 - for every seed and fusion: train on the run's cached features, then Hit/P/R/F1 at K = 1..10
   on the test posts (`test`), the test posts with their text removed (`without_text`) or their
   image removed (`without_image`), and the val posts with their text removed
@@ -24,7 +27,7 @@ Protocol:
 
 Usage:
     python -m hashtag_kit evaluate fusion --run outputs/default [--seeds 0,1,2,3,4]
-        [--fusions weighted,sum,concat] [--out outputs/fusion-study]
+        [--fusions weighted,sum,concat,image-only] [--out outputs/fusion-study]
     make evaluate-fusion          # on outputs/default, after make reproduce
 
 Writes `<out>/evaluate_fusion/metrics.json` (the kit's metrics schema): `models` holds each
@@ -49,6 +52,11 @@ from hashtag_kit.run import ENCODER_DECODER, RunDir, read_json, write_metrics
 STAGE = "evaluate_fusion"
 MAIN_MODEL = "encoder-decoder weighted+user"  # notebook 02's main model (its train_config key)
 FUSIONS = ("weighted", "sum", "concat")
+#: what each compared name changes in notebook 02's main model: a fusion, or the reference
+#: "image-only" (the same model trained on the image alone: what the picture can tell with the
+#: text removed, the level a fusion can reach on `without_text`)
+VARIANTS = {**{f: {"fusion": f} for f in FUSIONS}, "image-only": {"modality": "image"}}
+DEFAULT_VARIANTS = (*FUSIONS, "image-only")
 SUBSETS = ("test", "without_text", "without_image", "val_without_text")
 SUMMARY_CELLS = (("f1", "5"), ("hit_rate", "5"))
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
@@ -137,7 +145,7 @@ def fusion_study(
     out_dir: str | Path,
     *,
     seeds=DEFAULT_SEEDS,
-    fusions=FUSIONS,
+    fusions=DEFAULT_VARIANTS,
     verbose: bool = True,
 ) -> dict:
     """Train notebook 02's model with each fusion for each seed; write and return metrics.
@@ -147,16 +155,17 @@ def fusion_study(
             vocabulary, notebook 02's settings).
         out_dir: output folder; the metrics go to `<out_dir>/evaluate_fusion/metrics.json`.
         seeds: the seeds (each seeds weights, modality dropout and shuffles, as in notebook 02).
-        fusions: fusions compared, from "weighted", "sum", "concat".
+        fusions: variants compared, from "weighted", "sum", "concat" and "image-only" (the
+            main model trained on the image alone, a reference for the text-removed posts).
 
     Returns:
         The metrics dict written.
     """
     seeds = [int(s) for s in seeds]
     fusions = list(fusions)
-    bad = [f for f in fusions if f not in FUSIONS]
+    bad = [f for f in fusions if f not in VARIANTS]
     if bad or not fusions:
-        raise ValueError(f"fusions must be among {FUSIONS}, got {fusions}")
+        raise ValueError(f"fusions must be among {tuple(VARIANTS)}, got {fusions}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
     rd = RunDir(run_dir)
@@ -178,7 +187,7 @@ def fusion_study(
     t_start = time.perf_counter()
     for seed in seeds:
         for fusion in fusions:
-            cfg = replace(base, fusion=fusion, seed=seed)
+            cfg = replace(base, **VARIANTS[fusion], seed=seed)
             keras.utils.set_random_seed(seed)
             t0 = time.perf_counter()
             result = train(cfg, data.train, data.val, data.vocab_size)
@@ -196,10 +205,10 @@ def fusion_study(
                 )
     summary, pairs = summarise(per_seed, seeds, fusions)
     models = {
-        f"{fusion} fusion, mean of {len(seeds)} seeds": {
+        f"{_label(fusion)}, mean of {len(seeds)} seeds": {
             "family": "encoder-decoder",
             "description": (
-                f"notebook 02's main model with {fusion} fusion, retrained for seeds "
+                f"notebook 02's main model with {_label(fusion)}, retrained for seeds "
                 f"{', '.join(map(str, seeds))}; each metric averaged over the seeds"
             ),
             "paper": PAPER,
@@ -207,7 +216,7 @@ def fusion_study(
             "trainable_params": costs[fusion][0][0],
             "ms_per_step": _median_or_none([ms for _, ms in costs[fusion]]),
             "history": None,
-            "variant": {**replace(base, fusion=fusion).variant(), "trained": True},
+            "variant": {**replace(base, **VARIANTS[fusion]).variant(), "trained": True},
         }
         for fusion in fusions
     }
@@ -239,6 +248,10 @@ def fusion_study(
     return read_json(path)
 
 
+def _label(name: str) -> str:
+    return "trained on the image only" if name == "image-only" else f"{name} fusion"
+
+
 def _median_or_none(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -252,7 +265,7 @@ def format_summary(summary: dict, pairs: dict) -> str:
         for fusion, cells in by_fusion.items():
             c = cells["f1@5"]
             values = " ".join(f"{v:.3f}" for v in c["values"])
-            lines.append(f"  {fusion:<8} {values}   {c['mean']:.3f} ± {c['sd']:.3f}")
+            lines.append(f"  {fusion:<10} {values}   {c['mean']:.3f} ± {c['sd']:.3f}")
         for name, p in pairs[subset].items():
             lines.append(
                 f"  {name}: higher in {p['ahead']} of {p['n_seeds']} seeds "
@@ -289,8 +302,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fusions",
         type=_names,
-        default=list(FUSIONS),
-        help="fusion: comma-separated fusions (default weighted,sum,concat)",
+        default=list(DEFAULT_VARIANTS),
+        help="fusion: comma-separated fusions, and image-only for the reference model trained "
+        "on the image alone (default weighted,sum,concat,image-only)",
     )
 
 

@@ -194,7 +194,14 @@ def render_fusion_study(m: dict, path: Path) -> list[str]:
         "",
         f"From `{path}`: notebook 02's main model (its settings, run `{proto['source_run']}`, "
         f"{proto['n_train']:,} train / {proto['n_test']:,} test posts) retrained with each "
-        f"fusion for seeds {seeds}. F1@5, mean ± sd over the seeds, then per seed.",
+        f"fusion for seeds {seeds}"
+        + (
+            " (`image-only`: the same model trained on the image alone, the reference for the "
+            "text-removed posts)"
+            if "image-only" in proto["fusions"]
+            else ""
+        )
+        + ". F1@5, mean ± sd over the seeds, then per seed.",
         "",
     ]
     rows = []

@@ -68,13 +68,18 @@ def test_bad_fusion_or_seeds_are_refused(tmp_path):
         fusion_study(tmp_path, tmp_path, fusions=["gated"])
     with pytest.raises(ValueError, match="distinct"):
         fusion_study(tmp_path, tmp_path, seeds=[1, 1])
+    # the image-only reference is a known variant: the call goes on to look for notebook 02
+    with pytest.raises(FileNotFoundError, match="run notebook 02"):
+        fusion_study(tmp_path, tmp_path, fusions=["image-only"])
 
 
 @pytest.fixture(scope="module")
 def study(smoke_notebook, smoke_run_dir, tmp_path_factory):
     nb = json.loads((smoke_notebook(ENCODER_DECODER) / "metrics.json").read_text())
     out = tmp_path_factory.mktemp("fusion_study")
-    m = fusion_study(smoke_run_dir, out, seeds=[0], fusions=["weighted", "sum"], verbose=False)
+    m = fusion_study(
+        smoke_run_dir, out, seeds=[0], fusions=["weighted", "sum", "image-only"], verbose=False
+    )
     return nb, m, out / STAGE / "metrics.json"
 
 
@@ -112,7 +117,15 @@ def test_metrics_follow_the_schema_and_the_summary_matches_per_seed(study):
     pair = m["extra"]["pairs"]["without_text"]["weighted vs sum"]
     assert pair["mean_difference"] == pytest.approx(diff)
     assert pair["ahead"] == int(diff > 0) and pair["behind"] == int(diff < 0)
+    # the reference reads the image alone: removing the text changes nothing, removing the
+    # image leaves it nothing
+    ref = m["models"]["trained on the image only, mean of 1 seeds"]
+    assert ref["variant"]["modality"] == "image"
+    seed0 = {subset: m["extra"]["per_seed"][subset]["image-only"]["0"] for subset in SUBSETS}
+    assert seed0["without_text"] == seed0["test"]
+    assert seed0["without_image"]["f1"]["5"] < 0.5 * seed0["test"]["f1"]["5"]
     lines = "\n".join(render_evaluation(path))
     assert "Seed study" in lines and "| weighted vs sum |" in lines
+    assert "| weighted vs image-only |" in lines and "trained on the image alone" in lines
     w = m["extra"]["summary"]["without_text"]["weighted"]["f1@5"]["mean"]
     assert f"{w:.3f} ± 0.000" in lines
