@@ -1,8 +1,9 @@
 """Seed study of notebook 02's fusions: `python -m hashtag_kit evaluate fusion`.
 
 Why: notebook 02 trains each fusion once, with one seed, and compares them on the run's test
-posts (40 in smoke mode, about 120 in full mode). A difference of a few hundredths of F1@5
-between two fusions is then of the size that changing the seed alone produces. Whether the DESIGN
+posts (about 120 of the embedded data's 1,200, in both modes). A difference of a few
+hundredths of F1@5 between two fusions is then of the size that changing the seed alone
+produces. Whether the DESIGN
 follow-up's weighted fusion (Yakovlev & Shapoval 2024) helps posts without text, as its gate
 can lean on the image, is a claim about the method, not about one seed; this study retrains the
 notebook's models for several seeds and reports the spread.
