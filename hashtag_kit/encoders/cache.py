@@ -292,12 +292,8 @@ class _Rows:
         at = self.at(rows)
         self.pooled[at] = pooled[:n]
         self.found[at] = True
-        if grid is not None:
-            g = grid[:n].reshape(n, *self.grid.shape[1:])
-            if isinstance(at, slice):
-                np.copyto(self.grid[at], g, casting="same_kind")  # float32 -> float16 in place
-            else:
-                self.grid[at] = g
+        if grid is not None:  # float32 -> float16, cast while copying into the rows
+            self.grid[at] = grid[:n].reshape(n, *self.grid.shape[1:])
         return rows
 
 
