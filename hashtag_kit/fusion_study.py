@@ -53,11 +53,11 @@ from hashtag_kit.run import ENCODER_DECODER, RunDir, read_json, write_metrics
 STAGE = "evaluate_fusion"
 MAIN_MODEL = "encoder-decoder weighted+user"  # notebook 02's main model (its train_config key)
 FUSIONS = ("weighted", "sum", "concat")
-#: what each compared name changes in notebook 02's main model: a fusion, or the reference
-#: "image-only" (the same model trained on the image alone: what the picture can tell with the
+#: the reference: the same model trained on the image alone (what the picture can tell with the
 #: text removed, the level a fusion can reach on `without_text`)
-VARIANTS = {**{f: {"fusion": f} for f in FUSIONS}, "image-only": {"modality": "image"}}
-DEFAULT_VARIANTS = (*FUSIONS, "image-only")
+REFERENCE = "image-only"
+#: what each compared name changes in notebook 02's main model (default: all, in this order)
+VARIANTS = {**{f: {"fusion": f} for f in FUSIONS}, REFERENCE: {"modality": "image"}}
 SUBSETS = ("test", "without_text", "without_image", "val_without_text")
 SUMMARY_CELLS = (("f1", "5"), ("hit_rate", "5"))
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
@@ -146,7 +146,7 @@ def fusion_study(
     out_dir: str | Path,
     *,
     seeds=DEFAULT_SEEDS,
-    fusions=DEFAULT_VARIANTS,
+    fusions=tuple(VARIANTS),
     verbose: bool = True,
 ) -> dict:
     """Train notebook 02's model with each fusion for each seed; write and return metrics.
@@ -250,7 +250,7 @@ def fusion_study(
 
 
 def _label(name: str) -> str:
-    return "trained on the image only" if name == "image-only" else f"{name} fusion"
+    return "trained on the image only" if name == REFERENCE else f"{name} fusion"
 
 
 def _median_or_none(values):
@@ -303,7 +303,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fusions",
         type=_names,
-        default=list(DEFAULT_VARIANTS),
+        default=list(VARIANTS),
         help="fusion: comma-separated fusions, and image-only for the reference model trained "
         "on the image alone (default weighted,sum,concat,image-only)",
     )

@@ -198,7 +198,7 @@ def render_fusion_study(m: dict, path: Path) -> list[str]:
         + (
             " (`image-only`: the same model trained on the image alone, the reference for the "
             "text-removed posts)"
-            if "image-only" in proto["fusions"]
+            if fusion_study.REFERENCE in proto["fusions"]
             else ""
         )
         + ". F1@5, mean ± sd over the seeds, then per seed.",
