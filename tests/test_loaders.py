@@ -375,6 +375,7 @@ def test_flickr8k_quirks(tmp_path):
     by_id = {p.id: p for p in posts}
     assert list(by_id) == ["a.jpg", "b.jpg", "c.jpg"]
     assert by_id["a.jpg"].captions == ["A dog runs .", "A dog is running ."]
+    # Flickr8k-tags (default "held_out"): words >= 2 of captions #1-#4 use; a.jpg has only #1
     assert by_id["a.jpg"].text == "A dog runs ." and by_id["a.jpg"].hashtags == []
     assert by_id["a.jpg"].image == str((root / "Flicker8k_Dataset" / "a.jpg").resolve())
     assert by_id["b.jpg"].image is None and by_id["b.jpg"].captions == ["A girl climbs ."]
@@ -390,6 +391,12 @@ def test_flickr8k_quirks(tmp_path):
     assert any("Flickr8k.token.txt:6" in e for e in r.examples["malformed_line"])
     assert r.notes["image_not_available"] == 2
     assert [p.id for p in load_dataset("flickr8k", root, RunReport(), split="dev")] == ["b.jpg"]
+    # all five captions as tag source: "dog" is in both of a.jpg's ("runs" != "running")
+    every = {p.id: p.hashtags for p in load_dataset("flickr8k", root, RunReport(), tags="all")}
+    assert every == {"a.jpg": ["dog"], "b.jpg": [], "c.jpg": []}
+    assert all(not p.hashtags for p in load_dataset("flickr8k", root, RunReport(), tags="none"))
+    with pytest.raises(ValueError, match=r"tags must be one of \['held_out', 'all', 'none'\]"):
+        load_dataset("flickr8k", root, RunReport(), tags="some")
 
 
 def test_flickr8k_missing_token_file(tmp_path):
@@ -664,7 +671,16 @@ def test_real_flickr8k(real_data):
     assert first.id == "1000268201_693b08cb0e.jpg"
     assert first.captions[0].startswith("A child in a pink dress is climbing up")
     assert r.counts == {}  # nothing dropped; the missing image files are noted
-    assert r.notes["image_not_available"] == 8092
+    # The shared copy holds the photos of the train and dev lists only: the 1,000 test photos are
+    # withheld (an independent check evaluates on them), as are the 92 photos in no list.
+    with_image = [p for p in posts if p.image]
+    assert len(with_image) == 7000
+    assert {p.meta["split"] for p in with_image} == {"train", "val"}
+    assert all(Path(p.image).is_file() for p in with_image[:50])
+    assert not any(p.image for p in posts if p.meta["split"] == "test")
+    assert r.notes["image_not_available"] == 8092 - 7000
+    # Flickr8k-tags by default (figures: tests/test_flickr8k_tags.py::test_real_flickr8k_tags)
+    assert sum(bool(p.hashtags) for p in posts) == 8092 - 6
 
 
 @pytest.mark.realdata

@@ -1,4 +1,4 @@
-"""Flickr8k captions -> one post per image with its 5 reference captions (no hashtags).
+"""Flickr8k captions -> one post per photo with its 5 reference captions and "Flickr8k-tags".
 
 Files (the official `Flickr8k_text` release):
 
@@ -10,20 +10,57 @@ Files (the official `Flickr8k_text` release):
 
 The real token file's first line separates with a space, not a tab; any whitespace after
 `#N` is accepted. Lines without `name#N`, empty captions and repeated `name#N` keys are skipped
-and counted with file:line. Captions are kept in `#N` order; `text` is caption #0.
-`meta["split"]` is "train", "val" (the dev list) or "test"; None for the 92 images in no list.
-Image paths are set only when an images folder is given and the file is there (else counted).
+and counted with file:line. Captions are kept in `#N` order; `text` is caption #0 (the first
+caption kept). `meta["split"]` is "train", "val" (the dev list) or "test"; None for the 92 images
+in no list. Image paths are set only when an images folder is given and the file is there (else
+counted).
+
+Flickr8k-tags. Flickr8k has no hashtags; following the Flickr8k hashtag paper (Verma et al.:
+captions -> hashtags by removing stopwords), a photo's hashtags are the content words its
+human captions agree on (`tags="held_out"`, the default):
+
+1. each caption other than `text` (captions #1-#4) gives its keywords:
+   `hashtag_kit.caption_hashtags.caption_keywords` (lower-case tokens minus stopwords, caption
+   filler, numbers and one-letter tokens; normalised as hashtags);
+2. plurals become singular (`tag_singulars`): the rule of `caption_hashtags._singular`
+   (`dogs` -> `dog`, `puppies` -> `puppy`, `dresses` -> `dress`; `-ss` words such as `grass`,
+   `dress`, `glass` are left alone), with `-es` -> `-e` (`horses` -> `horse`) and `-ches` /
+   `-shes` -> `-ch` / `-sh` (`benches` -> `bench`) as fallbacks; a word becomes its singular
+   only when that singular is itself a keyword somewhere in the token file (so `bus`,
+   `tennis`, `jeans` stay as they are), and words whose plural names another thing
+   (`KEEP_PLURAL`: `shorts`, `glasses`, `woods`, ...) are never changed. The mapping is built
+   from every caption of the file, so a photo's tags do not depend on `split` or `limit`;
+3. each word counts once per caption; a word is a tag when at least `MIN_CAPTIONS` (2) of the
+   four captions use it; tags are ranked by how many captions use them (most first), then by
+   first appearance (caption #1 first).
+
+Caption #0 is never a tag source, so no model can copy its answer from the post's text (a word
+of caption #0 is a tag only when two other captions use it too). Photos whose captions #1-#4
+share no content word get no tags. `tags="all"` counts all five captions (still >= 2; for
+image-only studies, where no model reads the text); `tags="none"` gives no hashtags. The rare
+tags are dropped later, by preprocessing (`min_tag_freq`), not here. `flickr8k_tags_datasheet`
+describes the result (photos, tags per photo, vocabulary sizes, top tags, per split).
 
 Example:
+    >>> flickr8k_tags(["A dog runs on the grass", "Two dogs play", "A brown dog in a field",
+    ...                "Dogs on the grass"])
+    ['dog', 'grass']
     >>> from hashtag_kit.report import RunReport
     >>> posts = load_flickr8k("../shared/data/flickr8k", RunReport())  # doctest: +SKIP
+    >>> posts[0].hashtags  # doctest: +SKIP
+    ['girl', 'wooden', 'little', 'going', 'climbing', 'playhouse']
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
+from hashtag_kit.caption_hashtags import _singular, caption_keywords
 from hashtag_kit.data.loaders import clean_str, iter_lines, require_dir, require_file
 from hashtag_kit.images import ImageError, resolve_image_path
 from hashtag_kit.posts import Post
@@ -41,6 +78,92 @@ SPLIT_FILES = {
 }
 _LINE_RE = re.compile(r"^(?P<name>[^\s#]+)#(?P<n>\d+)(?:\s+(?P<caption>.*))?$")
 IMAGE_DIR_NAMES = ("Flicker8k_Dataset", "Flickr8k_Dataset", "Images", "images")
+
+#: `load_flickr8k(tags=...)`: captions #1-#4 (default), all five captions, or no hashtags
+TAG_SOURCES = ("held_out", "all", "none")
+#: a word is a tag when at least this many of the source captions use it
+MIN_CAPTIONS = 2
+#: plurals that name another thing than their singular: kept as they are
+KEEP_PLURAL = frozenset(
+    {
+        "clothes",
+        "glasses",
+        "goggles",
+        "jeans",
+        "leaves",
+        "news",
+        "pants",
+        "shorts",
+        "trunks",
+        "woods",
+    }
+)
+#: the datasheet's vocabulary cuts (tags used on at least this many photos of a split)
+DATASHEET_MIN_FREQS = (3, 5, 10)
+
+
+def _singular_candidates(word: str) -> list[str]:
+    """`_singular`'s form, then the `-es` -> `-e` and `-ches`/`-shes` -> `-ch`/`-sh` fallbacks."""
+    out = [s for s in (_singular(word),) if s]
+    if word.endswith("es"):
+        out.append(word[:-1])  # horses -> horse, ties -> tie
+        if word.endswith(("ches", "shes")):
+            out.append(word[:-2])  # benches -> bench, bushes -> bush
+    return out
+
+
+def tag_singulars(words: Iterable[str]) -> dict[str, str]:
+    """{plural: singular} for the words of a corpus whose singular is also one of its words.
+
+    Example:
+        >>> tag_singulars(["dogs", "dog", "grass", "horses", "horse", "bus", "shorts", "short"])
+        {'dogs': 'dog', 'horses': 'horse'}
+    """
+    vocab = set(words)
+    out = {}
+    for w in vocab:
+        if w in KEEP_PLURAL:
+            continue
+        s = next((c for c in _singular_candidates(w) if c != w and c in vocab), None)
+        if s is not None:
+            out[w] = s
+    return dict(sorted(out.items()))
+
+
+def rank_caption_tags(
+    words_per_caption: Iterable[Sequence[str]], min_captions: int = MIN_CAPTIONS
+) -> list[str]:
+    """Words used by at least `min_captions` captions: most captions first, then first seen."""
+    counts: Counter = Counter()
+    first: dict[str, int] = {}
+    for words in words_per_caption:
+        for w in dict.fromkeys(words):
+            counts[w] += 1
+            first.setdefault(w, len(first))
+    kept = [w for w in counts if counts[w] >= min_captions]
+    return sorted(kept, key=lambda w: (-counts[w], first[w]))
+
+
+def flickr8k_tags(
+    captions: Sequence[str],
+    singulars: Mapping[str, str] | None = None,
+    *,
+    min_captions: int = MIN_CAPTIONS,
+) -> list[str]:
+    """Flickr8k-tags of a photo's source captions: the words >= `min_captions` of them use.
+
+    Pass captions #1-#4 for the held-out protocol (see the module doc), as the loader does.
+
+    Args:
+        captions: the source captions of one photo.
+        singulars: the {plural: singular} map (`tag_singulars`; the loader builds it from the
+            keywords of the whole token file); default: built from these captions' keywords.
+        min_captions: how many captions must use a word.
+    """
+    keywords = [caption_keywords(c) for c in captions]
+    if singulars is None:
+        singulars = tag_singulars(w for kw in keywords for w in kw)
+    return rank_caption_tags([[singulars.get(w, w) for w in kw] for kw in keywords], min_captions)
 
 
 def read_split_lists(root: Path, report: RunReport) -> dict[str, str]:
@@ -71,6 +194,7 @@ def load_flickr8k(
     limit: int | None = None,
     split: str | None = None,
     images_dir: str | Path | None = None,
+    tags: str = "held_out",
 ) -> list[Post]:
     """Posts (one per image) from `Flickr8k.token.txt` and the split lists (see module doc).
 
@@ -80,7 +204,12 @@ def load_flickr8k(
         limit: stop after this many posts.
         split: keep only "train", "val" (or "dev") or "test".
         images_dir: the image folder; default: one of `IMAGE_DIR_NAMES` inside `data_dir`.
+        tags: where the hashtags come from (Flickr8k-tags, see the module doc): "held_out"
+            (words >= 2 of captions #1-#4 use; `text` is caption #0), "all" (>= 2 of all five
+            captions; for image-only studies) or "none" (no hashtags).
     """
+    if tags not in TAG_SOURCES:
+        raise ValueError(f"flickr8k: tags must be one of {list(TAG_SOURCES)}, got {tags!r}")
     root = require_dir(data_dir, "flickr8k", GET_IT)
     token = require_file(root / TOKEN_FILE, "flickr8k", GET_IT)
     if split == "dev":
@@ -113,6 +242,15 @@ def load_flickr8k(
             continue
         per[n] = caption
 
+    words: dict[str, list[list[str]]] = {}  # image -> each caption's tag words, in #N order
+    if tags != "none":
+        keywords = {
+            n: [caption_keywords(per[k]) for k in sorted(per)] for n, per in captions.items()
+        }
+        singulars = tag_singulars(w for kws in keywords.values() for kw in kws for w in kw)
+        for n, kws in keywords.items():
+            words[n] = [[singulars.get(w, w) for w in kw] for kw in kws]
+
     posts: list[Post] = []
     for name, per in captions.items():
         part = split_of.get(name)
@@ -129,7 +267,20 @@ def load_flickr8k(
         if image is None:
             report.note("image_not_available", f"image {name}", "no image file (text release)")
         caps = [per[k] for k in sorted(per)]
-        posts.append(Post(id=name, image=image, text=caps[0], captions=caps, meta={"split": part}))
+        hashtags = []
+        if tags != "none":
+            source = words[name][1:] if tags == "held_out" else words[name]
+            hashtags = rank_caption_tags(source)
+        posts.append(
+            Post(
+                id=name,
+                hashtags=hashtags,
+                image=image,
+                text=caps[0],
+                captions=caps,
+                meta={"split": part},
+            )
+        )
         if limit is not None and len(posts) >= limit:
             break
     if limit is None:
@@ -137,3 +288,50 @@ def load_flickr8k(
             if split is None or split_of[name] == split:
                 report.skip("split_image_without_captions", f"image {name}", split_of[name])
     return posts
+
+
+def _split_sheet(posts: Sequence[Post], top: int) -> dict:
+    n_tags = np.array([len(p.hashtags) for p in posts])
+    counts = Counter(t for p in posts for t in p.hashtags)  # photos per tag
+    ranked = sorted(counts, key=lambda t: (-counts[t], t))
+    return {
+        "n_photos": len(posts),
+        "tags_per_photo": {
+            "mean": round(float(n_tags.mean()), 3),
+            "median": float(np.median(n_tags)),
+            "min": int(n_tags.min()),
+            "max": int(n_tags.max()),
+        },
+        "n_without_tags": int((n_tags == 0).sum()),
+        "share_without_tags": round(float((n_tags == 0).mean()), 4),
+        "vocab_size": len(counts),
+        "vocab_size_at_min_freq": {
+            str(f): sum(c >= f for c in counts.values()) for f in DATASHEET_MIN_FREQS
+        },
+        "top_tags": [[t, counts[t]] for t in ranked[:top]],
+    }
+
+
+def flickr8k_tags_datasheet(posts: Sequence[Post], top: int = 20) -> dict:
+    """Figures of the Flickr8k-tags (for notebook 01 and the README), overall and per split.
+
+    Returns {"all": sheet, "train": sheet, "val": sheet, "test": sheet, "unlisted": sheet}
+    (a split without posts is left out; "unlisted" = the photos in no split list). Each sheet:
+    `n_photos`; `tags_per_photo` (mean, median, min, max); `n_without_tags` and
+    `share_without_tags`; `vocab_size` (distinct tags); `vocab_size_at_min_freq` {"3", "5",
+    "10": tags used on at least that many photos of the split; the "train" sheet's figures are
+    the vocabulary a model trained on the official split could learn}; `top_tags` ([tag,
+    photos], the `top` most used, ties alphabetical). JSON-ready.
+
+    Args:
+        posts: Flickr8k posts (`load_flickr8k`), any tag source.
+        top: how many of the most used tags to list.
+    """
+    if not posts:
+        raise ValueError("flickr8k_tags_datasheet: no posts")
+    sheet = {"all": _split_sheet(posts, top)}
+    for part, key in (("train", "train"), ("val", "val"), ("test", "test"), (None, "unlisted")):
+        chosen = [p for p in posts if p.meta.get("split") == part]
+        if chosen:
+            sheet[key] = _split_sheet(chosen, top)
+    return sheet
