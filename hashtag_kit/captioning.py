@@ -9,8 +9,8 @@
   (`Post.paragraph`). Posts without an image, with an unreadable image, or without references
   are skipped and counted in a `RunReport`.
 - `CaptionBatches`: teacher-forcing batches (grid, tokens[:-1]) -> tokens[1:], shuffled per epoch.
-- `train_caption_model`: compile + fit with a padding-masked cross-entropy, returning the history
-  and the measured milliseconds per training step.
+- `train_caption_model`: Adam on a padding-masked cross-entropy, early stopping on val, a
+  checkpoint every epoch and an exact resume; returns the model, history and ms per step.
 - `split_posts` for datasets with no frozen split (COCO-mini in notebook 04).
 - `plot_attention`: attention weights over the image for each generated word.
 
@@ -22,8 +22,10 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -257,16 +259,27 @@ def build_caption_data(
 
 class CaptionBatches(keras.utils.PyDataset):
     """Teacher-forcing batches: inputs `[grid (B,R,C) float32, tokens (B,T) int32]`, targets
-    `(B,T)` = the tokens shifted by one (0 = padding, ignored by the loss)."""
+    `(B,T)` = the tokens shifted by one (0 = padding, ignored by the loss).
 
-    def __init__(self, data: CaptionData, batch_size: int = 64, shuffle: bool = True, seed=0):
+    The order of epoch `e` is a permutation seeded by `(seed, e)` alone, so a training resumed
+    at epoch `e` sees exactly the batches an uninterrupted one would.
+    """
+
+    def __init__(
+        self, data: CaptionData, batch_size: int = 64, shuffle: bool = True, seed=0, epoch=0
+    ):
         super().__init__()
         if len(data.pair_tokens) == 0:
             raise ValueError("no (image, reference) pairs to train on")
         self.data, self.batch_size, self.shuffle = data, int(batch_size), shuffle
-        self.rng = np.random.default_rng(seed)
-        self.order = np.arange(len(data.pair_tokens))
-        self.on_epoch_end()
+        self.seed, self.epoch = int(seed), int(epoch)
+        self.order = self._order()
+
+    def _order(self) -> np.ndarray:
+        n = len(self.data.pair_tokens)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self.seed, self.epoch]).permutation(n)
 
     def __len__(self) -> int:
         return int(np.ceil(len(self.order) / self.batch_size))
@@ -278,8 +291,8 @@ class CaptionBatches(keras.utils.PyDataset):
         return (grid, tokens[:, :-1]), tokens[:, 1:]
 
     def on_epoch_end(self) -> None:
-        if self.shuffle:
-            self.rng.shuffle(self.order)
+        self.epoch += 1
+        self.order = self._order()
 
 
 class _StepTimer(keras.callbacks.Callback):
@@ -299,6 +312,29 @@ def caption_loss() -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
 
 
+def caption_training_key(model: keras.Model, train: CaptionData, settings: dict) -> dict:
+    """What a caption checkpoint must match to be resumed: the model's configuration, the
+    training settings (the number of epochs aside: training longer from a checkpoint is
+    allowed) and a digest of the training pairs and image features."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(train.ids).encode("utf-8"))
+    digest.update(np.ascontiguousarray(train.pair_tokens).tobytes())
+    digest.update(np.ascontiguousarray(train.pair_image).tobytes())
+    digest.update(np.ascontiguousarray(train.grid[:, :1]).tobytes())  # first region of each
+    config = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable")}
+    return json.loads(
+        json.dumps(
+            {
+                "model": type(model).__name__,
+                "config": config,
+                **settings,
+                "data": digest.hexdigest(),
+            },
+            default=str,
+        )
+    )
+
+
 def train_caption_model(
     model: keras.Model,
     train: CaptionData,
@@ -308,27 +344,91 @@ def train_caption_model(
     batch_size: int = 64,
     learning_rate: float = 2e-3,
     seed: int = 0,
+    patience: int | None = None,
+    checkpoint_dir: str | Path | None = None,
+    keep_checkpoint: bool = False,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> dict:
-    """Teacher-forcing training with Adam; returns {"history": {...}, "ms_per_step": float}.
+    """Teacher-forcing training with Adam, early stopping on val and a checkpoint every epoch.
 
-    `ms_per_step` is the median wall time of a training step after the first epoch (the first
-    one includes graph tracing).
+    Each epoch is one `fit` call on the same compiled model (traced once per model, not once
+    per call). With `val`, the weights of the epoch with the lowest val loss are restored at
+    the end, and with `patience` training stops after that many epochs without improvement
+    (early stopping on the dev set, as Xu et al. 2015 do). With `checkpoint_dir`, every
+    finished epoch is saved to `<checkpoint_dir>/<digest of model, settings and data>/`, and a
+    re-run finds it and resumes: it ends where an uninterrupted run would (same batches, same
+    dropout draws, same optimizer state). The folder is removed when training finishes unless
+    `keep_checkpoint`.
+
+    Returns:
+        {"model": the trained model (the one loaded from the checkpoint when resumed),
+         "history": {"loss": [...], "val_loss": [...]}, "ms_per_step": median ms of a step
+         after the first epoch, "best_epoch": epoch whose weights were kept (0-based),
+         "epochs_run": epochs trained in total, "resumed_from_epoch": 0 for a fresh start}.
     """
+    from hashtag_kit.training import load_epoch_checkpoint, save_epoch_checkpoint
+
+    settings = {
+        "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate),
+        "seed": int(seed),
+        "patience": patience,
+        "val": None if val is None else len(val.pair_tokens),
+    }
+    key = caption_training_key(model, train, settings)
+    folder = None
+    if checkpoint_dir is not None:
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        folder = Path(checkpoint_dir) / f"{type(model).__name__}-{digest}"
     keras.utils.set_random_seed(seed)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0), loss=caption_loss())
+    found = load_epoch_checkpoint(folder, key)
+    history: dict = {"loss": [], "val_loss": []}
+    start, best_epoch, best_weights = 0, None, None
+    if found is not None:
+        model, state, best_weights = found
+        start, history, best_epoch = int(state["epoch"]) + 1, state["history"], state["best_epoch"]
+    elif not model.compiled:
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0), loss=caption_loss()
+        )
+    val_batches = CaptionBatches(val, batch_size, shuffle=False) if val is not None else None
     timer = _StepTimer()
-    hist = model.fit(
-        CaptionBatches(train, batch_size, shuffle=True, seed=seed),
-        validation_data=CaptionBatches(val, batch_size, shuffle=False) if val else None,
-        epochs=epochs,
-        verbose=verbose,
-        callbacks=[timer],
-    )
+    for epoch in range(start, epochs):
+        if patience is not None and best_epoch is not None and epoch - best_epoch > patience:
+            break  # early stopping: `patience` epochs without a better val loss
+        h = model.fit(
+            CaptionBatches(train, batch_size, shuffle=True, seed=seed, epoch=epoch),
+            validation_data=val_batches,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=False,  # the batches' own seeded order (Keras would reshuffle them)
+            verbose=verbose,
+            callbacks=[timer, *callbacks],
+        )
+        history["loss"].append(float(h.history["loss"][-1]))
+        if "val_loss" in h.history:
+            history["val_loss"].append(float(h.history["val_loss"][-1]))
+            if history["val_loss"][-1] <= min(history["val_loss"]):
+                best_epoch, best_weights = epoch, [np.array(w) for w in model.get_weights()]
+        if folder is not None:
+            save_epoch_checkpoint(folder, model, key, epoch, history, (best_epoch, best_weights))
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    else:
+        best_epoch = len(history["loss"]) - 1
+    if folder is not None and not keep_checkpoint:
+        shutil.rmtree(folder, ignore_errors=True)
     steps_per_epoch = len(CaptionBatches(train, batch_size, shuffle=False))
     later = timer.times[steps_per_epoch:] or timer.times
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    return {"history": history, "ms_per_step": float(np.median(later) * 1000.0)}
+    return {
+        "model": model,
+        "history": history,
+        "ms_per_step": float(np.median(later) * 1000.0) if later else None,
+        "best_epoch": best_epoch,
+        "epochs_run": len(history["loss"]),
+        "resumed_from_epoch": start,
+    }
 
 
 def split_posts(

@@ -425,11 +425,21 @@ def checkpoint_folder(root: str | Path, config: TrainConfig, data: RunData) -> P
     return Path(root) / hashlib.sha256(text).hexdigest()[:16]
 
 
-def _load_checkpoint(checkpoint_dir: Path | None, config: TrainConfig):
-    if checkpoint_dir is None or not (checkpoint_dir / _CKPT_STATE).exists():
+def load_epoch_checkpoint(checkpoint_dir: str | Path | None, key: dict):
+    """Resume state from `checkpoint_dir`, or None when it holds no checkpoint.
+
+    Returns `(model, state, best_weights)`: the model of the last finished epoch (weights and
+    optimizer state, from its `.keras` file), the saved `state` ({"epoch", "history",
+    "best_epoch", ...} plus what the trainer stored with it), and the best epoch's weights (or
+    None). The dropout random-number states are restored too, so a resumed training ends
+    where an uninterrupted one would. A checkpoint made with another `key` (configuration and
+    data) is an error, never resumed.
+    """
+    if checkpoint_dir is None or not (Path(checkpoint_dir) / _CKPT_STATE).exists():
         return None
+    checkpoint_dir = Path(checkpoint_dir)
     state = json.loads((checkpoint_dir / _CKPT_STATE).read_text())
-    if state.get("config") != _config_key(config):
+    if state.get("config") != json.loads(json.dumps(key)):
         raise ValueError(
             f"{checkpoint_dir}: the checkpoint was made with another configuration "
             f"({state.get('config')}); use another checkpoint folder or delete this one"
@@ -437,7 +447,14 @@ def _load_checkpoint(checkpoint_dir: Path | None, config: TrainConfig):
     path = checkpoint_dir / state["file"]
     if not path.exists():
         raise FileNotFoundError(f"{path} named by {checkpoint_dir / _CKPT_STATE} is missing")
-    return state, path
+    model = keras.saving.load_model(path)
+    for var, value in zip(_seed_states(model), state["seed_states"], strict=True):
+        var.assign(np.asarray(value, dtype=var.dtype))
+    best_weights = None
+    if state.get("best_epoch") is not None and (checkpoint_dir / "best.npz").exists():
+        with np.load(checkpoint_dir / "best.npz") as z:
+            best_weights = [z[f"arr_{i}"] for i in range(len(z.files))]
+    return model, state, best_weights
 
 
 def _seed_states(model) -> list:
@@ -446,7 +463,14 @@ def _seed_states(model) -> list:
     return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
 
 
-def _save_checkpoint(checkpoint_dir: Path, model, config: TrainConfig, epoch: int, history, best):
+def save_epoch_checkpoint(
+    checkpoint_dir: str | Path, model, key: dict, epoch: int, history, best, **extra
+) -> None:
+    """Write the checkpoint of a finished epoch: `epoch_NNNN.keras` (weights and optimizer),
+    `best.npz` when this epoch is the best so far, and `state.json` last (the commit point),
+    then remove older epoch files. `best` is `(best_epoch, best_weights)`; `extra` is stored in
+    the state for the trainer (e.g. early-stopping counters)."""
+    checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     name = f"epoch_{epoch:04d}.keras"
     model.save(checkpoint_dir / name)
@@ -458,9 +482,10 @@ def _save_checkpoint(checkpoint_dir: Path, model, config: TrainConfig, epoch: in
         "epoch": epoch,
         "file": name,
         "history": history,
-        "config": _config_key(config),
+        "config": key,
         "seed_states": [keras.ops.convert_to_numpy(v).tolist() for v in _seed_states(model)],
         "best_epoch": best_epoch,
+        **extra,
     }
     tmp = checkpoint_dir / (_CKPT_STATE + ".tmp")
     tmp.write_text(json.dumps(state, indent=2))
@@ -503,22 +528,17 @@ def train(
         tf.config.experimental.enable_op_determinism()
     strat = get_strategy(strategy if strategy is not None else config.strategy)
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    found = _load_checkpoint(ckpt, config)
+    key = _config_key(config)
     keras.utils.set_random_seed(config.seed)
     history: dict = {"loss": [], "val_loss": []}
     start = 0
     best_epoch, best_weights = None, None
     with strat.scope():
+        found = load_epoch_checkpoint(ckpt, key)
         if found is not None:
-            state, path = found
-            model = keras.saving.load_model(path)
-            for var, value in zip(_seed_states(model), state["seed_states"], strict=True):
-                var.assign(np.asarray(value, dtype=var.dtype))
+            model, state, best_weights = found
             start, history = int(state["epoch"]) + 1, state["history"]
             best_epoch = state.get("best_epoch")
-            if best_epoch is not None and (ckpt / "best.npz").exists():
-                with np.load(ckpt / "best.npz") as z:
-                    best_weights = [z[f"arr_{i}"] for i in range(len(z.files))]
         else:
             model = build_model(
                 config,
@@ -550,7 +570,7 @@ def train(
             if config.restore_best and history["val_loss"][-1] <= min(history["val_loss"]):
                 best_epoch, best_weights = epoch, [np.array(w) for w in model.get_weights()]
         if ckpt is not None:
-            _save_checkpoint(ckpt, model, config, epoch, history, (best_epoch, best_weights))
+            save_epoch_checkpoint(ckpt, model, key, epoch, history, (best_epoch, best_weights))
     if best_weights is not None:
         model.set_weights(best_weights)
     else:

@@ -1,0 +1,115 @@
+"""Caption training: early stopping on val, a checkpoint every epoch and an exact resume."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from hashtag_kit.captioning import (
+    CaptionBatches,
+    CaptionTokenizer,
+    build_caption_data,
+    split_posts,
+    train_caption_model,
+)
+from hashtag_kit.models.caption_decoder import MergeCaptionModel, ShowAttendTellDecoder
+from hashtag_kit.posts import Post
+
+
+class _Features:
+    def __init__(self, ids, grid, mask):
+        self.ids, self.grid, self.mask = ids, grid, mask
+
+
+def _data(n=48, seed=0):
+    rng = np.random.default_rng(seed)
+    words = {0: "a red boat on the sea", 1: "a green tree in the forest", 2: "a white dog on snow"}
+    posts, grids = [], []
+    for i in range(n):
+        g = rng.normal(scale=0.3, size=(4, 8)).astype("float32")
+        g[:, i % 3] += 3.0
+        grids.append(g)
+        cap = words[i % 3]
+        posts.append(Post(id=f"p{i}", image=f"/img/{i}.png", captions=[cap, cap + " today"]))
+    feats = _Features([p.id for p in posts], np.stack(grids).astype("float16"), np.ones(n, bool))
+    parts = split_posts(posts, seed=0, val=0.2, test=0.0)
+    tok = CaptionTokenizer.fit([c for p in parts["train"] for c in p.captions], min_count=1)
+    return tok, *(build_caption_data(parts[k], feats, tok, max_length=8) for k in ("train", "val"))
+
+
+def _model(kind, vocab):
+    keras.utils.set_random_seed(0)
+    if kind == "attention":
+        return ShowAttendTellDecoder(vocab, embed_dim=8, units=16, attention_units=8, dropout=0.3)
+    return MergeCaptionModel(vocab, embed_dim=8, units=16, dropout=0.3)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Stops the process's training as a kill would: at the start of epoch `at`."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt
+
+
+def test_batches_of_an_epoch_depend_only_on_seed_and_epoch():
+    _, train, _ = _data()
+    a = CaptionBatches(train, 8, seed=3, epoch=2)
+    b = CaptionBatches(train, 8, seed=3, epoch=0)
+    b.on_epoch_end()
+    b.on_epoch_end()
+    np.testing.assert_array_equal(a.order, b.order)
+    assert not np.array_equal(a.order, CaptionBatches(train, 8, seed=3, epoch=1).order)
+
+
+@pytest.mark.parametrize("kind", ["attention", "merge"])
+def test_interrupted_training_resumes_where_an_uninterrupted_one_ends(tmp_path, kind):
+    tok, train, val = _data()
+    kw = dict(epochs=4, batch_size=16, learning_rate=1e-2, seed=5)
+    whole = train_caption_model(_model(kind, tok.vocab_size), train, val, **kw)
+
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        train_caption_model(
+            _model(kind, tok.vocab_size), train, val, checkpoint_dir=ckpt,
+            callbacks=[_Interrupt(at=2)], **kw,
+        )  # fmt: skip
+    (folder,) = list(ckpt.iterdir())
+    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".keras") == ["epoch_0001.keras"]
+    resumed = train_caption_model(
+        _model(kind, tok.vocab_size), train, val, checkpoint_dir=ckpt, **kw
+    )
+    assert resumed["resumed_from_epoch"] == 2
+    for name in ("loss", "val_loss"):
+        assert resumed["history"][name] == pytest.approx(whole["history"][name], rel=1e-5)
+    assert resumed["best_epoch"] == whole["best_epoch"]
+    for a, b in zip(resumed["model"].get_weights(), whole["model"].get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not folder.exists()  # a finished training removes its checkpoint
+
+
+def test_checkpoint_of_another_configuration_is_not_resumed(tmp_path):
+    tok, train, val = _data()
+    kw = dict(epochs=2, batch_size=16, seed=0, checkpoint_dir=tmp_path, keep_checkpoint=True)
+    train_caption_model(_model("merge", tok.vocab_size), train, val, learning_rate=1e-2, **kw)
+    out = train_caption_model(_model("merge", tok.vocab_size), train, val, learning_rate=5e-3, **kw)
+    assert out["resumed_from_epoch"] == 0  # other settings: a folder of its own
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_early_stopping_keeps_the_best_val_epoch():
+    tok, train, val = _data()
+    model = _model("merge", tok.vocab_size)
+    out = train_caption_model(
+        model, train, val, epochs=40, batch_size=16, learning_rate=3e-2, seed=0, patience=1
+    )
+    vl = out["history"]["val_loss"]
+    assert out["epochs_run"] == len(vl) < 40  # stopped early
+    assert out["best_epoch"] == int(np.argmin(vl)) == out["epochs_run"] - 2
+    loss = out["model"].evaluate(CaptionBatches(val, 16, shuffle=False), verbose=0)
+    assert loss == pytest.approx(min(vl), rel=1e-4)  # the best epoch's weights are kept
