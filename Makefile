@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 export HASHTAG_KIT_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup reproduce test test-fast lint format bench evaluate evaluate-tweets evaluate-fusion clean-outputs
+.PHONY: setup reproduce reproduce-flickr8k test test-fast lint format bench evaluate evaluate-tweets evaluate-fusion clean-outputs
 
 setup: $(STAMP) java
 
@@ -32,6 +32,12 @@ java:
 
 reproduce: setup
 	$(PY) -m hashtag_kit reproduce --run $(RUN) --mode $(RUN_MODE)
+
+# Flickr8k (real photos, official split; see README "Real photos: Flickr8k"). FLICKR8K_DIR holds
+# Flickr8k.token.txt, the split lists and Flicker8k_Dataset/.
+FLICKR8K_DIR ?= $(HASHTAG_KIT_DATA)/flickr8k
+reproduce-flickr8k: setup
+	$(PY) -m hashtag_kit reproduce --run flickr8k --mode $(RUN_MODE) --dataset flickr8k --data-dir $(FLICKR8K_DIR)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

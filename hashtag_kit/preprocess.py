@@ -171,6 +171,16 @@ def dataset_stats(posts: list[Post]) -> dict:
     }
 
 
+def official_test_part(splits: dict) -> str | None:
+    """Which part of the release the official split's "test" posts are: "test", or "val" when
+    the test images are withheld (`hashtag_kit.splits.withheld_test_images`); None without an
+    official split."""
+    official = splits.get("official")
+    if official is None:
+        return None
+    return "val" if official["test"] == official["val"] else "test"
+
+
 def preprocess(run_dir: str | Path, cfg: PreprocessConfig) -> dict:
     """Run stage 01 into `run_dir`; returns {"posts", "splits", "vocab", "report", "stats"}."""
     cfg = cfg.resolved()
@@ -191,6 +201,13 @@ def preprocess(run_dir: str | Path, cfg: PreprocessConfig) -> dict:
     splits = make_splits(posts, cfg.seed, cfg.val_fraction, cfg.test_fraction)
     vocab = build_vocab(posts, cfg.min_tag_freq)
     stats = dataset_stats(posts)
+    official_test = official_test_part(splits)
+    if official_test == "val":
+        report.note(
+            "official_test_images_withheld",
+            f"dataset {cfg.dataset}",
+            "no test-list post has an image: the official split is scored on its val (dev) part",
+        )
 
     write_posts(stage / "posts.jsonl", posts)
     write_json(stage / "splits.json", splits)
@@ -203,6 +220,7 @@ def preprocess(run_dir: str | Path, cfg: PreprocessConfig) -> dict:
         seed=cfg.seed,
         run_mode=cfg.run_mode,
         preprocess=config,
+        official_test_part=official_test,
     )
     split_sizes = {name: {part: len(ids) for part, ids in s.items()} for name, s in splits.items()}
     write_metrics(
@@ -211,6 +229,7 @@ def preprocess(run_dir: str | Path, cfg: PreprocessConfig) -> dict:
             "n_loaded": n_loaded,
             "stats": stats,
             "splits": split_sizes,
+            "official_test_part": official_test,
             "report": report.to_dict(),
             "config": config,
         },

@@ -2,6 +2,11 @@
 
     python -m hashtag_kit reproduce --run default --mode full      # what `make reproduce` does
     python -m hashtag_kit reproduce --run smoke --mode smoke --only 01 02
+    python -m hashtag_kit reproduce --run flickr8k --dataset flickr8k --data-dir DIR
+
+A real dataset (`--dataset`, `--data-dir`) runs every notebook with that dataset's preset
+(`DATASET_PRESETS`: the official split, model sizes for real photos); the embedded default
+keeps each notebook's own parameters.
 
 Each executed notebook is written to `outputs/<run>/executed/`, wall times to
 `outputs/<run>/timings.json`. The run stops at the first failing notebook and prints the failing
@@ -21,6 +26,39 @@ from hashtag_kit.run import COMPARISON, STAGES, RunDir, read_json, write_json
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
+
+
+#: per dataset, the notebook parameters that differ from the notebooks' embedded defaults
+#: (papermill parameters, by stage). Flickr8k: the release's official split (train / dev; the
+#: test list when its photos are present), Flickr8k-tags (`hashtag_kit.data.flickr8k`), and
+#: notebook 04's captioners sized for 6,000 real training photos (Xu et al. 2015's settings
+#: where they pay on CPU: dropout, doubly stochastic attention, vocabulary threshold, early
+#: stopping on dev, beam search).
+DATASET_PRESETS: dict[str, dict[str, dict]] = {
+    "flickr8k": {
+        "01_preprocess": {"DATASET": "flickr8k", "MIN_TAG_FREQ": 5},
+        "02_encoder_decoder_hashtags": {"SPLIT": "official"},
+        "03_attention_baseline": {"SPLIT": "official", "HARRISON_DIR": "none"},
+        "04_caption_decoder": {"PRESET": "flickr8k"},
+    },
+}
+
+
+def stage_parameters(stage: str, dataset: str | None, data_dir: str | None) -> dict:
+    """The papermill parameters of one stage for a dataset (its preset plus `DATA_DIR`)."""
+    if dataset in (None, "embedded"):
+        return {}
+    if dataset not in DATASET_PRESETS:
+        raise ValueError(
+            f"reproduce has no preset for dataset {dataset!r}; known: "
+            f"{['embedded', *DATASET_PRESETS]} (notebooks take any dataset by parameters)"
+        )
+    params = dict(DATASET_PRESETS[dataset].get(stage, {}))
+    if stage == "01_preprocess":
+        if not data_dir:
+            raise ValueError(f"--dataset {dataset} needs --data-dir, the dataset's folder")
+        params["DATA_DIR"] = str(Path(data_dir).resolve())
+    return params
 
 
 def notebook_path(stage: str) -> Path:
@@ -84,19 +122,32 @@ def describe_failure(exc: BaseException) -> str:
     return "\n".join(lines)
 
 
-def reproduce(run: str, run_mode: str, only: list[str] | None = None, extra=None) -> int:
+def reproduce(
+    run: str,
+    run_mode: str,
+    only: list[str] | None = None,
+    extra=None,
+    dataset: str | None = None,
+    data_dir: str | None = None,
+) -> int:
+    """Execute the stages in order; returns 0, or 1 after printing the first failure."""
     run_dir = run_dir_for(run)
+    stages = [s for s in STAGES if not only or any(s.startswith(o) for o in only)]
+    try:
+        params = {s: {**stage_parameters(s, dataset, data_dir), **(extra or {})} for s in stages}
+    except ValueError as e:
+        print(f"error: {e}")
+        return 2
     run_dir.mkdir(parents=True, exist_ok=True)
     RunDir(run_dir).update_meta(run_mode=run_mode)
     _say_reused(run_dir)
-    stages = [s for s in STAGES if not only or any(s.startswith(o) for o in only)]
     timings_path = run_dir / "timings.json"
     timings = read_json(timings_path) if timings_path.exists() else {}
     total = time.perf_counter()
     for stage in stages:
         print(f"[{stage}] running ({run_mode}) ...", flush=True)
         try:
-            seconds = execute(stage, run_dir, run_mode, extra)
+            seconds = execute(stage, run_dir, run_mode, params[stage])
         except Exception as e:  # papermill's PapermillExecutionError and friends
             print(
                 f"[{stage}] FAILED after running earlier stages; executed notebook with the error:"
@@ -123,9 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", default="default", help="run name (outputs/<name>) or path")
     ap.add_argument("--mode", choices=("smoke", "full"), default="full")
     ap.add_argument("--only", nargs="*", help="stage prefixes to run, e.g. 01 02")
+    ap.add_argument(
+        "--dataset",
+        default=None,
+        help=f"a real dataset with a preset ({', '.join(DATASET_PRESETS)}); default: embedded",
+    )
+    ap.add_argument("--data-dir", default=None, help="the dataset's folder (with --dataset)")
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return reproduce(args.run, args.mode, args.only)
+    return reproduce(args.run, args.mode, args.only, dataset=args.dataset, data_dir=args.data_dir)
 
 
 if __name__ == "__main__":

@@ -93,6 +93,12 @@ def official_split(
     no list) are in no part. A release without a val part (NUS-WIDE) gets one: a seeded `val`
     fraction of its train posts. None also when the train or the test part would be empty.
 
+    When the test part's images are withheld (`withheld_test_images`: the training posts have
+    images, no test post has one, as in the kit's shared Flickr8k copy) the test part is the val
+    part (Flickr8k's dev list): the run reports dev figures, early stopping uses the same
+    photos, and `python -m hashtag_kit evaluate flickr8k --split test` scores the finished run
+    on the test photos wherever they are present.
+
     Example:
         >>> posts = [Post(id=str(i), meta={"split": "test" if i < 2 else "train"})
         ...          for i in range(10)]
@@ -107,6 +113,8 @@ def official_split(
             parts[split].append(p.id)
     if not parts["train"] or not parts["test"]:
         return None
+    if withheld_test_images(posts, parts):
+        parts["test"] = list(parts["val"])
     if not parts["val"]:
         _check_fractions(val, 0.0)
         train = parts["train"]
@@ -115,6 +123,16 @@ def official_split(
         parts["val"] = [x for i, x in enumerate(train) if i in take]
         parts["train"] = [x for i, x in enumerate(train) if i not in take]
     return parts
+
+
+def withheld_test_images(posts: Sequence[Post], parts: dict[str, list[str]]) -> bool:
+    """True when a split's training posts have images but none of its test posts has one
+    (the release's test images are withheld), so image models cannot be scored on them."""
+    by_id = {p.id: p for p in posts}
+    train_images = any(by_id[i].has_image for i in parts["train"])
+    return (
+        train_images and bool(parts["test"]) and not any(by_id[i].has_image for i in parts["test"])
+    )
 
 
 def make_splits(
