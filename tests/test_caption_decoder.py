@@ -12,6 +12,7 @@ from hashtag_kit.captioning import (
     CaptionBatches,
     CaptionTokenizer,
     build_caption_data,
+    caption_loss,
     caption_words,
     count_repeated_trigrams,
     most_frequent_reference,
@@ -22,6 +23,7 @@ from hashtag_kit.models.caption_decoder import (
     MergeCaptionModel,
     ShowAttendTellDecoder,
     beam_search,
+    doubly_stochastic_penalty,
     generate_captions,
     greedy_decode,
     trigram_penalty,
@@ -282,3 +284,132 @@ def test_run_caption_parts_stops_with_the_run_and_dataset_when_nothing_has_capti
         ValueError, match=r"tweets-run \(dataset 'tweets', random split\).*captions"
     ):
         run_caption_parts(rd)
+
+
+# -- teacher forcing = step-by-step decoding; attention regulariser -----------------------------
+
+
+def _models():
+    keras.utils.set_random_seed(4)
+    return [
+        ShowAttendTellDecoder(vocab_size=50, embed_dim=8, units=16, attention_units=8),
+        MergeCaptionModel(vocab_size=50, embed_dim=8, units=16),
+    ]
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["show_attend_tell", "merge"])
+def test_teacher_forcing_equals_init_state_and_step_in_a_python_loop(index):
+    """`call` (embeddings before the time loop, output head after it) computes the same logits
+    and attention as `step` run word by word, the way the decoders use it."""
+    model = _models()[index]
+    tokens = TOKENS.copy()
+    tokens[0, 3:] = 0  # padding
+    model([GRID, tokens])
+    for w in model.classifier.weights[:1]:  # larger logits: a stricter comparison
+        w.assign(w * 10.0)
+    if index == 0:
+        logits, alphas = model([GRID, tokens], training=False, return_attention=True)
+    else:
+        logits, alphas = model([GRID, tokens], training=False), None
+    memory, states = model.init_state(GRID)
+    step_logits, step_alphas = [], []
+    for t in range(tokens.shape[1]):
+        out, states, alpha = model.step(memory, states, tokens[:, t])
+        step_logits.append(keras.ops.convert_to_numpy(out))
+        step_alphas.append(None if alpha is None else keras.ops.convert_to_numpy(alpha))
+    logits = keras.ops.convert_to_numpy(logits)
+    assert np.abs(logits).max() > 1.0
+    np.testing.assert_allclose(np.stack(step_logits, axis=1), logits, atol=1e-5, rtol=0)
+    if alphas is not None:
+        np.testing.assert_allclose(
+            np.stack(step_alphas, axis=1), keras.ops.convert_to_numpy(alphas), atol=1e-6
+        )
+
+
+def test_attention_with_projected_values_is_the_same_attention():
+    from hashtag_kit.layers.additive_attention import AdditiveAttention
+
+    keras.utils.set_random_seed(0)
+    att = AdditiveAttention(8)
+    query, values = GRID[:, 0, :5], GRID[:, :7, :16]
+    ctx, w = att(query, values)
+    keys = att.project_values(values)
+    assert tuple(keys.shape) == (3, 7, 8)
+    ctx2, w2 = att(query, values, projected_values=keys)
+    np.testing.assert_allclose(np.asarray(ctx2), np.asarray(ctx), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(w2), np.asarray(w), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(ctx), np.einsum("br,brd->bd", w, values), atol=1e-5)
+
+
+def _regularised_pair(regularizer, seed=0):
+    """A Show-Attend-Tell decoder without dropout and a copy with the attention regulariser."""
+    keras.utils.set_random_seed(seed)
+    plain = ShowAttendTellDecoder(
+        vocab_size=20, embed_dim=8, units=16, attention_units=8, dropout=0
+    )
+    plain([GRID, TOKENS])
+    config = {**plain.get_config(), "attention_regularizer": regularizer}
+    regularised = ShowAttendTellDecoder.from_config(config)
+    regularised([GRID, TOKENS])
+    regularised.set_weights(plain.get_weights())
+    return plain, regularised
+
+
+def test_doubly_stochastic_penalty_by_hand():
+    alphas = np.array(
+        [[[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], [[0.2, 0.2, 0.6]] * 3], "float32"
+    )
+    tokens = np.array([[2, 5, 0], [2, 5, 6]])  # the first caption's last position is padding
+    # caption 1: per-region sums (0.5, 1.5, 0) -> 0.25 + 0.25 + 1 = 1.5
+    # caption 2: (0.6, 0.6, 1.8) -> 0.16 + 0.16 + 0.64 = 0.96; mean over the batch 1.23
+    value = float(doubly_stochastic_penalty(alphas, tokens))
+    assert value == pytest.approx(1.23, abs=1e-6)
+
+
+def test_attention_regulariser_is_added_to_the_loss_fit_reports():
+    """Keras 3 `fit` adds `add_loss` terms to the compiled loss: with the same weights, the
+    regularised model's first training loss is higher by exactly lambda * penalty."""
+    plain, regularised = _regularised_pair(2.0)
+    assert regularised.get_config()["attention_regularizer"] == 2.0
+    tokens = TOKENS.copy()
+    tokens[:, 0] = 2
+    tokens[0, 4:] = 0
+    x, y = [GRID, tokens], np.roll(tokens, -1, axis=1)
+    _, alphas = regularised(x, return_attention=True)
+    penalty = float(doubly_stochastic_penalty(alphas, tokens))
+    losses = []
+    for model in (plain, regularised):
+        model.compile(optimizer=keras.optimizers.SGD(0.0), loss=caption_loss())
+        losses.append(model.fit(x, y, batch_size=3, epochs=1, verbose=0).history["loss"][0])
+    assert losses[1] > losses[0]
+    assert losses[1] - losses[0] == pytest.approx(2.0 * penalty, rel=1e-4)
+    # not at inference: the regulariser is a training loss
+    np.testing.assert_allclose(
+        np.asarray(regularised(x, training=False)), np.asarray(plain(x, training=False))
+    )
+
+
+def test_attention_regulariser_pushes_attention_sums_towards_one():
+    """From peaked attention, training with the regulariser lowers the penalty, and ends below
+    the same training without it."""
+    rng = np.random.default_rng(5)
+    grid = rng.normal(size=(24, 6, 32)).astype("float32")  # 6 regions
+    tokens = np.zeros((24, 8), "int32")
+    tokens[:, 0] = 2
+    tokens[:, 1:7] = rng.integers(4, 20, size=(24, 6))  # 7 real positions, then padding
+    x, y = [grid, tokens], np.roll(tokens, -1, axis=1)
+    plain, regularised = _regularised_pair(1.0, seed=1)
+    for model in (plain, regularised):
+        w = model.attention.score.weights[0]
+        w.assign(w * 30.0)  # sharp attention: far from a doubly stochastic one
+
+    def penalty(model):
+        _, alphas = model(x, training=False, return_attention=True)
+        return float(doubly_stochastic_penalty(alphas, tokens))
+
+    before = penalty(regularised)
+    for model in (plain, regularised):
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=caption_loss())
+        model.fit(x, y, batch_size=8, epochs=10, verbose=0, shuffle=False)
+    assert penalty(regularised) < 0.8 * before
+    assert penalty(regularised) < penalty(plain)

@@ -41,6 +41,10 @@ class AdditiveAttention(keras.layers.Layer):
             unpacked; a single 3-D tensor is taken as `values` with no query.
         values: (batch, positions, value_dim) what is attended over (image regions, words).
         mask: optional (batch, positions) bool or 0/1; False/0 positions get no weight.
+        projected_values: optional (batch, positions, units) `W_v v_r + b` from
+            `project_values(values)`. A decoder that attends over the same values at every
+            step computes it once per image and passes it to each step instead of
+            re-projecting the values every time (the result is the same).
 
     Returns:
         `(context, weights)`: context (batch, value_dim) and weights (batch, positions).
@@ -51,6 +55,11 @@ class AdditiveAttention(keras.layers.Layer):
         >>> ctx, w = att(np.ones((2, 5), "float32"), np.ones((2, 49, 16), "float32"))
         >>> tuple(ctx.shape), tuple(w.shape)
         ((2, 16), (2, 49))
+        >>> keys = att.project_values(np.ones((2, 49, 16), "float32"))  # once per image
+        >>> ctx, w = att(np.ones((2, 5), "float32"), np.ones((2, 49, 16), "float32"),
+        ...              projected_values=keys)
+        >>> tuple(keys.shape), tuple(w.shape)
+        ((2, 49, 8), (2, 49))
 
     Reference:
         Bahdanau, Cho & Bengio, "Neural Machine Translation by Jointly Learning to Align and
@@ -83,7 +92,9 @@ class AdditiveAttention(keras.layers.Layer):
             raise ValueError("AdditiveAttention needs `values` of shape (batch, positions, dim)")
         return query, values, mask
 
-    def build(self, query_shape=None, values_shape=None, mask_shape=None):
+    def build(
+        self, query_shape=None, values_shape=None, mask_shape=None, projected_values_shape=None
+    ):
         query_shape, values_shape = _split_shapes(query_shape, values_shape)
         self.values_proj.build(tuple(values_shape))
         if query_shape is not None:
@@ -91,9 +102,15 @@ class AdditiveAttention(keras.layers.Layer):
         self.score.build((*tuple(values_shape)[:-1], self.units))
         self.built = True
 
-    def call(self, query, values=None, mask=None):
+    def project_values(self, values):
+        """`W_v v_r + b` for every position: (batch, positions, units), for `projected_values`."""
+        return self.values_proj(values)
+
+    def call(self, query, values=None, mask=None, projected_values=None):
         query, values, mask = self._unpack(query, values, mask)
-        hidden = self.values_proj(values)  # (batch, positions, units)
+        if projected_values is None:
+            projected_values = self.values_proj(values)
+        hidden = projected_values  # (batch, positions, units)
         if query is not None:
             hidden = hidden + ops.expand_dims(self.query_proj(query), 1)
         scores = ops.squeeze(self.score(ops.tanh(hidden)), -1)  # (batch, positions)
@@ -104,13 +121,16 @@ class AdditiveAttention(keras.layers.Layer):
             scores = scores - 1e9 * (1.0 - m)
             weights = ops.softmax(scores, axis=-1) * m
             weights = weights / ops.maximum(ops.sum(weights, axis=-1, keepdims=True), 1e-9)
-        context = ops.sum(ops.expand_dims(weights, -1) * values, axis=1)  # (batch, value_dim)
+        # sum_r weights_r v_r as a batched matmul: no (batch, positions, value_dim) temporary
+        context = ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), values), 1)  # (batch, dim)
         return context, weights
 
     def compute_mask(self, *args, **kwargs):
         return None
 
-    def compute_output_shape(self, query_shape=None, values_shape=None, mask_shape=None):
+    def compute_output_shape(
+        self, query_shape=None, values_shape=None, mask_shape=None, projected_values_shape=None
+    ):
         _, values_shape = _split_shapes(query_shape, values_shape)
         return (values_shape[0], values_shape[-1]), (values_shape[0], values_shape[1])
 

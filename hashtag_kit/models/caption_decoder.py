@@ -6,10 +6,13 @@
 - `MergeCaptionModel`: the no-attention "merge" architecture the Flickr8k hashtag paper uses as
   its caption generator: the LSTM reads only the words, and the mean image feature is merged
   (added) after it, before the word classifier.
+- `doubly_stochastic_penalty`: Xu et al.'s attention regulariser (`attention_regularizer`).
 
-Both are trained with teacher forcing (call on `[grid, tokens]` -> logits for every next word)
-and decode through the same `init_state` / `step` methods the training loop uses, so decoding
-sees exactly the trained computation. `greedy_decode` and `beam_search` work for either model,
+Both are trained with teacher forcing (call on `[grid, tokens]` -> logits for every next word).
+Only the recurrent part runs inside the symbolic time loop; the embeddings come before it and
+the output layers run on all steps at once after it. Decoding goes through `init_state` /
+`step`, which call the same recurrence and output-head methods on one word, so decoding sees
+exactly the trained computation. `greedy_decode` and `beam_search` work for either model,
 batched over images; both accept the trigram repetition penalty of Melas-Kyriazi et al. 2018
 (`trigram_penalty`), which a flat decoder needs to write paragraphs that do not repeat themselves.
 
@@ -44,31 +47,50 @@ def _grid_and_tokens(inputs):
     return grid, tokens
 
 
-def _teacher_forcing(model, grid, tokens, training=None, return_attention=False):
-    """Run `model.step` over every position of `tokens` inside one symbolic loop.
+def _lstm_update(cell, z, c):
+    """New LSTM state (h, c) from the pre-activation `z = x W + h W_rec + b` (batch, 4 units).
 
-    A `tf.scan` over time (not a Python loop) keeps the traced graph the size of one step, so
-    training on 80-token paragraphs traces as fast as on 20-token captions. (TensorFlow backend,
-    the kit's backend.)
+    The gate arithmetic of `keras.layers.LSTMCell` (its fused implementation: gates i, f, g, o
+    in that order), so the cell's weights keep their meaning; the models compute `z` in two
+    parts: the word's share for all steps at once, the rest inside the time loop.
+    """
+    i, f, g, o = ops.split(z, 4, axis=-1)
+    c = cell.recurrent_activation(f) * c + cell.recurrent_activation(i) * cell.activation(g)
+    h = cell.recurrent_activation(o) * cell.activation(c)
+    return h, c
+
+
+def _scan_over_time(step_fn, per_step, initial):
+    """Run `step_fn(carry, x_t) -> carry` over the time axis of `per_step` (steps, batch, ...).
+
+    A `tf.scan` (not a Python loop), so the traced graph is the size of one step: training on
+    80-token paragraphs traces as fast as on 20-token captions. Returns every step's carry,
+    batch-major: each (batch, steps, ...). (TensorFlow backend, the kit's backend.)
     """
     import tensorflow as tf
 
-    memory, states = model.init_state(grid, training=training)
-    batch = tf.shape(tokens)[0]
-    regions = memory.shape[1] if len(memory.shape) == 3 else 1
-    init = (states[0], states[1], tf.zeros((batch, model.vocab_size)), tf.zeros((batch, regions)))
+    out = tf.scan(step_fn, per_step, initializer=initial)
+    return tuple(tf.transpose(t, (1, 0, *range(2, len(t.shape)))) for t in out)
 
-    def one_step(acc, tokens_t):
-        logits, new_states, alpha = model.step(memory, [acc[0], acc[1]], tokens_t, training)
-        if alpha is None:
-            alpha = tf.zeros_like(acc[3])
-        return (new_states[0], new_states[1], logits, alpha)
 
-    out = tf.scan(one_step, tf.transpose(tf.cast(tokens, "int32")), initializer=init)
-    logits = tf.transpose(out[2], (1, 0, 2))  # (batch, steps, vocab)
-    if return_attention:
-        return logits, tf.transpose(out[3], (1, 0, 2))  # (batch, steps, regions)
-    return logits
+def doubly_stochastic_penalty(alphas, tokens):
+    """Xu et al.'s doubly stochastic attention penalty, without its factor lambda.
+
+    `sum_i (1 - sum_t alpha_{t,i})^2` summed over the regions i and averaged over the batch,
+    where t runs over the non-padding positions (input token != 0). It pushes every region to
+    receive, over the whole caption, about as much attention as any other (Xu et al. 2015,
+    eq. 14).
+
+    Args:
+        alphas: (batch, steps, regions) attention weights.
+        tokens: (batch, steps) input word ids; 0 = padding.
+
+    Returns:
+        a scalar.
+    """
+    keep = ops.cast(ops.not_equal(tokens, 0), alphas.dtype)  # (batch, steps)
+    per_region = ops.sum(alphas * ops.expand_dims(keep, -1), axis=1)  # (batch, regions)
+    return ops.mean(ops.sum(ops.square(1.0 - per_region), axis=-1))
 
 
 @keras.saving.register_keras_serializable(package="hashtag_kit")
@@ -80,6 +102,18 @@ class ShowAttendTellDecoder(keras.Model):
     (h, c))`; `logits = L_o(dropout(E y + L_h h + L_z z))` (deep output). The initial state is
     `tanh(W_h mean_r V_r)`, `tanh(W_c mean_r V_r)`.
 
+    Teacher forcing (`call`) keeps only the recurrence (attention, gate, LSTM) inside the time
+    loop: the word embeddings and their share of the LSTM input, `E y W_e + b`, are computed
+    for all steps before it, the attention's projection of the regions once per image, and the
+    deep output with the word classifier for all steps at once after it (one matmul over
+    batch * steps). `step`, used by the decoders, runs the same `_recurrence` and
+    `_output_head` on one word, so decoding computes exactly the trained function.
+
+    With `attention_regularizer` > 0, training adds the doubly stochastic attention penalty
+    `lambda * sum_i (1 - sum_t alpha_{t,i})^2` (Xu et al. eq. 14, see
+    `doubly_stochastic_penalty`; padding positions not counted) to the loss with `add_loss`,
+    which `model.fit` adds to the compiled loss.
+
     Args:
         vocab_size: number of word ids (ids 0-3: pad, unk, start, end).
         embed_dim: word embedding size (also the deep-output size).
@@ -88,12 +122,15 @@ class ShowAttendTellDecoder(keras.Model):
         feature_dim: size the image regions are projected to (default `units`).
         dropout: dropout rate before the word classifier.
         gate: use Show-Attend-Tell's gating scalar on the context.
+        attention_regularizer: lambda of the doubly stochastic attention penalty (0 = off;
+            Xu et al. use 1).
         **kwargs: passed to `keras.Model` (name, ...).
 
     Call arguments:
         inputs: `[grid, tokens]` (or a dict with those keys): grid (batch, regions, channels)
-            float image features, tokens (batch, steps) int word ids starting with `<start>`.
-        training: dropout on/off.
+            float image features, tokens (batch, steps) int word ids starting with `<start>`
+            (0 = padding).
+        training: dropout on/off (and the attention penalty, when set).
         return_attention: also return the attention weights (batch, steps, regions).
 
     Returns:
@@ -121,6 +158,7 @@ class ShowAttendTellDecoder(keras.Model):
         feature_dim: int | None = None,
         dropout: float = 0.3,
         gate: bool = True,
+        attention_regularizer: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -131,6 +169,7 @@ class ShowAttendTellDecoder(keras.Model):
         self.feature_dim = int(feature_dim or units)
         self.dropout = float(dropout)
         self.gate = bool(gate)
+        self.attention_regularizer = float(attention_regularizer)
         self.feature_proj = keras.layers.Dense(self.feature_dim, activation="relu", name="regions")
         self.init_h = keras.layers.Dense(self.units, activation="tanh", name="init_h")
         self.init_c = keras.layers.Dense(self.units, activation="tanh", name="init_c")
@@ -162,26 +201,76 @@ class ShowAttendTellDecoder(keras.Model):
         self.built = True
 
     def init_state(self, grid, training=None):
-        """(memory, [h, c]): projected regions (batch, regions, feature_dim) and the LSTM state."""
+        """(memory, [h, c]) for a batch of images.
+
+        memory is `(regions, keys)`: the projected regions (batch, regions, feature_dim) and the
+        attention's projection of them (batch, regions, attention_units), both computed once
+        per image; h and c are (batch, units).
+        """
         regions = self.feature_proj(ops.cast(grid, "float32"))
+        keys = self.attention.project_values(regions)
         mean = ops.mean(regions, axis=1)
-        return regions, [self.init_h(mean), self.init_c(mean)]
+        return (regions, keys), [self.init_h(mean), self.init_c(mean)]
+
+    def _word_gates(self, emb):
+        """The word's share of the LSTM pre-activation, `E y W_e + b`: (..., 4 * units)."""
+        return ops.matmul(emb, self.cell.kernel[: self.embed_dim]) + self.cell.bias
+
+    def _loop_weights(self):
+        """The LSTM weights the recurrence multiplies by at every step, read once per call: the
+        context's rows of the input kernel stacked on the recurrent kernel,
+        (feature_dim + units, 4 * units), so the step does one matmul of `[z; h]`. (Slicing the
+        kernel inside the time loop would also slice its gradient at every step.)"""
+        return ops.concatenate(
+            [self.cell.kernel[self.embed_dim :], self.cell.recurrent_kernel], axis=0
+        )
+
+    def _recurrence(self, memory, states, word_gates, weights):
+        """Attention, gate and LSTM for one step: (new [h, c], context (batch, feature_dim),
+        attention weights (batch, regions)); `weights` from `_loop_weights()`."""
+        regions, keys = memory
+        h, c = states
+        context, alpha = self.attention(h, regions, projected_values=keys)
+        if self.gate:
+            context = context * self.gate_dense(h)
+        z = word_gates + ops.matmul(ops.concatenate([context, h], axis=-1), weights)
+        h, c = _lstm_update(self.cell, z, c)
+        return [h, c], context, alpha
+
+    def _output_head(self, emb, h, context, training=None):
+        """Deep output and word classifier: logits (..., vocab_size) from (..., embed_dim),
+        (..., units) and (..., feature_dim); any leading axes (one step or all steps)."""
+        deep = emb + self.out_h(h) + self.out_z(context)
+        return self.classifier(self.drop(deep, training=training))
 
     def step(self, memory, states, tokens, training=None):
         """One word: (logits (batch, vocab), new [h, c], attention weights (batch, regions))."""
-        h, c = states
-        context, alpha = self.attention(h, memory)
-        if self.gate:
-            context = context * self.gate_dense(h)
         emb = self.embedding(tokens)  # (batch, embed_dim)
-        out, new_states = self.cell(ops.concatenate([emb, context], axis=-1), [h, c])
-        deep = emb + self.out_h(out) + self.out_z(context)
-        logits = self.classifier(self.drop(deep, training=training))
-        return logits, list(new_states), alpha
+        new_states, context, alpha = self._recurrence(
+            memory, states, self._word_gates(emb), self._loop_weights()
+        )
+        return self._output_head(emb, new_states[0], context, training), new_states, alpha
 
     def call(self, inputs, training=None, return_attention=False):
         grid, tokens = _grid_and_tokens(inputs)
-        return _teacher_forcing(self, grid, tokens, training, return_attention)
+        tokens = ops.cast(tokens, "int32")
+        memory, (h, c) = self.init_state(grid, training=training)
+        emb = self.embedding(ops.transpose(tokens))  # (steps, batch, embed_dim)
+        regions, weights = memory[0], self._loop_weights()
+
+        def one_step(carry, word_gates_t):
+            states, context, alpha = self._recurrence(memory, carry[:2], word_gates_t, weights)
+            return (states[0], states[1], context, alpha)
+
+        initial = (h, c, ops.zeros_like(regions[:, 0]), ops.zeros_like(regions[:, :, 0]))
+        hs, _, contexts, alphas = _scan_over_time(one_step, self._word_gates(emb), initial)
+        emb = ops.transpose(emb, (1, 0, 2))  # (batch, steps, embed_dim)
+        logits = self._output_head(emb, hs, contexts, training)  # (batch, steps, vocab)
+        if training and self.attention_regularizer > 0:
+            self.add_loss(self.attention_regularizer * doubly_stochastic_penalty(alphas, tokens))
+        if return_attention:
+            return logits, alphas  # (batch, steps, regions)
+        return logits
 
     def compute_output_shape(self, input_shape):
         grid_shape, token_shape = (
@@ -201,6 +290,7 @@ class ShowAttendTellDecoder(keras.Model):
             "feature_dim": self.feature_dim,
             "dropout": self.dropout,
             "gate": self.gate,
+            "attention_regularizer": self.attention_regularizer,
         }
 
 
@@ -211,7 +301,10 @@ class MergeCaptionModel(keras.Model):
     `img = relu(W mean_r a_r)`; `h_t = LSTM(E y_t)`; `logits = L_o(relu(W_m (h_t + img)))`.
     The image never enters the recurrent state (that is what "merge" means, as opposed to
     "inject"); it is the architecture of the Keras caption tutorials the Flickr8k hashtag paper
-    builds on.
+    builds on. Teacher forcing keeps only the LSTM's recurrent part in the time loop: the
+    embeddings and their LSTM input projection are computed for all steps before it, the merge
+    and the word classifier for all steps at once after it; `step` runs the same pieces on one
+    word.
 
     Args:
         vocab_size: number of word ids (ids 0-3: pad, unk, start, end).
@@ -266,21 +359,44 @@ class MergeCaptionModel(keras.Model):
         self.built = True
 
     def init_state(self, grid, training=None):
-        """(image vector (batch, units), zero LSTM state)."""
+        """(image vector (batch, units), zero LSTM state [h, c], each (batch, units))."""
         pooled = ops.mean(ops.cast(grid, "float32"), axis=1)
         img = self.image_proj(self.drop_img(pooled, training=training))
         zeros = ops.zeros_like(img)
         return img, [zeros, zeros]
 
-    def step(self, memory, states, tokens, training=None):
+    def _word_gates(self, tokens, training=None):
+        """The LSTM input pre-activation of the words, `dropout(E y) W + b`: (..., 4 * units)."""
         emb = self.drop_emb(self.embedding(tokens), training=training)
-        out, new_states = self.cell(emb, list(states))
-        logits = self.classifier(self.merge(out + memory))
-        return logits, list(new_states), None
+        return ops.matmul(emb, self.cell.kernel) + self.cell.bias
+
+    def _recurrence(self, states, word_gates, recurrent_kernel):
+        """The LSTM's recurrent part for one step: new [h, c]."""
+        h, c = states
+        return list(_lstm_update(self.cell, word_gates + ops.matmul(h, recurrent_kernel), c))
+
+    def _output_head(self, h, image):
+        """Merge and word classifier: logits (..., vocab_size) from h (..., units) and the
+        image vector broadcast against it."""
+        return self.classifier(self.merge(h + image))
+
+    def step(self, memory, states, tokens, training=None):
+        """One word: (logits (batch, vocab), new [h, c], None: no attention)."""
+        kernel = ops.convert_to_tensor(self.cell.recurrent_kernel)
+        new_states = self._recurrence(states, self._word_gates(tokens, training), kernel)
+        return self._output_head(new_states[0], memory), new_states, None
 
     def call(self, inputs, training=None):
         grid, tokens = _grid_and_tokens(inputs)
-        return _teacher_forcing(self, grid, tokens, training)
+        image, (h, c) = self.init_state(grid, training=training)
+        word_gates = self._word_gates(ops.transpose(ops.cast(tokens, "int32")), training)
+        kernel = ops.convert_to_tensor(self.cell.recurrent_kernel)  # read once, not per step
+
+        def one_step(carry, word_gates_t):
+            return tuple(self._recurrence(carry, word_gates_t, kernel))
+
+        hs, _ = _scan_over_time(one_step, word_gates, (h, c))  # (batch, steps, units)
+        return self._output_head(hs, ops.expand_dims(image, 1))
 
     def compute_output_shape(self, input_shape):
         token_shape = input_shape["tokens"] if isinstance(input_shape, dict) else input_shape[1]
@@ -355,7 +471,8 @@ def greedy_decode(
     """Most likely word at each step, for a batch of images.
 
     Args:
-        model: a caption decoder with `init_state(grid)` / `step(memory, states, tokens)`.
+        model: a caption decoder with `init_state(grid)` / `step(memory, states, tokens)`
+            (memory: a tensor or a tuple of per-image tensors, batch first).
         grid: (batch, regions, channels) image features.
         max_length: maximum words generated (not counting `<end>`).
         start_id, end_id: tokenizer ids of `<start>` / `<end>`.
@@ -436,7 +553,7 @@ def beam_search(
         raise ValueError(f"beam_width must be >= 1, got {beam_width}")
     memory, states = model.init_state(grid)
     rep = np.repeat(np.arange(n), k)  # hypothesis row -> image
-    memory = ops.take(memory, rep, axis=0)
+    memory = keras.tree.map_structure(lambda m: ops.take(m, rep, axis=0), memory)
     states = [ops.take(s, rep, axis=0) for s in states]
     scores = np.full((n, k), -np.inf)
     scores[:, 0] = 0.0  # only the first beam is alive at the start
