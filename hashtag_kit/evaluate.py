@@ -1,7 +1,13 @@
 """Evaluations that write `metrics.json`: `python -m hashtag_kit evaluate <name>`.
 
 `fusion` — a seed study of notebook 02's fusions on a run (`hashtag_kit.fusion_study`: its
-protocol and options there). The rest of this module is the real-data evaluation:
+protocol and options there).
+
+`flickr8k` — a finished Flickr8k run scored on a split's photos without retraining
+(`hashtag_kit.evaluate_flickr8k`: protocol, options and the metrics.json schema there;
+`python -m hashtag_kit evaluate flickr8k --help`).
+
+The rest of this module is the real-data evaluation:
 
 `tweets` — the TweetEval "emoji" tweets that carry hashtags (Barbieri et al. 2020; cross-posts
 from Instagram). Protocol:
@@ -411,9 +417,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "name",
-        choices=["tweets", "fusion"],
-        help="which evaluation: tweets (TweetEval, real data) or fusion (seed study of "
-        "notebook 02's fusions, `hashtag_kit.fusion_study`)",
+        choices=["tweets", "fusion", "flickr8k"],
+        help="which evaluation: tweets (TweetEval, real data), fusion (seed study of "
+        "notebook 02's fusions, `hashtag_kit.fusion_study`) or flickr8k (a finished Flickr8k "
+        "run on a split's photos; its own options: `evaluate flickr8k --help`)",
     )
     p.add_argument(
         "--data",
@@ -449,6 +456,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["flickr8k"]:  # its own options (hashtag_kit.evaluate_flickr8k)
+        from hashtag_kit import evaluate_flickr8k
+
+        return evaluate_flickr8k.main(argv[1:])
     args = _parser().parse_args(argv)
     if args.name == "fusion":
         return fusion_study.run_from_args(args)

@@ -81,3 +81,34 @@ def smoke_notebook(smoke_run_dir):
         return smoke_run_dir / stage
 
     return run
+
+
+# -- a finished smoke Flickr8k run ----------------------------------------------------------------
+@pytest.fixture(scope="session")
+def flickr8k_smoke_run(real_data, tmp_path_factory) -> Path:
+    """A finished smoke Flickr8k run (notebooks 01-04), made once per session with
+    `python -m hashtag_kit reproduce --mode smoke --dataset flickr8k --only 01 02 03 04`
+    (about 10 minutes on 2 cores; the image features come from the shared test cache).
+
+    `$HASHTAG_KIT_FLICKR8K_RUN`, when set, names a finished run to use instead (a developer's
+    `outputs/<run>`), so a test that needs one does not wait for a new run.
+    """
+    import subprocess
+    import sys
+
+    given = os.environ.get("HASHTAG_KIT_FLICKR8K_RUN")
+    if given:
+        if not (Path(given) / "run.json").is_file():
+            pytest.fail(f"HASHTAG_KIT_FLICKR8K_RUN={given} is not a run directory")
+        return Path(given).resolve()
+    flickr = real_data / "flickr8k"
+    if not (flickr / "Flickr8k.token.txt").is_file():
+        pytest.skip(f"{flickr}/Flickr8k.token.txt not found: the Flickr8k run needs it")
+    run_dir = tmp_path_factory.mktemp("flickr8k_smoke_run")
+    cmd = [sys.executable, "-m", "hashtag_kit", "reproduce", "--run", str(run_dir)]
+    cmd += ["--mode", "smoke", "--dataset", "flickr8k", "--data-dir", str(flickr)]
+    cmd += ["--only", "01", "02", "03", "04"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"the smoke Flickr8k run failed ({' '.join(cmd)}):\n{done.stdout[-3000:]}")
+    return run_dir

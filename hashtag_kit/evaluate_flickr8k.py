@@ -1,0 +1,793 @@
+"""Score a finished Flickr8k run on any Flickr8k split, without retraining.
+
+    python -m hashtag_kit evaluate flickr8k --run outputs/f8k --split test \\
+        [--data-dir DIR] [--out OUTDIR] [--limit N] [--beam 3] [--images-dir DIR]
+
+For users who receive more photos, and for the independent check that scores finished runs on
+the 1,000 official test photos (withheld from the kit's shared copy, so a run's own "official"
+test figures are dev figures: `hashtag_kit.splits.withheld_test_images`). On 2 cores the dev
+split (1,000 photos) takes a few minutes, most of it the two image passes (features, zero-shot
+labels) and beam search; `--limit 20` about a minute (loading TensorFlow and the models).
+
+Protocol:
+
+1. Posts: `load_flickr8k(DIR, split=...)` with the run's loader options (run.json
+   `preprocess.loader_options`; Flickr8k-tags from captions #1-#4 by default), one post per
+   photo of the split's list (`Flickr_8k.testImages.txt` or `Flickr_8k.devImages.txt`), in
+   the token file's order; the truth is each photo's tags in the run's vocabulary
+   (`01_preprocess/vocab.json`), others dropped. Photos whose file is missing or unreadable are skipped and counted (`skipped`); no
+   photo present at all is an error naming the folder and the list. `--limit N` keeps the
+   first N photos present (the rest counted as `beyond_limit`).
+2. Features: image pooled + grid features and caption-#0 text features with the encoders the
+   run recorded in run.json (the same weights and feature size, else an error; another encoder
+   id, i.e. an input pipeline changed since the run, is said in `warnings`), through the kit's
+   content-keyed feature cache under `OUTDIR/cache/` (or `$HASHTAG_KIT_FEATURE_CACHE`); the
+   run's own feature folder is only read (its training photos, for kNN).
+3. Captions, scored on every photo with BLEU-1..4, METEOR, ROUGE-L, CIDEr-D against its 5
+   human captions (`hashtag_kit.caption_metrics.score_systems`): notebook 04's Show-Attend-Tell
+   and merge decoders, greedy and beam (`--beam`), as `generate_captions` decodes them, and the
+   most frequent caption of the run's training photos for every photo.
+4. Hashtags, Hit / P / R / F1 at K = 1..10 and MRR (`hashtag_kit.metrics.ranking_metrics`) on
+   the photos with at least one vocabulary tag: notebook 02's encoder-decoder as
+   `Recommender.recommend_batch` serves it (beam `--beam`) with image + caption #0, and with the
+   image only (text removed); notebook 03's attention LSTM/BiLSTM; captions -> hashtags
+   (Verma et al.; `evaluate_caption_hashtags`, top 10, vocabulary-matched) from each decoder's
+   beam caption, from the most frequent caption, and from human caption #0 (the reference
+   point: the tags come from captions #1-#4); popularity and kNN image (10 neighbours) fitted on
+   the run's training posts and cached features; zero-shot ImageNet labels.
+5. A model whose stage files are missing or unloadable is listed under `missing` with the
+   reason. The evaluation stops (exit 2, one line, no traceback) only on user errors: a bad
+   option, no photo of the split present, a run that is not a Flickr8k run with notebook 01's
+   outputs and features, the run's encoder weights not available here.
+
+Output `OUTDIR/metrics.json` (default OUTDIR = `RUN/evaluate_flickr8k/<split>/`), written
+atomically; `SCHEMA_VERSION` changes only when a field below changes meaning or goes away:
+
+    schema_version   int, SCHEMA_VERSION
+    evaluation       "flickr8k"
+    run              the run directory (absolute); run_info: its dataset, run_mode, seed,
+                     official_test_part, the split its training posts come from (train_split)
+    split            "test" or "dev"; data_dir, images_dir: where the photos were read
+    n_listed         photos of the split's list with captions in the token file
+    n_photos         photos evaluated (captions are scored on all of them)
+    n_hashtag_photos photos with at least one vocabulary tag (hashtags are scored on them)
+    skipped          {"photo_missing", "unreadable_photo", "beyond_limit",
+                      "no_tag_in_vocab" (scored for captions, not for hashtags),
+                      "in_run_training" (evaluated photos that the run trained on)}: counts
+    encoders         {"image": info, "text": info} of the encoders used here (name, weights,
+                     digest, id, ...); run_encoders: as run.json records them (same weights
+                     always; another id = another input pipeline version, see warnings)
+    warnings         [str]: what may make the figures differ from the run's own protocol
+    settings         beam, k, ks, n_neighbours, max_caption_length, attention_max_len (with
+                     where each came from), loader_options, tag_source, n_vocab_tags, limit
+    captions         {model: {bleu1, bleu2, bleu3, bleu4, meteor, rouge_l, cider, n_images}}
+                     models: CAPTION_MODELS (beam keys carry the width, e.g. "merge beam3")
+    hashtags         {model: ranking_metrics dict (hit_rate, precision, recall, f1,
+                      micro_precision, micro_recall keyed "1".."10"; mrr; n_posts;
+                      n_posts_without_tags)}; models: HASHTAG_MODELS
+    missing          {model: why it could not be evaluated}
+    samples          [{id, reference (caption #0), caption (Show-Attend-Tell beam), hashtags
+                      (encoder-decoder image+text, top 5), caption_hashtags, true_hashtags}]
+    report           the RunReport of everything skipped or repaired
+    seconds, environment
+
+Example:
+    >>> from hashtag_kit.evaluate_flickr8k import SCHEMA_VERSION, HASHTAG_MODELS
+    >>> SCHEMA_VERSION, HASHTAG_MODELS[0]
+    (1, 'encoder-decoder image+text')
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from hashtag_kit.posts import Post
+from hashtag_kit.report import RunReport
+from hashtag_kit.run import (
+    ATTENTION,
+    CAPTION,
+    ENCODER_DECODER,
+    RunDir,
+    environment,
+    read_json,
+    write_json,
+)
+
+#: bumped when a field of metrics.json changes meaning or goes away (new fields keep it)
+SCHEMA_VERSION = 1
+STAGE = "evaluate_flickr8k"
+#: command-line split -> `load_flickr8k`'s split (the dev list is the loader's "val")
+SPLITS = {"test": "test", "dev": "val"}
+KS = tuple(range(1, 11))
+HASHTAGS_K = 10  # list length of every hashtag model (notebook 04's HASHTAGS_K)
+DEFAULT_BEAM = 3  # notebooks 02 and 04's BEAM_WIDTH
+N_NEIGHBOURS = 10  # notebook 03's N_NEIGHBOURS
+#: notebook defaults used when the run did not record the setting
+DEFAULT_MAX_CAPTION_LENGTH = 20  # notebook 04's MAX_CAPTION_LENGTH
+DEFAULT_ATTENTION_MAX_LEN = 24  # notebook 03's MAX_LEN
+N_SAMPLES = 5
+CAPTION_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l", "cider")
+CAPTION_DECODERS = {"show-attend-tell": "caption_model.keras", "merge": "merge_caption_model.keras"}
+MOST_FREQUENT = "most frequent caption"
+HUMAN_CAPTION = "human caption #0"
+
+
+def caption_model_names(beam: int = DEFAULT_BEAM) -> list[str]:
+    """The keys of `captions` (notebook 04's names): each decoder greedy and beam, baseline."""
+    widths = sorted({1, beam})
+    keys = [
+        f"{name} {'greedy' if w == 1 else f'beam{w}'}" for name in CAPTION_DECODERS for w in widths
+    ]
+    return [*keys, MOST_FREQUENT]
+
+
+CAPTION_MODELS = tuple(caption_model_names())
+HASHTAG_MODELS = (
+    "encoder-decoder image+text",
+    "encoder-decoder image only",
+    "attention LSTM/BiLSTM",
+    "captions->tags show-attend-tell",
+    "captions->tags merge",
+    f"captions->tags {MOST_FREQUENT}",
+    f"captions->tags {HUMAN_CAPTION}",
+    "popularity",
+    "kNN image",
+    "zero-shot ImageNet labels",
+)
+
+
+class EvaluationError(Exception):
+    """A user error (bad option, folder, or run): one line, exit code 2."""
+
+
+# -- posts -------------------------------------------------------------------------------------
+def _run_info(rd: RunDir) -> dict:
+    """run.json, checked: a Flickr8k run whose notebook 01 has finished."""
+    if not rd.path.is_dir():
+        raise EvaluationError(f"{rd.path} is not a run directory (pass --run outputs/<run>)")
+    meta = rd.meta()
+    dataset = meta.get("dataset")
+    if dataset != "flickr8k":
+        raise EvaluationError(
+            f"{rd.meta_path}: the run's dataset is {dataset!r}, not 'flickr8k': evaluate a run "
+            "made with `reproduce --dataset flickr8k`"
+        )
+    for name in ("posts.jsonl", "splits.json", "vocab.json"):
+        if not (rd.path / "01_preprocess" / name).exists():
+            raise EvaluationError(
+                f"{rd.path / '01_preprocess' / name} is missing: run notebook 01 for this run"
+            )
+    encoders = meta.get("encoders") or {}
+    for kind in ("image", "text"):
+        if not encoders.get(kind):
+            raise EvaluationError(
+                f"{rd.meta_path} records no {kind} encoder: run notebook 01's feature section"
+            )
+    return meta
+
+
+def train_split_name(rd: RunDir) -> str:
+    """The split the run's models trained on: notebook 02's, else official, else random."""
+    splits = rd.load_splits()
+    config = rd.path / ENCODER_DECODER / "model_config.json"
+    if config.exists():
+        name = read_json(config).get("split")
+        if name in splits:
+            return name
+    return "official" if "official" in splits else "random"
+
+
+def load_split_posts(
+    data_dir: str | Path,
+    split: str,
+    vocab: Sequence[str],
+    report: RunReport,
+    *,
+    loader_options: dict | None = None,
+    images_dir: str | Path | None = None,
+    limit: int | None = None,
+) -> tuple[list[Post], dict, Path | None]:
+    """The split's photos as posts, the truth restricted to `vocab`, and what was skipped.
+
+    Returns:
+        (posts with a readable photo, in token-file order; counts {"n_listed", "photo_missing",
+        "unreadable_photo", "beyond_limit", "no_tag_in_vocab"}; the images folder).
+
+    Raises:
+        EvaluationError: bad split, no photo of the split listed or present (names the folder).
+    """
+    from hashtag_kit.data.flickr8k import IMAGE_DIR_NAMES, SPLIT_FILES, load_flickr8k
+    from hashtag_kit.preprocess import dedupe_tags, drop_unreadable_images
+
+    if split not in SPLITS:
+        raise EvaluationError(f"--split must be one of {sorted(SPLITS)}, got {split!r}")
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise EvaluationError(f"--data-dir {root} is not a folder (the Flickr8k folder)")
+    if images_dir is None:
+        images_dir = next((root / d for d in IMAGE_DIR_NAMES if (root / d).is_dir()), None)
+    elif not Path(images_dir).is_dir():
+        raise EvaluationError(f"--images-dir {images_dir} is not a folder")
+    list_file = root / SPLIT_FILES[SPLITS[split]]
+    options = {k: v for k, v in (loader_options or {}).items() if k not in ("split", "limit")}
+    try:
+        listed = load_flickr8k(root, report, split=SPLITS[split], images_dir=images_dir, **options)
+    except (FileNotFoundError, ValueError) as e:  # the loaders' DatasetNotFoundError included
+        raise EvaluationError(" ".join(str(e).split())) from e
+    if not listed:
+        raise EvaluationError(
+            f"no photo of the {split} split: {list_file} is missing or lists no photo of "
+            f"{root / 'Flickr8k.token.txt'}"
+        )
+    where = images_dir if images_dir is not None else f"{root} (no {'/'.join(IMAGE_DIR_NAMES)})"
+    present = [p for p in listed if p.has_image]
+    if not present:
+        raise EvaluationError(
+            f"none of the {len(listed)} photos of the {split} split ({list_file.name}) is in "
+            f"{where}: copy the photos there or pass --images-dir"
+        )
+    readable = [p for p in drop_unreadable_images(present, report) if p.has_image]
+    kept = readable[:limit] if limit else readable
+    in_vocab = set(vocab)
+    posts = [
+        replace(p, hashtags=[t for t in p.hashtags if t in in_vocab]) for p in dedupe_tags(kept)
+    ]
+    counts = {
+        "n_listed": len(listed),
+        "photo_missing": len(listed) - len(present),
+        "unreadable_photo": len(present) - len(readable),
+        "beyond_limit": len(readable) - len(kept),
+        "no_tag_in_vocab": sum(1 for p in posts if not p.hashtags),
+    }
+    return posts, counts, Path(images_dir) if images_dir is not None else None
+
+
+# -- features ----------------------------------------------------------------------------------
+def run_encoders(meta: dict, warnings: list[str] | None = None) -> dict:
+    """The run's image and text encoders, checked against run.json.
+
+    Other weights (digest) or another feature size is an error. Another encoder id with the
+    same weights means the input pipeline changed since the run (`PIPELINE_VERSION`, crop,
+    input size): the features are close but not identical to the run's, so it is allowed and
+    said in `warnings`.
+    """
+    from hashtag_kit.encoders.image import WeightsUnavailableError
+    from hashtag_kit.recommender import EncoderMismatchError, _check_same_encoder, _run_encoder
+
+    warnings = warnings if warnings is not None else []
+    out = {}
+    for kind in ("image", "text"):
+        want = meta["encoders"][kind]
+        try:
+            enc = _run_encoder(kind, want)
+            _check_same_encoder(kind, want, enc)
+        except (WeightsUnavailableError, EncoderMismatchError, OSError, ValueError) as e:
+            raise EvaluationError(
+                f"the run's {kind} encoder {want.get('name')!r} cannot be used here: "
+                + " ".join(str(e).split())
+            ) from e
+        if want.get("id") and getattr(enc, "id", want["id"]) != want["id"]:
+            warnings.append(
+                f"the run's {kind} features came from {want['id']}, these from {enc.id}: same "
+                "weights, another input pipeline version (features close, not identical)"
+            )
+        out[kind] = enc
+    return out
+
+
+def split_features(cache_run: Path, posts: list[Post], encoders: dict, report, progress=False):
+    """(image FeatureSet with grid, text FeatureSet) of `posts`, cached under `cache_run`."""
+    from hashtag_kit.encoders.cache import extract_features
+
+    image = extract_features(
+        cache_run, posts, "image", encoders["image"], grid=True, report=report, progress=progress
+    )
+    text = extract_features(
+        cache_run, posts, "text", encoders["text"], report=report, progress=progress
+    )
+    return image, text
+
+
+# -- captions ----------------------------------------------------------------------------------
+def _recorded(rd: RunDir, stage: str, keys: Sequence[str], default):
+    """A setting from a stage's metrics.json (`extra` then the nested `keys`), else `default`.
+
+    Returns (value, where it came from)."""
+    path = rd.path / stage / "metrics.json"
+    if path.exists():
+        node = read_json(path).get("extra") or {}
+        for k in keys:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, int) and not isinstance(node, bool):
+            return node, f"{stage}/metrics.json extra.{'.'.join(keys)}"
+    return default, "notebook default (not recorded by the run)"
+
+
+def most_frequent_training_caption(train_posts: Sequence[Post]) -> str | None:
+    """Notebook 04's trivial baseline: the training photos' most frequent reference caption."""
+    from hashtag_kit.captioning import CaptionData, most_frequent_reference, references_of
+
+    refs = {p.id: references_of(p) for p in train_posts if p.has_image and references_of(p)}
+    if not refs:
+        return None
+    data = CaptionData(  # references only: all `most_frequent_reference` reads
+        ids=list(refs),
+        grid=np.zeros((0, 1, 1), "float16"),
+        references=refs,
+        images={},
+        pair_image=np.zeros(0, "int64"),
+        pair_tokens=np.zeros((0, 1), "int32"),
+    )
+    return most_frequent_reference(data)
+
+
+def generate_split_captions(
+    rd: RunDir, posts, image_fs, beam: int, max_length: int, missing: dict, report
+) -> tuple[dict, dict]:
+    """Decoded captions {system: {post id: caption}} of notebook 04's decoders, and the
+    references {post id: [5 captions]} of the photos they describe."""
+    import keras
+
+    import hashtag_kit.models.caption_decoder  # noqa: F401  (registers the decoders)
+    from hashtag_kit.captioning import CaptionTokenizer, build_caption_data
+    from hashtag_kit.models.caption_decoder import generate_captions
+
+    stage = rd.path / CAPTION
+    tok_path = stage / "caption_tokenizer.json"
+    decoded: dict[str, dict[str, str]] = {}
+    if not tok_path.exists():
+        for name in CAPTION_DECODERS:
+            missing[name] = f"{tok_path} not found (run notebook 04 for this run)"
+        return decoded, {}
+    tok = CaptionTokenizer.load(tok_path)
+    data = build_caption_data(posts, image_fs, tok, max_length=max_length, report=report)
+    for name, fname in CAPTION_DECODERS.items():
+        path = stage / fname
+        if not path.exists():
+            missing[name] = f"{path} not found (run notebook 04 for this run)"
+            continue
+        try:
+            model = keras.saving.load_model(path, compile=False)
+        except Exception as e:  # noqa: BLE001 - a foreign or corrupt file: reported, not fatal
+            missing[name] = f"{path} could not be loaded ({type(e).__name__}: {e})"
+            continue
+        for width in sorted({1, beam}):
+            texts, _ = generate_captions(
+                model, data.grid, tok, beam_width=width, max_length=max_length
+            )
+            key = f"{name} {'greedy' if width == 1 else f'beam{width}'}"
+            decoded[key] = dict(zip(data.ids, texts, strict=True))
+    return decoded, data.references
+
+
+# -- hashtags ----------------------------------------------------------------------------------
+def encoder_decoder_rankings(rd: RunDir, posts, image_fs, text_fs, beam: int, missing, report):
+    """{"image+text": ranked lists, "image only": ranked lists} from notebook 02's model, as
+    `Recommender.recommend_batch` serves it (no users: Flickr8k has none)."""
+    from hashtag_kit.recommender import IncompatibleRunError, Recommender
+
+    names = ("encoder-decoder image+text", "encoder-decoder image only")
+    try:
+        rec = Recommender.load(rd.path)
+    except (FileNotFoundError, IncompatibleRunError) as e:
+        for n in names:
+            missing[n] = " ".join(str(e).split())
+        return {}
+    for kind, fs in (("image", image_fs), ("text", text_fs)):
+        want = rec.config.get(f"{kind}_encoder") or {}
+        for key in ("digest", "dim"):
+            if want.get(key) and str(want[key]) != str(fs.encoder.get(key)):
+                for n in names:
+                    missing[n] = (
+                        f"{rec.source}: the model reads {kind} features with {key} "
+                        f"{want[key]}, the run's encoder gives {fs.encoder.get(key)}"
+                    )
+                return {}
+    n = len(posts)
+    no_text = {"text": np.zeros((n, text_fs.dim), "float32"), "text_mask": np.zeros(n, "float32")}
+    out = {}
+    for name, features in (
+        (names[0], {"image": image_fs, "text": text_fs}),
+        (names[1], {"image": image_fs, **no_text}),
+    ):
+        recs = rec.recommend_batch(
+            posts, features=features, k=HASHTAGS_K, beam_width=beam, report=report
+        )
+        out[name] = [r.tags for r in recs]
+    return out
+
+
+def attention_rankings(rd: RunDir, posts, image_fs, tags, max_len: int, missing) -> dict:
+    """{"attention LSTM/BiLSTM": ranked lists} from notebook 03's saved model."""
+    import keras
+
+    import hashtag_kit.models.attention_classifier  # noqa: F401  (registers the model)
+    from hashtag_kit.metrics import top_k_from_scores
+    from hashtag_kit.models.attention_classifier import WordVocabulary, predict_attention
+
+    name = "attention LSTM/BiLSTM"
+    stage = rd.path / ATTENTION
+    for fname in ("model.keras", "word_vocab.json"):
+        if not (stage / fname).exists():
+            missing[name] = f"{stage / fname} not found (run notebook 03 for this run)"
+            return {}
+    try:
+        model = keras.saving.load_model(stage / "model.keras", compile=False)
+        words = WordVocabulary.load(stage / "word_vocab.json")
+    except Exception as e:  # noqa: BLE001 - a foreign or corrupt file: reported, not fatal
+        missing[name] = f"{stage / 'model.keras'} could not be loaded ({type(e).__name__}: {e})"
+        return {}
+    if getattr(model, "n_tags", len(tags)) != len(tags):
+        missing[name] = (
+            f"{stage / 'model.keras'} scores {model.n_tags} tags but the run's vocabulary has "
+            f"{len(tags)}: the files come from different runs"
+        )
+        return {}
+    probs, _ = predict_attention(model, posts, image_fs, words, max_len)
+    return {name: top_k_from_scores(probs, tags, HASHTAGS_K)}
+
+
+def baseline_rankings(rd, train_posts, posts, image_fs, tags, missing, report) -> dict:
+    """Popularity and kNN image (fitted on the run's training posts and their cached image
+    features), and zero-shot ImageNet labels (notebook 03's baselines)."""
+    from hashtag_kit.baselines import NearestNeighbourRecommender, PopularityRecommender
+    from hashtag_kit.encoders.cache import FeatureSet, load_features
+    from hashtag_kit.encoders.image import WeightsUnavailableError
+    from hashtag_kit.zero_shot import ZeroShotRecommender
+
+    out = {}
+    try:
+        pop = PopularityRecommender().fit(train_posts, tags)
+    except ValueError as e:  # no training post with a vocabulary tag
+        missing["popularity"] = missing["kNN image"] = f"{rd.path}: {e}"
+    else:
+        out["popularity"] = pop.recommend(posts, HASHTAGS_K)
+        try:
+            train_fs = load_features(rd.path, "image", ids=[p.id for p in train_posts], grid=False)
+            both = FeatureSet(  # the query photos' rows after the training posts'
+                ids=[*train_fs.ids, *image_fs.ids],
+                pooled=np.concatenate([train_fs.pooled, image_fs.pooled]),
+                grid=None,
+                mask=np.concatenate([train_fs.mask, image_fs.mask]),
+                encoder=dict(image_fs.encoder),
+            )
+            knn = NearestNeighbourRecommender(both, n_neighbours=N_NEIGHBOURS)
+            out["kNN image"] = knn.fit(train_posts, tags).recommend(posts, HASHTAGS_K)
+        except (FileNotFoundError, RuntimeError, KeyError, ValueError) as e:
+            missing["kNN image"] = " ".join(str(e).split())
+    try:
+        zs = ZeroShotRecommender(tags=tags, n_labels=5)
+        out["zero-shot ImageNet labels"] = zs.recommend(posts, HASHTAGS_K, report=report)
+    except WeightsUnavailableError as e:
+        missing["zero-shot ImageNet labels"] = " ".join(str(e).split())
+    return out
+
+
+def score_captions(
+    rd: RunDir, posts, image_fs, train_posts, beam: int, max_length: int, missing, report
+) -> tuple[dict, dict]:
+    """({system: {bleu1..4, meteor, rouge_l, cider, n_images}}, the decoded captions
+    {system: {post id: caption}}) against each photo's 5 human captions."""
+    from hashtag_kit.caption_metrics import score_systems
+
+    decoded, refs = generate_split_captions(rd, posts, image_fs, beam, max_length, missing, report)
+    for name in [n for n in missing if n in CAPTION_DECODERS]:  # its captions and tags
+        why = missing.pop(name)
+        for key in caption_model_names(beam):
+            if key.startswith(name + " "):
+                missing[key] = why
+        missing[f"captions->tags {name}"] = why
+    if not refs:  # no caption decoder: the photos' own captions are the references
+        refs = {p.id: [c for c in p.captions if c and c.strip()] for p in posts}
+    frequent = most_frequent_training_caption(train_posts)
+    if frequent is not None:
+        decoded[MOST_FREQUENT] = dict.fromkeys(refs, frequent)
+    else:
+        missing[MOST_FREQUENT] = "no training photo of the run has captions"
+    scores = score_systems(refs, decoded) if decoded else {}
+    captions = {
+        name: {**{m: s[m] for m in CAPTION_METRICS}, "n_images": s["n_images"]}
+        for name, s in scores.items()
+    }
+    return captions, decoded
+
+
+def score_hashtags(posts, ranked: dict, sources: dict, vocab, missing: dict, report) -> dict:
+    """{model: ranking_metrics} in `HASHTAG_MODELS` order, from ranked lists {model: lists}
+    and captions {source: {post id: caption(s)}} turned into hashtags (`captions->tags`).
+
+    Photos without a vocabulary tag are counted by `ranking_metrics`, not scored."""
+    from hashtag_kit.caption_hashtags import evaluate_caption_hashtags
+    from hashtag_kit.metrics import ranking_metrics
+
+    if not any(p.hashtags for p in posts):
+        report.note("no_hashtag_scores", "the split", "no photo has a vocabulary tag")
+        return {}
+    truth = [set(p.hashtags) for p in posts]
+    out = {}
+    for name in HASHTAG_MODELS:
+        source = name.removeprefix("captions->tags ")
+        if name in ranked:
+            out[name] = ranking_metrics(ranked[name], truth, KS)
+        elif source in sources and sources[source] is not None:
+            out[name] = evaluate_caption_hashtags(
+                posts, sources[source], k=HASHTAGS_K, ks=KS, vocab=set(vocab)
+            )
+        elif source in sources:
+            missing.setdefault(name, missing.get(source, f"no {source} captions"))
+    return out
+
+
+def _samples(posts, captions: dict, ranked: dict, vocab) -> list[dict]:
+    """The first photos with their generated caption and hashtags (metrics.json `samples`)."""
+    from hashtag_kit.caption_hashtags import captions_to_hashtags
+
+    served = dict(zip([p.id for p in posts], ranked.get(HASHTAG_MODELS[0], []), strict=False))
+    return [
+        {
+            "id": p.id,
+            "reference": p.text,
+            "caption": captions.get(p.id),
+            "hashtags": served[p.id][:5] if p.id in served else None,
+            "caption_hashtags": captions_to_hashtags(captions[p.id], 5, vocab=set(vocab))
+            if p.id in captions
+            else None,
+            "true_hashtags": p.hashtags,
+        }
+        for p in posts[:N_SAMPLES]
+    ]
+
+
+# -- the evaluation ----------------------------------------------------------------------------
+def evaluate_flickr8k(
+    run_dir: str | Path,
+    split: str,
+    *,
+    data_dir: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    images_dir: str | Path | None = None,
+    limit: int | None = None,
+    beam: int = DEFAULT_BEAM,
+    verbose: bool = True,
+) -> dict:
+    """Evaluate a finished Flickr8k run on a split's photos; write and return metrics.json.
+
+    Args:
+        run_dir: the run directory (`outputs/<run>`), notebooks 01-04 finished (a missing
+            02-04 model is reported under `missing`).
+        split: "test" or "dev" (Flickr8k's lists).
+        data_dir: the Flickr8k folder (token file, lists, photos); default run.json's data_dir.
+        out_dir: where metrics.json and the feature cache go; default
+            `<run_dir>/evaluate_flickr8k/<split>/`.
+        images_dir: the photos' folder when not inside `data_dir`.
+        limit: evaluate the first N photos present (None or 0: all).
+        beam: beam width of the caption decoders and of the tag decoder (1: greedy only).
+        verbose: print progress and the table.
+
+    Raises:
+        EvaluationError: user errors (one line each): bad split, folder, run, encoder.
+    """
+    say = print if verbose else (lambda *a, **kw: None)
+    t0 = time.perf_counter()
+    if split == "val":
+        split = "dev"
+    if split not in SPLITS:
+        raise EvaluationError(f"--split must be one of {sorted(SPLITS)}, got {split!r}")
+    if int(beam) != beam or beam < 1:
+        raise EvaluationError(f"--beam must be a positive integer, got {beam!r}")
+    if limit is not None and limit < 0:
+        raise EvaluationError(f"--limit must be 0 (all) or a positive number, got {limit}")
+    rd = RunDir(Path(run_dir).resolve())
+    meta = _run_info(rd)
+    if data_dir is None:
+        data_dir = meta.get("data_dir")
+        if not data_dir:
+            raise EvaluationError(f"{rd.meta_path} records no data_dir: pass --data-dir")
+    out_dir = Path(out_dir) if out_dir is not None else rd.path / STAGE / split
+    preprocess = meta.get("preprocess") or {}
+    loader_options = preprocess.get("loader_options") or {}
+    vocab = rd.load_vocab()["hashtags"]
+    report = RunReport()
+
+    posts, counts, images_dir = load_split_posts(
+        data_dir,
+        split,
+        vocab,
+        report,
+        loader_options=loader_options,
+        images_dir=images_dir,
+        limit=limit or None,
+    )
+    train_split = train_split_name(rd)
+    train_posts = rd.split_posts(train_split)["train"]
+    overlap = {p.id for p in train_posts} & {p.id for p in posts}
+    say(
+        f"flickr8k {split}: {len(posts)} photos of {counts['n_listed']} listed "
+        f"({counts['photo_missing']} missing, {counts['unreadable_photo']} unreadable); run "
+        f"{rd.path.name}, {len(vocab)} tags"
+    )
+    warnings: list[str] = []
+    if overlap:
+        warnings.append(f"{len(overlap)} of these photos are training photos of the run")
+    encoders = run_encoders(meta, warnings)
+    for w in warnings:
+        say(f"warning: {w}")
+    say("features ...")
+    image_fs, text_fs = split_features(out_dir / "cache", posts, encoders, report)
+    unreadable = [p.id for p, ok in zip(posts, image_fs.mask, strict=True) if not ok]
+    if unreadable:  # the encoder could not read them: counted, left out of every score
+        counts["unreadable_photo"] += len(unreadable)
+        drop = set(unreadable)
+        posts = [p for p in posts if p.id not in drop]
+        if not posts:
+            raise EvaluationError(f"none of the {split} photos in {images_dir} could be read")
+        ids = [p.id for p in posts]
+        image_fs, text_fs = image_fs.take(ids), text_fs.take(ids)
+    counts["no_tag_in_vocab"] = sum(1 for p in posts if not p.hashtags)
+    missing: dict[str, str] = {}
+    max_length, max_length_from = _recorded(
+        rd, CAPTION, ("caption_training", "max_caption_length"), DEFAULT_MAX_CAPTION_LENGTH
+    )
+    att_len, att_len_from = _recorded(rd, ATTENTION, ("max_len",), DEFAULT_ATTENTION_MAX_LEN)
+
+    say("captions ...")
+    captions, decoded = score_captions(
+        rd, posts, image_fs, train_posts, beam, max_length, missing, report
+    )
+    say("hashtags ...")
+    ranked = {
+        **encoder_decoder_rankings(rd, posts, image_fs, text_fs, beam, missing, report),
+        **attention_rankings(rd, posts, image_fs, vocab, att_len, missing),
+        **baseline_rankings(rd, train_posts, posts, image_fs, vocab, missing, report),
+    }
+    best = "greedy" if beam == 1 else f"beam{beam}"
+    sources = {name: decoded.get(f"{name} {best}") for name in CAPTION_DECODERS}
+    sources[MOST_FREQUENT] = decoded.get(MOST_FREQUENT)
+    sources[HUMAN_CAPTION] = {p.id: [p.text] for p in posts}
+    hashtags = score_hashtags(posts, ranked, sources, vocab, missing, report)
+    samples = _samples(posts, decoded.get(f"show-attend-tell {best}", {}), ranked, vocab)
+    counts["in_run_training"] = len(overlap)
+    n_listed = counts.pop("n_listed")
+    metrics = {
+        "schema_version": SCHEMA_VERSION,
+        "evaluation": "flickr8k",
+        "run": str(rd.path),
+        "run_info": {
+            "dataset": meta.get("dataset"),
+            "run_mode": meta.get("run_mode"),
+            "seed": meta.get("seed"),
+            "official_test_part": meta.get("official_test_part"),
+            "train_split": train_split,
+            "n_train_posts": len(train_posts),
+        },
+        "split": split,
+        "data_dir": str(Path(data_dir).resolve()),
+        "images_dir": str(images_dir.resolve()) if images_dir is not None else None,
+        "n_listed": n_listed,
+        "n_photos": len(posts),
+        "n_hashtag_photos": sum(1 for p in posts if p.hashtags),
+        "skipped": counts,
+        "encoders": {"image": image_fs.encoder, "text": text_fs.encoder},
+        "run_encoders": {kind: meta["encoders"][kind] for kind in ("image", "text")},
+        "warnings": warnings,
+        "settings": {
+            "beam": int(beam),
+            "k": HASHTAGS_K,
+            "ks": list(KS),
+            "n_neighbours": N_NEIGHBOURS,
+            "max_caption_length": max_length,
+            "max_caption_length_from": max_length_from,
+            "attention_max_len": att_len,
+            "attention_max_len_from": att_len_from,
+            "loader_options": loader_options,
+            "tag_source": loader_options.get("tags", "held_out"),
+            "n_vocab_tags": len(vocab),
+            "limit": limit or None,
+        },
+        "captions": captions,
+        "hashtags": hashtags,
+        "missing": dict(sorted(missing.items())),
+        "samples": samples,
+        "report": report.to_dict(),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "environment": environment(),
+    }
+    path = write_json(out_dir / "metrics.json", metrics)
+    say(format_table(metrics))
+    say(f"wrote {path} ({metrics['seconds']} s)")
+    return metrics
+
+
+def format_table(metrics: dict, k: int = 5) -> str:
+    """The compact table printed after an evaluation (captions, hashtags at K, missing)."""
+    skipped = ", ".join(f"{n} {kind}" for kind, n in metrics["skipped"].items() if n)
+    lines = [
+        f"Flickr8k {metrics['split']}: {metrics['n_photos']} photos "
+        f"({metrics['n_hashtag_photos']} with a vocabulary tag){'; ' + skipped if skipped else ''}"
+    ]
+    if metrics["captions"]:
+        lines.append(
+            f"{'captions':<37} {'BLEU-1':>7} {'BLEU-4':>7} {'METEOR':>7} {'ROUGE-L':>7} {'CIDEr':>7}"
+        )
+        for name, s in metrics["captions"].items():
+            vals = [s[m] for m in ("bleu1", "bleu4", "meteor", "rouge_l", "cider")]
+            cells = " ".join(f"{'-' if v is None else f'{v:.3f}':>7}" for v in vals)
+            lines.append(f"{name:<37} {cells}")
+    if metrics["hashtags"]:
+        lines.append(
+            f"{'hashtags':<37} {f'Hit@{k}':>7} {f'P@{k}':>7} {f'R@{k}':>7} {f'F1@{k}':>7} "
+            f"{'MRR':>7}"
+        )
+        for name, r in metrics["hashtags"].items():
+            vals = [r[m][str(k)] for m in ("hit_rate", "precision", "recall", "f1")]
+            cells = " ".join(f"{v:>7.3f}" for v in [*vals, r["mrr"]])
+            lines.append(f"{name:<37} {cells}")
+    for name, why in metrics["missing"].items():
+        lines.append(f"missing: {name}: {why}")
+    return "\n".join(lines)
+
+
+# -- command line ------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2, no usage dump
+        raise EvaluationError(f"{self.prog}: {message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m hashtag_kit evaluate flickr8k",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--run", required=True, help="the finished run (outputs/<run> or a path)")
+    p.add_argument("--split", required=True, help="test or dev (Flickr8k's image lists)")
+    p.add_argument(
+        "--data-dir", default=None, help="the Flickr8k folder (default: the run's data_dir)"
+    )
+    p.add_argument("--images-dir", default=None, help="the photos' folder, if not in --data-dir")
+    p.add_argument(
+        "--out", default=None, help="output folder (default RUN/evaluate_flickr8k/<split>/)"
+    )
+    p.add_argument("--limit", type=int, default=0, help="first N photos present (0: all)")
+    p.add_argument(
+        "--beam", type=int, default=DEFAULT_BEAM, help="beam width (default %(default)s)"
+    )
+    p.add_argument("--quiet", action="store_true", help="print only errors")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hashtag_kit evaluate flickr8k ...`; 2 and one line on user errors."""
+    from hashtag_kit.reproduce import run_dir_for
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        args = _parser().parse_args(argv)
+        evaluate_flickr8k(
+            run_dir_for(args.run),
+            args.split,
+            data_dir=args.data_dir,
+            out_dir=args.out,
+            images_dir=args.images_dir,
+            limit=args.limit,
+            beam=args.beam,
+            verbose=not args.quiet,
+        )
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    except EvaluationError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""`python -m hashtag_kit evaluate flickr8k`: user errors (one line, exit 2), and, on real data,
+a finished smoke Flickr8k run scored on a fake "test" split made of renamed dev photos, whose
+figures must equal those of the same photos scored as the real dev split.
+
+The fake folder is built in tmp_path in Flickr8k's own format: the real token file plus the
+renamed photos' captions, the renamed JPEG copies, and a `Flickr_8k.testImages.txt` listing
+them (and two names whose photo is missing, to be counted). Nothing is copied into the project.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hashtag_kit.evaluate_flickr8k import (
+    CAPTION_METRICS,
+    CAPTION_MODELS,
+    HASHTAG_MODELS,
+    SCHEMA_VERSION,
+    format_table,
+    main,
+)
+from hashtag_kit.run import write_json
+
+N_PHOTOS = 20
+N_MISSING = 2
+#: the top-level keys metrics.json always has (module docstring)
+SCHEMA_KEYS = {
+    "schema_version",
+    "evaluation",
+    "run",
+    "run_info",
+    "split",
+    "data_dir",
+    "images_dir",
+    "n_listed",
+    "n_photos",
+    "n_hashtag_photos",
+    "skipped",
+    "encoders",
+    "run_encoders",
+    "warnings",
+    "settings",
+    "captions",
+    "hashtags",
+    "missing",
+    "samples",
+    "report",
+    "seconds",
+    "environment",
+}
+SKIPPED_KEYS = {
+    "photo_missing",
+    "unreadable_photo",
+    "beyond_limit",
+    "no_tag_in_vocab",
+    "in_run_training",
+}
+
+
+def _flat(tree, prefix="") -> dict:
+    """{"a/b/c": number} of a nested dict (None kept: METEOR without Java)."""
+    if isinstance(tree, dict):
+        out = {}
+        for k, v in tree.items():
+            out.update(_flat(v, f"{prefix}{k}/"))
+        return out
+    return {prefix.rstrip("/"): tree}
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def _fake_run(path: Path, data_dir: Path) -> Path:
+    """A run directory with notebook 01's files only (enough to reach the data checks)."""
+    write_json(
+        path / "run.json",
+        {
+            "dataset": "flickr8k",
+            "data_dir": str(data_dir),
+            "preprocess": {"loader_options": None},
+            "encoders": {"image": {"name": "efficientnet_lite0"}, "text": {"name": "x"}},
+        },
+    )
+    (path / "01_preprocess").mkdir()
+    (path / "01_preprocess" / "posts.jsonl").write_text("")
+    write_json(path / "01_preprocess" / "splits.json", {"official": {"train": []}})
+    write_json(path / "01_preprocess" / "vocab.json", {"hashtags": ["dog"]})
+    return path
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--split", "train"], "--split must be one of ['dev', 'test'], got 'train'"),
+        (["--split", "dev", "--beam", "0"], "--beam must be a positive integer"),
+        (["--split", "dev", "--limit", "-1"], "--limit must be 0 (all)"),
+        (["--split", "dev", "--bogus"], "unrecognized arguments: --bogus"),
+        ([], "the following arguments are required: --split"),
+    ],
+)
+def test_bad_options_are_one_line_errors(tmp_path, capsys, args, message):
+    assert main(["--run", str(tmp_path), *args]) == 2
+    assert message in _one_line_error(capsys)
+
+
+def test_run_errors_name_the_file(tmp_path, capsys):
+    assert main(["--run", str(tmp_path / "nope"), "--split", "dev"]) == 2
+    assert "is not a run directory" in _one_line_error(capsys)
+    write_json(tmp_path / "run.json", {"dataset": "embedded"})
+    assert main(["--run", str(tmp_path), "--split", "dev"]) == 2
+    assert "not 'flickr8k'" in _one_line_error(capsys)
+    write_json(tmp_path / "run.json", {"dataset": "flickr8k"})
+    assert main(["--run", str(tmp_path), "--split", "dev"]) == 2
+    assert "01_preprocess/posts.jsonl is missing" in _one_line_error(capsys)
+
+
+def test_format_table_says_what_is_missing():
+    ranking = {m: {"5": 0.5} for m in ("hit_rate", "precision", "recall", "f1")} | {"mrr": 0.4}
+    table = format_table(
+        {
+            "split": "test",
+            "n_photos": 3,
+            "n_hashtag_photos": 2,
+            "skipped": {"photo_missing": 1, "beyond_limit": 0},
+            "captions": {"merge greedy": dict.fromkeys(CAPTION_METRICS, 0.25) | {"meteor": None}},
+            "hashtags": {"popularity": ranking},
+            "missing": {"attention LSTM/BiLSTM": "no model.keras"},
+        }
+    )
+    assert "Flickr8k test: 3 photos (2 with a vocabulary tag); 1 photo_missing" in table
+    assert "merge greedy" in table and "popularity" in table
+    assert "missing: attention LSTM/BiLSTM: no model.keras" in table
+
+
+@pytest.mark.realdata
+def test_no_photo_of_the_split_is_an_error_naming_the_folder(real_data, tmp_path, capsys):
+    """The shared copy withholds the 1,000 test photos: one line naming folder and list."""
+    flickr = real_data / "flickr8k"
+    run = _fake_run(tmp_path / "run", flickr)
+    assert main(["--run", str(run), "--split", "test"]) == 2
+    err = _one_line_error(capsys)
+    assert "none of the 1000 photos of the test split (Flickr_8k.testImages.txt)" in err
+    assert str(flickr / "Flicker8k_Dataset") in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    shutil.copy(flickr / "Flickr8k.token.txt", empty)
+    assert main(["--run", str(run), "--split", "dev", "--data-dir", str(empty)]) == 2
+    assert "Flickr_8k.devImages.txt is missing or lists no photo" in _one_line_error(capsys)
+
+
+def _fake_test_folder(flickr: Path, root: Path, n: int, n_missing: int) -> list[str]:
+    """A Flickr8k-format folder whose test list is the first `n` dev photos (token-file order,
+    as the evaluation reads them) renamed, plus `n_missing` listed names without a photo.
+    Returns the dev names used."""
+    from hashtag_kit.data.flickr8k import load_flickr8k
+    from hashtag_kit.report import RunReport
+
+    dev = [p for p in load_flickr8k(flickr, RunReport(), split="val") if p.has_image][:n]
+    (root / "Flicker8k_Dataset").mkdir(parents=True)
+    lines, names = [], []
+    for i, p in enumerate(dev):
+        name = f"heldout{i:02d}.jpg"
+        shutil.copyfile(p.image, root / "Flicker8k_Dataset" / name)
+        lines += [f"{name}#{j}\t{c}" for j, c in enumerate(p.captions)]
+        names.append(name)
+    for i in range(n_missing):
+        name = f"absent{i}.jpg"
+        lines += [f"{name}#{j}\ta dog runs on the grass" for j in range(5)]
+        names.append(name)
+    # the real token file too: Flickr8k-tags' plural -> singular map is built from all of it
+    token = (flickr / "Flickr8k.token.txt").read_text(encoding="utf-8")
+    (root / "Flickr8k.token.txt").write_text(token + "\n".join(lines) + "\n", encoding="utf-8")
+    (root / "Flickr_8k.testImages.txt").write_text("\n".join(names) + "\n")
+    return [p.id for p in dev]
+
+
+@pytest.mark.realdata
+def test_evaluate_a_finished_run_on_a_fake_test_split(flickr8k_smoke_run, real_data, tmp_path):
+    flickr = real_data / "flickr8k"
+    fake = tmp_path / "flickr8k-fake"
+    dev_names = _fake_test_folder(flickr, fake, N_PHOTOS, N_MISSING)
+    out = tmp_path / "test"
+    run = str(flickr8k_smoke_run)
+    assert main(["--run", run, "--split", "test", "--data-dir", str(fake), "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+
+    assert set(m) == SCHEMA_KEYS and m["schema_version"] == SCHEMA_VERSION == 1
+    assert (m["evaluation"], m["split"], m["n_listed"], m["n_photos"]) == (
+        "flickr8k",
+        "test",
+        N_PHOTOS + N_MISSING,
+        N_PHOTOS,
+    )
+    assert set(m["skipped"]) == SKIPPED_KEYS
+    assert m["skipped"]["photo_missing"] == N_MISSING and m["skipped"]["in_run_training"] == 0
+    assert m["n_hashtag_photos"] == N_PHOTOS - m["skipped"]["no_tag_in_vocab"] > 0
+    run_meta = json.loads((flickr8k_smoke_run / "run.json").read_text())
+    for kind in ("image", "text"):  # the run's encoders (same weights) made the features
+        assert m["encoders"][kind]["digest"] == run_meta["encoders"][kind]["digest"]
+    assert m["missing"] == {}, m["missing"]  # notebooks 02-04 saved every model
+    assert list(m["captions"]) == list(CAPTION_MODELS)
+    for s in m["captions"].values():
+        assert set(s) == {*CAPTION_METRICS, "n_images"} and s["n_images"] == N_PHOTOS
+        assert 0 <= s["bleu1"] <= 1 and s["cider"] >= 0
+    assert list(m["hashtags"]) == list(HASHTAG_MODELS)
+    for r in m["hashtags"].values():
+        assert r["n_posts"] == m["n_hashtag_photos"] and set(r["f1"]) == {
+            str(k) for k in range(1, 11)
+        }
+    # reading the captions the tags come from beats the most frequent caption's tags
+    f1 = {name: r["f1"]["5"] for name, r in m["hashtags"].items()}
+    assert f1["captions->tags human caption #0"] > f1["captions->tags most frequent caption"]
+    assert len(m["samples"]) == 5 and m["samples"][0]["id"] == "heldout00.jpg"
+    assert m["samples"][0]["caption"] and m["samples"][0]["hashtags"]
+
+    # the same photos under their real names, scored as the dev split: the same figures
+    dev_out = tmp_path / "dev"
+    args = ["--run", run, "--split", "dev", "--data-dir", str(flickr), "--limit", str(N_PHOTOS)]
+    assert main([*args, "--out", str(dev_out), "--quiet"]) == 0
+    d = json.loads((dev_out / "metrics.json").read_text())
+    assert [s["id"] for s in d["samples"]] == dev_names[:5]
+    assert d["skipped"]["beyond_limit"] == d["n_listed"] - N_PHOTOS
+    for part in ("captions", "hashtags"):
+        assert _flat(d[part]) == pytest.approx(_flat(m[part]), abs=1e-9)
