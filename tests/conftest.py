@@ -88,7 +88,7 @@ def smoke_notebook(smoke_run_dir):
 def flickr8k_smoke_run(real_data, tmp_path_factory) -> Path:
     """A finished smoke Flickr8k run (notebooks 01-04), made once per session with
     `python -m hashtag_kit reproduce --mode smoke --dataset flickr8k --only 01 02 03 04`
-    (about 10 minutes on 2 cores; the image features come from the shared test cache).
+    (about 13 minutes on 2 shared cores; features are reused from the shared test cache).
 
     `$HASHTAG_KIT_FLICKR8K_RUN`, when set, names a finished run to use instead (a developer's
     `outputs/<run>`), so a test that needs one does not wait for a new run.
