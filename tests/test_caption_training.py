@@ -111,5 +111,6 @@ def test_early_stopping_keeps_the_best_val_epoch():
     vl = out["history"]["val_loss"]
     assert out["epochs_run"] == len(vl) < 40  # stopped early
     assert out["best_epoch"] == int(np.argmin(vl)) == out["epochs_run"] - 2
-    loss = out["model"].evaluate(CaptionBatches(val, 16, shuffle=False), verbose=0)
+    batches = CaptionBatches(val, 16, shuffle=False, bucket=True).as_dataset()  # as in training
+    loss = out["model"].evaluate(batches, verbose=0)
     assert loss == pytest.approx(min(vl), rel=1e-4)  # the best epoch's weights are kept
