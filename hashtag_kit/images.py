@@ -3,7 +3,14 @@
 Conversions (`load_image`): EXIF orientation applied; grayscale, 1-bit, palette, CMYK, YCbCr,
 LAB and HSV converted to RGB; transparency (RGBA, LA, palette with transparency) composited
 on white; 16-bit and 32-bit integer images scaled to 0-255 (`value * 255 / 65535`); float
-images in [0, 1] scaled by 255, others clipped.
+images in [0, 1] scaled by 255, others clipped. `open_image` returns the same picture as a
+`PIL.Image` (for callers that crop or resize with PIL next).
+
+Reduced-scale decoding: given the size the caller needs (`size`, or `min_side` for the shorter
+side), a JPEG at least `REDUCING_GAP` (2) times larger is decoded at 1/2, 1/4 or 1/8 scale by
+libjpeg's DCT scaling (`Image.draft`), far cheaper than a full decode and a resize, keeping
+that 2x margin so the results stay close to a full decode's. `draft` acts on the stored
+picture, before the EXIF turn: the sizes asked are turned with it.
 
 Failures (`ImageError(path, reason)`, a `ValueError`): missing file, not a file, zero bytes,
 unknown format (random bytes), truncated or corrupt data, decompression bombs, paths that
@@ -21,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -162,12 +170,29 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV, RGBX, ...
 
 
-def _exif_upright(im: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation; a broken EXIF block leaves the image as stored."""
+#: a JPEG is decoded at reduced scale only while it keeps this many times the pixels needed
+REDUCING_GAP = 2.0
+#: EXIF orientations whose upright picture swaps width and height (90 or 270 degree turns)
+TURNED = (5, 6, 7, 8)
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1-8) `ImageOps.exif_transpose` will apply; 1 when unreadable."""
     try:
-        return ImageOps.exif_transpose(im) or im
+        return int(im.getexif().get(0x0112, 1))
+    except Exception:  # malformed EXIF: the image is used as stored
+        return 1
+
+
+def _exif_upright(im: Image.Image) -> int:
+    """Apply the EXIF orientation in place and return it; a broken EXIF block leaves the image
+    as stored (returns 1)."""
+    orientation = _orientation(im)
+    try:
+        ImageOps.exif_transpose(im, in_place=True)  # no copy when already upright
     except Exception:  # malformed EXIF must not make a readable image unusable
-        return im
+        return 1
+    return orientation
 
 
 def _size_hw(size) -> tuple[int, int]:
@@ -177,36 +202,112 @@ def _size_hw(size) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def load_image(
-    path: str | Path, size: int | tuple[int, int] | None = None, root: str | Path | None = None
-) -> np.ndarray:
-    """Read an image as `uint8` RGB, shape (H, W, 3), or raise `ImageError` naming the file.
+def _draft(im: Image.Image, min_hw: tuple[int, int] | None, reducing_gap) -> int:
+    """Ask a JPEG to decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, `Image.draft`)
+    while the upright picture keeps at least `reducing_gap` x `min_hw` (height, width) pixels;
+    returns the scale's denominator (1: full size). Other formats ignore it. Must come before
+    `load()`."""
+    if min_hw is None or not reducing_gap:
+        return 1
+    h, w = (max(1, int(math.ceil(reducing_gap * n - 1e-9))) for n in min_hw)
+    if _orientation(im) in TURNED:  # draft sees the stored picture: the upright one turned
+        h, w = w, h
+    stored_w = im.width
+    # PIL picks the largest scale 1/s (s = 8, 4, 2, 1) with s <= min(W // w, H // h): both
+    # decoded sides stay >= what is asked, and a smaller picture is decoded in full.
+    # (JPEG and MPO files implement `draft`; for other formats it does nothing.)
+    done = im.draft("RGB", (w, h))
+    return 1 if done is None else round(stored_w / done[1][2])
+
+
+#: EXIF orientation -> whether the upright picture's x and y run against the stored axes
+_MIRRORED = {2: (1, 0), 3: (1, 1), 4: (0, 1), 6: (1, 0), 7: (1, 1), 8: (0, 1)}
+
+
+def _full_box(size, full_size, scale: int, orientation: int) -> tuple[float, ...]:
+    """Where the full picture (`full_size`, upright) lies in its upright decoding at 1/`scale`
+    (`size`), in that decoding's pixel coordinates. libjpeg rounds a reduced side up, so the
+    last column/row may stand for less than `scale` pixels; mirrored by the EXIF turn, that
+    partial one comes first."""
+    (w, h), (full_w, full_h) = size, full_size
+    x_flip, y_flip = _MIRRORED.get(orientation, (0, 0))
+    x0 = w - full_w / scale if x_flip else 0.0
+    y0 = h - full_h / scale if y_flip else 0.0
+    return (x0, y0, x0 + full_w / scale, y0 + full_h / scale)
+
+
+def open_image(
+    path: str | Path,
+    root: str | Path | None = None,
+    *,
+    min_side: int | None = None,
+    reducing_gap: float | None = REDUCING_GAP,
+) -> Image.Image:
+    """Read an image as an upright RGB `PIL.Image` (loaded), or raise `ImageError`.
+
+    `load_image` without the copy into numpy, for code that crops or resizes with PIL next.
 
     Args:
         path: the image file.
-        size: resize to `(height, width)` (an int means square) with bilinear filtering, no
-            cropping; None keeps the original size.
         root: when given, `path` (relative or absolute) must stay inside this folder.
+        min_side: the shorter side the caller needs. A JPEG is then decoded at 1/2, 1/4 or
+            1/8 scale (libjpeg's DCT scaling through `Image.draft`: far cheaper than a full
+            decode and a resize) as long as its shorter side stays at least `reducing_gap` x
+            `min_side`, so the result can be smaller than the stored image; its `info` then
+            holds `full_size` (width, height of the upright picture at full size) and
+            `full_box`, where that full picture lies in the result's pixel coordinates
+            (`hashtag_kit.encoders.image.centre_crop_resize` crops through it, so the crop
+            is the one a full decode gives). None: full size.
+        reducing_gap: the margin kept above `min_side` (PIL's `thumbnail` keeps 2 as well):
+            the resize that follows still shrinks by this factor or more, which smooths the
+            DCT scaling's coarser filter, so results stay close to a full decode. None (or
+            0): always decode in full.
 
-    Returns:
-        np.ndarray uint8 of shape (H, W, 3) (or `size`), EXIF orientation applied.
+    Example:
+        >>> from PIL import Image
+        >>> import tempfile, os
+        >>> d = tempfile.mkdtemp(); Image.new("RGB", (1600, 1200)).save(os.path.join(d, "p.jpg"))
+        >>> open_image(os.path.join(d, "p.jpg"), min_side=256).size  # 1/2: 600 >= 2 x 256
+        (800, 600)
+        >>> open_image(os.path.join(d, "p.jpg"), min_side=256, reducing_gap=1).size  # 1/4
+        (400, 300)
     """
-    p = resolve_image_path(root, path) if root is not None else Path(path)
+    min_hw = None if min_side is None else (int(min_side), int(min_side))
+    return _read(_path(path, root), min_hw, None, reducing_gap)
+
+
+def _path(path, root) -> Path:
+    return resolve_image_path(root, path) if root is not None else Path(path)
+
+
+def _read(p: Path, min_hw, size, reducing_gap) -> Image.Image:
     problem = _file_problem(p)
     if problem:
         raise ImageError(p, problem)
+    im = rgb = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL warns about odd EXIF / large images
-            with Image.open(p) as im:
-                im.load()
-                im = _exif_upright(im)
-                rgb = _to_rgb(im)
-                if size is not None:
-                    h, w = _size_hw(size)
-                    if (h, w) != (rgb.height, rgb.width):
-                        rgb = rgb.resize((w, h), Image.Resampling.BILINEAR)
-                arr = np.asarray(rgb, dtype=np.uint8)
+            im = Image.open(p)
+            full_size = im.size
+            scale = _draft(im, size or min_hw, reducing_gap)
+            im.load()  # (closes the file: a single-frame image keeps only its pixels)
+            orientation = _exif_upright(im)
+            rgb = _to_rgb(im)
+            box = None
+            if scale > 1:
+                if orientation in TURNED:
+                    full_size = full_size[::-1]
+                box = _full_box(rgb.size, full_size, scale, orientation)
+            if size is not None:
+                h, w = size
+                if (h, w) != (rgb.height, rgb.width) or box is not None:
+                    rgb = rgb.resize((w, h), Image.Resampling.BILINEAR, box=box)
+            elif box is not None:  # for crops to match those of a full decode
+                rgb.info.update(full_size=full_size, full_box=box)
+            if rgb is im and getattr(im, "fp", None) is not None:
+                rgb = im.copy()  # a multi-frame file (GIF, TIFF, MPO) stays open after load()
+            return rgb
     except UnidentifiedImageError as e:
         raise ImageError(p, "not an image (unknown format)") from e
     except PermissionError as e:
@@ -218,6 +319,39 @@ def load_image(
         if "truncated" in reason.lower():
             raise ImageError(p, f"truncated image ({reason})") from e
         raise ImageError(p, f"corrupt image ({reason})") from e
+    finally:
+        if im is not None and im is not rgb:
+            im.close()  # the file and the pixels no longer needed
+
+
+def load_image(
+    path: str | Path,
+    size: int | tuple[int, int] | None = None,
+    root: str | Path | None = None,
+    *,
+    min_side: int | None = None,
+    reducing_gap: float | None = REDUCING_GAP,
+) -> np.ndarray:
+    """Read an image as `uint8` RGB, shape (H, W, 3), or raise `ImageError` naming the file.
+
+    Args:
+        path: the image file.
+        size: resize to `(height, width)` (an int means square) with bilinear filtering, no
+            cropping; None keeps the original size. A JPEG at least `reducing_gap` times
+            larger on both sides is first decoded at 1/2, 1/4 or 1/8 scale, keeping that
+            margin (EXIF orientation taken into account; see `open_image`).
+        root: when given, `path` (relative or absolute) must stay inside this folder.
+        min_side: without `size`: the shorter side needed; a JPEG is decoded at a reduced
+            scale while it keeps `reducing_gap` times that (see `open_image`).
+        reducing_gap: see `open_image`; None decodes every image in full.
+
+    Returns:
+        np.ndarray uint8 of shape (H, W, 3) (or `size`), EXIF orientation applied.
+    """
+    p = _path(path, root)
+    min_hw = None if min_side is None else (int(min_side), int(min_side))
+    size_hw = None if size is None else _size_hw(size)
+    arr = np.asarray(_read(p, min_hw, size_hw, reducing_gap), dtype=np.uint8)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageError(p, f"unexpected decoded shape {arr.shape}")
     return arr

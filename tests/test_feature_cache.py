@@ -519,3 +519,38 @@ def test_rows_with_gaps_are_written_and_returned_exactly(tmp_path, posts, tiny_e
         pooled, grid = tiny_encoder.encode(np.stack([tiny_encoder.load(post.image)]))
         np.testing.assert_allclose(fresh.pooled[row], pooled[0], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(fresh.grid[row].astype("float32"), grid[0], rtol=1e-3)
+
+
+@pytest.mark.realdata
+def test_large_photos_decoded_at_reduced_scale_keep_features_and_labels(real_data, tmp_path):
+    """Camera-size photos (COCO photos enlarged 2.5x, JPEG quality 95: 1067 px and more on the
+    shorter side) are decoded at 1/2 scale by the pipeline, since their 224-px crop needs only
+    256 px (x 2 margin): the prepared pixels, the EfficientNet-Lite0 features and the top
+    ImageNet labels stay those of a full decode."""
+    from hashtag_kit.encoders.image import get_image_encoder
+    from hashtag_kit.images import load_image
+
+    enc = get_image_encoder("efficientnet_lite0")
+    posts = []
+    for src in sorted((real_data / "coco-mini" / "val2017").glob("*.jpg"))[:40]:
+        with Image.open(src) as im:
+            big = im.convert("RGB").resize((im.width * 5 // 2, im.height * 5 // 2), Image.LANCZOS)
+        if min(big.size) >= 4 * enc.decode_min_side:  # 1/2 scale keeps 2 x 256
+            big.save(tmp_path / src.name, quality=95)
+            posts.append(Post(id=src.stem, hashtags=["x"], image=str(tmp_path / src.name)))
+    posts = posts[:8]
+    assert len(posts) == 8
+    stored = Image.open(posts[0].image).size
+    assert enc.decode(posts[0].image).size == ((stored[0] + 1) // 2, (stored[1] + 1) // 2)
+
+    store = tmp_path / "store"  # computed now, not found in a shared cache
+    fs = extract_features(tmp_path / "run", posts, "image", enc, progress=False, cache_dir=store)
+    full = np.stack([enc.prepare(load_image(p.image, reducing_gap=None)) for p in posts])
+    fast = np.stack([enc.load(p.image) for p in posts])
+    assert np.abs(fast.astype(int) - full).mean() < 1  # pixels, 0-255 scale (0.36 measured)
+    ref, _ = enc.encode(full, grid=False)
+    cos = (fs.pooled * ref).sum(1) / np.linalg.norm(fs.pooled, axis=1) / np.linalg.norm(ref, axis=1)
+    assert cos.min() > 0.995  # (0.9988 and more measured)
+    top_full = [labels[0][0] for labels in enc.predict_labels(full, k=1)]
+    top_fast = [labels[0][0] for labels in enc.predict_labels(fast, k=1)]
+    assert top_fast == top_full

@@ -254,3 +254,103 @@ def test_damaged_files_never_escape_as_other_errors(tmp_path, jpeg):
             assert arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3
             outcomes["ok"] += 1
     assert outcomes["error"] > 20  # the damage was real
+
+
+# -- reduced-scale JPEG decoding (libjpeg DCT scaling through Image.draft) ----------------------
+@pytest.fixture
+def big_jpeg(tmp_path):
+    """A 1600x1200 JPEG with detail at every scale (noise over gradients)."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:1200, 0:1600]
+    base = np.stack([x // 7, y // 5, (x + y) // 11], axis=-1) % 256
+    noise = rng.integers(-20, 21, (1200, 1600, 3))
+    path = tmp_path / "big.jpg"
+    Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(path, quality=90)
+    return path
+
+
+def test_open_image_decodes_large_jpegs_at_reduced_scale(big_jpeg, tmp_path):
+    assert I.open_image(big_jpeg).size == (1600, 1200)  # nothing asked: full size
+    # the shorter side keeps REDUCING_GAP (2) x min_side: 1/2 keeps 600 >= 2 x 256
+    assert I.open_image(big_jpeg, min_side=256).size == (800, 600)
+    assert I.open_image(big_jpeg, min_side=256, reducing_gap=1).size == (400, 300)
+    assert I.open_image(big_jpeg, min_side=75, reducing_gap=1).size == (200, 150)  # 1/8
+    assert I.open_image(big_jpeg, min_side=256, reducing_gap=None).size == (1600, 1200)
+    assert I.open_image(big_jpeg, min_side=601).size == (1600, 1200)  # 1/2 would be too small
+    assert load_image(big_jpeg, min_side=256).shape == (600, 800, 3)
+    png = tmp_path / "big.png"
+    Image.open(big_jpeg).save(png)
+    assert I.open_image(png, min_side=64).size == (1600, 1200)  # other formats: in full
+    assert I.open_image(big_jpeg, min_side=256).mode == "RGB"
+
+
+def test_reduced_scale_decoding_stays_close_to_a_full_decode(big_jpeg):
+    full = load_image(big_jpeg, size=(300, 400), reducing_gap=None)
+    fast = load_image(big_jpeg, size=(300, 400))  # decoded at 800x600, then resized
+    assert fast.shape == full.shape == (300, 400, 3)
+    assert np.abs(fast.astype(int) - full).mean() < 2
+
+
+def test_reduced_scale_respects_the_exif_turn(tmp_path, monkeypatch):
+    """`draft` runs on the stored picture, before the EXIF turn: the sizes asked for the
+    upright picture are turned too, else a tall request on a turned photo decodes too small."""
+    stored = np.zeros((400, 1600, 3), np.uint8)  # 1600 wide, 400 tall as stored
+    stored[:, :800] = (255, 0, 0)  # left half red: the top once turned (orientation 6)
+    stored[:, 800:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise: 400 wide, 1600 tall
+    path = tmp_path / "turned.jpg"
+    Image.fromarray(stored).save(path, exif=exif.tobytes(), quality=95)
+    decoded = []
+    to_rgb = I._to_rgb
+    monkeypatch.setattr(I, "_to_rgb", lambda im: decoded.append(im.size) or to_rgb(im))
+
+    out = load_image(path, size=(200, 50))  # upright (height, width)
+    assert out.shape == (200, 50, 3)
+    assert decoded[-1] == (100, 400)  # 1/4 scale, upright: 2x the asked width and height
+    assert out[:80, :, 0].min() > 200 and out[-80:, :, 2].min() > 200  # red on top
+    # a wide request: 1/4 scale of the stored picture would be 100 px wide once turned (<
+    # 2 x 200), so the photo is decoded in full
+    assert load_image(path, size=(50, 200)).shape == (50, 200, 3)
+    assert decoded[-1] == (400, 1600)
+    assert I.open_image(path, min_side=50).size == (100, 400)  # shorter side: either way
+
+
+def test_reduced_scale_crops_match_a_full_decode_in_every_orientation(tmp_path):
+    """Odd sides (1203x803): a side decoded at 1/8 rounds up, so its last pixel stands for
+    fewer than 8; the EXIF turn may move it first. The crop must follow it in every
+    orientation, else it is shifted by up to half a pixel (errors 8-11x as large)."""
+    from hashtag_kit.encoders.image import centre_crop_resize
+
+    rng = np.random.default_rng(1)
+    small = rng.integers(0, 256, (51, 76, 3), dtype=np.uint8)  # detail near the 1/8 scale
+    picture = Image.fromarray(small).resize((1203, 803), Image.Resampling.BICUBIC)
+    errors = []
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        path = tmp_path / f"o{orientation}.jpg"
+        picture.save(path, exif=exif.tobytes(), quality=95)
+        full = centre_crop_resize(I.open_image(path, reducing_gap=None), 64)
+        im = I.open_image(path, min_side=90, reducing_gap=1)
+        assert im.size == ((151, 101) if orientation < 5 else (101, 151))  # 1/8 scale
+        errors.append(np.abs(centre_crop_resize(im, 64).astype(int) - full).mean())
+    assert max(errors) < 4 and max(errors) - min(errors) < 0.2, errors  # 2.56 in all 8
+
+
+@pytest.mark.realdata
+def test_reduced_scale_on_real_photos_is_close_to_a_full_decode(real_data):
+    """COCO photos (640x480-ish) cropped and resized to 96 px as the encoders do: decoding them
+    at 1/2 scale changes the pixels by little (they would for a 224 input from 1024+ px)."""
+    from hashtag_kit.encoders.image import centre_crop_resize, decode_min_side
+
+    photos = sorted((real_data / "coco-mini").glob("*2017/*.jpg"))[::12]
+    size, diffs = 96, []
+    for path in photos:
+        full = centre_crop_resize(I.open_image(path, reducing_gap=None), size)
+        im = I.open_image(path, min_side=decode_min_side(size))
+        if im.size == Image.open(path).size:
+            continue  # too small for 1/2 scale with the margin
+        diffs.append(np.abs(centre_crop_resize(im, size).astype(int) - full).mean())
+    assert len(diffs) >= 10
+    assert np.mean(diffs) < 1 and max(diffs) < 1.5  # (0-255 scale; 0.54 and 0.71 measured)

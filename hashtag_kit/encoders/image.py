@@ -15,7 +15,11 @@ Two pretrained backbones, never random ones:
 
 Every encoder applies the ImageNet evaluation protocol to a decoded uint8 image: centre crop
 of 87.5% of the shorter side, bicubic resize to the input size (`ImageEncoder.prepare`), then
-the backbone's normalisation (`ImageEncoder.preprocess`).
+the backbone's normalisation (`ImageEncoder.preprocess`). Reading a file (`ImageEncoder.load`),
+a JPEG with at least twice the pixels the crop needs is decoded at 1/2, 1/4 or 1/8 scale
+(libjpeg's DCT scaling), keeping that 2x margin (`hashtag_kit.images.REDUCING_GAP`): a 4000x3000
+photo is decoded at 1000x750 for a 224 input, while photos under 1024 px on the shorter side
+(COCO's 640x480, Flickr8k's) are decoded in full, as before.
 
 Example:
     >>> enc = get_image_encoder("efficientnet_lite0")
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,7 +47,7 @@ CROP_FRACTION = 0.875
 #: the cache id, so bumping it when a change alters the features of an image keeps the features
 #: an older kit cached from being reused as if they were current (the cache key of an image is
 #: its file content; what is done with the pixels is only known from this and the weights)
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3  # 3: large JPEGs decoded at reduced scale (`ImageEncoder.decode`)
 INCEPTION_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INCEPTION_TOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 WEIGHTS_HELP = (
@@ -93,48 +98,73 @@ def cached_inception_weights() -> Path | None:
 
 
 # -- reading and preparing images -------------------------------------------------------------
-def read_image(path: str | Path) -> np.ndarray:
+def read_image(path: str | Path, min_side: int | None = None) -> np.ndarray:
     """Decode an image file to uint8 `(H, W, 3)` through the kit's one image reader.
 
-    Raises the reader's `ImageError` (a `ValueError`/`OSError` naming the file) when the file is
-    missing or unreadable.
+    `min_side`: the shorter side needed; a large JPEG is decoded at a reduced scale that keeps
+    twice that (`hashtag_kit.images.open_image`). Raises the reader's `ImageError` (a
+    `ValueError` naming the file) when the file is missing or unreadable.
     """
-    try:
-        from hashtag_kit.images import load_image
-    except ImportError:  # the data helper's reader has not landed: same behaviour, local PIL
-        return _pil_load_image(path)
-    return load_image(path)
+    from hashtag_kit.images import load_image
+
+    return load_image(path, min_side=min_side)
 
 
-def _pil_load_image(path) -> np.ndarray:
+def decode_min_side(size: int, crop_fraction: float = CROP_FRACTION) -> int:
+    """The shorter side an image needs for its centre crop to be at least `size` pixels.
+
+    `centre_crop_resize` crops `round(shorter side * crop_fraction)` pixels, so a shorter side
+    of `ceil(size / crop_fraction)` gives a crop of at least `size`: resizing it down to `size`
+    never enlarges. (224 -> 256; InceptionV3's 299 -> 342.)
+
+    Example:
+        >>> decode_min_side(224), decode_min_side(299)
+        (256, 342)
+    """
+    return int(math.ceil(size / crop_fraction - 1e-9))
+
+
+def centre_crop_resize(image, size: int, crop_fraction: float = CROP_FRACTION) -> np.ndarray:
+    """Centre crop `crop_fraction` of the shorter side, bicubic resize to `(size, size, 3)`.
+
+    `image`: a uint8 `(H, W, 3)` array (gray `(H, W)` and RGBA accepted) or an RGB `PIL.Image`
+    (as `hashtag_kit.images.open_image` returns: no copy into numpy and back). An image decoded
+    at reduced scale carries `info["full_size"]` and `info["full_box"]`: the crop is then
+    computed on the full-size picture and mapped into the reduced one (fractional pixels), so
+    it covers exactly what a full decode's crop covers.
+    """
     from PIL import Image
 
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise OSError(f"{path}: cannot read image ({e})") from e
-
-
-def centre_crop_resize(image: np.ndarray, size: int, crop_fraction: float = CROP_FRACTION):
-    """Centre crop `crop_fraction` of the shorter side, bicubic resize to `(size, size, 3)`."""
-    from PIL import Image
-
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    if image.ndim != 3 or image.shape[-1] not in (3, 4):
-        raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
-    image = image[..., :3]
-    h, w = image.shape[:2]
+    full_box = None
+    if isinstance(image, Image.Image):
+        pil = image if image.mode == "RGB" else image.convert("RGB")
+        w, h = image.info.get("full_size", pil.size)
+        full_box = image.info.get("full_box")
+    else:
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = np.stack([image] * 3, axis=-1)
+        if image.ndim != 3 or image.shape[-1] not in (3, 4):
+            raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
+        image = image[..., :3]
+        if image.dtype != np.uint8:
+            image = np.clip(image, 0, 255).astype(np.uint8)
+        h, w = image.shape[:2]
+        pil = None
     side = max(1, int(round(min(h, w) * crop_fraction)))
     top, left = (h - side) // 2, (w - side) // 2
-    if image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    if side == size:
+    box = (left, top, left + side, top + side)
+    if full_box is not None:  # full-size pixel coordinates -> the reduced picture's
+        x0, y0, x1, y1 = full_box
+        sx, sy = (x1 - x0) / w, (y1 - y0) / h
+        box = (x0 + left * sx, y0 + top * sy, x0 + (left + side) * sx, y0 + (top + side) * sy)
+    elif side == size:
+        if pil is not None:
+            return np.asarray(pil.crop(box), dtype=np.uint8)
         return np.ascontiguousarray(image[top : top + side, left : left + side])
-    pil = Image.fromarray(np.ascontiguousarray(image))
-    box = (left, top, left + side, top + side)  # crop and resize in one resampling pass
+    if pil is None:
+        pil = Image.fromarray(np.ascontiguousarray(image))
+    # crop and resize in one resampling pass
     return np.asarray(pil.resize((size, size), Image.BICUBIC, box=box), dtype=np.uint8)
 
 
@@ -257,17 +287,31 @@ class ImageEncoder:
         return f"{self.name}-{hashlib.sha256(proto).hexdigest()[:12]}"
 
     # input protocol ----------------------------------------------------------------------------
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        """A decoded uint8 `(H, W, 3)` image -> uint8 `(S, S, 3)` (centre crop + bicubic)."""
+    def prepare(self, image) -> np.ndarray:
+        """A decoded uint8 `(H, W, 3)` image (or RGB `PIL.Image`) -> uint8 `(S, S, 3)` (centre
+        crop + bicubic)."""
         return centre_crop_resize(image, self.input_size, self.crop_fraction)
 
     def preprocess(self, batch: np.ndarray) -> np.ndarray:
         """uint8 `(batch, S, S, 3)` -> float32 network input."""
         return np.asarray(self._preprocess_fn(np.asarray(batch)), dtype="float32")
 
+    @property
+    def decode_min_side(self) -> int:
+        """The shorter side a decoded image needs for the centre crop (`decode_min_side`)."""
+        return decode_min_side(self.input_size, self.crop_fraction)
+
+    def decode(self, path: str | Path):
+        """Decode one image file for `prepare`: an upright RGB `PIL.Image`; a JPEG at 1/2, 1/4
+        or 1/8 scale when it keeps a shorter side >= 2 x `decode_min_side` (`ImageError`
+        naming the file when unreadable)."""
+        from hashtag_kit.images import open_image
+
+        return open_image(path, min_side=self.decode_min_side)
+
     def load(self, path: str | Path) -> np.ndarray:
         """Read and prepare one image file -> uint8 `(S, S, 3)`."""
-        return self.prepare(read_image(path))
+        return self.prepare(self.decode(path))
 
     # features ----------------------------------------------------------------------------------
     def encode(self, batch: np.ndarray, grid: bool = True):
