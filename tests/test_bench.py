@@ -1,4 +1,5 @@
-"""The training and recommend benchmarks run on tiny sizes and print their figures."""
+"""The benchmarks run on tiny sizes and print their figures (the feature bench on embedded
+pictures: tests/test_feature_cache.py; on real photos: here)."""
 
 from __future__ import annotations
 
@@ -79,3 +80,44 @@ def test_bench_package_runs_as_a_module():
     assert "{features,train,recommend,loaders,all}" in out.stdout
     bad = bench("nope")
     assert bad.returncode == 2 and "invalid choice: 'nope'" in bad.stderr
+
+
+def test_bench_features_needs_the_folder_of_a_real_dataset(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        bench_main(["features", "--dataset", "coco"])
+    assert stopped.value.code == 2
+    assert "--dataset coco needs --data-dir" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench_main(["features", "--dataset", "imagenet", "--data-dir", "."])
+    assert "unknown dataset 'imagenet'" in capsys.readouterr().err
+
+
+def test_bench_features_says_when_the_dataset_folder_is_missing(tmp_path, capsys):
+    missing = tmp_path / "coco-mini"
+    assert bench_main(["features", "--dataset", "coco", "--data-dir", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: dataset 'coco': {missing} does not exist" in err
+
+
+@pytest.mark.realdata
+def test_bench_features_on_real_photos(real_data, capsys):
+    """`--dataset coco`: says which photos it ran on (count, stored sizes) and prints their
+    extraction throughput (photos/s, megapixels/s and JPEG MB/s), against the 85% target."""
+    coco = real_data / "coco-mini"
+    assert bench_main(["features", "--tiny", "--dataset", "coco", "--data-dir", str(coco)]) == 0
+    out = capsys.readouterr().out
+    assert f"data: coco photos in {coco}, 32 posts with images, 32 readable" in out
+    sizes = re.search(r"photo sizes \(as stored\): (\d+)x(\d+) \((\d+)\).*median (\d+)\)", out)
+    width, height, count, median_side = (int(g) for g in sizes.groups())  # most common first
+    assert width == 640 and 1 <= count <= 32 and 375 <= median_side <= 480
+    pipe = float(re.search(r"pipeline \(extract_features\)\s+([\d.]+) images/s", out).group(1))
+    rate, mpx_s, mb_s, mpx, kb = re.search(
+        r"extraction throughput\s+([\d.]+) photos/s\s+([\d.]+) Mpx/s, ([\d.]+) MB/s of image "
+        r"files \(coco: mean ([\d.]+) Mpx, (\d+) kB per photo\)",
+        out,
+    ).groups()
+    assert float(rate) == pipe > 0
+    assert 0.15 < float(mpx) < 0.35 and 50 < int(kb) < 400  # COCO-mini: ~640x480, ~160 kB
+    assert abs(float(mpx_s) - pipe * float(mpx)) <= 0.05 + pipe * 0.005  # (rounding)
+    assert abs(float(mb_s) - pipe * int(kb) / 1000) <= 0.05 + pipe * 0.005
+    assert re.search(r"targets: pipeline >= 85% of bare: (met|NOT met);", out)
