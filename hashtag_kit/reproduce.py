@@ -37,9 +37,25 @@ NOTEBOOKS = REPO / "notebooks"
 DATASET_PRESETS: dict[str, dict[str, dict]] = {
     "flickr8k": {
         "01_preprocess": {"DATASET": "flickr8k", "MIN_TAG_FREQ": 5},
-        "02_encoder_decoder_hashtags": {"SPLIT": "official"},
-        "03_attention_baseline": {"SPLIT": "official", "HARRISON_DIR": "none"},
-        "04_caption_decoder": {"PRESET": "flickr8k"},
+        "02_encoder_decoder_hashtags": {"SPLIT": "official", "EPOCHS": 12, "BATCH_SIZE": 64},
+        "03_attention_baseline": {
+            "SPLIT": "official",
+            "HARRISON_DIR": "none",
+            "EPOCHS": 8,
+            "BATCH_SIZE": 64,
+        },
+        "04_caption_decoder": {
+            "EPOCHS": 10,
+            "PATIENCE": 2,
+            "UNITS": 384,
+            "EMBED_DIM": 256,
+            "ATTENTION_UNITS": 256,
+            "BATCH_SIZE": 64,
+            "MIN_WORD_COUNT": 5,
+            "DROPOUT": 0.5,
+            "ATTENTION_REG": 1.0,
+            "N_SAMPLES": 6,
+        },
     },
 }
 
@@ -180,9 +196,41 @@ def main(argv: list[str] | None = None) -> int:
         help=f"a real dataset with a preset ({', '.join(DATASET_PRESETS)}); default: embedded",
     )
     ap.add_argument("--data-dir", default=None, help="the dataset's folder (with --dataset)")
+    ap.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a notebook parameter for every stage that has it, e.g. -p MAX_POSTS=900 "
+        "(the value is read as JSON when it parses, else as text)",
+    )
     args = ap.parse_args(argv)
+    try:
+        extra = parse_params(args.param)
+    except ValueError as e:
+        print(f"error: {e}")
+        return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return reproduce(args.run, args.mode, args.only, dataset=args.dataset, data_dir=args.data_dir)
+    return reproduce(
+        args.run, args.mode, args.only, extra, dataset=args.dataset, data_dir=args.data_dir
+    )
+
+
+def parse_params(items: list[str]) -> dict:
+    """`["EPOCHS=3", "DATASET=coco"]` -> `{"EPOCHS": 3, "DATASET": "coco"}`."""
+    import json
+
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise ValueError(f"--param takes NAME=VALUE, got {item!r}")
+        try:
+            out[name] = json.loads(value)
+        except ValueError:
+            out[name] = value
+    return out
 
 
 if __name__ == "__main__":
