@@ -370,7 +370,7 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5) -> str:
         "they are present.",
         f"- tags (Flickr8k-tags, `hashtag_kit.data.flickr8k`): the content words that at least 2 "
         f"of captions #1-#4 use; a post's text is caption #0. {stats.get('n_hashtags', '?')} "
-        f"tags used on at least {(pre.get('config') or {}).get('min_tag_freq', '?')} photos, "
+        f"tags used on at least {(meta.get('preprocess') or {}).get('min_tag_freq', '?')} photos, "
         f"{stats.get('tags_per_post_mean', float('nan')):.1f} per photo.",
     ]
     # captions

@@ -86,9 +86,10 @@ def smoke_notebook(smoke_run_dir):
 # -- a finished smoke Flickr8k run ----------------------------------------------------------------
 @pytest.fixture(scope="session")
 def flickr8k_smoke_run(real_data, tmp_path_factory) -> Path:
-    """A finished smoke Flickr8k run (notebooks 01-04), made once per session with
-    `python -m hashtag_kit reproduce --mode smoke --dataset flickr8k --only 01 02 03 04`
-    (about 13 minutes on 2 shared cores; features are reused from the shared test cache).
+    """A finished smoke Flickr8k run (notebooks 01-05 on the first 1,200 photos), made once per
+    session with `python -m hashtag_kit reproduce --mode smoke --dataset flickr8k -p
+    MAX_POSTS=1200` (several minutes on 2 cores; features are reused from the shared test
+    cache).
 
     `$HASHTAG_KIT_FLICKR8K_RUN`, when set, names a finished run to use instead (a developer's
     `outputs/<run>`), so a test that needs one does not wait for a new run.
@@ -107,7 +108,7 @@ def flickr8k_smoke_run(real_data, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("flickr8k_smoke_run")
     cmd = [sys.executable, "-m", "hashtag_kit", "reproduce", "--run", str(run_dir)]
     cmd += ["--mode", "smoke", "--dataset", "flickr8k", "--data-dir", str(flickr)]
-    cmd += ["--only", "01", "02", "03", "04"]
+    cmd += ["-p", "MAX_POSTS=1200"]  # about 900 training and 150 dev photos
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
         pytest.fail(f"the smoke Flickr8k run failed ({' '.join(cmd)}):\n{done.stdout[-3000:]}")
