@@ -371,7 +371,9 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5) -> str:
         f"- tags (Flickr8k-tags, `hashtag_kit.data.flickr8k`): the content words that at least 2 "
         f"of captions #1-#4 use; a post's text is caption #0. {stats.get('n_hashtags', '?')} "
         f"tags used on at least {(meta.get('preprocess') or {}).get('min_tag_freq', '?')} photos, "
-        f"{stats.get('tags_per_post_mean', float('nan')):.1f} per photo.",
+        f"{stats.get('tags_per_post_mean', float('nan')):.1f} per photo; the most used: "
+        + ", ".join(f"#{t} {c:,}" for t, c in list(rd.load_vocab()["counts"].items())[:10])
+        + ".",
     ]
     # captions
     published = load_published()

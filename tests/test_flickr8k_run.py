@@ -100,3 +100,14 @@ def test_report_shows_the_run_beside_the_published_flickr8k_rows(flickr8k_smoke_
     html = report.read_text(encoding="utf-8")
     assert "flickr8k" in html.lower() and "Xu et al. 2015" in html
     assert "show-attend-tell greedy" in html
+
+
+def test_readme_section_is_generated_from_the_run(flickr8k_smoke_run):
+    from hashtag_kit.readme_results import render_real_photos
+
+    text = render_real_photos(flickr8k_smoke_run)
+    captions = json.loads((flickr8k_smoke_run / CAPTION / "metrics.json").read_text())["captions"]
+    row = next(line for line in text.splitlines() if line.startswith("| show-attend-tell greedy"))
+    assert f"{captions['show-attend-tell greedy']['bleu4']:.3f}" in row
+    assert "| soft attention | Xu et al. 2015 |" in text and "dev list" in text
+    assert "| kNN image | 03 |" in text and "text removed" in text
