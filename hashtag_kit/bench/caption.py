@@ -48,9 +48,9 @@ TARGET_RATIO = 1.3
 FLICKR8K_WORDS = (10.8, 3.7)  # mean, sd of the words per Flickr8k train caption
 
 
-def caption_lengths(data_dir: str | None) -> tuple[int, np.ndarray | None, str]:
-    """(vocabulary size, word counts of the real captions or None, what they are) of
-    `--data`: a `CaptionTokenizer` fitted with min_count 5 on the Flickr8k train captions."""
+def flickr8k_vocabulary_and_lengths(data_dir: str) -> tuple[int, np.ndarray, str]:
+    """(vocabulary size, words per caption, a description) of the Flickr8k train captions in
+    `data_dir`; the vocabulary of a `CaptionTokenizer` fitted on them with min_count 5."""
     from hashtag_kit.captioning import CaptionTokenizer, caption_words
     from hashtag_kit.data.flickr8k import load_flickr8k
     from hashtag_kit.report import RunReport
@@ -126,8 +126,8 @@ def tutorial_models(vocab_size: int, embedding_dim: int, units: int):
     """The tutorial's `CNN_Encoder` and `RNN_Decoder` (with `BahdanauAttention`), as written there.
 
     The decoder's GRU is called on `[context; embedded word]` without an initial state, as in the
-    tutorial (the previous hidden state reaches a step only through the attention query); its
-    cost per step is the same as with the state fed in.
+    tutorial (the previous hidden state reaches a step only through the attention query);
+    feeding the state in would not change the matmuls a step does.
     """
     import keras
     import tensorflow as tf
@@ -387,12 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiny:
         args.units, args.embed_dim, args.attention_units = 16, 8, 8
         args.batch, args.length, args.steps, args.epochs = 4, 4, 2, 1
-        args.vocab = args.vocab or 40
+        args.vocab = args.vocab or (0 if args.data else 40)
         regions, channels = 4, 16
     word_counts, source = None, "built-in lengths (Flickr8k train: 10.8 +- 3.7 words)"
     vocab = args.vocab
     if args.data:
-        data_vocab, word_counts, source = caption_lengths(args.data)
+        data_vocab, word_counts, source = flickr8k_vocabulary_and_lengths(args.data)
         vocab = vocab or data_vocab
     vocab = vocab or DEFAULT_VOCAB
     n_pairs = args.steps * args.batch
