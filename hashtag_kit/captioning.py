@@ -37,6 +37,7 @@ import numpy as np
 
 from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
+from hashtag_kit.training import load_epoch_checkpoint, record_epoch, save_epoch_checkpoint
 
 PAD, UNK, START, END = "<pad>", "<unk>", "<start>", "<end>"
 SPECIALS = (PAD, UNK, START, END)
@@ -417,8 +418,6 @@ def train_caption_model(
          after the first epoch, "best_epoch": epoch whose weights were kept (0-based),
          "epochs_run": epochs trained in total, "resumed_from_epoch": 0 for a fresh start}.
     """
-    from hashtag_kit.training import load_epoch_checkpoint, save_epoch_checkpoint
-
     settings = {
         "batch_size": int(batch_size),
         "learning_rate": float(learning_rate),
@@ -458,11 +457,9 @@ def train_caption_model(
             verbose=verbose,
             callbacks=[timer, *callbacks],
         )
-        history["loss"].append(float(h.history["loss"][-1]))
-        if "val_loss" in h.history:
-            history["val_loss"].append(float(h.history["val_loss"][-1]))
-            if history["val_loss"][-1] <= min(history["val_loss"]):
-                best_epoch, best_weights = epoch, [np.array(w) for w in model.get_weights()]
+        best_epoch, best_weights = record_epoch(
+            history, h, model, epoch, (best_epoch, best_weights)
+        )
         if folder is not None:
             save_epoch_checkpoint(folder, model, key, epoch, history, (best_epoch, best_weights))
     if best_weights is not None:

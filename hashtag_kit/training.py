@@ -495,6 +495,18 @@ def save_epoch_checkpoint(
             old.unlink()
 
 
+def record_epoch(history: dict, fit_history, model, epoch: int, best, restore_best=True):
+    """Append one `fit` epoch's loss (and val loss) to `history`; returns `(best_epoch,
+    best_weights)`: this epoch's weights when its val loss is the lowest so far (and
+    `restore_best`), else `best` unchanged."""
+    history["loss"].append(float(fit_history.history["loss"][-1]))
+    if "val_loss" in fit_history.history:
+        history["val_loss"].append(float(fit_history.history["val_loss"][-1]))
+        if restore_best and history["val_loss"][-1] <= min(history["val_loss"]):
+            return epoch, [np.array(w) for w in model.get_weights()]
+    return best
+
+
 def train(
     config: TrainConfig,
     train_data: PostArrays,
@@ -564,11 +576,9 @@ def train(
             callbacks=[timer, *callbacks],
             verbose=verbose,
         )
-        history["loss"].append(float(h.history["loss"][-1]))
-        if "val_loss" in h.history:
-            history["val_loss"].append(float(h.history["val_loss"][-1]))
-            if config.restore_best and history["val_loss"][-1] <= min(history["val_loss"]):
-                best_epoch, best_weights = epoch, [np.array(w) for w in model.get_weights()]
+        best_epoch, best_weights = record_epoch(
+            history, h, model, epoch, (best_epoch, best_weights), config.restore_best
+        )
         if ckpt is not None:
             save_epoch_checkpoint(ckpt, model, key, epoch, history, (best_epoch, best_weights))
     if best_weights is not None:
