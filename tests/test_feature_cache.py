@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import threading
+import time
 
 import keras
 import numpy as np
@@ -420,24 +421,51 @@ def test_killed_process_resumes_identically(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux")
 def test_decode_threads_yield_to_the_network(tmp_path, posts, tiny_encoder, monkeypatch):
-    """Decoding runs in low-priority helper threads, prefetching ahead; the network's
-    (calling) thread keeps its priority, and the features are the same as decoding inline."""
+    """Decoding runs in a low-priority helper thread, prefetching ahead; the network's
+    (calling) thread keeps its priority (it decodes only images no helper has started, while
+    it would otherwise wait), and the features are the same as decoding inline."""
     monkeypatch.delenv(cache.CACHE_ENV, raising=False)
     seen, load = [], tiny_encoder.load
+    caller = threading.current_thread().name
 
     def spying_load(path):
         tid = threading.get_native_id()
         seen.append((threading.current_thread().name, os.getpriority(os.PRIO_PROCESS, tid)))
+        time.sleep(0.02)  # (a slow read: the helper gets images even if the caller steals)
         return load(path)
 
     monkeypatch.setattr(tiny_encoder, "load", spying_load)
     before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     fs = _extract(tmp_path / "run", posts, tiny_encoder)
-    assert seen and all(name.startswith("decode") for name, _ in seen)
-    assert {nice for _, nice in seen} == {cache.BACKGROUND_NICE}
+    assert {name for name, _ in seen if name != caller} and len(seen) == 11  # 10 + bad.png
+    assert all(name.startswith("decode") or name == caller for name, _ in seen)
+    assert {nice for name, nice in seen if name != caller} == {cache.BACKGROUND_NICE}
+    assert {nice for name, nice in seen if name == caller} <= {before}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
     inline = np.stack([load(p.image) for p in posts[:3]])
     np.testing.assert_allclose(fs.pooled[:3], tiny_encoder.encode(inline)[0], rtol=1e-5)
+
+
+def test_network_thread_decodes_instead_of_waiting(tmp_path, posts, tiny_encoder, monkeypatch):
+    """When decoding is slower than the network, the calling thread takes the batch's images
+    no helper has started: both threads decode, each image once, with the same features."""
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    reference = _extract(tmp_path / "reference", posts, tiny_encoder)
+    load, by_thread = tiny_encoder.load, {}
+
+    def slow_load(path):
+        name = threading.current_thread().name
+        by_thread.setdefault(name, []).append(path)
+        time.sleep(0.05)
+        return load(path)
+
+    monkeypatch.setattr(tiny_encoder, "load", slow_load)
+    fs = _extract(tmp_path / "run", posts, tiny_encoder)
+    decoded = [p for paths in by_thread.values() for p in paths]
+    assert len(by_thread) == 2 and sorted(decoded) == sorted(set(decoded))  # each once
+    assert len(decoded) == 11  # the 10 readable images and bad.png
+    np.testing.assert_array_equal(fs.pooled, reference.pooled)
+    np.testing.assert_array_equal(fs.mask, reference.mask)
 
 
 def test_command_line_takes_explicit_weights_and_says_when_they_are_missing(

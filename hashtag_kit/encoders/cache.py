@@ -31,7 +31,8 @@ Guarantees:
   store; a final call without `shard` (or `--merge`) assembles the index.
 
 Speed: image decoding and resizing of the next batch runs in a thread while the network
-runs on the current one (`python -m hashtag_kit bench features` prints the figures).
+runs on the current one; when the network is ahead, its thread decodes too instead of waiting
+(`python -m hashtag_kit bench features` prints the figures).
 """
 
 from __future__ import annotations
@@ -484,28 +485,78 @@ def _background() -> None:
         pass
 
 
+class _BatchDecode:
+    """One batch's decoding (read, crop, resize each image; then stack and normalise), which
+    the decode thread and the network's thread can share: `work()` claims images one at a
+    time until none is left, and whoever finishes the last one assembles the batch."""
+
+    def __init__(self, keys: list[str], load: Callable, assemble: Callable) -> None:
+        self.keys = keys
+        self._load, self._assemble = load, assemble
+        self._images: list = [None] * len(keys)
+        self._failed: list = [None] * len(keys)
+        self._next = self._done = 0
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._result = None
+        self._error: BaseException | None = None
+
+    def work(self) -> None:
+        """Decode unclaimed images of this batch (in any thread) until none is left."""
+        while True:
+            with self._lock:
+                i = self._next
+                if i == len(self.keys):
+                    return
+                self._next += 1
+            try:
+                self._images[i] = self._load(self.keys[i])
+            except Exception as e:  # the reader's error names the file
+                self._failed[i] = f"{type(e).__name__}: {e}"
+            with self._lock:
+                self._done += 1
+                last = self._done == len(self.keys)
+            if last:
+                try:
+                    self._result = self._assemble(self.keys, self._images, self._failed)
+                except BaseException as e:  # raised in the network's thread by result()
+                    self._error = e
+                self._images = []  # the batch holds them now
+                self._ready.set()
+
+    def result(self):
+        """(ok keys, preprocessed batch or None, failed {key: reason}): the network's thread
+        decodes what is still unclaimed itself rather than wait idle, then waits."""
+        if not self._ready.is_set():
+            self.work()
+            self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
 def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard, out):
     """Compute and store image features for keys `todo`.
 
-    Three stages overlap: decode threads read, crop, resize and normalise the next
+    Three stages overlap: a decode thread reads, crops, resizes and normalises the next
     `PREFETCH` batches; the calling thread runs the network; a writer thread puts the
     outputs into their rows of `out` (an `_Rows`: the float16 grid is cast in place) and
-    writes shards from those rows. Helper threads run at low priority (`_background`). At most
-    one shard write is in flight, so an error (or a kill) after a shard leaves exactly the
+    writes shards from those rows. Helper threads run at low priority (`_background`); when
+    the network is done before the next batch is decoded, the calling thread decodes that
+    batch's remaining images beside the decode thread instead of waiting idle. At most one
+    shard write is in flight, so an error (or a kill) after a shard leaves exactly the
     finished shards behind.
     """
 
-    def decode(chunk):
-        out, ok, failed = [], [], {}
-        for k in chunk:
-            try:
-                out.append(enc.load(inputs[k]))
-                ok.append(k)
-            except Exception as e:  # the reader's error names the file
-                failed[k] = f"{type(e).__name__}: {e}"
-        if not out:
+    def load(k):
+        return enc.load(inputs[k])
+
+    def assemble(keys, images, failed_reasons):
+        ok = [k for k, im in zip(keys, images, strict=True) if im is not None]
+        failed = {k: r for k, r in zip(keys, failed_reasons, strict=True) if r is not None}
+        if not ok:
             return ok, None, failed
-        x = np.stack(out)
+        x = np.stack([im for im in images if im is not None])
         if len(x) < batch_size:  # constant shapes: no retracing for the last batch
             x = np.concatenate([x, np.repeat(x[-1:], batch_size - len(x), axis=0)])
         return ok, enc.preprocess(x), failed
@@ -524,24 +575,28 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
         g = out.grid[at] if grid else None
         _flush(store, keys, out.pooled[at], g, failed, on_shard)
 
-    batches = []  # (shard index, keys of one batch)
+    batches = []  # (shard index, decoding of one batch)
     chunks = [todo[i : i + shard_size] for i in range(0, len(todo), shard_size)]
     for s, chunk in enumerate(chunks):
-        batches += [(s, chunk[i : i + batch_size]) for i in range(0, len(chunk), batch_size)]
+        batches += [
+            (s, _BatchDecode(chunk[i : i + batch_size], load, assemble))
+            for i in range(0, len(chunk), batch_size)
+        ]
     with (
         ThreadPoolExecutor(DECODE_THREADS, "decode", initializer=_background) as reader,
         ThreadPoolExecutor(1, "write", initializer=_background) as writer,
     ):
-        ahead = [reader.submit(decode, keys) for _, keys in batches[:PREFETCH]]
+        for _, batch in batches[:PREFETCH]:
+            reader.submit(batch.work)
         pending: list = []
-        for b, (s, keys) in enumerate(batches):
-            ok, x, failed = ahead[b].result()
-            ahead[b] = None
+        for b, (s, batch) in enumerate(batches):
+            ok, x, failed = batch.result()
+            batches[b] = (s, None)
             if b + PREFETCH < len(batches):  # keep PREFETCH batches decoding meanwhile
-                ahead.append(reader.submit(decode, batches[b + PREFETCH][1]))
+                reader.submit(batches[b + PREFETCH][1].work)
             pooled, g = enc.forward(x) if x is not None else (None, None)
             pending.append(writer.submit(post, ok, pooled, g, failed))
-            bar.update(len(keys))
+            bar.update(len(batch.keys))
             if b + 1 == len(batches) or batches[b + 1][0] != s:
                 for f in pending:  # the previous shard's write finished (or raises here)
                     f.result()
