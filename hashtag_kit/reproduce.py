@@ -150,7 +150,7 @@ def reproduce(
     run_dir = run_dir_for(run)
     stages = [s for s in STAGES if not only or any(s.startswith(o) for o in only)]
     try:
-        params = {s: {**stage_parameters(s, dataset, data_dir), **(extra or {})} for s in stages}
+        params = {s: {**stage_parameters(s, dataset, data_dir), **for_stage(extra, s)} for s in stages}
     except ValueError as e:
         print(f"error: {e}")
         return 2
@@ -201,9 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         "--param",
         action="append",
         default=[],
-        metavar="NAME=VALUE",
-        help="a notebook parameter for every stage that has it, e.g. -p MAX_POSTS=900 "
-        "(the value is read as JSON when it parses, else as text)",
+        metavar="[STAGE:]NAME=VALUE",
+        help="a notebook parameter, e.g. -p MAX_POSTS=900 (passed to every stage; a notebook "
+        "without it ignores it) or -p 04:EPOCHS=8 (only the stages whose name starts with 04); "
+        "the value is read as JSON when it parses, else as text",
     )
     args = ap.parse_args(argv)
     try:
@@ -218,17 +219,36 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_params(items: list[str]) -> dict:
-    """`["EPOCHS=3", "DATASET=coco"]` -> `{"EPOCHS": 3, "DATASET": "coco"}`."""
+    """`["EPOCHS=3", "04:DROPOUT=0.5"]` -> `{"EPOCHS": 3, "04:DROPOUT": 0.5}`.
+
+    A `STAGE:` prefix scopes the parameter to the stages whose name starts with STAGE (see
+    `for_stage`).
+    """
     import json
 
     out = {}
     for item in items:
-        name, sep, value = item.partition("=")
+        key, sep, value = item.partition("=")
+        stage, _, name = key.rpartition(":")
         if not sep or not name.isidentifier():
-            raise ValueError(f"--param takes NAME=VALUE, got {item!r}")
+            raise ValueError(f"--param takes [STAGE:]NAME=VALUE, got {item!r}")
+        if stage and not any(s.startswith(stage) for s in STAGES):
+            raise ValueError(f"--param {item!r}: no stage starts with {stage!r}; stages: {STAGES}")
         try:
-            out[name] = json.loads(value)
+            out[key] = json.loads(value)
         except ValueError:
+            out[key] = value
+    return out
+
+
+def for_stage(extra: dict | None, stage: str) -> dict:
+    """The parameters of `parse_params` that apply to one stage: unscoped ones, then the ones
+    scoped to it (`"04:EPOCHS"`), which win."""
+    extra = extra or {}
+    out = {k: v for k, v in extra.items() if ":" not in k}
+    for key, value in extra.items():
+        prefix, sep, name = key.rpartition(":")
+        if sep and stage.startswith(prefix):
             out[name] = value
     return out
 

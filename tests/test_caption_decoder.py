@@ -360,10 +360,10 @@ def test_doubly_stochastic_penalty_by_hand():
         [[[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], [[0.2, 0.2, 0.6]] * 3], "float32"
     )
     tokens = np.array([[2, 5, 0], [2, 5, 6]])  # the first caption's last position is padding
-    # caption 1: per-region sums (0.5, 1.5, 0) -> 0.25 + 0.25 + 1 = 1.5
-    # caption 2: (0.6, 0.6, 1.8) -> 0.16 + 0.16 + 0.64 = 0.96; mean over the batch 1.23
+    # caption 1: per-region sums (0.5, 1.5, 0) -> (0.25 + 0.25 + 1) / 3 = 0.5
+    # caption 2: (0.6, 0.6, 1.8) -> (0.16 + 0.16 + 0.64) / 3 = 0.32; mean over the batch 0.41
     value = float(doubly_stochastic_penalty(alphas, tokens))
-    assert value == pytest.approx(1.23, abs=1e-6)
+    assert value == pytest.approx(0.41, abs=1e-6)
 
 
 def test_attention_regulariser_is_added_to_the_loss_fit_reports():

@@ -58,3 +58,16 @@ def test_runs_in_order_records_timings_and_stops_at_first_failure(fake_notebooks
 def test_run_names_map_to_outputs_folder(tmp_path):
     assert reproduce.run_dir_for("default") == reproduce.REPO / "outputs" / "default"
     assert reproduce.run_dir_for(str(tmp_path / "x")) == tmp_path / "x"
+
+
+def test_params_can_be_scoped_to_one_stage():
+    extra = reproduce.parse_params(["EPOCHS=3", "04:EPOCHS=8", "04:DROPOUT=0.5", "NAME=abc"])
+    assert reproduce.for_stage(extra, "02_encoder_decoder_hashtags") == {"EPOCHS": 3, "NAME": "abc"}
+    assert reproduce.for_stage(extra, "04_caption_decoder") == {
+        "EPOCHS": 8,
+        "DROPOUT": 0.5,
+        "NAME": "abc",
+    }
+    for bad in ("EPOCHS", "04:", "09:EPOCHS=1", "04:1X=2"):
+        with pytest.raises(ValueError, match="param"):
+            reproduce.parse_params([bad])
