@@ -416,7 +416,9 @@ def train_caption_model(
         {"model": the trained model (the one loaded from the checkpoint when resumed),
          "history": {"loss": [...], "val_loss": [...]}, "ms_per_step": median ms of a step
          after the first epoch, "best_epoch": epoch whose weights were kept (0-based),
-         "epochs_run": epochs trained in total, "resumed_from_epoch": 0 for a fresh start}.
+         "epochs_run": epochs trained in total, "resumed_from_epoch": 0 for a fresh start,
+         "checkpoint_notes": damaged checkpoints skipped on resume (see
+         `hashtag_kit.training.load_epoch_checkpoint`)}.
     """
     settings = {
         "batch_size": int(batch_size),
@@ -431,7 +433,8 @@ def train_caption_model(
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         folder = Path(checkpoint_dir) / f"{type(model).__name__}-{digest}"
     keras.utils.set_random_seed(seed)
-    found = load_epoch_checkpoint(folder, key)
+    notes: list = []
+    found = load_epoch_checkpoint(folder, key, notes)
     history: dict = {"loss": [], "val_loss": []}
     start, best_epoch, best_weights = 0, None, None
     if found is not None:
@@ -477,6 +480,7 @@ def train_caption_model(
         "best_epoch": best_epoch,
         "epochs_run": len(history["loss"]),
         "resumed_from_epoch": start,
+        "checkpoint_notes": notes,
     }
 
 

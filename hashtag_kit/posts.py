@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hashtag_kit.files import atomic_open
+
 
 @dataclass
 class Post:
@@ -61,15 +63,11 @@ class Post:
 
 def write_posts(path: str | Path, posts: Iterable[Post]) -> int:
     """Write posts as JSON Lines (atomically: temp file then rename). Returns the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         for p in posts:
             f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
             n += 1
-    tmp.replace(path)
     return n
 
 

@@ -150,7 +150,9 @@ def reproduce(
     run_dir = run_dir_for(run)
     stages = [s for s in STAGES if not only or any(s.startswith(o) for o in only)]
     try:
-        params = {s: {**stage_parameters(s, dataset, data_dir), **for_stage(extra, s)} for s in stages}
+        params = {
+            s: {**stage_parameters(s, dataset, data_dir), **for_stage(extra, s)} for s in stages
+        }
     except ValueError as e:
         print(f"error: {e}")
         return 2

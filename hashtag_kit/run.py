@@ -31,6 +31,7 @@ import platform
 import time
 from pathlib import Path
 
+from hashtag_kit import files
 from hashtag_kit.posts import Post, read_posts
 
 PREPROCESS = "01_preprocess"
@@ -45,13 +46,9 @@ RUN_FORMAT_VERSION = 1
 
 
 def write_json(path: str | Path, obj) -> Path:
-    """Write JSON atomically (temp file then rename), creating parent folders."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=_jsonable))
-    tmp.replace(path)
-    return path
+    """Write JSON atomically (`hashtag_kit.files`: unique temp file, then rename), creating
+    parent folders; numpy arrays, paths and sets are converted."""
+    return files.write_json(path, obj, default=_jsonable)
 
 
 def read_json(path: str | Path):

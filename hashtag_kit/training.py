@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from hashtag_kit.files import atomic_path, file_sha256, sweep_stale_temps, write_json
 from hashtag_kit.metrics import DEFAULT_KS, ranking_metrics
 from hashtag_kit.models.encoder_decoder import (
     N_SPECIAL,
@@ -39,6 +41,8 @@ from hashtag_kit.models.encoder_decoder import (
     HashtagSetLoss,
 )
 from hashtag_kit.posts import Post
+
+log = logging.getLogger("hashtag_kit.training")
 
 
 @dataclass
@@ -385,6 +389,7 @@ class TrainResult:
         trainable_params: scalar trainable parameter count.
         resumed_from_epoch: epochs already done when a checkpoint was found (0 = fresh start).
         best_epoch: the epoch (0-based) whose weights the model ends with.
+        checkpoint_notes: damaged checkpoints skipped on resume (one line each).
     """
 
     model: HashtagEncoderDecoder
@@ -393,9 +398,7 @@ class TrainResult:
     trainable_params: int
     resumed_from_epoch: int = 0
     best_epoch: int | None = None
-
-
-_CKPT_STATE = "state.json"
+    checkpoint_notes: list = field(default_factory=list)
 
 
 def _config_key(config: TrainConfig) -> dict:
@@ -425,36 +428,82 @@ def checkpoint_folder(root: str | Path, config: TrainConfig, data: RunData) -> P
     return Path(root) / hashlib.sha256(text).hexdigest()[:16]
 
 
-def load_epoch_checkpoint(checkpoint_dir: str | Path | None, key: dict):
-    """Resume state from `checkpoint_dir`, or None when it holds no checkpoint.
+class CheckpointError(ValueError):
+    """A checkpoint file is damaged (truncated, changed, unreadable)."""
 
-    Returns `(model, state, best_weights)`: the model of the last finished epoch (weights and
-    optimizer state, from its `.keras` file), the saved `state` ({"epoch", "history",
-    "best_epoch", ...} plus what the trainer stored with it), and the best epoch's weights (or
-    None). The dropout random-number states are restored too, so a resumed training ends
-    where an uninterrupted one would. A checkpoint made with another `key` (configuration and
-    data) is an error, never resumed.
-    """
-    if checkpoint_dir is None or not (Path(checkpoint_dir) / _CKPT_STATE).exists():
-        return None
-    checkpoint_dir = Path(checkpoint_dir)
-    state = json.loads((checkpoint_dir / _CKPT_STATE).read_text())
+
+def _verified(checkpoint_dir: Path, name: str | None, digest: str | None) -> Path:
+    """The path of a checkpoint file after checking its SHA-256 (CheckpointError if not)."""
+    if not name or not digest:
+        raise CheckpointError("the state names no file or no digest")
+    path = checkpoint_dir / name
+    if not path.is_file():
+        raise CheckpointError(f"{name} is missing")
+    if file_sha256(path) != digest:
+        raise CheckpointError(f"{name} is damaged (its SHA-256 differs from the one recorded)")
+    return path
+
+
+def _read_checkpoint(checkpoint_dir: Path, state_file: Path, key: dict):
+    """One epoch's checkpoint, verified: `(model, state, best_weights)`. Raises CheckpointError
+    for a damaged one, ValueError for one of another configuration."""
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        if not isinstance(state, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{state_file.name} is unreadable ({e})") from None
     if state.get("config") != json.loads(json.dumps(key)):
         raise ValueError(
             f"{checkpoint_dir}: the checkpoint was made with another configuration "
             f"({state.get('config')}); use another checkpoint folder or delete this one"
         )
-    path = checkpoint_dir / state["file"]
-    if not path.exists():
-        raise FileNotFoundError(f"{path} named by {checkpoint_dir / _CKPT_STATE} is missing")
-    model = keras.saving.load_model(path)
-    for var, value in zip(_seed_states(model), state["seed_states"], strict=True):
-        var.assign(np.asarray(value, dtype=var.dtype))
+    path = _verified(checkpoint_dir, state.get("file"), state.get("sha256"))
     best_weights = None
-    if state.get("best_epoch") is not None and (checkpoint_dir / "best.npz").exists():
-        with np.load(checkpoint_dir / "best.npz") as z:
+    if state.get("best_file"):
+        best = _verified(checkpoint_dir, state["best_file"], state.get("best_sha256"))
+        with np.load(best) as z:
             best_weights = [z[f"arr_{i}"] for i in range(len(z.files))]
+    try:
+        model = keras.saving.load_model(path)
+        for var, value in zip(_seed_states(model), state["seed_states"], strict=True):
+            var.assign(np.asarray(value, dtype=var.dtype))
+    except Exception as e:  # noqa: BLE001 - a checkpoint that passed its digest but not Keras
+        raise CheckpointError(f"{path.name} does not load ({type(e).__name__}: {e})") from None
     return model, state, best_weights
+
+
+def load_epoch_checkpoint(checkpoint_dir: str | Path | None, key: dict, notes=None):
+    """Resume state from `checkpoint_dir`, or None when it holds no usable checkpoint.
+
+    Returns `(model, state, best_weights)` of the latest epoch whose checkpoint verifies: the
+    model of that finished epoch (weights and optimizer state, from its `.keras` file), its
+    `state` ({"epoch", "history", "best_epoch", ...} plus what the trainer stored with it), and
+    the best epoch's weights (or None). The dropout random-number states are restored too, so
+    a resumed training ends where an uninterrupted one would.
+
+    Every file is checked against the SHA-256 its state recorded. A damaged checkpoint (a
+    truncated `.keras` or state file, a changed `best_NNNN.npz`) is skipped with a warning and
+    a line appended to `notes`; the previous epoch's checkpoint (the folder keeps two) is
+    used instead, or None (start over) when none verifies. A checkpoint made with another
+    `key` (configuration and data) is an error, never resumed.
+    """
+    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
+        return None
+    checkpoint_dir = Path(checkpoint_dir)
+    sweep_stale_temps(checkpoint_dir)
+    for state_file in sorted(checkpoint_dir.glob("epoch_*.json"), reverse=True):
+        try:
+            return _read_checkpoint(checkpoint_dir, state_file, key)
+        except CheckpointError as e:
+            note = f"{checkpoint_dir}: checkpoint {state_file.stem} skipped: {e}"
+            log.warning("%s", note)
+            if notes is not None:
+                notes.append(note)
+    if notes:
+        notes.append(f"{checkpoint_dir}: no checkpoint verifies; training starts over")
+        log.warning("%s", notes[-1])
+    return None
 
 
 def _seed_states(model) -> list:
@@ -463,36 +512,54 @@ def _seed_states(model) -> list:
     return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
 
 
+#: epochs whose checkpoints a folder keeps: the last one and the one before (a fallback)
+KEEP_CHECKPOINTS = 2
+
+
 def save_epoch_checkpoint(
     checkpoint_dir: str | Path, model, key: dict, epoch: int, history, best, **extra
 ) -> None:
     """Write the checkpoint of a finished epoch: `epoch_NNNN.keras` (weights and optimizer),
-    `best.npz` when this epoch is the best so far, and `state.json` last (the commit point),
-    then remove older epoch files. `best` is `(best_epoch, best_weights)`; `extra` is stored in
+    `best_NNNN.npz` when this epoch is the best so far, and `epoch_NNNN.json` last (the
+    commit point: the state, with the SHA-256 of the files it names), each atomically; then
+    remove the files no longer needed (the folder keeps the last `KEEP_CHECKPOINTS` epochs and
+    the best weights they name). `best` is `(best_epoch, best_weights)`; `extra` is stored in
     the state for the trainer (e.g. early-stopping counters)."""
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     name = f"epoch_{epoch:04d}.keras"
-    model.save(checkpoint_dir / name)
+    with atomic_path(checkpoint_dir / name) as tmp:
+        model.save(tmp)
     best_epoch, best_weights = best
-    if best_weights is not None and best_epoch == epoch:
-        np.savez(checkpoint_dir / "best.tmp.npz", *best_weights)
-        (checkpoint_dir / "best.tmp.npz").replace(checkpoint_dir / "best.npz")
+    best_file = None if best_weights is None else f"best_{best_epoch:04d}.npz"
+    if best_file and (best_epoch == epoch or not (checkpoint_dir / best_file).is_file()):
+        with atomic_path(checkpoint_dir / best_file) as tmp:
+            np.savez(tmp, *best_weights)
     state = {
         "epoch": epoch,
         "file": name,
+        "sha256": file_sha256(checkpoint_dir / name),
+        "best_file": best_file,
+        "best_sha256": file_sha256(checkpoint_dir / best_file) if best_file else None,
         "history": history,
         "config": key,
         "seed_states": [keras.ops.convert_to_numpy(v).tolist() for v in _seed_states(model)],
         "best_epoch": best_epoch,
         **extra,
     }
-    tmp = checkpoint_dir / (_CKPT_STATE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    tmp.replace(checkpoint_dir / _CKPT_STATE)
-    for old in checkpoint_dir.glob("epoch_*.keras"):
-        if old.name != name:
-            old.unlink()
+    write_json(checkpoint_dir / f"epoch_{epoch:04d}.json", state)
+    states = sorted(checkpoint_dir.glob("epoch_*.json"), reverse=True)
+    keep = {p.name for p in states[:KEEP_CHECKPOINTS]}
+    for p in states[:KEEP_CHECKPOINTS]:
+        try:
+            kept = json.loads(p.read_text(encoding="utf-8"))
+            keep |= {kept.get("file"), kept.get("best_file")}
+        except (OSError, ValueError):
+            pass
+    for old in [*checkpoint_dir.glob("epoch_*"), *checkpoint_dir.glob("best*.npz")]:
+        if old.name not in keep:
+            old.unlink(missing_ok=True)
+    (checkpoint_dir / "state.json").unlink(missing_ok=True)  # the layout before 2026-12
 
 
 def record_epoch(history: dict, fit_history, model, epoch: int, best, restore_best=True):
@@ -524,8 +591,9 @@ def train(
         config: the model and optimisation settings.
         train_data, val_data: arrays from `make_arrays` / `load_run_data` (val may be None).
         vocab_size: number of tokens.
-        checkpoint_dir: folder for `epoch_NNNN.keras` + `state.json`; when it already holds a
-            checkpoint of the same configuration, training continues after its epoch.
+        checkpoint_dir: folder for the epoch checkpoints (`save_epoch_checkpoint`); when it
+            already holds a checkpoint of the same configuration, training continues after its
+            epoch (a damaged one is skipped: see `load_epoch_checkpoint`).
         strategy: overrides `config.strategy` ("none", "mirrored" or a tf.distribute.Strategy).
         callbacks: extra Keras callbacks for every epoch.
         verbose: Keras fit verbosity.
@@ -546,7 +614,8 @@ def train(
     start = 0
     best_epoch, best_weights = None, None
     with strat.scope():
-        found = load_epoch_checkpoint(ckpt, key)
+        notes: list = []
+        found = load_epoch_checkpoint(ckpt, key, notes)
         if found is not None:
             model, state, best_weights = found
             start, history = int(state["epoch"]) + 1, state["history"]
@@ -593,6 +662,7 @@ def train(
         trainable_params=count_params(model),
         resumed_from_epoch=start,
         best_epoch=best_epoch,
+        checkpoint_notes=notes,
     )
 
 

@@ -17,9 +17,9 @@ from hashtag_kit.encoders import efficientnet_lite as effl
 from hashtag_kit.encoders.torch_weights import (
     UnsafeWeightsError,
     WeightFileError,
-    file_sha256,
     load_state_dict,
 )
+from hashtag_kit.files import file_sha256
 
 # -- weight files: every tensor checked against its storage before memory is touched ----------
 STORAGES = {"s": np.arange(12)}
@@ -133,3 +133,83 @@ def test_a_flipped_weight_byte_is_refused_when_the_digest_is_known(tmp_path):
     load_state_dict(copy)  # parses: the structure is intact
     with pytest.raises(WeightFileError, match="SHA-256"):
         load_state_dict(copy, sha256=effl.IMAGENET_SHA256)
+
+
+# -- checkpoints: verified on resume, a damaged one falls back to the previous epoch ------------
+@pytest.fixture(scope="module")
+def interrupted_training(tmp_path_factory):
+    """A 4-epoch training interrupted before its last epoch (checkpoints of epochs 1 and 2
+    kept), and the same training uninterrupted."""
+    from test_training import Crash, arrays, synthetic, vocab_of
+
+    from hashtag_kit.training import TrainConfig, train
+
+    posts, fi, ft = synthetic(n=112, seed=1)
+    tokens = vocab_of(posts)
+    tr = arrays(posts[:96], posts[:96], fi, ft, tokens)
+    va = arrays(posts[96:], posts[:96], fi, ft, tokens)
+    cfg = TrainConfig(units=8, embed_dim=4, epochs=4, batch_size=16, seed=3)
+    straight = train(cfg, tr, va, len(tokens))
+    ckpt = tmp_path_factory.mktemp("interrupted") / "ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tr, va, len(tokens), checkpoint_dir=ckpt, callbacks=[Crash(3)])
+
+    def resume(folder):
+        return train(cfg, tr, va, len(tokens), checkpoint_dir=folder)
+
+    return ckpt, straight, resume
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _flip(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def _best_file(folder, epoch):
+    import json
+
+    return json.loads((folder / f"epoch_{epoch:04d}.json").read_text())["best_file"]
+
+
+@pytest.mark.parametrize(
+    "damage", ["keras truncated", "state truncated", "state not JSON", "best flipped", "all"]
+)
+def test_a_damaged_checkpoint_is_reported_and_training_ends_as_uninterrupted(
+    interrupted_training, tmp_path, damage
+):
+    ckpt, straight, resume = interrupted_training
+    folder = tmp_path / "ckpt"
+    shutil.copytree(ckpt, folder)
+    assert sorted(p.name for p in folder.glob("epoch_*.json")) == [
+        "epoch_0001.json",
+        "epoch_0002.json",
+    ]
+    if damage == "keras truncated":
+        _truncate(folder / "epoch_0002.keras")
+    elif damage == "state truncated":
+        _truncate(folder / "epoch_0002.json")
+    elif damage == "state not JSON":
+        (folder / "epoch_0002.json").write_text("[1, 2")
+    elif damage == "best flipped":
+        _flip(folder / _best_file(folder, 2))
+    else:
+        for p in folder.iterdir():
+            _truncate(p)
+    result = resume(folder)
+    notes = result.checkpoint_notes
+    assert notes and all(str(folder) in n and "\n" not in n for n in notes), notes
+    assert "epoch_0002 skipped" in notes[0]
+    if damage == "all":
+        assert result.resumed_from_epoch == 0 and "starts over" in notes[-1]
+    elif damage == "best flipped" and _best_file(ckpt, 1) == _best_file(ckpt, 2):
+        assert result.resumed_from_epoch == 0  # both states name the damaged best weights
+    else:
+        assert result.resumed_from_epoch == 2  # after epoch 1, the previous checkpoint
+    np.testing.assert_allclose(result.history["loss"], straight.history["loss"], rtol=1e-5)
+    for a, b in zip(result.model.get_weights(), straight.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -63,6 +63,7 @@ import numpy as np
 from PIL import Image
 
 from hashtag_kit.data import scenes
+from hashtag_kit.files import write_json
 from hashtag_kit.posts import Post, write_posts
 
 #: bumped whenever the generated data would change for the same seed and size
@@ -548,9 +549,7 @@ def generate(
     write_posts(out / MANIFEST, posts)
     sheet = _datasheet(posts, users, noise, bad, seed, n_posts, image_size)
     sheet["generation_seconds"] = round(time.perf_counter() - t0, 1)
-    tmp = out / (DATASHEET + ".tmp")
-    tmp.write_text(json.dumps(sheet, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(out / DATASHEET)
+    write_json(out / DATASHEET, sheet)
     return out
 
 

@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
+from hashtag_kit.files import atomic_path, sweep_stale_temps
 from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import RunDir, read_json, write_json
@@ -202,15 +203,13 @@ def write_shard(
     # the key arrays get a second, explicit one: they decide what a shard claims to hold
     checks = {k: _crc(v) for k, v in arrays.items() if k not in ("pooled", "grid")}
     arrays["checks"] = np.array(json.dumps(checks))
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:  # the layout np.savez writes
-        for name, a in arrays.items():
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
+        for name, a in arrays.items():  # the layout np.savez writes
             a = a if a.flags.c_contiguous else a.copy()  # (keeps 0-d arrays 0-d)
             with z.open(f"{name}.npy", "w", force_zip64=True) as member:
                 npy_format.write_array_header_1_0(member, npy_format.header_data_from_array_1_0(a))
                 if a.size:
                     member.write(a.reshape(-1).view(np.uint8))  # no copy of the data
-    os.replace(tmp, path)
     return path
 
 
@@ -312,6 +311,9 @@ class ShardStore:
     def table(self) -> dict[str, tuple[Path, bool]]:
         """key -> (shard path, shard has grid); corrupt shards are dropped and counted."""
         if self._table is None:
+            if self.repair:  # temp files of writers killed mid-shard (a full disk, kill -9)
+                for p in sweep_stale_temps(self.path):
+                    log.info("removed a stale temporary shard file: %s", p)
             table: dict[str, tuple[Path, bool]] = {}
             failed: dict[str, str] = {}
             for p in sorted(self.path.glob("shard-*.npz")):

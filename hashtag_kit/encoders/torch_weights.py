@@ -33,7 +33,6 @@ Example:
 from __future__ import annotations
 
 import collections
-import hashlib
 import io
 import math
 import os
@@ -44,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from hashtag_kit.files import file_sha256
 
 #: legacy-format magic number (first pickle of a pre-1.6 `torch.save` file)
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
@@ -259,15 +260,6 @@ def _load_zip(path: str) -> dict:
                 )
             buffers[key] = np.frombuffer(data, dtype=ref.dtype)
     return _materialise(state, buffers, path)
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_state_dict(path: str | Path, sha256: str | None = None) -> dict[str, np.ndarray]:

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from hashtag_kit.files import atomic_path
 from hashtag_kit.layers import (
     ConcatFusion,
     GatedFusion,
@@ -516,9 +517,8 @@ def save_stage(
         raise ValueError(
             f"tokens must start with {SPECIAL_TOKENS} and have {model.vocab_size} entries"
         )
-    tmp = stage_dir / "model.tmp.keras"
-    model.save(tmp)
-    tmp.replace(stage_dir / "model.keras")
+    with atomic_path(stage_dir / "model.keras") as tmp:
+        model.save(tmp)
     write_json(stage_dir / "tags.json", {"tokens": list(tokens)})
     write_json(stage_dir / "users.json", users)
     full = {
