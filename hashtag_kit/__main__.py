@@ -1,6 +1,8 @@
 """Command line: `python -m hashtag_kit <command> [options]` (also installed as `hashtag-kit`).
 
 Commands are implemented next to the code they drive; each module exposes `main(argv) -> int`.
+A file error (`OSError`: disk full, no permission, read-only folder) that a command does not
+handle itself ends it with one line naming the path and what to do, and exit status 1.
 `python -m hashtag_kit <command> --help` shows a command's options.
 """
 
@@ -39,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    try:
+        return int(module.main(rest) or 0)
+    except OSError as e:  # disk full, permission, read-only: one line, nothing half-written
+        from hashtag_kit.files import describe_os_error
+
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -108,6 +108,26 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+@contextlib.contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on `<path>.lock` (POSIX `flock`) for a read-modify-write of
+    `path` shared by several processes (e.g. two extractions updating one run's run.json).
+    Where `fcntl` is missing (Windows) it only serialises nothing: writes stay atomic."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    lock = Path(path).with_name(Path(path).name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

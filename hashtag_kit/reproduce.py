@@ -126,10 +126,27 @@ def execute(
     return time.perf_counter() - t0
 
 
+_OS_ERRORS = {
+    "OSError",
+    "IOError",
+    "PermissionError",
+    "FileNotFoundError",
+    "IsADirectoryError",
+    "NotADirectoryError",
+}
+
+
 def describe_failure(exc: BaseException) -> str:
-    """The failing cell's index, error and the last lines of its traceback."""
+    """The failing cell's index, error and the last lines of its traceback; a file error
+    (disk full, permission, read-only) in a cell or in the runner itself is one line."""
+    if isinstance(exc, OSError):
+        from hashtag_kit.files import describe_os_error
+
+        return f"error: {describe_os_error(exc)}"
     cell = getattr(exc, "cell_index", None)
     ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
+    if ename in _OS_ERRORS and "No space left" in str(evalue):
+        return f"error: {ename}: {evalue}; free disk space and run again (earlier stages are kept)"
     lines = [f"failing cell: {cell}" if cell is not None else "failing cell: unknown"]
     source = getattr(exc, "source", None)
     if source:

@@ -45,6 +45,10 @@ STAGES = (PREPROCESS, ENCODER_DECODER, ATTENTION, CAPTION, COMPARISON)
 RUN_FORMAT_VERSION = 1
 
 
+class RunFormatError(ValueError):
+    """A run directory's run.json is unreadable or from an incompatible kit version."""
+
+
 def write_json(path: str | Path, obj) -> Path:
     """Write JSON atomically (`hashtag_kit.files`: unique temp file, then rename), creating
     parent folders; numpy arrays, paths and sets are converted."""
@@ -96,18 +100,37 @@ class RunDir:
         return self.path / "run.json"
 
     def meta(self) -> dict:
-        return read_json(self.meta_path) if self.meta_path.exists() else {}
+        """run.json as a dict ({} before the run has one). Raises `RunFormatError` for a file
+        that is not a JSON object or was written by a newer, incompatible kit."""
+        if not self.meta_path.exists():
+            return {}
+        try:
+            meta = read_json(self.meta_path)
+        except ValueError as e:
+            raise RunFormatError(f"{self.meta_path}: not valid JSON ({e})") from None
+        if not isinstance(meta, dict):
+            raise RunFormatError(f"{self.meta_path}: a {type(meta).__name__}, not a JSON object")
+        version = meta.get("format_version", RUN_FORMAT_VERSION)
+        if not isinstance(version, int) or version > RUN_FORMAT_VERSION:
+            raise RunFormatError(
+                f"{self.meta_path}: run format_version {version!r}, this kit reads up to "
+                f"{RUN_FORMAT_VERSION}: update hashtag_kit (or re-run the study with this one)"
+            )
+        return meta
 
     def update_meta(self, **fields) -> dict:
-        """Merge fields into run.json (nested dicts are merged one level deep)."""
-        meta = self.meta()
-        meta.setdefault("format_version", RUN_FORMAT_VERSION)
-        for k, v in fields.items():
-            if isinstance(v, dict) and isinstance(meta.get(k), dict):
-                meta[k].update(v)
-            else:
-                meta[k] = v
-        write_json(self.meta_path, meta)
+        """Merge fields into run.json (nested dicts are merged one level deep), under a lock
+        so that concurrent writers (two extractions of one run) do not lose each other's
+        fields."""
+        with files.locked(self.meta_path):
+            meta = self.meta()
+            meta.setdefault("format_version", RUN_FORMAT_VERSION)
+            for k, v in fields.items():
+                if isinstance(v, dict) and isinstance(meta.get(k), dict):
+                    meta[k].update(v)
+                else:
+                    meta[k] = v
+            write_json(self.meta_path, meta)
         return meta
 
     # -- preprocess outputs -----------------------------------------------------------------

@@ -213,3 +213,159 @@ def test_a_damaged_checkpoint_is_reported_and_training_ends_as_uninterrupted(
     np.testing.assert_allclose(result.history["loss"], straight.history["loss"], rtol=1e-5)
     for a, b in zip(result.model.get_weights(), straight.model.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+# -- writes: atomic, cleaned up on failure, safe with concurrent writers, one-line errors -------
+def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
+    from hashtag_kit.files import atomic_open, write_json
+
+    target = write_json(tmp_path / "index.json", {"v": 1})
+    with pytest.raises(RuntimeError), atomic_open(target) as f:
+        f.write('{"v": 2, "half')
+        raise RuntimeError("disk gone mid-write")
+    assert target.read_text() == '{\n  "v": 1\n}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.json"]
+
+
+def test_stale_temps_of_dead_writers_are_swept_live_ones_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from hashtag_kit.files import sweep_stale_temps, temp_path
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    pid = int(dead.stdout)
+    stale = [
+        tmp_path / f".shard-a.tmp-{pid}-0123abcd.npz",
+        tmp_path / f"shard-b.npz.tmp-{pid}",  # the name the kit used before
+    ]
+    live = temp_path(tmp_path / "shard-c.npz")  # this process: a writer still at work
+    for p in [*stale, live, tmp_path / "shard-d.npz"]:
+        p.write_bytes(b"x" * 10)
+    assert str(os.getpid()) in live.name
+    assert sorted(sweep_stale_temps(tmp_path)) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "shard-d.npz"])
+
+
+_WRITER = """
+import sys
+from hashtag_kit.run import RunDir
+rd, name = RunDir(sys.argv[1]), sys.argv[2]
+for i in range(120):
+    rd.update_meta(**{f"{name}_{i}": i, "padding": "x" * 20000})
+"""
+
+
+def test_concurrent_writers_never_expose_a_partial_run_json(tmp_path):
+    """Two processes update one run.json 120 times each while this one reads it: every read
+    parses (the audit saw 4-9% truncated reads), and no update is lost (the lock)."""
+    import subprocess
+    import sys
+
+    from hashtag_kit.run import RunDir
+
+    rd = RunDir(tmp_path)
+    rd.update_meta(start=True)
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path), name])
+        for name in ("a", "b")
+    ]
+    reads = 0
+    while any(w.poll() is None for w in writers):
+        assert isinstance(rd.meta(), dict)  # raises on a truncated file
+        reads += 1
+    assert all(w.returncode == 0 for w in writers)
+    meta = rd.meta()
+    assert all(f"{n}_{i}" in meta for n in "ab" for i in range(120))
+    assert reads > 20
+    assert not [p for p in tmp_path.iterdir() if "tmp" in p.name]
+
+
+def test_a_newer_or_broken_run_json_is_one_clear_error(tmp_path):
+    from hashtag_kit.run import RunDir, RunFormatError, write_json
+
+    write_json(tmp_path / "run.json", {"format_version": 99})
+    with pytest.raises(RunFormatError, match="format_version 99.*update hashtag_kit"):
+        RunDir(tmp_path).meta()
+    (tmp_path / "run.json").write_text("[1, 2]")
+    with pytest.raises(RunFormatError, match="not a JSON object"):
+        RunDir(tmp_path).meta()
+
+
+def test_disk_full_during_extraction_is_one_line_and_the_retry_works(tmp_path, monkeypatch, capsys):
+    """ENOSPC while a feature shard is written: the command prints one line naming the file
+    and what to do, exits 1, leaves no temp file; run again with space, it completes."""
+    import errno
+
+    from hashtag_kit.__main__ import main
+    from hashtag_kit.encoders import cache
+    from hashtag_kit.posts import Post, write_posts
+
+    manifest = tmp_path / "posts.jsonl"
+    write_posts(manifest, [Post(id=f"p{i}", text=f"a walk on the beach {i}") for i in range(5)])
+    run = tmp_path / "run"
+    store = tmp_path / "store"
+    argv = ["features", str(run), "--kind", "text", "--posts", str(manifest)]
+    argv += ["--cache-dir", str(store), "--no-progress"]
+    real_header = cache.npy_format.write_array_header_1_0
+
+    def full_disk(member, header):
+        real_header(member, header)
+        raise OSError(errno.ENOSPC, "No space left on device", str(store / "shard"))
+
+    monkeypatch.setattr(cache.npy_format, "write_array_header_1_0", full_disk)
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0] and "free disk space" in err[0]
+    assert not [p for p in store.rglob("*") if "tmp" in p.name]
+    monkeypatch.setattr(cache.npy_format, "write_array_header_1_0", real_header)
+    assert main(argv) == 0
+    assert cache.load_features(run, "text").mask.all()
+
+
+# -- runs are relocatable ----------------------------------------------------------------------
+def test_a_moved_run_reads_its_own_feature_shards(tmp_path, monkeypatch):
+    """The index names a store inside the run relative to itself: a moved run reads its own
+    shards (the audit's moved run read the original's, or failed with "556 cached image
+    features missing or corrupt")."""
+    import json
+
+    from hashtag_kit.encoders import cache
+    from hashtag_kit.posts import Post
+
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    posts = [Post(id=f"p{i}", text=f"sunset over the sea {i}") for i in range(4)]
+    first = tmp_path / "first"
+    extracted = cache.extract_features(first, posts, "text", progress=False)
+    (index,) = (first / "features").glob("*/index.json")
+    assert json.loads(index.read_text())["store"] == "."
+    moved = tmp_path / "elsewhere" / "renamed"
+    shutil.copytree(first, moved)
+    shutil.rmtree(first)
+    again = cache.load_features(moved, "text")
+    assert again.mask.all()
+    np.testing.assert_array_equal(again.pooled, extracted.pooled)
+    # an index written by an older kit (absolute store path, now gone) still finds its shards
+    (idx_file,) = (moved / "features").glob("*/index.json")
+    old = json.loads(idx_file.read_text())
+    old["store"] = str(first / "features" / idx_file.parent.name)
+    idx_file.write_text(json.dumps(old))
+    np.testing.assert_array_equal(cache.load_features(moved, "text").pooled, extracted.pooled)
+
+
+def test_a_copied_run_serves_recommendations(smoke_notebook, smoke_run_dir, tmp_path):
+    from hashtag_kit.recommender import Recommender
+
+    smoke_notebook("02_encoder_decoder_hashtags")
+    copy = tmp_path / "copied-run"
+    shutil.copytree(smoke_run_dir, copy, ignore=shutil.ignore_patterns("executed", "*.ipynb"))
+    original = Recommender.load(smoke_run_dir).recommend(text="sunset at the beach", k=5)
+    hidden = smoke_run_dir.with_name(smoke_run_dir.name + "-hidden")
+    smoke_run_dir.rename(hidden)  # the copy must not read the original
+    try:
+        copied = Recommender.load(copy).recommend(text="sunset at the beach", k=5)
+    finally:
+        hidden.rename(smoke_run_dir)
+    assert copied.tags == original.tags and len(copied.tags) == 5

@@ -798,7 +798,7 @@ def extract_features(
                 "version": INDEX_VERSION,
                 "kind": kind,
                 "encoder": info,
-                "store": str(store.path.resolve()),
+                "store": _store_ref(store.path, index_dir),
                 "grid": grid,
                 "ids": ids,
                 "keys": keys,
@@ -813,6 +813,27 @@ def extract_features(
 
 
 # -- loading -----------------------------------------------------------------------------------
+def _store_ref(store: Path, index_dir: Path) -> str:
+    """How an index names its store: relative to the index folder when the store is inside
+    the run (so a moved or copied run reads its own shards), else absolute (a shared store)."""
+    store, run = store.resolve(), index_dir.resolve().parent.parent
+    if store == run or run in store.parents:
+        return os.path.relpath(store, index_dir.resolve())
+    return str(store)
+
+
+def _store_of(idx: dict, index_dir: Path) -> Path:
+    """The store an index names (see `_store_ref`). An absolute path recorded by an older kit
+    that no longer exists is replaced by the index's own folder when that holds shards (a run
+    moved after extraction)."""
+    store = Path(idx["store"])
+    if not store.is_absolute():
+        return index_dir / store
+    if not store.is_dir() and any(index_dir.glob("shard-*.npz")):
+        return index_dir
+    return store
+
+
 def _read_index(index_dir: Path) -> dict | None:
     p = index_dir / "index.json"
     if not p.exists():
@@ -875,7 +896,7 @@ def load_features(
     d = _find_index(run_dir, kind, encoder)
     idx = read_json(d / "index.json")
     want_grid = bool(idx.get("grid")) if grid is None else bool(grid and idx.get("grid"))
-    store = ShardStore(Path(idx["store"]), repair=False)
+    store = ShardStore(_store_of(idx, d), repair=False)
     info = idx["encoder"]
     pooled, g, found, bad = store.gather(
         idx["keys"], int(info["dim"]), info["grid_shape"] or (1,), want_grid
