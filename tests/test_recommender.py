@@ -586,7 +586,9 @@ def test_odd_unicode_text_is_cleaned_and_noted_not_a_crash(run_dir):
     assert "post u1" in " ".join(report.examples["invalid_unicode_replaced"])
 
 
-def test_the_runs_recorded_weights_file_is_used_again(tmp_path, monkeypatch):
+def test_a_runs_recorded_weights_are_never_loaded_only_the_users(tmp_path, monkeypatch):
+    """The trust model: paths a run recorded are data, not something to load; the user's
+    own `image_weights` / `use_v4` are used."""
     import hashtag_kit.encoders.image as image_module
     import hashtag_kit.encoders.text as text_module
     from hashtag_kit.recommender import _run_encoder
@@ -602,17 +604,31 @@ def test_the_runs_recorded_weights_file_is_used_again(tmp_path, monkeypatch):
     h5 = tmp_path / "inception_v3.h5"
     h5.write_bytes(b"weights")
     _run_encoder("image", {"name": "inception_v3", "weights": str(h5)})
-    _run_encoder("image", {"name": "inception_v3", "weights": str(tmp_path / "gone.h5")})
-    _run_encoder("image", {"name": "efficientnet_lite0", "weights": "/pkg/lite0.pth"})
+    _run_encoder("image", {"name": "inception_v3", "weights": str(h5)}, "/mine/v3.h5")
+    _run_encoder("image", {"name": "efficientnet_lite0", "weights": "/pkg/lite0.pth"}, "/x.h5")
     _run_encoder("text", {"name": "use_v4", "weights": str(tmp_path / "use_v4")})
+    _run_encoder("text", {"name": "use_v4", "weights": str(tmp_path / "use_v4")}, "/mine/use")
     _run_encoder("text", {"name": "use_multilingual_v3", "weights": "/pkg/use.npz"})
     assert seen == [
-        ("inception_v3", str(h5)),  # the run's own file, still there
-        ("inception_v3", None),  # gone: the default lookup (Keras cache), with its message
-        ("efficientnet_lite0", None),
-        ("use_v4", str(tmp_path / "use_v4")),
+        ("inception_v3", None),  # the run's file is not used: the default lookup
+        ("inception_v3", "/mine/v3.h5"),  # the user's
+        ("efficientnet_lite0", None),  # the packaged weights (verified by digest)
+        ("use_v4", None),
+        ("use_v4", "/mine/use"),
         ("use_multilingual_v3", None),
     ]
+
+
+def test_users_json_of_the_wrong_shape_is_one_clear_error(tmp_path, capsys):
+    run = tmp_path / "run"
+    stage = write_stage(run / "02_encoder_decoder_hashtags", _hand_weighted_model())
+    for bad in ('["dog_person"]', '{"u": "dog"}', '{"u": [1.5]}', '{"u": [999]}'):
+        (stage / "users.json").write_text(bad)
+        with pytest.raises(IncompatibleRunError, match="users.json"):
+            Recommender.load(run)
+        assert cli_main(["recommend", "--text", "dog", "--run", str(run)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "users.json" in err and "\n" not in err
 
 
 def test_cli_says_in_one_line_when_the_runs_encoder_is_unavailable(tmp_path, capsys, monkeypatch):

@@ -369,3 +369,35 @@ def test_a_copied_run_serves_recommendations(smoke_notebook, smoke_run_dir, tmp_
     finally:
         hidden.rename(smoke_run_dir)
     assert copied.tags == original.tags and len(copied.tags) == 5
+
+
+# -- a run directory never runs code ------------------------------------------------------------
+def test_a_savedmodel_named_by_a_run_is_never_executed(tmp_path, capsys, monkeypatch):
+    """The audit shipped a SavedModel inside a run and named it as the run's USE v4 encoder:
+    `recommend --run` executed its graph on the caption. Now the recorded path is not loaded;
+    the command says in one line how to pass trusted weights, and nothing runs."""
+    import tensorflow as tf
+    from test_recommender import CONFIG, _hand_weighted_model, write_stage
+
+    from hashtag_kit.__main__ import main
+
+    marker = tmp_path / "pwned"
+
+    class Hostile(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def __call__(self, texts):
+            tf.io.write_file(str(marker), "ran")
+            return tf.zeros([tf.shape(texts)[0], 3])
+
+    run = tmp_path / "downloaded-run"
+    saved = run / "encoders" / "use_v4"
+    tf.saved_model.save(Hostile(), str(saved))
+    config = {**CONFIG, "text_encoder": {"name": "use_v4", "weights": str(saved), "dim": 3}}
+    write_stage(run / "02_encoder_decoder_hashtags", _hand_weighted_model(), config=config)
+    monkeypatch.delenv("HASHTAG_KIT_USE_V4", raising=False)
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "no-hub-cache"))
+    code = main(["recommend", "--text", "a dog on the beach", "--run", str(run)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not marker.exists()
+    assert err.startswith("error:") and "\n" not in err
+    assert "never loads" in err and "--use-v4" in err

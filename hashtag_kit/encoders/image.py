@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hashtag_kit.files import file_digest
+
 log = logging.getLogger("hashtag_kit.encoders")
 
 IMAGE_ENCODERS = ("inception_v3", "efficientnet_lite0")
@@ -63,22 +65,6 @@ WEIGHTS_HELP = (
 
 class WeightsUnavailableError(RuntimeError):
     """The requested pretrained weights are not available; the message says how to get them."""
-
-
-_DIGESTS: dict[tuple, str] = {}
-
-
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file (memoised by path, size and mtime)."""
-    st = os.stat(path)
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
 
 
 def keras_models_dir() -> Path:

@@ -42,7 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hashtag_kit.encoders.image import WeightsUnavailableError, file_digest
+from hashtag_kit.encoders.image import WeightsUnavailableError
+from hashtag_kit.files import file_digest
 
 log = logging.getLogger("hashtag_kit.encoders")
 
