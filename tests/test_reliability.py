@@ -401,3 +401,114 @@ def test_a_savedmodel_named_by_a_run_is_never_executed(tmp_path, capsys, monkeyp
     assert code == 2 and not marker.exists()
     assert err.startswith("error:") and "\n" not in err
     assert "never loads" in err and "--use-v4" in err
+
+
+# -- loaders: encodings, NUL bytes, bad bytes, over-long fields, wrong JSON types ----------------
+def _load(name, path, **kw):
+    from hashtag_kit.data import load_dataset
+    from hashtag_kit.report import RunReport
+
+    report = RunReport()
+    return load_dataset(name, path, report, **kw), report
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_files_are_named_not_read_as_garbage(tmp_path, encoding):
+    from test_loaders import write_harrison
+
+    from hashtag_kit.data.loaders import EncodingError
+
+    harrison = write_harrison(tmp_path / "h", ["instagram_dataset/sea/image_1.jpg"], ["sea"])
+    (harrison / "tag_list.txt").write_bytes("sea beach\n".encode(encoding))
+    tweets = tmp_path / "t" / "emoji_val_text.txt"
+    tweets.parent.mkdir()
+    tweets.write_bytes("sunny day #beach\n".encode(encoding))
+    posts = tmp_path / "posts.json"
+    posts.write_bytes('[{"id": "a", "text": "hi #x"}]'.encode(encoding))
+    cases = [("harrison", harrison, harrison / "tag_list.txt"), ("tweets", tweets.parent, tweets)]
+    cases.append(("posts", posts, posts))
+    for name, folder, bad_file in cases:
+        with pytest.raises(EncodingError) as err:
+            _load(name, folder)
+        message = str(err.value)
+        assert message.startswith(str(bad_file)) and "UTF-8" in message, message
+        assert ("UTF-16" in message or "UTF-32" in message) and "\n" not in message
+
+
+def test_a_nul_byte_skips_its_line_not_joined_into_a_tag(tmp_path):
+    from test_loaders import write_harrison
+
+    root = write_harrison(
+        tmp_path / "h",
+        ["instagram_dataset/sea/image_1.jpg", "instagram_dataset/sea/image_2.jpg"],
+        [b"sea be\x00ach", b"sea beach"],
+    )
+    posts, report = _load("harrison", root)
+    assert [p.hashtags for p in posts] == [["sea", "beach"]]  # never "seabeach" or "beach"
+    assert report.counts["malformed_line"] >= 1
+    assert any("tag_list.txt:1" in e and "NUL byte at column 7" in e
+               for e in report.examples["malformed_line"])  # fmt: skip
+
+
+def test_one_latin1_byte_skips_one_csv_line_with_its_number(tmp_path):
+    path = tmp_path / "posts.csv"
+    path.write_bytes(b"id,text\na,first #one\nb,caf\xe9 #two\nc,third #three\n")
+    posts, report = _load("posts", path)
+    assert [p.id for p in posts] == ["a", "c"]
+    (example,) = report.examples["malformed_line"]
+    assert f"{path}:3" in example and "0xe9 at column 6" in example
+
+
+def test_an_over_long_csv_field_skips_that_record(tmp_path):
+    import csv
+
+    path = tmp_path / "posts.csv"
+    long = "x" * (csv.field_size_limit() + 10)
+    path.write_text(f"id,text\na,first #one\nb,{long} #two\nc,third #three\n")
+    posts, report = _load("posts", path)
+    assert [p.id for p in posts] == ["a", "c"]
+    (example,) = report.examples["malformed_line"]
+    assert f"{path}:3" in example and "field larger than field limit" in example
+
+
+def test_coco_ids_of_the_wrong_type_are_skipped_and_counted(tmp_path):
+    import json
+
+    from test_loaders import write_coco
+
+    root = write_coco(tmp_path / "coco")
+    captions = root / "annotations" / "captions_val2017.json"
+    data = json.loads(captions.read_text())
+    data["images"].append({"id": [5], "file_name": "x.jpg"})
+    data["annotations"].append({"image_id": {"id": 1}, "caption": "a list id"})
+    data["annotations"].append({"image_id": 1, "caption": ["not", "text"]})
+    captions.write_text(json.dumps(data))
+    posts, report = _load("coco", root)
+    assert [p.id for p in posts] == ["1", "4"]
+    assert all("not" not in c for c in posts[0].captions)
+    assert report.counts["malformed_image_record"] == 2
+    assert report.counts["malformed_annotation"] == 3
+    assert report.counts["empty_caption"] == 2 and report.notes["wrong_type"] == 1
+
+
+def test_wrong_json_types_in_posts_are_named_never_repr_text(tmp_path):
+    import json
+
+    path = tmp_path / "posts.jsonl"
+    records = [
+        {"id": "a", "text": "user is a list #ok", "user": ["u1"]},
+        {"id": {"x": 1}, "text": "id is an object"},
+        {"id": "c", "text": ["sunset", "sea"], "hashtags": ["beach"]},
+        {"id": "d", "text": "fine #ok"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    posts, report = _load("posts", path)
+    assert [(p.id, p.user, p.text) for p in posts] == [
+        ("a", None, "user is a list"),
+        ("d", None, "fine"),
+    ]
+    assert report.counts["missing_id"] == 1  # record 2: skipped, its line named
+    assert sum(report.counts.values()) == 2  # record 3: no text left, nothing else: skipped
+    wrong = report.examples["wrong_type"]
+    assert report.notes["wrong_type"] == 3
+    assert all(any(f"{path}:{n}" in e for e in wrong) for n in (1, 2, 3)), wrong

@@ -26,7 +26,12 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from hashtag_kit.data.loaders import DatasetNotFoundError, clean_str, require_dir
+from hashtag_kit.data.loaders import (
+    DatasetNotFoundError,
+    check_text_encoding,
+    clean_str,
+    require_dir,
+)
 from hashtag_kit.images import ImageError, resolve_image_path
 from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
@@ -35,7 +40,15 @@ from hashtag_kit.text import normalise_hashtag
 GET_IT = "Get the COCO 2017 annotations (and images) from https://cocodataset.org/#download."
 
 
+def _id(value) -> str | None:
+    """A COCO id (an integer, or a string in derived files) as text; None for any other type."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    return str(value)
+
+
 def _read_json(path: Path) -> dict:
+    check_text_encoding(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -57,26 +70,34 @@ def _objects(path: Path, report: RunReport) -> tuple[dict[str, Counter], dict[st
     """image id -> Counter(category id), and category id -> (name, supercategory)."""
     data = _read_json(path)
     cats = {}
-    for c in data.get("categories") or []:
-        if isinstance(c, dict) and "id" in c and c.get("name"):
-            cats[c["id"]] = (str(c["name"]), str(c.get("supercategory") or ""))
+    for i, c in enumerate(data.get("categories") or []):
+        if isinstance(c, dict) and _id(c.get("id")) is not None and c.get("name"):
+            cats[_id(c["id"])] = (str(c["name"]), str(c.get("supercategory") or ""))
+        else:
+            report.skip("malformed_annotation", f"{path}:categories[{i}]", "needs an id and a name")
     per_image: dict[str, Counter] = {}
     for i, a in enumerate(data["annotations"]):
         where = f"{path}:annotations[{i}]"
-        if not isinstance(a, dict) or "image_id" not in a or "category_id" not in a:
-            report.skip("malformed_annotation", where, "needs image_id and category_id")
+        if not isinstance(a, dict) or None in (_id(a.get("image_id")), _id(a.get("category_id"))):
+            report.skip("malformed_annotation", where, "needs integer image_id and category_id")
             continue
-        if a["category_id"] not in cats:
-            report.skip("unknown_category", where, f"category_id {a['category_id']}")
+        cid = _id(a["category_id"])
+        if cid not in cats:
+            report.skip("unknown_category", where, f"category_id {a.get('category_id')!r}")
             continue
-        per_image.setdefault(str(a["image_id"]), Counter())[a["category_id"]] += 1
+        per_image.setdefault(_id(a["image_id"]), Counter())[cid] += 1
     return per_image, cats
 
 
 def object_hashtags(counts: Counter, cats: dict, supercategories: bool = True) -> list[str]:
     """Category names by instance count (ties: category id), each followed by its supercategory."""
     tags: list[str] = []
-    for cid, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+
+    def order(kv):  # by count, then numeric category id (ids are text here)
+        cid = kv[0]
+        return (-kv[1], (0, int(cid)) if cid.lstrip("-").isdigit() else (1, cid))
+
+    for cid, _ in sorted(counts.items(), key=order):
         name, sup = cats[cid]
         tags.append(normalise_hashtag(name))
         if supercategories and sup:
@@ -136,26 +157,26 @@ def load_coco(
             per_image, cats = {}, {}
             report.note("no_instances_file", str(inst_path), "no object hashtags for this split")
         licenses = {
-            lic.get("id"): lic for lic in caps.get("licenses") or [] if isinstance(lic, dict)
+            _id(lic.get("id")): lic for lic in caps.get("licenses") or [] if isinstance(lic, dict)
         }
         captions: dict[str, list[str]] = {}
         for i, a in enumerate(caps["annotations"]):
             where = f"{cap_path}:annotations[{i}]"
-            if not isinstance(a, dict) or "image_id" not in a or "caption" not in a:
-                report.skip("malformed_annotation", where, "needs image_id and caption")
+            if not isinstance(a, dict) or _id(a.get("image_id")) is None or "caption" not in a:
+                report.skip("malformed_annotation", where, "needs an integer image_id and caption")
                 continue
             text = clean_str(a["caption"], report, where)
             if text is None:
                 report.skip("empty_caption", where, f"image {a['image_id']}")
                 continue
-            captions.setdefault(str(a["image_id"]), []).append(text)
+            captions.setdefault(_id(a["image_id"]), []).append(text)
         image_ids = set()
         for i, img in enumerate(caps["images"]):
             where = f"{cap_path}:images[{i}]"
-            if not isinstance(img, dict) or "id" not in img:
-                report.skip("malformed_image_record", where, "no id")
+            if not isinstance(img, dict) or _id(img.get("id")) is None:
+                report.skip("malformed_image_record", where, "no integer id")
                 continue
-            iid = str(img["id"])
+            iid = _id(img["id"])
             image_ids.add(iid)
             label = f"{where} (image {iid})"
             if iid in seen:
@@ -186,7 +207,7 @@ def load_coco(
                         image = str(path)
                 except ImageError as e:
                     report.note("unsafe_image_path_dropped", label, e.reason)
-            lic = licenses.get(img.get("license"), {})
+            lic = licenses.get(_id(img.get("license")), {})
             meta = {
                 "split": name,
                 "file_name": file_name,

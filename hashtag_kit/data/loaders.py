@@ -34,7 +34,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 import unicodedata
@@ -105,8 +104,14 @@ def require_dir(path: str | Path | None, dataset: str, get_it: str) -> Path:
 def clean_str(value, report: RunReport | None = None, where: str = "") -> str | None:
     """A string field made safe: None/blank -> None, zero-width characters, BOM and control
     characters removed, whitespace collapsed, lone surrogates (invalid unicode from JSON
-    escapes) replaced and counted."""
+    escapes) replaced and counted. A list or object where text belongs is None, counted as
+    `wrong_type` (never its Python repr as text)."""
     if value is None:
+        return None
+    if isinstance(value, (list, dict, tuple)):
+        if report is not None:
+            kind = "object" if isinstance(value, dict) else "list"
+            report.note("wrong_type", where, f"a JSON {kind} where text was expected")
         return None
     s = value if isinstance(value, str) else str(value)
     try:
@@ -132,25 +137,70 @@ def text_and_tags(raw: str | None) -> tuple[str | None, list[str]]:
     return (strip_hashtags(raw, spans) or None), tags
 
 
-def iter_lines(path: Path, report: RunReport) -> Iterator[tuple[int, str]]:
-    """(line number, text) of a UTF-8 text file; lines that are not UTF-8 are skipped (counted).
+_BOMS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
+    (b"\xff\xfe\x00\x00", "UTF-32 LE"),
+    (b"\x00\x00\xfe\xff", "UTF-32 BE"),
+    (b"\xff\xfe", "UTF-16 LE"),
+    (b"\xfe\xff", "UTF-16 BE"),
+)
 
-    A UTF-8 byte-order mark on the first line is dropped; line ends are stripped.
+
+class EncodingError(ValueError):
+    """A text file is not UTF-8 as a whole (UTF-16/32); the message names the file and what to
+    do. Single bad lines are skipped and counted instead."""
+
+
+def check_text_encoding(path: Path) -> None:
+    """Raise `EncodingError` for a UTF-16/32 file (byte-order mark, or NUL bytes in most
+    positions): read as UTF-8 it would turn into garbage records."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            raise EncodingError(
+                f"{path}: the file is {name} text (byte-order mark); the kit reads UTF-8: "
+                f"re-save it as UTF-8 (e.g. `iconv -f {name.split()[0]} -t UTF-8`)"
+            )
+    if len(head) >= 8 and head.count(0) > len(head) // 4:
+        raise EncodingError(
+            f"{path}: {head.count(0)} of the first {len(head)} bytes are NUL: UTF-16 or UTF-32 "
+            "text without a byte-order mark (or a binary file); re-save it as UTF-8"
+        )
+
+
+def iter_lines(path: Path, report: RunReport, keepends: bool = False) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 text file.
+
+    A line that is not UTF-8 or holds a NUL byte is skipped and counted in `report`
+    (`malformed_line`, with file, line and column); the rest of the file is read. A UTF-8
+    byte-order mark is dropped; line ends are stripped unless `keepends`.
+
+    Raises:
+        EncodingError: the whole file is UTF-16/32 (see `check_text_encoding`).
     """
+    check_text_encoding(path)
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
+            where = f"{path}:{lineno}"
+            if b"\x00" in raw:
+                col = raw.index(b"\x00") + 1
+                report.skip("malformed_line", where, f"NUL byte at column {col}")
+                continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                report.skip("malformed_line", f"{path}:{lineno}", f"not UTF-8 ({e.reason})")
+                byte = raw[e.start : e.start + 1].hex()
+                why = f"not UTF-8: byte 0x{byte} at column {e.start + 1} ({e.reason})"
+                report.skip("malformed_line", where, why)
                 continue
             if lineno == 1:
                 line = line.lstrip("\ufeff")
-            yield lineno, line.rstrip("\r\n")
+            yield lineno, line if keepends else line.rstrip("\r\n")
 
 
 def count_lines(path: Path) -> int:
     """Number of lines of a file (a last line without a newline counts)."""
+    check_text_encoding(Path(path))
     data = Path(path).read_bytes()
     return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
@@ -208,6 +258,7 @@ def _renamed(records: Iterator[tuple[str, dict]], columns: dict | None):
 
 def _json_records(path: Path, report: RunReport) -> Iterator[tuple[str, dict]]:
     if path.suffix.lower() == ".json":
+        check_text_encoding(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -241,15 +292,22 @@ def _json_records(path: Path, report: RunReport) -> Iterator[tuple[str, dict]]:
 def _csv_records(
     path: Path, report: RunReport, delimiter: str | None = None, columns: dict | None = None
 ) -> Iterator[tuple[str, dict]]:
-    try:
-        content = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not a UTF-8 text file ({e})") from e
     if delimiter is None:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
+    at = [0]  # the physical line the reader is at (bad lines are skipped before it)
+
+    def lines():
+        for lineno, line in iter_lines(path, report, keepends=True):
+            at[0] = lineno
+            yield line
+
+    reader = csv.DictReader(lines(), delimiter=delimiter)
     rename = {str(col).strip().lower(): field for field, col in (columns or {}).items()}
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    try:
+        fieldnames = reader.fieldnames or []
+    except csv.Error as e:
+        raise ValueError(f"{path}:{at[0]}: unreadable CSV header ({e})") from None
+    header = [h.strip().lower() for h in fieldnames]
     header = [rename.get(h, h) for h in header]
     reader.fieldnames = header
     usable = {n for k in ("image", "text", "hashtags") for n in POST_FIELDS[k]}
@@ -262,8 +320,15 @@ def _csv_records(
     has_id = bool(set(header) & set(POST_FIELDS["id"]))
     if not has_id:
         report.note("ids_from_line_numbers", str(path), "no id column: ids are <file>:<line>")
-    for row in reader:
-        where = f"{path}:{reader.line_num}"
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:  # e.g. a field over csv.field_size_limit(): that record only
+            report.skip("malformed_line", f"{path}:{at[0]}", f"CSV: {e}")
+            continue
+        where = f"{path}:{at[0]}"
         if None in row or any(v is None for v in row.values()):
             n = len(row) - (None in row) + len(row.get(None) or [])
             report.skip(
@@ -274,7 +339,7 @@ def _csv_records(
             continue
         rec = {k: v for k, v in row.items() if k}
         if not has_id:
-            rec["id"] = f"{path.stem}:{reader.line_num}"
+            rec["id"] = f"{path.stem}:{at[0]}"
         yield where, rec
 
 
@@ -287,9 +352,9 @@ def record_to_post(
     validate_images: bool = False,
 ) -> Post | None:
     """One source record -> Post (or None when it must be skipped; counted in `report`)."""
-    pid = clean_str(_first(rec, POST_FIELDS["id"]))
+    pid = clean_str(_first(rec, POST_FIELDS["id"]), report, where)
     if pid is None:
-        report.skip("missing_id", where, "record has no id")
+        report.skip("missing_id", where, "record has no id (or not a text or number)")
         return None
     label = f"{where} (post {pid})"
     raw_text = _first(rec, POST_FIELDS["text"])
@@ -306,7 +371,7 @@ def record_to_post(
     hashtags = list(dict.fromkeys(tags + text_tags))
 
     image = None
-    img = clean_str(_first(rec, POST_FIELDS["image"]))
+    img = clean_str(_first(rec, POST_FIELDS["image"]), report, label)
     if img is not None and "\\" in img and "/" not in img:
         img = img.replace("\\", "/")  # Windows-style relative path
     if img is not None:
