@@ -33,7 +33,7 @@ import numpy as np
 
 from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
-from hashtag_kit.run import ENCODER_DECODER, read_json
+from hashtag_kit.run import ENCODER_DECODER, RunDir, read_json
 
 log = logging.getLogger("hashtag_kit")
 
@@ -326,6 +326,8 @@ class Recommender:
             IncompatibleRunError: the run was written by an incompatible kit version.
         """
         stage_dir = _resolve_stage_dir(run_dir, stage)
+        if (stage_dir.parent / "run.json").is_file():  # format_version checked (RunFormatError)
+            RunDir(stage_dir.parent).meta()
         check_stage_dir(stage_dir)
         try:
             model, tokens, users, config = _load_stage_files(stage_dir)

@@ -512,3 +512,60 @@ def test_wrong_json_types_in_posts_are_named_never_repr_text(tmp_path):
     wrong = report.examples["wrong_type"]
     assert report.notes["wrong_type"] == 3
     assert all(any(f"{path}:{n}" in e for e in wrong) for n in (1, 2, 3)), wrong
+
+
+def test_disk_full_in_preprocess_is_one_line_and_leaves_no_partial_file(
+    tmp_path, monkeypatch, capsys
+):
+    import errno
+    import json
+
+    import hashtag_kit.files as files
+    from hashtag_kit.__main__ import main
+
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text("".join(json.dumps({"id": f"p{i}", "text": f"t{i} #a #b"}) + "\n"
+                             for i in range(30)))  # fmt: skip
+    real_fsync = files._fsync
+
+    def full(path):
+        if path.name.startswith(".posts"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_fsync(path)
+
+    monkeypatch.setattr(files, "_fsync", full)
+    run = tmp_path / "run"
+    argv = ["preprocess", "--run", str(run), "--dataset", "posts", "--data-dir", str(posts)]
+    argv += ["--min-tag-freq", "1"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0], err
+    assert not [p for p in run.rglob("*") if "tmp" in p.name]
+    assert not (run / "01_preprocess" / "posts.jsonl").exists()
+
+
+def test_reproduce_reports_a_full_disk_in_one_line():
+    from hashtag_kit.reproduce import describe_failure
+
+    line = describe_failure(OSError(28, "No space left on device", "/runs/x/run.json"))
+    assert line.count("\n") == 0 and "/runs/x/run.json" in line and "free disk space" in line
+
+    class CellError(Exception):  # what papermill raises for a failing cell
+        ename, evalue = "OSError", "[Errno 28] No space left on device: '/runs/x/a.npz'"
+
+    line = describe_failure(CellError())
+    assert line.count("\n") == 0 and "/runs/x/a.npz" in line
+
+
+def test_recommend_on_a_run_from_a_newer_kit_is_one_line(tmp_path, capsys):
+    from test_recommender import _hand_weighted_model, write_stage
+
+    from hashtag_kit.__main__ import main
+    from hashtag_kit.run import write_json
+
+    run = tmp_path / "run"
+    write_stage(run / "02_encoder_decoder_hashtags", _hand_weighted_model())
+    write_json(run / "run.json", {"format_version": 7})
+    assert main(["recommend", "--text", "a dog", "--run", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "format_version 7" in err and "update hashtag_kit" in err
