@@ -140,14 +140,11 @@ def test_a_flipped_weight_byte_is_refused_when_the_digest_is_known(tmp_path):
 def interrupted_training(tmp_path_factory):
     """A 4-epoch training interrupted before its last epoch (checkpoints of epochs 1 and 2
     kept), and the same training uninterrupted."""
-    from test_training import Crash, arrays, synthetic, vocab_of
+    from test_training import Crash, small_training_data
 
     from hashtag_kit.training import TrainConfig, train
 
-    posts, fi, ft = synthetic(n=112, seed=1)
-    tokens = vocab_of(posts)
-    tr = arrays(posts[:96], posts[:96], fi, ft, tokens)
-    va = arrays(posts[96:], posts[:96], fi, ft, tokens)
+    tr, va, tokens = small_training_data()
     cfg = TrainConfig(units=8, embed_dim=4, epochs=4, batch_size=16, seed=3)
     straight = train(cfg, tr, va, len(tokens))
     ckpt = tmp_path_factory.mktemp("interrupted") / "ckpt"
@@ -450,25 +447,20 @@ def test_a_nul_byte_skips_its_line_not_joined_into_a_tag(tmp_path):
                for e in report.examples["malformed_line"])  # fmt: skip
 
 
-def test_one_latin1_byte_skips_one_csv_line_with_its_number(tmp_path):
+@pytest.mark.parametrize(
+    "row, reason",
+    [
+        (b"b,caf\xe9 #two", "0xe9 at column 6"),  # one latin-1 byte
+        (b"b," + b"x" * 140_000 + b" #two", "field larger than field limit"),  # > csv's limit
+    ],
+)
+def test_a_bad_csv_row_skips_that_row_with_its_line_number(tmp_path, row, reason):
     path = tmp_path / "posts.csv"
-    path.write_bytes(b"id,text\na,first #one\nb,caf\xe9 #two\nc,third #three\n")
+    path.write_bytes(b"id,text\na,first #one\n" + row + b"\nc,third #three\n")
     posts, report = _load("posts", path)
     assert [p.id for p in posts] == ["a", "c"]
     (example,) = report.examples["malformed_line"]
-    assert f"{path}:3" in example and "0xe9 at column 6" in example
-
-
-def test_an_over_long_csv_field_skips_that_record(tmp_path):
-    import csv
-
-    path = tmp_path / "posts.csv"
-    long = "x" * (csv.field_size_limit() + 10)
-    path.write_text(f"id,text\na,first #one\nb,{long} #two\nc,third #three\n")
-    posts, report = _load("posts", path)
-    assert [p.id for p in posts] == ["a", "c"]
-    (example,) = report.examples["malformed_line"]
-    assert f"{path}:3" in example and "field larger than field limit" in example
+    assert f"{path}:3" in example and reason in example
 
 
 def test_coco_ids_of_the_wrong_type_are_skipped_and_counted(tmp_path):

@@ -150,11 +150,17 @@ class Crash(keras.callbacks.Callback):
             raise KeyboardInterrupt(f"simulated interruption at epoch {epoch}")
 
 
-def test_interrupted_training_resumes_to_the_same_end(tmp_path):
+def small_training_data():
+    """(train, val, tokens): 96 + 16 synthetic posts, for the checkpoint tests."""
     posts, fi, ft = synthetic(n=112, seed=1)
     tokens = vocab_of(posts)
     tr = arrays(posts[:96], posts[:96], fi, ft, tokens)
     va = arrays(posts[96:], posts[:96], fi, ft, tokens)
+    return tr, va, tokens
+
+
+def test_interrupted_training_resumes_to_the_same_end(tmp_path):
+    tr, va, tokens = small_training_data()
     cfg = TrainConfig(units=8, embed_dim=4, epochs=3, batch_size=16, seed=3)
     straight = train(cfg, tr, va, len(tokens))
     ckpt = tmp_path / "ckpt"
