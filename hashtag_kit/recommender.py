@@ -53,15 +53,24 @@ class IncompatibleRunError(RuntimeError):
 class Recommendations(list):
     """Ranked `(tag, score)` pairs, best first; `notes` says how they were made.
 
-    A plain list of tuples for every use, with two extras: `notes` (human-readable remarks,
-    e.g. that an unknown user got the cold-start fallback) and `cold_start` (True when `user`
-    was given but the model never saw it).
+    A plain list of tuples for every use, with extras: `notes` (human-readable remarks, e.g.
+    that an unknown user got the cold-start fallback, or that typed tags are outside the
+    vocabulary), `cold_start` (True when `user` was given but the model never saw it and no
+    `history` was given), and `unknown` ({"existing"|"accepted"|"history": [tags outside the
+    model's vocabulary]}: they could not condition the model, and are never dropped silently).
     """
 
-    def __init__(self, items: Iterable = (), notes: Iterable[str] = (), cold_start: bool = False):
+    def __init__(
+        self,
+        items: Iterable = (),
+        notes: Iterable[str] = (),
+        cold_start: bool = False,
+        unknown: dict | None = None,
+    ):
         super().__init__(items)
         self.notes = list(notes)
         self.cold_start = bool(cold_start)
+        self.unknown = {k: list(v) for k, v in (unknown or {}).items() if v}
 
     @property
     def tags(self) -> list[str]:
@@ -72,6 +81,7 @@ class Recommendations(list):
             "hashtags": [{"tag": t, "score": float(s)} for t, s in self],
             "notes": self.notes,
             "cold_start": self.cold_start,
+            "unknown": self.unknown,
         }
 
 
@@ -444,8 +454,11 @@ class Recommender:
                 out.append(i)
         return out
 
-    def normalise_existing(self, existing: Iterable[str] | str | None) -> list[str]:
-        """Tags the user typed, normalised (`#Beach` -> `beach`), blanks dropped, no repeats."""
+    def normalise_existing(
+        self, existing: Iterable[str] | str | None, what: str = "existing"
+    ) -> list[str]:
+        """Tags (typed, accepted or history) normalised (`#Beach` -> `beach`), blanks dropped,
+        no repeats; a string is split at commas."""
         if existing is None:
             return []
         if isinstance(existing, str):
@@ -453,7 +466,7 @@ class Recommender:
         out = []
         for t in existing:
             if not isinstance(t, str):
-                raise ValueError(f"existing tags must be strings, got {t!r}")
+                raise ValueError(f"{what} tags must be strings, got {t!r}")
             n = _normalise_tag(t)
             if n and n not in out:
                 out.append(n)
@@ -552,13 +565,17 @@ class Recommender:
         k: int = 7,
         beam_width: int = 3,
         ranking: str = "beam",
+        *,
+        accepted: Iterable[str] | str | None = None,
+        history: Iterable[str] | str | None = None,
     ) -> Recommendations:
         """Ranked hashtags with scores for one post.
 
         Args:
             image: a path to an image file, an (H, W, 3) array, or None.
             text: the caption (hashtags in it are fine: they are not removed), or None.
-            user: the author's id; unknown ids get the cold-start fallback (noted).
+            user: the author's id; unknown ids get the cold-start fallback (noted) unless
+                `history` is given.
             existing: tags the user already typed (`["#beach", "Sunset"]` or `"beach,sunset"`):
                 they condition the model and are never suggested.
             k: how many tags.
@@ -569,9 +586,23 @@ class Recommender:
                 (every tag scored by the probability that the decoder emits it next, after
                 `<start>` and the typed tags: a classifier-style ranking; see
                 `hashtag_kit.evaluate.first_step_ranking`).
+            accepted: suggestions the user accepted ("Add", the CNN-RNN Instagram project's
+                interaction), in the order accepted: each is fed to the decoder as its next
+                input after the typed tags, so the rest are re-ranked given them; never
+                suggested again.
+            history: the user's own earlier hashtags, most used first: personalises a user
+                the model never saw (cold start) without retraining, through the same history
+                encoder as a training user's tags; given for a known user, it replaces the
+                history the model stored. The model reads the first `history_len` in-vocabulary
+                tags (a note says when more were cut).
+
+        Every typed, accepted or history tag outside the model's vocabulary is listed in
+        `.unknown` and a note; none is dropped silently. All typed and accepted tags condition
+        the decoder; beyond `existing_len` (what the run was set up for) a note says so.
 
         Returns:
-            `Recommendations`: a list of `(tag, score)`, best first, with `.notes`.
+            `Recommendations`: a list of `(tag, score)`, best first, with `.notes` and
+            `.unknown`.
 
         Raises:
             ValueError: the post has neither an image nor non-blank text, or bad arguments.
@@ -597,23 +628,48 @@ class Recommender:
         if has_text:
             self._encoder_config("text")
             text_feat = self.encode_texts([text])
-        history, note = self._history(user)
-        typed = self.normalise_existing(existing)
-        existing_ids = self.tag_ids(typed)
+        notes = list(text_notes)
+        unknown: dict[str, list[str]] = {}
+        tags = {}
+        for name, given in (("existing", existing), ("accepted", accepted), ("history", history)):
+            tags[name] = self.normalise_existing(given, name)
+            unknown[name] = [t for t in tags[name] if self.tag_to_id.get(t) is None]
+            if unknown[name]:
+                notes.append(
+                    f"{name} tags not in the model's vocabulary of {len(self.tokens)} (they "
+                    f"cannot condition it): {', '.join(unknown[name])}"
+                )
+        if history is not None:
+            hist_ids = self.tag_ids(tags["history"])
+            note = None
+            if len(hist_ids) > self.history_len:
+                notes.append(
+                    f"history: the model reads {self.history_len} tags; "
+                    f"{len(hist_ids) - self.history_len} more were cut"
+                )
+        else:
+            hist_ids, note = self._history(user)
+        typed = tags["existing"] + [t for t in tags["accepted"] if t not in tags["existing"]]
+        prefix_ids = self.tag_ids(typed)
+        if len(prefix_ids) > self.existing_len > 0:
+            notes.append(
+                f"{len(prefix_ids)} typed and accepted tags condition the decoder; the run "
+                f"was set up for up to {self.existing_len}"
+            )
         inputs = {
             "image": image_feat,
             "image_mask": np.array([1.0 if image is not None else 0.0], dtype="float32"),
             "text": text_feat,
             "text_mask": np.array([1.0 if has_text else 0.0], dtype="float32"),
-            "history": self._pad([history], self.history_len),
-            "existing": self._pad([existing_ids], self.existing_len),
+            "history": self._pad([hist_ids], self.history_len),
+            "existing": self._pad([prefix_ids], max(len(prefix_ids), 1)),
         }
-        (pairs,) = self._decode(inputs, [set(existing_ids)], k, beam_width, ranking)
+        (pairs,) = self._decode(inputs, [set(prefix_ids)], k, beam_width, ranking)
         pairs = [(t, s) for t, s in pairs if t not in typed]
-        notes = text_notes + ([note] if note else [])
         if note:
+            notes.append(note)
             log.warning(note)
-        return Recommendations(pairs, notes=notes, cold_start=note is not None)
+        return Recommendations(pairs, notes=notes, cold_start=note is not None, unknown=unknown)
 
     def recommend_batch(
         self,
@@ -820,6 +876,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run", default="outputs/default", help="run directory (default %(default)s)")
     p.add_argument("--user", help="author id, for personalisation")
     p.add_argument("--existing", default="", help="tags already typed, comma separated")
+    p.add_argument(
+        "--accept",
+        default="",
+        help="suggestions accepted so far, comma separated, in order: the rest are re-ranked",
+    )
+    p.add_argument(
+        "--history",
+        default=None,
+        help="the user's earlier hashtags, comma separated: personalises a new user",
+    )
     p.add_argument("--beam-width", type=int, default=3, help="beam search width (default 3)")
     p.add_argument(
         "--ranking",
@@ -855,6 +921,8 @@ def main(argv: list[str] | None = None) -> int:
             k=args.k,
             beam_width=args.beam_width,
             ranking=args.ranking,
+            accepted=args.accept,
+            history=args.history,
         )
     except SystemExit as e:  # --help
         return int(e.code or 0)

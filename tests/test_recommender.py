@@ -418,6 +418,54 @@ def test_recommend_batch_from_cached_feature_arrays(rec):
     assert [r.tags for r in out] == [["cat"], ["beach"]]
 
 
+# -- interaction: accept, history, out-of-vocabulary tags ----------------------------------------
+def test_accepting_a_tag_re_ranks_the_rest_and_never_repeats_it(rec):
+    r = rec
+    before = r.recommend(text="coffee", k=4)
+    assert before.tags[:2] == ["coffee", "food"]
+    after = r.recommend(text="coffee", k=4, accepted=["#Coffee"])
+    assert "coffee" not in after.tags and after.tags[0] == "food"
+    # the accepted tag conditions the model: #food's score rises beyond renormalisation
+    assert after[0][1] > dict(before)["food"] / (1 - dict(before)["coffee"])
+    both = r.recommend(text="coffee", k=4, accepted="coffee,food")
+    assert not {"coffee", "food"} & set(both.tags) and len(set(both.tags)) == len(both.tags)
+
+
+def test_history_personalises_an_unknown_user_without_retraining(rec):
+    r = rec
+    cold = r.recommend(text="beach", user="newbie", k=3)
+    assert cold.cold_start and "dog" not in cold.tags
+    warm = r.recommend(text="beach", user="newbie", k=3, history=["dog", "beach"])
+    assert not warm.cold_start and warm.tags[0] == "dog"  # as for the known dog_person
+    known = r.recommend(text="beach", user="dog_person", k=3)
+    assert known.tags == warm.tags
+
+
+def test_out_of_vocabulary_and_cut_tags_are_reported(rec):
+    r = rec
+    out = r.recommend(
+        text="cat",
+        existing=["snowboarding", "cat"],
+        accepted=["zzz"],
+        history=["qqq", "dog", "beach", "sunset", "food", "coffee"],
+    )
+    assert out.unknown == {"existing": ["snowboarding"], "accepted": ["zzz"], "history": ["qqq"]}
+    text = " ".join(out.notes)
+    assert "snowboarding" in text and "zzz" in text and "qqq" in text
+    assert "reads 4 tags; 1 more were cut" in text  # 5 known history tags, history_len 4
+    assert out.to_dict()["unknown"] == out.unknown
+    assert "cat" not in out.tags
+
+
+def test_cli_accept_and_history(run_dir, capsys, _standin_load):
+    args = ["recommend", "--text", "coffee", "--accept", "coffee", "--history", "dog,nope"]
+    assert cli_main([*args, "--user", "newbie", "--json", "--run", str(run_dir)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    tags = [h["tag"] for h in got["hashtags"]]
+    assert "coffee" not in tags and tags[0] in ("dog", "food")
+    assert got["unknown"] == {"history": ["nope"]} and not got["cold_start"]
+
+
 # -- command line -------------------------------------------------------------------------------
 @pytest.fixture()
 def _standin_load(monkeypatch):
@@ -556,6 +604,14 @@ def test_recommender_on_the_smoke_runs_trained_model(smoke_notebook, smoke_run_d
     assert len(out) == 5 and len(set(out.tags)) == 5
     assert set(out.tags) <= set(rec.tokens) and typed[0] not in out.tags
     assert not out.cold_start or post.user not in rec.users
+    # Add: the encoder-decoder reads the accepted tag as its next input and re-ranks the rest
+    first = out.tags[0]
+    after = rec.recommend(image=post.image, text=post.text, user=post.user, existing=typed,
+                          accepted=[first], k=5)  # fmt: skip
+    assert first not in after.tags and typed[0] not in after.tags
+    assert len(set(after.tags)) == len(after.tags) == 5
+    rest = {t: sc for t, sc in out if t != first}
+    assert [sc for t, sc in after if t in rest] != [rest[t] for t in after.tags if t in rest]
     # the batch form from the run's cached features gives lists for every post
     batch = rec.recommend_batch(posts[:8], k=3, report=RunReport())
     assert len(batch) == 8
