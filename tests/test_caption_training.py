@@ -115,3 +115,28 @@ def test_early_stopping_keeps_the_best_val_epoch():
     batches = CaptionBatches(val, 16, shuffle=False, bucket=True).as_dataset()  # as in training
     loss = out["model"].evaluate(batches, verbose=0)
     assert loss == pytest.approx(min(vl), rel=1e-4)  # the best epoch's weights are kept
+
+
+def test_lr_decay_returns_to_the_best_epoch_with_smaller_steps_and_resumes_exactly(tmp_path):
+    """With `lr_decay`, every epoch whose val loss is not the best so far multiplies the
+    learning rate by it and restarts from the best weights; an interrupted run ends the same."""
+    tok, train, val = _data()
+    kw = dict(epochs=5, batch_size=16, learning_rate=0.3, seed=1, lr_decay=0.5)  # steps too big
+    whole = train_caption_model(_model("merge", tok.vocab_size), train, val, **kw)
+    val_loss = whole["history"]["val_loss"]
+    worse = sum(v > min(val_loss[: i + 1]) for i, v in enumerate(val_loss))
+    assert worse >= 1, val_loss  # the setting gives the decay something to do
+    lr = float(keras.ops.convert_to_numpy(whole["model"].optimizer.learning_rate))
+    assert lr == pytest.approx(0.3 * 0.5**worse)
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        train_caption_model(
+            _model("merge", tok.vocab_size), train, val, checkpoint_dir=ckpt,
+            callbacks=[_Interrupt(at=3)], **kw,
+        )  # fmt: skip
+    resumed = train_caption_model(
+        _model("merge", tok.vocab_size), train, val, checkpoint_dir=ckpt, **kw
+    )
+    assert resumed["history"]["val_loss"] == pytest.approx(val_loss, rel=1e-5)
+    for a, b in zip(resumed["model"].get_weights(), whole["model"].get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
