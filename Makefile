@@ -10,9 +10,9 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 export HASHTAG_KIT_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup reproduce reproduce-flickr8k test test-fast lint format bench evaluate evaluate-tweets evaluate-fusion clean-outputs
+.PHONY: setup java chromium reproduce reproduce-flickr8k test test-fast lint format bench evaluate evaluate-tweets evaluate-fusion clean-outputs
 
-setup: $(STAMP) java
+setup: $(STAMP) java chromium
 
 # The venv is (re)built whenever the pinned requirements change.
 $(STAMP): requirements.txt pyproject.toml
@@ -29,6 +29,16 @@ java:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null) \
 	      || echo "WARNING: could not install Java; METEOR and the PTB tokenizer will be skipped"; \
 	  else echo "WARNING: no Java found (install default-jre-headless); METEOR will be skipped"; fi; }
+
+# The web demo's browser test (tests/test_browser.py) drives headless Chromium; install it (and
+# its driver, so Selenium never downloads one) when missing and we may.
+chromium:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Chromium (chromium chromium-driver) for the web demo's browser test ..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	      || echo "WARNING: could not install Chromium; the browser test will be skipped"; \
+	  else echo "WARNING: no Chromium found (install chromium chromium-driver); the browser test will be skipped"; fi; }
 
 reproduce: setup
 	$(PY) -m hashtag_kit reproduce --run $(RUN) --mode $(RUN_MODE)

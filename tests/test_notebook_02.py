@@ -86,3 +86,21 @@ def test_stage_files_load_and_decode(stage):
     assert tokens[:4] == ["<pad>", "<start>", "<end>", "<unk>"] and len(tokens) == model.vocab_size
     # every model checkpointed its epochs, and each finished training removed its checkpoint
     assert (stage / "checkpoints").is_dir() and not list((stage / "checkpoints").iterdir())
+
+
+@pytest.mark.smoke
+def test_hashtag_panel_runs_headless_as_a_scripted_interaction(stage):
+    """Section 8's ipywidgets panel: papermill (INTERACTIVE=False from `reproduce`) prints the
+    scripted interaction, suggestions then an Add that re-ranks them, and shows no widget."""
+    import nbformat
+
+    from hashtag_kit.panel import STATIC_HEADER
+
+    executed = nbformat.read(stage.parent / "executed" / f"{ENCODER_DECODER}.ipynb", as_version=4)
+    (cell,) = [c for c in executed.cells if "show_hashtag_panel(" in c.source]
+    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+    assert text.startswith(f"{STATIC_HEADER} (INTERACTIVE is False)"), text[:300]
+    assert "suggestions: #" in text and "[Add #" in text and "accepted:    #" in text
+    assert not any(
+        "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell.outputs
+    )

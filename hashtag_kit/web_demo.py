@@ -1,0 +1,636 @@
+"""A local web demo of a trained run: one page and a JSON API over `Recommender.recommend`.
+
+    python -m hashtag_kit serve --run outputs/default [--host 127.0.0.1] [--port 8000] \
+        [--max-upload-mb 10] [--samples 6] [--image-weights F] [--use-v4 D]
+
+then open http://127.0.0.1:8000/ . The page takes a photo (an upload, or one of a few test
+posts of the run, shown by id) and a caption, and lists suggested hashtags with their scores.
+"Add" moves a tag to the accepted list and re-ranks the rest given it (`accepted`); clicking an
+accepted tag removes it and re-ranks again. The page is plain HTML, CSS and JavaScript shipped
+in `hashtag_kit/resources/web_demo/`: no CDN, no network, no build step.
+
+API (every error is `{"error": "..."}` with a 4xx status, never a 500 for bad input):
+
+    POST /recommend   multipart/form-data fields, all optional:
+        image     the photo (a file); or sample: the id of one of GET /info's samples
+        text      the caption
+        user      the author's id (personalises a user the model knows)
+        existing  tags already typed, comma separated (they condition the model)
+        accepted  suggestions accepted so far, comma separated, in order
+        history   the user's earlier tags, comma separated (personalises a new user)
+        k         how many tags (1-50, default 7)
+      -> 200 `Recommendations.to_dict()`:
+         {"hashtags": [{"tag", "score"}], "notes": [...], "unknown": {...}, "cold_start": bool}
+      -> 413 the upload is over --max-upload-mb, or the image has too many pixels (a
+         decompression bomb); 415 not an image; 422 unreadable image, empty post (no photo and
+         no caption) or a bad field; 404 unknown sample
+    GET /info         the run's name, the limits and the samples [{"id", "text", "hashtags",
+                      "image"}] (`image` is the URL of its thumbnail, GET /samples/image?id=)
+    GET /             the page
+
+The model is loaded once at startup and warmed up (its encoders built, one recommendation
+made). Requests are served concurrently by uvicorn's threadpool: reading and decoding an upload
+and encoding the photo and caption run unlocked, so a slow request never holds up another;
+only the decoder's own call (`model.decode`, a few milliseconds) is serialised by a lock, since
+Keras does not promise that a model is safe to call from several threads at once.
+
+The server binds to 127.0.0.1 by default: it has no authentication, so expose it with `--host
+0.0.0.0` only on a network you trust.
+
+Example:
+    >>> from hashtag_kit.recommender import Recommender               # doctest: +SKIP
+    >>> app = create_app(Recommender.load("outputs/default"))         # doctest: +SKIP
+    >>> with serving(app) as url: ...                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import ipaddress
+import logging
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+import numpy as np
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image, UnidentifiedImageError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hashtag_kit.recommender import Recommender
+
+log = logging.getLogger("hashtag_kit")
+
+#: the page, its script and its style
+STATIC_DIR = Path(__file__).parent / "resources" / "web_demo"
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+DEFAULT_MAX_UPLOAD_MB = 10.0
+#: bytes of form fields (caption, tags, multipart headers) allowed beside the photo
+FORM_ALLOWANCE = 256 * 1024
+DEFAULT_K, MAX_K = 7, 50
+DEFAULT_SAMPLES = 6
+THUMBNAIL_SIDE = 320
+#: an uploaded image with more pixels than this is refused before it is decoded (PIL's own
+#: decompression-bomb threshold, about 89 megapixels; PIL itself only refuses twice that)
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+#: the page loads nothing from elsewhere and runs no inline script
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class DemoError(Exception):
+    """A request the demo refuses: an HTTP status and a message for the page."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Sample:
+    """A test post of the run shown on the page; its image is served by `id` only."""
+
+    id: str
+    text: str
+    hashtags: list[str]
+    image: Path = field(repr=False)
+    thumbnail: bytes = field(repr=False)
+
+
+# -- samples -------------------------------------------------------------------------------------
+def _thumbnail(path: Path) -> bytes:
+    from hashtag_kit.images import open_image
+
+    im = open_image(path, min_side=THUMBNAIL_SIDE)
+    im.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+def load_samples(run_dir: str | Path, n: int = DEFAULT_SAMPLES, split: str = "random"):
+    """Up to `n` test posts of the run's `split` (or of its only one) with a readable image, as
+    `Sample`s (thumbnails made).
+
+    `run_dir` may be the run or its stage folder. A run without notebook 01's manifests (a bare
+    stage folder) has no samples: the page then offers uploads only. Unreadable images are
+    skipped and logged.
+    """
+    from hashtag_kit.images import ImageError, check_image, resolve_image_path
+    from hashtag_kit.run import RunDir
+
+    run = Path(run_dir)
+    if (run / "model_config.json").exists() or (run / "model.keras").exists():
+        run = run.parent
+    if n <= 0:
+        return []
+    rd = RunDir(run)
+    try:
+        splits = rd.load_splits()
+        if split not in splits:  # e.g. a release with its own split only
+            split = "official" if "official" in splits else next(iter(splits))
+        parts = rd.split_posts(split)
+        data_dir = rd.meta().get("data_dir")
+    except (FileNotFoundError, KeyError, StopIteration, ValueError) as e:
+        log.info("no sample posts for the demo page (%s)", " ".join(str(e).split()))
+        return []
+    out, skipped = [], 0
+    for post in parts.get("test", []):
+        if len(out) >= n:
+            break
+        if not post.has_image:
+            continue
+        try:
+            path = Path(post.image)
+            if not path.is_absolute():  # manifests hold absolute paths; older ones may not
+                if not data_dir:
+                    raise ImageError(post.image, "relative path and the run names no data_dir")
+                path = resolve_image_path(data_dir, post.image)
+            problem = check_image(path)
+            if problem:
+                raise ImageError(path, problem)
+            thumb = _thumbnail(path)
+        except ImageError as e:
+            skipped += 1
+            log.info("sample post %s skipped: %s", post.id, e)
+            continue
+        out.append(Sample(post.id, post.text or "", list(post.hashtags), path, thumb))
+    if skipped:
+        log.warning("sample posts skipped, their images are unreadable: %d", skipped)
+    return out
+
+
+# -- uploads -------------------------------------------------------------------------------------
+def _mb(n_bytes: float, other: float | None = None) -> str:
+    """Bytes in MB, with as many decimals as it takes to tell them from `other`."""
+    digits = 1
+    while (
+        other is not None
+        and digits < 6
+        and round(n_bytes / 1e6, digits) == round(other / 1e6, digits)
+    ):
+        digits += 1
+    return f"{n_bytes / 1e6:.{digits}f} MB"
+
+
+def _status_of(reason: str) -> int:
+    if reason.startswith("not an image"):
+        return 415
+    if reason.startswith("image too large"):
+        return 413
+    return 422
+
+
+def read_upload(fileobj, name: str, max_bytes: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An uploaded photo as uint8 RGB (H, W, 3), read as `hashtag_kit.images.load_image` reads a
+    file (EXIF turn, modes converted), or `DemoError` with the status and a message naming
+    `name`: 413 over `max_bytes` or `max_pixels`, 415 not an image, 422 empty, truncated or
+    corrupt."""
+    from hashtag_kit.images import ImageError, load_image
+
+    fileobj.seek(0, io.SEEK_END)
+    size = fileobj.tell()
+    fileobj.seek(0)
+    if size > max_bytes:
+        raise DemoError(
+            413, f"{name} is {_mb(size, max_bytes)}: the demo accepts photos up to {_mb(max_bytes)}"
+        )
+    if size == 0:
+        raise DemoError(422, f"{name} is an empty file (0 bytes)")
+    with tempfile.TemporaryDirectory(prefix="hashtag_kit_upload_") as tmp:
+        path = Path(tmp) / "upload"
+        with open(path, "wb") as f:
+            shutil.copyfileobj(fileobj, f)
+        try:  # the header alone says how big the decoded picture would be
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with Image.open(path) as im:
+                    width, height = im.size
+        except UnidentifiedImageError:
+            raise DemoError(
+                415, f"{name} is not an image (unknown format): upload a JPEG, PNG or WebP photo"
+            ) from None
+        except Image.DecompressionBombError:
+            width = height = None  # load_image names it below
+        except (OSError, SyntaxError, ValueError, EOFError):
+            width = height = None  # corrupt header: load_image gives the reason below
+        if width is not None and width * height > max_pixels:
+            raise DemoError(
+                413,
+                f"{name} is {width} x {height} pixels: the demo decodes images up to "
+                f"{max_pixels / 1e6:.0f} megapixels (a decompression bomb?)",
+            )
+        try:
+            return load_image(path)
+        except ImageError as e:
+            raise DemoError(_status_of(e.reason), f"{name}: {e.reason}") from None
+
+
+# -- the app -------------------------------------------------------------------------------------
+class _SerialModel:
+    """The recommender's model with its calls serialised by a lock; everything else of a request
+    (decoding the upload, the encoders) runs unlocked."""
+
+    def __init__(self, model, lock: threading.Lock) -> None:
+        self._model = model
+        self._lock = lock
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def decode(self, *args, **kwargs):
+        with self._lock:
+            return self._model.decode(*args, **kwargs)
+
+    def __call__(self, *args, **kwargs):
+        with self._lock:
+            return self._model(*args, **kwargs)
+
+
+class _BodyLimit:
+    """ASGI middleware: a request body over `max_bytes` gets 413 `{"error": ...}`, before it is
+    read when its Content-Length says so, or as soon as a streamed body passes the limit."""
+
+    def __init__(self, app, max_bytes: int, message: str) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.message = message
+
+    async def _refuse(self, scope, receive, send) -> None:
+        await JSONResponse({"error": self.message}, status_code=413)(scope, receive, send)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return await self._refuse(scope, receive, send)
+        seen, over, started = 0, False, False
+
+        async def limited_receive():
+            nonlocal seen, over
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    over = True
+                    raise DemoError(413, self.message)
+            return message
+
+        async def tracked_send(message):
+            nonlocal started
+            if over and not started:
+                return  # whatever the app answers to its failed read: the 413 replaces it
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracked_send)
+        except Exception:
+            if not over or started:
+                raise
+        if over and not started:
+            await self._refuse(scope, receive, send)
+
+
+def _tags_field(value: str | None) -> str | None:
+    return value if value and value.strip() else None
+
+
+def _parse_k(value: str | None) -> int:
+    if value is None or not value.strip():
+        return DEFAULT_K
+    try:
+        k = int(value)
+    except ValueError:
+        k = 0
+    if not 1 <= k <= MAX_K:
+        raise DemoError(422, f"k must be a whole number from 1 to {MAX_K}, got {value!r}")
+    return k
+
+
+def _warm_up(rec: Recommender) -> None:
+    """Build the encoders and trace the decoder once, so no request pays for it (and two first
+    requests never build an encoder twice)."""
+    image = np.full((64, 64, 3), 127, np.uint8) if rec.config.get("image_encoder") else None
+    text = "warm up" if rec.config.get("text_encoder") or image is None else None
+    rec.recommend(image=image, text=text, k=1)
+
+
+def create_app(
+    recommender: Recommender,
+    *,
+    samples=(),
+    max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_MB * 1e6),
+    max_pixels: int = MAX_PIXELS,
+    run_name: str | None = None,
+    warm_up: bool = True,
+):
+    """The demo's FastAPI app around a loaded `Recommender` (see the module docstring).
+
+    Args:
+        recommender: the loaded run; its model is wrapped so that only its calls are
+            serialised (`_SerialModel`).
+        samples: `Sample`s the page offers (`load_samples`).
+        max_upload_bytes: the largest photo accepted (413 above); the whole request body may
+            be `FORM_ALLOWANCE` larger.
+        max_pixels: the most pixels an uploaded image may decode to (413 above).
+        run_name: shown on the page (default: the run folder's name).
+        warm_up: make one recommendation now (builds the encoders once, at startup).
+    """
+    if not isinstance(recommender.model, _SerialModel):
+        recommender.model = _SerialModel(recommender.model, threading.Lock())
+    if warm_up:
+        _warm_up(recommender)
+    by_id = {s.id: s for s in samples}
+    if run_name is None:
+        source = Path(recommender.source)
+        run_name = source.parent.name if source.name.startswith("02_") else source.name
+    body_limit = max_upload_bytes + FORM_ALLOWANCE
+    app = FastAPI(title="hashtag_kit demo", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(DemoError)
+    async def _demo_error(request, exc: DemoError):
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_field(request, exc: RequestValidationError):
+        problems = [
+            f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}"
+            for e in exc.errors()
+        ]
+        return JSONResponse({"error": "bad form: " + "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request, exc: StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 400 and "parsing the body" in message:
+            message = "the request body is not valid multipart/form-data"
+        return JSONResponse({"error": message}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _bug(request, exc: Exception):  # never expected: logged by uvicorn as well
+        message = f"internal error ({type(exc).__name__}); the server's log has the details"
+        return JSONResponse({"error": message}, status_code=500)
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        return response
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    @app.get("/info")
+    def info():
+        return {
+            "run": run_name,
+            "vocabulary": len(recommender.tokens) - len(recommender.special_ids),
+            "image": bool(recommender.config.get("image_encoder")),
+            "text": bool(recommender.config.get("text_encoder")),
+            "max_upload_bytes": max_upload_bytes,
+            "k": DEFAULT_K,
+            "max_k": MAX_K,
+            "samples": [
+                {
+                    "id": s.id,
+                    "text": s.text,
+                    "hashtags": s.hashtags,
+                    "image": "samples/image?id=" + quote(s.id, safe=""),
+                }
+                for s in samples
+            ],
+        }
+
+    @app.get("/samples/image")
+    def sample_image(id: str):
+        sample = by_id.get(id)
+        if sample is None:
+            raise DemoError(404, f"unknown sample {id!r}: GET /info lists the samples")
+        return Response(sample.thumbnail, media_type="image/jpeg")
+
+    @app.post("/recommend")
+    def recommend(
+        image: Annotated[UploadFile | None, File()] = None,
+        sample: Annotated[str | None, Form()] = None,
+        text: Annotated[str | None, Form()] = None,
+        user: Annotated[str | None, Form()] = None,
+        existing: Annotated[str | None, Form()] = None,
+        accepted: Annotated[str | None, Form()] = None,
+        history: Annotated[str | None, Form()] = None,
+        k: Annotated[str | None, Form()] = None,
+    ):
+        n = _parse_k(k)
+        # a form whose file field was left empty sends a part with no name and no bytes
+        if image is not None and not image.filename and not image.size:
+            image = None
+        if image is not None and sample:
+            raise DemoError(422, "give either a photo or a sample, not both")
+        pixels = None
+        if image is not None:
+            if not recommender.config.get("image_encoder"):
+                raise DemoError(422, "this run was trained without images: leave the photo out")
+            name = Path(image.filename or "").name[:120] or "the upload"
+            pixels = read_upload(image.file, name, max_upload_bytes, max_pixels)
+        elif sample:
+            chosen = by_id.get(sample)
+            if chosen is None:
+                raise DemoError(404, f"unknown sample {sample!r}: GET /info lists the samples")
+            pixels = _sample_pixels(chosen)
+        try:
+            result = recommender.recommend(
+                image=pixels,
+                text=text,
+                user=user.strip() if user and user.strip() else None,
+                existing=_tags_field(existing),
+                accepted=_tags_field(accepted),
+                history=_tags_field(history),
+                k=n,
+            )
+        except ValueError as e:  # empty post, text-only run given a photo, bad tags
+            raise DemoError(422, " ".join(str(e).split())) from None
+        return result.to_dict()
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    message = f"the request is too large: the demo accepts photos up to {_mb(max_upload_bytes)}"
+    app.add_middleware(_BodyLimit, max_bytes=body_limit, message=message)
+    return app
+
+
+def _sample_pixels(sample: Sample) -> np.ndarray:
+    from hashtag_kit.images import ImageError, load_image
+
+    try:
+        return load_image(sample.image)
+    except ImageError as e:  # checked at startup; changed on disk since
+        raise DemoError(422, f"sample {sample.id}: {e.reason}") from None
+
+
+# -- serving -------------------------------------------------------------------------------------
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to `host:port` (port 0: a free one), IPv4 or IPv6 as `host` is."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _server(app, log_level: str):
+    import uvicorn
+
+    return uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5))
+
+
+@contextmanager
+def serving(app, host: str = DEFAULT_HOST, port: int = 0, timeout: float = 30.0) -> Iterator[str]:
+    """Serve `app` with uvicorn in a background thread while the block runs; yields its URL
+    (`http://127.0.0.1:<free port>` by default). For tests and notebooks."""
+    sock = bind(host, port)
+    server = _server(app, "warning")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="web_demo", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise RuntimeError(f"the demo server did not start on {_url(sock)}")
+        time.sleep(0.02)
+    try:
+        yield _url(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        sock.close()
+
+
+def _serve(app, sock: socket.socket) -> None:  # pragma: no cover - blocks until Ctrl+C
+    _server(app, "info").run(sockets=[sock])
+
+
+# -- command line --------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    from hashtag_kit.recommender import _Parser
+
+    p = _Parser(
+        prog="python -m hashtag_kit serve",
+        description="Serve a local web page and JSON API that recommend hashtags with a run.",
+    )
+    p.add_argument("--run", default="outputs/default", help="run directory (default %(default)s)")
+    p.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)"
+    )
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD_MB,
+        help="largest photo accepted, in MB (default %(default)s)",
+    )
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=DEFAULT_SAMPLES,
+        help="how many of the run's test posts the page offers (default %(default)s)",
+    )
+    p.add_argument("--image-weights", help="an InceptionV3 weight file you trust (as recommend)")
+    p.add_argument("--use-v4", help="a USE v4 SavedModel folder or hub handle you trust, likewise")
+    return p
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hashtag_kit serve ...`: serves until Ctrl+C; 2 and one line on user errors."""
+    from hashtag_kit.encoders.image import WeightsUnavailableError
+    from hashtag_kit.recommender import (
+        EncoderMismatchError,
+        IncompatibleRunError,
+        _UserError,
+    )
+
+    try:
+        args = _parser().parse_args(argv)
+        if not 0 <= args.port <= 65535:
+            raise _UserError(f"--port must be from 0 to 65535, got {args.port}")
+        if not args.max_upload_mb > 0:
+            raise _UserError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+        if args.samples < 0:
+            raise _UserError(f"--samples must be 0 or more, got {args.samples}")
+        try:
+            sock = bind(args.host, args.port)
+        except OSError as e:
+            raise _UserError(
+                f"cannot listen on {args.host}:{args.port} ({e.strerror or e}): "
+                "pick another --port or --host"
+            ) from None
+        try:
+            rec = Recommender.load(args.run, image_weights=args.image_weights, use_v4=args.use_v4)
+            samples = load_samples(args.run, args.samples)
+            app = create_app(rec, samples=samples, max_upload_bytes=int(args.max_upload_mb * 1e6))
+        except BaseException:
+            sock.close()
+            raise
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    except (
+        _UserError,
+        ValueError,
+        FileNotFoundError,
+        IncompatibleRunError,
+        EncoderMismatchError,
+        WeightsUnavailableError,
+    ) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    if not _is_loopback(args.host):
+        print(
+            f"warning: listening on {args.host}: the demo has no authentication; anyone who "
+            "can reach this address can use it",
+            file=sys.stderr,
+        )
+    print(f"serving {args.run} at {_url(sock)}/ ({len(samples)} sample posts); Ctrl+C stops")
+    try:
+        _serve(app, sock)
+    finally:
+        sock.close()
+    return 0
