@@ -12,7 +12,14 @@ Command line (exit code 2 and a one-line message for user errors):
 
     python -m hashtag_kit recommend --image cat.jpg --text "cutest cat ever" -k 5 \
         [--run outputs/default] [--user U] [--existing a,b] [--beam-width 3] \
-        [--ranking beam|first_step] [--json]
+        [--ranking beam|first_step] [--json] [-v]
+
+The command prints the result and nothing else (TensorFlow's log lines are silenced by
+`hashtag_kit.__main__`; `-v` shows them, and the kit's own log lines, whose remarks are also
+the notes it prints). It is made for one cold post: the image encoder runs eagerly (no
+tracing, `compiled=False`), only the encoders the post needs are built, and a caption for a
+numpy-only text encoder (USE multilingual v3) is encoded in a child process on the other core
+while this one imports TensorFlow (`hashtag_kit.encoders.text.TextEncodingWorker`).
 
 Example:
     >>> rec = Recommender.load("outputs/default")                      # doctest: +SKIP
@@ -23,8 +30,10 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -274,6 +283,10 @@ class Recommender:
         source: where the model came from, for messages.
         weights: {"image": an InceptionV3 weight file, "text": a USE v4 folder or handle}
             the user passed (`load`'s `image_weights` / `use_v4`), for the lazy encoders.
+        compiled: run the image encoder through its compiled predict function (default:
+            traced on the first photo, about a second, then fast: for many photos, a server);
+            False runs it eagerly, without tracing, which is quicker for a single photo (the
+            `recommend` command). Only for the kit's encoders (those with `prepare`).
 
     Example:
         >>> rec = Recommender.load("outputs/default")                    # doctest: +SKIP
@@ -291,8 +304,10 @@ class Recommender:
         text_encoder=None,
         source: str | Path | None = None,
         weights: dict | None = None,
+        compiled: bool = True,
     ) -> None:
         self.model = model
+        self.compiled = bool(compiled)
         self.tokens = list(tokens)
         self.tag_to_id = {t: i for i, t in enumerate(self.tokens)}
         self.special_ids = {i for i, t in enumerate(self.tokens) if t in SPECIAL_TOKENS}
@@ -320,6 +335,7 @@ class Recommender:
         text_encoder=None,
         image_weights: str | Path | None = None,
         use_v4: str | Path | None = None,
+        compiled: bool = True,
     ) -> Recommender:
         """Load the model, vocabularies and encoder names of a run.
 
@@ -330,6 +346,7 @@ class Recommender:
             image_weights: an InceptionV3 weight file you trust, for a run made with one
                 (the path the run recorded is never used by itself).
             use_v4: a USE v4 SavedModel folder or hub handle you trust, likewise.
+            compiled: as in the constructor (False: the image encoder runs eagerly).
 
         Raises:
             FileNotFoundError: the run or one of its files is missing (named, with what to do).
@@ -362,6 +379,7 @@ class Recommender:
             text_encoder=text_encoder,
             source=stage_dir,
             weights={"image": image_weights, "text": use_v4},
+            compiled=compiled,
         )
 
     # -- encoders (lazy, once) --------------------------------------------------------------
@@ -428,10 +446,15 @@ class Recommender:
         Images are prepared exactly as the feature cache prepared the run's training images
         (the encoder's own `prepare`: centre crop and resize), then encoded in one batch.
         """
+        from hashtag_kit.encoders.image import ImageEncoder
+
         enc = self.image_encoder
         if hasattr(enc, "prepare"):
             batch = np.stack([enc.prepare(im) for im in images])
-            pooled = enc.encode(batch, grid=False)
+            if self.compiled or not isinstance(enc, ImageEncoder):
+                pooled = enc.encode(batch, grid=False)
+            else:
+                pooled = enc.encode(batch, grid=False, compiled=False)
         else:
             pooled = enc.encode(list(images))
         if isinstance(pooled, tuple):
@@ -900,7 +923,26 @@ def _parser() -> argparse.ArgumentParser:
         "recorded paths are never loaded)",
     )
     p.add_argument("--use-v4", help="a USE v4 SavedModel folder or hub handle you trust, likewise")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's and the libraries' log lines (also HASHTAG_KIT_VERBOSE=1)",
+    )
     return p
+
+
+@contextlib.contextmanager
+def _kit_log_level(level: int):
+    """The kit's logger at `level` for the block: in the command, every remark the recommender
+    logs is also one of the result's notes, which the command prints itself."""
+    kit = logging.getLogger("hashtag_kit")
+    saved = kit.level
+    kit.setLevel(level)
+    try:
+        yield
+    finally:
+        kit.setLevel(saved)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -912,18 +954,9 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.image is None and not (args.text or "").strip():
             raise _UserError("empty post: give --image, --text, or both")
-        rec = Recommender.load(args.run, image_weights=args.image_weights, use_v4=args.use_v4)
-        result = rec.recommend(
-            image=args.image,
-            text=args.text,
-            user=args.user,
-            existing=args.existing,
-            k=args.k,
-            beam_width=args.beam_width,
-            ranking=args.ranking,
-            accepted=args.accept,
-            history=args.history,
-        )
+        verbose = args.verbose or os.environ.get("HASHTAG_KIT_VERBOSE", "").strip() not in ("", "0")
+        with _kit_log_level(logging.NOTSET if verbose else logging.ERROR):
+            result = _recommend_once(args, verbose)
     except SystemExit as e:  # --help
         return int(e.code or 0)
     except (
@@ -948,3 +981,76 @@ def main(argv: list[str] | None = None) -> int:
     for rank, (tag, score) in enumerate(result, 1):
         print(f"{rank:>2}. #{tag:<30} {score:.4f}")
     return 0
+
+
+def _early_text_encoder(args, verbose: bool):
+    """For a caption and a run whose text encoder needs no TensorFlow (USE multilingual v3),
+    the caption's vector computed in a child process on the other core while this one
+    imports TensorFlow and loads the model (`TextEncodingWorker`); None otherwise, or on a
+    single core. The vector is the encoder's own for the cleaned caption, as `recommend`
+    would compute it."""
+    from hashtag_kit.encoders.text import NUMPY_TEXT_ENCODERS, TextEncodingWorker
+
+    text, _ = _clean_text(args.text, "text")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if text is None or (cores or 1) < 2 or args.use_v4:
+        return None
+    try:
+        stage_dir = _resolve_stage_dir(args.run, ENCODER_DECODER)
+        cfg = read_json(stage_dir / "model_config.json").get("text_encoder") or {}
+    except (OSError, ValueError, AttributeError):
+        return None  # Recommender.load says what is wrong
+    if cfg.get("name") not in NUMPY_TEXT_ENCODERS:
+        return None
+    return TextEncodingWorker(cfg["name"], [text], show_errors=verbose)
+
+
+class _WorkerTextEncoder:
+    """The text encoder of the command: the worker's vectors (waited for on first use), else
+    the run's encoder loaded here."""
+
+    def __init__(self, worker, cfg: dict) -> None:
+        self._worker, self._cfg, self._enc = worker, cfg, None
+
+    def _get(self):
+        if self._enc is None:
+            self._enc = self._worker.result() or _run_encoder("text", self._cfg)
+        return self._enc
+
+    def __getattr__(self, name):  # name, dim, digest, weights: the encoder's own
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._get(), name)
+
+    def encode(self, texts):
+        return self._get().encode(texts)
+
+
+def _recommend_once(args, verbose: bool = False) -> Recommendations:
+    worker = _early_text_encoder(args, verbose)
+    text_encoder = None
+    if worker is not None:
+        cfg = read_json(_resolve_stage_dir(args.run, ENCODER_DECODER) / "model_config.json")
+        text_encoder = _WorkerTextEncoder(worker, cfg["text_encoder"])
+    try:
+        rec = Recommender.load(
+            args.run,
+            image_weights=args.image_weights,
+            use_v4=args.use_v4,
+            compiled=False,
+            text_encoder=text_encoder,
+        )
+        return rec.recommend(
+            image=args.image,
+            text=args.text,
+            user=args.user,
+            existing=args.existing,
+            k=args.k,
+            beam_width=args.beam_width,
+            ranking=args.ranking,
+            accepted=args.accept,
+            history=args.history,
+        )
+    finally:
+        if worker is not None:
+            worker.close()

@@ -173,3 +173,20 @@ def test_auto_says_in_one_log_line_which_encoder_and_why(kind, tmp_path, monkeyp
     assert len(lines) == 1 and lines[0].startswith(f"{kind} encoder auto -> {expected}"), lines
     assert lines[0].endswith(built[0][1]) and len(built) == 1  # the line carries the reason
     assert "offline-safe choice" in lines[0] and "no download attempted" in lines[0]  # why
+
+
+def test_text_encoding_worker_gives_the_encoders_own_vectors():
+    """The `recommend` command encodes the caption in a child process (numpy-only encoders):
+    the same vectors, name, dim and digest as encoding here; other texts are encoded here."""
+    from hashtag_kit.encoders.text import TextEncodingWorker, get_text_encoder
+
+    texts = ["a cat on a sofa", "café au lait ☕"]
+    worker = TextEncodingWorker("use_multilingual_v3", texts)
+    got = worker.result()
+    worker.close()  # harmless once finished
+    enc = get_text_encoder("use_multilingual_v3")
+    assert got is not None and (got.name, got.dim, got.digest) == (enc.name, enc.dim, enc.digest)
+    np.testing.assert_array_equal(got.encode(texts), enc.encode(texts))
+    np.testing.assert_array_equal(got.encode(["something else"]), enc.encode(["something else"]))
+    with pytest.raises(ValueError, match="TensorFlow"):
+        TextEncodingWorker("use_v4", texts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -587,6 +588,94 @@ def test_cli_real_subprocess(real_encoder_run):
     bad = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2
     assert "empty post" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _clean_env() -> dict:
+    """The environment of a user's shell: no TF_CPP_MIN_LOG_LEVEL (the Makefile and conftest set
+    it), no HASHTAG_KIT_VERBOSE; this repository's package first on the path."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TF_CPP_MIN_LOG_LEVEL", "HASHTAG_KIT_VERBOSE")
+    }
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+RESULT_LINE = r"^(note: .+| ?\d+\. #\S+ +\d\.\d{4})$"
+
+
+def test_cli_is_quiet_without_tf_cpp_min_log_level(real_encoder_run, tmp_path):
+    """A cold `recommend` in a clean environment: stderr empty (no TensorFlow C++/absl line, no
+    Python warning, no duplicate of a note), stdout only the result; -v brings the logs back."""
+    from skimage import data as skdata
+
+    photo = tmp_path / "chelsea.jpg"
+    Image.fromarray(skdata.chelsea()).save(photo)
+    cmd = [sys.executable, "-m", "hashtag_kit", "recommend", "--run", str(real_encoder_run)]
+    cmd += ["--image", str(photo), "--text", "cutest cat ever", "-k", "3", "--user", "stranger"]
+    env = _clean_env()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert len(lines) == 4 and lines[0].startswith("note: user 'stranger' is unknown"), lines
+    assert all(re.match(RESULT_LINE, line) for line in lines), lines
+    # -v (here with -X importtime, to see what the command imported): the kit's own log line
+    # of the cold start is back on stderr; Keras's optional imports were skipped (tried, and
+    # nothing of them loaded)
+    loud = subprocess.run(
+        [sys.executable, "-X", "importtime", *cmd[1:], "-v"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert loud.returncode == 0, loud.stderr[-2000:]
+    assert "user 'stranger' is unknown to this model" in loud.stderr
+    imported = {line.split("|")[-1].strip() for line in loud.stderr.splitlines() if "|" in line}
+    assert "keras" in imported and "tensorflow" in imported
+    # (importtime lists a skipped import too, e.g. `matplotlib.pyplot`; these are loaded only
+    # by a real import)
+    skipped = {"sklearn.utils", "pandas.core", "matplotlib.figure", "IPython.core", "scipy._lib"}
+    assert not imported & skipped
+    assert loud.stdout == done.stdout
+
+
+def test_quiet_restores_what_it_changed(monkeypatch):
+    """The CLI's quieting is scoped to the command: environment, logger levels and warning
+    filters are as before afterwards (library users never see it)."""
+    import logging
+    import warnings
+
+    from hashtag_kit.__main__ import quiet, without_modules
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    tf_logger = logging.getLogger("tensorflow")
+    before = (tf_logger.level, list(warnings.filters))
+    with quiet():
+        assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+        assert tf_logger.level == logging.ERROR
+    assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    assert (tf_logger.level, list(warnings.filters)) == before
+    with quiet(verbose=True):
+        assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")
+    with quiet():  # a value the user set is kept
+        assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "1"
+    assert "tabnanny" not in sys.modules  # a module nothing here imports
+    with without_modules(("tabnanny",)), pytest.raises(ImportError):
+        import tabnanny  # noqa: F401
+    import tabnanny  # noqa: F401, F811 - importable again afterwards
+
+
+def test_importing_the_kit_does_not_quiet_tensorflow():
+    code = "import os, hashtag_kit.recommender; print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env(), timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "None"
 
 
 # -- the smoke run of notebook 02 ----------------------------------------------------------------

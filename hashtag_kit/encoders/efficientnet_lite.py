@@ -83,17 +83,26 @@ def _relu6(x, name):
     return keras.layers.ReLU(max_value=6.0, name=name)(x)
 
 
-def _mbconv(x, index, kernel, stride, expand, c_in, c_out):
+def _mbconv(x, index, kernel, stride, expand, c_in, c_out, init="glorot_uniform"):
     p = f"block{index}_"
     inputs = x
     if expand != 1:
-        x = keras.layers.Conv2D(c_in * expand, 1, use_bias=False, name=p + "expand_conv")(x)
+        x = keras.layers.Conv2D(
+            c_in * expand, 1, use_bias=False, kernel_initializer=init, name=p + "expand_conv"
+        )(x)
         x = _relu6(_bn(x, p + "expand_bn"), p + "expand_relu")
     x = keras.layers.DepthwiseConv2D(
-        kernel, strides=stride, padding="same", use_bias=False, name=p + "dwconv"
+        kernel,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        depthwise_initializer=init,
+        name=p + "dwconv",
     )(x)
     x = _relu6(_bn(x, p + "dw_bn"), p + "dw_relu")
-    x = keras.layers.Conv2D(c_out, 1, use_bias=False, name=p + "project_conv")(x)
+    x = keras.layers.Conv2D(
+        c_out, 1, use_bias=False, kernel_initializer=init, name=p + "project_conv"
+    )(x)
     x = _bn(x, p + "project_bn")
     if stride == 1 and c_in == c_out:
         x = keras.layers.Add(name=p + "add")([x, inputs])
@@ -136,18 +145,31 @@ def EfficientNetLite0(
         A `keras.Model`: `(batch, 1000)` probabilities with the top, else the feature map or
         pooled vector.
     """
+    # weights to load: the kernels start at zero (they are overwritten; drawing random ones
+    # first is a third of the build), else Keras's default random initialisation
+    init = "glorot_uniform" if weights is None else "zeros"
     inputs = keras.Input(shape=input_shape, name="images")
     x = keras.layers.Conv2D(
-        STEM_CHANNELS, 3, strides=2, padding="same", use_bias=False, name="stem_conv"
+        STEM_CHANNELS,
+        3,
+        strides=2,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=init,
+        name="stem_conv",
     )(inputs)
     x = _relu6(_bn(x, "stem_bn"), "stem_relu")
     for i, spec in enumerate(_block_specs()):
-        x = _mbconv(x, i, *spec)
-    x = keras.layers.Conv2D(HEAD_CHANNELS, 1, use_bias=False, name="head_conv")(x)
+        x = _mbconv(x, i, *spec, init=init)
+    x = keras.layers.Conv2D(
+        HEAD_CHANNELS, 1, use_bias=False, kernel_initializer=init, name="head_conv"
+    )(x)
     x = _relu6(_bn(x, "head_bn"), "head_relu")  # (batch, 7, 7, 1280)
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = keras.layers.Dense(1000, activation="softmax", name="predictions")(x)
+        x = keras.layers.Dense(
+            1000, activation="softmax", kernel_initializer=init, name="predictions"
+        )(x)
     elif pooling == "avg":
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     model = keras.Model(inputs, x, name=name)

