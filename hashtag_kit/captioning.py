@@ -35,6 +35,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from hashtag_kit.files import write_text
 from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.training import load_epoch_checkpoint, record_epoch, save_epoch_checkpoint
@@ -134,8 +135,7 @@ class CaptionTokenizer:
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1))
+        write_text(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1))
         return path
 
     @classmethod

@@ -47,6 +47,7 @@ from hashtag_kit.comparison import (
     plot_inputs,
     uncovered_published,
 )
+from hashtag_kit.files import write_text
 from hashtag_kit.run import COMPARISON, RunDir, environment, read_json
 
 #: short explanations printed under each table's title
@@ -436,8 +437,7 @@ def write_report(
         figures = build_figures(rd, k=k_table)
     page = render_report(rd, tables, figures, published=published)
     out = Path(out) if out else rd.stage(COMPARISON) / "report.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    write_text(out, page)
     return out
 
 

@@ -36,6 +36,7 @@ from hashtag_kit.comparison import (
     format_cell,
     load_published,
 )
+from hashtag_kit.files import write_text
 from hashtag_kit.html_report import collect_environment
 from hashtag_kit.run import COMPARISON, RunDir
 
@@ -314,7 +315,7 @@ def replace_section(readme_path: Path, start: str, end: str, body: str) -> bool:
     new = text[: i + len(start)] + "\n" + body + text[j:]
     if new == text:
         return False
-    readme_path.write_text(new, encoding="utf-8")
+    write_text(readme_path, new)
     return True
 
 

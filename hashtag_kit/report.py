@@ -12,10 +12,11 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from pathlib import Path
+
+from hashtag_kit.files import write_json
 
 log = logging.getLogger("hashtag_kit")
 
@@ -70,8 +71,7 @@ class RunReport:
         }
 
     def write(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False))
+        write_json(path, self.to_dict())
 
     def summary(self) -> str:
         if not self.counts and not self.notes:

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from hashtag_kit.files import write_text
 from hashtag_kit.layers.additive_attention import AdditiveAttention
 from hashtag_kit.layers.co_attention import CoAttention
 from hashtag_kit.posts import Post
@@ -89,7 +90,7 @@ class WordVocabulary:
         return {"words": self.words}
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False))
+        write_text(path, json.dumps(self.to_dict(), ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> WordVocabulary:
