@@ -565,7 +565,9 @@ def count_repeated_trigrams(text: str) -> int:
     return repeats
 
 
-def plot_attention(image, words: Sequence[str], weights: np.ndarray, grid_hw=None, max_words=12):
+def plot_attention(
+    image, words: Sequence[str], weights: np.ndarray, grid_hw=None, max_words=12, title=None
+):
     """A figure: the image, then the attention weights over it for each generated word.
 
     Args:
@@ -573,6 +575,8 @@ def plot_attention(image, words: Sequence[str], weights: np.ndarray, grid_hw=Non
         words: the generated words (one per attention map).
         weights: (len(words), R) attention weights over the R = h*w grid regions.
         grid_hw: (h, w) of the grid; default the square root of R.
+        max_words: at most this many words' maps.
+        title: a title above the panels (e.g. the file name and caption).
     """
     import matplotlib.pyplot as plt
     from PIL import Image
@@ -600,5 +604,9 @@ def plot_attention(image, words: Sequence[str], weights: np.ndarray, grid_hw=Non
         ax.set_title(words[i], fontsize=10)
     for ax in axes:
         ax.set_axis_off()
-    fig.tight_layout()
+    if title:  # above the panels' own titles, not over them
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.5 * rows)))
+    else:
+        fig.tight_layout()
     return fig
