@@ -67,6 +67,9 @@ def test_bench_cli_prints_cold_and_warm_tables_with_ratios(tiny_run, capsys):
     assert ratio and float(ratio.group(1)) > 0, out
     assert re.search(r"^per pair: \d+\.\d+$", out, re.M)  # --tiny: one pair
     assert re.search(r"^recommend stdout: \d+ lines, first:  1\. #", out, re.M), out
+    steps = re.findall(rf"^  (.+?)\s+({number}) s$", out, re.M)
+    assert [name for name, _ in steps][0].startswith("import tensorflow + keras")
+    assert steps[-1][0] == "decode (beam 3)" and len(steps) == 7, steps
     # warm: bare and server rows with p50 and p90, then the ratio
     for name in ("bare: image encoder", "server: POST /recommend", "beyond bare: text encoder"):
         assert re.search(rf"^\s*{name}.*\s{number}\s+{number}$", out, re.M), (name, out)

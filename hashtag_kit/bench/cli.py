@@ -13,6 +13,10 @@ tensorflow"`, then `python -m hashtag_kit recommend --run RUN --image PHOTO --te
 pair first warms the disk cache and is not counted. Prints each command's median, min and max
 wall seconds, the ratio of the medians against the target, every pair's ratio, and the lines
 each command wrote to stderr (the target is none for `recommend`: its stdout is the result).
+Then one more fresh process does the command's steps one at a time and prints each one's wall
+seconds (the import without the packages it skips, loading the model, building the image
+encoder, its forward pass eagerly as the command runs it and compiled for comparison, the
+text encoder the command runs in a child process meanwhile, the decode): where the time goes.
 
 **Warm** (issue 18: at most 1.5x): the run's `Recommender` served by the web demo app
 (`hashtag_kit.web_demo.create_app`, warmed up at start as `serve` does) through FastAPI's
@@ -142,6 +146,60 @@ def print_cold(r: dict, pairs: int, warm_up: bool = True) -> None:
     print(f"recommend stdout: {len(out)} lines, first: {out[0] if out else '(none)'}")
     err = r["stderr"]["rec"]
     print("recommend stderr: " + ("nothing (target: no log line)" if not err else f"{err[:3]}"))
+
+
+#: one fresh process doing what a cold `recommend` does, a step at a time (argv: run, photo, text)
+STEPS_SCRIPT = r"""
+import json, sys, time
+run, photo, text = sys.argv[1:4]
+steps = []
+t = time.perf_counter()
+def step(name):
+    global t
+    now = time.perf_counter()
+    steps.append((name, now - t))
+    t = now
+from hashtag_kit.__main__ import OPTIONAL_IMPORTS, quiet, without_modules
+with quiet(), without_modules(OPTIONAL_IMPORTS):
+    import tensorflow, keras
+    step("import tensorflow + keras, optional packages skipped")
+    from hashtag_kit.bench.cli import _bare_inputs
+    from hashtag_kit.images import load_image
+    from hashtag_kit.recommender import Recommender
+    rec = Recommender.load(run, compiled=False)
+    step("load the model (model.keras)")
+    pixels = load_image(photo)
+    enc = rec.image_encoder
+    enc._models()
+    step("build the image encoder with its weights")
+    image = rec.encode_images([pixels])
+    step("image encoder forward, eager (what the command does)")
+    enc.encode(enc.prepare(pixels)[None], grid=False)
+    step("image encoder forward, compiled (first call: tracing)")
+    feats = _bare_inputs(rec, rec.encode_texts([text]))
+    step("text encoder: load + encode (the command: in a child process)")
+    feats["image"] = image
+    rec.model.decode(feats, k=7, beam_width=3, exclude=[set()])
+    step("decode (beam 3)")
+print(json.dumps(steps))
+"""
+
+
+def measure_steps(run_dir: str, photo: str, text: str) -> list[tuple[str, float]]:
+    """Wall seconds of each step of a cold `recommend`, in one fresh process."""
+    cmd = [sys.executable, "-c", STEPS_SCRIPT, run_dir, photo, text]
+    seconds, done = _timed(cmd, cold_env(), str(Path.cwd()))
+    if done.returncode != 0:
+        raise RuntimeError(f"the step-by-step run failed:\n{done.stderr[-2000:]}")
+    import json
+
+    return [tuple(x) for x in json.loads(done.stdout.strip().splitlines()[-1])]
+
+
+def print_steps(steps: list[tuple[str, float]]) -> None:
+    print("cold, step by step in one fresh process (after the pairs):")
+    for name, seconds in steps:
+        print(f"  {name:<62} {seconds:>6.2f} s")
 
 
 # -- warm ---------------------------------------------------------------------------------------
@@ -289,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             status = 1
         else:
             print_cold(r, args.pairs, warm_up=not args.tiny)
+            print_steps(measure_steps(run, photo, text))
     if not args.skip_warm:
         try:
             import hashtag_kit.web_demo  # noqa: F401
@@ -297,4 +356,6 @@ def main(argv: list[str] | None = None) -> int:
             return status
         r = measure_warm(run, photo, text, args.requests, args.k)
         print_warm(r, args.requests)
+    if hasattr(os, "getloadavg"):  # other programs on the machine move every figure above
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return status
