@@ -111,3 +111,25 @@ def test_readme_section_is_generated_from_the_run(flickr8k_smoke_run):
     assert f"{captions['show-attend-tell greedy']['bleu4']:.3f}" in row
     assert "| soft attention | Xu et al. 2015 |" in text and "dev list" in text
     assert "| kNN image | 03 |" in text and "text removed" in text
+
+
+def test_web_demo_serves_the_flickr8k_model_on_a_real_photo(flickr8k_smoke_run):
+    """The web demo's API on the Flickr8k run: a dev photo uploaded, then one tag accepted."""
+    from fastapi.testclient import TestClient
+
+    from hashtag_kit.recommender import Recommender
+    from hashtag_kit.web_demo import create_app, load_samples
+
+    rec = Recommender.load(flickr8k_smoke_run)
+    app = create_app(rec, samples=load_samples(flickr8k_smoke_run, n=2, split="official"))
+    photo = Path(_photos(flickr8k_smoke_run, dog=True, n=1)[0].image)
+    with TestClient(app) as client:
+        files = {"image": (photo.name, photo.read_bytes(), "image/jpeg")}
+        first = client.post("/recommend", files=files, data={"text": "", "k": "5"})
+        assert first.status_code == 200, first.text
+        tags = [h["tag"] for h in first.json()["hashtags"]]
+        assert len(tags) == 5 and set(tags) <= set(rec.tokens)
+        data = {"k": "5", "accepted": tags[0]}
+        again = client.post("/recommend", files=files, data=data).json()
+        assert tags[0] not in [h["tag"] for h in again["hashtags"]]
+        assert client.get("/info").json()["run"] == flickr8k_smoke_run.name
