@@ -12,7 +12,7 @@ export HASHTAG_KIT_DATA ?= $(abspath ../shared/data)
 
 .PHONY: setup java chromium reproduce reproduce-flickr8k test test-fast lint format bench evaluate evaluate-tweets evaluate-fusion clean-outputs
 
-setup: $(STAMP) java chromium
+setup: $(STAMP) java
 
 # The venv is (re)built whenever the pinned requirements change.
 $(STAMP): requirements.txt pyproject.toml
@@ -49,7 +49,7 @@ FLICKR8K_DIR ?= $(HASHTAG_KIT_DATA)/flickr8k
 reproduce-flickr8k: setup
 	$(PY) -m hashtag_kit reproduce --run flickr8k --mode $(RUN_MODE) --dataset flickr8k --data-dir $(FLICKR8K_DIR)
 
-test: setup
+test: setup chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
