@@ -63,8 +63,10 @@ import numpy as np
 from PIL import Image
 
 from hashtag_kit.data import scenes
+from hashtag_kit.data.posts_file import load_posts
 from hashtag_kit.files import write_json
 from hashtag_kit.posts import Post, write_posts
+from hashtag_kit.report import RunReport
 
 #: bumped whenever the generated data would change for the same seed and size
 GENERATOR_VERSION = 3  # 3: caption topics more common on some scenes; 2: JPEG at 256 px; 1: PNG
@@ -987,3 +989,27 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def load_embedded(
+    data_dir: str | Path | None,
+    report: RunReport,
+    *,
+    limit: int | None = None,
+    n_posts: int | None = None,
+    seed: int = 0,
+    **options,
+) -> list[Post]:
+    """The embedded default dataset: generated on first use (`hashtag_kit.data.embedded.ensure`),
+    then read with `load_posts` (its image paths are relative to its folder).
+
+    Args:
+        data_dir: where it lives / is generated; None for the package default folder.
+        n_posts, seed: generator settings (the generator's default size when `n_posts` is None).
+        options: passed on to `load_posts` (e.g. `require_hashtags`).
+    """
+    kwargs = {"seed": seed} if n_posts is None else {"n_posts": n_posts, "seed": seed}
+    folder = Path(ensure(data_dir, **kwargs))
+    if folder.is_file():
+        folder = folder.parent
+    return load_posts(folder / "posts.jsonl", report, limit=limit, **options)
