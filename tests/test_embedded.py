@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hashtag_kit.data import embedded as E
-from hashtag_kit.data import scenes
+from hashtag_kit.data.embedded import generator as E
+from hashtag_kit.data.embedded import scenes
+from hashtag_kit.data.embedded import tags as T
 from hashtag_kit.posts import read_posts
 from tools import embedded_datasheet as D
 
@@ -189,32 +190,32 @@ def test_every_picture_has_five_captions_and_a_paragraph_describing_it(posts):
 
 
 def test_post_text_never_names_an_image_only_tag_nor_carries_hashtags(posts):
-    banned = set(E.BANNED_TEXT_WORDS) | set(E.IMAGE_TAGS)
+    banned = set(T.BANNED_TEXT_WORDS) | set(T.IMAGE_TAGS)
     for p in posts:
         if p.has_text:
             assert "#" not in p.text
             leaked = banned & set(_tokens(p.text))
             assert not leaked, f"post {p.id} text {p.text!r} names {leaked}"
     # and the phrase lists themselves (so a larger dataset cannot leak either)
-    phrases = [s for v in E.TEXT_TAGS.values() for s in v]
-    phrases += [s for v in E.BOTH_TAGS.values() for s in v[2]] + list(E._FILLER)
+    phrases = [s for v in T.TEXT_TAGS.values() for s in v]
+    phrases += [s for v in T.BOTH_TAGS.values() for s in v[2]] + list(T.FILLER)
     assert not banned & {w for s in phrases for w in _tokens(s)}
 
 
 # -- the signals ---------------------------------------------------------------------------------
 def test_tags_fire_only_under_their_documented_conditions(posts):
-    scene_of = {v: k for k, v in E._SCENE_TAG.items()}
+    scene_of = {v: k for k, v in T.SCENE_TAG.items()}
     fired = Counter()
     for p in posts:
         m, tags = p.meta, set(p.hashtags)
-        for t in tags & set(E._SCENE_TAG.values()):
+        for t in tags & set(T.SCENE_TAG.values()):
             assert m["scene"] == scene_of[t], (p.id, t)
         for t in tags & {"sunset", "night"}:
             assert m["time"] == t, (p.id, t)
         if "dog" in tags:
             assert "dog" in m["objects"], p.id
-        for t in tags & set(E.TEXT_TAGS):
-            assert t in m["topics"] and any(s in p.text.lower() for s in E.TEXT_TAGS[t]), (p.id, t)
+        for t in tags & set(T.TEXT_TAGS):
+            assert t in m["topics"] and any(s in p.text.lower() for s in T.TEXT_TAGS[t]), (p.id, t)
         if "surfing" in tags:
             assert m["scene"] == "beach" and "surfer" in m["objects"] and "surfing" in m["topics"]
         if "goldenhour" in tags:
@@ -231,7 +232,7 @@ def test_tags_fire_only_under_their_documented_conditions(posts):
     ]
     assert len(picture_only) > 20 and len(text_only) > 20
     assert not any("goldenhour" in p.hashtags for p in picture_only + text_only)
-    assert all(fired[t] >= 3 for t in E.BOTH_TAGS), fired
+    assert all(fired[t] >= 3 for t in T.BOTH_TAGS), fired
 
 
 def test_image_only_tags_are_predictable_from_the_picture_not_the_caption(probe_data):
@@ -263,7 +264,7 @@ def test_text_only_tags_are_decided_by_the_caption_and_only_hinted_by_the_pictur
 
 def test_caption_topics_are_more_common_on_their_scenes(posts):
     captioned = [p for p in posts if p.has_text]
-    for tag, scenes_ in E.TEXT_TOPIC_SCENES.items():
+    for tag, scenes_ in T.TEXT_TOPIC_SCENES.items():
         on = [tag in p.meta["topics"] for p in captioned if p.meta["scene"] in scenes_]
         off = [tag in p.meta["topics"] for p in captioned if p.meta["scene"] not in scenes_]
         assert len(on) >= 30 and len(off) >= 30, tag
@@ -271,8 +272,8 @@ def test_caption_topics_are_more_common_on_their_scenes(posts):
         assert np.mean(on) > 2.5 * np.mean(off), (tag, np.mean(on), np.mean(off))
         # ... without deciding it: the tag is used on the other scenes too
         assert any(tag in p.hashtags for p in captioned if p.meta["scene"] not in scenes_), tag
-    assert set(E.TEXT_TOPIC_SCENES) == set(E.TEXT_TAGS)
-    assert {s for v in E.TEXT_TOPIC_SCENES.values() for s in v} <= set(E.RATES["scene_popularity"])
+    assert set(T.TEXT_TOPIC_SCENES) == set(T.TEXT_TAGS)
+    assert {s for v in T.TEXT_TOPIC_SCENES.values() for s in v} <= set(T.RATES["scene_popularity"])
 
 
 def test_user_signature_tags_are_predictable_from_the_user(posts, sheet):
@@ -293,12 +294,12 @@ def test_tag_frequencies_are_long_tailed_with_generic_head_and_noise_tail(posts,
     counts = Counter(t for p in posts for t in p.hashtags)
     kinds = sheet["tag_kinds"]
     assert set(counts) == set(kinds) and "unknown" not in kinds.values()
-    assert set(kinds.values()) == set(E.KINDS)
+    assert set(kinds.values()) == set(T.KINDS)
     freq = np.array(sorted(counts.values(), reverse=True))
     head = freq[: max(1, len(freq) // 10)].sum() / freq.sum()
     assert head > 0.5, head  # the top 10% of tags carry most uses
     assert (freq == 1).mean() > 0.4  # and many tags are used once
-    assert counts.most_common(1)[0][0] in E.GENERIC_TAGS
+    assert counts.most_common(1)[0][0] in T.GENERIC_TAGS
     noise = [c for t, c in counts.items() if kinds[t] == "noise"]
     assert len(noise) > 50 and max(noise) <= 3
     # the generic head is real but weak: no tag is on more than half the posts
@@ -306,10 +307,10 @@ def test_tag_frequencies_are_long_tailed_with_generic_head_and_noise_tail(posts,
 
 
 def test_tag_kinds_cover_the_designed_vocabulary(folder):
-    assert {E.TAG_KINDS[t] for t in E.IMAGE_TAGS} == {"image"}
-    assert {E.TAG_KINDS[t] for t in E.TEXT_TAGS} == {"text"}
-    assert {E.TAG_KINDS[t] for t in E.BOTH_TAGS} == {"both"}
-    assert {E.TAG_KINDS[t] for t in E.GENERIC_TAGS} == {"generic"}
+    assert {T.TAG_KINDS[t] for t in T.IMAGE_TAGS} == {"image"}
+    assert {T.TAG_KINDS[t] for t in T.TEXT_TAGS} == {"text"}
+    assert {T.TAG_KINDS[t] for t in T.BOTH_TAGS} == {"both"}
+    assert {T.TAG_KINDS[t] for t in T.GENERIC_TAGS} == {"generic"}
     used = E.tag_kinds(folder)
     manifest = json.loads((folder / "datasheet.json").read_text())["tag_counts"]
     assert set(used) == set(manifest)

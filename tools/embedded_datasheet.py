@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hashtag_kit.data import embedded as E
+from hashtag_kit.data.embedded import generator as E
+from hashtag_kit.data.embedded import tags as T
 from hashtag_kit.posts import read_posts
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,7 +117,7 @@ def probe_signals(folder: str | Path, tags=PROBE_TAGS, *, pretrained: bool = Fal
     for tag in list(tags) + personal:
         y = np.array([tag in p.hashtags for p in rows])
         out["tags"][tag] = {
-            "kind": kinds.get(tag, E.TAG_KINDS.get(tag, "?")),
+            "kind": kinds.get(tag, T.TAG_KINDS.get(tag, "?")),
             "positives": int(y.sum()),
             **{name: auc(x, y) for name, x in inputs.items()},
         }
@@ -142,7 +143,7 @@ def datasheet_markdown(folder: str | Path, probes: dict | None = None) -> str:
     lines += [f"| {k.replace('_', ' ')} | {v:,} |" for k, v in c.items()]
     lines += ["", "| tag kind | distinct tags | uses | tags (uses) |", "|---|---|---|---|"]
     counts = sheet["tag_counts"]
-    for kind in E.KINDS:
+    for kind in T.KINDS:
         k = sheet["kinds_summary"][kind]
         tags = [t for t in counts if sheet["tag_kinds"][t] == kind]
         shown = ", ".join(f"`{t}` ({counts[t]})" for t in tags[:10])

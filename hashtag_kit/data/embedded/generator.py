@@ -1,48 +1,8 @@
-"""The embedded default dataset: generated posts with rendered pictures, captions and hashtags.
+"""Generation and reuse of the embedded dataset (see `hashtag_kit.data.embedded`).
 
-The kit's default data needs no download: `ensure()` generates it deterministically from a seed
-the first time (1,200 posts in about 20 s on one core) and reuses it afterwards. It is made to
-carry the structure multimodal hashtag recommenders exist to learn, so the notebooks teach
-something true (see the datasheet, `data/README.md`):
-
-- **image-only tags** (`IMAGE_TAGS`: `#beach #sunset #night #dog` ...) are decided by what the
-  picture shows (scene type, time of day, a dog) and no word of them ever appears in the post
-  text;
-- **text-only tags** (`TEXT_TAGS`: `#adventure #foodie #tbt` ...) are decided by the words of
-  the user's caption: a post has one only when its caption has that topic. As on real
-  accounts, a topic is more common on some scenes (`TEXT_TOPIC_SCENES`: `#foodie` in the city,
-  `#fitness` on mountain and forest trails ...), so the picture hints at these tags without
-  deciding them: the hint is worth using when the caption is missing and worth ignoring when
-  the caption says otherwise (what the DESIGN follow-up's gated fusion is for);
-- **tags needing both** (`BOTH_TAGS`): `#surfing` = a beach picture with a surfer AND a caption
-  about waves; `#goldenhour` = a sunset picture AND a caption about taking the photo;
-  `#hiking` = a mountain picture AND a caption about the trail;
-- **user habits**: users with Zipf-like activity, each with 1-3 signature tags used on most of
-  their posts and a preferred mix of scenes;
-- **generic tags** (`#love #instagood` ...) used at high rates regardless of content, and a
-  tail of **noise tags** used once or twice;
-- **missing modalities**: about 12% of posts have no text (None or whitespace only), about 6%
-  no picture; two deliberately bad records (one corrupt image file, one empty reference
-  caption), listed in `datasheet.json` under "bad_records";
-- every picture has 5 reference captions and a 3-5 sentence paragraph describing what is drawn
-  (for the captioning notebook); these may name the scene, the user's caption never does.
-
-Files written by `generate(out_dir)`:
-
-    out_dir/posts.jsonl     Post manifest (hashtag_kit.posts); image paths relative to out_dir
-    out_dir/images/*.jpg    256x256 RGB pictures (`hashtag_kit.data.scenes`), JPEG quality 95
-    out_dir/datasheet.json  version, seed, counts, every tag's kind, users, bad records
-
-Regenerate from the command line (`--help` for options):
-
-    python -m hashtag_kit.data.embedded --n-posts 1200 --seed 0
-
-Example:
-    >>> folder = ensure(n_posts=300, seed=0)          # doctest: +SKIP
-    >>> (folder / "posts.jsonl").exists()            # doctest: +SKIP
-    True
-    >>> TAG_KINDS["beach"], TAG_KINDS["adventure"], TAG_KINDS["surfing"]
-    ('image', 'text', 'both')
+`generate(out_dir)` draws users and posts from the tables of `tags`, renders each picture with
+`scenes` and writes the manifest, pictures and datasheet; `ensure()` reuses a folder made by
+the same generator version, seed and size, or generates it; `load_embedded` reads it as posts.
 """
 
 from __future__ import annotations
@@ -52,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import time
 import uuid
 from collections import Counter
@@ -61,7 +20,27 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hashtag_kit.data import scenes
+from hashtag_kit.data.embedded import scenes
+from hashtag_kit.data.embedded.tags import (
+    BANNED_TEXT_WORDS,
+    BOTH_TAGS,
+    CITY_TAGS,
+    EMOJI,
+    FILLER,
+    GENERIC_TAGS,
+    IMAGE_TAGS,
+    KINDS,
+    NAMES,
+    PETS,
+    RATES,
+    SCENE_TAG,
+    STYLE_TAGS,
+    SUFFIXES,
+    SYLLABLES,
+    TAG_KINDS,
+    TEXT_TAGS,
+    TEXT_TOPIC_SCENES,
+)
 from hashtag_kit.data.posts_file import load_posts
 from hashtag_kit.files import write_json
 from hashtag_kit.posts import Post, write_posts
@@ -80,260 +59,6 @@ DATASHEET = "datasheet.json"
 MANIFEST = "posts.jsonl"
 IMAGES = "images"
 
-# ---------------------------------------------------------------------------------------------
-# the signals
-# ---------------------------------------------------------------------------------------------
-#: image-only tags: tag -> what in the picture decides it
-IMAGE_TAGS = {
-    "beach": "scene is a beach",
-    "mountains": "scene is a mountain valley",
-    "city": "scene is a city street",
-    "forest": "scene is a forest",
-    "snow": "scene is a snowy field",
-    "desert": "scene is a desert",
-    "sunset": "time of day is sunset",
-    "night": "time of day is night",
-    "dog": "a dog is drawn",
-}
-_SCENE_TAG = {
-    "beach": "beach",
-    "mountain": "mountains",
-    "city": "city",
-    "forest": "forest",
-    "snow": "snow",
-    "desert": "desert",
-}
-
-#: words (and forms) of the image-only tags that never appear in a post's text
-BANNED_TEXT_WORDS = frozenset(
-    "beach beaches mountain mountains city cities forest forests snow snowy desert deserts "
-    "sunset sunsets night nights tonight dog dogs doggo puppy sea ocean sand dunes "
-    "downtown woods trees winter dusk".split()
-)
-
-#: text-only tags: tag -> phrases of the user's caption that carry it (the topic)
-TEXT_TAGS = {
-    "adventure": (
-        "off on another adventure",
-        "ready to explore somewhere new",
-        "wandering off the map again",
-        "adventure mode on",
-        "exploring with no plan",
-        "the journey is the point",
-    ),
-    "friends": (
-        "with my best friends",
-        "the whole crew showed up",
-        "squad day out",
-        "besties reunited",
-        "good friends good times",
-        "cannot believe we all made it",
-    ),
-    "foodie": (
-        "brunch was unreal",
-        "best tacos of my life",
-        "ate way too much pizza",
-        "snack break first",
-        "this pasta though",
-        "tried the new noodle place",
-    ),
-    "tbt": (
-        "throwback to last summer",
-        "throwback to this day",
-        "remember this one?",
-        "missing these days from back then",
-        "old memories resurfacing",
-        "found this one from years ago",
-    ),
-    "fitness": (
-        "morning workout done",
-        "legs are sore after training",
-        "no rest days",
-        "new personal best on my run",
-        "sweaty but worth it",
-        "gym first then everything else",
-    ),
-    "family": (
-        "family time is the best time",
-        "with mom and dad",
-        "grandma came along",
-        "the kids had a blast",
-        "cousins all together",
-        "lunch with the whole family",
-    ),
-    "weekend": (
-        "finally the weekend",
-        "lazy saturday",
-        "sunday reset",
-        "weekend plans: none",
-        "two days off at last",
-        "friday feeling",
-    ),
-    "grateful": (
-        "so grateful for this",
-        "thankful for moments like these",
-        "feeling blessed",
-        "counting my blessings",
-        "grateful heart",
-        "thank you universe",
-    ),
-}
-
-#: text-only tag -> the scene types on which its caption topic is more common (a caption has the
-#: topic with probability `p_text_topic_on_scene` there, `p_text_topic_elsewhere` on others)
-TEXT_TOPIC_SCENES = {
-    "adventure": ("desert", "mountain"),
-    "friends": ("beach", "city"),
-    "foodie": ("city",),
-    "tbt": ("snow",),
-    "fitness": ("mountain", "forest"),
-    "family": ("beach", "snow"),
-    "weekend": ("forest", "desert"),
-    "grateful": ("beach",),
-}
-
-#: tags needing both: tag -> (picture condition, caption topic, caption phrases)
-BOTH_TAGS = {
-    "surfing": (
-        "beach picture with a surfer",
-        "waves",
-        (
-            "caught some waves",
-            "paddled out early",
-            "the swell was perfect",
-            "riding all morning",
-            "board waxed and ready",
-            "wiped out twice, worth it",
-        ),
-    ),
-    "goldenhour": (
-        "sunset picture",
-        "photo",
-        (
-            "snapped this on my camera",
-            "testing the new lens",
-            "took this shot myself",
-            "shot on film",
-            "had to stop and take this photo",
-            "manual settings paid off",
-        ),
-    ),
-    "hiking": (
-        "mountain picture",
-        "trail",
-        (
-            "hit the trail early",
-            "boots on, long climb ahead",
-            "made it to the top",
-            "twelve miles done",
-            "switchbacks all day",
-            "trail mix and tired legs",
-        ),
-    ),
-}
-
-#: generic tags: tag -> base rate on any post (scaled by each user's taste for them)
-GENERIC_TAGS = {
-    "love": 0.30,
-    "instagood": 0.26,
-    "photooftheday": 0.20,
-    "picoftheday": 0.13,
-    "happy": 0.10,
-    "instadaily": 0.08,
-}
-
-_FILLER = (
-    "what a day",
-    "honestly",
-    "no words",
-    "just vibes",
-    "again and again",
-    "okay",
-    "yes",
-    "cannot stop smiling",
-    "life lately",
-    "currently",
-    "more of this please",
-    "mood",
-    "same time next year?",
-    "so good",
-    "still here",
-)
-_EMOJI = ("\u2728", "\U0001f60a", "\U0001f64c", "\U0001f525", "\U0001f4af", "\U0001f60d")
-
-_CITY_TAGS = (
-    "paris",
-    "tokyo",
-    "lisbon",
-    "berlin",
-    "sydney",
-    "capetown",
-    "seoul",
-    "toronto",
-    "mumbai",
-    "oslo",
-    "lima",
-    "nairobi",
-)
-_STYLE_TAGS = ("nofilter", "vsco", "shotoniphone", "igers", "filmisnotdead", "streetstyle")
-_NAMES = (
-    "anna ben carla dev elif farid gina hugo ines jonas kemi liam maya noor omar priya quinn "
-    "rosa sami tara umar vera wen xavi yara zoe aiko bruno chen dina emil fatma goran hana "
-    "ivan juno kofi lena marco nia otto pablo rhea sven tomas ula vic wanda yusuf zara abel "
-    "bea cyrus dora eric fern gus hedda ike jade kai lola mats nell olga pia raj suki teo"
-).split()
-_SUFFIXES = ("life", "daily", "diaries", "world", "stories", "journal")
-_PETS = ("cat", "bunny", "parrot", "pup", "kitten", "hamster")
-_SYLLABLES = (
-    "ba be bo ka ki ko la lu mi mo na ne ri ro sa su ta te vo za zu dra gri pla stro "
-    "fen mar tol vik lon qua zer"
-).split()
-
-#: all rates of the generator in one place (written to the datasheet)
-RATES = {
-    "p_image_tag": 0.85,  # scene tag given the scene
-    "p_time_tag": 0.8,  # sunset / night tag given that light
-    "p_dog_tag": 0.75,  # dog tag given a dog is drawn
-    "p_text_topic_on_scene": 0.4,  # a text-only topic on one of its TEXT_TOPIC_SCENES
-    "p_text_topic_elsewhere": 0.08,  # ... on the other scenes (0.17 on average over scenes)
-    "p_text_tag": 0.85,  # text-only tag given its topic is in the caption
-    "p_both_topic": 0.3,  # each 'both' caption topic, independently
-    "p_both_tag": 0.9,  # 'both' tag given picture condition and caption topic
-    "p_surfer_on_beach": 0.6,
-    "p_no_image": 0.065,
-    "p_no_text": 0.09,
-    "p_blank_text": 0.03,
-    "p_noise_tag": 0.3,  # first noise tag; a second with half that
-    "time_of_day": {"day": 0.5, "sunset": 0.28, "night": 0.22},
-    "scene_popularity": {
-        "beach": 0.24,
-        "city": 0.2,
-        "mountain": 0.15,
-        "forest": 0.14,
-        "snow": 0.12,
-        "desert": 0.15,
-    },
-    "user_zipf_exponent": 0.6,
-    "min_posts_per_user": 3,
-}
-
-
-def _kinds() -> dict[str, str]:
-    kinds = {t: "image" for t in IMAGE_TAGS}
-    kinds.update({t: "text" for t in TEXT_TAGS})
-    kinds.update({t: "both" for t in BOTH_TAGS})
-    kinds.update({t: "generic" for t in GENERIC_TAGS})
-    for t in _CITY_TAGS + _STYLE_TAGS:
-        kinds[t] = "user"
-    return kinds
-
-
-#: kind of every designed tag: image / text / both / generic / user (city and style
-#: signatures). Per-user personal tags and the noise tags depend on the seed: read them from a
-#: generated folder with `tag_kinds(folder)`.
-TAG_KINDS: dict[str, str] = _kinds()
-KINDS = ("image", "text", "both", "user", "generic", "noise")
-
 
 # ---------------------------------------------------------------------------------------------
 # generation
@@ -349,19 +74,19 @@ def _make_users(rng: np.random.Generator, n_users: int, n_posts: int) -> list[di
     weights = 1.0 / np.arange(1, n_users + 1) ** RATES["user_zipf_exponent"]
     floor = min(RATES["min_posts_per_user"], n_posts // n_users)
     counts = floor + rng.multinomial(n_posts - floor * n_users, weights / weights.sum())
-    names = list(rng.permutation(_NAMES))
+    names = list(rng.permutation(NAMES))
     users = []
     for u in range(n_users):
         name = names[u % len(names)] + ("" if u < len(names) else str(u // len(names)))
         if rng.random() < 0.7:
-            personal = f"{name}_{_SUFFIXES[int(rng.integers(len(_SUFFIXES)))]}"
+            personal = f"{name}_{SUFFIXES[int(rng.integers(len(SUFFIXES)))]}"
         else:
-            personal = f"{name}s_{_PETS[int(rng.integers(len(_PETS)))]}"
+            personal = f"{name}s_{PETS[int(rng.integers(len(PETS)))]}"
         sig = {personal: float(rng.uniform(0.7, 0.95))}
         if rng.random() < 0.5:
-            sig[_CITY_TAGS[int(rng.integers(len(_CITY_TAGS)))]] = float(rng.uniform(0.5, 0.8))
+            sig[CITY_TAGS[int(rng.integers(len(CITY_TAGS)))]] = float(rng.uniform(0.5, 0.8))
         if rng.random() < 0.35:
-            sig[_STYLE_TAGS[int(rng.integers(len(_STYLE_TAGS)))]] = float(rng.uniform(0.4, 0.7))
+            sig[STYLE_TAGS[int(rng.integers(len(STYLE_TAGS)))]] = float(rng.uniform(0.4, 0.7))
         mix = 0.7 * rng.dirichlet(np.full(len(scenes_), 0.7)) + 0.3 * base
         users.append(
             {
@@ -380,7 +105,7 @@ def _noise_pool(rng: np.random.Generator, size: int) -> list[str]:
     pool: list[str] = []
     while len(pool) < size:
         n = int(rng.integers(2, 4))
-        word = "".join(_SYLLABLES[int(i)] for i in rng.integers(len(_SYLLABLES), size=n))
+        word = "".join(SYLLABLES[int(i)] for i in rng.integers(len(SYLLABLES), size=n))
         if word not in taken:
             taken.add(word)
             pool.append(word)
@@ -394,16 +119,14 @@ def _compose_text(rng: np.random.Generator, topics: list[str]) -> str:
         options = TEXT_TAGS[t] if t in TEXT_TAGS else BOTH_TAGS[t][2]
         phrases.append(options[int(rng.integers(len(options)))])
     if not phrases or rng.random() < 0.5:
-        phrases.insert(
-            int(rng.integers(len(phrases) + 1)), _FILLER[int(rng.integers(len(_FILLER)))]
-        )
+        phrases.insert(int(rng.integers(len(phrases) + 1)), FILLER[int(rng.integers(len(FILLER)))])
     sep = (". ", ", ", " ", "! ")[int(rng.integers(4))]
     text = sep.join(phrases)
     if rng.random() < 0.6:
         text = text[0].upper() + text[1:]
     text += ("", "!", "!!", "...", ".")[int(rng.integers(5))]
     if rng.random() < 0.3:
-        text += " " + _EMOJI[int(rng.integers(len(_EMOJI)))]
+        text += " " + EMOJI[int(rng.integers(len(EMOJI)))]
     return text
 
 
@@ -442,7 +165,7 @@ def _post(i: int, seed: int, user: dict, noise: list[str]):
 
     tags: list[str] = []
     if rng.random() < RATES["p_image_tag"]:
-        tags.append(_SCENE_TAG[scene])
+        tags.append(SCENE_TAG[scene])
     if time_ in ("sunset", "night") and rng.random() < RATES["p_time_tag"]:
         tags.append(time_)
     if spec.has("dog") and rng.random() < RATES["p_dog_tag"]:
@@ -772,10 +495,6 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{r['kind']} {r['id']}" for r in sheet["bad_records"])
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def load_embedded(
