@@ -35,8 +35,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from hashtag_kit.data.posts import Post
 from hashtag_kit.files import write_text
-from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.training import load_epoch_checkpoint, record_epoch, save_epoch_checkpoint
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from hashtag_kit.data import load_dataset
-from hashtag_kit.images import check_image, load_image
+from hashtag_kit.data.images import check_image, load_image
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import extract_hashtags, segment_hashtag, strip_hashtags
 

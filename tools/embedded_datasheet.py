@@ -20,7 +20,7 @@ from PIL import Image
 
 from hashtag_kit.data.embedded import generator as E
 from hashtag_kit.data.embedded import tags as T
-from hashtag_kit.posts import read_posts
+from hashtag_kit.data.posts import read_posts
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""Datasets in their original formats -> the kit's one post form (`hashtag_kit.posts.Post`).
+"""Datasets in their original formats -> the kit's one post form (`hashtag_kit.data.posts.Post`).
 
 `load_dataset(name, data_dir, report, limit=None, **options)` picks a loader by name (aliases
 such as "tweeteval", "stanford", "instaloader" work too). Every loader counts in `report` (a
@@ -37,8 +37,8 @@ import inspect
 from pathlib import Path
 
 from hashtag_kit.data.loaders import DatasetNotFoundError, normalise_name
+from hashtag_kit.data.posts import Post
 from hashtag_kit.data.posts_file import load_posts
-from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
 
 #: name -> (module, function, where to get the data)

@@ -37,6 +37,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from hashtag_kit.data.images import ImageError, check_image, resolve_image_path
 from hashtag_kit.data.instaloader import is_instaloader_folder, load_instaloader
 from hashtag_kit.data.loaders import (
     DatasetNotFoundError,
@@ -47,8 +48,7 @@ from hashtag_kit.data.loaders import (
     require_file,
     text_and_tags,
 )
-from hashtag_kit.images import ImageError, check_image, resolve_image_path
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import normalise_hashtag, parse_hashtag_field, parse_hashtag_items
 

@@ -31,10 +31,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from hashtag_kit.data.posts import Post
 from hashtag_kit.files import write_text
 from hashtag_kit.layers.additive_attention import AdditiveAttention
 from hashtag_kit.layers.co_attention import CoAttention
-from hashtag_kit.posts import Post
 
 MODALITIES = ("both", "image", "text")
 FUSIONS = ("concat", "co_attention")

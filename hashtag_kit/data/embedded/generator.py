@@ -41,9 +41,9 @@ from hashtag_kit.data.embedded.tags import (
     TEXT_TAGS,
     TEXT_TOPIC_SCENES,
 )
+from hashtag_kit.data.posts import Post, write_posts
 from hashtag_kit.data.posts_file import load_posts
 from hashtag_kit.files import write_json
-from hashtag_kit.posts import Post, write_posts
 from hashtag_kit.report import RunReport
 
 #: bumped whenever the generated data would change for the same seed and size
