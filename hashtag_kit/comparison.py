@@ -793,35 +793,3 @@ def format_cell(value, column: str = "") -> str:
             return f"{int(round(value)):,}"
         return f"{value:.1f}" if column in ONE_DECIMAL_COLUMNS else f"{value:.3f}"
     return str(value)
-
-
-def save_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
-    """Write each table as `<out_dir>/<name>.csv` (full precision); returns the paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, df in tables.items():
-        df.to_csv(out_dir / f"{name}.csv", index=False)
-        paths.append(out_dir / f"{name}.csv")
-    return paths
-
-
-def styled(df: pd.DataFrame):
-    """A table for notebooks: cells formatted with `format_cell`, published rows shaded, no
-    index. Falls back to the plain DataFrame when pandas' Styler (jinja2) is unavailable."""
-    try:
-        style = df.style
-    except ImportError:
-        return df
-
-    def shade(row):
-        published = "source" in row and row["source"] not in (THIS_RUN, None)
-        missing = str(row.get("model", "")).startswith("(") or row.get("status") not in (
-            None,
-            "ok",
-        )
-        colour = "#eef4ff" if published else ("#fff1dd" if missing else "")
-        return [f"background-color: {colour}" if colour else ""] * len(row)
-
-    formatters = {c: (lambda v, c=c: format_cell(v, c)) for c in df.columns}
-    return style.format(formatters).apply(shade, axis=1).hide(axis="index")

@@ -234,6 +234,8 @@ def run_from_args(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     params = {"RUN_DIR": str(Path(args.run).resolve()), "OUT_DIR": str(Path(out).resolve())}
-    execute(FUSION_STUDY, Path(out), "full", {**params, "SEEDS": seeds, "FUSIONS": fusions}, True)
-    print("wrote", Path(out) / STAGE / "metrics.json")
+    execute(FUSION_STUDY, Path(out), "full", {**params, "SEEDS": seeds, "FUSIONS": fusions})
+    extra = read_json(Path(out) / STAGE / "metrics.json")["extra"]
+    print(format_summary(extra["summary"], extra["pairs"]))
+    print("wrote", Path(out) / STAGE / "metrics.json", "and", Path(out) / "executed")
     return 0
