@@ -1,4 +1,5 @@
-"""Figures for comparing hashtag recommenders: metrics vs K, parameters vs F1, training curves.
+"""Figures for comparing hashtag recommenders: metrics vs K, parameters vs F1, training curves;
+and attention over an image (`draw_attention` on one axis, `plot_attention` per word).
 
 Every function returns a `matplotlib.figure.Figure` built without pyplot, so it works under any
 backend (Agg in papermill and tests; inline in JupyterLab, where `display(fig)` shows it) and
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 from matplotlib.figure import Figure
+from PIL import Image
 
 #: the four panels of `plot_metrics_vs_k`: key in ranking_metrics output -> panel title
 RANKING_PANELS = {
@@ -172,6 +175,61 @@ def plot_training_curves(
         ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def draw_attention(ax, image, weights, grid_hw=None, title: str | None = None) -> None:
+    """Draw `image` on `ax` with attention `weights` over its grid laid on top.
+
+    Args:
+        ax: a matplotlib axis.
+        image: (H, W, 3) uint8 image.
+        weights: (R,) attention weights over the R = h*w grid regions (row-major, as the
+            encoders' grids); scaled to their maximum and resized bilinearly to the image (the
+            grid covers the encoder's centre crop, so the overlay is approximate at the borders).
+        grid_hw: (h, w) of the grid; default the square root of R.
+        title: the axis title (e.g. a generated word, or a post's tags).
+    """
+    weights = np.asarray(weights, dtype="float32").ravel()
+    h, w = grid_hw or (int(round(math.sqrt(weights.size))),) * 2
+    if h * w != weights.size:
+        raise ValueError(f"grid {h}x{w} does not match {weights.size} attention weights")
+    m = weights.reshape(h, w) / max(float(weights.max()), 1e-9)
+    size = (image.shape[1], image.shape[0])
+    up = np.asarray(Image.fromarray((m * 255).astype("uint8")).resize(size, Image.BILINEAR))
+    ax.imshow(image)
+    ax.imshow(up, cmap="jet", alpha=0.45)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def plot_attention(
+    image, words: Sequence[str], weights, grid_hw=None, max_words: int = 12, title=None
+) -> Figure:
+    """The image, then its attention weights for each generated word (`draw_attention`).
+
+    Args:
+        image: (H, W, 3) uint8 image.
+        words: the generated words (one per attention map).
+        weights: (len(words), R) attention weights over the R = h*w grid regions.
+        grid_hw: (h, w) of the grid; default the square root of R.
+        max_words: at most this many words' maps.
+        title: a title above the panels (e.g. the file name and caption).
+    """
+    n = min(len(words), max_words)
+    cols = min(n + 1, 5)
+    rows = math.ceil((n + 1) / cols)
+    fig = Figure(figsize=(2.4 * cols, 2.5 * rows + (0.35 if title else 0)), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    axes[0].imshow(image)
+    axes[0].set_title("image", fontsize=9)
+    for ax, word, w in zip(axes[1:], words[:n], np.asarray(weights)[:n], strict=False):
+        draw_attention(ax, image, w, grid_hw, title=word)
+    for ax in axes:
+        ax.set_axis_off()
+    if title:  # above the panels' own titles, not over them
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
