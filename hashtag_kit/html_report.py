@@ -215,8 +215,8 @@ def compact(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
     The protocol of most rows of this run, and the "differs from" clause every published row
     shares, are said once (the sentences, shown above the table); what is left of
     each row's protocol and its note become numbered notes under the table, the numbers in the
-    row's "notes" column. A published row's model cell names its source; the dataset (in the
-    sentence or the note) and columns with nothing in them are dropped; stage names are cut to
+    row's "notes" column. A published row's model cell names its source; the dataset (when
+    there is a protocol: in the sentence or the note) and columns with nothing in them are dropped; stage names are cut to
     their number ("nb").
     """
     df = df.copy()
@@ -246,8 +246,9 @@ def compact(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
                 notes.append(text)
             numbers.append(str(notes.index(text) + 1))
         refs.append(", ".join(numbers))
-    # the dataset is in the protocol sentence (this run) or the row's note (published)
-    df = df.drop(columns=[c for c in ("protocol", "note", "dataset") if c in df])
+    # with a protocol, the dataset is in its sentence (this run) or the row's note (published)
+    drop = ("protocol", "note", "dataset") if "protocol" in df else ("note",)
+    df = df.drop(columns=[c for c in drop if c in df])
     if any(refs):
         df["notes"] = refs
     if "source" in df and "model" in df:  # a published row's model cell names its source

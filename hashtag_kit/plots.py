@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -169,7 +170,7 @@ def plot_training_curves(
             epochs = range(1, len(values) + 1)
             style = "--" if series.startswith("val_") else "-"
             ax.plot(epochs, [float(v) for v in values], style, marker=".", label=series)
-        ax.set_title(name, fontsize=9)
+        ax.set_title(textwrap.fill(name, 48), fontsize=9)  # names sharing a run are long
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

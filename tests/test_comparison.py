@@ -262,6 +262,8 @@ def test_compact_says_the_shared_protocol_once_and_numbers_the_rest(tables):
         "test posts: without_text (metrics.json extra.without_text)"
     )
     assert set(shown["nb"].dropna()) == {"02"}
+    stages, said, _ = compact(tables["stages"])  # no protocol: the dataset stays a column
+    assert "dataset" in stages.columns and not said
 
 
 def test_tidy_frame_holds_every_figure_and_the_headline_is_its_pivot(full_run, tables):
