@@ -73,7 +73,7 @@ class PreprocessConfig:
 
         The embedded dataset keeps its default 1,200 posts in smoke mode: with 400, notebook
         02's fusion comparison without text came out in either order depending on the seed
-        (960 training posts make it stable; README "Seed study").
+        (960 training posts make it stable; docs/results.md "Seed study").
         """
         if self.run_mode not in RUN_MODES:
             raise ValueError(f"run_mode must be one of {RUN_MODES}, got {self.run_mode!r}")

@@ -20,6 +20,7 @@ from PIL import Image
 from hashtag_kit.data import embedded as E
 from hashtag_kit.data import scenes
 from hashtag_kit.posts import read_posts
+from tools import embedded_datasheet as D
 
 N_POSTS = 300
 
@@ -57,7 +58,7 @@ def probe_data(folder, posts):
     rows, feats = [], []
     for p in posts:
         if p.image and p.has_text:
-            f = E.cheap_image_features(folder / p.image)
+            f = D.cheap_image_features(folder / p.image)
             if f is not None:
                 rows.append(p)
                 feats.append(f)
@@ -87,21 +88,6 @@ def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path):
     assert da["posts.jsonl"] != dc["posts.jsonl"]
     shared = set(da) & set(dc) - {"posts.jsonl"}
     assert sum(da[k] != dc[k] for k in shared) > 0.9 * len(shared)
-
-
-def test_datasheet_names_the_code_that_ran_not_the_files_edited_since(tmp_path, monkeypatch):
-    """A generator file edited while a process runs the old code: that process's data is labelled
-    with the old code's digest, so a process running the new code regenerates it (a stale
-    folder once kept 111 old pictures under the new digest)."""
-    monkeypatch.setattr(E, "code_digest", lambda: "files-edited-after-import")
-    folder = E.ensure(tmp_path / "emb", n_posts=20, seed=0)
-    assert E.load_datasheet(folder)["code_digest"] == E.LOADED_CODE_DIGEST
-    stamp = (folder / "datasheet.json").stat().st_mtime_ns
-    assert E.ensure(folder, n_posts=20, seed=0) == folder  # this process: its own data, reused
-    assert (folder / "datasheet.json").stat().st_mtime_ns == stamp
-    monkeypatch.setattr(E, "LOADED_CODE_DIGEST", "the-new-code")  # a process with the new code
-    E.ensure(folder, n_posts=20, seed=0)
-    assert E.load_datasheet(folder)["code_digest"] == "the-new-code"  # regenerated
 
 
 def test_ensure_generates_once_and_regenerates_on_mismatch(tmp_path):
@@ -332,11 +318,11 @@ def test_tag_kinds_cover_the_designed_vocabulary(folder):
 # -- the datasheet's generated section -----------------------------------------------------------
 def test_readme_section_is_generated_from_the_data(folder, sheet, tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n{E.README_START}\nstale\n{E.README_END}\nafter\n")
-    probes = E.probe_signals(folder, tags=("beach", "adventure"))
-    E.write_readme_section(readme, folder, probes)
+    readme.write_text(f"# title\n{D.README_START}\nstale\n{D.README_END}\nafter\n")
+    probes = D.probe_signals(folder, tags=("beach", "adventure"))
+    D.write_readme_section(readme, folder, probes)
     text = readme.read_text()
-    assert "stale" not in text and text.endswith(f"{E.README_END}\nafter\n")
+    assert "stale" not in text and text.endswith(f"{D.README_END}\nafter\n")
     assert f"| posts | {N_POSTS} |" in text
     assert f"post `{sheet['bad_records'][0]['id']}`" in text
     beach, adventure = probes["tags"]["beach"], probes["tags"]["adventure"]
@@ -344,7 +330,7 @@ def test_readme_section_is_generated_from_the_data(folder, sheet, tmp_path):
     personal = [t for t, r in probes["tags"].items() if r["kind"] == "user"]
     assert len(personal) == 3 and all(probes["tags"][t]["user"] > 0.9 for t in personal)
     with pytest.raises(ValueError, match="markers"):
-        E.write_readme_section(folder / "datasheet.json", folder)
+        D.write_readme_section(folder / "datasheet.json", folder)
 
 
 @pytest.mark.slow
@@ -352,11 +338,12 @@ def test_data_readme_counts_match_a_fresh_default_dataset(tmp_path):
     """data/README.md's generated numbers are those of today's generator (full size, ~20 s)."""
     readme = Path(__file__).resolve().parents[1] / "data" / "README.md"
     folder = E.generate(tmp_path / "d", n_posts=E.DEFAULT_N_POSTS, seed=0)
-    fresh = E.datasheet_markdown(folder).splitlines()
+    fresh = D.datasheet_markdown(folder).splitlines()
     documented = readme.read_text(encoding="utf-8")
     missing = [line for line in fresh if line not in documented]
-    assert not missing, "data/README.md is stale: run python -m hashtag_kit.data.embedded " + (
-        f"--write-readme data/README.md --pretrained; differs at {missing[:3]}"
+    assert not missing, (
+        "data/README.md is stale: run python tools/embedded_datasheet.py --pretrained; "
+        + (f"differs at {missing[:3]}")
     )
 
 
@@ -364,7 +351,7 @@ def test_data_readme_counts_match_a_fresh_default_dataset(tmp_path):
 def test_pretrained_features_see_the_image_signals(folder):
     """EfficientNet-Lite0 (ImageNet) features separate scenes, light and the dog; USE
     features carry the caption topics and only hint at the scenes (~1-2 min on 2 cores)."""
-    probes = E.probe_signals(
+    probes = D.probe_signals(
         folder, tags=("beach", "snow", "sunset", "dog", "adventure", "tbt"), pretrained=True
     )["tags"]
     for tag in ("beach", "snow", "sunset"):
