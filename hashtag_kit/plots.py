@@ -117,9 +117,9 @@ def plot_params_vs_f1(
         k: the K of F1@K (7 as in the DESIGN follow-up's Table 1).
         title: figure title (default "Trainable parameters vs F1@K").
     """
-    fig = Figure(figsize=(7.5, 5), layout="constrained")
+    fig = Figure(figsize=(9, 5.5), layout="constrained")
     ax = fig.subplots()
-    skipped = []
+    skipped, points = [], []
     for i, (name, entry) in enumerate(models.items()):
         params = (entry or {}).get("trainable_params")
         f1 = ((entry or {}).get("ranking") or {}).get("f1", {}).get(str(k))
@@ -127,14 +127,29 @@ def plot_params_vs_f1(
             skipped.append(name)
             continue
         ax.scatter([params], [f1], marker=_MARKERS[i % len(_MARKERS)], s=50)
-        ax.annotate(name, (params, f1), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        points.append((params, f1, name))
+    # labels of models about as large (within 1.6x) are stacked at least 11 points apart, so
+    # variants of one model (same parameter count, close F1) stay readable
+    ys = [f1 for _, f1, _ in points] or [0.0]
+    per_unit = 300 / max(max(ys) - min(ys), 0.05)  # points per F1 unit (axes ~300 pt tall)
+    placed: list[tuple[float, float]] = []  # (parameters, label height in points)
+    for params, f1, name in sorted(points, key=lambda p: p[1]):
+        y = f1 * per_unit + 4
+        for px, py in sorted(placed, key=lambda p: p[1]):
+            if max(px, params) / min(px, params) < 1.6 and abs(y - py) < 11:
+                y = py + 11
+        placed.append((params, y))
+        offset = (5, y - f1 * per_unit)
+        ax.annotate(name, (params, f1), textcoords="offset points", xytext=offset, fontsize=8)
     ax.set_xscale("log")
+    ax.margins(x=0.35)  # room for the labels right of the points
     ax.set_xlabel("trainable parameters (log scale)")
     ax.set_ylabel(f"F1@{k}")
     ax.grid(alpha=0.3, which="both")
     ax.set_title(title or f"Trainable parameters vs F1@{k}")
     if skipped:
-        fig.supxlabel("not shown (no parameter count or F1): " + ", ".join(skipped), fontsize=7)
+        text = "not shown (no parameter count or F1): " + ", ".join(skipped)
+        fig.supxlabel(textwrap.fill(text, 150), fontsize=7)
     return fig
 
 
