@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from fake_run import ATTENTION_MODELS, ENCODER_DECODER_MODELS, make_fake_run
 
-from hashtag_kit.comparison import (
+from hashtag_kit.reporting.comparison import (
     TABLE_NAMES,
     TABLE_TITLES,
     build_tables,
@@ -25,7 +25,7 @@ from hashtag_kit.comparison import (
     tidy_metrics,
     uncovered_published,
 )
-from hashtag_kit.html_report import compact, write_report
+from hashtag_kit.reporting.html import compact, write_report
 from hashtag_kit.run import ATTENTION, CAPTION, ENCODER_DECODER, PREPROCESS, RunDir
 from tools.readme_results import END, SOURCES, START, markdown_table, markers, update_docs
 

@@ -1,12 +1,17 @@
-"""The fusion seed study's shared parts (`hashtag_kit.fusion_study`) on hand-made rankings, and
+"""The fusion seed study's shared parts (`hashtag_kit.evaluation.seed_study`) on hand-made rankings, and
 `python -m hashtag_kit evaluate fusion`'s checks; notebook 06 itself: tests/test_notebook_06.py."""
 
 import json
 
 import pytest
 
-from hashtag_kit.evaluate import main
-from hashtag_kit.fusion_study import check_study, mean_ranking, notebook_settings, summarise
+from hashtag_kit.evaluation.seed_study import (
+    check_study,
+    mean_ranking,
+    notebook_settings,
+    summarise,
+)
+from hashtag_kit.evaluation.tweets import main
 from hashtag_kit.run import ENCODER_DECODER
 
 

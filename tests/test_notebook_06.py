@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from hashtag_kit.fusion_study import STAGE, SUBSETS
+from hashtag_kit.evaluation.seed_study import STAGE, SUBSETS
 from hashtag_kit.reproduce import FUSION_STUDY
 from hashtag_kit.run import ENCODER_DECODER
 from tools.readme_results import render_evaluation

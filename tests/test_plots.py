@@ -1,4 +1,4 @@
-"""Tests for hashtag_kit.plots: the figures draw what they are given, under the Agg backend."""
+"""Tests for hashtag_kit.reporting.plots: the figures draw what they are given, under the Agg backend."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from hashtag_kit.evaluation.ranking import ranking_metrics
-from hashtag_kit.plots import (
+from hashtag_kit.reporting.plots import (
     RANKING_PANELS,
     draw_attention,
     figure_to_png,

@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from hashtag_kit import __version__
-from hashtag_kit.comparison import (
+from hashtag_kit.files import write_text
+from hashtag_kit.reporting.comparison import (
     TABLE_TITLES,
     THIS_RUN,
     build_tables,
@@ -49,7 +50,6 @@ from hashtag_kit.comparison import (
     tidy_metrics,
     uncovered_published,
 )
-from hashtag_kit.files import write_text
 from hashtag_kit.run import COMPARISON, RunDir, environment, read_json
 
 #: short explanations printed under each table's title
@@ -292,7 +292,7 @@ def table_html(df: pd.DataFrame, notes: list[str] = (), published=None) -> str:
 
 def figure_html(fig, alt: str) -> str:
     """A matplotlib figure as an <img> with the PNG embedded (base64 data URI)."""
-    from hashtag_kit.plots import figure_to_png
+    from hashtag_kit.reporting.plots import figure_to_png
 
     data = base64.b64encode(figure_to_png(fig)).decode("ascii")
     return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
@@ -422,7 +422,11 @@ def _checks_html(tables, published, run_metrics) -> str:
 def build_figures(run_dir: str | Path | RunDir, k: int = 7) -> dict:
     """The report's plots from the run's metrics.json files: {"metrics_vs_k", "params_vs_f1",
     "training_curves"} -> matplotlib Figures."""
-    from hashtag_kit.plots import plot_metrics_vs_k, plot_params_vs_f1, plot_training_curves
+    from hashtag_kit.reporting.plots import (
+        plot_metrics_vs_k,
+        plot_params_vs_f1,
+        plot_training_curves,
+    )
 
     inputs = plot_inputs(load_run_metrics(run_dir))
     return {

@@ -1,6 +1,6 @@
 """Evaluations that write `metrics.json`: `python -m hashtag_kit evaluate <name>`.
 
-`fusion` — a seed study of notebook 02's fusions on a run (`hashtag_kit.fusion_study`: its
+`fusion` — a seed study of notebook 02's fusions on a run (`hashtag_kit.evaluation.seed_study`: its
 protocol and options there).
 
 `flickr8k` — a finished Flickr8k run scored on a split's photos without retraining
@@ -56,9 +56,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hashtag_kit import fusion_study
 from hashtag_kit.data.posts import Post
 from hashtag_kit.encoders.cache import FeatureSet
+from hashtag_kit.evaluation import seed_study as fusion_study
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import read_json
 
@@ -196,7 +196,7 @@ def _parser() -> argparse.ArgumentParser:
         "name",
         choices=["tweets", "fusion", "flickr8k"],
         help="which evaluation: tweets (TweetEval, real data), fusion (seed study of "
-        "notebook 02's fusions, `hashtag_kit.fusion_study`) or flickr8k (a finished Flickr8k "
+        "notebook 02's fusions, `hashtag_kit.evaluation.seed_study`) or flickr8k (a finished Flickr8k "
         "run on a split's photos; its own options: `evaluate flickr8k --help`)",
     )
     p.add_argument(

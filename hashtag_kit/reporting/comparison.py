@@ -748,7 +748,7 @@ def models_missing_from_tables(
 
 
 def plot_inputs(run_metrics: Mapping[str, StageMetrics]) -> dict:
-    """What `hashtag_kit.plots` needs: {"rankings": {name: ranking}, "models": {name: entry},
+    """What `hashtag_kit.reporting.plots` needs: {"rankings": {name: ranking}, "models": {name: entry},
     "groups": {name: "notebook NN"}, "histories": {names: history}} over every hashtag model and caption model; models with
     identical histories share one entry named "a / b"."""
     models = all_models(run_metrics)
