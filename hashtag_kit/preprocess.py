@@ -21,7 +21,6 @@ Frequencies are counted over all posts, as the papers do, before splitting.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -237,35 +236,3 @@ def preprocess(run_dir: str | Path, cfg: PreprocessConfig) -> dict:
     )
     log.info("preprocess: %d posts kept of %d; %s", len(posts), n_loaded, report.summary())
     return {"posts": posts, "splits": splits, "vocab": vocab, "report": report, "stats": stats}
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m hashtag_kit preprocess",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument("--run", default="outputs/default", help="run directory")
-    ap.add_argument("--dataset", default="embedded")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--mode", choices=RUN_MODES, default="full")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--min-tag-freq", type=int, default=3)
-    ap.add_argument("--max-posts", type=int, default=None)
-    args = ap.parse_args(argv)
-    cfg = PreprocessConfig(
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        run_mode=args.mode,
-        seed=args.seed,
-        min_tag_freq=args.min_tag_freq,
-        max_posts=args.max_posts,
-    )
-    try:
-        out = preprocess(args.run, cfg)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}")
-        return 2
-    print(f"{len(out['posts'])} posts, {len(out['vocab']['hashtags'])} hashtags -> {args.run}")
-    print(out["report"].summary())
-    return 0

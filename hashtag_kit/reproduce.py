@@ -23,9 +23,7 @@ runner says which it found.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -230,45 +228,6 @@ def reproduce(
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m hashtag_kit reproduce",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument("--run", default="default", help="run name (outputs/<name>) or path")
-    ap.add_argument("--mode", choices=("smoke", "full"), default="full")
-    ap.add_argument(
-        "--only", nargs="*", help="stage prefixes to run, e.g. 01 02; 06 and 07 only this way"
-    )
-    ap.add_argument(
-        "--dataset",
-        default=None,
-        help=f"a real dataset with a preset ({', '.join(DATASET_PRESETS)}); default: embedded",
-    )
-    ap.add_argument("--data-dir", default=None, help="the dataset's folder (with --dataset)")
-    ap.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="[STAGE:]NAME=VALUE",
-        help="a notebook parameter, e.g. -p MAX_POSTS=900 (passed to every stage; a notebook "
-        "without it ignores it) or -p 04:EPOCHS=8 (only the stages whose name starts with 04); "
-        "the value is read as JSON when it parses, else as text",
-    )
-    args = ap.parse_args(argv)
-    try:
-        extra = parse_params(args.param)
-    except ValueError as e:
-        print(f"error: {e}")
-        return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return reproduce(
-        args.run, args.mode, args.only, extra, dataset=args.dataset, data_dir=args.data_dir
-    )
-
-
 def parse_params(items: list[str]) -> dict:
     """`["EPOCHS=3", "04:DROPOUT=0.5"]` -> `{"EPOCHS": 3, "04:DROPOUT": 0.5}`.
 
@@ -304,7 +263,3 @@ def for_stage(extra: dict | None, stage: str) -> dict:
         if sep and stage.startswith(prefix):
             out[name] = value
     return out
-
-
-if __name__ == "__main__":
-    sys.exit(main())

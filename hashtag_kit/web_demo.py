@@ -45,13 +45,11 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import io
 import ipaddress
 import logging
 import shutil
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -500,7 +498,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _url(sock: socket.socket) -> str:
+def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -526,111 +524,25 @@ def serving(app, host: str = DEFAULT_HOST, port: int = 0, timeout: float = 30.0)
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
             sock.close()
-            raise RuntimeError(f"the demo server did not start on {_url(sock)}")
+            raise RuntimeError(f"the demo server did not start on {url_of(sock)}")
         time.sleep(0.02)
     try:
-        yield _url(sock)
+        yield url_of(sock)
     finally:
         server.should_exit = True
         thread.join(timeout)
         sock.close()
 
 
-def _serve(app, sock: socket.socket) -> None:  # pragma: no cover - blocks until Ctrl+C
+def serve_app(app, sock: socket.socket) -> None:  # pragma: no cover - blocks until Ctrl+C
     _server(app, "info").run(sockets=[sock])
 
 
-# -- command line --------------------------------------------------------------------------------
-def _parser() -> argparse.ArgumentParser:
-    from hashtag_kit.recommender import _Parser
-
-    p = _Parser(
-        prog="python -m hashtag_kit serve",
-        description="Serve a local web page and JSON API that recommend hashtags with a run.",
-    )
-    p.add_argument("--run", default="outputs/default", help="run directory (default %(default)s)")
-    p.add_argument(
-        "--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)"
-    )
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
-    p.add_argument(
-        "--max-upload-mb",
-        type=float,
-        default=DEFAULT_MAX_UPLOAD_MB,
-        help="largest photo accepted, in MB (default %(default)s)",
-    )
-    p.add_argument(
-        "--samples",
-        type=int,
-        default=DEFAULT_SAMPLES,
-        help="how many of the run's test posts the page offers (default %(default)s)",
-    )
-    p.add_argument("--image-weights", help="an InceptionV3 weight file you trust (as recommend)")
-    p.add_argument("--use-v4", help="a USE v4 SavedModel folder or hub handle you trust, likewise")
-    return p
-
-
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host` is only reachable from this machine."""
     if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m hashtag_kit serve ...`: serves until Ctrl+C; 2 and one line on user errors."""
-    from hashtag_kit.encoders.image import WeightsUnavailableError
-    from hashtag_kit.recommender import (
-        EncoderMismatchError,
-        IncompatibleRunError,
-        _UserError,
-    )
-
-    try:
-        args = _parser().parse_args(argv)
-        if not 0 <= args.port <= 65535:
-            raise _UserError(f"--port must be from 0 to 65535, got {args.port}")
-        if not args.max_upload_mb > 0:
-            raise _UserError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
-        if args.samples < 0:
-            raise _UserError(f"--samples must be 0 or more, got {args.samples}")
-        try:
-            sock = bind(args.host, args.port)
-        except OSError as e:
-            raise _UserError(
-                f"cannot listen on {args.host}:{args.port} ({e.strerror or e}): "
-                "pick another --port or --host"
-            ) from None
-        try:
-            rec = Recommender.load(args.run, image_weights=args.image_weights, use_v4=args.use_v4)
-            samples = load_samples(args.run, args.samples)
-            app = create_app(rec, samples=samples, max_upload_bytes=int(args.max_upload_mb * 1e6))
-        except BaseException:
-            sock.close()
-            raise
-    except SystemExit as e:  # --help
-        return int(e.code or 0)
-    except (
-        _UserError,
-        ValueError,
-        FileNotFoundError,
-        IncompatibleRunError,
-        EncoderMismatchError,
-        WeightsUnavailableError,
-    ) as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    if not _is_loopback(args.host):
-        print(
-            f"warning: listening on {args.host}: the demo has no authentication; anyone who "
-            "can reach this address can use it",
-            file=sys.stderr,
-        )
-    print(f"serving {args.run} at {_url(sock)}/ ({len(samples)} sample posts); Ctrl+C stops")
-    try:
-        _serve(app, sock)
-    finally:
-        sock.close()
-    return 0

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from hashtag_kit.cli import main as cli_main
 from hashtag_kit.evaluation.flickr8k import (
     CAPTION_METRICS,
     CAPTION_MODELS,
     HASHTAG_MODELS,
     SCHEMA_VERSION,
     format_table,
-    main,
 )
 from hashtag_kit.run import write_json
 
@@ -229,3 +229,8 @@ def test_evaluate_a_finished_run_on_a_fake_test_split(flickr8k_smoke_run, real_d
     assert d["skipped"]["beyond_limit"] == d["n_listed"] - N_PHOTOS
     for part in ("captions", "hashtags"):
         assert _flat(d[part]) == pytest.approx(_flat(m[part]), abs=1e-9)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m hashtag_kit evaluate flickr8k ...`"""
+    return cli_main(["evaluate", "flickr8k", *argv])

@@ -9,8 +9,9 @@ import json
 import numpy as np
 import pytest
 
+from hashtag_kit.cli import main as cli_main
 from hashtag_kit.data.posts import Post
-from hashtag_kit.evaluation.tweets import STAGE, first_step_ranking, main, split_tweets
+from hashtag_kit.evaluation.tweets import STAGE, first_step_ranking, split_tweets
 from hashtag_kit.report import RunReport
 
 
@@ -129,3 +130,8 @@ def test_real_tweeteval_encoder_decoder_beats_popularity(real_data, tmp_path):
     proto = m["extra"]["protocol"]
     assert proto["n_train"] > 3000 and proto["n_test"] > 500 and proto["n_tags"] > 50
     assert m["models"]["popularity"]["ranking"]["n_posts"] == proto["n_test"]
+
+
+def main(argv: list[str]) -> int:
+    """`python -m hashtag_kit evaluate ...`"""
+    return cli_main(["evaluate", *argv])

@@ -5,13 +5,13 @@ import json
 
 import pytest
 
+from hashtag_kit.cli import main as cli_main
 from hashtag_kit.evaluation.seed_study import (
     check_study,
     mean_ranking,
     notebook_settings,
     summarise,
 )
-from hashtag_kit.evaluation.tweets import main
 from hashtag_kit.run import ENCODER_DECODER
 
 
@@ -66,3 +66,8 @@ def test_bad_fusion_or_seeds_are_refused(tmp_path, capsys):
     # the command checks before it starts the notebook
     assert main(["fusion", "--run", str(tmp_path), "--fusions", "gated"]) == 2
     assert "fusions must be among" in capsys.readouterr().err
+
+
+def main(argv: list[str]) -> int:
+    """`python -m hashtag_kit evaluate ...`"""
+    return cli_main(["evaluate", *argv])

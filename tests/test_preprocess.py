@@ -105,7 +105,8 @@ def test_cli_reports_missing_dataset(tmp_path, capsys):
         ]
     )
     assert code == 2
-    assert "nowhere" in capsys.readouterr().out
+    err = capsys.readouterr().err.strip()
+    assert "nowhere" in err and err.count("\n") == 0
 
 
 def test_bad_run_mode_rejected():

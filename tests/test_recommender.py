@@ -648,7 +648,7 @@ def test_quiet_restores_what_it_changed(monkeypatch):
     import logging
     import warnings
 
-    from hashtag_kit.__main__ import quiet, without_modules
+    from hashtag_kit.cli import quiet, without_modules
 
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     tf_logger = logging.getLogger("tensorflow")

@@ -373,7 +373,7 @@ def _standin_load(monkeypatch):
 
     monkeypatch.setattr(Recommender, "load", classmethod(load))
     monkeypatch.setattr(
-        web_demo, "_serve", lambda app, sock: served.update(app=app, address=sock.getsockname())
+        web_demo, "serve_app", lambda app, sock: served.update(app=app, address=sock.getsockname())
     )
     return served, loads
 

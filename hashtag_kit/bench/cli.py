@@ -159,7 +159,7 @@ def step(name):
     now = time.perf_counter()
     steps.append((name, now - t))
     t = now
-from hashtag_kit.__main__ import OPTIONAL_IMPORTS, quiet, without_modules
+from hashtag_kit.cli import OPTIONAL_IMPORTS, quiet, without_modules
 with quiet(), without_modules(OPTIONAL_IMPORTS):
     import tensorflow, keras
     step("import tensorflow + keras, optional packages skipped")

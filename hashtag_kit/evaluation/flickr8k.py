@@ -79,9 +79,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -733,61 +730,3 @@ def format_table(metrics: dict, k: int = 5) -> str:
     for name, why in metrics["missing"].items():
         lines.append(f"missing: {name}: {why}")
     return "\n".join(lines)
-
-
-# -- command line ------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit code 2, no usage dump
-        raise EvaluationError(f"{self.prog}: {message} (see --help)")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="python -m hashtag_kit evaluate flickr8k",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--run", required=True, help="the finished run (outputs/<run> or a path)")
-    p.add_argument("--split", required=True, help="test or dev (Flickr8k's image lists)")
-    p.add_argument(
-        "--data-dir", default=None, help="the Flickr8k folder (default: the run's data_dir)"
-    )
-    p.add_argument("--images-dir", default=None, help="the photos' folder, if not in --data-dir")
-    p.add_argument(
-        "--out", default=None, help="output folder (default RUN/evaluate_flickr8k/<split>/)"
-    )
-    p.add_argument("--limit", type=int, default=0, help="first N photos present (0: all)")
-    p.add_argument(
-        "--beam", type=int, default=DEFAULT_BEAM, help="beam width (default %(default)s)"
-    )
-    p.add_argument("--quiet", action="store_true", help="print only errors")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m hashtag_kit evaluate flickr8k ...`; 2 and one line on user errors."""
-    from hashtag_kit.reproduce import run_dir_for
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        args = _parser().parse_args(argv)
-        evaluate_flickr8k(
-            run_dir_for(args.run),
-            args.split,
-            data_dir=args.data_dir,
-            out_dir=args.out,
-            images_dir=args.images_dir,
-            limit=args.limit,
-            beam=args.beam,
-            verbose=not args.quiet,
-        )
-    except SystemExit as e:  # --help
-        return int(e.code or 0)
-    except EvaluationError as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -44,14 +44,12 @@ printed. `make docs` (`tools/readme_results.py`) renders it into README.md and d
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import os
 import statistics
-import sys
 from dataclasses import fields
 from pathlib import Path
 
+from hashtag_kit.reproduce import FUSION_STUDY, execute
 from hashtag_kit.run import ENCODER_DECODER, RunDir, read_json
 
 STAGE = "evaluate_fusion"
@@ -186,56 +184,14 @@ def format_summary(summary: dict, pairs: dict) -> str:
     return "\n".join(lines)
 
 
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from e
-
-
-def _names(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The `evaluate fusion` options (added to `python -m hashtag_kit evaluate`'s parser)."""
-    p.add_argument(
-        "--run",
-        type=Path,
-        default=Path("outputs/default"),
-        help="fusion: run directory where notebooks 01 and 02 ran (default %(default)s)",
-    )
-    p.add_argument(
-        "--seeds",
-        type=_ints,
-        default=list(DEFAULT_SEEDS),
-        help="fusion: comma-separated seeds (default 0,1,2,3,4)",
-    )
-    p.add_argument(
-        "--fusions",
-        type=_names,
-        default=list(VARIANTS),
-        help="fusion: comma-separated fusions, and image-only for the reference model trained "
-        "on the image alone (default weighted,sum,concat,image-only)",
-    )
-
-
-def run_from_args(args) -> int:
-    """`evaluate fusion`: check the arguments and notebook 02's settings, then execute notebook
-    06 into the output folder."""
-    from hashtag_kit.reproduce import FUSION_STUDY, execute  # reproduce imports papermill
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    out = args.out if args.out is not None else Path("outputs/fusion-study")
-    try:
-        seeds, fusions = check_study(args.seeds, args.fusions)
-        notebook_settings(args.run)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    params = {"RUN_DIR": str(Path(args.run).resolve()), "OUT_DIR": str(Path(out).resolve())}
-    execute(FUSION_STUDY, Path(out), "full", {**params, "SEEDS": seeds, "FUSIONS": fusions})
-    extra = read_json(Path(out) / STAGE / "metrics.json")["extra"]
-    print(format_summary(extra["summary"], extra["pairs"]))
-    print("wrote", Path(out) / STAGE / "metrics.json", "and", Path(out) / "executed")
-    return 0
+def run_study(run: str | Path, out: str | Path, seeds, fusions) -> str:
+    """`make evaluate-fusion`: check the study and notebook 02's settings (ValueError or
+    FileNotFoundError, one line), execute notebook 06 into `out`; returns its summary."""
+    seeds, fusions = check_study(seeds, fusions)
+    notebook_settings(run)
+    out = Path(out)
+    params = {"RUN_DIR": str(Path(run).resolve()), "OUT_DIR": str(out.resolve())}
+    execute(FUSION_STUDY, out, "full", {**params, "SEEDS": seeds, "FUSIONS": fusions})
+    extra = read_json(out / STAGE / "metrics.json")["extra"]
+    summary = format_summary(extra["summary"], extra["pairs"])
+    return f"{summary}\nwrote {out / STAGE / 'metrics.json'} and {out / 'executed'}"

@@ -48,9 +48,7 @@ command then prints Hit@K of every model.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -58,8 +56,8 @@ import numpy as np
 
 from hashtag_kit.data.posts import Post
 from hashtag_kit.encoders.cache import FeatureSet
-from hashtag_kit.evaluation import seed_study as fusion_study
 from hashtag_kit.report import RunReport
+from hashtag_kit.reproduce import TWEETEVAL, execute
 from hashtag_kit.run import read_json
 
 STAGE = "evaluate_tweets"
@@ -186,77 +184,34 @@ def first_step_ranking(model, inputs: dict, tokens, k: int, batch_size: int = 51
     return [r.tags for r in out]
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m hashtag_kit evaluate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "name",
-        choices=["tweets", "fusion", "flickr8k"],
-        help="which evaluation: tweets (TweetEval, real data), fusion (seed study of "
-        "notebook 02's fusions, `hashtag_kit.evaluation.seed_study`) or flickr8k (a finished Flickr8k "
-        "run on a split's photos; its own options: `evaluate flickr8k --help`)",
-    )
-    p.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        help="real-data folder holding tweeteval/ (default $HASHTAG_KIT_DATA or ../shared/data)",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default outputs/tweets-eval or outputs/fusion-study)",
-    )
-    p.add_argument(
-        "--limit",
-        type=int,
-        default=DEFAULT_LIMIT,
-        help="training tweets to use, val/test get limit // 4 (0 = all; default %(default)s)",
-    )
-    p.add_argument(
-        "--min-tag-freq",
-        type=int,
-        default=DEFAULT_MIN_TAG_FREQ,
-        help="vocabulary: tags used this often in train (default %(default)s)",
-    )
-    p.add_argument(
-        "--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs (best epoch on val loss kept)"
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-k", type=int, default=5, help="the K of the printed Hit@K")
-    fusion_study.add_arguments(p)
-    return p
+def run_evaluation(
+    data: str | Path | None,
+    out: str | Path,
+    limit: int = DEFAULT_LIMIT,
+    epochs: int = DEFAULT_EPOCHS,
+    min_tag_freq: int = DEFAULT_MIN_TAG_FREQ,
+    seed: int = 0,
+    k: int = 5,
+) -> str:
+    """`make evaluate-tweets`: execute notebook 07 into `out` and return its Hit@K summary.
 
-
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["flickr8k"]:  # its own options (hashtag_kit.evaluation.flickr8k)
-        from hashtag_kit.evaluation import flickr8k as evaluate_flickr8k
-
-        return evaluate_flickr8k.main(argv[1:])
-    args = _parser().parse_args(argv)
-    if args.name == "fusion":
-        return fusion_study.run_from_args(args)
-    data = args.data or _default_data_dir()
-    if not (Path(data) / "tweeteval").is_dir() and not list(Path(data).glob("*_text.txt")):
-        print(
-            f"error: {Path(data) / 'tweeteval'} not found: pass --data <folder holding tweeteval/> "
-            "or set HASHTAG_KIT_DATA",
-            file=sys.stderr,
+    `data` is the real-data folder holding tweeteval/ (default $HASHTAG_KIT_DATA or
+    ../shared/data); FileNotFoundError when it has no TweetEval files.
+    """
+    data = Path(data or _default_data_dir())
+    if not (data / "tweeteval").is_dir() and not list(data.glob("*_text.txt")):
+        raise FileNotFoundError(
+            f"{data / 'tweeteval'} not found: pass --data <folder holding tweeteval/> "
+            "or set HASHTAG_KIT_DATA"
         )
-        return 2
-    from hashtag_kit.reproduce import TWEETEVAL, execute  # reproduce imports papermill
-
-    out = Path(args.out if args.out is not None else "outputs/tweets-eval")
-    params = {"DATA_DIR": str(Path(data).resolve()), "LIMIT": args.limit, "EPOCHS": args.epochs}
-    params.update(MIN_TAG_FREQ=args.min_tag_freq, SEED=args.seed, K=args.k)
+    out = Path(out)
+    params = {"DATA_DIR": str(data.resolve()), "LIMIT": limit, "EPOCHS": epochs}
+    params.update(MIN_TAG_FREQ=min_tag_freq, SEED=seed, K=k)
     execute(TWEETEVAL, out, "full", params)
     metrics = read_json(out / STAGE / "metrics.json")
-    for name, m in metrics["models"].items():
-        print(f"{name:<30} Hit@{args.k} = {m['ranking']['hit_rate'][str(args.k)]:.3f}")
-    print(f"wrote {out / STAGE / 'metrics.json'} ({metrics['extra']['protocol']['seconds']} s)")
-    return 0
+    lines = [
+        f"{name:<30} Hit@{k} = {m['ranking']['hit_rate'][str(k)]:.3f}"
+        for name, m in metrics["models"].items()
+    ]
+    seconds = metrics["extra"]["protocol"]["seconds"]
+    return "\n".join([*lines, f"wrote {out / STAGE / 'metrics.json'} ({seconds} s)"])

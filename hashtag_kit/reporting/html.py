@@ -18,12 +18,9 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
-import json
 import numbers
-import os
 import platform
 import shutil
 import subprocess
@@ -529,29 +526,3 @@ def write_report(
     out = Path(out) if out else rd.stage(COMPARISON) / "report.html"
     write_text(out, page)
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m hashtag_kit report",
-        description="Write a run's self-contained HTML report from its metrics.json files.",
-    )
-    ap.add_argument("--run", default="outputs/default", help="run directory")
-    ap.add_argument("--k-original", type=int, default=5, help="K of the original-project table")
-    ap.add_argument("--k", type=int, default=7, help="K of the DESIGN and baselines tables")
-    ap.add_argument("--out", default=None, help="output file (default <run>/05_comparison/)")
-    ap.add_argument("--json", action="store_true", help="also print the environment as JSON")
-    args = ap.parse_args(argv)
-    run = Path(args.run)
-    if not run.is_dir():
-        print(f"{run} is not a run directory (run `make reproduce` first)", file=sys.stderr)
-        return 2
-    path = write_report(run, k_original=args.k_original, k_table=args.k, out=args.out)
-    if args.json:
-        print(json.dumps(collect_environment(run), indent=2, default=str))
-    print(f"report: {path} ({os.path.getsize(path) / 1024:.0f} KiB)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

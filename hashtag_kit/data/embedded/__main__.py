@@ -1,7 +1,7 @@
-"""`python -m hashtag_kit.data.embedded`: generate (or reuse) the embedded dataset."""
+"""`python -m hashtag_kit.data.embedded` = `python -m hashtag_kit embedded`."""
 
 import sys
 
-from hashtag_kit.data.embedded.generator import main
+from hashtag_kit.cli import main
 
-sys.exit(main())
+sys.exit(main(["embedded", *sys.argv[1:]]))

@@ -7,7 +7,6 @@ the same generator version, seed and size, or generates it; `load_embedded` read
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -470,31 +469,15 @@ def tag_kinds(folder: str | Path | None = None) -> dict[str, str]:
     return dict(load_datasheet(folder)["tag_kinds"])
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: generate (or reuse) the embedded dataset and print where it is."""
-    ap = argparse.ArgumentParser(
-        prog="python -m hashtag_kit.data.embedded", description=__doc__.split("\n\n")[0]
-    )
-    ap.add_argument("--n-posts", type=int, default=DEFAULT_N_POSTS)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument(
-        "--out", default=None, help="dataset folder (default: data/embedded/n<N>-s<seed>)"
-    )
-    ap.add_argument("--force", action="store_true", help="regenerate even if it exists")
-    args = ap.parse_args(argv)
-    if args.force:
-        out = Path(args.out) if args.out else default_root() / f"n{args.n_posts}-s{args.seed}"
-        generate(out, n_posts=args.n_posts, seed=args.seed, progress=True)
-    else:
-        out = ensure(args.out, n_posts=args.n_posts, seed=args.seed)
-    sheet = load_datasheet(out)
+def describe(folder: str | Path) -> str:
+    """One line about a generated folder: counts and the deliberately bad records."""
+    sheet = load_datasheet(folder)
     c = sheet["counts"]
-    print(
-        f"{out}: {c['posts']} posts, {c['users']} users, {c['with_image']} pictures, "
+    return (
+        f"{folder}: {c['posts']} posts, {c['users']} users, {c['with_image']} pictures, "
         f"{c['distinct_tags']} distinct tags; bad records: "
         + ", ".join(f"{r['kind']} {r['id']}" for r in sheet["bad_records"])
     )
-    return 0
 
 
 def load_embedded(

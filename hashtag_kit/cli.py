@@ -1,0 +1,534 @@
+"""Command line: `python -m hashtag_kit [-v] <command> [options]` (also installed as `hashtag-kit`).
+
+Every command's options are defined here (the library modules take plain arguments); a command
+imports the modules it drives only when it runs, so `--help` and the lean `recommend` stay fast.
+A mistake in a command's input (`UserError`, including argparse's) ends it with one line and
+exit status 2.
+A file error (`OSError`: disk full, no permission, read-only folder) that a command does not
+handle itself ends it with one line naming the path and what to do, and exit status 1.
+`python -m hashtag_kit <command> --help` shows a command's options.
+
+The command line is quiet: TensorFlow's C++ and absl log lines and the Python warnings and log
+records of TensorFlow, Keras and the other libraries below the kit are silenced for the
+command's duration (set before TensorFlow is imported; a `TF_CPP_MIN_LOG_LEVEL` you set
+yourself is kept). `-v`/`--verbose` before the command (or after `recommend`), or
+`HASHTAG_KIT_VERBOSE=1`, shows them. The kit's own messages are unchanged. Importing
+`hashtag_kit` as a library changes none of this: only this entry point does it.
+
+Lean commands (`LEAN_COMMANDS`: `recommend`) import only what they use: TensorFlow and Keras
+import scikit-learn, pandas, matplotlib, IPython and scipy at start-up when they are
+installed (`OPTIONAL_IMPORTS`, for features the command never uses), and a lean command's
+process skips them as if they were not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from hashtag_kit.files import describe_os_error
+
+#: commands whose process never needs what Keras imports optionally (`OPTIONAL_IMPORTS`)
+LEAN_COMMANDS = frozenset({"recommend"})
+#: packages TensorFlow and Keras import at start-up only when installed (each in a `try: import
+#: ... except ImportError`), for features a lean command never uses: scikit-learn (Keras's
+#: scikit-learn wrappers), pandas (`fit` on data frames), matplotlib (`keras.visualization`),
+#: IPython (the saving file editor's notebook display) and scipy (sparse inputs to the legacy
+#: `tf.keras` v1 training loops). Together about half of `import tensorflow` here (TensorFlow
+#: imports Keras at start-up).
+OPTIONAL_IMPORTS = ("sklearn", "pandas", "matplotlib", "IPython", "scipy")
+#: commands that take `-v/--verbose` among their own options
+VERBOSE_OPTION_COMMANDS = frozenset({"recommend"})
+VERBOSE_ENV = "HASHTAG_KIT_VERBOSE"
+#: environment set (unless already set) while a quiet command runs: TensorFlow's C++ logging
+#: (3: errors too; a failure still ends in a Python exception and the kit's one-line message)
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
+#: Python loggers of the libraries below the kit, raised to ERROR while a quiet command runs
+QUIET_LOGGERS = ("tensorflow", "keras", "h5py", "jax", "PIL", "matplotlib")
+#: modules whose Python warnings a quiet command hides (the kit's own warnings stay)
+QUIET_WARNING_MODULES = r"(tensorflow|keras|tf_keras|absl|h5py|google|ml_dtypes|optree|numpy)(\.|$)"
+
+
+def _usage() -> str:
+    lines = ["usage: python -m hashtag_kit [-v] <command> [options]", "", "commands:"]
+    lines += [f"  {name:<11} {doc}" for name, (_, doc) in COMMANDS.items()]
+    lines += ["", "-v, --verbose  show TensorFlow's and the libraries' log lines and warnings"]
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def quiet(verbose: bool = False) -> Iterator[None]:
+    """Silence TensorFlow, absl and library logging for the `with` block, then restore it.
+
+    Sets `QUIET_ENV` (C++ logging; only effective before TensorFlow is first imported), raises
+    `QUIET_LOGGERS` and absl's Python logger to ERROR and ignores the warnings of
+    `QUIET_WARNING_MODULES`. With `verbose` it does nothing.
+    """
+    if verbose:
+        yield
+        return
+    saved_env = {k: os.environ.get(k) for k in QUIET_ENV}
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    absl_logging, absl_level = None, None
+    with contextlib.suppress(ImportError):  # absl comes with TensorFlow
+        from absl import logging as absl_logging
+
+        absl_level = absl_logging.get_verbosity()
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=QUIET_WARNING_MODULES)
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+        if absl_logging is not None:
+            absl_logging.set_verbosity(absl_level)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def without_modules(names: tuple[str, ...]) -> Iterator[None]:
+    """Make `import name` raise ImportError for the `with` block (modules not imported yet).
+
+    Used by lean commands so that Keras's optional imports (`OPTIONAL_IMPORTS`) are skipped as
+    if the packages were not installed; they are importable again afterwards.
+    """
+    blocked = [n for n in names if n not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # the import system's "not importable" marker
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+
+
+@contextlib.contextmanager
+def _verbose_env(verbose: bool) -> Iterator[None]:
+    """`HASHTAG_KIT_VERBOSE=1` for the command when -v was given (commands read it there)."""
+    saved = os.environ.get(VERBOSE_ENV)
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(VERBOSE_ENV, None)
+        else:
+            os.environ[VERBOSE_ENV] = saved
+
+
+def is_verbose(command: str | None, before: list[str], rest: list[str]) -> bool:
+    """-v/--verbose before the command (or among a `VERBOSE_OPTION_COMMANDS` command's own
+    options), or HASHTAG_KIT_VERBOSE set to anything but 0/empty."""
+    if os.environ.get(VERBOSE_ENV, "").strip() not in ("", "0"):
+        return True
+    flags = {"-v", "--verbose"}
+    if flags & set(before):
+        return True
+    return command in VERBOSE_OPTION_COMMANDS and bool(flags & set(rest))
+
+
+# -- errors and the parser every command uses ----------------------------------------------------
+class UserError(Exception):
+    """A mistake in a command's input: reported as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a wrong option as a `UserError` (one line, no usage dump)."""
+
+    def error(self, message):
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def parser(command: str, description: str | None) -> Parser:
+    return Parser(
+        prog=f"python -m hashtag_kit {command}",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _doc(module: str) -> str | None:
+    # the command's module is imported only for its --help text and when it runs
+    return importlib.import_module(module).__doc__
+
+
+# -- the commands --------------------------------------------------------------------------------
+def preprocess(argv: list[str]) -> int:
+    from hashtag_kit.preprocess import RUN_MODES, PreprocessConfig
+    from hashtag_kit.preprocess import preprocess as run_preprocess
+
+    ap = parser("preprocess", _doc("hashtag_kit.preprocess"))
+    ap.add_argument("--run", default="outputs/default", help="run directory")
+    ap.add_argument("--dataset", default="embedded")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--mode", choices=RUN_MODES, default="full")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--min-tag-freq", type=int, default=3)
+    ap.add_argument("--max-posts", type=int, default=None)
+    args = ap.parse_args(argv)
+    cfg = PreprocessConfig(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        run_mode=args.mode,
+        seed=args.seed,
+        min_tag_freq=args.min_tag_freq,
+        max_posts=args.max_posts,
+    )
+    try:
+        out = run_preprocess(args.run, cfg)
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
+    print(f"{len(out['posts'])} posts, {len(out['vocab']['hashtags'])} hashtags -> {args.run}")
+    print(out["report"].summary())
+    return 0
+
+
+def reproduce(argv: list[str]) -> int:
+    from hashtag_kit import reproduce as R
+
+    ap = parser("reproduce", R.__doc__)
+    ap.add_argument("--run", default="default", help="run name (outputs/<name>) or path")
+    ap.add_argument("--mode", choices=("smoke", "full"), default="full")
+    ap.add_argument(
+        "--only", nargs="*", help="stage prefixes to run, e.g. 01 02; 06 and 07 only this way"
+    )
+    ap.add_argument(
+        "--dataset",
+        default=None,
+        help=f"a real dataset with a preset ({', '.join(R.DATASET_PRESETS)}); default: embedded",
+    )
+    ap.add_argument("--data-dir", default=None, help="the dataset's folder (with --dataset)")
+    ap.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="[STAGE:]NAME=VALUE",
+        help="a notebook parameter, e.g. -p MAX_POSTS=900 (passed to every stage; a notebook "
+        "without it ignores it) or -p 04:EPOCHS=8 (only the stages whose name starts with 04); "
+        "the value is read as JSON when it parses, else as text",
+    )
+    args = ap.parse_args(argv)
+    try:
+        extra = R.parse_params(args.param)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return R.reproduce(
+        args.run, args.mode, args.only, extra, dataset=args.dataset, data_dir=args.data_dir
+    )
+
+
+def report(argv: list[str]) -> int:
+    from hashtag_kit.reporting.html import collect_environment, write_report
+
+    ap = parser("report", "Write a run's self-contained HTML report from its metrics.json files.")
+    ap.add_argument("--run", default="outputs/default", help="run directory")
+    ap.add_argument("--k-original", type=int, default=5, help="K of the original-project table")
+    ap.add_argument("--k", type=int, default=7, help="K of the DESIGN and baselines tables")
+    ap.add_argument("--out", default=None, help="output file (default <run>/05_comparison/)")
+    ap.add_argument("--json", action="store_true", help="also print the environment as JSON")
+    args = ap.parse_args(argv)
+    run = Path(args.run)
+    if not run.is_dir():
+        raise UserError(f"{run} is not a run directory (run `make reproduce` first)")
+    path = write_report(run, k_original=args.k_original, k_table=args.k, out=args.out)
+    if args.json:
+        print(json.dumps(collect_environment(run), indent=2, default=str))
+    print(f"report: {path} ({os.path.getsize(path) / 1024:.0f} KiB)")
+    return 0
+
+
+def embedded(argv: list[str]) -> int:
+    from hashtag_kit.data.embedded import generator as G
+
+    ap = parser("embedded", "Generate (or reuse) the embedded dataset and print where it is.")
+    ap.add_argument("--n-posts", type=int, default=G.DEFAULT_N_POSTS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--out", default=None, help="dataset folder (default: data/embedded/n<N>-s<seed>)"
+    )
+    ap.add_argument("--force", action="store_true", help="regenerate even if it exists")
+    args = ap.parse_args(argv)
+    if args.force:
+        out = Path(args.out) if args.out else G.default_root() / f"n{args.n_posts}-s{args.seed}"
+        G.generate(out, n_posts=args.n_posts, seed=args.seed, progress=True)
+    else:
+        out = G.ensure(args.out, n_posts=args.n_posts, seed=args.seed)
+    print(G.describe(out))
+    return 0
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from e
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def evaluate(argv: list[str]) -> int:
+    if argv[:1] == ["flickr8k"]:
+        return evaluate_flickr8k(argv[1:])
+    from hashtag_kit.evaluation import seed_study, tweets
+
+    ap = parser("evaluate", tweets.__doc__)
+    ap.add_argument(
+        "name",
+        choices=["tweets", "fusion", "flickr8k"],
+        help="which evaluation: tweets (TweetEval, real data; notebook 07), fusion (seed study "
+        "of notebook 02's fusions; notebook 06) or flickr8k (a finished Flickr8k run on a "
+        "split's photos; its own options: `evaluate flickr8k --help`)",
+    )
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="real-data folder holding tweeteval/ (default $HASHTAG_KIT_DATA or ../shared/data)",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default outputs/tweets-eval or outputs/fusion-study)",
+    )
+    ap.add_argument(
+        "--limit",
+        type=int,
+        default=tweets.DEFAULT_LIMIT,
+        help="training tweets to use, val/test get limit // 4 (0 = all; default %(default)s)",
+    )
+    ap.add_argument(
+        "--min-tag-freq",
+        type=int,
+        default=tweets.DEFAULT_MIN_TAG_FREQ,
+        help="vocabulary: tags used this often in train (default %(default)s)",
+    )
+    ap.add_argument(
+        "--epochs", type=int, default=tweets.DEFAULT_EPOCHS, help="epochs (best on val loss kept)"
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("-k", type=int, default=5, help="the K of the printed Hit@K")
+    ap.add_argument(
+        "--run",
+        type=Path,
+        default=Path("outputs/default"),
+        help="fusion: run directory where notebooks 01 and 02 ran (default %(default)s)",
+    )
+    ap.add_argument(
+        "--seeds",
+        type=_ints,
+        default=list(seed_study.DEFAULT_SEEDS),
+        help="fusion: comma-separated seeds (default 0,1,2,3,4)",
+    )
+    ap.add_argument(
+        "--fusions",
+        type=_names,
+        default=list(seed_study.VARIANTS),
+        help="fusion: comma-separated fusions, and image-only for the reference model trained "
+        "on the image alone (default weighted,sum,concat,image-only)",
+    )
+    args = ap.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        if args.name == "fusion":
+            out = args.out if args.out is not None else Path("outputs/fusion-study")
+            print(seed_study.run_study(args.run, out, args.seeds, args.fusions))
+            return 0
+        out = args.out if args.out is not None else Path("outputs/tweets-eval")
+        print(
+            tweets.run_evaluation(
+                args.data, out, args.limit, args.epochs, args.min_tag_freq, args.seed, args.k
+            )
+        )
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
+    return 0
+
+
+def evaluate_flickr8k(argv: list[str]) -> int:
+    from hashtag_kit.evaluation import flickr8k as F
+    from hashtag_kit.reproduce import run_dir_for
+
+    ap = parser("evaluate flickr8k", F.__doc__)
+    ap.add_argument("--run", required=True, help="the finished run (outputs/<run> or a path)")
+    ap.add_argument("--split", required=True, help="test or dev (Flickr8k's image lists)")
+    ap.add_argument(
+        "--data-dir", default=None, help="the Flickr8k folder (default: the run's data_dir)"
+    )
+    ap.add_argument("--images-dir", default=None, help="the photos' folder, if not in --data-dir")
+    ap.add_argument(
+        "--out", default=None, help="output folder (default RUN/evaluate_flickr8k/<split>/)"
+    )
+    ap.add_argument("--limit", type=int, default=0, help="first N photos present (0: all)")
+    ap.add_argument(
+        "--beam", type=int, default=F.DEFAULT_BEAM, help="beam width (default %(default)s)"
+    )
+    ap.add_argument("--quiet", action="store_true", help="print only errors")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        F.evaluate_flickr8k(
+            run_dir_for(args.run),
+            args.split,
+            data_dir=args.data_dir,
+            out_dir=args.out,
+            images_dir=args.images_dir,
+            limit=args.limit,
+            beam=args.beam,
+            verbose=not args.quiet,
+        )
+    except F.EvaluationError as e:
+        raise UserError(str(e)) from None
+    return 0
+
+
+def serve(argv: list[str]) -> int:
+    from hashtag_kit import web_demo as W
+    from hashtag_kit.encoders.image import WeightsUnavailableError
+    from hashtag_kit.recommender import EncoderMismatchError, IncompatibleRunError, Recommender
+
+    ap = parser("serve", "Serve a local web page and JSON API that recommend hashtags with a run.")
+    ap.add_argument("--run", default="outputs/default", help="run directory (default %(default)s)")
+    ap.add_argument(
+        "--host", default=W.DEFAULT_HOST, help="address to listen on (default %(default)s)"
+    )
+    ap.add_argument("--port", type=int, default=W.DEFAULT_PORT, help="port (default %(default)s)")
+    ap.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=W.DEFAULT_MAX_UPLOAD_MB,
+        help="largest photo accepted, in MB (default %(default)s)",
+    )
+    ap.add_argument(
+        "--samples",
+        type=int,
+        default=W.DEFAULT_SAMPLES,
+        help="how many of the run's test posts the page offers (default %(default)s)",
+    )
+    ap.add_argument("--image-weights", help="an InceptionV3 weight file you trust (as recommend)")
+    ap.add_argument("--use-v4", help="a USE v4 SavedModel folder or hub handle you trust, likewise")
+    args = ap.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port must be from 0 to 65535, got {args.port}")
+    if not args.max_upload_mb > 0:
+        raise UserError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    if args.samples < 0:
+        raise UserError(f"--samples must be 0 or more, got {args.samples}")
+    try:
+        sock = W.bind(args.host, args.port)
+    except OSError as e:
+        raise UserError(
+            f"cannot listen on {args.host}:{args.port} ({e.strerror or e}): "
+            "pick another --port or --host"
+        ) from None
+    try:
+        rec = Recommender.load(args.run, image_weights=args.image_weights, use_v4=args.use_v4)
+        samples = W.load_samples(args.run, args.samples)
+        app = W.create_app(rec, samples=samples, max_upload_bytes=int(args.max_upload_mb * 1e6))
+    except (
+        ValueError,
+        FileNotFoundError,
+        IncompatibleRunError,
+        EncoderMismatchError,
+        WeightsUnavailableError,
+    ) as e:
+        sock.close()
+        raise UserError(str(e)) from None
+    except BaseException:
+        sock.close()
+        raise
+    if not W.is_loopback(args.host):
+        print(
+            f"warning: listening on {args.host}: the demo has no authentication; anyone who "
+            "can reach this address can use it",
+            file=sys.stderr,
+        )
+    print(f"serving {args.run} at {W.url_of(sock)}/ ({len(samples)} sample posts); Ctrl+C stops")
+    try:
+        W.serve_app(app, sock)
+    finally:
+        sock.close()
+    return 0
+
+
+def _module_main(module: str):
+    """A command whose options still live in its module (`module.main(argv)`)."""
+
+    def run(argv: list[str]) -> int:
+        return int(importlib.import_module(module).main(argv) or 0)
+
+    return run
+
+
+#: command -> (what runs it, one line of help)
+COMMANDS = {
+    "preprocess": (preprocess, "load, clean and split a dataset into a run directory"),
+    "features": (
+        _module_main("hashtag_kit.encoders.cache"),
+        "extract and cache image/text features for a run",
+    ),
+    "recommend": (
+        _module_main("hashtag_kit.recommender"),
+        "recommend hashtags for an image and/or caption",
+    ),
+    "evaluate": (evaluate, "evaluations that write metrics.json (tweets, fusion, flickr8k)"),
+    "bench": (_module_main("hashtag_kit.bench"), "benchmarks that print their figures"),
+    "reproduce": (reproduce, "run notebooks 01 -> 05 with papermill"),
+    "report": (report, "write a run's HTML report from its metrics.json files"),
+    "serve": (serve, "a local web page and JSON API that recommend hashtags"),
+    "embedded": (embedded, "generate (or reuse) the embedded default dataset"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    before = []
+    while argv and argv[0] in ("-v", "--verbose"):
+        before.append(argv.pop(0))
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    verbose = is_verbose(name, before, rest)
+    lean = contextlib.nullcontext()
+    if name in LEAN_COMMANDS and "keras" not in sys.modules:
+        lean = without_modules(OPTIONAL_IMPORTS)
+    with quiet(verbose), _verbose_env(verbose), lean:
+        try:
+            return int(COMMANDS[name][0](rest) or 0)
+        except SystemExit as e:  # --help
+            return int(e.code or 0)
+        except UserError as e:
+            print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+            return 2
+        except OSError as e:  # disk full, permission, read-only: one line, nothing half-written
+            print(f"error: {describe_os_error(e)}", file=sys.stderr)
+            return 1
