@@ -16,8 +16,8 @@ Command line (exit code 2 and a one-line message for user errors):
 
 The command prints the result and nothing else (TensorFlow's log lines are silenced by
 `hashtag_kit.__main__`; `-v` shows them, and the kit's own log lines, whose remarks are also
-the notes it prints). It is made for one cold post: the image encoder runs eagerly (no
-tracing, `compiled=False`), only the encoders the post needs are built, and a caption for a
+the notes it prints). It is made for one cold post: the image encoder and the decoder run
+eagerly (no tracing, `compiled=False`), only the encoders the post needs are built, and a caption for a
 numpy-only text encoder (USE multilingual v3) is encoded in a child process on the other core
 while this one imports TensorFlow (`hashtag_kit.encoders.text.TextEncodingWorker`).
 
@@ -284,10 +284,11 @@ class Recommender:
         source: where the model came from, for messages.
         weights: {"image": an InceptionV3 weight file, "text": a USE v4 folder or handle}
             the user passed (`load`'s `image_weights` / `use_v4`), for the lazy encoders.
-        compiled: run the image encoder through its compiled predict function (default:
-            traced on the first photo, about a second, then fast: for many photos, a server);
-            False runs it eagerly, without tracing, which is quicker for a single photo (the
-            `recommend` command). Only for the kit's encoders (those with `prepare`).
+        compiled: run the image encoder and the model's decoding compiled (default: each
+            traced on first use, about a second, then fast: for many posts, a server); False
+            runs them eagerly (the model's `run_eagerly`), without tracing, which is quicker
+            for a single post (the `recommend` command). The image encoder only for the kit's
+            encoders (those with `prepare`).
 
     Example:
         >>> rec = Recommender.load("outputs/default")                    # doctest: +SKIP
@@ -309,6 +310,8 @@ class Recommender:
     ) -> None:
         self.model = model
         self.compiled = bool(compiled)
+        if not self.compiled and hasattr(model, "run_eagerly"):
+            model.run_eagerly = True  # decode without tracing (`hashtag_kit.decoding.compiled`)
         self.tokens = list(tokens)
         self.tag_to_id = {t: i for i, t in enumerate(self.tokens)}
         self.special_ids = {i for i, t in enumerate(self.tokens) if t in SPECIAL_TOKENS}
@@ -347,7 +350,7 @@ class Recommender:
             image_weights: an InceptionV3 weight file you trust, for a run made with one
                 (the path the run recorded is never used by itself).
             use_v4: a USE v4 SavedModel folder or hub handle you trust, likewise.
-            compiled: as in the constructor (False: the image encoder runs eagerly).
+            compiled: as in the constructor (False: the image encoder and decoding run eagerly).
 
         Raises:
             FileNotFoundError: the run or one of its files is missing (named, with what to do).

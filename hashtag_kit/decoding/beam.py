@@ -73,12 +73,13 @@ def trigram_penalty(tokens, length, vocab_size: int, alpha: float):
 
 
 def compiled(owner, key, build):
-    """The compiled decoder `build()` for `key`, made once and kept on `owner` (a model; in
-    its `__dict__`, so Keras does not track it): one trace per setting, none per call."""
+    """The decoder `build()` (a `tf.function`) for `key`, made once and kept on `owner` (a
+    model; in its `__dict__`, so Keras does not track it): one trace per setting, none per
+    call. With `owner.run_eagerly` its Python function instead: no tracing (one cold post)."""
     cache = owner.__dict__.setdefault("_compiled_decoders", {})
     if key not in cache:
         cache[key] = build()
-    return cache[key]
+    return cache[key].python_function if getattr(owner, "run_eagerly", False) else cache[key]
 
 
 def _tile(x, width: int):

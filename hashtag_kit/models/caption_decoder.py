@@ -472,7 +472,7 @@ def decode_captions(
 
 
 def _caption_decoder(model, width, max_length, trigram_alpha, attention, start_id, end_id, shape):
-    @tf.function(input_signature=[tf.TensorSpec((None, *shape), "float32")])
+    @tf.function(input_signature=[tf.TensorSpec((None, *shape), "float32")], autograph=False)
     def decode(grid):
         def step(tokens, states, memory):
             logits, states, alpha = model.step(memory, list(states), tokens)

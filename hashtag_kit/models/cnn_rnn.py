@@ -146,7 +146,7 @@ class CNNRNNTagger(keras.Model):
             logits = ops.matmul(joint, ops.transpose(self.tag_embedding.embeddings))
             return log_softmax64(logits + self.output_bias), tuple(state), None
 
-        @tf.function(input_signature=[tf.TensorSpec((None, image_dim), "float32")])
+        @tf.function(input_signature=[tf.TensorSpec((None, image_dim), "float32")], autograph=False)
         def decode(image):
             image = self.image_proj(image)
             zeros = tf.zeros((tf.shape(image)[0], self.units))

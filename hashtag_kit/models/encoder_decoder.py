@@ -369,7 +369,7 @@ class HashtagEncoderDecoder(keras.Model):
             copy = None if isinstance(copy, tuple) else copy  # () without personalisation
             return tf.nn.log_softmax(self._scores(h, copy)), (h, c), None
 
-        @tf.function(input_signature=[spec])
+        @tf.function(input_signature=[spec], autograph=False)
         def decode(x):
             h, c, copy = self._encode(x, training=False)
             prefix = x["prefix"]  # <start> then the typed tags, 0-padded
