@@ -143,7 +143,7 @@ def _best_of(fn, repeats: int) -> float:
 def measure_single(run_dir: str, k: int, beam_width: int, repeats: int) -> dict:
     """Seconds of a warm `recommend(image=path, text=caption)` and of each of its floors."""
     from hashtag_kit.bench.cli import _bare_inputs, pick_post
-    from hashtag_kit.images import load_image
+    from hashtag_kit.data.images import load_image
     from hashtag_kit.recommender import Recommender
 
     photo, caption = pick_post(run_dir, None, None)
