@@ -18,8 +18,8 @@ The command prints the result and nothing else (TensorFlow's log lines are silen
 `hashtag_kit.__main__`; `-v` shows them, and the kit's own log lines, whose remarks are also
 the notes it prints). It is made for one cold post: the image encoder and the decoder run
 eagerly (no tracing, `compiled=False`), only the encoders the post needs are built, and a
-caption for a numpy-only text encoder (USE multilingual v3) is encoded in a child process on the other core
-while this one imports TensorFlow (`hashtag_kit.encoders.text.TextEncodingWorker`).
+caption for a numpy-only text encoder (USE multilingual v3) is encoded in a child process on
+the other core while this one imports TensorFlow (`hashtag_kit.encoders.text.TextEncodingWorker`).
 
 Example:
     >>> rec = Recommender.load("outputs/default")                      # doctest: +SKIP
