@@ -16,10 +16,10 @@ Command line (exit code 2 and a one-line message for user errors):
 
 The command prints the result and nothing else (TensorFlow's log lines are silenced by
 `hashtag_kit.__main__`; `-v` shows them, and the kit's own log lines, whose remarks are also
-the notes it prints). It is made for one cold post: the image encoder runs eagerly (no
-tracing, `compiled=False`), only the encoders the post needs are built, and a caption for a
-numpy-only text encoder (USE multilingual v3) is encoded in a child process on the other core
-while this one imports TensorFlow (`hashtag_kit.encoders.text.TextEncodingWorker`).
+the notes it prints). It is made for one cold post: the image encoder and the decoder run
+eagerly (no tracing, `compiled=False`), only the encoders the post needs are built, and a
+caption for a numpy-only text encoder (USE multilingual v3) is encoded in a child process on
+the other core while this one imports TensorFlow (`hashtag_kit.encoders.text.TextEncodingWorker`).
 
 Example:
     >>> rec = Recommender.load("outputs/default")                      # doctest: +SKIP
@@ -271,8 +271,9 @@ class Recommender:
     """Recommend hashtags with a trained `HashtagEncoderDecoder` and the run's own encoders.
 
     Args:
-        model: a model with `decode(inputs, k, beam_width, exclude) -> (ids, scores)` (the
-            contract of `hashtag_kit.models.encoder_decoder.HashtagEncoderDecoder`).
+        model: a model with `decode(inputs, k, beam_width, exclude) -> (ids, scores)`, and
+            for `ranking="first_step"` `rank_first_step(inputs, k, exclude)` (the contract of
+            `hashtag_kit.models.encoder_decoder.HashtagEncoderDecoder`).
         tokens: the tag vocabulary, id = index (`tags.json`); special tokens (`<pad>`,
             `<start>`, `<end>`, `<unk>`) are never returned.
         users: {user id: [tag ids, most frequent first]} (`users.json`).
@@ -283,10 +284,11 @@ class Recommender:
         source: where the model came from, for messages.
         weights: {"image": an InceptionV3 weight file, "text": a USE v4 folder or handle}
             the user passed (`load`'s `image_weights` / `use_v4`), for the lazy encoders.
-        compiled: run the image encoder through its compiled predict function (default:
-            traced on the first photo, about a second, then fast: for many photos, a server);
-            False runs it eagerly, without tracing, which is quicker for a single photo (the
-            `recommend` command). Only for the kit's encoders (those with `prepare`).
+        compiled: run the image encoder and the model's decoding compiled (default: each
+            traced on first use, about a second, then fast: for many posts, a server); False
+            runs them eagerly (the model's `run_eagerly`), without tracing, which is quicker
+            for a single post (the `recommend` command). The image encoder only for the kit's
+            encoders (those with `prepare`).
 
     Example:
         >>> rec = Recommender.load("outputs/default")                    # doctest: +SKIP
@@ -308,6 +310,8 @@ class Recommender:
     ) -> None:
         self.model = model
         self.compiled = bool(compiled)
+        if not self.compiled and hasattr(model, "run_eagerly"):
+            model.run_eagerly = True  # decode without tracing (`hashtag_kit.decoding.compiled`)
         self.tokens = list(tokens)
         self.tag_to_id = {t: i for i, t in enumerate(self.tokens)}
         self.special_ids = {i for i, t in enumerate(self.tokens) if t in SPECIAL_TOKENS}
@@ -346,7 +350,7 @@ class Recommender:
             image_weights: an InceptionV3 weight file you trust, for a run made with one
                 (the path the run recorded is never used by itself).
             use_v4: a USE v4 SavedModel folder or hub handle you trust, likewise.
-            compiled: as in the constructor (False: the image encoder runs eagerly).
+            compiled: as in the constructor (False: the image encoder and decoding run eagerly).
 
         Raises:
             FileNotFoundError: the run or one of its files is missing (named, with what to do).
@@ -532,8 +536,13 @@ class Recommender:
             ids, scores = self.model.decode(
                 inputs, k=int(k), beam_width=int(beam_width), exclude=exclude
             )
+        elif hasattr(self.model, "rank_first_step"):
+            ids, scores = self.model.rank_first_step(inputs, k=int(k), exclude=exclude)
         else:
-            ids, scores = self._first_step(inputs, exclude, int(k))
+            raise ValueError(
+                f"{self.source}: the model has no per-step tag logits to rank "
+                "(`rank_first_step`); use ranking='beam'"
+            )
         out = []
         for row_ids, row_scores, skip in zip(ids, scores, exclude, strict=True):
             pairs, seen = [], set()
@@ -545,38 +554,6 @@ class Recommender:
                 pairs.append((self.tokens[i], float(s)))
             out.append(pairs[:k])
         return out
-
-    def _first_step(self, inputs: dict, exclude: list[set[int]], k: int):
-        """Top-k tags of the decoder's next-tag distribution after `<start>` and the typed tags.
-
-        Reads the model's per-step logits (its call with "decoder_in"), so it needs a model whose
-        call returns (batch, steps, vocab), as `HashtagEncoderDecoder` does.
-        """
-        import keras
-
-        start = self.tag_to_id.get("<start>", 1)
-        existing = np.asarray(inputs["existing"])
-        rows = [[int(t) for t in r if t > 0] for r in existing]
-        width = 1 + max((len(r) for r in rows), default=0)
-        dec = np.zeros((len(rows), width), "int32")
-        dec[:, 0] = start
-        for i, r in enumerate(rows):
-            dec[i, 1 : 1 + len(r)] = r
-        out = keras.ops.convert_to_numpy(self.model({**inputs, "decoder_in": dec}, training=False))
-        if out.ndim != 3:
-            raise ValueError(
-                f"{self.source}: the model's call does not give per-step tag logits "
-                f"(got shape {out.shape}); use ranking='beam'"
-            )
-        logits = out[np.arange(len(rows)), [len(r) for r in rows]].astype("float64")
-        logits[:, sorted(self.special_ids)] = -np.inf
-        for i, r in enumerate(rows):
-            logits[i, r + sorted(exclude[i])] = -np.inf
-        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs /= probs.sum(axis=1, keepdims=True)
-        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-        ids = [[int(j) for j in row if probs[i, j] > 0] for i, row in enumerate(order)]
-        return ids, [[float(probs[i, j]) for j in row] for i, row in enumerate(ids)]
 
     # -- recommending -----------------------------------------------------------------------
     def recommend(

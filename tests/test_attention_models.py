@@ -193,7 +193,6 @@ def test_cnn_rnn_learns_tag_sets_and_beam_search_never_repeats():
     from hashtag_kit.data.posts import Post
     from hashtag_kit.models.cnn_rnn import (
         CNNRNNTagger,
-        beam_search,
         compile_cnn_rnn,
         recommend_cnn_rnn,
         tag_sequences,
@@ -211,7 +210,7 @@ def test_cnn_rnn_learns_tag_sets_and_beam_search_never_repeats():
     for r, g in zip(ranked, groups, strict=True):
         assert set(r[: len(g)]) == set(g)
         assert len(r) == 4 and len(set(r)) == 4
-    seqs, first = beam_search(model, image[:3], beam_width=2, max_tags=3)
+    seqs, first = model.decode(image[:3], beam_width=2, max_tags=3)
     assert seqs.shape == (3, 2, 3) and first.shape == (3, 9)
     for beams in seqs:
         for s in beams:

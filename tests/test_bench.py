@@ -42,11 +42,14 @@ def test_bench_recommend_prints_posts_per_s_for_each_beam(capsys):
     out = capsys.readouterr().out
     assert "== bench recommend" in out and "posts/s" in out
     assert "data: random weights and random features" in out
-    rows = _rows(out, 5)
+    rows = _rows(out, 8)
     assert [r[2] for r in rows] == [1, 2]  # one row per beam width
-    for posts, k, _, seconds, per_s in rows:
-        assert posts == 16 and k == 7 and seconds > 0
+    for posts, k, _, seconds, per_s, forward, of_forward, _ in rows:
+        assert posts == 16 and k == 7 and seconds > 0 and forward > 0
         assert abs(per_s - posts / seconds) <= 0.02 * per_s + 1
+        assert abs(of_forward - per_s / forward) <= 0.01 * of_forward + 0.002
+    assert [r[7] for r in rows] == [0.4, 0.0]  # the target at beam 1, none at 2
+    assert "single: needs --run" in out
 
 
 @pytest.mark.smoke
@@ -63,8 +66,9 @@ def test_benches_on_the_smoke_runs_cached_features(smoke_notebook, smoke_run_dir
     assert bench_main(["recommend", "--run", run, "--posts", "16", "--beam-widths", "1"]) == 0
     out = capsys.readouterr().out
     assert f"data: trained model and cached test features of {run}" in out
-    ((posts, k, width, seconds, per_s),) = _rows(out, 5)
+    ((posts, k, width, seconds, per_s, _, _, _),) = _rows(out, 8)
     assert 0 < posts <= 16 and width == 1 and per_s > 0
+    assert re.search(r"ratio recommend / floors: \d+\.\d+x", out)
 
 
 def test_bench_package_runs_as_a_module():

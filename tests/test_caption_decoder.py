@@ -7,6 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from hashtag_kit.captioning import (
     CaptionBatches,
@@ -20,14 +21,13 @@ from hashtag_kit.captioning import (
     train_caption_model,
 )
 from hashtag_kit.data.posts import Post
+from hashtag_kit.decoding import trigram_penalty
 from hashtag_kit.models.caption_decoder import (
     MergeCaptionModel,
     ShowAttendTellDecoder,
-    beam_search,
+    decode_captions,
     doubly_stochastic_penalty,
     generate_captions,
-    greedy_decode,
-    trigram_penalty,
 )
 from hashtag_kit.report import RunReport
 from hashtag_kit.testing import check_layer
@@ -62,31 +62,56 @@ def test_saved_model_decodes_identically(tmp_path):
     path = tmp_path / "caption.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    a, att_a = greedy_decode(model, GRID, max_length=7, return_attention=True)
-    b, att_b = greedy_decode(loaded, GRID, max_length=7, return_attention=True)
+    a, att_a = decode_captions(model, GRID, max_length=7, return_attention=True, **IDS)
+    b, att_b = decode_captions(loaded, GRID, max_length=7, return_attention=True, **IDS)
     assert a == b
     for x, y in zip(att_a, att_b, strict=True):
         np.testing.assert_allclose(x, y, atol=1e-5)
 
 
+IDS = {"start_id": 2, "end_id": 3}  # CaptionTokenizer's <start> / <end>
+
+
+def greedy(model, grid, **kw):
+    return decode_captions(model, grid, beam_width=1, **IDS, **kw)
+
+
+def beam(model, grid, width, **kw):
+    return decode_captions(model, grid, beam_width=width, **IDS, **kw)
+
+
 class _TableModel:
     """A stand-in decoder: next-word logits from a fixed table indexed by (image, previous word)."""
 
-    def __init__(self, table, states_dim=2):
-        self.table = np.asarray(table, dtype="float32")  # (images, vocab, vocab)
-        self.states_dim = states_dim
+    def __init__(self, table):
+        self.table = tf.constant(table, "float32")  # (images, vocab, vocab)
 
     def init_state(self, grid):
-        n = len(grid)
-        return np.arange(n).astype("float32")[:, None], [np.zeros((n, self.states_dim))]
+        n = tf.shape(grid)[0]
+        return tf.cast(tf.range(n), "float32")[:, None], [tf.zeros((n, 2))]
 
     def step(self, memory, states, tokens):
-        img = np.asarray(memory)[:, 0].astype(int)
-        logits = self.table[img, np.asarray(tokens)]
-        return logits, [np.asarray(states[0]) + 1], None
+        image = tf.cast(memory[:, 0], "int32")
+        logits = tf.gather_nd(self.table, tf.stack([image, tokens], axis=1))
+        return logits, [states[0] + 1], None
 
 
-def test_beam_width_one_equals_greedy():
+def _reference_greedy(model, grid, max_length):
+    """The most likely word at each step, one eager step at a time."""
+    memory, states = model.init_state(grid)
+    tokens = np.full(len(grid), IDS["start_id"], "int32")
+    seqs, done = [[] for _ in grid], np.zeros(len(grid), bool)
+    for _ in range(max_length):
+        logits, states, _ = model.step(memory, states, tokens)
+        tokens = np.argmax(keras.ops.convert_to_numpy(logits), axis=-1).astype("int32")
+        for i, t in enumerate(tokens):
+            done[i] |= t == IDS["end_id"]
+            if not done[i]:
+                seqs[i].append(int(t))
+    return seqs
+
+
+def test_beam_width_one_is_greedy_decoding():
     # a real (untrained, scaled-up) attention decoder and a random lookup-table decoder
     keras.utils.set_random_seed(3)
     model = ShowAttendTellDecoder(vocab_size=50, embed_dim=8, units=16, attention_units=8)
@@ -94,10 +119,9 @@ def test_beam_width_one_equals_greedy():
     for w in model.classifier.weights[:1]:
         w.assign(w * 20.0)
     for m in (model, _TableModel(RNG.normal(size=(3, 50, 50)) * 3)):
-        greedy, _ = greedy_decode(m, GRID, max_length=12)
-        beam1, _ = beam_search(m, GRID, beam_width=1, max_length=12)
-        assert greedy == beam1
-        assert len({tuple(s) for s in greedy}) > 1 or len(greedy[0]) > 1  # non-trivial output
+        seqs, _ = greedy(m, GRID, max_length=12)
+        assert seqs == _reference_greedy(m, GRID, 12)
+        assert len({tuple(s) for s in seqs}) > 1 or len(seqs[0]) > 1  # non-trivial output
 
 
 def test_beam_search_finds_higher_scoring_caption_than_greedy():
@@ -111,10 +135,9 @@ def test_beam_search_finds_higher_scoring_caption_than_greedy():
     table[0, 6:8, 3] = 0.0
     table[0, 4, 3] = -20.0
     m = _TableModel(table)
-    greedy, _ = greedy_decode(m, np.zeros((1, 1, 1)), max_length=2)
-    beam, _ = beam_search(m, np.zeros((1, 1, 1)), beam_width=2, max_length=2)
-    assert greedy[0][0] == 4
-    assert beam == [[5]]
+    seqs, _ = greedy(m, np.zeros((1, 1, 1)), max_length=2)
+    assert seqs[0][0] == 4
+    assert beam(m, np.zeros((1, 1, 1)), 2, max_length=2)[0] == [[5]]
 
 
 def test_trigram_penalty_removes_repeated_trigrams():
@@ -127,14 +150,13 @@ def test_trigram_penalty_removes_repeated_trigrams():
     table[0, :, 3] = -5.0  # <end> unlikely
     m = _TableModel(table)
     grid = np.zeros((1, 1, 1))
-    for decode in (greedy_decode, lambda *a, **k: beam_search(*a, beam_width=3, **k)):
-        plain, _ = decode(m, grid, max_length=15)
-        text = " ".join(map(str, plain[0]))
-        assert count_repeated_trigrams(text) > 0
-        blocked, _ = decode(m, grid, max_length=15, trigram_alpha=float("inf"))
+    for width in (1, 3):
+        plain, _ = beam(m, grid, width, max_length=15)
+        assert count_repeated_trigrams(" ".join(map(str, plain[0]))) > 0
+        blocked, _ = beam(m, grid, width, max_length=15, trigram_alpha=float("inf"))
         assert count_repeated_trigrams(" ".join(map(str, blocked[0]))) == 0
         assert len(blocked[0]) == 15
-    pen = trigram_penalty([[4, 5, 6, 4, 5]], v, alpha=2.0)
+    pen = trigram_penalty(tf.constant([[4, 5, 6, 4, 5, 0]]), 5, v, alpha=2.0).numpy()
     assert pen[0, 6] == pytest.approx(2.0 * np.log(0.5))
     assert (pen[0, np.arange(v) != 6] == 0).all()
 

@@ -1,13 +1,22 @@
-"""Benchmark: posts/s of batch `Recommender.recommend_batch` from cached features.
+"""Benchmark: batch and single recommendations beside their compiled floors.
 
     python -m hashtag_kit bench recommend [--run outputs/default] [--posts 512] [-k 7]
-                                          [--beam-widths 1,3] [--tiny]
+                                          [--beam-widths 1,3] [--repeats 3] [--tiny]
 
-With `--run` holding a trained notebook-02 model, that model is timed on the run's cached test
-features (no encoding: the features come from the cache, as for evaluation). Otherwise a fresh
-`HashtagEncoderDecoder` with random weights at the offline encoders' sizes (1280-d image,
-512-d text, `--tags` tags, 256 units) decodes random features; the output says which. Decoding
-speed does not depend on what the weights learned, only on sizes, K and the beam width.
+**Batch** (issue 16: beam 1 >= 40%, beam 3 >= 25% of the bare forward): posts/s of
+`Recommender.recommend_batch` from cached features (no encoding, as for evaluation), beside
+the bare compiled forward pass of the same model over as many rows (each post once per beam)
+and K decoder steps, teacher forced (its call in a `tf.function`): the decoder work of the
+search without the search. With `--run` holding a trained notebook-02 model, that model on the
+run's cached test features; otherwise a fresh `HashtagEncoderDecoder` with random weights at
+the offline encoders' sizes (1280-d image, 512-d text, `--tags` tags, 256 units) on random
+features; the output says which. Decoding speed does not depend on what the weights learned,
+only on sizes, K and the beam width.
+
+**Single** (`--run` only; issue 16: within 1.5x): a warm `Recommender.recommend` of the run's
+first test post with a photo and a caption (photo path + caption, as a user calls it), beside
+the sum of its floors: the image encoder's compiled forward on the prepared photo, the text
+encoder on the caption, and the model's compiled decode of the post's features.
 """
 
 from __future__ import annotations
@@ -18,6 +27,12 @@ import time
 import numpy as np
 
 from hashtag_kit.bench.training import IMAGE_DIM, TEXT_DIM, _machine
+
+#: issue 16: recommend_batch posts/s as a fraction of the bare forward's, per beam width
+TARGETS = {1: 0.40, 3: 0.25}
+WIDTHS = (6, 3, 5, 8, 9, 9, 7, 7)  # the batch table's columns
+#: issue 16: a warm single recommend within this factor of the sum of its floors
+TARGET_SINGLE = 1.5
 
 
 def random_recommender(n_tags: int, units: int, image_dim: int, text_dim: int, seed: int = 0):
@@ -80,14 +95,82 @@ def run_inputs(run_dir: str, n: int):
 def measure(rec, posts, features, k: int, beam_width: int, repeats: int = 1) -> dict:
     """Posts/s of `recommend_batch` (one warm-up call excluded)."""
     users = [p.user for p in posts] if posts is not None else None
-    rec.recommend_batch(posts, features=features, users=users, k=k, beam_width=beam_width)
+
+    def batch():
+        return rec.recommend_batch(
+            posts, features=features, users=users, k=k, beam_width=beam_width
+        )
+
+    batch()
+    dt = _best_of(batch, repeats)
     n = len(posts) if posts is not None else len(next(iter(features.values())))
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        out = rec.recommend_batch(posts, features=features, users=users, k=k, beam_width=beam_width)
-    dt = (time.perf_counter() - t0) / repeats
-    assert len(out) == n
+    assert len(batch()) == n
     return {"posts": n, "k": k, "beam_width": beam_width, "seconds": dt, "posts_per_s": n / dt}
+
+
+def measure_forward(rec, posts, features, k: int, beam_width: int, repeats: int = 1) -> float:
+    """Posts/s of the model's bare compiled forward pass (its call in a `tf.function`) on the
+    posts' features, each post `beam_width` times, teacher forced over `k` decoder steps: the
+    decoder work of a beam search without the search."""
+    import tensorflow as tf
+
+    image, image_mask, text, text_mask, n = rec._batch_features(posts, features, None)
+    users = [p.user for p in posts] if posts is not None else [None] * n
+    x = {
+        "image": image,
+        "image_mask": image_mask,
+        "text": text,
+        "text_mask": text_mask,
+        "history": rec._pad([rec._history(u)[0] for u in users], rec.history_len),
+        "decoder_in": np.ones((n, k), "int32"),
+    }
+    x = {key: np.repeat(v, beam_width, axis=0) for key, v in x.items()}
+    forward = tf.function(lambda x: rec.model(x, training=False), reduce_retracing=True)
+    forward(x)  # traced
+    return n / _best_of(lambda: forward(x).numpy(), repeats)
+
+
+def _best_of(fn, repeats: int) -> float:
+    """The fastest of `repeats` timed calls, seconds (the machine is shared and noisy)."""
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def measure_single(run_dir: str, k: int, beam_width: int, repeats: int) -> dict:
+    """Seconds of a warm `recommend(image=path, text=caption)` and of each of its floors."""
+    from hashtag_kit.bench.cli import _bare_inputs, pick_post
+    from hashtag_kit.data.images import load_image
+    from hashtag_kit.recommender import Recommender
+
+    photo, caption = pick_post(run_dir, None, None)
+    rec = Recommender.load(run_dir)
+    enc = rec.image_encoder
+    prepared = enc.prepare(load_image(photo))[None]
+    x = _bare_inputs(rec, rec.encode_texts([caption]))
+    x["image"] = rec.encode_images([load_image(photo)])
+
+    floors = {
+        "image encoder forward (compiled, prepared photo)": lambda: enc.encode(
+            prepared, grid=False
+        ),
+        "text encoder (caption)": lambda: rec.encode_texts([caption]),
+        "decode (compiled beam search)": lambda: rec.model.decode(x, k=k, beam_width=beam_width),
+    }
+    out = {}
+    for name, fn in floors.items():
+        fn()
+        out[name] = _best_of(fn, repeats)
+
+    def recommend():
+        return rec.recommend(image=photo, text=caption, k=k, beam_width=beam_width)
+
+    recommend()
+    out["recommend"] = _best_of(recommend, repeats)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,12 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--posts", type=int, default=512)
     parser.add_argument("-k", type=int, default=7)
     parser.add_argument("--beam-widths", default="1,3", help="comma separated")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls (the best is kept)")
     parser.add_argument("--tags", type=int, default=1000, help="tag vocabulary (random model)")
     parser.add_argument("--units", type=int, default=256, help="units (random model)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (tests)")
     args, _ = parser.parse_known_args(argv)
     if args.tiny:
-        args.posts, args.tags, args.units = 16, 30, 16
+        args.posts, args.tags, args.units, args.repeats = 16, 30, 16, 1
     if args.run:
         rec, posts, feats, source = run_inputs(args.run, args.posts)
     else:
@@ -116,11 +200,35 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"data: {source}")
     print(f"machine: {_machine()}")
-    print(f"{'posts':>6} {'k':>3} {'beam':>5} {'seconds':>8} {'posts/s':>9}")
-    for width in [int(w) for w in args.beam_widths.split(",") if w.strip()]:
-        r = measure(rec, posts, feats, args.k, width)
-        print(
-            f"{r['posts']:>6} {r['k']:>3} {r['beam_width']:>5} {r['seconds']:>8.3f} "
-            f"{r['posts_per_s']:>9.1f}"
+    widths = [int(w) for w in args.beam_widths.split(",") if w.strip()]
+    print(
+        "batch: recommend_batch from cached features beside the bare compiled forward over as "
+        f"many rows (posts x beam) and K steps; best of {args.repeats}"
+    )
+    head = ("posts", "k", "beam", "seconds", "posts/s", "fwd/s", "of fwd", "target")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, WIDTHS, strict=True)))
+    for width in widths:
+        r = measure(rec, posts, feats, args.k, width, args.repeats)
+        forward = measure_forward(rec, posts, feats, args.k, width, args.repeats)
+        row = (r["posts"], r["k"], width, f"{r['seconds']:.3f}", f"{r['posts_per_s']:.1f}")
+        row += (
+            f"{forward:.1f}",
+            f"{r['posts_per_s'] / forward:.3f}",
+            f"{TARGETS.get(width, 0):.2f}",
         )
+        print(" ".join(f"{v:>{w}}" for v, w in zip(row, WIDTHS, strict=True)))
+    if not args.run:
+        print("single: needs --run (the run's own image and text encoders)")
+        return 0
+    width = max(widths)
+    single = measure_single(args.run, args.k, width, max(args.repeats, 5))
+    total = single.pop("recommend")
+    floor = sum(single.values())
+    print(f"single: warm recommend(image=path, text=caption), k={args.k}, beam {width}")
+    for name, seconds in single.items():
+        print(f"  floor: {name:<52} {seconds * 1000:>8.1f} ms")
+    print(f"  sum of the floors {'':<52} {floor * 1000:>8.1f} ms")
+    print(f"  recommend {'':<60} {total * 1000:>8.1f} ms")
+    met = "met" if total <= TARGET_SINGLE * floor else "NOT met"
+    print(f"ratio recommend / floors: {total / floor:.2f}x (target <= {TARGET_SINGLE}x: {met})")
     return 0

@@ -12,9 +12,10 @@ Both are trained with teacher forcing (call on `[grid, tokens]` -> logits for ev
 Only the recurrent part runs inside the symbolic time loop; the embeddings come before it and
 the output layers run on all steps at once after it. Decoding goes through `init_state` /
 `step`, which call the same recurrence and output-head methods on one word, so decoding sees
-exactly the trained computation. `greedy_decode` and `beam_search` work for either model,
-batched over images; both accept the trigram repetition penalty of Melas-Kyriazi et al. 2018
-(`trigram_penalty`), which a flat decoder needs to write paragraphs that do not repeat themselves.
+exactly the trained computation. `decode_captions` (greedy at width 1, else beam search; the
+kit's one `hashtag_kit.decoding.beam_search`, compiled) works for either model, batched over
+images, with the trigram repetition penalty of Melas-Kyriazi et al. 2018 (`trigram_alpha`),
+which a flat decoder needs to write paragraphs that do not repeat themselves.
 
 Example:
     >>> import numpy as np
@@ -22,22 +23,20 @@ Example:
     >>> logits = model([np.zeros((2, 49, 32), "float32"), np.zeros((2, 5), "int32")])
     >>> tuple(logits.shape)
     (2, 5, 30)
-    >>> seqs, _ = greedy_decode(model, np.zeros((2, 49, 32), "float32"), max_length=4)
+    >>> seqs, _ = decode_captions(model, np.zeros((2, 49, 32)), start_id=2, end_id=3, max_length=4)
     >>> len(seqs)
     2
 """
 
 from __future__ import annotations
 
-import math
-
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
+from hashtag_kit.decoding import beam_search, compiled, log_softmax64
 from hashtag_kit.layers.additive_attention import AdditiveAttention
-
-START_ID, END_ID = 2, 3  # hashtag_kit.captioning.CaptionTokenizer ids
 
 
 def _grid_and_tokens(inputs):
@@ -67,8 +66,6 @@ def _scan_over_time(step_fn, per_step, initial):
     80-token paragraphs traces as fast as on 20-token captions. Returns every step's carry,
     batch-major: each (batch, steps, ...). (TensorFlow backend, the kit's backend.)
     """
-    import tensorflow as tf
-
     out = tf.scan(step_fn, per_step, initializer=initial)
     return tuple(tf.transpose(t, (1, 0, *range(2, len(t.shape)))) for t in out)
 
@@ -417,215 +414,91 @@ class MergeCaptionModel(keras.Model):
 # -- decoding ----------------------------------------------------------------------------------
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = np.asarray(logits, dtype="float64")
-    m = logits.max(axis=-1, keepdims=True)
-    return logits - m - np.log(np.exp(logits - m).sum(axis=-1, keepdims=True))
-
-
-def trigram_penalty(sequences, vocab_size: int, alpha: float) -> np.ndarray:
-    """Additive log-probability penalty that discourages repeating a trigram.
-
-    For each sequence with last two words (a, b), every word w such that (a, b, w) already
-    occurred gets `count * ln(1/2) * alpha` (Melas-Kyriazi et al. 2018, decoding-time penalty;
-    alpha -> inf blocks repeated trigrams; `alpha=math.inf` is clipped to a -1e9 penalty).
-
-    Args:
-        sequences: generated word ids so far, one list per hypothesis (no `<start>`).
-        vocab_size: size of the returned rows.
-        alpha: penalty strength (0 = off).
-
-    Returns:
-        (n_sequences, vocab_size) float64 array of penalties (<= 0).
-
-    Reference:
-        Melas-Kyriazi, Rush & Han, "Training for Diversity in Image Paragraph Captioning",
-        EMNLP 2018.
-    """
-    out = np.zeros((len(sequences), vocab_size))
-    if not alpha:
-        return out
-    per = -1e9 if math.isinf(alpha) else math.log(0.5) * float(alpha)
-    for i, seq in enumerate(sequences):
-        if len(seq) < 3:
-            continue
-        a, b = seq[-2], seq[-1]
-        for j in range(len(seq) - 2):
-            if seq[j] == a and seq[j + 1] == b:
-                out[i, seq[j + 2]] += per
-    return np.maximum(out, -1e9)
-
-
-def _to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
-
-
-def greedy_decode(
+def decode_captions(
     model,
     grid,
     *,
+    start_id: int,
+    end_id: int,
+    beam_width: int = 1,
     max_length: int = 20,
-    start_id: int = START_ID,
-    end_id: int = END_ID,
-    trigram_alpha: float = 0.0,
-    return_attention: bool = False,
-):
-    """Most likely word at each step, for a batch of images.
-
-    Args:
-        model: a caption decoder with `init_state(grid)` / `step(memory, states, tokens)`
-            (memory: a tensor or a tuple of per-image tensors, batch first).
-        grid: (batch, regions, channels) image features.
-        max_length: maximum words generated (not counting `<end>`).
-        start_id, end_id: tokenizer ids of `<start>` / `<end>`.
-        trigram_alpha: Melas-Kyriazi repetition penalty strength (0 = off).
-        return_attention: collect the attention weights.
-
-    Returns:
-        (sequences, attention): word ids per image without `<start>`/`<end>`; attention is a list
-        of (len(sequence), regions) arrays (or None).
-    """
-    grid = np.asarray(grid, dtype="float32")
-    n = len(grid)
-    memory, states = model.init_state(grid)
-    tokens = np.full((n,), start_id, dtype="int32")
-    seqs: list[list[int]] = [[] for _ in range(n)]
-    alphas: list[list[np.ndarray]] = [[] for _ in range(n)]
-    done = np.zeros(n, dtype=bool)
-    for _ in range(max_length + 1):
-        logits, states, alpha = model.step(memory, states, tokens)
-        logp = _log_softmax(_to_numpy(logits)) + trigram_penalty(
-            seqs, logits.shape[-1], trigram_alpha
-        )
-        nxt = np.argmax(logp, axis=-1)
-        alpha = None if alpha is None else _to_numpy(alpha)
-        for i in range(n):
-            if done[i]:
-                continue
-            if nxt[i] == end_id or len(seqs[i]) == max_length:
-                done[i] = True
-                continue
-            seqs[i].append(int(nxt[i]))
-            if alpha is not None:
-                alphas[i].append(alpha[i])
-        if done.all():
-            break
-        tokens = nxt.astype("int32")
-    attention = None
-    if return_attention and alpha is not None:
-        attention = [np.stack(a) if a else np.zeros((0, grid.shape[1])) for a in alphas]
-    return seqs, attention
-
-
-def beam_search(
-    model,
-    grid,
-    *,
-    beam_width: int = 3,
-    max_length: int = 20,
-    start_id: int = START_ID,
-    end_id: int = END_ID,
     trigram_alpha: float = 0.0,
     length_penalty: float = 0.0,
     return_attention: bool = False,
+    batch_size: int = 64,
 ):
-    """Beam search over words, batched over images (beams of one image never mix).
+    """Captions of a batch of images by `hashtag_kit.decoding.beam_search` (width 1: greedy).
 
     Hypotheses are ranked by their summed log-probability (plus the trigram penalty); a
-    finished hypothesis keeps its score. The returned one maximises
-    `score / len**length_penalty` (0 = plain log-probability, so `beam_width=1` is exactly
-    `greedy_decode`).
+    finished one keeps its score. The returned one maximises `score / len**length_penalty`
+    (0 = plain log-probability).
 
     Args:
-        model: a caption decoder with `init_state` / `step`.
+        model: a caption decoder with `init_state(grid)` / `step(memory, states, tokens)`
+            (memory: a tensor or a tuple of per-image tensors, batch first), traceable by TF.
         grid: (batch, regions, channels) image features.
+        start_id, end_id: tokenizer ids of `<start>` / `<end>`.
         beam_width: hypotheses kept per image.
         max_length: maximum words generated (not counting `<end>`).
-        start_id, end_id: tokenizer ids of `<start>` / `<end>`.
-        trigram_alpha: Melas-Kyriazi repetition penalty strength (0 = off).
+        trigram_alpha: Melas-Kyriazi repetition penalty strength (0 = off; inf blocks).
         length_penalty: exponent of the length normalisation of the final choice.
         return_attention: collect the attention weights of the returned hypotheses.
+        batch_size: images decoded together.
 
     Returns:
-        (sequences, attention) as `greedy_decode`.
+        (sequences, attention): word ids per image without `<start>`/`<end>`; attention a list
+        of (len(sequence), regions) arrays, or None.
     """
     grid = np.asarray(grid, dtype="float32")
-    n, k = len(grid), int(beam_width)
-    if k < 1:
+    if int(beam_width) < 1:
         raise ValueError(f"beam_width must be >= 1, got {beam_width}")
-    memory, states = model.init_state(grid)
-    rep = np.repeat(np.arange(n), k)  # hypothesis row -> image
-    memory = keras.tree.map_structure(lambda m: ops.take(m, rep, axis=0), memory)
-    states = [ops.take(s, rep, axis=0) for s in states]
-    scores = np.full((n, k), -np.inf)
-    scores[:, 0] = 0.0  # only the first beam is alive at the start
-    seqs: list[list[int]] = [[] for _ in range(n * k)]
-    alphas: list[list[np.ndarray]] = [[] for _ in range(n * k)]
-    done = np.zeros(n * k, dtype=bool)
-    tokens = np.full((n * k,), start_id, dtype="int32")
-    use_att = False
-    for _ in range(max_length + 1):
-        logits, states, alpha = model.step(memory, states, tokens)
-        v = logits.shape[-1]
-        logp = _log_softmax(_to_numpy(logits)) + trigram_penalty(seqs, v, trigram_alpha)
-        # a finished hypothesis (or one at max length) can only "emit" <end> again at no cost
-        forced = done | np.array([len(s) == max_length for s in seqs])
-        logp[forced] = -np.inf
-        logp[forced, end_id] = 0.0
-        total = (scores.reshape(-1, 1) + logp).reshape(n, k * v)
-        order = np.argsort(-total, axis=1, kind="stable")[:, :k]
-        parent = order // v + np.arange(n)[:, None] * k  # (n, k) global hypothesis rows
-        word = order % v
-        scores = np.take_along_axis(total, order, axis=1)
-        alpha = None if alpha is None else _to_numpy(alpha)
-        use_att = alpha is not None
-        new_seqs, new_alphas, new_done = [], [], np.zeros(n * k, dtype=bool)
-        for row, (p, w) in enumerate(zip(parent.ravel(), word.ravel(), strict=True)):
-            if done[p] or w == end_id:
-                new_seqs.append(seqs[p])
-                new_alphas.append(alphas[p])
-                new_done[row] = True
-            else:
-                new_seqs.append(seqs[p] + [int(w)])
-                new_alphas.append(alphas[p] + ([alpha[p]] if use_att else []))
-        seqs, alphas, done = new_seqs, new_alphas, new_done
-        if done.all():
-            break
-        idx = parent.ravel()
-        states = [ops.take(s, idx, axis=0) for s in states]
-        tokens = word.ravel().astype("int32")
-    best_seqs, best_att = [], []
-    for i in range(n):
-        rows = range(i * k, (i + 1) * k)
-        norm = [
-            scores[i, r - i * k] / max(len(seqs[r]), 1) ** length_penalty
-            if np.isfinite(scores[i, r - i * k])
-            else -np.inf
-            for r in rows
-        ]
-        best = i * k + int(np.argmax(norm))
-        best_seqs.append(seqs[best])
-        best_att.append(np.stack(alphas[best]) if alphas[best] else np.zeros((0, grid.shape[1])))
-    return best_seqs, (best_att if (return_attention and use_att) else None)
+    key = (
+        "caption", int(beam_width), int(max_length), float(trigram_alpha),
+        bool(return_attention), int(start_id), int(end_id), grid.shape[1:],
+    )  # fmt: skip
+    fn = compiled(model, key, lambda: _caption_decoder(model, *key[1:]))
+    seqs, attention = [], []
+    for lo in range(0, len(grid), batch_size):
+        out = {k: v.numpy() for k, v in fn(grid[lo : lo + batch_size]).items()}
+        ended = np.cumsum(out["tokens"] == end_id, axis=2) > 0
+        lengths = np.sum(~ended, axis=2)  # (n, beams) words before <end>
+        norm = out["scores"] / np.maximum(lengths, 1) ** length_penalty
+        best = np.argmax(np.where(np.isfinite(out["scores"]), norm, -np.inf), axis=1)
+        for i, b in enumerate(best):
+            seqs.append(out["tokens"][i, b, : lengths[i, b]].tolist())
+            if "extra" in out:
+                attention.append(out["extra"][i, b, : lengths[i, b]])
+    return seqs, (attention if return_attention and attention else None)
 
 
-def generate_captions(
-    model, grid, tokenizer, *, beam_width: int = 1, batch_size: int = 64, **kwargs
-) -> tuple[list[str], list | None]:
-    """Decode captions for many images in batches; returns (texts, attention or None).
+def _caption_decoder(model, width, max_length, trigram_alpha, attention, start_id, end_id, shape):
+    @tf.function(input_signature=[tf.TensorSpec((None, *shape), "float32")], autograph=False)
+    def decode(grid):
+        def step(tokens, states, memory):
+            logits, states, alpha = model.step(memory, list(states), tokens)
+            return log_softmax64(logits), tuple(states), alpha
 
-    `beam_width=1` uses `greedy_decode`, otherwise `beam_search`; `**kwargs` go to those
-    (`max_length`, `trigram_alpha`, `return_attention`, ...).
-    """
-    texts, atts = [], []
-    kwargs.setdefault("start_id", tokenizer.start_id)
-    kwargs.setdefault("end_id", tokenizer.end_id)
-    for b in range(0, len(grid), batch_size):
-        chunk = np.asarray(grid[b : b + batch_size], dtype="float32")
-        if beam_width == 1:
-            seqs, att = greedy_decode(model, chunk, **kwargs)
-        else:
-            seqs, att = beam_search(model, chunk, beam_width=beam_width, **kwargs)
-        texts += [tokenizer.decode(s) for s in seqs]
-        atts += att or []
-    return texts, (atts if kwargs.get("return_attention") and atts else None)
+        memory, states = model.init_state(grid)
+        start = tf.fill(tf.shape(grid)[:1], start_id)
+        first, states, first_alpha = step(start, states, memory)
+        return beam_search(
+            step,
+            first,
+            states,
+            memory,
+            steps=max_length,
+            beam_width=width,
+            end_id=end_id,
+            trigram_alpha=trigram_alpha,
+            first_extra=first_alpha if attention else None,
+        )
+
+    return decode
+
+
+def generate_captions(model, grid, tokenizer, **kwargs) -> tuple[list[str], list | None]:
+    """`decode_captions` with the tokenizer's `<start>` / `<end>` ids; (texts, attention or
+    None). `**kwargs` go to it (`beam_width`, `max_length`, `trigram_alpha`, ...)."""
+    ids = {"start_id": tokenizer.start_id, "end_id": tokenizer.end_id}
+    seqs, attention = decode_captions(model, grid, **ids, **kwargs)
+    return [tokenizer.decode(s) for s in seqs], attention

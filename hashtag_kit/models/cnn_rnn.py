@@ -23,9 +23,11 @@ from collections.abc import Collection, Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from hashtag_kit.data.posts import Post
+from hashtag_kit.decoding import beam_search, compiled, log_softmax64
 
 PAD, START, END = 0, 1, 2
 N_SPECIAL = 3
@@ -111,6 +113,61 @@ class CNNRNNTagger(keras.Model):
             "dropout": self.dropout_rate,
         }
 
+    def decode(
+        self, image, beam_width: int = 3, max_tags: int = 5, batch_size: int = 256
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Beam search over tag sequences (`hashtag_kit.decoding.beam_search`, compiled),
+        never repeating a tag, stopping at the end token.
+
+        Args:
+            image: (n, image_dim) image features.
+            beam_width: beams kept per post.
+            max_tags: longest sequence.
+            batch_size: posts decoded together.
+
+        Returns:
+            `(sequences, first_step_log_probs)`: sequences (n, beam_width, max_tags) token ids
+            of each post's beams, best first (0-padded after the end), and the first step's
+            log probabilities over all tokens (n, n_tokens) (used to extend the ranking).
+        """
+        image = np.asarray(image, dtype=np.float32)
+        key = ("cnn_rnn", int(beam_width), int(max_tags), image.shape[1])
+        fn = compiled(self, key, lambda: self._decoder(*key[1:]))
+        parts = [fn(image[i : i + batch_size]) for i in range(0, len(image), batch_size)]
+        seqs = np.concatenate([p["tokens"].numpy() for p in parts])
+        seqs[seqs == END] = PAD
+        return seqs, np.concatenate([p["first"].numpy() for p in parts])
+
+    def _decoder(self, width: int, max_tags: int, image_dim: int):
+        def step(tokens, state, image):
+            """The next tag's log-probabilities (rows, n_tokens) after `tokens`."""
+            r, state = self.rnn.cell(self.tag_embedding(tokens), list(state), training=False)
+            joint = ops.relu(self.rnn_proj(r) + image)
+            logits = ops.matmul(joint, ops.transpose(self.tag_embedding.embeddings))
+            return log_softmax64(logits + self.output_bias), tuple(state), None
+
+        @tf.function(input_signature=[tf.TensorSpec((None, image_dim), "float32")], autograph=False)
+        def decode(image):
+            image = self.image_proj(image)
+            zeros = tf.zeros((tf.shape(image)[0], self.units))
+            first, state, _ = step(tf.fill(tf.shape(image)[:1], START), (zeros, zeros), image)
+            banned = tf.one_hot(PAD, self.n_tokens) + tf.one_hot(START, self.n_tokens) > 0
+            out = beam_search(
+                step,
+                first,
+                state,
+                image,
+                steps=max_tags,
+                beam_width=width,
+                end_id=END,
+                filler_id=PAD,
+                banned=tf.tile(banned[None], (tf.shape(image)[0], 1)),
+                no_repeat=True,
+            )
+            return {"tokens": out["tokens"], "first": first}
+
+        return decode
+
 
 def tag_sequences(
     posts: Sequence[Post], tags: Sequence[str], max_tags: int = 5
@@ -142,79 +199,6 @@ def compile_cnn_rnn(model: CNNRNNTagger, learning_rate: float = 1e-3) -> CNNRNNT
     return model
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
-def beam_search(
-    model: CNNRNNTagger,
-    image: np.ndarray,
-    beam_width: int = 3,
-    max_tags: int = 5,
-    batch_size: int = 256,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Beam search over tag sequences, never repeating a tag, stopping at the end token.
-
-    Args:
-        model: a trained `CNNRNNTagger`.
-        image: (n, image_dim) image features.
-        beam_width: beams kept per post.
-        max_tags: longest sequence.
-
-    Returns:
-        `(sequences, first_step_log_probs)`: sequences (n, beam_width, max_tags) token ids of
-        each post's beams, best first (0-padded after the end), and the first step's log
-        probabilities over all tokens (n, n_tokens) (used to extend the ranking).
-    """
-    image = np.asarray(image, dtype=np.float32)
-    n, vocab = len(image), model.n_tokens
-    seqs = np.full((n, 1, 1), START, dtype=np.int32)  # (n, beams, steps)
-    scores = np.zeros((n, 1))
-    done = np.zeros((n, 1), dtype=bool)
-    first = None
-    for _ in range(max_tags):
-        b = seqs.shape[1]
-        flat = seqs.reshape(n * b, -1)
-        img = np.repeat(image, b, axis=0)
-        logits = np.concatenate(
-            [
-                keras.ops.convert_to_numpy(
-                    model(
-                        {"image": img[i : i + batch_size], "tags_in": flat[i : i + batch_size]},
-                        training=False,
-                    )[:, -1]
-                )
-                for i in range(0, len(flat), batch_size)
-            ]
-        )
-        logp = _log_softmax(logits.astype(np.float64)).reshape(n, b, vocab)
-        if first is None:
-            first = logp[:, 0].copy()
-        logp[..., PAD] = -np.inf
-        logp[..., START] = -np.inf
-        np.put_along_axis(logp, seqs, -np.inf, axis=2)  # no tag twice
-        logp[done] = -np.inf
-        logp[..., PAD] = np.where(done, 0.0, -np.inf)  # finished beams carry on unchanged
-        cand = (scores[..., None] + logp).reshape(n, b * vocab)
-        width = min(beam_width, b * vocab)
-        top = np.argsort(-cand, axis=1, kind="stable")[:, :width]  # (n, width)
-        beam, tok = top // vocab, top % vocab
-        seqs = np.concatenate(
-            [np.take_along_axis(seqs, beam[..., None], axis=1), tok[..., None]], axis=2
-        )
-        scores = np.take_along_axis(cand, top, axis=1)
-        done = np.take_along_axis(done, beam, axis=1) | (tok == END) | (tok == PAD)
-        if done.all():
-            break
-    out = seqs[:, :, 1:].copy()
-    out[out == END] = PAD
-    # everything after the end token is padding
-    ended = np.cumsum(seqs[:, :, 1:] == END, axis=2) > 0
-    out[ended] = PAD
-    return out, first
-
-
 def recommend_cnn_rnn(
     model: CNNRNNTagger,
     image: np.ndarray,
@@ -229,7 +213,7 @@ def recommend_cnn_rnn(
     The beam gives a variable-length tag set (as in the paper); the ranking metrics need K tags,
     so the list is completed by the other beams and then by the first step's probabilities.
     """
-    seqs, first = beam_search(model, image, beam_width, max_tags)
+    seqs, first = model.decode(image, beam_width, max_tags)
     order = np.argsort(-first[:, N_SPECIAL:], axis=1, kind="stable") + N_SPECIAL
     out = []
     for i in range(len(image)):

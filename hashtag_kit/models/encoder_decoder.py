@@ -25,12 +25,15 @@ Example:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
+from hashtag_kit.decoding import beam_search, compiled
 from hashtag_kit.files import atomic_path
 from hashtag_kit.layers import (
     ConcatFusion,
@@ -304,9 +307,7 @@ class HashtagEncoderDecoder(keras.Model):
         if after_end not in ("fill", "ban"):
             raise ValueError(f"after_end must be 'fill' or 'ban', got {after_end!r}")
         fill = after_end == "fill"  # stopping at <end> is what leaves slots to fill
-        return self._search(
-            inputs, k, beam_width, exclude, allow_end=fill, batch_size=batch_size, fill=fill
-        )
+        return self._search(inputs, k, beam_width, exclude, fill, batch_size, fill=fill)
 
     def generate(
         self,
@@ -317,9 +318,7 @@ class HashtagEncoderDecoder(keras.Model):
         batch_size: int = 512,
     ) -> tuple[list[list[int]], list[list[float]]]:
         """Like `decode`, but a beam stops at the end token: a variable-length set of tags."""
-        return self._search(
-            inputs, max_tags, beam_width, exclude, allow_end=True, batch_size=batch_size, fill=False
-        )
+        return self._search(inputs, max_tags, beam_width, exclude, True, batch_size)
 
     def rerank_after_accept(
         self,
@@ -342,109 +341,131 @@ class HashtagEncoderDecoder(keras.Model):
             padded[i, : len(r)] = r
         return self.decode({**inputs, "existing": padded}, k, beam_width, exclude)
 
-    def _step(self, tokens: np.ndarray, h: np.ndarray, c: np.ndarray, copy):
-        x = self.embedding(tokens[:, None].astype("int32"))  # (batch, 1, embed_dim)
-        _, h, c = self.decoder(x, initial_state=[h, c])
-        scores = self._scores(h, copy)  # (batch, V)
-        return ops.convert_to_numpy(ops.log_softmax(scores, axis=-1)), h, c
+    def rank_first_step(
+        self, inputs: dict, k: int, exclude: list[set[int]] | None = None, batch_size: int = 512
+    ) -> tuple[list[list[int]], list[list[float]]]:
+        """Top-`k` tags of the first decoding step (after `<start>` and the typed tags), with
+        their probabilities renormalised over the allowed tags: a classifier-style ranking.
+        Arguments and returns as `decode` (tags of probability 0 are left out)."""
+        return self._search(inputs, 0, 1, exclude, False, batch_size, top=k)
 
-    def _search(self, inputs, steps, beam_width, exclude, allow_end, batch_size, fill):
-        n = _batch_len(inputs)
+    def _decoder(self, steps: int, width: int, allow_end: bool, top: int):
+        """The compiled decode of `steps` tags with `width` beams (0 steps: the first step's
+        `top` renormalised probabilities), for `compiled` to keep on the model."""
+        spec = {
+            "image": tf.TensorSpec((None, self.image_dim), "float32"),
+            "image_mask": tf.TensorSpec((None,), "float32"),
+            "text": tf.TensorSpec((None, self.text_dim), "float32"),
+            "text_mask": tf.TensorSpec((None,), "float32"),
+            "history": tf.TensorSpec((None, None), "int32"),
+            "prefix": tf.TensorSpec((None, None), "int32"),
+            "banned": tf.TensorSpec((None, self.vocab_size), "bool"),
+        }
+
+        def step(tokens, state, copy):
+            """One tag for every beam: (log-probs (rows, V), LSTM state, no extra)."""
+            x = self.embedding(tokens)  # (rows, embed_dim)
+            h, (h, c) = self.decoder.cell(x, list(state), training=False)
+            copy = None if isinstance(copy, tuple) else copy  # () without personalisation
+            return tf.nn.log_softmax(self._scores(h, copy)), (h, c), None
+
+        @tf.function(input_signature=[spec], autograph=False)
+        def decode(x):
+            h, c, copy = self._encode(x, training=False)
+            prefix = x["prefix"]  # <start> then the typed tags, 0-padded
+            _, h, c = self.decoder(self.embedding(prefix), initial_state=[h, c], mask=prefix > 0)
+            scores = self._scores(h, copy)  # (n, V)
+            if steps == 0:  # the first step's distribution over the allowed tags
+                z = tf.cast(tf.where(x["banned"], -np.inf, scores), "float64")
+                p = tf.exp(z - tf.reduce_max(z, axis=1, keepdims=True))
+                p, ids = tf.math.top_k(p / tf.reduce_sum(p, axis=1, keepdims=True), top)
+                return {"first_ids": ids, "first": p}
+            logp = tf.where(x["banned"], -np.inf, tf.nn.log_softmax(scores))
+            first, first_ids = tf.math.top_k(logp, top)  # the fill order
+            out = beam_search(
+                step,
+                logp,
+                (h, c),
+                () if copy is None else copy,
+                steps=steps,
+                beam_width=width,
+                end_id=END,
+                filler_id=PAD,
+                banned=x["banned"],
+                no_repeat=True,
+            )
+            return {**out, "first_ids": first_ids, "first": first}
+
+        return decode
+
+    def _search(self, inputs, steps, beam_width, exclude, allow_end, batch_size, fill=False, top=0):
+        """`decode` / `generate` (`steps` tags) or `rank_first_step` (0 steps, `top` tags):
+        the inputs as arrays, the banned ids per post, the compiled decode per batch."""
+        n, vocab = _batch_len(inputs), self.vocab_size
         if exclude is not None and len(exclude) != n:
             raise ValueError(f"exclude has {len(exclude)} entries for {n} posts")
+        top = min(vocab, top or 2 * steps + 2)  # enough to fill `steps` after `steps` tags
+        setting = (int(steps), max(1, int(beam_width)), bool(allow_end), top)
+        fn = compiled(self, setting, lambda: self._decoder(*setting))
+        x = {name: np.asarray(inputs[name], "float32").reshape(n, -1) for name in ("image", "text")}
+        for name in ("image_mask", "text_mask"):
+            x[name] = np.asarray(inputs[name], "float32").reshape(n)
+        x["history"] = np.asarray(inputs.get("history", np.zeros((n, 1))), "int32").reshape(n, -1)
+        existing = _left_pack(_existing(inputs, n))
+        x["prefix"] = np.concatenate([np.full((n, 1), START, "int32"), existing], axis=1)
+        banned = np.zeros((n, vocab), bool)
+        banned[:, [PAD, START, UNK] if allow_end else [PAD, START, END, UNK]] = True
+        rows, cols = np.nonzero((existing > 0) & (existing < vocab))
+        banned[rows, existing[rows, cols]] = True
+        for i, ex in enumerate(exclude or []):
+            banned[i, [t for t in ex if 0 <= t < vocab]] = True
+        x["banned"] = banned
         ids, scores = [], []
         for lo in range(0, n, batch_size):
-            hi = min(n, lo + batch_size)
-            part = {k: np.asarray(v)[lo:hi] for k, v in inputs.items()}
-            ex = None if exclude is None else exclude[lo:hi]
-            i, s = self._search_batch(part, steps, max(1, int(beam_width)), ex, allow_end, fill)
+            out = fn({name: v[lo : lo + batch_size] for name, v in x.items()})
+            out = {name: v.numpy() for name, v in out.items()}
+            i, s = _ranked(out, steps, fill) if steps else _first_ranked(out)
             ids += i
             scores += s
         return ids, scores
 
-    def _search_batch(self, inputs, steps, width, exclude, allow_end, fill):
-        n, vocab = _batch_len(inputs), self.vocab_size
-        feed = dict(inputs)
-        if "history" not in feed:
-            feed["history"] = np.zeros((n, 1), "int32")
-        existing = _existing(feed, n)
-        # the decoder reads <start> then the tags already typed; the state after the last one
-        prefix = np.concatenate([np.full((n, 1), START, "int32"), _left_pack(existing)], axis=1)
-        h, c, copy = self._encode(feed, training=False)
-        x = self.embedding(prefix)  # (n, 1 + E, embed_dim)
-        _, h, c = self.decoder(x, initial_state=[h, c], mask=prefix > 0)
-        logp = ops.convert_to_numpy(ops.log_softmax(self._scores(h, copy), axis=-1))  # (n, V)
-        if copy is not None:
-            copy = np.repeat(ops.convert_to_numpy(copy), width, axis=0)  # (n * width, V)
 
-        banned = np.zeros((n, vocab), bool)
-        banned[:, [PAD, START, UNK]] = True
-        if not allow_end:
-            banned[:, END] = True
-        for i in range(n):
-            banned[i, [t for t in existing[i] if 0 < t < vocab]] = True
-            if exclude is not None:
-                banned[i, [t for t in exclude[i] if 0 <= t < vocab]] = True
-        # beams: (n, width) scores, tokens per step, per-step log-probs, used tags
-        logp = np.where(banned, -np.inf, logp)
-        fill_order = np.argsort(-logp, axis=1, kind="stable") if fill else None  # (n, V)
-        first = np.argsort(-logp, axis=1, kind="stable")[:, :width]  # (n, width)
-        score = np.take_along_axis(logp, first, axis=1)
-        seqs = first[:, :, None]
-        step_logp = score[:, :, None].copy()
-        used = np.repeat(banned[:, None, :], width, axis=1)  # (n, width, V)
-        rows = np.arange(n)[:, None]
-        used[rows, np.arange(width)[None, :], first] = True
-        done = first == END
-        h = np.repeat(ops.convert_to_numpy(h), width, axis=0)  # (n * width, units)
-        c = np.repeat(ops.convert_to_numpy(c), width, axis=0)
-        for _ in range(1, steps):
-            if np.all(done | ~np.isfinite(score)):
+def _first_ranked(out: dict):
+    """(ids, probabilities) of the first step's ranking, tags of probability 0 left out."""
+    keep = out["first"] > 0
+    ids = [[int(t) for t in row[ok]] for row, ok in zip(out["first_ids"], keep, strict=True)]
+    return ids, [[float(p) for p in row[ok]] for row, ok in zip(out["first"], keep, strict=True)]
+
+
+def _ranked(out: dict, steps: int, fill: bool):
+    """Per post: the best beam's tags until `<end>` with the probability of each ranked
+    prefix, then (`fill`) the first step's ranking of the other tags up to `steps`."""
+    scores = out["scores"]
+    best = np.argmax(np.where(np.isfinite(scores), scores, -np.inf), axis=1)
+    rows = np.arange(len(scores))
+    tokens, lps = out["tokens"][rows, best], out["log_probs"][rows, best]
+    ids, probs = [], []
+    for i in rows:
+        tags, cum, p = [], 0.0, []
+        for t, lp in zip(tokens[i].tolist(), lps[i].tolist(), strict=True):
+            if t == END:
                 break
-            tok = np.where(done, PAD, seqs[:, :, -1]).reshape(-1)
-            lp, h, c = self._step(tok, h, c, copy)
-            lp = lp.reshape(n, width, vocab)
-            lp = np.where(used, -np.inf, lp)
-            # a finished beam only continues with a (non-emitted) pad at no cost
-            lp[done] = -np.inf
-            lp[done, PAD] = 0.0
-            cand = (score[:, :, None] + lp).reshape(n, -1)  # (n, width * V)
-            best = np.argsort(-cand, axis=1, kind="stable")[:, :width]
-            beam, tok = best // vocab, best % vocab
-            score = np.take_along_axis(cand, best, axis=1)
-            seqs = np.concatenate([seqs[rows, beam], tok[:, :, None]], axis=2)
-            step_logp = np.concatenate(
-                [step_logp[rows, beam], lp[rows, beam, tok][:, :, None]], axis=2
-            )
-            used = used[rows, beam]
-            used[rows, np.arange(width)[None, :], tok] = True
-            done = done[rows, beam] | (tok == END)
-            flat = (rows * width + beam).reshape(-1)
-            h = ops.convert_to_numpy(h)[flat]
-            c = ops.convert_to_numpy(c)[flat]
-        best_beam = np.argmax(np.where(np.isfinite(score), score, -np.inf), axis=1)
-        out_ids, out_scores = [], []
-        for i in range(n):
-            tags, cum, probs = [], 0.0, []
-            for t, lp_t in zip(seqs[i, best_beam[i]], step_logp[i, best_beam[i]], strict=True):
-                if t in (PAD, END) or not np.isfinite(lp_t):
-                    if t == END:
-                        break
-                    continue
-                cum += float(lp_t)
-                tags.append(int(t))
-                probs.append(float(np.exp(cum)))
-            if fill and len(tags) < steps:  # the first step's ranking of the other tags
-                last, have = (probs[-1] if probs else 1.0), set(tags)
-                for t in fill_order[i]:
-                    if len(tags) == steps or not np.isfinite(logp[i, t]):
-                        break
-                    if t != END and int(t) not in have:
-                        tags.append(int(t))
-                        probs.append(last * float(np.exp(logp[i, t])))
-            out_ids.append(tags)
-            out_scores.append(probs)
-        return out_ids, out_scores
+            if t == PAD or not np.isfinite(lp):
+                continue
+            cum += lp
+            tags.append(t)
+            p.append(math.exp(cum))
+        if fill and len(tags) < steps:
+            last, have = (p[-1] if p else 1.0), set(tags)
+            for t, lp in zip(out["first_ids"][i].tolist(), out["first"][i].tolist(), strict=True):
+                if len(tags) == steps or not np.isfinite(lp):
+                    break
+                if t != END and t not in have:
+                    tags.append(t)
+                    p.append(last * math.exp(lp))
+        ids.append(tags)
+        probs.append(p)
+    return ids, probs
 
 
 def _rescale(x):
@@ -468,11 +489,7 @@ def _existing(inputs: dict, n: int) -> np.ndarray:
 
 def _left_pack(ids: np.ndarray) -> np.ndarray:
     """Move each row's non-zero ids to the front (keeping order), zeros after."""
-    out = np.zeros_like(ids)
-    for i, row in enumerate(ids):
-        vals = row[row > 0]
-        out[i, : len(vals)] = vals
-    return out
+    return np.take_along_axis(ids, np.argsort(ids == 0, axis=1, kind="stable"), axis=1)
 
 
 def dummy_inputs(model: HashtagEncoderDecoder, n: int = 2, steps: int | None = None, seed=0):
