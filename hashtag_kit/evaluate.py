@@ -279,26 +279,6 @@ def _arrays(posts: list[Post], feats: np.ndarray, mask: np.ndarray, tokens, max_
     return make_arrays(posts, no_image, text, tokens, np.zeros((n, 1), "int32"), max_tags, 1)
 
 
-class _BestWeights:
-    """Keras callback keeping the weights of the epoch with the lowest validation loss."""
-
-    def __new__(cls):
-        import keras
-
-        class BestWeights(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.best, self.best_epoch, self.weights = float("inf"), None, None
-
-            def on_epoch_end(self, epoch, logs=None):
-                loss = (logs or {}).get("val_loss")
-                if loss is not None and loss < self.best:
-                    self.best, self.best_epoch = float(loss), int(epoch)
-                    self.weights = [w.copy() for w in self.model.get_weights()]
-
-        return BestWeights()
-
-
 def first_step_ranking(model, inputs: dict, tokens, k: int, batch_size: int = 512):
     """Tags ranked by the decoder's FIRST-step distribution (after `<start>`), top `k` per post.
 
@@ -363,11 +343,10 @@ def train_text_encoder_decoder(
         for part in ("train", "val", "test")
     }
     say(f"training the text-only encoder-decoder ({epochs} epochs, {units} units) ...")
-    best = _BestWeights()
-    result = train(config, arrays["train"], arrays["val"], len(tokens), callbacks=[best])
-    if best.weights is not None:  # early stopping: the epoch with the lowest val loss
-        result.model.set_weights(best.weights)
-        say(f"best epoch by val loss: {best.best_epoch + 1} of {epochs}")
+    result = train(config, arrays["train"], arrays["val"], len(tokens))
+    best_epoch = result.best_epoch if result.history["val_loss"] else None
+    if best_epoch is not None:  # train() kept the weights of the epoch with the lowest val loss
+        say(f"best epoch by val loss: {best_epoch + 1} of {epochs}")
     ranked = {
         "first_step": first_step_ranking(result.model, arrays["test"].inputs, tokens, k),
         "beam": recommend_tags(result.model, arrays["test"], tokens, k=k, beam_width=beam_width),
@@ -403,7 +382,7 @@ def train_text_encoder_decoder(
             "dropout": config.dropout,
             "learning_rate": config.learning_rate,
             "epochs": epochs,
-            "best_epoch": None if best.best_epoch is None else best.best_epoch + 1,
+            "best_epoch": None if best_epoch is None else best_epoch + 1,
         },
     }
     return entry, ranked
