@@ -302,7 +302,7 @@ def compile_classifier(model: keras.Model, loss: str = "bce", learning_rate: flo
     return model
 
 
-def fit_classifier(model, x, y, val, *, epochs, checkpoint_dir, verbose, **settings):
+def fit_classifier(model, x, y, val, *, epochs, checkpoint_dir, callbacks, verbose, **settings):
     """`hashtag_kit.training.fit` for the tag classifiers (this one and the CNN-RNN): Keras
     shuffles the training arrays, every epoch counts (no restore-best), a checkpoint after each
     epoch in `<checkpoint_dir>/<model class>-<digest>/` (removed when training ends) resumes an
@@ -321,6 +321,7 @@ def fit_classifier(model, x, y, val, *, epochs, checkpoint_dir, verbose, **setti
         checkpoint_dir=folder,
         keep_checkpoint=False,
         key=key,
+        callbacks=callbacks,
         verbose=verbose,
     )
     info = {k: getattr(result, k) for k in ("ms_per_step", "trainable_params")}
@@ -348,6 +349,7 @@ def train_attention_classifier(
     prior_bias: bool = True,
     seed: int = 0,
     checkpoint_dir: str | Path | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> tuple[AttentionHashtagClassifier, dict]:
     """Build, compile and fit one `AttentionHashtagClassifier` (seeded).
@@ -364,6 +366,7 @@ def train_attention_classifier(
             its first epochs on the evidence rather than on re-learning tag popularity.
         seed: `keras.utils.set_random_seed` before building.
         checkpoint_dir: checkpoints after every epoch (see `fit_classifier`); None: none.
+        callbacks: extra Keras callbacks.
 
     Returns:
         `(model, info)` from `fit_classifier`, info["history"] = {"loss": [...], "val_loss":
@@ -400,9 +403,9 @@ def train_attention_classifier(
     compile_classifier(model, loss, learning_rate)
     val = (inputs(val_posts), multi_hot(val_posts, tags)) if len(val_posts) else None
     return fit_classifier(
-        model, x, y, val, epochs=epochs, checkpoint_dir=checkpoint_dir, verbose=verbose,
-        batch_size=batch_size, learning_rate=learning_rate, loss=loss, prior_bias=prior_bias,
-        seed=seed,
+        model, x, y, val, epochs=epochs, checkpoint_dir=checkpoint_dir, callbacks=callbacks,
+        verbose=verbose, batch_size=batch_size, learning_rate=learning_rate, loss=loss,
+        prior_bias=prior_bias, seed=seed,
     )  # fmt: skip
 
 

@@ -262,6 +262,7 @@ def train_cnn_rnn(
     learning_rate: float = 3e-3,
     seed: int = 0,
     checkpoint_dir=None,
+    callbacks=(),
     verbose: int = 0,
 ) -> tuple[CNNRNNTagger, dict]:
     """Build, compile and fit a `CNNRNNTagger` (seeded) on pooled image features.
@@ -271,6 +272,7 @@ def train_cnn_rnn(
         tags: the tag vocabulary, most frequent first (the sequence order).
         image, val_image: (n, image_dim) pooled image features of those posts.
         checkpoint_dir: checkpoints after every epoch; an interrupted training resumes.
+        callbacks: extra Keras callbacks.
 
     Returns:
         `(model, info)` from `hashtag_kit.models.attention_classifier.fit_classifier`.
@@ -286,6 +288,7 @@ def train_cnn_rnn(
         val = ({"image": np.asarray(val_image, np.float32), "tags_in": vx}, vy)
     x = {"image": np.asarray(image, np.float32), "tags_in": x}
     return fit_classifier(
-        model, x, y, val, epochs=epochs, checkpoint_dir=checkpoint_dir, verbose=verbose,
-        batch_size=batch_size, learning_rate=learning_rate, seed=seed, max_tags=max_tags,
+        model, x, y, val, epochs=epochs, checkpoint_dir=checkpoint_dir, callbacks=callbacks,
+        verbose=verbose, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+        max_tags=max_tags,
     )  # fmt: skip
