@@ -325,9 +325,18 @@ class CaptionBatches(keras.utils.PyDataset):
         self.epoch += 1
         self.batches = self._batches()
 
+    @property
+    def signature(self):
+        """The `tf.TensorSpec`s of a batch: its size and caption length are left open (one
+        trace for every length; Keras's own adapter would fix the shapes of its first batches)."""
+        import tensorflow as tf  # Keras imports it anyway; here for its TensorSpec
+
+        regions, channels = self.data.grid.shape[1:]
+        tokens = tf.TensorSpec((None, None), tf.int32)
+        return (tf.TensorSpec((None, regions, channels), tf.float32), tokens), tokens
+
     def as_dataset(self):
-        """The batches as a `tf.data.Dataset` whose steps may differ in length (one trace for
-        every length; Keras's own adapter would fix the shapes of its first batches)."""
+        """The batches as a `tf.data.Dataset` (`hashtag_kit.training.fit.epochs_dataset`)."""
         return epochs_dataset(lambda _: self, 0, 1)
 
 

@@ -25,7 +25,7 @@ def _rows(out: str, n_numbers: int) -> list[list[float]]:
 
 def _train_rows(out: str) -> dict[str, list[float]]:
     """`bench train`'s rows: {loop: [batch, ms/step, examples/s, first epoch s]}."""
-    loops = ("keras Model.fit", "training.train")
+    loops = ("keras Model.fit", "train, checkpoints", "train, none")
     pattern = re.compile(r"^(" + "|".join(loops) + r")\s+" + r"\s+".join([NUMBER] * 4) + r"\s*$")
     rows = {
         m[1]: [float(v) for v in m.groups()[1:]]
@@ -48,9 +48,10 @@ def test_bench_train_prints_train_beside_a_plain_fit(capsys):
         # the two figures are consistent (24 posts = 3 full batches): examples/s = batch /
         # (ms / 1000), up to the printed precision (ms/step to 0.05; examples/s to 0.05)
         assert abs(per_s - batch / (ms / 1000)) <= per_s * 0.05 / (ms - 0.05) + 0.1
-    ratio = re.search(rf"training.train / keras Model.fit: {NUMBER}x examples/s", out)
-    fit, kit = rows["keras Model.fit"][2], rows["training.train"][2]
-    assert ratio and float(ratio[1]) == pytest.approx(kit / fit, rel=0.02, abs=0.01)
+    ratio = re.search(rf"train / keras Model.fit: checkpoints {NUMBER}x, none {NUMBER}x", out)
+    fit = rows["keras Model.fit"][2]
+    for got, loop in zip(ratio.groups(), ("train, checkpoints", "train, none"), strict=True):
+        assert float(got) == pytest.approx(rows[loop][2] / fit, rel=0.02, abs=0.01)
 
 
 def test_bench_recommend_prints_posts_per_s_for_each_beam(capsys):
