@@ -3,20 +3,15 @@
     python -m hashtag_kit bench train [--run outputs/default] [--batch-size 64] [--steps 20]
                                       [--epochs 2] [--units 256] [--tags 1000] [--tiny]
 
-Both loops train the same model (`build_model`: `HashtagEncoderDecoder`, `HashtagSetLoss`,
-Adam; notebook 02's recipe) on the same posts, in one run, for one epoch (tracing) and then
-`--epochs` timed epochs, with a validation part (an eighth of the posts) evaluated after each:
-
-- **keras Model.fit**: one `model.fit` on the first epoch's arrays (`epoch_arrays`).
-- **train, checkpoints**: what notebook 02 runs: `train()` with a checkpoint folder (each
-  epoch its own post and tag order, restore-best, a `.keras` checkpoint after every epoch).
-- **train, none**: the same `train()` without a checkpoint folder (what the checkpoints cost).
-
-With `--run`, the posts are the run's training posts (notebook 01's feature cache, its tag
-vocabulary, at most `--steps` batches); otherwise random features of the offline encoders'
-sizes (EfficientNet-Lite0 1280-d image, USE 512-d text) and `--tags` random tags. The
-figures are warm: ms per step and examples per second over the timed epochs' wall time (its
-validation and checkpoints included); the first epoch's seconds are printed beside them.
+The loops train the same model (`build_model`, notebook 02's recipe) on the same posts in one
+run, one epoch (tracing) then `--epochs` timed epochs, with an eighth as many val posts
+evaluated after each: "keras Model.fit" is one `model.fit` on the first epoch's arrays; "train,
+checkpoints" is what notebook 02 runs (`train()` with a checkpoint folder: each epoch its own
+post and tag order, restore-best, a `.keras` checkpoint after every epoch); "train, none" the
+same without checkpoints (what they cost). With `--run`, the posts are the run's training
+posts (notebook 01's feature cache; at most `--steps` batches); otherwise random features of
+the offline encoders' sizes (1280-d image, 512-d text) and `--tags` random tags. Figures are
+warm: over the timed epochs' wall time, validation and checkpoints included.
 """
 
 from __future__ import annotations
@@ -29,66 +24,65 @@ import time
 import numpy as np
 
 IMAGE_DIM, TEXT_DIM = 1280, 512
-HISTORY_LEN, TAGS_PER_POST = 8, 6
 TARGET_RATIO = 0.9
 
 
 def random_arrays(n: int, n_tags: int, seed: int = 0, image_dim=IMAGE_DIM, text_dim=TEXT_DIM):
-    """`PostArrays` of `n` posts with random inputs and 1-6 random tags each."""
+    """`PostArrays` of `n` posts with random inputs, histories of 8 tags and 1-6 tags each."""
     from hashtag_kit.models.encoder_decoder import N_SPECIAL
     from hashtag_kit.training import PostArrays
 
     rng = np.random.default_rng(seed)
-    tags = np.zeros((n, TAGS_PER_POST), "int32")
+    tags = np.zeros((n, 6), "int32")
     for i in range(n):
-        k = int(rng.integers(1, TAGS_PER_POST + 1))
+        k = int(rng.integers(1, 7))
         tags[i, :k] = rng.choice(np.arange(N_SPECIAL, N_SPECIAL + n_tags), k, replace=False)
     inputs = {
         "image": rng.normal(size=(n, image_dim)).astype("float32"),
         "image_mask": (rng.random(n) > 0.1).astype("float32"),
         "text": rng.normal(size=(n, text_dim)).astype("float32"),
         "text_mask": (rng.random(n) > 0.2).astype("float32"),
-        "history": rng.integers(N_SPECIAL, N_SPECIAL + n_tags, (n, HISTORY_LEN)).astype("int32"),
+        "history": rng.integers(N_SPECIAL, N_SPECIAL + n_tags, (n, 8)).astype("int32"),
         "existing": np.zeros((n, 0), "int32"),
     }
     return PostArrays([str(i) for i in range(n)], inputs, tags, [set() for _ in range(n)])
 
 
 def measure(config, train, val, vocab_size: int) -> dict:
-    """Time `Model.fit` and `train()` on the same model and posts: {loop: figures}."""
+    """{loop: {"ms_per_step", "examples_per_s", "first_epoch_s"}} and the parameter count."""
     import keras
-    import tensorflow as tf  # op determinism is process-wide: both loops run under it
+    import tensorflow as tf  # op determinism is process-wide: every loop runs under it
 
     from hashtag_kit.training import build_model, epoch_arrays
     from hashtag_kit.training import train as kit_train
 
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    clock = _Clock()
-    dims = train.inputs["image"].shape[1], train.inputs["text"].shape[1]
-    vx, vy = epoch_arrays(val, config.seed, 0, shuffle=False)
+    clock, figures, n = _Clock(), {}, len(train)
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config, vocab_size, *dims)
+    model = build_model(
+        config, vocab_size, train.inputs["image"].shape[1], train.inputs["text"].shape[1]
+    )
     x, y = epoch_arrays(train, config.seed, 0)
-    clock.start()
+    clock.t0 = time.perf_counter()
     model.fit(
         x,
         y,
         batch_size=config.batch_size,
         epochs=config.epochs,
         shuffle=False,
-        validation_data=(vx, vy),
-        callbacks=[clock],
         verbose=0,
+        validation_data=epoch_arrays(val, config.seed, 0, shuffle=False),
+        callbacks=[clock],
     )
-    figures = {"keras Model.fit": clock.figures(config, len(train))}
+    figures["keras Model.fit"] = clock.figures(config, n)
     with tempfile.TemporaryDirectory() as folder:
         for name, checkpoints in (("train, checkpoints", folder), ("train, none", None)):
-            clock.start()
+            clock.t0 = time.perf_counter()
             result = kit_train(
                 config, train, val, vocab_size, checkpoint_dir=checkpoints, callbacks=[clock]
             )
-            figures[name] = clock.figures(config, len(train))
+            figures[name] = clock.figures(config, n)
     return {"figures": figures, "trainable_params": result.trainable_params}
 
 
@@ -96,21 +90,17 @@ def _Clock():
     import keras
 
     class Clock(keras.callbacks.Callback):
-        """The call's start, the end of its first epoch (after every other callback), its end."""
-
-        def start(self):
-            self.t0 = time.perf_counter()
+        """The end of the first epoch (after the other callbacks: checkpoints included)."""
 
         def on_epoch_end(self, epoch, logs=None):
-            if epoch == 0:
-                self.t1 = time.perf_counter()
+            self.t1 = time.perf_counter() if epoch == 0 else self.t1
 
         def figures(self, config, n: int) -> dict:
-            warm = time.perf_counter() - self.t1
-            steps = -(-n // config.batch_size) * (config.epochs - 1)
+            warm, epochs = time.perf_counter() - self.t1, config.epochs - 1
+            steps = -(-n // config.batch_size) * epochs
             return {
                 "ms_per_step": 1000 * warm / steps,
-                "examples_per_s": n * (config.epochs - 1) / warm,
+                "examples_per_s": n * epochs / warm,
                 "first_epoch_s": self.t1 - self.t0,
             }
 
@@ -131,53 +121,54 @@ def main(argv: list[str] | None = None) -> int:
     args, _ = parser.parse_known_args(argv)
     if args.tiny:
         args.batch_size, args.steps, args.epochs, args.units, args.tags = 8, 3, 1, 16, 30
-    n = args.batch_size * args.steps
+    n, batch = args.batch_size * args.steps, args.batch_size
     config = TrainConfig(
         units=args.units,
         embed_dim=max(args.units // 2, 4),
         epochs=1 + args.epochs,
-        batch_size=args.batch_size,
-        history_len=HISTORY_LEN,
+        batch_size=batch,
+        history_len=8,
         existing_len=0,
     )
     if args.run:
         data = load_run_data(args.run, config)
-        train, val, vocab_size = (
+        train, val, vocab = (
             data.train.subset(np.arange(min(n, len(data.train)))),
             data.val,
             data.vocab_size,
         )
-        source = f"cached features of {args.run} ({len(train)} training posts, {len(val)} val)"
+        source = f"cached features of {args.run}"
     else:
         dims = (64, 32) if args.tiny else (IMAGE_DIM, TEXT_DIM)
-        train = random_arrays(n, args.tags, 0, *dims)
-        val, vocab_size = random_arrays(max(n // 8, 1), args.tags, 1, *dims), args.tags + 4
-        source = f"random features ({dims[0]}-d image, {dims[1]}-d text), {args.tags} random tags"
-    r = measure(config, train, val, vocab_size)
-    print(f"data: {source}")
+        train, val = (
+            random_arrays(n, args.tags, 0, *dims),
+            random_arrays(max(n // 8, 1), args.tags, 1, *dims),
+        )
+        vocab, source = (
+            args.tags + 4,
+            f"random features ({dims[0]}-d image, {dims[1]}-d text), {args.tags} random tags",
+        )
+    r = measure(config, train, val, vocab)
+    print(
+        f"data: {source} ({len(train)} posts: {-(-len(train) // batch)} steps per epoch; {len(val)} val)"
+    )
     print(f"machine: {_machine()}")
     print(
-        f"model: HashtagEncoderDecoder units={config.units} vocab={vocab_size} "
-        f"trainable_params={r['trainable_params']:,}"
-    )
-    print(
-        f"sizes: batch {args.batch_size}, {len(train)} posts ({-(-len(train) // args.batch_size)} "
-        f"steps per epoch), {len(val)} val posts, {args.epochs} timed epochs after a first one"
+        f"model: HashtagEncoderDecoder units={config.units} vocab={vocab} "
+        f"trainable_params={r['trainable_params']:,}; {args.epochs} timed epochs after a first one"
     )
     print(f"{'loop':<20} {'batch':>6} {'ms/step':>9} {'examples/s':>11} {'first epoch s':>14}")
     for name, f in r["figures"].items():
         print(
-            f"{name:<20} {args.batch_size:>6} {f['ms_per_step']:>9.1f} "
-            f"{f['examples_per_s']:>11.1f} {f['first_epoch_s']:>14.2f}"
+            f"{name:<20} {batch:>6} {f['ms_per_step']:>9.1f} {f['examples_per_s']:>11.1f} "
+            f"{f['first_epoch_s']:>14.2f}"
         )
     fit = r["figures"]["keras Model.fit"]["examples_per_s"]
-    ratios = {
-        k: f["examples_per_s"] / fit for k, f in r["figures"].items() if k.startswith("train")
-    }
-    verdict = "met" if ratios["train, checkpoints"] >= TARGET_RATIO else "NOT met"
+    ratios = {k[7:]: f["examples_per_s"] / fit for k, f in r["figures"].items() if k[:5] == "train"}
+    verdict = "met" if ratios["checkpoints"] >= TARGET_RATIO else "NOT met"
     print(
         "train / keras Model.fit: "
-        + ", ".join(f"{k.split(', ')[1]} {v:.2f}x" for k, v in ratios.items())
+        + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items())
         + f" examples/s (target >= {TARGET_RATIO}x with checkpoints: {verdict})"
     )
     return 0

@@ -1,14 +1,8 @@
-"""Training: one fit path for every model of the kit, and the encoder-decoder's data.
+"""Training: `fit.py`, the one loop every model of the kit trains through (step timer,
+restore-best, per-epoch checkpoints with an exact resume, distribution strategy);
+`checkpoints.py`, its SHA-256 checked epoch checkpoints; `encoder_decoder.py`, notebook 02's
+model: a run's data as arrays (`load_run_data`), `train`, `evaluate`."""
 
-- `fit` (`fit.py`): the loop every trainer uses: one Keras `fit` over all epochs with a step
-  timer, restore-best / early stopping / learning-rate decay on the val loss, a checkpoint
-  after each epoch and an exact resume, and the distribution strategy.
-- `checkpoints.py`: the epoch checkpoint files, verified by SHA-256 on resume.
-- `encoder_decoder.py`: notebook 02's model: run data to arrays (`load_run_data`), `train`,
-  `evaluate`.
-"""
-
-from hashtag_kit.training.checkpoints import CheckpointError, load_epoch_checkpoint
 from hashtag_kit.training.encoder_decoder import (
     PostArrays,
     RunData,
@@ -25,16 +19,9 @@ from hashtag_kit.training.encoder_decoder import (
     train,
     user_histories,
 )
-from hashtag_kit.training.fit import (
-    StepTimer,
-    TrainResult,
-    count_params,
-    fit,
-    get_strategy,
-)
+from hashtag_kit.training.fit import StepTimer, TrainResult, get_strategy
 
 __all__ = [
-    "CheckpointError",
     "PostArrays",
     "RunData",
     "StepTimer",
@@ -42,12 +29,9 @@ __all__ = [
     "TrainResult",
     "build_model",
     "checkpoint_folder",
-    "count_params",
     "epoch_arrays",
     "evaluate",
-    "fit",
     "get_strategy",
-    "load_epoch_checkpoint",
     "load_run_data",
     "make_arrays",
     "make_tokens",

@@ -1,12 +1,7 @@
-"""Epoch checkpoints: written after every finished epoch, verified (SHA-256) on resume.
-
-A checkpoint folder holds, per epoch, `epoch_NNNN.keras` (weights and optimizer state),
-`best_NNNN.npz` (the best epoch's weights so far, when restore-best is on) and
-`epoch_NNNN.json` (the commit point: the training state with the SHA-256 of the files it names,
-the `key` it was made with, the dropout random-number states). Every file is written
-atomically (`hashtag_kit.files`); the folder keeps the last `KEEP_CHECKPOINTS` epochs.
-`hashtag_kit.training.fit.fit` writes and reads them for every trainer.
-"""
+"""Epoch checkpoints of `hashtag_kit.training.fit`: per epoch `epoch_NNNN.keras` (weights and
+optimizer state), `best_NNNN.npz` (the best epoch's weights so far) and `epoch_NNNN.json` (the
+commit point: the state, the SHA-256 of the files it names, the `key` it was made with, the
+dropout random-number states), each written atomically, verified on resume."""
 
 from __future__ import annotations
 
@@ -33,8 +28,8 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    """A verified epoch checkpoint: the model of that finished epoch, its state
-    ({"epoch", "history", "best_epoch", ...}) and the best epoch's weights (or None)."""
+    """A verified epoch checkpoint: the model, state ({"epoch", "history", "best_epoch", ...})
+    and best epoch's weights (or None)."""
 
     model: keras.Model
     state: dict

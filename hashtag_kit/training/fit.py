@@ -1,18 +1,7 @@
 """The one training loop of the kit: every trainer (encoder-decoder, captioners, attention and
-co-attention classifiers, CNN-RNN, the tweet evaluation) fits through `fit`.
-
-One Keras `fit` call runs all epochs (no per-epoch call overhead). Around it:
-
-- a step timer (`StepTimer`: each step's wall time, per epoch; `ms_per_step`),
-- restore-best: the weights of the epoch with the lowest validation loss are kept and put
-  back at the end; with `patience`, training stops after that many epochs without a better
-  val loss (early stopping); with `lr_decay`, an epoch that is not the best sends training
-  back to the best weights with a smaller learning rate,
-- a checkpoint after every epoch (`hashtag_kit.training.checkpoints`): a re-run with the same
-  `key` resumes after the last verified epoch and ends where an uninterrupted run would (the
-  data of epoch e depends on (seed, e) only; the checkpoint carries the optimizer and dropout
-  random-number states),
-- the distribution strategy (`get_strategy`): "none" or "mirrored".
+co-attention classifiers, CNN-RNN, the tweet evaluation) fits through `fit`: one Keras `fit`
+over all epochs with a step timer, restore-best / early stopping / learning-rate decay on the
+val loss, a checkpoint after every epoch with an exact resume, and the distribution strategy.
 
 Example:
     >>> result = fit(model, (x, y), (vx, vy), epochs=5, batch_size=32)  # doctest: +SKIP
@@ -79,29 +68,18 @@ class StepTimer(keras.callbacks.Callback):
 
     @property
     def ms_per_step(self) -> float | None:
-        """Median ms of a step after the first epoch (tracing); of the steps after the first
-        one when only one epoch ran."""
-        warm = [t for epoch in self.steps[1:] for t in epoch] or [
-            t for epoch in self.steps[:1] for t in epoch[1:]
-        ]
+        """Median ms of a step after the first epoch (tracing), or after the first step."""
+        warm = [t for e in self.steps[1:] for t in e] or [t for e in self.steps[:1] for t in e[1:]]
         return float(np.median(warm) * 1000.0) if warm else None
 
 
 @dataclass
 class TrainResult:
-    """What `fit` (and `hashtag_kit.training.train`) returns.
-
-    Fields:
-        model: the trained model (the checkpoint's model when resumed), with the best epoch's
-            weights when restore-best applied.
-        history: {"loss": [...], "val_loss": [...]} per epoch (resumed epochs included).
-        ms_per_step: median wall time of a warm training step in ms (`StepTimer`).
-        trainable_params: scalar trainable parameter count.
-        resumed_from_epoch: epochs already done when a checkpoint was found (0 = fresh start).
-        best_epoch: the epoch (0-based) whose weights the model ends with.
-        checkpoint_notes: damaged checkpoints skipped on resume (one line each).
-        epoch_seconds: wall time of each epoch this call ran.
-    """
+    """What `fit` returns: the model (the checkpoint's when resumed; the best epoch's weights
+    when restore-best applied), the history {"loss": [...], "val_loss": [...]} per epoch
+    (resumed epochs included), the median ms of a warm step, the trainable parameter count,
+    the epochs done before this call (0 = fresh start), the epoch (0-based) whose weights the
+    model ends with, and the damaged checkpoints skipped on resume (one line each)."""
 
     model: keras.Model
     history: dict
@@ -110,76 +88,69 @@ class TrainResult:
     resumed_from_epoch: int = 0
     best_epoch: int | None = None
     checkpoint_notes: list = field(default_factory=list)
-    epoch_seconds: list = field(default_factory=list)
 
     @property
     def epochs_run(self) -> int:
         return len(self.history["loss"])
 
 
+def _stopped(patience: int | None, best_epoch: int | None, epoch: int) -> bool:
+    return patience is not None and best_epoch is not None and epoch - best_epoch > patience
+
+
 class _EpochEnd(keras.callbacks.Callback):
     """After each epoch: history, best weights, learning-rate decay, checkpoint, early stop."""
 
-    def __init__(self, history, best, *, restore_best, patience, lr_decay, folder, key):
+    def __init__(self, history, best, restore_best, patience, lr_decay, folder, key):
         super().__init__()
         self.history, (self.best_epoch, self.best_weights) = history, best
         self.restore_best, self.patience, self.lr_decay = restore_best, patience, lr_decay
         self.folder, self.key = folder, key
 
     def on_epoch_end(self, epoch, logs=None):
-        logs, model = logs or {}, self.model
-        self.history["loss"].append(float(logs["loss"]))
+        logs, model, history = logs or {}, self.model, self.history
+        history["loss"].append(float(logs["loss"]))
         if "val_loss" in logs:
-            self.history["val_loss"].append(float(logs["val_loss"]))
-            if self.restore_best and self.history["val_loss"][-1] <= min(self.history["val_loss"]):
+            history["val_loss"].append(float(logs["val_loss"]))
+            if self.restore_best and history["val_loss"][-1] <= min(history["val_loss"]):
                 self.best_epoch = epoch
                 self.best_weights = [np.array(w) for w in model.get_weights()]
         if self.lr_decay and self.best_epoch is not None and self.best_epoch != epoch:
             model.set_weights(self.best_weights)  # back to the best epoch, with smaller steps
-            lr = model.optimizer.learning_rate
-            lr.assign(lr * self.lr_decay)
+            model.optimizer.learning_rate.assign(model.optimizer.learning_rate * self.lr_decay)
         if self.folder is not None:
             best = (self.best_epoch, self.best_weights)
-            save_epoch_checkpoint(self.folder, model, self.key, epoch, self.history, best)
-        if stopped(self.patience, self.best_epoch, epoch + 1):
+            save_epoch_checkpoint(self.folder, model, self.key, epoch, history, best)
+        if _stopped(self.patience, self.best_epoch, epoch + 1):
             model.stop_training = True
-
-
-def stopped(patience: int | None, best_epoch: int | None, epoch: int) -> bool:
-    """Early stopping: `epoch` comes more than `patience` epochs after the best one."""
-    return patience is not None and best_epoch is not None and epoch - best_epoch > patience
 
 
 def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int):
     """One `tf.data.Dataset` of the batches of epochs `start` .. `stop - 1`, in order.
 
-    `batches_of(epoch)` gives that epoch's batches (a sequence of `(x, y)`, e.g. a
-    `keras.utils.PyDataset`), the same number every epoch. Each array keeps the shape of the
-    first batch's but for the batch size (fixed shapes keep the decoders' loops static: an
-    open time dimension made an encoder-decoder step 1.7x slower), unless the batches give
-    their own `signature` (a structure of `tf.TensorSpec`, e.g. captions whose length changes
-    from batch to batch).
+    `batches_of(epoch)` gives that epoch's `(x, y)` batches (a sequence, the same number every
+    epoch). Arrays keep the first batch's shapes but for the batch size (fixed shapes keep the
+    decoders' loops static: an open time dimension made encoder-decoder steps 1.7x slower),
+    unless the batches give their own `signature` (`tf.TensorSpec`s, e.g. captions whose
+    length changes from batch to batch).
     """
     import tensorflow as tf  # Keras imports it anyway; here for tf.data
 
     first = batches_of(start)
     steps = len(first)
 
-    def spec(a):
-        a = np.asarray(a)
-        return tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype))
-
     def batches():
         for epoch in range(start, stop):
             epoch_batches = first if epoch == start else batches_of(epoch)
-            for i in range(steps):
-                yield epoch_batches[i]
+            yield from (epoch_batches[i] for i in range(steps))
+
+    def spec(a):
+        return tf.TensorSpec((None, *np.shape(a)[1:]), tf.as_dtype(np.asarray(a).dtype))
 
     signature = getattr(first, "signature", None) or tf.nest.map_structure(spec, first[0])
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
-    return dataset.apply(tf.data.experimental.assert_cardinality(steps * (stop - start))).prefetch(
-        2
-    )
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps * (stop - start)))
+    return dataset.prefetch(2)
 
 
 def fit(
@@ -207,7 +178,7 @@ def fit(
             scope, and only when no checkpoint is resumed). Seed before building it.
         data: `(x, y)` arrays (the same every epoch; `shuffle=True` lets Keras permute them,
             which under a fixed seed is the same permutation each epoch), or `batches_of(epoch)`
-            giving epoch e's batches (see `epochs_dataset`), whose order depends on e only.
+            giving epoch e's batches (`epochs_dataset`), whose order depends on e only.
         val: validation data as Keras takes it ((x, y) arrays or a dataset), or None.
         epochs: the total number of epochs (a resumed training runs the remaining ones).
         batch_size: for array `data` and `val`.
@@ -215,11 +186,12 @@ def fit(
         patience: stop after this many epochs without a better val loss (None: never).
         lr_decay: after an epoch that is not the best, go back to the best weights with the
             learning rate multiplied by this (None: off).
-        checkpoint_dir: the folder of this training's checkpoints (None: no checkpoints).
-        keep_checkpoint: keep the folder when training ends (False: remove it; only an
-            interrupted training leaves one).
-        key: what a checkpoint must have been made with to be resumed (configuration and
-            data); a checkpoint of another key is an error.
+        checkpoint_dir: the folder of this training's checkpoints (`checkpoints.py`; None:
+            none). A re-run resumes after its last verified epoch and ends where an
+            uninterrupted run would (the checkpoint carries optimizer and dropout states).
+        keep_checkpoint: keep the folder when training ends (False: only an interrupted
+            training leaves one).
+        key: what a checkpoint must have been made with to be resumed (configuration, data).
         strategy: "none", "mirrored" or a `tf.distribute.Strategy` (`get_strategy`).
         callbacks: extra Keras callbacks; verbose: Keras fit verbosity.
     """
@@ -236,21 +208,12 @@ def fit(
         elif not isinstance(model, keras.Model):
             model = model()
     timer = StepTimer()
-    end = _EpochEnd(
-        history,
-        best,
-        restore_best=restore_best,
-        patience=patience,
-        lr_decay=lr_decay,
-        folder=folder,
-        key=key,
-    )
-    if start < epochs and not stopped(patience, best[0], start):
+    end = _EpochEnd(history, best, restore_best, patience, lr_decay, folder, key)
+    if start < epochs and not _stopped(patience, best[0], start):
+        (x, y), steps = data if not callable(data) else (None, None), None
         if callable(data):
-            x, y = epochs_dataset(data, start, epochs), None
+            x = epochs_dataset(data, start, epochs)
             steps = int(x.cardinality()) // (epochs - start)
-        else:
-            (x, y), steps = data, None
         model.fit(
             x,
             y,
@@ -266,18 +229,14 @@ def fit(
         )
     if folder is not None and not keep_checkpoint:
         shutil.rmtree(folder, ignore_errors=True)
-    best_epoch, best_weights = end.best_epoch, end.best_weights
-    if best_weights is not None:
-        model.set_weights(best_weights)
-    else:
-        best_epoch = len(history["loss"]) - 1
+    if end.best_weights is not None:
+        model.set_weights(end.best_weights)
     return TrainResult(
         model=model,
         history=history,
         ms_per_step=timer.ms_per_step,
         trainable_params=count_params(model),
         resumed_from_epoch=start,
-        best_epoch=best_epoch,
+        best_epoch=end.best_epoch if end.best_weights is not None else len(history["loss"]) - 1,
         checkpoint_notes=notes,
-        epoch_seconds=timer.epochs,
     )
