@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import ENCODER_DECODER, RunDir, read_json
 
@@ -421,8 +421,8 @@ class Recommender:
         return self._text_encoder
 
     def _read_image(self, image, where: str) -> np.ndarray:
-        """A path (read with `hashtag_kit.images.load_image`) or an (H, W, 3) array -> uint8."""
-        from hashtag_kit.images import load_image
+        """A path (read with `hashtag_kit.data.images.load_image`) or an (H, W, 3) array -> uint8."""
+        from hashtag_kit.data.images import load_image
 
         if isinstance(image, (str, Path)):
             return load_image(str(image))  # raises ImageError naming the file
@@ -608,7 +608,7 @@ class Recommender:
                 its first step ranks highest: `HashtagEncoderDecoder.decode`) or "first_step"
                 (every tag scored by the probability that the decoder emits it next, after
                 `<start>` and the typed tags: a classifier-style ranking; see
-                `hashtag_kit.evaluate.first_step_ranking`).
+                `hashtag_kit.evaluation.tweets.first_step_ranking`).
             accepted: suggestions the user accepted ("Add", the CNN-RNN Instagram project's
                 interaction), in the order accepted: each is fed to the decoder as its next
                 input after the typed tags, so the rest are re-ranked given them; never
@@ -629,7 +629,7 @@ class Recommender:
 
         Raises:
             ValueError: the post has neither an image nor non-blank text, or bad arguments.
-            hashtag_kit.images.ImageError: the image file is unreadable (names the file).
+            hashtag_kit.data.images.ImageError: the image file is unreadable (names the file).
         """
         if text is not None and not isinstance(text, str):
             raise ValueError(f"text must be a string or None, got {type(text).__name__}")
@@ -728,7 +728,7 @@ class Recommender:
 
         Raises:
             ValueError: an empty post (names it) without a report, or misaligned arguments.
-            hashtag_kit.images.ImageError: an unreadable image without a report.
+            hashtag_kit.data.images.ImageError: an unreadable image without a report.
         """
         image, image_mask, text, text_mask, n = self._batch_features(posts, features, report)
         if users is None:
@@ -833,7 +833,7 @@ class Recommender:
         return image, image_mask, text, text_mask, n
 
     def _encode_post_images(self, posts: Sequence[Post], report: RunReport | None):
-        from hashtag_kit.images import ImageError
+        from hashtag_kit.data.images import ImageError
 
         n = len(posts)
         image = np.zeros((n, self.image_dim), dtype="float32")
@@ -947,8 +947,8 @@ def _kit_log_level(level: int):
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m hashtag_kit recommend ...`: prints ranked hashtags; 2 on user errors."""
+    from hashtag_kit.data.images import ImageError
     from hashtag_kit.encoders.image import WeightsUnavailableError
-    from hashtag_kit.images import ImageError
 
     try:
         args = _parser().parse_args(argv)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# the repository's own tooling (`tools/`: README generator, datasheet writer) is not installed
+# with the package; tests import it as `tools.<module>` from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def pytest_addoption(parser):
@@ -53,7 +58,7 @@ _executed: dict = {}
 def _execute(stage: str, run_dir: Path, params: dict) -> Path:
     from hashtag_kit.reproduce import execute
 
-    key = (stage, str(run_dir), tuple(sorted(params.items())))
+    key = (stage, str(run_dir), json.dumps(params, sort_keys=True))
     if key not in _executed:
         execute(stage, run_dir, "smoke", params)
         _executed[key] = run_dir / "executed" / f"{stage}.ipynb"

@@ -11,21 +11,23 @@ import pandas as pd
 import pytest
 from fake_run import ATTENTION_MODELS, ENCODER_DECODER_MODELS, make_fake_run
 
-from hashtag_kit.comparison import (
+from hashtag_kit.reporting.comparison import (
     TABLE_NAMES,
     TABLE_TITLES,
     build_tables,
     format_cell,
+    headline_table,
     load_published,
     load_run_metrics,
     models_missing_from_tables,
     plot_inputs,
     route_published,
+    tidy_metrics,
     uncovered_published,
 )
-from hashtag_kit.html_report import write_report
-from hashtag_kit.readme_results import END, START, markdown_table, update_readme
+from hashtag_kit.reporting.html import compact, write_report
 from hashtag_kit.run import ATTENTION, CAPTION, ENCODER_DECODER, PREPROCESS, RunDir
+from tools.readme_results import END, SOURCES, START, markdown_table, markers, update_docs
 
 KRAUSE = "Krause et al. 2017 (Hierarchical paragraph captioning)"
 
@@ -214,12 +216,70 @@ def test_html_report_is_self_contained_and_holds_the_tables(full_run, tables, re
         assert f'id="{name}"' in page
     for name, df in tables.items():
         for model in df.get("model", []):
-            assert f"<td>{html.escape(str(model))}</td>" in page, (name, model)
+            assert f"<td>{html.escape(str(model))}" in page, (name, model)
     assert page.count('<tr class="published">') == tables_published_rows(tables)
     # figures are formatted, not dumped at full precision
     f1 = _row(tables["design"], "encoder-decoder weighted+user")["F1@7"]
     assert f'<td class="num">{f1:.3f}</td>' in page
     assert "all 54 published figures appear in a table" in page
+
+
+def test_html_report_puts_the_headline_and_plots_first_and_says_the_protocol_once(
+    full_run, report_html
+):
+    page = report_html
+    headline, plots = page.index('id="headline"'), page.index('id="plots"')
+    assert headline < plots < min(page.index(f'id="{name}"') for name in TABLE_NAMES)
+    # the headline table: every model of this run at K = 7, best F1 first
+    top = page[headline:plots]
+    rows = [re.findall(r"<td[^>]*>([^<]*)</td>", r) for r in top.split("<tr")[2:]]
+    f1 = [float(cells[5]) for cells in rows]  # model, nb, Hit, P, R, F1
+    assert f1 == sorted(f1, reverse=True)
+    assert len(rows) == len(
+        tidy_metrics(load_run_metrics(full_run)).query(
+            "metric == 'f1' and k == 7 and split == 'test'"
+        )
+    )
+    # this run's protocol once per table, not in every row; no protocol or note column
+    context = "embedded (smoke mode), random split test part"
+    assert page.count(context) == 3  # once in each ranking table (original, design, baselines)
+    # and once in every table but the stages table
+    assert page.count("This run, unless a note says otherwise: embedded (smoke mode)") == 4
+    assert "<th>protocol</th>" not in page and "<th>note</th>" not in page
+    # a published row's own protocol is a numbered note under its table
+    design = page[page.index('id="design"') : page.index('id="baselines"')]
+    assert "<li>published: Instagram-41873; K=7</li>" in design
+    assert "DESIGN, ViT, weighted fusion (Yakovlev &amp; Shapoval 2024" in design
+
+
+def test_compact_says_the_shared_protocol_once_and_numbers_the_rest(tables):
+    shown, said, notes = compact(tables["design"])
+    assert {"protocol", "note", "source", "dataset"}.isdisjoint(shown.columns)
+    assert said[0].startswith("This run, unless a note says otherwise: embedded (smoke mode)")
+    assert said[1].startswith("Published rows (shaded): each differs from this run")
+    subset = shown[shown["test_posts"] == "without_text"]
+    assert len(set(subset["notes"])) == 1 and notes[int(subset["notes"].iloc[0]) - 1].endswith(
+        "test posts: without_text (metrics.json extra.without_text)"
+    )
+    assert set(shown["nb"].dropna()) == {"02"}
+    stages, said, _ = compact(tables["stages"])  # no protocol: the dataset stays a column
+    assert "dataset" in stages.columns and not said
+
+
+def test_tidy_frame_holds_every_figure_and_the_headline_is_its_pivot(full_run, tables):
+    tidy = tidy_metrics(load_run_metrics(full_run))
+    assert list(tidy.columns) == ["stage", "model", "split", "metric", "k", "value"]
+    main = tidy[(tidy["model"] == "encoder-decoder weighted+user") & (tidy["split"] == "test")]
+    f1 = main[(main["metric"] == "f1") & (main["k"] == 7)]["value"]
+    assert f1.tolist() == [_row(tables["design"], "encoder-decoder weighted+user")["F1@7"]]
+    assert "without_text" in set(tidy["split"])
+    assert "bleu4" in set(tidy["metric"])  # caption metrics too
+    head = headline_table(tidy, k=7)
+    assert list(head.columns) == ["model", "stage", "Hit@7", "P@7", "R@7", "F1@7", "mrr"] + [
+        "trainable_params"
+    ]
+    assert head["F1@7"].is_monotonic_decreasing
+    assert head.loc[head["model"] == "encoder-decoder weighted+user", "F1@7"].item() == f1.item()
 
 
 def tables_published_rows(tables) -> int:
@@ -244,23 +304,43 @@ def test_report_for_an_empty_run_says_what_is_missing(tmp_path):
     assert "all 54 published figures appear in a table" in page
 
 
-def test_update_readme_replaces_only_the_marked_section(full_run, tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# Kit\n\nintro\n\n{START}\nold results\n{END}\n\nafter\n")
-    assert update_readme(readme, full_run) is True
-    text = readme.read_text()
-    head, rest = text.split(START)
-    body, tail = rest.split(END)
-    assert head == "# Kit\n\nintro\n\n" and tail == "\n\nafter\n"
-    assert "old results" not in body
-    assert "| encoder-decoder weighted+user | this run | embedded | weighted | yes | both |" in body
-    assert "| DESIGN, ViT, weighted fusion | Yakovlev & Shapoval 2024 |" in body
-    assert "run mode: `smoke`" in body and "measured wall time" in body
-    assert "05_comparison/report.html" in body
+def _checkout(tmp_path, run_dir=None):
+    """A checkout with README.md and docs/results.md holding every generated block, and the
+    fake run as outputs/default."""
+    blocks = "".join(
+        f"{start}\nold {name}\n{end}\n" for name in SOURCES for start, end in [markers(name)]
+    )
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text(f"# Kit\n\nintro\n\n{blocks}\nafter\n")
+    (tmp_path / "docs" / "results.md").write_text(f"# Results\n\n{blocks}")
+    if run_dir is not None:
+        (tmp_path / "outputs").mkdir()
+        (tmp_path / "outputs" / "default").symlink_to(run_dir.path)
+    return tmp_path
 
-    readme.write_text("# no markers\n")
+
+def test_update_docs_replaces_only_the_blocks_whose_run_is_there(full_run, tmp_path):
+    root = _checkout(tmp_path, full_run)
+    done = update_docs(root)
+    assert done["README.md results"] == done["docs/results.md results"] == "updated"
+    assert done["README.md flickr8k"].startswith("kept (no ")
+    readme, docs = (root / "README.md").read_text(), (root / "docs" / "results.md").read_text()
+    head, rest = readme.split(START)
+    body, tail = rest.split(END)
+    assert head == "# Kit\n\nintro\n\n" and tail.startswith("\n<!-- flickr8k:start -->")
+    assert "old results" not in body and "old flickr8k" in readme and "old fusion" in docs
+    # README: the compact table (notebook 02's models on all test posts), docs: every table
+    row = "| encoder-decoder weighted+user | weighted | yes | both |"
+    assert row in body and "DESIGN, ViT" not in body and "[docs/results.md]" in body
+    assert "| encoder-decoder weighted+user | this run | embedded | weighted | yes | both |" in docs
+    assert "| DESIGN, ViT, weighted fusion | Yakovlev & Shapoval 2024 |" in docs
+    assert "run mode: `smoke`" in docs and "measured wall time" in docs
+    assert "(../outputs/default/05_comparison/report.html)" in docs
+    assert update_docs(root)["README.md results"] in ("unchanged", "updated")  # date may move
+
+    (root / "README.md").write_text("# no markers\n")
     with pytest.raises(ValueError, match="README.md.*results:start"):
-        update_readme(readme, full_run)
+        update_docs(root)
 
 
 def test_cells_and_markdown_formatting():
@@ -303,10 +383,11 @@ def test_malformed_entries_are_shown_with_a_note(tmp_path):
     write_report(rd, tables)  # renders without error
 
 
-def test_readme_adds_a_real_data_evaluation(full_run, tmp_path):
+def test_docs_add_a_real_data_evaluation(tmp_path):
     from hashtag_kit.run import write_metrics
 
-    stage = tmp_path / "tweets-eval" / "evaluate_tweets"
+    root = _checkout(tmp_path)
+    stage = root / "outputs" / "tweets-eval" / "evaluate_tweets"
     ranking = {
         key: {"1": 0.1, "5": 0.25, "10": 0.4} for key in ("hit_rate", "precision", "recall", "f1")
     }
@@ -321,11 +402,12 @@ def test_readme_adds_a_real_data_evaluation(full_run, tmp_path):
             "extra": {"protocol": {"split": "own files", "n_train": 8564, "n_test": 6389}},
         },
     )
-    readme = tmp_path / "README.md"
-    readme.write_text(f"{START}\n{END}\n")
-    update_readme(readme, full_run, evaluations=[stage / "metrics.json"])
-    body = readme.read_text()
-    assert "#### Real data: tweeteval" in body and "8,564 train, 6,389 test posts" in body
-    assert "| popularity | 0.100 | 0.250 | 0.400 |" in body
+    assert update_docs(root)["README.md tweets"] == "updated"
+    readme, docs = (root / "README.md").read_text(), (root / "docs" / "results.md").read_text()
+    assert "#### Real data: tweeteval" in docs and "#### Real data" not in readme  # README: compact
+    for body in (readme, docs):
+        assert "8,564 train, 6,389 test posts" in body
+        assert "| popularity | 0.100 | 0.250 | 0.400 |" in body
+    (stage / "metrics.json").write_text("{}")
     with pytest.raises(ValueError, match="not an evaluation"):
-        update_readme(readme, full_run, evaluations=[tmp_path / "missing.json"])
+        update_docs(root)

@@ -26,14 +26,14 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from hashtag_kit.data.images import ImageError, resolve_image_path
 from hashtag_kit.data.loaders import (
     DatasetNotFoundError,
     check_text_encoding,
     clean_str,
     require_dir,
 )
-from hashtag_kit.images import ImageError, resolve_image_path
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import normalise_hashtag
 

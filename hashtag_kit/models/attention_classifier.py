@@ -30,10 +30,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from hashtag_kit.data.posts import Post
 from hashtag_kit.files import write_text
 from hashtag_kit.layers.additive_attention import AdditiveAttention
 from hashtag_kit.layers.co_attention import CoAttention
-from hashtag_kit.posts import Post
 from hashtag_kit.training.checkpoints import training_key
 from hashtag_kit.training.fit import fit
 

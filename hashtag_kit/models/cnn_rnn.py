@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 
 PAD, START, END = 0, 1, 2
 N_SPECIAL = 3
