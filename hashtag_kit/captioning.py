@@ -21,11 +21,8 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import shutil
-import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +34,8 @@ import numpy as np
 from hashtag_kit.data.posts import Post
 from hashtag_kit.files import write_text
 from hashtag_kit.report import RunReport
-from hashtag_kit.training import load_epoch_checkpoint, record_epoch, save_epoch_checkpoint
+from hashtag_kit.training.checkpoints import training_key
+from hashtag_kit.training.fit import epochs_dataset, fit
 
 PAD, UNK, START, END = "<pad>", "<unk>", "<start>", "<end>"
 SPECIALS = (PAD, UNK, START, END)
@@ -326,63 +324,24 @@ class CaptionBatches(keras.utils.PyDataset):
         self.epoch += 1
         self.batches = self._batches()
 
-    def as_dataset(self):
-        """The batches as a `tf.data.Dataset` whose steps may differ in length (one trace for
-        every length; Keras's own adapter would fix the shapes of its first batches)."""
-        import tensorflow as tf
+    @property
+    def signature(self):
+        """The `tf.TensorSpec`s of a batch: its size and caption length are left open (one
+        trace for every length; Keras's own adapter would fix the shapes of its first batches)."""
+        import tensorflow as tf  # Keras imports it anyway; here for its TensorSpec
 
         regions, channels = self.data.grid.shape[1:]
-        signature = (
-            (
-                tf.TensorSpec((None, regions, channels), tf.float32),
-                tf.TensorSpec((None, None), tf.int32),
-            ),
-            tf.TensorSpec((None, None), tf.int32),
-        )
-        dataset = tf.data.Dataset.from_generator(
-            lambda: (self[i] for i in range(len(self))), output_signature=signature
-        )
-        return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
+        tokens = tf.TensorSpec((None, None), tf.int32)
+        return (tf.TensorSpec((None, regions, channels), tf.float32), tokens), tokens
 
-
-class _StepTimer(keras.callbacks.Callback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.times: list[float] = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._t = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.times.append(time.perf_counter() - self._t)
+    def as_dataset(self):
+        """The batches as a `tf.data.Dataset` (`hashtag_kit.training.fit.epochs_dataset`)."""
+        return epochs_dataset(lambda _: self, 0, 1)
 
 
 def caption_loss() -> keras.losses.Loss:
     """Cross-entropy over the vocabulary that ignores padding positions (id 0)."""
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
-
-
-def caption_training_key(model: keras.Model, train: CaptionData, settings: dict) -> dict:
-    """What a caption checkpoint must match to be resumed: the model's configuration, the
-    training settings (the number of epochs aside: training longer from a checkpoint is
-    allowed) and a digest of the training pairs and image features."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps(train.ids).encode("utf-8"))
-    digest.update(np.ascontiguousarray(train.pair_tokens).tobytes())
-    digest.update(np.ascontiguousarray(train.pair_image).tobytes())
-    digest.update(np.ascontiguousarray(train.grid[:, :1]).tobytes())  # first region of each
-    config = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable")}
-    return json.loads(
-        json.dumps(
-            {
-                "model": type(model).__name__,
-                "config": config,
-                **settings,
-                "data": digest.hexdigest(),
-            },
-            default=str,
-        )
-    )
 
 
 def train_caption_model(
@@ -401,18 +360,17 @@ def train_caption_model(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> dict:
-    """Teacher-forcing training with Adam, early stopping on val and a checkpoint every epoch.
+    """Teacher-forcing training with Adam through `hashtag_kit.training.fit`.
 
-    Each epoch is one `fit` call on the same compiled model (traced once per model, not once
-    per call). With `val`, the weights of the epoch with the lowest val loss are restored at
-    the end, and with `patience` training stops after that many epochs without improvement
-    (early stopping on the dev set, as Xu et al. 2015 do). With `lr_decay` (e.g. 0.5), an
-    epoch whose val loss is not the best so far sends training back to the best epoch's weights
-    with the learning rate multiplied by `lr_decay` (a plateau step: on Flickr8k the val loss
-    bottoms out after 3 epochs at 2e-3 and then rises). With `checkpoint_dir`, every
-    finished epoch is saved to `<checkpoint_dir>/<digest of model, settings and data>/`, and a
-    re-run finds it and resumes: it ends where an uninterrupted run would (same batches, same
-    dropout draws, same optimizer state). The folder is removed when training finishes unless
+    With `val`, the weights of the epoch with the lowest val loss are restored at the end, and
+    with `patience` training stops after that many epochs without improvement (early stopping
+    on the dev set, as Xu et al. 2015 do). With `lr_decay` (e.g. 0.5), an epoch whose val loss
+    is not the best so far sends training back to the best epoch's weights with the learning
+    rate multiplied by `lr_decay` (a plateau step: on Flickr8k the val loss bottoms out after 3
+    epochs at 2e-3 and then rises). With `checkpoint_dir`, every finished epoch is saved to
+    `<checkpoint_dir>/<model class>-<digest of model, settings and data>/`, and a re-run finds
+    it and resumes: it ends where an uninterrupted run would (same batches, same dropout
+    draws, same optimizer state). The folder is removed when training finishes unless
     `keep_checkpoint`.
 
     Returns:
@@ -420,8 +378,7 @@ def train_caption_model(
          "history": {"loss": [...], "val_loss": [...]}, "ms_per_step": median ms of a step
          after the first epoch, "best_epoch": epoch whose weights were kept (0-based),
          "epochs_run": epochs trained in total, "resumed_from_epoch": 0 for a fresh start,
-         "checkpoint_notes": damaged checkpoints skipped on resume (see
-         `hashtag_kit.training.load_epoch_checkpoint`)}.
+         "checkpoint_notes": damaged checkpoints skipped on resume}.
     """
     settings = {
         "batch_size": int(batch_size),
@@ -431,65 +388,30 @@ def train_caption_model(
         "lr_decay": lr_decay,
         "val": None if val is None else len(val.pair_tokens),
     }
-    key = caption_training_key(model, train, settings)
-    folder = None
-    if checkpoint_dir is not None:
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        folder = Path(checkpoint_dir) / f"{type(model).__name__}-{digest}"
+    data = (train.ids, train.pair_tokens, train.pair_image, train.grid[:, :1])  # 1st regions
+    folder, key = training_key(checkpoint_dir, model, settings, *data)
     keras.utils.set_random_seed(seed)
-    notes: list = []
-    found = load_epoch_checkpoint(folder, key, notes)
-    history: dict = {"loss": [], "val_loss": []}
-    start, best_epoch, best_weights = 0, None, None
-    if found is not None:
-        model, state, best_weights = found
-        start, history, best_epoch = int(state["epoch"]) + 1, state["history"], state["best_epoch"]
-    elif not model.compiled:
+    if not model.compiled:
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0), loss=caption_loss()
         )
     val_batches = None
     if val is not None:
         val_batches = CaptionBatches(val, batch_size, shuffle=False, bucket=True).as_dataset()
-    timer = _StepTimer()
-    for epoch in range(start, epochs):
-        if patience is not None and best_epoch is not None and epoch - best_epoch > patience:
-            break  # early stopping: `patience` epochs without a better val loss
-        h = model.fit(
-            CaptionBatches(train, batch_size, shuffle=True, seed=seed, epoch=epoch).as_dataset(),
-            validation_data=val_batches,
-            epochs=epoch + 1,
-            initial_epoch=epoch,
-            shuffle=False,  # the batches come in their own seeded order
-            verbose=verbose,
-            callbacks=[timer, *callbacks],
-        )
-        best_epoch, best_weights = record_epoch(
-            history, h, model, epoch, (best_epoch, best_weights)
-        )
-        if lr_decay and best_epoch is not None and best_epoch != epoch:
-            model.set_weights(best_weights)  # back to the best epoch, with smaller steps
-            lr = model.optimizer.learning_rate
-            lr.assign(lr * lr_decay)
-        if folder is not None:
-            save_epoch_checkpoint(folder, model, key, epoch, history, (best_epoch, best_weights))
-    if best_weights is not None:
-        model.set_weights(best_weights)
-    else:
-        best_epoch = len(history["loss"]) - 1
-    if folder is not None and not keep_checkpoint:
-        shutil.rmtree(folder, ignore_errors=True)
-    steps_per_epoch = len(CaptionBatches(train, batch_size, shuffle=False))
-    later = timer.times[steps_per_epoch:] or timer.times
-    return {
-        "model": model,
-        "history": history,
-        "ms_per_step": float(np.median(later) * 1000.0) if later else None,
-        "best_epoch": best_epoch,
-        "epochs_run": len(history["loss"]),
-        "resumed_from_epoch": start,
-        "checkpoint_notes": notes,
-    }
+    result = fit(
+        model,
+        lambda epoch: CaptionBatches(train, batch_size, shuffle=True, seed=seed, epoch=epoch),
+        val_batches,
+        epochs=epochs,
+        patience=patience,
+        lr_decay=lr_decay,
+        checkpoint_dir=folder,
+        keep_checkpoint=keep_checkpoint,
+        key=key,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    return {**vars(result), "epochs_run": result.epochs_run}
 
 
 def split_posts(

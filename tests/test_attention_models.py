@@ -273,6 +273,48 @@ def test_train_cnn_rnn_helper_records_history():
     assert info["trainable_params"] == model.count_params()
 
 
+@pytest.mark.parametrize("family", ["concat", "co_attention", "cnn_rnn"])
+def test_interrupted_classifier_training_resumes_to_the_same_end(tmp_path, family):
+    """Through `hashtag_kit.training.fit`: a checkpoint each epoch, an exact resume."""
+    from test_training import Crash
+
+    from hashtag_kit.models.attention_classifier import WordVocabulary, train_attention_classifier
+    from hashtag_kit.models.cnn_rnn import train_cnn_rnn
+
+    posts, tags, fs = _toy_posts_and_features()
+    words = WordVocabulary.fit([p.text for p in posts], min_count=1)
+
+    def run(**kw):
+        if family == "cnn_rnn":
+            return train_cnn_rnn(
+                posts[:20],
+                posts[20:],
+                tags,
+                fs.pooled[:20],
+                fs.pooled[20:],
+                joint_dim=4,
+                units=4,
+                epochs=3,
+                batch_size=6,
+                seed=2,
+                **kw,
+            )
+        return train_attention_classifier(posts[:20], posts[20:], tags, fs, words, units=4,
+                                          embedding_dim=4, epochs=3, batch_size=6, seed=2,
+                                          fusion=family, **kw)  # fmt: skip
+
+    whole, whole_info = run()
+    with pytest.raises(KeyboardInterrupt):
+        run(checkpoint_dir=tmp_path, callbacks=[Crash(2)])
+    (folder,) = list(tmp_path.iterdir())
+    resumed, info = run(checkpoint_dir=tmp_path)
+    assert info["resumed_from_epoch"] == 2 and not folder.exists()  # removed when finished
+    for name in ("loss", "val_loss"):
+        assert info["history"][name] == pytest.approx(whole_info["history"][name], rel=1e-5)
+    for a, b in zip(resumed.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_focal_loss_option_matches_its_formula_and_trains():
     from hashtag_kit.models.attention_classifier import (
         WordVocabulary,

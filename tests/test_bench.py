@@ -23,18 +23,35 @@ def _rows(out: str, n_numbers: int) -> list[list[float]]:
     ]
 
 
-def test_bench_train_prints_ms_per_step_and_examples_per_s(capsys):
+def _train_rows(out: str) -> dict[str, list[float]]:
+    """`bench train`'s rows: {loop: [batch, ms/step, examples/s, first epoch s]}."""
+    loops = ("keras Model.fit", "train, checkpoints", "train, none")
+    pattern = re.compile(r"^(" + "|".join(loops) + r")\s+" + r"\s+".join([NUMBER] * 4) + r"\s*$")
+    rows = {
+        m[1]: [float(v) for v in m.groups()[1:]]
+        for line in out.splitlines()
+        if (m := pattern.match(line))
+    }
+    assert set(rows) == set(loops), out
+    return rows
+
+
+def test_bench_train_prints_train_beside_a_plain_fit(capsys):
     assert bench_main(["train", "--tiny"]) == 0
     out = capsys.readouterr().out
     assert "== bench train" in out
     assert "data: random features" in out  # says what it ran on
     assert "ms/step" in out and "examples/s" in out
-    (row,) = _rows(out, 4)
-    batch, ms, per_s, _ = row
-    assert batch == 8 and ms > 0 and per_s > 0
-    # the two figures are consistent: examples/s = batch / (ms / 1000), up to the printed
-    # precision (ms/step to 0.05, so a relative error of 0.05 / ms; examples/s to 0.05)
-    assert abs(per_s - batch / (ms / 1000)) <= per_s * 0.05 / (ms - 0.05) + 0.1
+    rows = _train_rows(out)
+    for batch, ms, per_s, first in rows.values():
+        assert batch == 8 and ms > 0 and per_s > 0 and first > 0
+        # the two figures are consistent (24 posts = 3 full batches): examples/s = batch /
+        # (ms / 1000), up to the printed precision (ms/step to 0.05; examples/s to 0.05)
+        assert abs(per_s - batch / (ms / 1000)) <= per_s * 0.05 / (ms - 0.05) + 0.1
+    ratio = re.search(rf"train / keras Model.fit: checkpoints {NUMBER}x, none {NUMBER}x", out)
+    fit = rows["keras Model.fit"][2]
+    for got, loop in zip(ratio.groups(), ("train, checkpoints", "train, none"), strict=True):
+        assert float(got) == pytest.approx(rows[loop][2] / fit, rel=0.02, abs=0.01)
 
 
 def test_bench_recommend_prints_posts_per_s_for_each_beam(capsys):
@@ -61,8 +78,8 @@ def test_benches_on_the_smoke_runs_cached_features(smoke_notebook, smoke_run_dir
     assert bench_main(["train", "--run", run, "--batch-size", "16", "--steps", "2"]) == 0
     out = capsys.readouterr().out
     assert f"data: cached features of {run}" in out
-    ((batch, ms, per_s, _),) = _rows(out, 4)
-    assert batch == 16 and ms > 0 and per_s > 0
+    for batch, ms, per_s, _ in _train_rows(out).values():
+        assert batch == 16 and ms > 0 and per_s > 0
     assert bench_main(["recommend", "--run", run, "--posts", "16", "--beam-widths", "1"]) == 0
     out = capsys.readouterr().out
     assert f"data: trained model and cached test features of {run}" in out

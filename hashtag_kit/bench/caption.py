@@ -260,32 +260,6 @@ def tutorial_loop(data, vocab_size: int, embedding_dim: int, units: int, batch_s
 # -- measurement -------------------------------------------------------------------------------
 
 
-def _timer():
-    """A Keras callback recording the wall time of each training step and epoch."""
-    import keras
-
-    class Timer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.steps: list[list[float]] = []  # per epoch, each step's seconds
-            self.epochs: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.steps.append([])
-            self._epoch = time.perf_counter()
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self._step = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.steps[-1].append(time.perf_counter() - self._step)
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.epochs.append(time.perf_counter() - self._epoch)
-
-    return Timer()
-
-
 def measure_kit(data, args, vocab_size: int) -> dict:
     """Time two `train_caption_model` calls on one model: 1 epoch, then 1 + `args.epochs`.
 
@@ -297,6 +271,7 @@ def measure_kit(data, args, vocab_size: int) -> dict:
 
     from hashtag_kit.captioning import train_caption_model
     from hashtag_kit.models.caption_decoder import ShowAttendTellDecoder
+    from hashtag_kit.training import StepTimer
 
     keras.utils.set_random_seed(0)
     model = ShowAttendTellDecoder(
@@ -309,7 +284,7 @@ def measure_kit(data, args, vocab_size: int) -> dict:
     params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     calls = []
     for epochs in (1, 1 + args.epochs):
-        timer = _timer()
+        timer = StepTimer()
         t0 = time.perf_counter()
         train_caption_model(model, data, epochs=epochs, batch_size=args.batch, callbacks=[timer])
         seconds = time.perf_counter() - t0

@@ -1,147 +1,175 @@
-"""Benchmark: training speed of the encoder-decoder (ms/step and examples/s).
+"""Benchmark: encoder-decoder training, `hashtag_kit.training.train` beside a plain Keras fit.
 
     python -m hashtag_kit bench train [--run outputs/default] [--batch-size 64] [--steps 20]
-                                      [--units 256] [--tags 1000] [--tiny]
+                                      [--epochs 2] [--units 256] [--tags 1000] [--tiny]
 
-With `--run`, the batches are the run's cached training features (notebook 01's cache; the
-embedded smoke data in a smoke run) and the run's tag vocabulary; otherwise random features of
-the offline encoders' sizes (EfficientNet-Lite0 1280-d image, USE 512-d text) and `--tags`
-random tags. The output says which. One step = one `train_on_batch` of a batch through
-`HashtagEncoderDecoder` with `HashtagSetLoss` and Adam (the training recipe of notebook 02);
-warm-up steps (graph tracing) are excluded and reported separately.
+The loops train the same model (`build_model`, notebook 02's recipe) on the same posts in one
+run, one epoch (tracing) then `--epochs` timed epochs, with an eighth as many val posts
+evaluated after each: "keras Model.fit" is one `model.fit` on the first epoch's arrays; "train,
+checkpoints" is what notebook 02 runs (`train()` with a checkpoint folder: each epoch its own
+post and tag order, restore-best, a `.keras` checkpoint after every epoch); "train, none" the
+same without checkpoints (what they cost). With `--run`, the posts are the run's training
+posts (notebook 01's feature cache; at most `--steps` batches); otherwise random features of
+the offline encoders' sizes (1280-d image, 512-d text) and `--tags` random tags. Figures are
+warm: over the timed epochs' wall time, validation and checkpoints included.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import tempfile
 import time
 
 import numpy as np
 
 IMAGE_DIM, TEXT_DIM = 1280, 512
-HISTORY_LEN, TAGS_PER_POST = 8, 6
+TARGET_RATIO = 0.9
 
 
-def random_batches(
-    n_tags: int, batch_size: int, seed: int = 0, image_dim=IMAGE_DIM, text_dim=TEXT_DIM
-):
-    """One batch of random inputs and order-free targets of realistic shapes."""
-    from hashtag_kit.models.encoder_decoder import N_SPECIAL, START
+def random_arrays(n: int, n_tags: int, seed: int = 0, image_dim=IMAGE_DIM, text_dim=TEXT_DIM):
+    """`PostArrays` of `n` posts with random inputs, histories of 8 tags and 1-6 tags each."""
+    from hashtag_kit.models.encoder_decoder import N_SPECIAL
+    from hashtag_kit.training import PostArrays
 
     rng = np.random.default_rng(seed)
-    tags = np.zeros((batch_size, TAGS_PER_POST), "int32")
-    for i in range(batch_size):
-        n = int(rng.integers(1, TAGS_PER_POST + 1))
-        tags[i, :n] = rng.choice(np.arange(N_SPECIAL, N_SPECIAL + n_tags), n, replace=False)
-    x = {
-        "image": rng.normal(size=(batch_size, image_dim)).astype("float32"),
-        "image_mask": (rng.random(batch_size) > 0.1).astype("float32"),
-        "text": rng.normal(size=(batch_size, text_dim)).astype("float32"),
-        "text_mask": (rng.random(batch_size) > 0.2).astype("float32"),
-        "history": rng.integers(N_SPECIAL, N_SPECIAL + n_tags, (batch_size, HISTORY_LEN)).astype(
-            "int32"
-        ),
-        "decoder_in": np.concatenate([np.full((batch_size, 1), START, "int32"), tags], axis=1),
+    tags = np.zeros((n, 6), "int32")
+    for i in range(n):
+        k = int(rng.integers(1, 7))
+        tags[i, :k] = rng.choice(np.arange(N_SPECIAL, N_SPECIAL + n_tags), k, replace=False)
+    inputs = {
+        "image": rng.normal(size=(n, image_dim)).astype("float32"),
+        "image_mask": (rng.random(n) > 0.1).astype("float32"),
+        "text": rng.normal(size=(n, text_dim)).astype("float32"),
+        "text_mask": (rng.random(n) > 0.2).astype("float32"),
+        "history": rng.integers(N_SPECIAL, N_SPECIAL + n_tags, (n, 8)).astype("int32"),
+        "existing": np.zeros((n, 0), "int32"),
     }
-    return x, tags
+    return PostArrays([str(i) for i in range(n)], inputs, tags, [set() for _ in range(n)])
 
 
-def run_batches(run_dir: str, batch_size: int):
-    """A batch of the run's cached training features and its vocabulary size."""
-    from hashtag_kit.encoders.cache import load_features
-    from hashtag_kit.models.encoder_decoder import N_SPECIAL, START
-    from hashtag_kit.run import RunDir
+def measure(config, train, val, vocab_size: int) -> dict:
+    """{loop: {"ms_per_step", "examples_per_s", "first_epoch_s"}} and the parameter count."""
+    import keras
+    import tensorflow as tf  # op determinism is process-wide: every loop runs under it
 
-    rd = RunDir(run_dir)
-    train = rd.split_posts("random")["train"][:batch_size]
-    vocab = rd.load_vocab()["hashtags"]
-    tag_id = {t: i + N_SPECIAL for i, t in enumerate(vocab)}
-    ids = [p.id for p in train]
-    img, txt = load_features(rd.path, "image", ids=ids), load_features(rd.path, "text", ids=ids)
-    n = len(train)
-    tags = np.zeros((n, TAGS_PER_POST), "int32")
-    for i, p in enumerate(train):
-        t = [tag_id[x] for x in p.hashtags if x in tag_id][:TAGS_PER_POST]
-        tags[i, : len(t)] = t
-    x = {
-        "image": img.pooled.astype("float32"),
-        "image_mask": img.mask.astype("float32"),
-        "text": txt.pooled.astype("float32"),
-        "text_mask": txt.mask.astype("float32"),
-        "history": np.zeros((n, HISTORY_LEN), "int32"),
-        "decoder_in": np.concatenate([np.full((n, 1), START, "int32"), tags], axis=1),
-    }
-    return x, tags, len(vocab), f"cached features of {run_dir} ({n} training posts)"
+    from hashtag_kit.training import build_model, epoch_arrays
+    from hashtag_kit.training import train as kit_train
+
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    clock, figures, n = _Clock(), {}, len(train)
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(
+        config, vocab_size, train.inputs["image"].shape[1], train.inputs["text"].shape[1]
+    )
+    x, y = epoch_arrays(train, config.seed, 0)
+    clock.t0 = time.perf_counter()
+    model.fit(
+        x,
+        y,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        shuffle=False,
+        verbose=0,
+        validation_data=epoch_arrays(val, config.seed, 0, shuffle=False),
+        callbacks=[clock],
+    )
+    figures["keras Model.fit"] = clock.figures(config, n)
+    with tempfile.TemporaryDirectory() as folder:
+        for name, checkpoints in (("train, checkpoints", folder), ("train, none", None)):
+            clock.t0 = time.perf_counter()
+            result = kit_train(
+                config, train, val, vocab_size, checkpoint_dir=checkpoints, callbacks=[clock]
+            )
+            figures[name] = clock.figures(config, n)
+    return {"figures": figures, "trainable_params": result.trainable_params}
 
 
-def measure(x, y, n_tags: int, units: int, steps: int, warmup: int = 2, seed: int = 0) -> dict:
-    """Time `steps` training steps of a fresh model on one batch; returns the figures."""
+def _Clock():
     import keras
 
-    from hashtag_kit.models.encoder_decoder import N_SPECIAL, HashtagEncoderDecoder, HashtagSetLoss
+    class Clock(keras.callbacks.Callback):
+        """The end of the first epoch (after the other callbacks: checkpoints included)."""
 
-    keras.utils.set_random_seed(seed)
-    model = HashtagEncoderDecoder(
-        vocab_size=n_tags + N_SPECIAL,
-        image_dim=x["image"].shape[1],
-        text_dim=x["text"].shape[1],
-        units=units,
-        embed_dim=max(units // 2, 4),
-        seed=seed,
-    )
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=HashtagSetLoss())
-    t0 = time.perf_counter()
-    for _ in range(warmup):
-        model.train_on_batch(x, y)
-    warm = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        loss = model.train_on_batch(x, y)
-    dt = (time.perf_counter() - t0) / steps
-    batch = len(y)
-    params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    return {
-        "batch_size": batch,
-        "units": units,
-        "vocab_size": n_tags + N_SPECIAL,
-        "trainable_params": params,
-        "ms_per_step": 1000 * dt,
-        "examples_per_s": batch / dt,
-        "warmup_s": warm,
-        "final_loss": float(np.ravel(loss)[0]),
-    }
+        def on_epoch_end(self, epoch, logs=None):
+            self.t1 = time.perf_counter() if epoch == 0 else self.t1
+
+        def figures(self, config, n: int) -> dict:
+            warm, epochs = time.perf_counter() - self.t1, config.epochs - 1
+            steps = -(-n // config.batch_size) * epochs
+            return {
+                "ms_per_step": 1000 * warm / steps,
+                "examples_per_s": n * epochs / warm,
+                "first_epoch_s": self.t1 - self.t0,
+            }
+
+    return Clock()
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hashtag_kit.training import TrainConfig, load_run_data
+
     parser = argparse.ArgumentParser(prog="python -m hashtag_kit bench train", description=__doc__)
     parser.add_argument("--run", help="run directory with cached features (else random features)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=20, help="timed steps")
+    parser.add_argument("--steps", type=int, default=20, help="steps (batches) per epoch")
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs after the first")
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--tags", type=int, default=1000, help="tag vocabulary (random data)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (tests)")
     args, _ = parser.parse_known_args(argv)
     if args.tiny:
-        args.batch_size, args.steps, args.units, args.tags = 8, 3, 16, 30
+        args.batch_size, args.steps, args.epochs, args.units, args.tags = 8, 3, 1, 16, 30
+    n, batch = args.batch_size * args.steps, args.batch_size
+    config = TrainConfig(
+        units=args.units,
+        embed_dim=max(args.units // 2, 4),
+        epochs=1 + args.epochs,
+        batch_size=batch,
+        history_len=8,
+        existing_len=0,
+    )
     if args.run:
-        x, y, n_tags, source = run_batches(args.run, args.batch_size)
+        data = load_run_data(args.run, config)
+        train, val, vocab = (
+            data.train.subset(np.arange(min(n, len(data.train)))),
+            data.val,
+            data.vocab_size,
+        )
+        source = f"cached features of {args.run}"
     else:
         dims = (64, 32) if args.tiny else (IMAGE_DIM, TEXT_DIM)
-        x, y = random_batches(args.tags, args.batch_size, image_dim=dims[0], text_dim=dims[1])
-        n_tags = args.tags
-        source = f"random features ({dims[0]}-d image, {dims[1]}-d text), {n_tags} random tags"
-    r = measure(x, y, n_tags, args.units, args.steps)
-    print(f"data: {source}")
+        train, val = (
+            random_arrays(n, args.tags, 0, *dims),
+            random_arrays(max(n // 8, 1), args.tags, 1, *dims),
+        )
+        vocab, source = (
+            args.tags + 4,
+            f"random features ({dims[0]}-d image, {dims[1]}-d text), {args.tags} random tags",
+        )
+    r = measure(config, train, val, vocab)
+    print(
+        f"data: {source} ({len(train)} posts: {-(-len(train) // batch)} steps per epoch; {len(val)} val)"
+    )
     print(f"machine: {_machine()}")
     print(
-        f"model: HashtagEncoderDecoder units={r['units']} vocab={r['vocab_size']} "
-        f"trainable_params={r['trainable_params']:,}"
+        f"model: HashtagEncoderDecoder units={config.units} vocab={vocab} "
+        f"trainable_params={r['trainable_params']:,}; {args.epochs} timed epochs after a first one"
     )
-    print(f"{'batch':>6} {'ms/step':>9} {'examples/s':>11} {'warm-up s':>10}")
+    print(f"{'loop':<20} {'batch':>6} {'ms/step':>9} {'examples/s':>11} {'first epoch s':>14}")
+    for name, f in r["figures"].items():
+        print(
+            f"{name:<20} {batch:>6} {f['ms_per_step']:>9.1f} {f['examples_per_s']:>11.1f} "
+            f"{f['first_epoch_s']:>14.2f}"
+        )
+    fit = r["figures"]["keras Model.fit"]["examples_per_s"]
+    ratios = {k[7:]: f["examples_per_s"] / fit for k, f in r["figures"].items() if k[:5] == "train"}
+    verdict = "met" if ratios["checkpoints"] >= TARGET_RATIO else "NOT met"
     print(
-        f"{r['batch_size']:>6} {r['ms_per_step']:>9.1f} {r['examples_per_s']:>11.1f} "
-        f"{r['warmup_s']:>10.2f}"
+        "train / keras Model.fit: "
+        + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items())
+        + f" examples/s (target >= {TARGET_RATIO}x with checkpoints: {verdict})"
     )
     return 0
 

@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +34,8 @@ from hashtag_kit.data.posts import Post
 from hashtag_kit.files import write_text
 from hashtag_kit.layers.additive_attention import AdditiveAttention
 from hashtag_kit.layers.co_attention import CoAttention
+from hashtag_kit.training.checkpoints import training_key
+from hashtag_kit.training.fit import fit
 
 MODALITIES = ("both", "image", "text")
 FUSIONS = ("concat", "co_attention")
@@ -301,47 +302,31 @@ def compile_classifier(model: keras.Model, loss: str = "bce", learning_rate: flo
     return model
 
 
-class StepTimer(keras.callbacks.Callback):
-    """Mean wall-clock milliseconds per training step (batch) over a `fit` call."""
-
-    def on_train_begin(self, logs=None):
-        self.total, self.steps = 0.0, 0
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._t = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.total += time.perf_counter() - self._t
-        self.steps += 1
-
-    @property
-    def ms_per_step(self) -> float | None:
-        return 1000.0 * self.total / self.steps if self.steps else None
-
-
-def trainable_params(model: keras.Model) -> int:
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
-
-
-def fit_timed(model: keras.Model, x, y, val, *, epochs: int, batch_size: int, verbose: int = 0):
-    """`model.fit` with a StepTimer; returns (model, {"history", "ms_per_step", "trainable_params"})."""
-    timer = StepTimer()
-    hist = model.fit(
-        x,
-        y,
-        validation_data=val,
+def fit_classifier(model, x, y, val, *, epochs, checkpoint_dir, callbacks, verbose, **settings):
+    """`hashtag_kit.training.fit` for the tag classifiers (this one and the CNN-RNN): Keras
+    shuffles the training arrays, every epoch counts (no restore-best), a checkpoint after each
+    epoch in `<checkpoint_dir>/<model class>-<digest>/` (removed when training ends) resumes an
+    interrupted run. `settings` (with "batch_size") key the checkpoint. Returns `(model,
+    info)`, info = {"history", "ms_per_step", "trainable_params", "resumed_from_epoch",
+    "checkpoint_notes"}."""
+    folder, key = training_key(checkpoint_dir, model, settings, *x.values(), y)
+    result = fit(
+        model,
+        (x, y),
+        val,
         epochs=epochs,
-        batch_size=batch_size,
+        batch_size=settings["batch_size"],
         shuffle=True,
+        restore_best=False,
+        checkpoint_dir=folder,
+        keep_checkpoint=False,
+        key=key,
+        callbacks=callbacks,
         verbose=verbose,
-        callbacks=[timer],
     )
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    return model, {
-        "history": history,
-        "ms_per_step": timer.ms_per_step,
-        "trainable_params": trainable_params(model),
-    }
+    info = {k: getattr(result, k) for k in ("ms_per_step", "trainable_params")}
+    info |= {k: getattr(result, k) for k in ("resumed_from_epoch", "checkpoint_notes")}
+    return result.model, {"history": {k: v for k, v in result.history.items() if v}, **info}
 
 
 def train_attention_classifier(
@@ -363,6 +348,8 @@ def train_attention_classifier(
     dropout: float = 0.2,
     prior_bias: bool = True,
     seed: int = 0,
+    checkpoint_dir: str | Path | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> tuple[AttentionHashtagClassifier, dict]:
     """Build, compile and fit one `AttentionHashtagClassifier` (seeded).
@@ -378,10 +365,12 @@ def train_attention_classifier(
         prior_bias: start the output bias at each tag's training log-odds, so training spends
             its first epochs on the evidence rather than on re-learning tag popularity.
         seed: `keras.utils.set_random_seed` before building.
+        checkpoint_dir: checkpoints after every epoch (see `fit_classifier`); None: none.
+        callbacks: extra Keras callbacks.
 
     Returns:
-        `(model, info)`, info = {"history": {"loss": [...], "val_loss": [...]},
-        "ms_per_step": float, "trainable_params": int}.
+        `(model, info)` from `fit_classifier`, info["history"] = {"loss": [...], "val_loss":
+        [...]}.
     """
     keras.utils.set_random_seed(seed)
     use_img = modality in ("both", "image")
@@ -413,7 +402,11 @@ def train_attention_classifier(
         model.classifier.set_weights([kernel, np.log(freq / (1 - freq)).astype(np.float32)])
     compile_classifier(model, loss, learning_rate)
     val = (inputs(val_posts), multi_hot(val_posts, tags)) if len(val_posts) else None
-    return fit_timed(model, x, y, val, epochs=epochs, batch_size=batch_size, verbose=verbose)
+    return fit_classifier(
+        model, x, y, val, epochs=epochs, checkpoint_dir=checkpoint_dir, callbacks=callbacks,
+        verbose=verbose, batch_size=batch_size, learning_rate=learning_rate, loss=loss,
+        prior_bias=prior_bias, seed=seed,
+    )  # fmt: skip
 
 
 def predict_attention(

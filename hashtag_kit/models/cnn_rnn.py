@@ -245,6 +245,8 @@ def train_cnn_rnn(
     batch_size: int = 32,
     learning_rate: float = 3e-3,
     seed: int = 0,
+    checkpoint_dir=None,
+    callbacks=(),
     verbose: int = 0,
 ) -> tuple[CNNRNNTagger, dict]:
     """Build, compile and fit a `CNNRNNTagger` (seeded) on pooled image features.
@@ -253,11 +255,13 @@ def train_cnn_rnn(
         train_posts, val_posts: the frozen split's parts, in the row order of `image`/`val_image`.
         tags: the tag vocabulary, most frequent first (the sequence order).
         image, val_image: (n, image_dim) pooled image features of those posts.
+        checkpoint_dir: checkpoints after every epoch; an interrupted training resumes.
+        callbacks: extra Keras callbacks.
 
     Returns:
-        `(model, info)`, info = {"history", "ms_per_step", "trainable_params"}.
+        `(model, info)` from `hashtag_kit.models.attention_classifier.fit_classifier`.
     """
-    from hashtag_kit.models.attention_classifier import fit_timed
+    from hashtag_kit.models.attention_classifier import fit_classifier  # it imports this module
 
     keras.utils.set_random_seed(seed)
     model = compile_cnn_rnn(CNNRNNTagger(len(tags), joint_dim, units), learning_rate)
@@ -267,4 +271,8 @@ def train_cnn_rnn(
         vx, vy = tag_sequences(val_posts, tags, max_tags)
         val = ({"image": np.asarray(val_image, np.float32), "tags_in": vx}, vy)
     x = {"image": np.asarray(image, np.float32), "tags_in": x}
-    return fit_timed(model, x, y, val, epochs=epochs, batch_size=batch_size, verbose=verbose)
+    return fit_classifier(
+        model, x, y, val, epochs=epochs, checkpoint_dir=checkpoint_dir, callbacks=callbacks,
+        verbose=verbose, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+        max_tags=max_tags,
+    )  # fmt: skip

@@ -19,10 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -33,7 +29,6 @@ import numpy as np
 
 from hashtag_kit.data.posts import Post
 from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
-from hashtag_kit.files import atomic_path, file_sha256, sweep_stale_temps, write_json
 from hashtag_kit.models.encoder_decoder import (
     N_SPECIAL,
     SPECIAL_TOKENS,
@@ -41,8 +36,8 @@ from hashtag_kit.models.encoder_decoder import (
     HashtagEncoderDecoder,
     HashtagSetLoss,
 )
-
-log = logging.getLogger("hashtag_kit.training")
+from hashtag_kit.training.checkpoints import key_folder
+from hashtag_kit.training.fit import TrainResult, fit
 
 
 @dataclass
@@ -327,18 +322,13 @@ def epoch_arrays(data: PostArrays, seed: int, epoch: int, shuffle: bool = True):
 
 
 # -- training ------------------------------------------------------------------------------------
-def get_strategy(strategy=None):
-    """A `tf.distribute.Strategy` from "none"/None (the default strategy), "mirrored" or an
-    existing strategy object."""
-    import tensorflow as tf
-
-    if strategy is None or strategy == "none":
-        return tf.distribute.get_strategy()
-    if isinstance(strategy, tf.distribute.Strategy):
-        return strategy
-    if strategy == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    raise ValueError(f"strategy must be 'none', 'mirrored' or a tf.distribute.Strategy: {strategy}")
+def epoch_batches(data: PostArrays, seed: int, epoch: int, batch_size: int) -> list:
+    """The `(x, y)` batches of one epoch, in order (`epoch_arrays` cut into `batch_size` rows)."""
+    x, y = epoch_arrays(data, seed, epoch)
+    return [
+        ({k: v[i : i + batch_size] for k, v in x.items()}, y[i : i + batch_size])
+        for i in range(0, len(y), batch_size)
+    ]
 
 
 def build_model(config: TrainConfig, vocab_size: int, image_dim: int, text_dim: int):
@@ -365,42 +355,6 @@ def build_model(config: TrainConfig, vocab_size: int, image_dim: int, text_dim: 
     return model
 
 
-class _StepTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times: list[float] = []
-        self._t = 0.0
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._t = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.times.append(time.perf_counter() - self._t)
-
-
-@dataclass
-class TrainResult:
-    """What `train` returns.
-
-    Fields:
-        model: the trained model (weights after the last epoch).
-        history: {"loss": [...], "val_loss": [...]} per epoch (resumed epochs included).
-        ms_per_step: median wall time of a training step in ms (first steps skipped: tracing).
-        trainable_params: scalar trainable parameter count.
-        resumed_from_epoch: epochs already done when a checkpoint was found (0 = fresh start).
-        best_epoch: the epoch (0-based) whose weights the model ends with.
-        checkpoint_notes: damaged checkpoints skipped on resume (one line each).
-    """
-
-    model: HashtagEncoderDecoder
-    history: dict
-    ms_per_step: float | None
-    trainable_params: int
-    resumed_from_epoch: int = 0
-    best_epoch: int | None = None
-    checkpoint_notes: list = field(default_factory=list)
-
-
 def _config_key(config: TrainConfig) -> dict:
     d = asdict(config)
     d.pop("epochs")  # training longer from a checkpoint is allowed
@@ -424,154 +378,7 @@ def checkpoint_folder(root: str | Path, config: TrainConfig, data: RunData) -> P
         "tokens": list(data.tokens),
         "encoders": data.encoders,
     }
-    text = json.dumps(key, sort_keys=True, default=str).encode("utf-8")
-    return Path(root) / hashlib.sha256(text).hexdigest()[:16]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is damaged (truncated, changed, unreadable)."""
-
-
-def _verified(checkpoint_dir: Path, name: str | None, digest: str | None) -> Path:
-    """The path of a checkpoint file after checking its SHA-256 (CheckpointError if not)."""
-    if not name or not digest:
-        raise CheckpointError("the state names no file or no digest")
-    path = checkpoint_dir / name
-    if not path.is_file():
-        raise CheckpointError(f"{name} is missing")
-    if file_sha256(path) != digest:
-        raise CheckpointError(f"{name} is damaged (its SHA-256 differs from the one recorded)")
-    return path
-
-
-def _read_checkpoint(checkpoint_dir: Path, state_file: Path, key: dict):
-    """One epoch's checkpoint, verified: `(model, state, best_weights)`. Raises CheckpointError
-    for a damaged one, ValueError for one of another configuration."""
-    try:
-        state = json.loads(state_file.read_text(encoding="utf-8"))
-        if not isinstance(state, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{state_file.name} is unreadable ({e})") from None
-    if state.get("config") != json.loads(json.dumps(key)):
-        raise ValueError(
-            f"{checkpoint_dir}: the checkpoint was made with another configuration "
-            f"({state.get('config')}); use another checkpoint folder or delete this one"
-        )
-    path = _verified(checkpoint_dir, state.get("file"), state.get("sha256"))
-    best_weights = None
-    if state.get("best_file"):
-        best = _verified(checkpoint_dir, state["best_file"], state.get("best_sha256"))
-        with np.load(best) as z:
-            best_weights = [z[f"arr_{i}"] for i in range(len(z.files))]
-    try:
-        model = keras.saving.load_model(path)
-        for var, value in zip(_seed_states(model), state["seed_states"], strict=True):
-            var.assign(np.asarray(value, dtype=var.dtype))
-    except Exception as e:  # noqa: BLE001 - a checkpoint that passed its digest but not Keras
-        raise CheckpointError(f"{path.name} does not load ({type(e).__name__}: {e})") from None
-    return model, state, best_weights
-
-
-def load_epoch_checkpoint(checkpoint_dir: str | Path | None, key: dict, notes=None):
-    """Resume state from `checkpoint_dir`, or None when it holds no usable checkpoint.
-
-    Returns `(model, state, best_weights)` of the latest epoch whose checkpoint verifies: the
-    model of that finished epoch (weights and optimizer state, from its `.keras` file), its
-    `state` ({"epoch", "history", "best_epoch", ...} plus what the trainer stored with it), and
-    the best epoch's weights (or None). The dropout random-number states are restored too, so
-    a resumed training ends where an uninterrupted one would.
-
-    Every file is checked against the SHA-256 its state recorded. A damaged checkpoint (a
-    truncated `.keras` or state file, a changed `best_NNNN.npz`) is skipped with a warning and
-    a line appended to `notes`; the previous epoch's checkpoint (the folder keeps two) is
-    used instead, or None (start over) when none verifies. A checkpoint made with another
-    `key` (configuration and data) is an error, never resumed.
-    """
-    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
-        return None
-    checkpoint_dir = Path(checkpoint_dir)
-    sweep_stale_temps(checkpoint_dir)
-    for state_file in sorted(checkpoint_dir.glob("epoch_*.json"), reverse=True):
-        try:
-            return _read_checkpoint(checkpoint_dir, state_file, key)
-        except CheckpointError as e:
-            note = f"{checkpoint_dir}: checkpoint {state_file.stem} skipped: {e}"
-            log.warning("%s", note)
-            if notes is not None:
-                notes.append(note)
-    if notes:
-        notes.append(f"{checkpoint_dir}: no checkpoint verifies; training starts over")
-        log.warning("%s", notes[-1])
-    return None
-
-
-def _seed_states(model) -> list:
-    # the random-number states of dropout / modality dropout, in the model's variable order:
-    # `.keras` files do not restore them, so checkpoints carry them for an exact resume
-    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
-
-
-#: epochs whose checkpoints a folder keeps: the last one and the one before (a fallback)
-KEEP_CHECKPOINTS = 2
-
-
-def save_epoch_checkpoint(
-    checkpoint_dir: str | Path, model, key: dict, epoch: int, history, best, **extra
-) -> None:
-    """Write the checkpoint of a finished epoch: `epoch_NNNN.keras` (weights and optimizer),
-    `best_NNNN.npz` when this epoch is the best so far, and `epoch_NNNN.json` last (the
-    commit point: the state, with the SHA-256 of the files it names), each atomically; then
-    remove the files no longer needed (the folder keeps the last `KEEP_CHECKPOINTS` epochs and
-    the best weights they name). `best` is `(best_epoch, best_weights)`; `extra` is stored in
-    the state for the trainer (e.g. early-stopping counters)."""
-    checkpoint_dir = Path(checkpoint_dir)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    name = f"epoch_{epoch:04d}.keras"
-    with atomic_path(checkpoint_dir / name) as tmp:
-        model.save(tmp)
-    best_epoch, best_weights = best
-    best_file = None if best_weights is None else f"best_{best_epoch:04d}.npz"
-    if best_file and (best_epoch == epoch or not (checkpoint_dir / best_file).is_file()):
-        with atomic_path(checkpoint_dir / best_file) as tmp:
-            np.savez(tmp, *best_weights)
-    state = {
-        "epoch": epoch,
-        "file": name,
-        "sha256": file_sha256(checkpoint_dir / name),
-        "best_file": best_file,
-        "best_sha256": file_sha256(checkpoint_dir / best_file) if best_file else None,
-        "history": history,
-        "config": key,
-        "seed_states": [keras.ops.convert_to_numpy(v).tolist() for v in _seed_states(model)],
-        "best_epoch": best_epoch,
-        **extra,
-    }
-    write_json(checkpoint_dir / f"epoch_{epoch:04d}.json", state)
-    states = sorted(checkpoint_dir.glob("epoch_*.json"), reverse=True)
-    keep = {p.name for p in states[:KEEP_CHECKPOINTS]}
-    for p in states[:KEEP_CHECKPOINTS]:
-        try:
-            kept = json.loads(p.read_text(encoding="utf-8"))
-            keep |= {kept.get("file"), kept.get("best_file")}
-        except (OSError, ValueError):
-            pass
-    for old in [*checkpoint_dir.glob("epoch_*"), *checkpoint_dir.glob("best*.npz")]:
-        if old.name not in keep:
-            old.unlink(missing_ok=True)
-    (checkpoint_dir / "state.json").unlink(missing_ok=True)  # the layout before 2026-12
-
-
-def record_epoch(history: dict, fit_history, model, epoch: int, best, restore_best=True):
-    """Append one `fit` epoch's loss (and val loss) to `history`; returns `(best_epoch,
-    best_weights)`: this epoch's weights when its val loss is the lowest so far (and
-    `restore_best`), else `best` unchanged."""
-    history["loss"].append(float(fit_history.history["loss"][-1]))
-    if "val_loss" in fit_history.history:
-        history["val_loss"].append(float(fit_history.history["val_loss"][-1]))
-        if restore_best and history["val_loss"][-1] <= min(history["val_loss"]):
-            return epoch, [np.array(w) for w in model.get_weights()]
-    return best
+    return key_folder(root, key)
 
 
 def train(
@@ -585,90 +392,45 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> TrainResult:
-    """Train a `HashtagEncoderDecoder`, checkpointing after each epoch and resuming if possible.
+    """Train a `HashtagEncoderDecoder` through `hashtag_kit.training.fit` (a checkpoint after
+    each epoch, resumed if found; the best val epoch's weights kept when `restore_best`).
 
     Args:
         config: the model and optimisation settings.
         train_data, val_data: arrays from `make_arrays` / `load_run_data` (val may be None).
         vocab_size: number of tokens.
-        checkpoint_dir: folder for the epoch checkpoints (`save_epoch_checkpoint`); when it
-            already holds a checkpoint of the same configuration, training continues after its
-            epoch (a damaged one is skipped: see `load_epoch_checkpoint`).
+        checkpoint_dir: folder for the epoch checkpoints (`checkpoint_folder` gives one per
+            configuration and data); when it already holds a checkpoint of the same
+            configuration, training continues after its epoch (a damaged one is skipped).
         strategy: overrides `config.strategy` ("none", "mirrored" or a tf.distribute.Strategy).
-        callbacks: extra Keras callbacks for every epoch.
-        verbose: Keras fit verbosity.
+        callbacks: extra Keras callbacks; verbose: Keras fit verbosity.
     """
     if len(train_data) == 0:
         raise ValueError("no training posts: check the run's split")
     if not (train_data.tags > 0).any():
         raise ValueError("no training post has an in-vocabulary hashtag; nothing to learn")
     if config.deterministic:
-        import tensorflow as tf
+        import tensorflow as tf  # Keras imports it anyway; op determinism is TF's switch
 
         tf.config.experimental.enable_op_determinism()
-    strat = get_strategy(strategy if strategy is not None else config.strategy)
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    key = _config_key(config)
     keras.utils.set_random_seed(config.seed)
-    history: dict = {"loss": [], "val_loss": []}
-    start = 0
-    best_epoch, best_weights = None, None
-    with strat.scope():
-        notes: list = []
-        found = load_epoch_checkpoint(ckpt, key, notes)
-        if found is not None:
-            model, state, best_weights = found
-            start, history = int(state["epoch"]) + 1, state["history"]
-            best_epoch = state.get("best_epoch")
-        else:
-            model = build_model(
-                config,
-                vocab_size,
-                train_data.inputs["image"].shape[1],
-                train_data.inputs["text"].shape[1],
-            )
     val = None
     if val_data is not None and len(val_data) and (val_data.tags > 0).any():
-        vx, vy = epoch_arrays(val_data, config.seed, 0, shuffle=False)
-        val = (vx, vy)
-    timer = _StepTimer()
-    for epoch in range(start, config.epochs):
-        x, y = epoch_arrays(train_data, config.seed, epoch)
-        h = model.fit(
-            x,
-            y,
-            batch_size=config.batch_size,
-            epochs=epoch + 1,
-            initial_epoch=epoch,
-            shuffle=False,
-            validation_data=val,
-            callbacks=[timer, *callbacks],
-            verbose=verbose,
-        )
-        best_epoch, best_weights = record_epoch(
-            history, h, model, epoch, (best_epoch, best_weights), config.restore_best
-        )
-        if ckpt is not None:
-            save_epoch_checkpoint(ckpt, model, key, epoch, history, (best_epoch, best_weights))
-    if best_weights is not None:
-        model.set_weights(best_weights)
-    else:
-        best_epoch = config.epochs - 1
-    steps = timer.times[3:] or timer.times
-    return TrainResult(
-        model=model,
-        history=history,
-        ms_per_step=float(np.median(steps) * 1000) if steps else None,
-        trainable_params=count_params(model),
-        resumed_from_epoch=start,
-        best_epoch=best_epoch,
-        checkpoint_notes=notes,
+        val = epoch_arrays(val_data, config.seed, 0, shuffle=False)
+    dims = train_data.inputs["image"].shape[1], train_data.inputs["text"].shape[1]
+    return fit(
+        lambda: build_model(config, vocab_size, *dims),
+        lambda epoch: epoch_batches(train_data, config.seed, epoch, config.batch_size),
+        val,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        restore_best=config.restore_best,
+        checkpoint_dir=checkpoint_dir,
+        key=_config_key(config),
+        strategy=strategy if strategy is not None else config.strategy,
+        callbacks=callbacks,
+        verbose=verbose,
     )
-
-
-def count_params(model) -> int:
-    """Scalar trainable parameter count."""
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 # -- evaluation ----------------------------------------------------------------------------------
@@ -695,23 +457,3 @@ def evaluate(
     ks = list(ks)
     ranked = recommend_tags(model, data, tokens, k=max(ks), beam_width=beam_width)
     return ranking_metrics(ranked, data.truth, ks)
-
-
-__all__ = [
-    "PostArrays",
-    "RunData",
-    "TrainConfig",
-    "TrainResult",
-    "build_model",
-    "count_params",
-    "epoch_arrays",
-    "evaluate",
-    "get_strategy",
-    "load_run_data",
-    "make_arrays",
-    "make_tokens",
-    "post_histories",
-    "recommend_tags",
-    "train",
-    "user_histories",
-]

@@ -1,0 +1,242 @@
+"""The one training loop of the kit: every trainer (encoder-decoder, captioners, attention and
+co-attention classifiers, CNN-RNN, the tweet evaluation) fits through `fit`: one Keras `fit`
+over all epochs with a step timer, restore-best / early stopping / learning-rate decay on the
+val loss, a checkpoint after every epoch with an exact resume, and the distribution strategy.
+
+Example:
+    >>> result = fit(model, (x, y), (vx, vy), epochs=5, batch_size=32)  # doctest: +SKIP
+    >>> result.best_epoch, result.ms_per_step  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from hashtag_kit.training.checkpoints import load_epoch_checkpoint, save_epoch_checkpoint
+
+
+def get_strategy(strategy=None):
+    """A `tf.distribute.Strategy` from "none"/None (the default strategy), "mirrored" (the
+    visible devices of this machine) or an existing strategy object.
+
+    Hook for "multi_worker": build `tf.distribute.MultiWorkerMirroredStrategy()` here (it reads
+    the cluster from TF_CONFIG) and let only the chief write checkpoints in `fit`.
+    """
+    import tensorflow as tf  # Keras imports it anyway; here for its distribute API
+
+    if strategy is None or strategy == "none":
+        return tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    if strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise ValueError(f"strategy must be 'none', 'mirrored' or a tf.distribute.Strategy: {strategy}")
+
+
+def count_params(model) -> int:
+    """Scalar trainable parameter count."""
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall time of every training step (from its batch's begin to its end) and epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[list[float]] = []  # per epoch, each step's seconds
+        self.epochs: list[float] = []  # each epoch's seconds (validation included)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.steps.append([])
+        self._epoch = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps[-1].append(time.perf_counter() - self._step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append(time.perf_counter() - self._epoch)
+
+    @property
+    def ms_per_step(self) -> float | None:
+        """Median ms of a step after the first epoch (tracing), or after the first step."""
+        warm = [t for e in self.steps[1:] for t in e] or [t for e in self.steps[:1] for t in e[1:]]
+        return float(np.median(warm) * 1000.0) if warm else None
+
+
+@dataclass
+class TrainResult:
+    """What `fit` returns: the model (the checkpoint's when resumed; the best epoch's weights
+    when restore-best applied), the history {"loss": [...], "val_loss": [...]} per epoch
+    (resumed epochs included), the median ms of a warm step, the trainable parameter count,
+    the epochs done before this call (0 = fresh start), the epoch (0-based) whose weights the
+    model ends with, and the damaged checkpoints skipped on resume (one line each)."""
+
+    model: keras.Model
+    history: dict
+    ms_per_step: float | None
+    trainable_params: int
+    resumed_from_epoch: int = 0
+    best_epoch: int | None = None
+    checkpoint_notes: list = field(default_factory=list)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history["loss"])
+
+
+def _stopped(patience: int | None, best_epoch: int | None, epoch: int) -> bool:
+    return patience is not None and best_epoch is not None and epoch - best_epoch > patience
+
+
+class _EpochEnd(keras.callbacks.Callback):
+    """After each epoch: history, best weights, learning-rate decay, checkpoint, early stop."""
+
+    def __init__(self, history, best, restore_best, patience, lr_decay, folder, key):
+        super().__init__()
+        self.history, (self.best_epoch, self.best_weights) = history, best
+        self.restore_best, self.patience, self.lr_decay = restore_best, patience, lr_decay
+        self.folder, self.key = folder, key
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs, model, history = logs or {}, self.model, self.history
+        history["loss"].append(float(logs["loss"]))
+        if "val_loss" in logs:
+            history["val_loss"].append(float(logs["val_loss"]))
+            if self.restore_best and history["val_loss"][-1] <= min(history["val_loss"]):
+                self.best_epoch = epoch
+                self.best_weights = [np.array(w) for w in model.get_weights()]
+        if self.lr_decay and self.best_epoch is not None and self.best_epoch != epoch:
+            model.set_weights(self.best_weights)  # back to the best epoch, with smaller steps
+            model.optimizer.learning_rate.assign(model.optimizer.learning_rate * self.lr_decay)
+        if self.folder is not None:
+            best = (self.best_epoch, self.best_weights)
+            save_epoch_checkpoint(self.folder, model, self.key, epoch, history, best)
+        if _stopped(self.patience, self.best_epoch, epoch + 1):
+            model.stop_training = True
+
+
+def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int):
+    """One `tf.data.Dataset` of the batches of epochs `start` .. `stop - 1`, in order.
+
+    `batches_of(epoch)` gives that epoch's `(x, y)` batches (a sequence, the same number every
+    epoch). Arrays keep the first batch's shapes but for the batch size (fixed shapes keep the
+    decoders' loops static: an open time dimension made encoder-decoder steps 1.7x slower),
+    unless the batches give their own `signature` (`tf.TensorSpec`s, e.g. captions whose
+    length changes from batch to batch).
+    """
+    import tensorflow as tf  # Keras imports it anyway; here for tf.data
+
+    first = batches_of(start)
+    steps = len(first)
+
+    def batches():
+        for epoch in range(start, stop):
+            epoch_batches = first if epoch == start else batches_of(epoch)
+            yield from (epoch_batches[i] for i in range(steps))
+
+    def spec(a):
+        return tf.TensorSpec((None, *np.shape(a)[1:]), tf.as_dtype(np.asarray(a).dtype))
+
+    signature = getattr(first, "signature", None) or tf.nest.map_structure(spec, first[0])
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps * (stop - start)))
+    return dataset.prefetch(2)
+
+
+def fit(
+    model: keras.Model | Callable[[], keras.Model],
+    data,
+    val=None,
+    *,
+    epochs: int,
+    batch_size: int | None = None,
+    shuffle: bool = False,
+    restore_best: bool = True,
+    patience: int | None = None,
+    lr_decay: float | None = None,
+    checkpoint_dir: str | Path | None = None,
+    keep_checkpoint: bool = True,
+    key: dict | None = None,
+    strategy=None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int = 0,
+) -> TrainResult:
+    """Train `model` for `epochs` epochs with a checkpoint after each; resume if one is found.
+
+    Args:
+        model: a compiled model, or a function returning one (called inside the strategy's
+            scope, and only when no checkpoint is resumed). Seed before building it.
+        data: `(x, y)` arrays (the same every epoch; `shuffle=True` lets Keras permute them,
+            which under a fixed seed is the same permutation each epoch), or `batches_of(epoch)`
+            giving epoch e's batches (`epochs_dataset`), whose order depends on e only.
+        val: validation data as Keras takes it ((x, y) arrays or a dataset), or None.
+        epochs: the total number of epochs (a resumed training runs the remaining ones).
+        batch_size: for array `data` and `val`.
+        restore_best: end with the weights of the epoch with the lowest val loss (with `val`).
+        patience: stop after this many epochs without a better val loss (None: never).
+        lr_decay: after an epoch that is not the best, go back to the best weights with the
+            learning rate multiplied by this (None: off).
+        checkpoint_dir: the folder of this training's checkpoints (`checkpoints.py`; None:
+            none). A re-run resumes after its last verified epoch and ends where an
+            uninterrupted run would (the checkpoint carries optimizer and dropout states).
+        keep_checkpoint: keep the folder when training ends (False: only an interrupted
+            training leaves one).
+        key: what a checkpoint must have been made with to be resumed (configuration, data).
+        strategy: "none", "mirrored" or a `tf.distribute.Strategy` (`get_strategy`).
+        callbacks: extra Keras callbacks; verbose: Keras fit verbosity.
+    """
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    key = key if key is not None else {}
+    history: dict = {"loss": [], "val_loss": []}
+    start, best, notes = 0, (None, None), []
+    with get_strategy(strategy).scope():
+        found = load_epoch_checkpoint(folder, key, notes)
+        if found is not None:
+            model = found.model
+            start, history = int(found.state["epoch"]) + 1, found.state["history"]
+            best = (found.state.get("best_epoch"), found.best_weights)
+        elif not isinstance(model, keras.Model):
+            model = model()
+    timer = StepTimer()
+    end = _EpochEnd(history, best, restore_best, patience, lr_decay, folder, key)
+    if start < epochs and not _stopped(patience, best[0], start):
+        (x, y), steps = data if not callable(data) else (None, None), None
+        if callable(data):
+            x = epochs_dataset(data, start, epochs)
+            steps = int(x.cardinality()) // (epochs - start)
+        model.fit(
+            x,
+            y,
+            batch_size=batch_size if y is not None else None,
+            epochs=epochs,
+            initial_epoch=start,
+            steps_per_epoch=steps,
+            shuffle=shuffle,
+            validation_data=val,
+            validation_batch_size=batch_size if isinstance(val, tuple) else None,
+            callbacks=[timer, end, *callbacks],
+            verbose=verbose,
+        )
+    if folder is not None and not keep_checkpoint:
+        shutil.rmtree(folder, ignore_errors=True)
+    if end.best_weights is not None:
+        model.set_weights(end.best_weights)
+    return TrainResult(
+        model=model,
+        history=history,
+        ms_per_step=timer.ms_per_step,
+        trainable_params=count_params(model),
+        resumed_from_epoch=start,
+        best_epoch=end.best_epoch if end.best_weights is not None else len(history["loss"]) - 1,
+        checkpoint_notes=notes,
+    )
