@@ -373,7 +373,7 @@ def train_text_encoder_decoder(
         "beam": recommend_tags(result.model, arrays["test"], tokens, k=k, beam_width=beam_width),
     }
     if stage_dir is not None:
-        from hashtag_kit.models.encoder_decoder import save_stage
+        from hashtag_kit.stage import save_stage
 
         text_info = {"name": TEXT_ENCODER, "dim": int(split_feats["train"][0].shape[1])}
         save_stage(

@@ -27,7 +27,7 @@ def random_batches(
     n_tags: int, batch_size: int, seed: int = 0, image_dim=IMAGE_DIM, text_dim=TEXT_DIM
 ):
     """One batch of random inputs and order-free targets of realistic shapes."""
-    from hashtag_kit.models.encoder_decoder import N_SPECIAL, START
+    from hashtag_kit.vocabulary import N_SPECIAL, START
 
     rng = np.random.default_rng(seed)
     tags = np.zeros((batch_size, TAGS_PER_POST), "int32")
@@ -50,8 +50,8 @@ def random_batches(
 def run_batches(run_dir: str, batch_size: int):
     """A batch of the run's cached training features and its vocabulary size."""
     from hashtag_kit.encoders.cache import load_features
-    from hashtag_kit.models.encoder_decoder import N_SPECIAL, START
     from hashtag_kit.run import RunDir
+    from hashtag_kit.vocabulary import N_SPECIAL, START
 
     rd = RunDir(run_dir)
     train = rd.split_posts("random")["train"][:batch_size]
@@ -79,7 +79,8 @@ def measure(x, y, n_tags: int, units: int, steps: int, warmup: int = 2, seed: in
     """Time `steps` training steps of a fresh model on one batch; returns the figures."""
     import keras
 
-    from hashtag_kit.models.encoder_decoder import N_SPECIAL, HashtagEncoderDecoder, HashtagSetLoss
+    from hashtag_kit.models.encoder_decoder import HashtagEncoderDecoder, HashtagSetLoss
+    from hashtag_kit.vocabulary import N_SPECIAL
 
     keras.utils.set_random_seed(seed)
     model = HashtagEncoderDecoder(

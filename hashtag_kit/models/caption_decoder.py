@@ -36,8 +36,7 @@ import numpy as np
 from keras import ops
 
 from hashtag_kit.layers.additive_attention import AdditiveAttention
-
-START_ID, END_ID = 2, 3  # hashtag_kit.captioning.CaptionTokenizer ids
+from hashtag_kit.vocabulary import END, START
 
 
 def _grid_and_tokens(inputs):
@@ -465,8 +464,8 @@ def greedy_decode(
     grid,
     *,
     max_length: int = 20,
-    start_id: int = START_ID,
-    end_id: int = END_ID,
+    start_id: int = START,
+    end_id: int = END,
     trigram_alpha: float = 0.0,
     return_attention: bool = False,
 ):
@@ -523,8 +522,8 @@ def beam_search(
     *,
     beam_width: int = 3,
     max_length: int = 20,
-    start_id: int = START_ID,
-    end_id: int = END_ID,
+    start_id: int = START,
+    end_id: int = END,
     trigram_alpha: float = 0.0,
     length_penalty: float = 0.0,
     return_attention: bool = False,
@@ -618,8 +617,6 @@ def generate_captions(
     (`max_length`, `trigram_alpha`, `return_attention`, ...).
     """
     texts, atts = [], []
-    kwargs.setdefault("start_id", tokenizer.start_id)
-    kwargs.setdefault("end_id", tokenizer.end_id)
     for b in range(0, len(grid), batch_size):
         chunk = np.asarray(grid[b : b + batch_size], dtype="float32")
         if beam_width == 1:
