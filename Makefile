@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 export HASHTAG_KIT_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup java chromium reproduce reproduce-flickr8k test test-fast lint format bench evaluate evaluate-tweets evaluate-fusion clean-outputs
+.PHONY: setup java chromium reproduce reproduce-flickr8k test test-fast lint format bench evaluate evaluate-tweets evaluate-fusion docs clean-outputs
 
 setup: $(STAMP) java
 
@@ -43,7 +43,7 @@ chromium:
 reproduce: setup
 	$(PY) -m hashtag_kit reproduce --run $(RUN) --mode $(RUN_MODE)
 
-# Flickr8k (real photos, official split; see README "Real photos: Flickr8k"). FLICKR8K_DIR holds
+# Flickr8k (real photos, official split; see docs/results.md "Real photos: Flickr8k"). FLICKR8K_DIR holds
 # Flickr8k.token.txt, the split lists and Flicker8k_Dataset/.
 FLICKR8K_DIR ?= $(HASHTAG_KIT_DATA)/flickr8k
 reproduce-flickr8k: setup
@@ -63,8 +63,11 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Benchmarks print their own figures (docs/performance.md): the package's, then the loaders'
+# (tools/: it reads the real datasets under HASHTAG_KIT_DATA).
 bench: setup
 	$(PY) -m hashtag_kit bench all
+	$(PY) tools/bench_loaders.py
 
 # TweetEval (real data under $(HASHTAG_KIT_DATA)): text-only encoder-decoder vs popularity,
 # Hit@5 printed and written to outputs/tweets-eval/evaluate_tweets/metrics.json.
@@ -78,6 +81,11 @@ evaluate-tweets: setup
 # printed and written to outputs/fusion-study/evaluate_fusion/metrics.json.
 evaluate-fusion: setup
 	$(PY) -m hashtag_kit evaluate fusion --run outputs/default --out outputs/fusion-study
+
+# Rewrite the generated blocks of README.md and docs/results.md from the runs under outputs/
+# (default, flickr8k, tweets-eval, fusion-study; a block whose run is absent is kept as it is).
+docs: setup
+	$(PY) tools/readme_results.py
 
 clean-outputs:
 	rm -rf outputs/*/

@@ -35,7 +35,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.training import load_epoch_checkpoint, record_epoch, save_epoch_checkpoint
 from hashtag_kit.vocabulary import END, N_SPECIAL, PAD, SPECIAL_TOKENS, START, UNK, Vocabulary

@@ -4,7 +4,7 @@
 protocol and options there).
 
 `flickr8k` — a finished Flickr8k run scored on a split's photos without retraining
-(`hashtag_kit.evaluate_flickr8k`: protocol, options and the metrics.json schema there;
+(`hashtag_kit.evaluation.flickr8k`: protocol, options and the metrics.json schema there;
 `python -m hashtag_kit evaluate flickr8k --help`).
 
 The rest of this module is the real-data evaluation:
@@ -25,7 +25,7 @@ from Instagram). Protocol:
   under the output folder;
 - models: the text-only encoder-decoder of notebook 02 (`hashtag_kit.models.encoder_decoder`,
   image input masked out, no personalisation: TweetEval has no user ids) vs the popularity
-  baseline (`hashtag_kit.baselines`); the one trained model is reported twice: tags ranked by
+  baseline (`hashtag_kit.baselines.ranking`); the one trained model is reported twice: tags ranked by
   the decoder's first-step distribution ("encoder-decoder text", `first_step_ranking`) and by
   beam-search decoding ("encoder-decoder text, beam", what `Recommender.recommend` returns by
   default);
@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from hashtag_kit import fusion_study
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import RunDir, write_metrics
 
@@ -175,9 +175,9 @@ def evaluate_tweets(
     """
     import keras
 
-    from hashtag_kit.baselines import PopularityRecommender
+    from hashtag_kit.baselines.ranking import PopularityRecommender
     from hashtag_kit.data import load_dataset
-    from hashtag_kit.metrics import ranking_metrics
+    from hashtag_kit.evaluation.ranking import ranking_metrics
 
     keras.utils.set_random_seed(seed)
     say = print if verbose else (lambda *a, **kw: None)
@@ -457,8 +457,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["flickr8k"]:  # its own options (hashtag_kit.evaluate_flickr8k)
-        from hashtag_kit import evaluate_flickr8k
+    if argv[:1] == ["flickr8k"]:  # its own options (hashtag_kit.evaluation.flickr8k)
+        from hashtag_kit.evaluation import flickr8k as evaluate_flickr8k
 
         return evaluate_flickr8k.main(argv[1:])
     args = _parser().parse_args(argv)

@@ -34,7 +34,7 @@ Usage:
 Writes `<out>/evaluate_fusion/metrics.json` (the kit's metrics schema): `models` holds each
 fusion's test ranking averaged over the seeds (each metric at each K); `extra.per_seed` every
 ranking as `{subset: {fusion: {seed: ranking}}}`; `extra.summary` and `extra.pairs` what is
-printed. `python -m hashtag_kit.readme_results --evaluation <that file>` renders it.
+printed. `make docs` (`tools/readme_results.py`) renders it into README.md and docs/results.md.
 """
 
 from __future__ import annotations

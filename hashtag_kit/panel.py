@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashtag_kit.images import ImageError, load_image, read_image
+from hashtag_kit.data.images import ImageError, load_image, read_image
 from hashtag_kit.recommender import Recommendations, Recommender
 
 log = logging.getLogger("hashtag_kit")
@@ -58,7 +58,7 @@ def _one_line(e: BaseException) -> str:
 
 def decode_upload(name: str, content: bytes | memoryview) -> np.ndarray:
     """An uploaded file's bytes as a uint8 (H, W, 3) image, read as the kit reads any image
-    (`hashtag_kit.images.load_image`: EXIF orientation, colour modes, decompression bombs).
+    (`hashtag_kit.data.images.load_image`: EXIF orientation, colour modes, decompression bombs).
 
     Raises:
         ImageError: naming the uploaded file and what is wrong with it.

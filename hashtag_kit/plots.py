@@ -5,11 +5,11 @@ backend (Agg in papermill and tests; inline in JupyterLab, where `display(fig)` 
 never leaks open figures. `figure_to_png(fig)` gives PNG bytes for the HTML report.
 
 Inputs follow the `metrics.json` schema (see `hashtag_kit.run`): a model's "ranking" entry is the
-output of `hashtag_kit.metrics.ranking_metrics` (metric -> {"K": value}), its "history" is
+output of `hashtag_kit.evaluation.ranking.ranking_metrics` (metric -> {"K": value}), its "history" is
 `{"loss": [...], "val_loss": [...]}` (any other series are drawn too).
 
 Example:
-    >>> from hashtag_kit.metrics import ranking_metrics
+    >>> from hashtag_kit.evaluation.ranking import ranking_metrics
     >>> r = ranking_metrics([["a", "b"], ["c", "d"]], [{"a"}, {"d"}], ks=[1, 2])
     >>> fig = plot_metrics_vs_k({"toy": r}, title="toy")
     >>> [ax.get_title() for ax in fig.axes]
@@ -52,7 +52,7 @@ def plot_metrics_vs_k(
     """Hit rate, precision, recall and F1 against K, one line per model, in four panels.
 
     Args:
-        models: model name -> `hashtag_kit.metrics.ranking_metrics(...)` output. A model whose
+        models: model name -> `hashtag_kit.evaluation.ranking.ranking_metrics(...)` output. A model whose
             value is None (or lacks a metric) is left out of that panel.
         title: figure title.
         groups: optional model name -> group (e.g. the notebook that trained it); the models of

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hashtag_kit.posts import Post, write_posts
+from hashtag_kit.data.posts import Post, write_posts
+from hashtag_kit.data.splits import make_splits
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import PREPROCESS, RunDir, write_json, write_metrics
-from hashtag_kit.splits import make_splits
 
 log = logging.getLogger("hashtag_kit")
 
@@ -73,7 +73,7 @@ class PreprocessConfig:
 
         The embedded dataset keeps its default 1,200 posts in smoke mode: with 400, notebook
         02's fusion comparison without text came out in either order depending on the seed
-        (960 training posts make it stable; README "Seed study").
+        (960 training posts make it stable; docs/results.md "Seed study").
         """
         if self.run_mode not in RUN_MODES:
             raise ValueError(f"run_mode must be one of {RUN_MODES}, got {self.run_mode!r}")
@@ -101,7 +101,7 @@ def load(cfg: PreprocessConfig, report: RunReport) -> list[Post]:
 
 def drop_unreadable_images(posts: list[Post], report: RunReport) -> list[Post]:
     """Posts whose image cannot be read keep their text and tags but lose the image (counted)."""
-    from hashtag_kit.images import check_image
+    from hashtag_kit.data.images import check_image
 
     out = []
     for p in posts:
@@ -173,7 +173,7 @@ def dataset_stats(posts: list[Post]) -> dict:
 
 def official_test_part(splits: dict) -> str | None:
     """Which part of the release the official split's "test" posts are: "test", or "val" when
-    the test images are withheld (`hashtag_kit.splits.withheld_test_images`); None without an
+    the test images are withheld (`hashtag_kit.data.splits.withheld_test_images`); None without an
     official split."""
     official = splits.get("official")
     if official is None:

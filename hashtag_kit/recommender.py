@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import ENCODER_DECODER, RunDir, read_json
 from hashtag_kit.stage import IncompatibleRunError, load_stage
@@ -495,7 +495,7 @@ class Recommender:
 
         Raises:
             ValueError: the post has neither an image nor non-blank text, or bad arguments.
-            hashtag_kit.images.ImageError: the image file is unreadable (names the file).
+            hashtag_kit.data.images.ImageError: the image file is unreadable (names the file).
         """
         if text is not None and not isinstance(text, str):
             raise ValueError(f"text must be a string or None, got {type(text).__name__}")
@@ -577,7 +577,7 @@ class Recommender:
 
         Raises:
             ValueError: an empty post (names it) without a report, or misaligned arguments.
-            hashtag_kit.images.ImageError: an unreadable image without a report.
+            hashtag_kit.data.images.ImageError: an unreadable image without a report.
         """
         feats = self._batch_features(posts, features, report)
         n = len(feats["image"])
@@ -673,7 +673,7 @@ class Recommender:
         strings or None; `names` label the posts in messages (None: the error as it is). A
         modality the run was trained without is left out (all zero). An unreadable image is
         noted in `report` and left out, or raised without one."""
-        from hashtag_kit.images import ImageError, read_image  # PIL only for posts with photos
+        from hashtag_kit.data.images import ImageError, read_image  # PIL only for posts with photos
 
         n = len(names)
         out = {
@@ -776,8 +776,8 @@ def _kit_log_level(level: int):
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m hashtag_kit recommend ...`: prints ranked hashtags; 2 on user errors."""
+    from hashtag_kit.data.images import ImageError
     from hashtag_kit.encoders.image import WeightsUnavailableError
-    from hashtag_kit.images import ImageError
 
     try:
         args = _parser().parse_args(argv)

@@ -8,6 +8,9 @@ A real dataset (`--dataset`, `--data-dir`) runs every notebook with that dataset
 (`DATASET_PRESETS`: the official split, model sizes for real photos); the embedded default
 keeps each notebook's own parameters.
 
+It runs from a checkout's root, as `make reproduce` does: the notebooks (`notebooks/`) are not
+installed with the package, and a bare run name means `outputs/<run>` there.
+
 Each executed notebook is written to `outputs/<run>/executed/`, wall times to
 `outputs/<run>/timings.json`. The run stops at the first failing notebook and prints the failing
 cell and error. Caches (the generated embedded dataset, the feature cache) are reused and the
@@ -22,10 +25,12 @@ import sys
 import time
 from pathlib import Path
 
+from hashtag_kit.data.embedded import default_root
 from hashtag_kit.run import COMPARISON, ENCODER_DECODER, STAGES, RunDir, read_json, write_json
 
-REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = REPO / "notebooks"
+#: the checkout's folders, relative to the working directory (the checkout's root)
+NOTEBOOKS = Path("notebooks")
+OUTPUTS = Path("outputs")
 
 
 #: per dataset, the notebook parameters that differ from the notebooks' embedded defaults
@@ -84,17 +89,17 @@ def stage_parameters(stage: str, dataset: str | None, data_dir: str | None) -> d
 
 
 def notebook_path(stage: str) -> Path:
-    return NOTEBOOKS / f"{stage}.ipynb"
+    return NOTEBOOKS.resolve() / f"{stage}.ipynb"
 
 
 def run_dir_for(run: str) -> Path:
     """A bare name means outputs/<name>; anything with a slash is a path."""
     p = Path(run)
-    return p if (len(p.parts) > 1 or p.is_absolute()) else REPO / "outputs" / run
+    return p if (len(p.parts) > 1 or p.is_absolute()) else OUTPUTS / run
 
 
 def _say_reused(run_dir: Path) -> None:
-    emb = REPO / "data" / "embedded"
+    emb = default_root()
     if emb.is_dir() and any(emb.iterdir()):
         versions = ", ".join(sorted(p.name for p in emb.iterdir() if p.is_dir()))
         print(f"generated embedded data in {emb}: {versions} (a missing version is generated)")
@@ -130,7 +135,7 @@ def execute(
         str(out_dir / f"{stage}.ipynb"),
         parameters=params,
         kernel_name="python3",
-        cwd=str(NOTEBOOKS),
+        cwd=str(notebook_path(stage).parent),
         progress_bar=False,
         log_output=log_output,
     )
@@ -177,6 +182,12 @@ def reproduce(
     """Execute the stages in order; returns 0, or 1 after printing the first failure."""
     run_dir = run_dir_for(run)
     stages = [s for s in STAGES if not only or any(s.startswith(o) for o in only)]
+    if not NOTEBOOKS.is_dir():
+        print(
+            f"error: no {NOTEBOOKS}/ folder in {Path.cwd()}: run from the project's root (the "
+            "notebooks are not installed with the package)"
+        )
+        return 2
     try:
         params = {
             s: {**stage_parameters(s, dataset, data_dir), **for_stage(extra, s)} for s in stages

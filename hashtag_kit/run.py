@@ -5,7 +5,7 @@ Layout (every stage reads only files here; nothing is passed in memory between n
     outputs/<run>/
         run.json                     run metadata: dataset, seed, run mode, encoders used
         01_preprocess/
-            posts.jsonl              cleaned posts (hashtag_kit.posts manifest)
+            posts.jsonl              cleaned posts (hashtag_kit.data.posts manifest)
             splits.json              {"random": {"train": [ids], "val": [...], "test": [...]},
                                       "user_disjoint": {...}}
             vocab.json               {"hashtags": [...], "counts": {...}, "min_freq": int, ...}
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from hashtag_kit import files
-from hashtag_kit.posts import Post, read_posts
+from hashtag_kit.data.posts import Post, read_posts
 
 PREPROCESS = "01_preprocess"
 ENCODER_DECODER = "02_encoder_decoder_hashtags"

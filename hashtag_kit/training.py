@@ -31,10 +31,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from hashtag_kit.data.posts import Post
+from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
 from hashtag_kit.files import atomic_path, file_sha256, sweep_stale_temps, write_json
-from hashtag_kit.metrics import DEFAULT_KS, ranking_metrics
 from hashtag_kit.models.encoder_decoder import HashtagEncoderDecoder, HashtagSetLoss
-from hashtag_kit.posts import Post
 from hashtag_kit.vocabulary import N_SPECIAL, START, Vocabulary
 
 log = logging.getLogger("hashtag_kit.training")
@@ -685,7 +685,7 @@ def evaluate(
     ks=DEFAULT_KS,
     beam_width: int = 3,
 ) -> dict:
-    """`hashtag_kit.metrics.ranking_metrics` of the model's top-K lists on `data`."""
+    """`hashtag_kit.evaluation.ranking.ranking_metrics` of the model's top-K lists on `data`."""
     ks = list(ks)
     ranked = recommend_tags(model, data, tokens, k=max(ks), beam_width=beam_width)
     return ranking_metrics(ranked, data.truth, ks)

@@ -116,7 +116,7 @@ class Sample:
 
 # -- samples -------------------------------------------------------------------------------------
 def _thumbnail(path: Path) -> bytes:
-    from hashtag_kit.images import open_image
+    from hashtag_kit.data.images import open_image
 
     im = open_image(path, min_side=THUMBNAIL_SIDE)
     im.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
@@ -133,7 +133,7 @@ def load_samples(run_dir: str | Path, n: int = DEFAULT_SAMPLES, split: str = "ra
     stage folder) has no samples: the page then offers uploads only. Unreadable images are
     skipped and logged.
     """
-    from hashtag_kit.images import ImageError, check_image, resolve_image_path
+    from hashtag_kit.data.images import ImageError, check_image, resolve_image_path
     from hashtag_kit.run import RunDir
 
     run = Path(run_dir)
@@ -199,11 +199,11 @@ def _status_of(reason: str) -> int:
 
 
 def read_upload(fileobj, name: str, max_bytes: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """An uploaded photo as uint8 RGB (H, W, 3), read as `hashtag_kit.images.load_image` reads a
+    """An uploaded photo as uint8 RGB (H, W, 3), read as `hashtag_kit.data.images.load_image` reads a
     file (EXIF turn, modes converted), or `DemoError` with the status and a message naming
     `name`: 413 over `max_bytes` or `max_pixels`, 415 not an image, 422 empty, truncated or
     corrupt."""
-    from hashtag_kit.images import ImageError, load_image
+    from hashtag_kit.data.images import ImageError, load_image
 
     fileobj.seek(0, io.SEEK_END)
     size = fileobj.tell()
@@ -478,7 +478,7 @@ def create_app(
 
 
 def _sample_pixels(sample: Sample) -> np.ndarray:
-    from hashtag_kit.images import ImageError, load_image
+    from hashtag_kit.data.images import ImageError, load_image
 
     try:
         return load_image(sample.image)

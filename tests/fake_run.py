@@ -1,6 +1,6 @@
 """A fake run directory for the comparison tests: metrics.json files in the kit's schema.
 
-The figures are computed with `hashtag_kit.metrics.ranking_metrics` from seeded random ranked
+The figures are computed with `hashtag_kit.evaluation.ranking.ranking_metrics` from seeded random ranked
 lists (so they are well-formed, not typed in); they mean nothing beyond exercising the tables.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from hashtag_kit.metrics import ranking_metrics
+from hashtag_kit.evaluation.ranking import ranking_metrics
 from hashtag_kit.run import (
     ATTENTION,
     CAPTION,
@@ -131,7 +131,7 @@ def make_fake_run(
             for i, (name, (family, modality)) in enumerate(ATTENTION_MODELS.items())
         }
         models["popularity"] = _entry(rng, "baseline", 0.05)
-        harrison = {  # the shape of hashtag_kit.cooccurrence.harrison_completion's output
+        harrison = {  # the shape of hashtag_kit.baselines.cooccurrence.harrison_completion's output
             "cooccurrence": _ranking(rng, 0.4),
             "popularity": _ranking(rng, 0.1),
             "n_test": 40,

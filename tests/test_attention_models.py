@@ -134,12 +134,12 @@ def test_attention_classifier_attention_weights_and_errors():
 def test_word_vocabulary_and_inputs():
     from types import SimpleNamespace
 
+    from hashtag_kit.data.posts import Post
     from hashtag_kit.models.attention_classifier import (
         WordVocabulary,
         classifier_inputs,
         multi_hot,
     )
-    from hashtag_kit.posts import Post
 
     v = WordVocabulary.fit(["a red boat", "a boat", "a cat"], min_count=2)
     assert v.tokens[4:] == ["a", "boat"] and v.size == 6
@@ -176,8 +176,8 @@ def test_cnn_rnn_shared_check():
 
 
 def test_tag_sequences_order_and_padding():
+    from hashtag_kit.data.posts import Post
     from hashtag_kit.models.cnn_rnn import END, START, tag_sequences
-    from hashtag_kit.posts import Post
 
     tags = ["sea", "sun", "cat"]
     x, y = tag_sequences(
@@ -190,6 +190,7 @@ def test_tag_sequences_order_and_padding():
 
 
 def test_cnn_rnn_learns_tag_sets_and_beam_search_never_repeats():
+    from hashtag_kit.data.posts import Post
     from hashtag_kit.models.cnn_rnn import (
         CNNRNNTagger,
         beam_search,
@@ -197,7 +198,6 @@ def test_cnn_rnn_learns_tag_sets_and_beam_search_never_repeats():
         recommend_cnn_rnn,
         tag_sequences,
     )
-    from hashtag_kit.posts import Post
 
     keras.utils.set_random_seed(0)
     tags = ["a", "b", "c", "d", "e", "f"]
@@ -223,7 +223,7 @@ def test_cnn_rnn_learns_tag_sets_and_beam_search_never_repeats():
 def _toy_posts_and_features(n=24):
     from types import SimpleNamespace
 
-    from hashtag_kit.posts import Post
+    from hashtag_kit.data.posts import Post
 
     rng = np.random.default_rng(0)
     tags = ["sea", "cat", "love"]

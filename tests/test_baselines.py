@@ -3,13 +3,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from hashtag_kit.baselines import (
+from hashtag_kit.baselines.ranking import (
     NearestNeighbourRecommender,
     PopularityRecommender,
     UserTopRecommender,
 )
-from hashtag_kit.metrics import hit_rate_at_k
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
+from hashtag_kit.evaluation.ranking import hit_rate_at_k
 
 
 def _fs(ids, pooled, mask=None):
@@ -135,7 +135,7 @@ def test_nearest_neighbours_errors():
 
 # -- zero-shot ImageNet labels -> hashtags ---------------------------------------------------
 def test_label_hashtags_and_variants():
-    from hashtag_kit.zero_shot import label_hashtags
+    from hashtag_kit.baselines.zero_shot import label_hashtags
 
     assert dict(label_hashtags("seashore", synonyms={"seashore": ["beach"]})) == {
         "seashore": 1.0,
@@ -148,8 +148,8 @@ def test_label_hashtags_and_variants():
 
 
 def test_zero_shot_scores_labels_and_counts_missing_images(tmp_path):
+    from hashtag_kit.baselines.zero_shot import ZeroShotRecommender
     from hashtag_kit.report import RunReport
-    from hashtag_kit.zero_shot import ZeroShotRecommender
 
     good = tmp_path / "a.png"
     good.write_bytes(b"x")
@@ -177,7 +177,7 @@ def test_zero_shot_with_the_real_encoder(tmp_path):
     import skimage.data
     from PIL import Image
 
-    from hashtag_kit.zero_shot import ZeroShotRecommender
+    from hashtag_kit.baselines.zero_shot import ZeroShotRecommender
 
     path = tmp_path / "chelsea.png"
     Image.fromarray(skimage.data.chelsea()).save(path)
@@ -188,7 +188,7 @@ def test_zero_shot_with_the_real_encoder(tmp_path):
 
 
 def test_zero_shot_default_synonyms_link_scenes_and_breeds():
-    from hashtag_kit.zero_shot import ZeroShotRecommender, default_synonyms
+    from hashtag_kit.baselines.zero_shot import ZeroShotRecommender, default_synonyms
 
     syn = default_synonyms()
     assert "beach" in syn["seashore"] and syn["Chihuahua"] == ("dog",) and "cat" in syn["tabby"]

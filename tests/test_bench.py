@@ -77,7 +77,7 @@ def test_bench_package_runs_as_a_module():
 
     out = bench("--help")
     assert out.returncode == 0, out.stderr
-    assert "{features,train,recommend,loaders,caption,cli,all}" in out.stdout
+    assert "{features,train,recommend,caption,cli,all}" in out.stdout
     bad = bench("nope")
     assert bad.returncode == 2 and "invalid choice: 'nope'" in bad.stderr
 

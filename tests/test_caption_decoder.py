@@ -19,6 +19,7 @@ from hashtag_kit.captioning import (
     split_posts,
     train_caption_model,
 )
+from hashtag_kit.data.posts import Post
 from hashtag_kit.models.caption_decoder import (
     MergeCaptionModel,
     ShowAttendTellDecoder,
@@ -28,7 +29,6 @@ from hashtag_kit.models.caption_decoder import (
     greedy_decode,
     trigram_penalty,
 )
-from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.stage import STAGE_FORMAT_VERSION, load_stage, save_stage
 from hashtag_kit.testing import check_layer
@@ -292,9 +292,9 @@ def test_run_caption_parts_uses_the_release_split_and_names_the_dataset(tmp_path
 
 def test_run_caption_parts_stops_with_the_run_and_dataset_when_nothing_has_captions(tmp_path):
     from hashtag_kit.captioning import run_caption_parts
-    from hashtag_kit.posts import Post, write_posts
+    from hashtag_kit.data.posts import Post, write_posts
+    from hashtag_kit.data.splits import make_splits
     from hashtag_kit.run import RunDir
-    from hashtag_kit.splits import make_splits
 
     posts = [Post(id=f"t{i}", text="sunny day", hashtags=["sun"]) for i in range(20)]
     rd = RunDir(tmp_path / "tweets-run")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from hashtag_kit.caption_hashtags import (
+from hashtag_kit.baselines.caption_hashtags import (
     caption_keywords,
     captions_to_hashtags,
     evaluate_caption_hashtags,
     match_vocab,
 )
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 
 
 def test_keywords_drop_stopwords_punctuation_and_repeats():

@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from hashtag_kit import caption_metrics as cm
+from hashtag_kit.evaluation import captions as cm
 
 REFS = {
     "a": ["a dog runs on the green grass", "a brown dog running in a park", "dog on grass"],

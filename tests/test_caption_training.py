@@ -13,8 +13,8 @@ from hashtag_kit.captioning import (
     split_posts,
     train_caption_model,
 )
+from hashtag_kit.data.posts import Post
 from hashtag_kit.models.caption_decoder import MergeCaptionModel, ShowAttendTellDecoder
-from hashtag_kit.posts import Post
 
 
 class _Features:

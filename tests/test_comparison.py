@@ -24,8 +24,8 @@ from hashtag_kit.comparison import (
     uncovered_published,
 )
 from hashtag_kit.html_report import write_report
-from hashtag_kit.readme_results import END, START, markdown_table, update_readme
 from hashtag_kit.run import ATTENTION, CAPTION, ENCODER_DECODER, PREPROCESS, RunDir
+from tools.readme_results import END, SOURCES, START, markdown_table, markers, update_docs
 
 KRAUSE = "Krause et al. 2017 (Hierarchical paragraph captioning)"
 
@@ -244,23 +244,43 @@ def test_report_for_an_empty_run_says_what_is_missing(tmp_path):
     assert "all 54 published figures appear in a table" in page
 
 
-def test_update_readme_replaces_only_the_marked_section(full_run, tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# Kit\n\nintro\n\n{START}\nold results\n{END}\n\nafter\n")
-    assert update_readme(readme, full_run) is True
-    text = readme.read_text()
-    head, rest = text.split(START)
-    body, tail = rest.split(END)
-    assert head == "# Kit\n\nintro\n\n" and tail == "\n\nafter\n"
-    assert "old results" not in body
-    assert "| encoder-decoder weighted+user | this run | embedded | weighted | yes | both |" in body
-    assert "| DESIGN, ViT, weighted fusion | Yakovlev & Shapoval 2024 |" in body
-    assert "run mode: `smoke`" in body and "measured wall time" in body
-    assert "05_comparison/report.html" in body
+def _checkout(tmp_path, run_dir=None):
+    """A checkout with README.md and docs/results.md holding every generated block, and the
+    fake run as outputs/default."""
+    blocks = "".join(
+        f"{start}\nold {name}\n{end}\n" for name in SOURCES for start, end in [markers(name)]
+    )
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text(f"# Kit\n\nintro\n\n{blocks}\nafter\n")
+    (tmp_path / "docs" / "results.md").write_text(f"# Results\n\n{blocks}")
+    if run_dir is not None:
+        (tmp_path / "outputs").mkdir()
+        (tmp_path / "outputs" / "default").symlink_to(run_dir.path)
+    return tmp_path
 
-    readme.write_text("# no markers\n")
+
+def test_update_docs_replaces_only_the_blocks_whose_run_is_there(full_run, tmp_path):
+    root = _checkout(tmp_path, full_run)
+    done = update_docs(root)
+    assert done["README.md results"] == done["docs/results.md results"] == "updated"
+    assert done["README.md flickr8k"].startswith("kept (no ")
+    readme, docs = (root / "README.md").read_text(), (root / "docs" / "results.md").read_text()
+    head, rest = readme.split(START)
+    body, tail = rest.split(END)
+    assert head == "# Kit\n\nintro\n\n" and tail.startswith("\n<!-- flickr8k:start -->")
+    assert "old results" not in body and "old flickr8k" in readme and "old fusion" in docs
+    # README: the compact table (notebook 02's models on all test posts), docs: every table
+    row = "| encoder-decoder weighted+user | weighted | yes | both |"
+    assert row in body and "DESIGN, ViT" not in body and "[docs/results.md]" in body
+    assert "| encoder-decoder weighted+user | this run | embedded | weighted | yes | both |" in docs
+    assert "| DESIGN, ViT, weighted fusion | Yakovlev & Shapoval 2024 |" in docs
+    assert "run mode: `smoke`" in docs and "measured wall time" in docs
+    assert "(../outputs/default/05_comparison/report.html)" in docs
+    assert update_docs(root)["README.md results"] in ("unchanged", "updated")  # date may move
+
+    (root / "README.md").write_text("# no markers\n")
     with pytest.raises(ValueError, match="README.md.*results:start"):
-        update_readme(readme, full_run)
+        update_docs(root)
 
 
 def test_cells_and_markdown_formatting():
@@ -303,10 +323,11 @@ def test_malformed_entries_are_shown_with_a_note(tmp_path):
     write_report(rd, tables)  # renders without error
 
 
-def test_readme_adds_a_real_data_evaluation(full_run, tmp_path):
+def test_docs_add_a_real_data_evaluation(tmp_path):
     from hashtag_kit.run import write_metrics
 
-    stage = tmp_path / "tweets-eval" / "evaluate_tweets"
+    root = _checkout(tmp_path)
+    stage = root / "outputs" / "tweets-eval" / "evaluate_tweets"
     ranking = {
         key: {"1": 0.1, "5": 0.25, "10": 0.4} for key in ("hit_rate", "precision", "recall", "f1")
     }
@@ -321,11 +342,12 @@ def test_readme_adds_a_real_data_evaluation(full_run, tmp_path):
             "extra": {"protocol": {"split": "own files", "n_train": 8564, "n_test": 6389}},
         },
     )
-    readme = tmp_path / "README.md"
-    readme.write_text(f"{START}\n{END}\n")
-    update_readme(readme, full_run, evaluations=[stage / "metrics.json"])
-    body = readme.read_text()
-    assert "#### Real data: tweeteval" in body and "8,564 train, 6,389 test posts" in body
-    assert "| popularity | 0.100 | 0.250 | 0.400 |" in body
+    assert update_docs(root)["README.md tweets"] == "updated"
+    readme, docs = (root / "README.md").read_text(), (root / "docs" / "results.md").read_text()
+    assert "#### Real data: tweeteval" in docs and "#### Real data" not in readme  # README: compact
+    for body in (readme, docs):
+        assert "8,564 train, 6,389 test posts" in body
+        assert "| popularity | 0.100 | 0.250 | 0.400 |" in body
+    (stage / "metrics.json").write_text("{}")
     with pytest.raises(ValueError, match="not an evaluation"):
-        update_readme(readme, full_run, evaluations=[tmp_path / "missing.json"])
+        update_docs(root)

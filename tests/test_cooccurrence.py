@@ -1,6 +1,6 @@
 import pytest
 
-from hashtag_kit.cooccurrence import (
+from hashtag_kit.baselines.cooccurrence import (
     CooccurrenceCompleter,
     evaluate_completion,
     harrison_completion,

@@ -17,9 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hashtag_kit.data import embedded as E
-from hashtag_kit.data import scenes
-from hashtag_kit.posts import read_posts
+from hashtag_kit.data.embedded import generator as E
+from hashtag_kit.data.embedded import scenes
+from hashtag_kit.data.embedded import tags as T
+from hashtag_kit.data.posts import read_posts
+from tools import embedded_datasheet as D
 
 N_POSTS = 300
 
@@ -57,7 +59,7 @@ def probe_data(folder, posts):
     rows, feats = [], []
     for p in posts:
         if p.image and p.has_text:
-            f = E.cheap_image_features(folder / p.image)
+            f = D.cheap_image_features(folder / p.image)
             if f is not None:
                 rows.append(p)
                 feats.append(f)
@@ -87,21 +89,6 @@ def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path):
     assert da["posts.jsonl"] != dc["posts.jsonl"]
     shared = set(da) & set(dc) - {"posts.jsonl"}
     assert sum(da[k] != dc[k] for k in shared) > 0.9 * len(shared)
-
-
-def test_datasheet_names_the_code_that_ran_not_the_files_edited_since(tmp_path, monkeypatch):
-    """A generator file edited while a process runs the old code: that process's data is labelled
-    with the old code's digest, so a process running the new code regenerates it (a stale
-    folder once kept 111 old pictures under the new digest)."""
-    monkeypatch.setattr(E, "code_digest", lambda: "files-edited-after-import")
-    folder = E.ensure(tmp_path / "emb", n_posts=20, seed=0)
-    assert E.load_datasheet(folder)["code_digest"] == E.LOADED_CODE_DIGEST
-    stamp = (folder / "datasheet.json").stat().st_mtime_ns
-    assert E.ensure(folder, n_posts=20, seed=0) == folder  # this process: its own data, reused
-    assert (folder / "datasheet.json").stat().st_mtime_ns == stamp
-    monkeypatch.setattr(E, "LOADED_CODE_DIGEST", "the-new-code")  # a process with the new code
-    E.ensure(folder, n_posts=20, seed=0)
-    assert E.load_datasheet(folder)["code_digest"] == "the-new-code"  # regenerated
 
 
 def test_ensure_generates_once_and_regenerates_on_mismatch(tmp_path):
@@ -203,32 +190,32 @@ def test_every_picture_has_five_captions_and_a_paragraph_describing_it(posts):
 
 
 def test_post_text_never_names_an_image_only_tag_nor_carries_hashtags(posts):
-    banned = set(E.BANNED_TEXT_WORDS) | set(E.IMAGE_TAGS)
+    banned = set(T.BANNED_TEXT_WORDS) | set(T.IMAGE_TAGS)
     for p in posts:
         if p.has_text:
             assert "#" not in p.text
             leaked = banned & set(_tokens(p.text))
             assert not leaked, f"post {p.id} text {p.text!r} names {leaked}"
     # and the phrase lists themselves (so a larger dataset cannot leak either)
-    phrases = [s for v in E.TEXT_TAGS.values() for s in v]
-    phrases += [s for v in E.BOTH_TAGS.values() for s in v[2]] + list(E._FILLER)
+    phrases = [s for v in T.TEXT_TAGS.values() for s in v]
+    phrases += [s for v in T.BOTH_TAGS.values() for s in v[2]] + list(T.FILLER)
     assert not banned & {w for s in phrases for w in _tokens(s)}
 
 
 # -- the signals ---------------------------------------------------------------------------------
 def test_tags_fire_only_under_their_documented_conditions(posts):
-    scene_of = {v: k for k, v in E._SCENE_TAG.items()}
+    scene_of = {v: k for k, v in T.SCENE_TAG.items()}
     fired = Counter()
     for p in posts:
         m, tags = p.meta, set(p.hashtags)
-        for t in tags & set(E._SCENE_TAG.values()):
+        for t in tags & set(T.SCENE_TAG.values()):
             assert m["scene"] == scene_of[t], (p.id, t)
         for t in tags & {"sunset", "night"}:
             assert m["time"] == t, (p.id, t)
         if "dog" in tags:
             assert "dog" in m["objects"], p.id
-        for t in tags & set(E.TEXT_TAGS):
-            assert t in m["topics"] and any(s in p.text.lower() for s in E.TEXT_TAGS[t]), (p.id, t)
+        for t in tags & set(T.TEXT_TAGS):
+            assert t in m["topics"] and any(s in p.text.lower() for s in T.TEXT_TAGS[t]), (p.id, t)
         if "surfing" in tags:
             assert m["scene"] == "beach" and "surfer" in m["objects"] and "surfing" in m["topics"]
         if "goldenhour" in tags:
@@ -245,7 +232,7 @@ def test_tags_fire_only_under_their_documented_conditions(posts):
     ]
     assert len(picture_only) > 20 and len(text_only) > 20
     assert not any("goldenhour" in p.hashtags for p in picture_only + text_only)
-    assert all(fired[t] >= 3 for t in E.BOTH_TAGS), fired
+    assert all(fired[t] >= 3 for t in T.BOTH_TAGS), fired
 
 
 def test_image_only_tags_are_predictable_from_the_picture_not_the_caption(probe_data):
@@ -277,7 +264,7 @@ def test_text_only_tags_are_decided_by_the_caption_and_only_hinted_by_the_pictur
 
 def test_caption_topics_are_more_common_on_their_scenes(posts):
     captioned = [p for p in posts if p.has_text]
-    for tag, scenes_ in E.TEXT_TOPIC_SCENES.items():
+    for tag, scenes_ in T.TEXT_TOPIC_SCENES.items():
         on = [tag in p.meta["topics"] for p in captioned if p.meta["scene"] in scenes_]
         off = [tag in p.meta["topics"] for p in captioned if p.meta["scene"] not in scenes_]
         assert len(on) >= 30 and len(off) >= 30, tag
@@ -285,8 +272,8 @@ def test_caption_topics_are_more_common_on_their_scenes(posts):
         assert np.mean(on) > 2.5 * np.mean(off), (tag, np.mean(on), np.mean(off))
         # ... without deciding it: the tag is used on the other scenes too
         assert any(tag in p.hashtags for p in captioned if p.meta["scene"] not in scenes_), tag
-    assert set(E.TEXT_TOPIC_SCENES) == set(E.TEXT_TAGS)
-    assert {s for v in E.TEXT_TOPIC_SCENES.values() for s in v} <= set(E.RATES["scene_popularity"])
+    assert set(T.TEXT_TOPIC_SCENES) == set(T.TEXT_TAGS)
+    assert {s for v in T.TEXT_TOPIC_SCENES.values() for s in v} <= set(T.RATES["scene_popularity"])
 
 
 def test_user_signature_tags_are_predictable_from_the_user(posts, sheet):
@@ -307,12 +294,12 @@ def test_tag_frequencies_are_long_tailed_with_generic_head_and_noise_tail(posts,
     counts = Counter(t for p in posts for t in p.hashtags)
     kinds = sheet["tag_kinds"]
     assert set(counts) == set(kinds) and "unknown" not in kinds.values()
-    assert set(kinds.values()) == set(E.KINDS)
+    assert set(kinds.values()) == set(T.KINDS)
     freq = np.array(sorted(counts.values(), reverse=True))
     head = freq[: max(1, len(freq) // 10)].sum() / freq.sum()
     assert head > 0.5, head  # the top 10% of tags carry most uses
     assert (freq == 1).mean() > 0.4  # and many tags are used once
-    assert counts.most_common(1)[0][0] in E.GENERIC_TAGS
+    assert counts.most_common(1)[0][0] in T.GENERIC_TAGS
     noise = [c for t, c in counts.items() if kinds[t] == "noise"]
     assert len(noise) > 50 and max(noise) <= 3
     # the generic head is real but weak: no tag is on more than half the posts
@@ -320,10 +307,10 @@ def test_tag_frequencies_are_long_tailed_with_generic_head_and_noise_tail(posts,
 
 
 def test_tag_kinds_cover_the_designed_vocabulary(folder):
-    assert {E.TAG_KINDS[t] for t in E.IMAGE_TAGS} == {"image"}
-    assert {E.TAG_KINDS[t] for t in E.TEXT_TAGS} == {"text"}
-    assert {E.TAG_KINDS[t] for t in E.BOTH_TAGS} == {"both"}
-    assert {E.TAG_KINDS[t] for t in E.GENERIC_TAGS} == {"generic"}
+    assert {T.TAG_KINDS[t] for t in T.IMAGE_TAGS} == {"image"}
+    assert {T.TAG_KINDS[t] for t in T.TEXT_TAGS} == {"text"}
+    assert {T.TAG_KINDS[t] for t in T.BOTH_TAGS} == {"both"}
+    assert {T.TAG_KINDS[t] for t in T.GENERIC_TAGS} == {"generic"}
     used = E.tag_kinds(folder)
     manifest = json.loads((folder / "datasheet.json").read_text())["tag_counts"]
     assert set(used) == set(manifest)
@@ -332,11 +319,11 @@ def test_tag_kinds_cover_the_designed_vocabulary(folder):
 # -- the datasheet's generated section -----------------------------------------------------------
 def test_readme_section_is_generated_from_the_data(folder, sheet, tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n{E.README_START}\nstale\n{E.README_END}\nafter\n")
-    probes = E.probe_signals(folder, tags=("beach", "adventure"))
-    E.write_readme_section(readme, folder, probes)
+    readme.write_text(f"# title\n{D.README_START}\nstale\n{D.README_END}\nafter\n")
+    probes = D.probe_signals(folder, tags=("beach", "adventure"))
+    D.write_readme_section(readme, folder, probes)
     text = readme.read_text()
-    assert "stale" not in text and text.endswith(f"{E.README_END}\nafter\n")
+    assert "stale" not in text and text.endswith(f"{D.README_END}\nafter\n")
     assert f"| posts | {N_POSTS} |" in text
     assert f"post `{sheet['bad_records'][0]['id']}`" in text
     beach, adventure = probes["tags"]["beach"], probes["tags"]["adventure"]
@@ -344,7 +331,7 @@ def test_readme_section_is_generated_from_the_data(folder, sheet, tmp_path):
     personal = [t for t, r in probes["tags"].items() if r["kind"] == "user"]
     assert len(personal) == 3 and all(probes["tags"][t]["user"] > 0.9 for t in personal)
     with pytest.raises(ValueError, match="markers"):
-        E.write_readme_section(folder / "datasheet.json", folder)
+        D.write_readme_section(folder / "datasheet.json", folder)
 
 
 @pytest.mark.slow
@@ -352,11 +339,12 @@ def test_data_readme_counts_match_a_fresh_default_dataset(tmp_path):
     """data/README.md's generated numbers are those of today's generator (full size, ~20 s)."""
     readme = Path(__file__).resolve().parents[1] / "data" / "README.md"
     folder = E.generate(tmp_path / "d", n_posts=E.DEFAULT_N_POSTS, seed=0)
-    fresh = E.datasheet_markdown(folder).splitlines()
+    fresh = D.datasheet_markdown(folder).splitlines()
     documented = readme.read_text(encoding="utf-8")
     missing = [line for line in fresh if line not in documented]
-    assert not missing, "data/README.md is stale: run python -m hashtag_kit.data.embedded " + (
-        f"--write-readme data/README.md --pretrained; differs at {missing[:3]}"
+    assert not missing, (
+        "data/README.md is stale: run python tools/embedded_datasheet.py --pretrained; "
+        + (f"differs at {missing[:3]}")
     )
 
 
@@ -364,7 +352,7 @@ def test_data_readme_counts_match_a_fresh_default_dataset(tmp_path):
 def test_pretrained_features_see_the_image_signals(folder):
     """EfficientNet-Lite0 (ImageNet) features separate scenes, light and the dog; USE
     features carry the caption topics and only hint at the scenes (~1-2 min on 2 cores)."""
-    probes = E.probe_signals(
+    probes = D.probe_signals(
         folder, tags=("beach", "snow", "sunset", "dog", "adventure", "tbt"), pretrained=True
     )["tags"]
     for tag in ("beach", "snow", "sunset"):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hashtag_kit.evaluate_flickr8k import (
+from hashtag_kit.evaluation.flickr8k import (
     CAPTION_METRICS,
     CAPTION_MODELS,
     HASHTAG_MODELS,

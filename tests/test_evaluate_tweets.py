@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
+from hashtag_kit.data.posts import Post
 from hashtag_kit.evaluate import STAGE, first_step_ranking, main, split_tweets
-from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
 
 

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hashtag_kit.data.posts import Post
 from hashtag_kit.encoders import cache
 from hashtag_kit.encoders.cache import FeatureSet, extract_features, load_features
 from hashtag_kit.encoders.image import ImageEncoder
-from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
 
 
@@ -278,7 +278,7 @@ def test_command_line_extract_shard_merge(tmp_path, monkeypatch, capsys):
     """`python -m hashtag_kit features` with real encoders on a few images, then shards+merge."""
     import skimage.data
 
-    from hashtag_kit.posts import write_posts
+    from hashtag_kit.data.posts import write_posts
     from hashtag_kit.run import RunDir
 
     monkeypatch.delenv(cache.CACHE_ENV, raising=False)
@@ -368,7 +368,7 @@ KILLABLE = """
 import sys, time
 import numpy as np
 from hashtag_kit.encoders.cache import extract_features
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 
 class SlowBag:  # a numpy stand-in text encoder, slow enough to be killed midway
     name, dim, digest, id = "slowbag", 3, "2" * 64, "slowbag-test"
@@ -474,7 +474,7 @@ def test_command_line_takes_explicit_weights_and_says_when_they_are_missing(
     """--image-weights / --use-v4 reach the encoders (the InceptionV3 .h5 and USE v4 paths);
     an encoder without weights is a one-line error before any work."""
     import hashtag_kit.encoders.image as image_module
-    from hashtag_kit.posts import write_posts
+    from hashtag_kit.data.posts import write_posts
 
     monkeypatch.delenv(cache.CACHE_ENV, raising=False)
     manifest = tmp_path / "posts.jsonl"
@@ -555,8 +555,8 @@ def test_large_photos_decoded_at_reduced_scale_keep_features_and_labels(real_dat
     shorter side) are decoded at 1/2 scale by the pipeline, since their 224-px crop needs only
     256 px (x 2 margin): the prepared pixels, the EfficientNet-Lite0 features and the top
     ImageNet labels stay those of a full decode."""
+    from hashtag_kit.data.images import load_image
     from hashtag_kit.encoders.image import get_image_encoder
-    from hashtag_kit.images import load_image
 
     enc = get_image_encoder("efficientnet_lite0")
     posts = []

@@ -103,7 +103,7 @@ def test_report_shows_the_run_beside_the_published_flickr8k_rows(flickr8k_smoke_
 
 
 def test_readme_section_is_generated_from_the_run(flickr8k_smoke_run):
-    from hashtag_kit.readme_results import render_real_photos
+    from tools.readme_results import render_real_photos
 
     text = render_real_photos(flickr8k_smoke_run)
     captions = json.loads((flickr8k_smoke_run / CAPTION / "metrics.json").read_text())["captions"]

@@ -14,7 +14,7 @@ from hashtag_kit.data.flickr8k import (
     rank_caption_tags,
     tag_singulars,
 )
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 
 

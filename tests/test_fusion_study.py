@@ -14,8 +14,8 @@ from hashtag_kit.fusion_study import (
     notebook_settings,
     summarise,
 )
-from hashtag_kit.readme_results import render_evaluation
 from hashtag_kit.run import ENCODER_DECODER
+from tools.readme_results import render_evaluation
 
 MAIN = "encoder-decoder weighted+user"
 SUM = "encoder-decoder sum+user"

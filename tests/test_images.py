@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import hashtag_kit.images as I
-from hashtag_kit.images import ImageError, check_image, load_image, resolve_image_path
+import hashtag_kit.data.images as I
+from hashtag_kit.data.images import ImageError, check_image, load_image, resolve_image_path
 
 
 def test_doctests():

@@ -64,10 +64,10 @@ def test_gated_fusion_is_a_gated_mix_and_uses_only_present_modalities():
 
 
 def test_modality_mask_check_layer_and_eval_mode():
-    out_shapes = [(4, 5), (4,), (4, 6), (4,)]
-    check_layer(ModalityMask(0.5, seed=1), [V, M_V, T, M_T], out_shapes, train=False)
-    image, m_v, text, m_t = (
-        keras.ops.convert_to_numpy(x) for x in ModalityMask(0.9)([V, M_V, T, M_T], training=False)
+    out_shapes = [(4, 6), (4, 5), (4,), (4,)]
+    check_layer(ModalityMask(0.5, seed=1), [T, V, M_T, M_V], out_shapes, train=False)
+    text, image, m_t, m_v = (
+        keras.ops.convert_to_numpy(x) for x in ModalityMask(0.9)([T, V, M_T, M_V], training=False)
     )
     np.testing.assert_array_equal(m_v, M_V)
     np.testing.assert_array_equal(m_t, M_T)
@@ -81,14 +81,14 @@ def test_modality_dropout_drops_one_modality_of_complete_posts_only():
     ones = np.ones(n, "float32")
     no_text = np.zeros(n, "float32")
     layer = ModalityMask(0.4, seed=3)
-    _, m_v, _, m_t = (
-        keras.ops.convert_to_numpy(x) for x in layer([img, ones, txt, ones], training=True)
+    _, _, m_t, m_v = (
+        keras.ops.convert_to_numpy(x) for x in layer([txt, img, ones, ones], training=True)
     )
     assert np.all(m_v + m_t >= 1)  # never both dropped
     assert abs((1 - m_t).mean() - 0.2) < 0.03 and abs((1 - m_v).mean() - 0.2) < 0.03
     # a post already missing its text keeps its image
-    _, m_v, _, m_t = (
-        keras.ops.convert_to_numpy(x) for x in layer([img, ones, txt, no_text], training=True)
+    _, _, m_t, m_v = (
+        keras.ops.convert_to_numpy(x) for x in layer([txt, img, no_text, ones], training=True)
     )
     assert m_v.min() == 1 and m_t.max() == 0
     with pytest.raises(ValueError, match="rate"):

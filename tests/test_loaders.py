@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from hashtag_kit.data import DATASETS, DatasetNotFoundError, load_dataset
-from hashtag_kit.data.loaders import load_posts
-from hashtag_kit.posts import Post, write_posts
+from hashtag_kit.data.posts import Post, write_posts
+from hashtag_kit.data.posts_file import load_posts
 from hashtag_kit.report import RunReport
 
 

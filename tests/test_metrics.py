@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import label_ranking_average_precision_score, precision_score, recall_score
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from hashtag_kit import metrics as M
+from hashtag_kit.evaluation import ranking as M
 
 PUBLISHED = Path("/work/shared/reference/published_results.csv")
 

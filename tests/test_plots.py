@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hashtag_kit.metrics import ranking_metrics
+from hashtag_kit.evaluation.ranking import ranking_metrics
 from hashtag_kit.plots import (
     RANKING_PANELS,
     figure_to_png,

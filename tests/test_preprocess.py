@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from hashtag_kit.__main__ import main as cli
-from hashtag_kit.posts import read_posts
+from hashtag_kit.data.posts import read_posts
 from hashtag_kit.preprocess import PreprocessConfig, build_vocab, preprocess
 from hashtag_kit.run import RunDir
 
@@ -78,7 +78,7 @@ def test_preprocess_writes_manifests_and_counts_what_it_dropped(posts_dir, tmp_p
 
 
 def test_build_vocab_orders_by_frequency_then_name():
-    from hashtag_kit.posts import Post
+    from hashtag_kit.data.posts import Post
 
     posts = [Post("1", ["b", "a"]), Post("2", ["a", "c"]), Post("3", ["c", "b"])]
     assert build_vocab(posts, 1)["hashtags"] == ["a", "b", "c"]

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from hashtag_kit.__main__ import main as cli_main
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.recommender import IncompatibleRunError, Recommendations, Recommender
 from hashtag_kit.report import RunReport
 
@@ -212,7 +212,7 @@ def test_empty_post_raises(rec):
 
 
 def test_unreadable_and_missing_image_raise_naming_the_file(rec, tmp_path):
-    from hashtag_kit.images import ImageError
+    from hashtag_kit.data.images import ImageError
 
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"this is not a jpeg")
@@ -383,7 +383,7 @@ def test_recommend_batch_matches_single_and_counts_bad_posts(rec, tmp_path):
     assert report.notes["unreadable_image"] == 1 and report.counts["empty_post"] == 1
     assert "p4" in " ".join(report.examples["unreadable_image"])
     # without a report, bad posts raise naming the post
-    from hashtag_kit.images import ImageError
+    from hashtag_kit.data.images import ImageError
 
     with pytest.raises(ImageError, match="p4"):
         rec.recommend_batch(posts[3:4])

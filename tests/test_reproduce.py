@@ -1,6 +1,7 @@
 """The papermill runner: order, timings, stopping at the first failing notebook with its cell."""
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -55,9 +56,13 @@ def test_runs_in_order_records_timings_and_stops_at_first_failure(fake_notebooks
     assert (run / "executed" / "02_encoder_decoder_hashtags.ipynb").exists()
 
 
-def test_run_names_map_to_outputs_folder(tmp_path):
-    assert reproduce.run_dir_for("default") == reproduce.REPO / "outputs" / "default"
+def test_run_names_map_to_outputs_folder(tmp_path, monkeypatch, capsys):
+    assert reproduce.run_dir_for("default") == Path("outputs") / "default"
     assert reproduce.run_dir_for(str(tmp_path / "x")) == tmp_path / "x"
+    monkeypatch.chdir(tmp_path)  # not a checkout: no notebooks/ here
+    assert reproduce.reproduce("r", "smoke") == 2
+    assert "run from the project's root" in capsys.readouterr().out
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_params_can_be_scoped_to_one_stage():

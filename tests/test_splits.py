@@ -2,8 +2,8 @@ from collections import Counter
 
 import pytest
 
-from hashtag_kit.posts import Post
-from hashtag_kit.splits import make_splits, official_split, random_split, user_disjoint_split
+from hashtag_kit.data.posts import Post
+from hashtag_kit.data.splits import make_splits, official_split, random_split, user_disjoint_split
 
 
 def _posts(n=200, n_users=23):

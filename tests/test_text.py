@@ -7,7 +7,7 @@ import doctest
 import pytest
 
 import hashtag_kit.text as T
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 
 

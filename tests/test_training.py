@@ -12,9 +12,9 @@ import keras
 import numpy as np
 import pytest
 
-from hashtag_kit.baselines import PopularityRecommender
-from hashtag_kit.metrics import ranking_metrics
-from hashtag_kit.posts import Post
+from hashtag_kit.baselines.ranking import PopularityRecommender
+from hashtag_kit.data.posts import Post
+from hashtag_kit.evaluation.ranking import ranking_metrics
 from hashtag_kit.training import (
     TrainConfig,
     epoch_arrays,

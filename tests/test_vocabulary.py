@@ -28,8 +28,8 @@ def test_convention_fit_and_json(tmp_path):
 
 
 def test_every_vocabulary_shares_the_special_ids(tmp_path):
+    from hashtag_kit.data.posts import Post
     from hashtag_kit.models.cnn_rnn import tag_sequences
-    from hashtag_kit.posts import Post
 
     assert CaptionTokenizer.fit(["a dog"], min_count=1).encode("a cat") == [START, 4, UNK, END]
     words = WordVocabulary.fit(["a dog", "dog"], min_count=1)

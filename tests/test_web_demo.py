@@ -32,7 +32,7 @@ from test_recommender import (
 
 from hashtag_kit import web_demo
 from hashtag_kit.__main__ import main as cli_main
-from hashtag_kit.posts import Post, write_posts
+from hashtag_kit.data.posts import Post, write_posts
 from hashtag_kit.recommender import Recommender
 from hashtag_kit.run import ENCODER_DECODER, PREPROCESS, write_json
 from hashtag_kit.web_demo import create_app, load_samples, serving

@@ -14,7 +14,6 @@ BENCHES = {
     "features": "hashtag_kit.bench.features",  # feature extraction pipeline vs bare forward
     "train": "hashtag_kit.bench.training",  # encoder-decoder ms/step and examples/s
     "recommend": "hashtag_kit.bench.recommend",  # batch recommend posts/s from cached features
-    "loaders": "hashtag_kit.data.benchmark",  # dataset loading, hashtag text, image reading
     "caption": "hashtag_kit.bench.caption",  # caption training: kit loop vs TF tutorial loop
     "cli": "hashtag_kit.bench.cli",  # cold `recommend` vs import tensorflow; warm server vs bare
 }

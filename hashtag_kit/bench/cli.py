@@ -164,7 +164,7 @@ with quiet(), without_modules(OPTIONAL_IMPORTS):
     import tensorflow, keras
     step("import tensorflow + keras, optional packages skipped")
     from hashtag_kit.bench.cli import _bare_inputs
-    from hashtag_kit.images import load_image
+    from hashtag_kit.data.images import load_image
     from hashtag_kit.recommender import Recommender
     rec = Recommender.load(run, compiled=False)
     step("load the model (model.keras)")
@@ -221,7 +221,7 @@ def measure_warm(run_dir: str, photo: str, text: str, requests: int, k: int) -> 
     import numpy as np
     from fastapi.testclient import TestClient
 
-    from hashtag_kit.images import load_image
+    from hashtag_kit.data.images import load_image
     from hashtag_kit.recommender import Recommender
     from hashtag_kit.web_demo import create_app
 

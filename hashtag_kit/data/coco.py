@@ -26,13 +26,13 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from hashtag_kit.data.images import ImageError, resolve_image_path
 from hashtag_kit.data.loaders import (
     DatasetNotFoundError,
     check_text_encoding,
     require_dir,
 )
-from hashtag_kit.images import ImageError, resolve_image_path
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import clean_str, normalise_hashtag
 

@@ -20,7 +20,7 @@ captions -> hashtags by removing stopwords), a photo's hashtags are the content 
 human captions agree on (`tags="held_out"`, the default):
 
 1. each caption other than `text` (captions #1-#4) gives its keywords:
-   `hashtag_kit.caption_hashtags.caption_keywords` (lower-case tokens minus stopwords, caption
+   `hashtag_kit.baselines.caption_hashtags.caption_keywords` (lower-case tokens minus stopwords, caption
    filler, numbers and one-letter tokens; normalised as hashtags);
 2. plurals become singular (`tag_singulars`): the rule of `caption_hashtags._singular`
    (`dogs` -> `dog`, `puppies` -> `puppy`, `dresses` -> `dress`; `-ss` words such as `grass`,
@@ -60,10 +60,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hashtag_kit.caption_hashtags import _singular, caption_keywords
+from hashtag_kit.baselines.caption_hashtags import _singular, caption_keywords
+from hashtag_kit.data.images import ImageError, resolve_image_path
 from hashtag_kit.data.loaders import iter_lines, require_dir, require_file
-from hashtag_kit.images import ImageError, resolve_image_path
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import clean_str
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hashtag_kit.data.images import ImageError, resolve_image_path
 from hashtag_kit.data.loaders import count_lines, iter_lines, require_dir, require_file
-from hashtag_kit.images import ImageError, resolve_image_path
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import normalise_hashtag
 

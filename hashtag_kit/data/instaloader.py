@@ -25,9 +25,9 @@ import json
 import lzma
 from pathlib import Path
 
+from hashtag_kit.data.images import ImageError, resolve_image_path
 from hashtag_kit.data.loaders import DatasetNotFoundError, text_and_tags
-from hashtag_kit.images import ImageError, resolve_image_path
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import clean_str
 

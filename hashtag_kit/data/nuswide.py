@@ -31,9 +31,9 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from hashtag_kit.data.images import ImageError, resolve_image_path
 from hashtag_kit.data.loaders import DatasetNotFoundError, count_lines, iter_lines, require_dir
-from hashtag_kit.images import ImageError, resolve_image_path
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import normalise_hashtag
 

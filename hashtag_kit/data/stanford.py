@@ -24,9 +24,9 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from hashtag_kit.data.images import ImageError, resolve_image_path
 from hashtag_kit.data.loaders import DatasetNotFoundError, require_dir
-from hashtag_kit.images import ImageError, resolve_image_path
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import clean_str
 

@@ -44,7 +44,7 @@ from hashtag_kit.data.loaders import (
     iter_lines,
     require_dir,
 )
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import HASH_CHARS, clean_str, hashtag_spans, strip_hashtags
 

@@ -55,8 +55,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
+from hashtag_kit.data.posts import Post
 from hashtag_kit.files import atomic_path, sweep_stale_temps
-from hashtag_kit.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import RunDir, read_json, write_json
 
@@ -943,8 +943,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
+    from hashtag_kit.data.posts import read_posts
     from hashtag_kit.encoders.image import WeightsUnavailableError
-    from hashtag_kit.posts import read_posts
 
     posts = read_posts(args.posts) if args.posts else RunDir(args.run_dir).load_posts()
     kinds = list(KINDS) if args.kind == "both" else [args.kind]

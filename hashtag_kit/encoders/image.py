@@ -17,7 +17,7 @@ Every encoder applies the ImageNet evaluation protocol to a decoded uint8 image:
 of 87.5% of the shorter side, bicubic resize to the input size (`ImageEncoder.prepare`), then
 the backbone's normalisation (`ImageEncoder.preprocess`). Reading a file (`ImageEncoder.load`),
 a JPEG with at least twice the pixels the crop needs is decoded at 1/2, 1/4 or 1/8 scale
-(libjpeg's DCT scaling), keeping that 2x margin (`hashtag_kit.images.REDUCING_GAP`): a 4000x3000
+(libjpeg's DCT scaling), keeping that 2x margin (`hashtag_kit.data.images.REDUCING_GAP`): a 4000x3000
 photo is decoded at 1000x750 for a 224 input, while photos under 1024 px on the shorter side
 (COCO's 640x480, Flickr8k's) are decoded in full, as before.
 
@@ -88,10 +88,10 @@ def read_image(path: str | Path, min_side: int | None = None) -> np.ndarray:
     """Decode an image file to uint8 `(H, W, 3)` through the kit's one image reader.
 
     `min_side`: the shorter side needed; a large JPEG is decoded at a reduced scale that keeps
-    twice that (`hashtag_kit.images.open_image`). Raises the reader's `ImageError` (a
+    twice that (`hashtag_kit.data.images.open_image`). Raises the reader's `ImageError` (a
     `ValueError` naming the file) when the file is missing or unreadable.
     """
-    from hashtag_kit.images import load_image
+    from hashtag_kit.data.images import load_image
 
     return load_image(path, min_side=min_side)
 
@@ -114,7 +114,7 @@ def centre_crop_resize(image, size: int, crop_fraction: float = CROP_FRACTION) -
     """Centre crop `crop_fraction` of the shorter side, bicubic resize to `(size, size, 3)`.
 
     `image`: a uint8 `(H, W, 3)` array (gray `(H, W)` and RGBA accepted) or an RGB `PIL.Image`
-    (as `hashtag_kit.images.open_image` returns: no copy into numpy and back). An image decoded
+    (as `hashtag_kit.data.images.open_image` returns: no copy into numpy and back). An image decoded
     at reduced scale carries `info["full_size"]` and `info["full_box"]`: the crop is then
     computed on the full-size picture and mapped into the reduced one (fractional pixels), so
     it covers exactly what a full decode's crop covers.
@@ -291,7 +291,7 @@ class ImageEncoder:
         """Decode one image file for `prepare`: an upright RGB `PIL.Image`; a JPEG at 1/2, 1/4
         or 1/8 scale when it keeps a shorter side >= 2 x `decode_min_side` (`ImageError`
         naming the file when unreadable)."""
-        from hashtag_kit.images import open_image
+        from hashtag_kit.data.images import open_image
 
         return open_image(path, min_side=self.decode_min_side)
 

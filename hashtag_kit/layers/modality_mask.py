@@ -21,19 +21,19 @@ class ModalityMask(keras.layers.Layer):
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
-        inputs: list `[image, image_mask, text, text_mask]`: image features (batch, d_v),
-            image presence (batch,) in {0, 1}, text features (batch, d_t), text presence (batch,).
+        inputs: list `[t, v, t_mask, v_mask]`, the order of the fusion layers: text features
+            (batch, d_t), image features (batch, d_v), text and image presence (batch,) in {0, 1}.
         training: whether to apply modality dropout.
 
     Returns:
-        `[image, image_mask, text, text_mask]` with missing or dropped modalities zeroed and
-        the masks updated (masks are float32, (batch,)).
+        `[t, v, t_mask, v_mask]` with missing or dropped modalities zeroed and the masks
+        updated (masks are float32, (batch,)); ready for a fusion layer.
 
     Example:
         >>> import numpy as np
         >>> img, txt = np.ones((2, 3), "float32"), np.ones((2, 4), "float32")
-        >>> out = ModalityMask(0.5)([img, np.array([1.0, 1.0]), txt, np.array([1.0, 0.0])])
-        >>> out[2].numpy()[1].tolist()  # the second post has no text
+        >>> out = ModalityMask(0.5)([txt, img, np.array([1.0, 0.0]), np.array([1.0, 1.0])])
+        >>> out[0].numpy()[1].tolist()  # the second post has no text
         [0.0, 0.0, 0.0, 0.0]
 
     Reference:
@@ -50,7 +50,7 @@ class ModalityMask(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=None):
-        image, image_mask, text, text_mask = inputs
+        text, image, text_mask, image_mask = inputs
         m_v = ops.cast(ops.reshape(image_mask, (-1,)), "float32")  # (batch,)
         m_t = ops.cast(ops.reshape(text_mask, (-1,)), "float32")
         if training and self.rate > 0:
@@ -62,10 +62,10 @@ class ModalityMask(keras.layers.Layer):
             m_v = m_v - drop_image
         image = image * ops.expand_dims(ops.cast(m_v, image.dtype), -1)
         text = text * ops.expand_dims(ops.cast(m_t, text.dtype), -1)
-        return [image, m_v, text, m_t]
+        return [text, image, m_t, m_v]
 
     def compute_output_shape(self, input_shape):
-        return [input_shape[0], (input_shape[0][0],), input_shape[2], (input_shape[2][0],)]
+        return [input_shape[0], input_shape[1], (input_shape[0][0],), (input_shape[1][0],)]
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}

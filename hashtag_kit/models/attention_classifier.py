@@ -28,9 +28,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from hashtag_kit.data.posts import Post
 from hashtag_kit.layers.additive_attention import AdditiveAttention
 from hashtag_kit.layers.co_attention import CoAttention
-from hashtag_kit.posts import Post
 from hashtag_kit.text import tokenize
 from hashtag_kit.vocabulary import N_SPECIAL, Vocabulary
 

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.vocabulary import END, N_SPECIAL, PAD, START, UNK, Vocabulary
 
 

@@ -209,7 +209,7 @@ class HashtagEncoderDecoder(keras.Model):
         # vector is rescaled to norm sqrt(dim), so both modalities start on an equal footing
         image = _rescale(ops.cast(inputs["image"], "float32"))
         text = _rescale(ops.cast(inputs["text"], "float32"))
-        image, m_v, text, m_t = self.modality_mask([image, m_v, text, m_t], training=training)
+        text, image, m_t, m_v = self.modality_mask([text, image, m_t, m_v], training=training)
         post = self.fusion([text, image, m_t, m_v], training=training)  # (batch, units)
         copy = None
         if self.user_encoder is not None:

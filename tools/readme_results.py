@@ -1,27 +1,28 @@
-"""The README's results section, generated from a run (never typed in).
+"""The generated blocks of README.md and docs/results.md, written from run files (never typed in).
 
-    python -m hashtag_kit.readme_results --run outputs/default --readme README.md
-    python -m hashtag_kit.readme_results --run outputs/default            # print the markdown
-    python -m hashtag_kit.readme_results --run outputs/default --readme README.md \
-        --evaluation outputs/tweets-eval/evaluate_tweets/metrics.json    # + real-data rows
+    python tools/readme_results.py                     # = make docs: every block with a run
+    python tools/readme_results.py --outputs DIR       # the runs are under DIR, not outputs/
+    python tools/readme_results.py --print flickr8k    # print one block (full tables)
 
-The section holds the run's settings (dataset, run mode, seed, encoders, wall time of each
-notebook, CPU) and compact versions of the comparison tables (`hashtag_kit.comparison`); the
-full tables with protocol notes are in the run's `05_comparison/report.html`. `update_readme`
-replaces what is between the markers `<!-- results:start -->` and `<!-- results:end -->`.
+A block is the text between `<!-- NAME:start -->` and `<!-- NAME:end -->`. Each NAME has one
+source under the outputs folder (`SOURCES`): `results` a `make reproduce` run (`default`),
+`flickr8k` a `make reproduce-flickr8k` run, `tweets` and `fusion` the metrics.json of `make
+evaluate-tweets` and `make evaluate-fusion`. README.md gets each study's compact table, and
+docs/results.md its full tables (from the comparison tables of `hashtag_kit.comparison`; the
+run's `05_comparison/report.html` has them all with protocol notes). A block whose source is
+absent is left as it is.
 
-Example:
-    >>> update_readme("README.md", "outputs/default")   # doctest: +SKIP
-    True
+Repository tooling, not part of the installed package.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -38,10 +39,28 @@ from hashtag_kit.comparison import (
 )
 from hashtag_kit.files import write_text
 from hashtag_kit.html_report import collect_environment
-from hashtag_kit.run import COMPARISON, RunDir
+from hashtag_kit.run import ATTENTION, CAPTION, COMPARISON, ENCODER_DECODER, PREPROCESS, RunDir
 
-START = "<!-- results:start -->"
-END = "<!-- results:end -->"
+REPO = Path(__file__).resolve().parent.parent
+GENERATOR = "python tools/readme_results.py"
+#: block name -> its source under the outputs folder (a run directory or a metrics.json)
+SOURCES = {
+    "results": "default",
+    "flickr8k": "flickr8k",
+    "tweets": "tweets-eval/evaluate_tweets/metrics.json",
+    "fusion": "fusion-study/evaluate_fusion/metrics.json",
+}
+#: the files holding the blocks, and whether each gets the compact version
+FILES = {"README.md": True, "docs/results.md": False}
+
+
+def markers(name: str) -> tuple[str, str]:
+    """The start and end markers of the block `name`."""
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+START, END = markers("results")
+REAL_START, REAL_END = markers("flickr8k")
 
 #: which columns of each comparison table the README shows (those present are kept)
 README_COLUMNS = {
@@ -147,17 +166,15 @@ EVALUATION_CELLS = (
 )
 
 
-def render_evaluation(metrics_path: str | Path) -> list[str]:
+def render_evaluation(metrics_path: str | Path, compact: bool = False) -> list[str]:
     """Markdown lines for a real-data evaluation's metrics.json (`python -m hashtag_kit
     evaluate ...`): its protocol in one line and Hit/P/R/F1 at K = 1, 5, 10 per model."""
-    import json
-
     path = Path(metrics_path)
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
         models = m["models"]
         if m.get("stage") == fusion_study.STAGE:
-            return render_fusion_study(m, path)
+            return render_fusion_study(m, path, compact)
     except (OSError, ValueError, KeyError) as e:
         raise ValueError(f"{path}: not an evaluation's metrics.json ({e})") from e
     proto = m.get("extra", {}).get("protocol", {})
@@ -185,10 +202,10 @@ def render_evaluation(metrics_path: str | Path) -> list[str]:
     return out
 
 
-def render_fusion_study(m: dict, path: Path) -> list[str]:
+def render_fusion_study(m: dict, path: Path, compact: bool = False) -> list[str]:
     """Markdown lines for `python -m hashtag_kit evaluate fusion`'s metrics.json: F1@5 of each
     fusion on each test subset (mean ± sd over the seeds, then the value of every seed), and
-    for each pair of fusions the seeds in which the first is higher."""
+    (unless `compact`) for each pair of fusions the seeds in which the first is higher."""
     proto, summary, pairs = m["extra"]["protocol"], m["extra"]["summary"], m["extra"]["pairs"]
     seeds = ", ".join(map(str, proto["seeds"]))
     out = [
@@ -215,7 +232,9 @@ def render_fusion_study(m: dict, path: Path) -> list[str]:
             row[subset] = f"{c['mean']:.3f} ± {c['sd']:.3f} ({values})"
         rows.append(row)
     df = pd.DataFrame(rows)
-    out += [markdown_table(df, list(df.columns)), ""]
+    out.append(markdown_table(df, list(df.columns)))
+    if compact:
+        return out
     rows = [
         {
             "pair": name,
@@ -229,6 +248,7 @@ def render_fusion_study(m: dict, path: Path) -> list[str]:
     ]
     df = pd.DataFrame(rows)
     out += [
+        "",
         "Seeds in which the first fusion has the higher F1@5 (mean difference):",
         "",
         markdown_table(df, list(df.columns)),
@@ -236,23 +256,40 @@ def render_fusion_study(m: dict, path: Path) -> list[str]:
     return out
 
 
+def _generated(rd: RunDir, compact: bool, more: str) -> str:
+    where = "[docs/results.md](docs/results.md)" if compact else more
+    return (
+        f"_Generated by `{GENERATOR}` from the metrics.json files of run `{rd.path.name}` on "
+        f"{time.strftime('%Y-%m-%d')}; do not edit by hand. "
+        + (f"Every table: {where}._" if compact else f"{more}._")
+    )
+
+
 def render_markdown(
     run_dir: str | Path | RunDir,
     k_original: int = 5,
     k_table: int = 7,
     report_link: str | None = None,
-    evaluations: Sequence[str | Path] = (),
+    compact: bool = False,
 ) -> str:
-    """The results section (without the markers) for a run, plus real-data evaluations."""
+    """The results block (without the markers) for a run: its settings and the comparison
+    tables; `compact`: one line of settings and notebook 02's models on all test posts."""
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     tables = build_tables(rd, k_original=k_original, k_table=k_table)
     env = collect_environment(rd)
     report = report_link or str(rd.path / COMPARISON / "report.html")
-    out = [
-        f"_Generated by `python -m hashtag_kit.readme_results` from the metrics.json files of "
-        f"run `{rd.path.name}` on {time.strftime('%Y-%m-%d')}; do not edit by hand. Full tables "
-        f"with protocol notes, plots and environment: [`report.html`]({report})._",
-        "",
+    more = f"Full tables with protocol notes, plots and environment: [`report.html`]({report})"
+    out = [_generated(rd, compact, more), ""]
+    if compact:
+        design = tables["design"]
+        keep = design[(design["source"] == THIS_RUN) & (design["test_posts"] == "all")]
+        keep = keep[~keep["model"].astype(str).str.startswith("(")]
+        columns = ["model", "fusion", "personalisation", "modality"]
+        columns += [c for c in design.columns if c.startswith(RANKING_PREFIXES)]
+        settings = _settings(env, rd)  # compact: the run, and its wall time
+        out += [settings[0], settings[-1], "", markdown_table(keep, columns)]
+        return "\n".join(out) + "\n"
+    out += [
         *_settings(env, rd),
         "",
         "Rows whose source is not “this run” are the published figures, on the papers' own "
@@ -271,36 +308,7 @@ def render_markdown(
         out.append(markdown_table(keep, _columns(name, df)))
         for note in _missing_notes(df):
             out.append(f"\n> {note}")
-    for path in evaluations:
-        out += ["", *render_evaluation(path)]
     return "\n".join(out) + "\n"
-
-
-def update_readme(
-    readme_path: str | Path,
-    run_dir: str | Path | RunDir,
-    k_original: int = 5,
-    k_table: int = 7,
-    evaluations: Sequence[str | Path] = (),
-    section: str = "results",
-) -> bool:
-    """Replace the text between `START` and `END` in the README with the run's results
-    (`section="flickr8k"`: between `REAL_START` and `REAL_END`, `render_real_photos`).
-
-    Returns True when the file changed. Raises ValueError naming the file when the markers are
-    missing or out of order.
-    """
-    readme_path = Path(readme_path)
-    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-    if section == "flickr8k":
-        return replace_section(readme_path, REAL_START, REAL_END, render_real_photos(rd))
-    report = rd.path / COMPARISON / "report.html"
-    try:
-        link = os.path.relpath(report.resolve(), readme_path.resolve().parent)
-    except ValueError:  # another drive on Windows
-        link = str(report)
-    body = render_markdown(rd, k_original, k_table, report_link=link, evaluations=evaluations)
-    return replace_section(readme_path, START, END, body)
 
 
 def replace_section(readme_path: Path, start: str, end: str, body: str) -> bool:
@@ -321,14 +329,10 @@ def replace_section(readme_path: Path, start: str, end: str, body: str) -> bool:
 
 # -- the "Real photos: Flickr8k" section ---------------------------------------------------------
 
-REAL_START = "<!-- flickr8k:start -->"
-REAL_END = "<!-- flickr8k:end -->"
 CAPTION_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l", "cider")
 
 
 def _stage_metrics(rd: RunDir, stage: str) -> dict:
-    import json
-
     path = rd.path / stage / "metrics.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
@@ -337,13 +341,11 @@ def _at(ranking: Mapping | None, metric: str, k: int):
     return None if ranking is None else ranking.get(metric, {}).get(str(k))
 
 
-def render_real_photos(run_dir: str | Path | RunDir, k: int = 5) -> str:
-    """The README's "Real photos: Flickr8k" section for a Flickr8k run (`make
-    reproduce-flickr8k`): caption metrics beside the published Flickr8k rows, hashtags from
-    photos, and the image + text fusions with the text removed, each table with its split,
-    encoder and protocol said once."""
-    from hashtag_kit.run import ATTENTION, CAPTION, ENCODER_DECODER, PREPROCESS
-
+def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool = False) -> str:
+    """The "Real photos: Flickr8k" block for a Flickr8k run (`make reproduce-flickr8k`):
+    caption metrics beside the published Flickr8k rows, hashtags from photos, and the image +
+    text fusions with the text removed, each table with its split, encoder and protocol said
+    once; `compact`: the split and the caption table."""
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     env = collect_environment(rd)
     meta = rd.meta()
@@ -360,15 +362,17 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5) -> str:
     sizes = (pre.get("splits") or {}).get("official", {})
     stats = pre.get("stats", {})
     training = (cap.get("extra") or {}).get("caption_training", {})
-    out = [
-        f"_Generated by `python -m hashtag_kit.readme_results --section flickr8k` from run "
-        f"`{rd.path.name}` on {time.strftime('%Y-%m-%d')}; do not edit by hand._",
-        "",
-        *_settings(env, rd),
+    split_line = (
         f"- split: Flickr8k's official lists, {sizes.get('train', '?'):,} training photos; every "
         f"figure below is on {split}: {sizes.get('test', '?'):,} photos. `python -m hashtag_kit "
         "evaluate flickr8k --split test` scores the finished run on the test photos where "
-        "they are present.",
+        "they are present."
+    )
+    out = [
+        _generated(rd, compact, "More in the run's `05_comparison/report.html`"),
+        "",
+        *([] if compact else _settings(env, rd)),
+        split_line,
         f"- tags (Flickr8k-tags, `hashtag_kit.data.flickr8k`): the content words that at least 2 "
         f"of captions #1-#4 use; a post's text is caption #0. {stats.get('n_hashtags', '?')} "
         f"tags used on at least {(meta.get('preprocess') or {}).get('min_tag_freq', '?')} photos, "
@@ -376,6 +380,8 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5) -> str:
         + ", ".join(f"#{t} {c:,}" for t, c in list(rd.load_vocab()["counts"].items())[:10])
         + ".",
     ]
+    if compact:
+        out = out[:-1]
     # captions
     published = load_published()
     pub = published[published["dataset"].astype(str).str.lower() == "flickr8k"]
@@ -388,15 +394,19 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5) -> str:
         vals = dict(zip(grp["metric"], grp["value"], strict=True))
         rows.append({"model": model, "source": source, **{m: vals.get(m) for m in CAPTION_METRICS}})
     sizes_text = ", ".join(f"{key} {training[key]}" for key in training) or "not recorded"
+    heading = (
+        "#### Captions: Show-Attend-Tell (soft attention) and the merge model beside Xu et al. 2015"
+    )
     out += [
-        "",
-        "#### Captions: Show-Attend-Tell (soft attention) and the merge model beside Xu et al. 2015",
+        *([] if compact else ["", heading]),  # compact: the README's section names it
         "",
         f"Ours: image grid features of the run's encoder (Xu et al.: VGG-19 conv5, on the test "
         f"split), pycocoevalcap scorers, 5 references per photo. Settings: {sizes_text}.",
         "",
         markdown_table(pd.DataFrame(rows)),
     ]
+    if compact:
+        return "\n".join(out) + "\n"
     # hashtags from photos
     rows = []
     for source, metrics in (("03", att), ("04", cap), ("02", ed)):
@@ -455,51 +465,63 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5) -> str:
 METRIC_LBL = (("hit_rate", "Hit"), ("precision", "P"), ("recall", "R"), ("f1", "F1"))
 
 
+def render_block(name: str, source: Path, compact: bool, link_base: Path) -> str:
+    """The text of block `name` (without markers) from its source; links relative to
+    `link_base`, the folder of the file that holds the block."""
+    if name == "results":
+        report = source / COMPARISON / "report.html"
+        try:
+            link = os.path.relpath(os.path.abspath(report), os.path.abspath(link_base))
+        except ValueError:  # another drive on Windows
+            link = str(report)
+        return render_markdown(source, report_link=link, compact=compact)
+    if name == "flickr8k":
+        return render_real_photos(source, compact=compact)
+    lines = render_evaluation(source, compact)
+    return "\n".join(lines[2:] if compact else lines) + "\n"  # compact: without the heading
+
+
+def update_docs(root: str | Path = REPO, outputs: str | Path | None = None) -> dict[str, str]:
+    """Rewrite every block of `FILES` (under `root`) whose source is under `outputs` (default
+    `root/outputs`); the others are kept. Returns {"FILE NAME": "updated" | "unchanged" |
+    "kept (no SOURCE)"}. Raises ValueError naming the file when its markers are missing."""
+    root = Path(root)
+    outputs = Path(outputs) if outputs is not None else root / "outputs"
+    done = {}
+    for file, compact in FILES.items():
+        path = root / file
+        for name, rel in SOURCES.items():
+            source = outputs / rel
+            if not source.exists():
+                done[f"{file} {name}"] = f"kept (no {source})"
+                continue
+            body = render_block(name, source, compact, path.parent)
+            changed = replace_section(path, *markers(name), body)
+            done[f"{file} {name}"] = "updated" if changed else "unchanged"
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m hashtag_kit.readme_results",
-        description="Write the README's results section from a run's metrics.json files.",
-    )
-    ap.add_argument("--run", default="outputs/default", help="run directory")
-    ap.add_argument("--readme", default=None, help="README to update (default: print)")
-    ap.add_argument("--k-original", type=int, default=5)
-    ap.add_argument("--k", type=int, default=7)
-    ap.add_argument(
-        "--evaluation",
-        action="append",
-        default=[],
-        help="a real-data evaluation's metrics.json to add (repeatable)",
-    )
-    ap.add_argument(
-        "--section",
-        choices=("results", "flickr8k"),
-        default="results",
-        help="which generated section: the run's results, or a Flickr8k run's real-photo one",
-    )
+    ap = argparse.ArgumentParser(prog=GENERATOR, description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", default=str(REPO), help="the checkout holding README.md and docs/")
+    ap.add_argument("--outputs", default=None, help="the runs' folder (default: ROOT/outputs)")
+    ap.add_argument("--print", choices=list(SOURCES), help="print this block instead")
     args = ap.parse_args(argv)
-    run = Path(args.run)
-    if not run.is_dir():
-        print(f"{run} is not a run directory (run `make reproduce` first)", file=sys.stderr)
-        return 2
-    if args.readme is None:
-        if args.section == "flickr8k":
-            print(render_real_photos(run))
-        else:
-            print(render_markdown(run, args.k_original, args.k, evaluations=args.evaluation))
+    outputs = Path(args.outputs) if args.outputs else Path(args.root) / "outputs"
+    if args.print:
+        source = outputs / SOURCES[args.print]
+        if not source.exists():
+            print(f"{source} not found (run the make target that writes it)", file=sys.stderr)
+            return 2
+        print(render_block(args.print, source, False, Path.cwd()))
         return 0
     try:
-        changed = update_readme(
-            args.readme,
-            run,
-            args.k_original,
-            args.k,
-            evaluations=args.evaluation,
-            section=args.section,
-        )
+        done = update_docs(args.root, outputs)
     except (OSError, ValueError) as e:
         print(e, file=sys.stderr)
         return 1
-    print(f"{args.readme}: results section {'updated' if changed else 'unchanged'} from {run}")
+    for where, what in done.items():
+        print(f"{where}: {what}")
     return 0
 
 

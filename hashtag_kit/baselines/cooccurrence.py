@@ -7,7 +7,7 @@ Sigurbjörnsson & van Zwol, WWW 2008); ties and short lists are completed by glo
 
 `evaluate_completion` is the protocol of issue 5: on each test post with at least two tags, the
 first half of its tags (rounded down, at least one) is given and the rest is hidden; the ranked
-suggestions are scored against the hidden tags with `hashtag_kit.metrics.ranking_metrics`.
+suggestions are scored against the hidden tags with `hashtag_kit.evaluation.ranking.ranking_metrics`.
 Posts with fewer than two tags cannot be split and are counted in the RunReport
 (`completion_too_few_tags`).
 
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hashtag_kit.metrics import DEFAULT_KS, ranking_metrics
+from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
 from hashtag_kit.report import RunReport
 
 

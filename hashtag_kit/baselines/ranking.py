@@ -7,7 +7,7 @@ Every recommender here has the same two calls:
 - `recommend(posts, k, exclude=None) -> list[list[str]]` returns one ranked list of at most `k`
   tags per post, never returning a tag of `exclude[i]` for post `i`.
 
-The lists feed `hashtag_kit.metrics.ranking_metrics` directly.
+The lists feed `hashtag_kit.evaluation.ranking.ranking_metrics` directly.
 
 - `PopularityRecommender`: the globally most used tags, the same list for every post (the
   "popularity" baseline of HARRISON, Park et al. 2016, and DESIGN, Bansal et al. 2022).
@@ -18,7 +18,7 @@ The lists feed `hashtag_kit.metrics.ranking_metrics` directly.
   features + NN" baseline, Park et al. 2016; AMNN's neighbour voting, Yang et al. 2020).
 
 Example:
-    >>> from hashtag_kit.posts import Post
+    >>> from hashtag_kit.data.posts import Post
     >>> train = [Post("a", ["sea", "sun"]), Post("b", ["sea"]), Post("c", ["cat"], user="u")]
     >>> PopularityRecommender().fit(train).recommend([Post("q")], k=2)
     [['sea', 'cat']]
@@ -33,7 +33,7 @@ from collections.abc import Collection, Iterable, Sequence
 
 import numpy as np
 
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 
 __all__ = [
     "PopularityRecommender",

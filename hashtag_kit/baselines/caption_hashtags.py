@@ -10,7 +10,7 @@ is a known tag, or when its singular (`dogs` -> `dog`) is; the others are droppe
 vocabulary every keyword is a hashtag, as in the paper.
 
 The lists are scored with the same set metrics as every recommender of the kit
-(`hashtag_kit.metrics.ranking_metrics`) against the post's hashtags: on the embedded data the
+(`hashtag_kit.evaluation.ranking.ranking_metrics`) against the post's hashtags: on the embedded data the
 post's tags, on COCO the object category and supercategory names.
 
 Example:
@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from hashtag_kit.metrics import DEFAULT_KS, ranking_metrics
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
+from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
 from hashtag_kit.text import normalise_hashtag, remove_stopwords, tokenize
 
 #: words a caption generator writes that carry no content as tags (beyond the stopword list)

@@ -13,7 +13,7 @@ compared on exactly the same posts.
   one-post "user".
 
 Example:
-    >>> from hashtag_kit.posts import Post
+    >>> from hashtag_kit.data.posts import Post
     >>> posts = [Post(id=str(i), hashtags=["a"], user=f"u{i % 5}") for i in range(100)]
     >>> s = random_split(posts, seed=0)
     >>> [len(s[p]) for p in ("train", "val", "test")]
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 
 PARTS = ("train", "val", "test")
 

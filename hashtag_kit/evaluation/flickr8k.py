@@ -5,7 +5,7 @@
 
 For users who receive more photos, and for the independent check that scores finished runs on
 the 1,000 official test photos (withheld from the kit's shared copy, so a run's own "official"
-test figures are dev figures: `hashtag_kit.splits.withheld_test_images`). On 2 cores the dev
+test figures are dev figures: `hashtag_kit.data.splits.withheld_test_images`). On 2 cores the dev
 split (1,000 photos) takes a few minutes, most of it the two image passes (features, zero-shot
 labels) and beam search; `--limit 20` about a minute (loading TensorFlow and the models).
 
@@ -24,10 +24,10 @@ Protocol:
    content-keyed feature cache under `OUTDIR/cache/` (or `$HASHTAG_KIT_FEATURE_CACHE`); the
    run's own feature folder is only read (its training photos, for kNN).
 3. Captions, scored on every photo with BLEU-1..4, METEOR, ROUGE-L, CIDEr-D against its 5
-   human captions (`hashtag_kit.caption_metrics.score_systems`): notebook 04's Show-Attend-Tell
+   human captions (`hashtag_kit.evaluation.captions.score_systems`): notebook 04's Show-Attend-Tell
    and merge decoders, greedy and beam (`--beam`), as `generate_captions` decodes them, and the
    most frequent caption of the run's training photos for every photo.
-4. Hashtags, Hit / P / R / F1 at K = 1..10 and MRR (`hashtag_kit.metrics.ranking_metrics`) on
+4. Hashtags, Hit / P / R / F1 at K = 1..10 and MRR (`hashtag_kit.evaluation.ranking.ranking_metrics`) on
    the photos with at least one vocabulary tag: notebook 02's encoder-decoder as
    `Recommender.recommend_batch` serves it (beam `--beam`) with image + caption #0, and with the
    image only (text removed); notebook 03's attention LSTM/BiLSTM; captions -> hashtags
@@ -72,7 +72,7 @@ atomically; `SCHEMA_VERSION` changes only when a field below changes meaning or 
     seconds, environment
 
 Example:
-    >>> from hashtag_kit.evaluate_flickr8k import SCHEMA_VERSION, HASHTAG_MODELS
+    >>> from hashtag_kit.evaluation.flickr8k import SCHEMA_VERSION, HASHTAG_MODELS
     >>> SCHEMA_VERSION, HASHTAG_MODELS[0]
     (1, 'encoder-decoder image+text')
 """
@@ -89,7 +89,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import (
     ATTENTION,
@@ -403,7 +403,7 @@ def encoder_decoder_rankings(rd: RunDir, posts, image_fs, text_fs, beam: int, mi
 
 def attention_rankings(rd: RunDir, posts, image_fs, tags, max_len: int, missing) -> dict:
     """{"attention LSTM/BiLSTM": ranked lists} from notebook 03's saved model."""
-    from hashtag_kit.metrics import top_k_from_scores
+    from hashtag_kit.evaluation.ranking import top_k_from_scores
     from hashtag_kit.models.attention_classifier import WordVocabulary, predict_attention
 
     name = "attention LSTM/BiLSTM"
@@ -428,10 +428,10 @@ def attention_rankings(rd: RunDir, posts, image_fs, tags, max_len: int, missing)
 def baseline_rankings(rd, train_posts, posts, image_fs, tags, missing, report) -> dict:
     """Popularity and kNN image (fitted on the run's training posts and their cached image
     features), and zero-shot ImageNet labels (notebook 03's baselines)."""
-    from hashtag_kit.baselines import NearestNeighbourRecommender, PopularityRecommender
+    from hashtag_kit.baselines.ranking import NearestNeighbourRecommender, PopularityRecommender
+    from hashtag_kit.baselines.zero_shot import ZeroShotRecommender
     from hashtag_kit.encoders.cache import FeatureSet, load_features
     from hashtag_kit.encoders.image import WeightsUnavailableError
-    from hashtag_kit.zero_shot import ZeroShotRecommender
 
     out = {}
     try:
@@ -466,7 +466,7 @@ def score_captions(
 ) -> tuple[dict, dict]:
     """({system: {bleu1..4, meteor, rouge_l, cider, n_images}}, the decoded captions
     {system: {post id: caption}}) against each photo's 5 human captions."""
-    from hashtag_kit.caption_metrics import score_systems
+    from hashtag_kit.evaluation.captions import score_systems
 
     decoded, refs = generate_split_captions(rd, posts, image_fs, beam, max_length, missing, report)
     for name in [n for n in missing if n in CAPTION_DECODERS]:  # its captions and tags
@@ -495,8 +495,8 @@ def score_hashtags(posts, ranked: dict, sources: dict, vocab, missing: dict, rep
     and captions {source: {post id: caption(s)}} turned into hashtags (`captions->tags`).
 
     Photos without a vocabulary tag are counted by `ranking_metrics`, not scored."""
-    from hashtag_kit.caption_hashtags import evaluate_caption_hashtags
-    from hashtag_kit.metrics import ranking_metrics
+    from hashtag_kit.baselines.caption_hashtags import evaluate_caption_hashtags
+    from hashtag_kit.evaluation.ranking import ranking_metrics
 
     if not any(p.hashtags for p in posts):
         report.note("no_hashtag_scores", "the split", "no photo has a vocabulary tag")
@@ -518,7 +518,7 @@ def score_hashtags(posts, ranked: dict, sources: dict, vocab, missing: dict, rep
 
 def _samples(posts, captions: dict, ranked: dict, vocab) -> list[dict]:
     """The first photos with their generated caption and hashtags (metrics.json `samples`)."""
-    from hashtag_kit.caption_hashtags import captions_to_hashtags
+    from hashtag_kit.baselines.caption_hashtags import captions_to_hashtags
 
     served = dict(zip([p.id for p in posts], ranked.get(HASHTAG_MODELS[0], []), strict=False))
     return [

@@ -1,0 +1,219 @@
+"""The datasheet of the embedded dataset (`data/README.md`): its generated section, and the
+probes that show each kind of tag is predictable from the input that decides it.
+
+    python tools/embedded_datasheet.py                 # generate (or reuse) n1200-s0, rewrite
+    python tools/embedded_datasheet.py --pretrained    # ... also probe EfficientNet-Lite0 / USE
+
+Repository tooling, not part of the installed package: it reads a folder that
+`hashtag_kit.data.embedded.ensure()` generated and rewrites the text between `README_START` and
+`README_END` in `data/README.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from hashtag_kit.data.embedded import generator as E
+from hashtag_kit.data.embedded import tags as T
+from hashtag_kit.data.posts import read_posts
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cheap_image_features(path: str | Path) -> np.ndarray | None:
+    """Hand-made picture features for probes: 8x8 RGB thumbnail, hue histogram, 4x4 edge
+    texture (220 values); None if the file cannot be decoded."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = im.convert("RGB")
+    except OSError:
+        return None
+    small = np.asarray(im.resize((8, 8), Image.BILINEAR), np.float32).ravel() / 255
+    hue = np.asarray(im.convert("HSV"))[..., 0]
+    hist = np.histogram(hue, bins=12, range=(0, 256))[0] / hue.size
+    g = np.asarray(im.convert("L").resize((112, 112)), np.float32)
+    edges = np.abs(np.diff(g, axis=0))[:, :111] + np.abs(np.diff(g, axis=1))[:111, :]
+    texture = edges[:108, :108].reshape(4, 27, 4, 27).mean((1, 3)).ravel() / 40
+    return np.concatenate([small, hist, texture])
+
+
+PROBE_TAGS = (
+    "beach",
+    "city",
+    "snow",
+    "sunset",
+    "night",
+    "dog",
+    "adventure",
+    "foodie",
+    "tbt",
+    "surfing",
+    "goldenhour",
+    "hiking",
+    "love",
+    "instagood",
+)
+
+
+def probe_signals(folder: str | Path, tags=PROBE_TAGS, *, pretrained: bool = False) -> dict:
+    """How well each tag is predicted from each input alone (3-fold cross-validated ROC AUC of
+    a logistic regression), on posts that have both a readable picture and text.
+
+    Inputs: `image` (`cheap_image_features`), `text` (bag of words), `user` (one-hot user id);
+    with `pretrained=True` also `image_cnn` (EfficientNet-Lite0 pooled features) and
+    `text_use` (Universal Sentence Encoder), from `hashtag_kit.encoders`. Also returns the
+    three users' personal tags from the user one-hot. 0.5 = chance.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    folder = Path(folder)
+    posts = [p for p in read_posts(folder / E.MANIFEST) if p.image and p.has_text]
+    rows, feats = [], []
+    for p in posts:
+        f = cheap_image_features(folder / p.image)
+        if f is not None:
+            rows.append(p)
+            feats.append(f)
+    inputs = {
+        "image": np.stack(feats),
+        "text": CountVectorizer(binary=True).fit_transform([p.text for p in rows]),
+    }
+    users = sorted({p.user for p in rows})
+    inputs["user"] = np.array([[p.user == u for u in users] for p in rows], np.float32)
+    if pretrained:
+        from hashtag_kit.encoders.image import get_image_encoder
+        from hashtag_kit.encoders.text import get_text_encoder
+
+        enc = get_image_encoder("efficientnet_lite0")
+        pooled = []
+        for i in range(0, len(rows), 32):
+            batch = np.stack([enc.load(folder / p.image) for p in rows[i : i + 32]])
+            pooled.append(enc.encode(batch, grid=False)[0])
+        inputs["image_cnn"] = np.concatenate(pooled)
+        inputs["text_use"] = get_text_encoder("auto").encode([p.text for p in rows])
+
+    def auc(x, y):
+        if y.sum() < 6 or y.sum() > len(y) - 6:
+            return None
+        cv = StratifiedKFold(3, shuffle=True, random_state=0)
+        clf = LogisticRegression(max_iter=3000, C=1.0)
+        prob = cross_val_predict(clf, x, y, cv=cv, method="predict_proba")[:, 1]
+        return round(float(roc_auc_score(y, prob)), 3)
+
+    sheet = E.load_datasheet(folder)
+    top_users = sorted(sheet["users"].items(), key=lambda kv: -kv[1]["n_posts"])[:3]
+    personal = [next(iter(info["signature"])) for _, info in top_users]
+    kinds = sheet["tag_kinds"]
+    out = {"n_posts": len(rows), "inputs": list(inputs), "tags": {}}
+    for tag in list(tags) + personal:
+        y = np.array([tag in p.hashtags for p in rows])
+        out["tags"][tag] = {
+            "kind": kinds.get(tag, T.TAG_KINDS.get(tag, "?")),
+            "positives": int(y.sum()),
+            **{name: auc(x, y) for name, x in inputs.items()},
+        }
+    return out
+
+
+README_START = "<!-- embedded-datasheet:start (generated by python tools/embedded_datasheet.py; do not edit) -->"
+README_END = "<!-- embedded-datasheet:end -->"
+
+
+def datasheet_markdown(folder: str | Path, probes: dict | None = None) -> str:
+    """The generated part of `data/README.md`: counts, tag kinds, users, bad records and (if
+    given) the probe table of `probe_signals`, all read from a generated folder."""
+    sheet = E.load_datasheet(folder)
+    c = sheet["counts"]
+    lines = [
+        f"Generated with `n_posts={sheet['n_posts']}`, `seed={sheet['seed']}`, generator "
+        f"version {sheet['version']}.",
+        "",
+        "| count | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {k.replace('_', ' ')} | {v:,} |" for k, v in c.items()]
+    lines += ["", "| tag kind | distinct tags | uses | tags (uses) |", "|---|---|---|---|"]
+    counts = sheet["tag_counts"]
+    for kind in T.KINDS:
+        k = sheet["kinds_summary"][kind]
+        tags = [t for t in counts if sheet["tag_kinds"][t] == kind]
+        shown = ", ".join(f"`{t}` ({counts[t]})" for t in tags[:10])
+        more = f", ... {len(tags) - 10} more" if len(tags) > 10 else ""
+        lines.append(f"| {kind} | {k['n_tags']} | {k['occurrences']:,} | {shown}{more} |")
+    n_posts = sorted((u["n_posts"] for u in sheet["users"].values()), reverse=True)
+    lines += [
+        "",
+        f"Users: {len(n_posts)}; posts per user from {n_posts[0]} down to {n_posts[-1]} "
+        f"(median {int(np.median(n_posts))}).",
+        "",
+        "Bad records planted on purpose (a loader must count them, not crash):",
+        "",
+    ]
+    for r in sheet["bad_records"]:
+        where = r.get("file") or f"captions[{r.get('caption_index')}]"
+        lines.append(f"- `{r['kind']}`: post `{r['id']}` ({where}): {r['detail']}")
+    if probes:
+        names = probes["inputs"]
+        lines += [
+            "",
+            f"Probe: 3-fold cross-validated ROC AUC of a logistic regression predicting each tag "
+            f"from one input alone, on the {probes['n_posts']} posts with a readable picture and "
+            "text (0.5 = chance). `image` = 8x8 thumbnail + hue histogram + edge texture; "
+            "`text` = bag of words; `user` = one-hot user id"
+            + (
+                "; `image_cnn` = EfficientNet-Lite0 pooled features; `text_use` = Universal "
+                "Sentence Encoder."
+                if "image_cnn" in names
+                else "."
+            ),
+            "",
+            "| tag | kind | positives | " + " | ".join(names) + " |",
+            "|---|---|---|" + "---|" * len(names),
+        ]
+        for tag, r in probes["tags"].items():
+            vals = " | ".join("-" if r[n] is None else f"{r[n]:.2f}" for n in names)
+            lines.append(f"| `{tag}` | {r['kind']} | {r['positives']} | {vals} |")
+    return "\n".join(lines)
+
+
+def write_readme_section(readme: str | Path, folder: str | Path, probes: dict | None = None):
+    """Replace the text between `README_START` and `README_END` in `readme`."""
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme}: markers {README_START!r} ... {README_END!r} not found")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    body = datasheet_markdown(folder, probes)
+    readme.write_text(f"{head}{README_START}\n{body}\n{README_END}{tail}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python tools/embedded_datasheet.py", description=__doc__)
+    ap.add_argument("--n-posts", type=int, default=E.DEFAULT_N_POSTS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--readme", default=str(REPO / "data" / "README.md"), help="the datasheet")
+    ap.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="also probe EfficientNet-Lite0 and USE features (slower)",
+    )
+    args = ap.parse_args(argv)
+    folder = E.ensure(n_posts=args.n_posts, seed=args.seed)
+    probes = probe_signals(folder, pretrained=args.pretrained)
+    write_readme_section(args.readme, folder, probes)
+    print(f"wrote the generated datasheet section of {args.readme} from {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
