@@ -69,14 +69,14 @@ bench: setup
 	$(PY) -m hashtag_kit bench all
 	$(PY) tools/bench_loaders.py
 
-# TweetEval (real data under $(HASHTAG_KIT_DATA)): text-only encoder-decoder vs popularity,
+# TweetEval (notebook 07; real data under $(HASHTAG_KIT_DATA)): text-only encoder-decoder vs popularity,
 # Hit@5 printed and written to outputs/tweets-eval/evaluate_tweets/metrics.json.
 # TWEETS_LIMIT=0 is the full run (all 20,965 train tweets); the tests use a 12,000-tweet subset.
 TWEETS_LIMIT ?= 0
 evaluate-tweets: setup
 	$(PY) -m hashtag_kit evaluate tweets --data $(HASHTAG_KIT_DATA) --out outputs/tweets-eval --limit $(TWEETS_LIMIT)
 
-# Seed study of notebook 02's fusions on outputs/default (run `make reproduce` first): F1@5 of
+# Seed study of notebook 02's fusions (notebook 06) on outputs/default (run `make reproduce` first): F1@5 of
 # weighted / sum / concat fusion for seeds 0-4 on all test posts and with text or image removed,
 # printed and written to outputs/fusion-study/evaluate_fusion/metrics.json.
 evaluate-fusion: setup

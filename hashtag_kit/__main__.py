@@ -35,10 +35,16 @@ COMMANDS = {
     ),
     "features": ("hashtag_kit.encoders.cache", "extract and cache image/text features for a run"),
     "recommend": ("hashtag_kit.recommender", "recommend hashtags for an image and/or caption"),
-    "evaluate": ("hashtag_kit.evaluate", "evaluations that write metrics.json (e.g. tweets)"),
+    "evaluate": (
+        "hashtag_kit.evaluation.tweets",
+        "evaluations that write metrics.json (e.g. tweets)",
+    ),
     "bench": ("hashtag_kit.bench", "benchmarks that print their figures"),
     "reproduce": ("hashtag_kit.reproduce", "run notebooks 01 -> 05 with papermill"),
-    "report": ("hashtag_kit.html_report", "write a run's HTML report from its metrics.json files"),
+    "report": (
+        "hashtag_kit.reporting.html",
+        "write a run's HTML report from its metrics.json files",
+    ),
     "serve": ("hashtag_kit.web_demo", "a local web page and JSON API that recommend hashtags"),
 }
 

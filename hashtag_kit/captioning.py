@@ -12,7 +12,6 @@
 - `train_caption_model`: Adam on a padding-masked cross-entropy, early stopping on val, a
   checkpoint every epoch and an exact resume; returns the model, history and ms per step.
 - `split_posts` for datasets with no frozen split (COCO-mini in notebook 04).
-- `plot_attention`: attention weights over the image for each generated word.
 
 Example:
     >>> tok = CaptionTokenizer.fit(["a dog on the grass", "a dog runs"], min_count=2)
@@ -541,50 +540,3 @@ def count_repeated_trigrams(text: str) -> int:
         repeats += tri in seen
         seen.add(tri)
     return repeats
-
-
-def plot_attention(
-    image, words: Sequence[str], weights: np.ndarray, grid_hw=None, max_words=12, title=None
-):
-    """A figure: the image, then the attention weights over it for each generated word.
-
-    Args:
-        image: (H, W, 3) uint8 image.
-        words: the generated words (one per attention map).
-        weights: (len(words), R) attention weights over the R = h*w grid regions.
-        grid_hw: (h, w) of the grid; default the square root of R.
-        max_words: at most this many words' maps.
-        title: a title above the panels (e.g. the file name and caption).
-    """
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    weights = np.asarray(weights, dtype="float32")[: len(words)]
-    n = min(len(words), max_words)
-    r = weights.shape[-1]
-    h, w = grid_hw or (int(round(np.sqrt(r))),) * 2
-    if h * w != r:
-        raise ValueError(f"grid {h}x{w} does not match {r} attention weights")
-    cols = min(n + 1, 5)
-    rows = int(np.ceil((n + 1) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.5 * rows))
-    axes = np.atleast_1d(axes).ravel()
-    axes[0].imshow(image)
-    axes[0].set_title("image", fontsize=9)
-    size = (image.shape[1], image.shape[0])
-    for i in range(n):
-        ax = axes[i + 1]
-        m = weights[i].reshape(h, w)
-        m = m / max(float(m.max()), 1e-9)
-        up = np.asarray(Image.fromarray((m * 255).astype("uint8")).resize(size, Image.BILINEAR))
-        ax.imshow(image)
-        ax.imshow(up, cmap="jet", alpha=0.45)
-        ax.set_title(words[i], fontsize=10)
-    for ax in axes:
-        ax.set_axis_off()
-    if title:  # above the panels' own titles, not over them
-        fig.suptitle(title, fontsize=10)
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.5 * rows)))
-    else:
-        fig.tight_layout()
-    return fig

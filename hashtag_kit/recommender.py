@@ -474,7 +474,7 @@ class Recommender:
                 its first step ranks highest: `HashtagEncoderDecoder.decode`) or "first_step"
                 (every tag scored by the probability that the decoder emits it next, after
                 `<start>` and the typed tags: a classifier-style ranking; see
-                `hashtag_kit.evaluate.first_step_ranking`).
+                `hashtag_kit.evaluation.tweets.first_step_ranking`).
             accepted: suggestions the user accepted ("Add", the CNN-RNN Instagram project's
                 interaction), in the order accepted: each is fed to the decoder as its next
                 input after the typed tags, so the rest are re-ranked given them; never

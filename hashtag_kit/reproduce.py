@@ -4,6 +4,10 @@
     python -m hashtag_kit reproduce --run smoke --mode smoke --only 01 02
     python -m hashtag_kit reproduce --run flickr8k --dataset flickr8k --data-dir DIR
 
+The studies after 05 (`STUDIES`: 06 the fusion seed study, 07 the TweetEval evaluation) run
+only when named (`--only 06`; `make evaluate-fusion`, `make evaluate-tweets`): they retrain
+for several seeds or need the real TweetEval data, and `make reproduce` stays the 01-05 job.
+
 A real dataset (`--dataset`, `--data-dir`) runs every notebook with that dataset's preset
 (`DATASET_PRESETS`: the official split, model sizes for real photos); the embedded default
 keeps each notebook's own parameters.
@@ -31,6 +35,10 @@ from hashtag_kit.run import COMPARISON, ENCODER_DECODER, STAGES, RunDir, read_js
 #: the checkout's folders, relative to the working directory (the checkout's root)
 NOTEBOOKS = Path("notebooks")
 OUTPUTS = Path("outputs")
+FUSION_STUDY = "06_fusion_seed_study"
+TWEETEVAL = "07_tweeteval"
+#: notebooks after 05 that `reproduce` runs only when `--only` names them
+STUDIES = (FUSION_STUDY, TWEETEVAL)
 
 
 #: per dataset, the notebook parameters that differ from the notebooks' embedded defaults
@@ -181,7 +189,7 @@ def reproduce(
 ) -> int:
     """Execute the stages in order; returns 0, or 1 after printing the first failure."""
     run_dir = run_dir_for(run)
-    stages = [s for s in STAGES if not only or any(s.startswith(o) for o in only)]
+    stages = [s for s in STAGES + STUDIES if any(s.startswith(o) for o in only)] if only else STAGES
     if not NOTEBOOKS.is_dir():
         print(
             f"error: no {NOTEBOOKS}/ folder in {Path.cwd()}: run from the project's root (the "
@@ -230,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--run", default="default", help="run name (outputs/<name>) or path")
     ap.add_argument("--mode", choices=("smoke", "full"), default="full")
-    ap.add_argument("--only", nargs="*", help="stage prefixes to run, e.g. 01 02")
+    ap.add_argument(
+        "--only", nargs="*", help="stage prefixes to run, e.g. 01 02; 06 and 07 only this way"
+    )
     ap.add_argument(
         "--dataset",
         default=None,
@@ -273,8 +283,10 @@ def parse_params(items: list[str]) -> dict:
         stage, _, name = key.rpartition(":")
         if not sep or not name.isidentifier():
             raise ValueError(f"--param takes [STAGE:]NAME=VALUE, got {item!r}")
-        if stage and not any(s.startswith(stage) for s in STAGES):
-            raise ValueError(f"--param {item!r}: no stage starts with {stage!r}; stages: {STAGES}")
+        if stage and not any(s.startswith(stage) for s in STAGES + STUDIES):
+            raise ValueError(
+                f"--param {item!r}: no stage starts with {stage!r}; stages: {STAGES + STUDIES}"
+            )
         try:
             out[key] = json.loads(value)
         except ValueError:

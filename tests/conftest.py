@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -57,7 +58,7 @@ _executed: dict = {}
 def _execute(stage: str, run_dir: Path, params: dict) -> Path:
     from hashtag_kit.reproduce import execute
 
-    key = (stage, str(run_dir), tuple(sorted(params.items())))
+    key = (stage, str(run_dir), json.dumps(params, sort_keys=True))
     if key not in _executed:
         execute(stage, run_dir, "smoke", params)
         _executed[key] = run_dir / "executed" / f"{stage}.ipynb"

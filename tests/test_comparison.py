@@ -11,19 +11,21 @@ import pandas as pd
 import pytest
 from fake_run import ATTENTION_MODELS, ENCODER_DECODER_MODELS, make_fake_run
 
-from hashtag_kit.comparison import (
+from hashtag_kit.reporting.comparison import (
     TABLE_NAMES,
     TABLE_TITLES,
     build_tables,
     format_cell,
+    headline_table,
     load_published,
     load_run_metrics,
     models_missing_from_tables,
     plot_inputs,
     route_published,
+    tidy_metrics,
     uncovered_published,
 )
-from hashtag_kit.html_report import write_report
+from hashtag_kit.reporting.html import compact, write_report
 from hashtag_kit.run import ATTENTION, CAPTION, ENCODER_DECODER, PREPROCESS, RunDir
 from tools.readme_results import END, SOURCES, START, markdown_table, markers, update_docs
 
@@ -214,12 +216,70 @@ def test_html_report_is_self_contained_and_holds_the_tables(full_run, tables, re
         assert f'id="{name}"' in page
     for name, df in tables.items():
         for model in df.get("model", []):
-            assert f"<td>{html.escape(str(model))}</td>" in page, (name, model)
+            assert f"<td>{html.escape(str(model))}" in page, (name, model)
     assert page.count('<tr class="published">') == tables_published_rows(tables)
     # figures are formatted, not dumped at full precision
     f1 = _row(tables["design"], "encoder-decoder weighted+user")["F1@7"]
     assert f'<td class="num">{f1:.3f}</td>' in page
     assert "all 54 published figures appear in a table" in page
+
+
+def test_html_report_puts_the_headline_and_plots_first_and_says_the_protocol_once(
+    full_run, report_html
+):
+    page = report_html
+    headline, plots = page.index('id="headline"'), page.index('id="plots"')
+    assert headline < plots < min(page.index(f'id="{name}"') for name in TABLE_NAMES)
+    # the headline table: every model of this run at K = 7, best F1 first
+    top = page[headline:plots]
+    rows = [re.findall(r"<td[^>]*>([^<]*)</td>", r) for r in top.split("<tr")[2:]]
+    f1 = [float(cells[5]) for cells in rows]  # model, nb, Hit, P, R, F1
+    assert f1 == sorted(f1, reverse=True)
+    assert len(rows) == len(
+        tidy_metrics(load_run_metrics(full_run)).query(
+            "metric == 'f1' and k == 7 and split == 'test'"
+        )
+    )
+    # this run's protocol once per table, not in every row; no protocol or note column
+    context = "embedded (smoke mode), random split test part"
+    assert page.count(context) == 3  # once in each ranking table (original, design, baselines)
+    # and once in every table but the stages table
+    assert page.count("This run, unless a note says otherwise: embedded (smoke mode)") == 4
+    assert "<th>protocol</th>" not in page and "<th>note</th>" not in page
+    # a published row's own protocol is a numbered note under its table
+    design = page[page.index('id="design"') : page.index('id="baselines"')]
+    assert "<li>published: Instagram-41873; K=7</li>" in design
+    assert "DESIGN, ViT, weighted fusion (Yakovlev &amp; Shapoval 2024" in design
+
+
+def test_compact_says_the_shared_protocol_once_and_numbers_the_rest(tables):
+    shown, said, notes = compact(tables["design"])
+    assert {"protocol", "note", "source", "dataset"}.isdisjoint(shown.columns)
+    assert said[0].startswith("This run, unless a note says otherwise: embedded (smoke mode)")
+    assert said[1].startswith("Published rows (shaded): each differs from this run")
+    subset = shown[shown["test_posts"] == "without_text"]
+    assert len(set(subset["notes"])) == 1 and notes[int(subset["notes"].iloc[0]) - 1].endswith(
+        "test posts: without_text (metrics.json extra.without_text)"
+    )
+    assert set(shown["nb"].dropna()) == {"02"}
+    stages, said, _ = compact(tables["stages"])  # no protocol: the dataset stays a column
+    assert "dataset" in stages.columns and not said
+
+
+def test_tidy_frame_holds_every_figure_and_the_headline_is_its_pivot(full_run, tables):
+    tidy = tidy_metrics(load_run_metrics(full_run))
+    assert list(tidy.columns) == ["stage", "model", "split", "metric", "k", "value"]
+    main = tidy[(tidy["model"] == "encoder-decoder weighted+user") & (tidy["split"] == "test")]
+    f1 = main[(main["metric"] == "f1") & (main["k"] == 7)]["value"]
+    assert f1.tolist() == [_row(tables["design"], "encoder-decoder weighted+user")["F1@7"]]
+    assert "without_text" in set(tidy["split"])
+    assert "bleu4" in set(tidy["metric"])  # caption metrics too
+    head = headline_table(tidy, k=7)
+    assert list(head.columns) == ["model", "stage", "Hit@7", "P@7", "R@7", "F1@7", "mrr"] + [
+        "trainable_params"
+    ]
+    assert head["F1@7"].is_monotonic_decreasing
+    assert head.loc[head["model"] == "encoder-decoder weighted+user", "F1@7"].item() == f1.item()
 
 
 def tables_published_rows(tables) -> int:

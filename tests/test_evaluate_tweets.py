@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hashtag_kit.data.posts import Post
-from hashtag_kit.evaluate import STAGE, first_step_ranking, main, split_tweets
+from hashtag_kit.evaluation.tweets import STAGE, first_step_ranking, main, split_tweets
 from hashtag_kit.report import RunReport
 
 

@@ -40,7 +40,8 @@ def test_notebook_05_on_a_fake_run(tmp_path):
     outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # the plots are shown
-    assert sum("text/html" in o.get("data", {}) for o in outputs) == 5  # and the five tables
+    # the tidy frame, the headline pivot and the five tables
+    assert sum("text/html" in o.get("data", {}) for o in outputs) == 7
 
 
 def test_notebook_05_with_stages_missing(tmp_path):

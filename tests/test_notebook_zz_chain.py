@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from hashtag_kit.comparison import (
+from hashtag_kit.reporting.comparison import (
     build_tables,
     load_published,
     load_run_metrics,

@@ -1,14 +1,17 @@
-"""Tests for hashtag_kit.plots: the figures draw what they are given, under the Agg backend."""
+"""Tests for hashtag_kit.reporting.plots: the figures draw what they are given, under the Agg backend."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from hashtag_kit.evaluation.ranking import ranking_metrics
-from hashtag_kit.plots import (
+from hashtag_kit.reporting.plots import (
     RANKING_PANELS,
+    draw_attention,
     figure_to_png,
+    plot_attention,
     plot_metrics_vs_k,
     plot_params_vs_f1,
     plot_training_curves,
@@ -67,3 +70,19 @@ def test_metrics_vs_k_groups_share_a_line_style(ranking):
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == ["a", "b", "c"]
     assert "02" in legend.get_title().get_text() and "03" in legend.get_title().get_text()
+
+
+def test_attention_overlays_are_drawn_by_one_function():
+    image = np.zeros((28, 28, 3), "uint8")
+    weights = np.zeros((2, 49), "float32")
+    weights[0, 0] = weights[1, 48] = 1.0  # word 1 looks top left, word 2 bottom right
+    fig = plot_attention(image, ["a", "dog"], weights, title="toy")
+    panels = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in panels] == ["image", "a", "dog"]
+    overlay = panels[1].images[1].get_array()  # the map, resized to the image
+    assert overlay.shape == (28, 28) and overlay[0, 0] > overlay[-1, -1]
+    assert panels[2].images[1].get_array()[-1, -1] > panels[2].images[1].get_array()[0, 0]
+    assert fig._suptitle.get_text() == "toy"
+    ax = Figure().subplots()
+    with pytest.raises(ValueError, match="grid 3x3 does not match 49"):
+        draw_attention(ax, image, weights[0], grid_hw=(3, 3))

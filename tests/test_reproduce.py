@@ -76,3 +76,16 @@ def test_params_can_be_scoped_to_one_stage():
     for bad in ("EPOCHS", "04:", "09:EPOCHS=1", "04:1X=2"):
         with pytest.raises(ValueError, match="param"):
             reproduce.parse_params([bad])
+
+
+def test_the_studies_after_05_run_only_when_named(fake_notebooks, tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(reproduce, "execute", lambda stage, *a, **kw: ran.append(stage) or 0.0)
+    assert reproduce.reproduce(str(tmp_path / "r"), "smoke") == 0
+    assert ran == list(reproduce.STAGES) and not set(reproduce.STUDIES) & set(ran)
+    ran.clear()
+    assert reproduce.reproduce(str(tmp_path / "r"), "smoke", only=["06"]) == 0
+    assert ran == [reproduce.FUSION_STUDY]
+    assert reproduce.parse_params(["07:LIMIT=0"]) == {"07:LIMIT": 0}
+    for stage in reproduce.STUDIES:  # the fixture moved NOTEBOOKS: the checkout's own folder
+        assert (Path(__file__).parents[1] / "notebooks" / f"{stage}.ipynb").is_file()

@@ -8,7 +8,7 @@ A block is the text between `<!-- NAME:start -->` and `<!-- NAME:end -->`. Each 
 source under the outputs folder (`SOURCES`): `results` a `make reproduce` run (`default`),
 `flickr8k` a `make reproduce-flickr8k` run, `tweets` and `fusion` the metrics.json of `make
 evaluate-tweets` and `make evaluate-fusion`. README.md gets each study's compact table, and
-docs/results.md its full tables (from the comparison tables of `hashtag_kit.comparison`; the
+docs/results.md its full tables (from the comparison tables of `hashtag_kit.reporting.comparison`; the
 run's `05_comparison/report.html` has them all with protocol notes). A block whose source is
 absent is left as it is.
 
@@ -27,8 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from hashtag_kit import fusion_study
-from hashtag_kit.comparison import (
+from hashtag_kit.evaluation import seed_study as fusion_study
+from hashtag_kit.files import write_text
+from hashtag_kit.reporting.comparison import (
     TABLE_TITLES,
     THIS_RUN,
     _label,
@@ -37,8 +38,7 @@ from hashtag_kit.comparison import (
     format_cell,
     load_published,
 )
-from hashtag_kit.files import write_text
-from hashtag_kit.html_report import collect_environment
+from hashtag_kit.reporting.html import collect_environment
 from hashtag_kit.run import ATTENTION, CAPTION, COMPARISON, ENCODER_DECODER, PREPROCESS, RunDir
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,4 +1,5 @@
-"""Figures for comparing hashtag recommenders: metrics vs K, parameters vs F1, training curves.
+"""Figures for comparing hashtag recommenders: metrics vs K, parameters vs F1, training curves;
+and attention over an image (`draw_attention` on one axis, `plot_attention` per word).
 
 Every function returns a `matplotlib.figure.Figure` built without pyplot, so it works under any
 backend (Agg in papermill and tests; inline in JupyterLab, where `display(fig)` shows it) and
@@ -20,9 +21,12 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping
+import textwrap
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 from matplotlib.figure import Figure
+from PIL import Image
 
 #: the four panels of `plot_metrics_vs_k`: key in ranking_metrics output -> panel title
 RANKING_PANELS = {
@@ -113,9 +117,9 @@ def plot_params_vs_f1(
         k: the K of F1@K (7 as in the DESIGN follow-up's Table 1).
         title: figure title (default "Trainable parameters vs F1@K").
     """
-    fig = Figure(figsize=(7.5, 5), layout="constrained")
+    fig = Figure(figsize=(9, 5.5), layout="constrained")
     ax = fig.subplots()
-    skipped = []
+    skipped, points = [], []
     for i, (name, entry) in enumerate(models.items()):
         params = (entry or {}).get("trainable_params")
         f1 = ((entry or {}).get("ranking") or {}).get("f1", {}).get(str(k))
@@ -123,14 +127,29 @@ def plot_params_vs_f1(
             skipped.append(name)
             continue
         ax.scatter([params], [f1], marker=_MARKERS[i % len(_MARKERS)], s=50)
-        ax.annotate(name, (params, f1), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        points.append((params, f1, name))
+    # labels of models about as large (within 1.6x) are stacked at least 11 points apart, so
+    # variants of one model (same parameter count, close F1) stay readable
+    ys = [f1 for _, f1, _ in points] or [0.0]
+    per_unit = 300 / max(max(ys) - min(ys), 0.05)  # points per F1 unit (axes ~300 pt tall)
+    placed: list[tuple[float, float]] = []  # (parameters, label height in points)
+    for params, f1, name in sorted(points, key=lambda p: p[1]):
+        y = f1 * per_unit + 4
+        for px, py in sorted(placed, key=lambda p: p[1]):
+            if max(px, params) / min(px, params) < 1.6 and abs(y - py) < 11:
+                y = py + 11
+        placed.append((params, y))
+        offset = (5, y - f1 * per_unit)
+        ax.annotate(name, (params, f1), textcoords="offset points", xytext=offset, fontsize=8)
     ax.set_xscale("log")
+    ax.margins(x=0.35)  # room for the labels right of the points
     ax.set_xlabel("trainable parameters (log scale)")
     ax.set_ylabel(f"F1@{k}")
     ax.grid(alpha=0.3, which="both")
     ax.set_title(title or f"Trainable parameters vs F1@{k}")
     if skipped:
-        fig.supxlabel("not shown (no parameter count or F1): " + ", ".join(skipped), fontsize=7)
+        text = "not shown (no parameter count or F1): " + ", ".join(skipped)
+        fig.supxlabel(textwrap.fill(text, 150), fontsize=7)
     return fig
 
 
@@ -166,12 +185,67 @@ def plot_training_curves(
             epochs = range(1, len(values) + 1)
             style = "--" if series.startswith("val_") else "-"
             ax.plot(epochs, [float(v) for v in values], style, marker=".", label=series)
-        ax.set_title(name, fontsize=9)
+        ax.set_title(textwrap.fill(name, 48), fontsize=9)  # names sharing a run are long
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def draw_attention(ax, image, weights, grid_hw=None, title: str | None = None) -> None:
+    """Draw `image` on `ax` with attention `weights` over its grid laid on top.
+
+    Args:
+        ax: a matplotlib axis.
+        image: (H, W, 3) uint8 image.
+        weights: (R,) attention weights over the R = h*w grid regions (row-major, as the
+            encoders' grids); scaled to their maximum and resized bilinearly to the image (the
+            grid covers the encoder's centre crop, so the overlay is approximate at the borders).
+        grid_hw: (h, w) of the grid; default the square root of R.
+        title: the axis title (e.g. a generated word, or a post's tags).
+    """
+    weights = np.asarray(weights, dtype="float32").ravel()
+    h, w = grid_hw or (int(round(math.sqrt(weights.size))),) * 2
+    if h * w != weights.size:
+        raise ValueError(f"grid {h}x{w} does not match {weights.size} attention weights")
+    m = weights.reshape(h, w) / max(float(weights.max()), 1e-9)
+    size = (image.shape[1], image.shape[0])
+    up = np.asarray(Image.fromarray((m * 255).astype("uint8")).resize(size, Image.BILINEAR))
+    ax.imshow(image)
+    ax.imshow(up, cmap="jet", alpha=0.45)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def plot_attention(
+    image, words: Sequence[str], weights, grid_hw=None, max_words: int = 12, title=None
+) -> Figure:
+    """The image, then its attention weights for each generated word (`draw_attention`).
+
+    Args:
+        image: (H, W, 3) uint8 image.
+        words: the generated words (one per attention map).
+        weights: (len(words), R) attention weights over the R = h*w grid regions.
+        grid_hw: (h, w) of the grid; default the square root of R.
+        max_words: at most this many words' maps.
+        title: a title above the panels (e.g. the file name and caption).
+    """
+    n = min(len(words), max_words)
+    cols = min(n + 1, 5)
+    rows = math.ceil((n + 1) / cols)
+    fig = Figure(figsize=(2.4 * cols, 2.5 * rows + (0.35 if title else 0)), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    axes[0].imshow(image)
+    axes[0].set_title("image", fontsize=9)
+    for ax, word, w in zip(axes[1:], words[:n], np.asarray(weights)[:n], strict=False):
+        draw_attention(ax, image, w, grid_hw, title=word)
+    for ax in axes:
+        ax.set_axis_off()
+    if title:  # above the panels' own titles, not over them
+        fig.suptitle(title, fontsize=10)
     return fig
 
 

@@ -36,18 +36,20 @@ import numpy as np
 import pandas as pd
 
 from hashtag_kit import __version__
-from hashtag_kit.comparison import (
+from hashtag_kit.files import write_text
+from hashtag_kit.reporting.comparison import (
     TABLE_TITLES,
     THIS_RUN,
     build_tables,
     format_cell,
+    headline_table,
     load_published,
     load_run_metrics,
     models_missing_from_tables,
     plot_inputs,
+    tidy_metrics,
     uncovered_published,
 )
-from hashtag_kit.files import write_text
 from hashtag_kit.run import COMPARISON, RunDir, environment, read_json
 
 #: short explanations printed under each table's title
@@ -66,22 +68,25 @@ TABLE_NOTES = {
 }
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1500px;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
  color:#222;line-height:1.4;padding:0 1em}
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc;padding-bottom:.2em}
-table{border-collapse:collapse;font-size:.82em;margin:.6em 0}
-th,td{border:1px solid #ddd;padding:3px 6px;vertical-align:top}
-th{background:#f2f2f2;position:sticky;top:0}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;font-size:.78em;margin:.6em 0;width:100%}
+th,td{border:1px solid #ddd;padding:2px 5px;vertical-align:top;overflow-wrap:break-word}
+th{background:#f2f2f2;position:sticky;top:0;font-weight:600}
+table.narrow{width:auto}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td{white-space:nowrap}td:first-child{min-width:11em;white-space:normal}
 tr.published td{background:#f4f8ff;color:#334}
 tr.missing td{background:#fff4e5}
-td.protocol{max-width:34em;font-size:.92em;color:#555}
-.scroll{overflow-x:auto}
-.note{color:#555;font-size:.9em;max-width:70em}
+.note,ol.notes{color:#555;font-size:.88em;max-width:80em}
+ol.notes{margin-top:0}
+ul.contents{columns:2}
 .check-ok{color:#1a7f37}.check-bad{color:#b42318;font-weight:bold}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 code{background:#f5f5f5;padding:0 .2em}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}
+dd{margin:0;overflow-wrap:anywhere}
 """
 
 
@@ -187,15 +192,88 @@ def _esc(x) -> str:
     return html.escape(str(x), quote=True)
 
 
-def table_html(df: pd.DataFrame) -> str:
-    """A DataFrame as an HTML table: published rows and 'stage not run' rows get their own
-    classes (shaded), numbers are right-aligned and rounded (`format_cell`)."""
+#: column headers of the page (the CSV tables keep the data names)
+HEADERS = {
+    "trainable_params": "params",
+    "ms_per_step": "ms/step",
+    "n_test_posts": "test posts",
+    "n_images": "images",
+    "personalisation": "user history",
+    "test_posts": "subset",
+    "run_mode": "mode",
+    "repeated_trigrams_per_paragraph": "repeated trigrams",
+}
+
+
+def _clauses(text) -> list[str]:
+    return [c.strip() for c in str(text).split("; ") if c.strip()] if pd.notna(text) else []
+
+
+def compact(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """A comparison table made to read on a page: (table, protocol sentences, numbered notes).
+
+    The protocol of most rows of this run, and the "differs from" clause every published row
+    shares, are said once (the sentences, shown above the table); what is left of
+    each row's protocol and its note become numbered notes under the table, the numbers in the
+    row's "notes" column. A published row's model cell names its source; the dataset (when
+    there is a protocol: in the sentence or the note) and columns with nothing in them are dropped; stage names are cut to
+    their number ("nb").
+    """
+    df = df.copy()
+    ours = (df["source"] == THIS_RUN) if "source" in df else pd.Series(True, df.index)
+    protocols = df["protocol"] if "protocol" in df else pd.Series("", df.index)
+    said, common = [], []
+    if ours.any() and protocols[ours].notna().any():  # the protocol of most of this run's rows
+        common = _clauses(protocols[ours].mode().iloc[0])
+    if common:
+        said.append(f"This run, unless a note says otherwise: {'; '.join(common)}.")
+    differs = {str(p).partition(" | ")[2] for p in protocols[~ours] if " | " in str(p)}
+    differs_said = len(differs) == 1
+    if differs_said:
+        said.append(f"Published rows (shaded): each {differs.pop()}; their own protocol is noted.")
+    notes: list[str] = []
+    refs = []
+    for i, row in df.iterrows():
+        if ours[i]:
+            texts = ["; ".join(c for c in _clauses(protocols[i]) if c not in common)]
+        else:
+            head, _, tail = str(protocols[i]).partition(" | ")
+            texts = [head if differs_said or not tail else f"{head} | {tail}"]
+        texts.append(row.get("note") if pd.notna(row.get("note")) else "")
+        numbers = []
+        for text in filter(None, texts):
+            if text not in notes:
+                notes.append(text)
+            numbers.append(str(notes.index(text) + 1))
+        refs.append(", ".join(numbers))
+    # with a protocol, the dataset is in its sentence (this run) or the row's note (published)
+    drop = ("protocol", "note", "dataset") if "protocol" in df else ("note",)
+    df = df.drop(columns=[c for c in drop if c in df])
+    if any(refs):
+        df["notes"] = refs
+    if "source" in df and "model" in df:  # a published row's model cell names its source
+        df["model"] = [
+            m if o else f"{m} ({s})" for m, s, o in zip(df.model, df.source, ours, strict=True)
+        ]
+        df = df.drop(columns="source")
+    if "stage" in df and "model" in df:
+        df["stage"] = [s[:2] if isinstance(s, str) and s[:2].isdigit() else s for s in df["stage"]]
+        df = df.rename(columns={"stage": "nb"})
+    empty = [c for c in df if df[c].map(lambda v: v is None or v == "" or v is pd.NA).all()]
+    empty += [c for c in df if df[c].isna().all()]
+    return df.drop(columns=list(dict.fromkeys(empty))), said, notes
+
+
+def table_html(df: pd.DataFrame, notes: list[str] = (), published=None) -> str:
+    """A DataFrame as an HTML table: published rows (`published`, a boolean per row) and
+    'stage not run' rows get their own classes (shaded), numbers are right-aligned and rounded
+    (`format_cell`), `notes` listed (numbered) under it."""
     cols = list(df.columns)
-    head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
+    head = "".join(f"<th>{_esc(HEADERS.get(c, c))}</th>" for c in cols)
     body = []
-    for _, row in df.iterrows():
+    for i, (_, row) in enumerate(df.iterrows()):
         cls = ""
-        if "source" in cols and row["source"] not in (THIS_RUN, None) and pd.notna(row["source"]):
+        if published is not None and published[i]:
             cls = "published"
         elif str(row.get("model", "")).startswith("(") or row.get("status") not in (None, "ok"):
             cls = "missing"
@@ -203,22 +281,18 @@ def table_html(df: pd.DataFrame) -> str:
         for c in cols:
             v = row[c]
             numeric = isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-            td_cls = "num" if numeric else ("protocol" if c == "protocol" else "")
-            attr = f' class="{td_cls}"' if td_cls else ""
+            attr = ' class="num"' if numeric else ""
             cells.append(f"<td{attr}>{_esc(format_cell(v, c))}</td>")
         body.append(f'<tr class="{cls}">' + "".join(cells) + "</tr>")
-    return (
-        '<div class="scroll"><table><thead><tr>'
-        + head
-        + "</tr></thead><tbody>"
-        + "".join(body)
-        + "</tbody></table></div>"
+    listed = "".join(f"<li>{_esc(n)}</li>" for n in notes)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>" + (
+        f'<ol class="notes">{listed}</ol>' if notes else ""
     )
 
 
 def figure_html(fig, alt: str) -> str:
     """A matplotlib figure as an <img> with the PNG embedded (base64 data URI)."""
-    from hashtag_kit.plots import figure_to_png
+    from hashtag_kit.reporting.plots import figure_to_png
 
     data = base64.b64encode(figure_to_png(fig)).decode("ascii")
     return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
@@ -288,7 +362,8 @@ def environment_html(env: dict) -> str:
     for stage in extra_timed:
         rows.append({"stage": stage, "wall time (s)": env["timings"][stage]})
     parts.append("<h3>Stages: settings and wall time of each notebook</h3>")
-    parts.append(table_html(pd.DataFrame(rows)))
+    shown, _, notes = compact(pd.DataFrame(rows))
+    parts.append(table_html(shown, notes))
     total = env.get("total_seconds")
     parts.append(
         f"<p>Total notebook wall time: {total:.0f} s ({total / 60:.1f} min).</p>"
@@ -347,7 +422,11 @@ def _checks_html(tables, published, run_metrics) -> str:
 def build_figures(run_dir: str | Path | RunDir, k: int = 7) -> dict:
     """The report's plots from the run's metrics.json files: {"metrics_vs_k", "params_vs_f1",
     "training_curves"} -> matplotlib Figures."""
-    from hashtag_kit.plots import plot_metrics_vs_k, plot_params_vs_f1, plot_training_curves
+    from hashtag_kit.reporting.plots import (
+        plot_metrics_vs_k,
+        plot_params_vs_f1,
+        plot_training_curves,
+    )
 
     inputs = plot_inputs(load_run_metrics(run_dir))
     return {
@@ -375,13 +454,20 @@ def render_report(
     *,
     title: str | None = None,
     published: pd.DataFrame | None = None,
+    k_table: int = 7,
 ) -> str:
-    """The HTML page as a string (see `write_report` for the file)."""
+    """The HTML page as a string (see `write_report` for the file): the headline table (this
+    run's hashtag models at `k_table`, `headline_table`) and the plots first, then each table
+    with its protocol said once above it, the environment and the checks."""
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     published = load_published() if published is None else published
     run_metrics = load_run_metrics(rd)
     env = collect_environment(rd)
     title = title or f"hashtag_kit report: {rd.path.name}"
+    headline, _, _ = compact(headline_table(tidy_metrics(run_metrics), k=k_table))
+    sections = [("headline", f"This run's hashtag models at K = {k_table}")]
+    sections += [("plots", "Plots")] + [(n, TABLE_TITLES.get(n, n)) for n in tables]
+    sections += [("environment", "Environment"), ("checks", "Checks")]
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -390,26 +476,30 @@ def render_report(
         f'<p class="note">Run directory <code>{_esc(rd.path.resolve())}</code>; report written '
         f"{_esc(time.strftime('%Y-%m-%d %H:%M:%S %Z'))}. Rows of this run come from each "
         "stage's metrics.json; shaded rows are published figures (from "
-        "<code>hashtag_kit/reference/published_results.csv</code>), with a protocol column "
-        "saying what differs.</p>",
-        "<h2>Contents</h2><ul>",
+        "<code>hashtag_kit/reference/published_results.csv</code>).</p>",
+        '<ul class="contents">',
+        *(f'<li><a href="#{n}">{_esc(t)}</a></li>' for n, t in sections),
+        "</ul>",
+        f'<h2 id="headline">{_esc(sections[0][1])}</h2>',
+        f'<p class="note">Dataset {_esc(env["run"].get("dataset"))} '
+        f"({_esc(env['run'].get('run_mode'))} mode), each notebook's test posts; per-post "
+        f"averaged Hit, P, R and F1 at K = {k_table}, best F1 first. The tables below add the "
+        "published figures and the test subsets.</p>",
+        table_html(headline).replace("<table>", '<table class="narrow">', 1),
+        '<h2 id="plots">Plots</h2>',
     ]
-    for name in tables:
-        out.append(f'<li><a href="#{name}">{_esc(TABLE_TITLES.get(name, name))}</a></li>')
-    out.append('<li><a href="#plots">Plots</a></li>')
-    out.append('<li><a href="#environment">Environment</a></li>')
-    out.append('<li><a href="#checks">Checks</a></li></ul>')
-    for name, df in tables.items():
-        out.append(f'<h2 id="{name}">{_esc(TABLE_TITLES.get(name, name))}</h2>')
-        if name in TABLE_NOTES:
-            out.append(f'<p class="note">{_esc(TABLE_NOTES[name])}</p>')
-        out.append(table_html(df))
-    out.append('<h2 id="plots">Plots</h2>')
     for name, fig in (figures or {}).items():
         out.append(f"<h3>{_esc(FIGURE_TITLES.get(name, name))}</h3>")
         out.append(figure_html(fig, FIGURE_TITLES.get(name, name)))
     if not figures:
         out.append("<p>No plots were given.</p>")
+    for name, df in tables.items():
+        out.append(f'<h2 id="{name}">{_esc(TABLE_TITLES.get(name, name))}</h2>')
+        shown, said, notes = compact(df)
+        for text in ([TABLE_NOTES[name]] if name in TABLE_NOTES else []) + said:
+            out.append(f'<p class="note">{_esc(text)}</p>')
+        published_rows = list(df["source"].fillna(THIS_RUN) != THIS_RUN) if "source" in df else None
+        out.append(table_html(shown, notes, published_rows))
     out.append('<h2 id="environment">Environment</h2>')
     out.append(environment_html(env))
     out.append('<h2 id="checks">Checks</h2>')
@@ -435,7 +525,7 @@ def write_report(
         tables = build_tables(rd, k_original=k_original, k_table=k_table, published=published)
     if figures is None:
         figures = build_figures(rd, k=k_table)
-    page = render_report(rd, tables, figures, published=published)
+    page = render_report(rd, tables, figures, published=published, k_table=k_table)
     out = Path(out) if out else rd.stage(COMPARISON) / "report.html"
     write_text(out, page)
     return out

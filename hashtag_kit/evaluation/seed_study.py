@@ -26,12 +26,17 @@ Protocol:
   the seeds; for each pair of fusions, in how many seeds the first scores higher F1@5 than the
   second (paired by seed: same data, same initial RNG state) and the mean difference.
 
+The study runs as notebook 06 (`notebooks/06_fusion_seed_study.ipynb`: the training loop and
+the metrics it writes are in its cells); this module holds what the notebook, the command and
+the README generator share: the settings read from notebook 02, the variants, the summary.
+
 Usage:
     python -m hashtag_kit evaluate fusion --run outputs/default [--seeds 0,1,2,3,4]
         [--fusions weighted,sum,concat,image-only] [--out outputs/fusion-study]
     make evaluate-fusion          # on outputs/default, after make reproduce
 
-Writes `<out>/evaluate_fusion/metrics.json` (the kit's metrics schema): `models` holds each
+Both execute notebook 06 (papermill) into `<out>/executed/`. It writes
+`<out>/evaluate_fusion/metrics.json` (the kit's metrics schema): `models` holds each
 fusion's test ranking averaged over the seeds (each metric at each K); `extra.per_seed` every
 ranking as `{subset: {fusion: {seed: ranking}}}`; `extra.summary` and `extra.pairs` what is
 printed. `make docs` (`tools/readme_results.py`) renders it into README.md and docs/results.md.
@@ -44,11 +49,10 @@ import itertools
 import os
 import statistics
 import sys
-import time
-from dataclasses import asdict, fields, replace
+from dataclasses import fields
 from pathlib import Path
 
-from hashtag_kit.run import ENCODER_DECODER, RunDir, read_json, write_metrics
+from hashtag_kit.run import ENCODER_DECODER, RunDir, read_json
 
 STAGE = "evaluate_fusion"
 MAIN_MODEL = "encoder-decoder weighted+user"  # notebook 02's main model (its train_config key)
@@ -87,8 +91,9 @@ def notebook_settings(run_dir: str | Path) -> tuple[dict, str, int]:
         ) from e
 
 
-def _config(settings: dict):
-    from hashtag_kit.training import TrainConfig
+def train_config(settings: dict):
+    """Notebook 02's settings as a `hashtag_kit.training.TrainConfig` (unknown keys dropped)."""
+    from hashtag_kit.training import TrainConfig  # loads TensorFlow: only when training
 
     known = {f.name for f in fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in settings.items() if k in known})
@@ -141,119 +146,25 @@ def summarise(per_seed: dict, seeds, fusions) -> tuple[dict, dict]:
     return summary, pairs
 
 
-def fusion_study(
-    run_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    seeds=DEFAULT_SEEDS,
-    fusions=tuple(VARIANTS),
-    verbose: bool = True,
-) -> dict:
-    """Train notebook 02's model with each fusion for each seed; write and return metrics.
-
-    Args:
-        run_dir: a run directory where notebooks 01 and 02 have run (cached features, split,
-            vocabulary, notebook 02's settings).
-        out_dir: output folder; the metrics go to `<out_dir>/evaluate_fusion/metrics.json`.
-        seeds: the seeds (each seeds weights, modality dropout and shuffles, as in notebook 02).
-        fusions: variants compared, from "weighted", "sum", "concat" and "image-only" (the
-            main model trained on the image alone, a reference for the text-removed posts).
-
-    Returns:
-        The metrics dict written.
-    """
-    seeds = [int(s) for s in seeds]
-    fusions = list(fusions)
+def check_study(seeds, fusions) -> tuple[list[int], list[str]]:
+    """(seeds, fusions) as lists; ValueError unless the fusions are known `VARIANTS` and the
+    seeds distinct and at least one."""
+    seeds, fusions = [int(s) for s in seeds], list(fusions)
     bad = [f for f in fusions if f not in VARIANTS]
     if bad or not fusions:
         raise ValueError(f"fusions must be among {tuple(VARIANTS)}, got {fusions}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
-    rd = RunDir(run_dir)
-    settings, split, beam_width = notebook_settings(rd.path)
-    import keras  # after the checks: a wrong call fails fast, without loading TensorFlow
-
-    from hashtag_kit.training import evaluate, load_run_data, train
-
-    base = _config(settings)
-    data = load_run_data(rd.path, base, split=split)
-    parts = {
-        "test": data.test,
-        "without_text": data.test.without("text"),
-        "without_image": data.test.without("image"),
-        "val_without_text": data.val.without("text"),
-    }
-    per_seed: dict = {s: {f: {} for f in fusions} for s in SUBSETS}
-    costs: dict = {f: [] for f in fusions}  # (trainable params, ms/step) per seed
-    t_start = time.perf_counter()
-    for seed in seeds:
-        for fusion in fusions:
-            cfg = replace(base, **VARIANTS[fusion], seed=seed)
-            keras.utils.set_random_seed(seed)
-            t0 = time.perf_counter()
-            result = train(cfg, data.train, data.val, data.vocab_size)
-            for subset, arrays in parts.items():
-                per_seed[subset][fusion][str(seed)] = evaluate(
-                    result.model, arrays, data.tokens, beam_width=beam_width
-                )
-            costs[fusion].append((result.trainable_params, result.ms_per_step))
-            if verbose:
-                f1 = {s: per_seed[s][fusion][str(seed)]["f1"]["5"] for s in SUBSETS}
-                cells = "  ".join(f"{s} {v:.3f}" for s, v in f1.items())
-                print(
-                    f"seed {seed} {fusion:<8} F1@5  {cells}  ({time.perf_counter() - t0:.0f} s)",
-                    flush=True,
-                )
-    summary, pairs = summarise(per_seed, seeds, fusions)
-    models = {
-        f"{_label(fusion)}, mean of {len(seeds)} seeds": {
-            "family": "encoder-decoder",
-            "description": (
-                f"notebook 02's main model with {_label(fusion)}, retrained for seeds "
-                f"{', '.join(map(str, seeds))}; each metric averaged over the seeds"
-            ),
-            "paper": PAPER,
-            "ranking": mean_ranking([per_seed["test"][fusion][str(s)] for s in seeds]),
-            "trainable_params": costs[fusion][0][0],
-            "ms_per_step": _median_or_none([ms for _, ms in costs[fusion]]),
-            "history": None,
-            "variant": {**replace(base, **VARIANTS[fusion]).variant(), "trained": True},
-        }
-        for fusion in fusions
-    }
-    extra = {
-        "protocol": {
-            "source_run": str(rd.path),
-            "split": split,
-            "beam_width": beam_width,
-            "seeds": seeds,
-            "fusions": fusions,
-            "subsets": list(SUBSETS),
-            "n_train": len(data.train),
-            "n_val": len(data.val),
-            "n_test": len(data.test),
-            "train_config": asdict(base),
-            "seconds": round(time.perf_counter() - t_start, 1),
-        },
-        "per_seed": per_seed,
-        "summary": summary,
-        "pairs": pairs,
-    }
-    metrics = {"split": split, "models": models, "extra": extra}
-    out = Path(out_dir) / STAGE
-    out.mkdir(parents=True, exist_ok=True)
-    path = write_metrics(out, metrics, run_dir=rd)
-    if verbose:
-        print(format_summary(summary, pairs))
-        print("wrote", path)
-    return read_json(path)
+    return seeds, fusions
 
 
-def _label(name: str) -> str:
+def label(name: str) -> str:
+    """A variant's name in the metrics.json model names ("weighted fusion", ...)."""
     return "trained on the image only" if name == REFERENCE else f"{name} fusion"
 
 
-def _median_or_none(values):
+def median_or_none(values):
+    """The median of the values that are not None (ms/step of each seed), else None."""
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
 
@@ -310,11 +221,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args) -> int:
+    """`evaluate fusion`: check the arguments and notebook 02's settings, then execute notebook
+    06 into the output folder."""
+    from hashtag_kit.reproduce import FUSION_STUDY, execute  # reproduce imports papermill
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     out = args.out if args.out is not None else Path("outputs/fusion-study")
     try:
-        fusion_study(args.run, out, seeds=args.seeds, fusions=args.fusions)
+        seeds, fusions = check_study(args.seeds, args.fusions)
+        notebook_settings(args.run)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    params = {"RUN_DIR": str(Path(args.run).resolve()), "OUT_DIR": str(Path(out).resolve())}
+    execute(FUSION_STUDY, Path(out), "full", {**params, "SEEDS": seeds, "FUSIONS": fusions})
+    extra = read_json(Path(out) / STAGE / "metrics.json")["extra"]
+    print(format_summary(extra["summary"], extra["pairs"]))
+    print("wrote", Path(out) / STAGE / "metrics.json", "and", Path(out) / "executed")
     return 0

@@ -647,6 +647,72 @@ def build_tables(
     }
 
 
+# -- the tidy frame ---------------------------------------------------------------------------
+#: the tidy frame's columns (`tidy_metrics`)
+TIDY_COLUMNS = ("stage", "model", "split", "metric", "k", "value")
+#: the headline table's ranking metrics, in column order
+HEADLINE_METRICS = ("hit_rate", "precision", "recall", "f1")
+
+
+def tidy_metrics(run_metrics: Mapping[str, StageMetrics]) -> pd.DataFrame:
+    """Every figure of this run as one tidy frame: one row per model x metric x split.
+
+    Columns (`TIDY_COLUMNS`): stage; model (display name, `all_models`); split ("test" for all
+    test posts, else the test subset a stage recorded in `extra`, e.g. "without_text"); metric
+    (a `ranking_metrics` key, a caption metric, "trainable_params" or "ms_per_step"); k (Int64,
+    NA for metrics without a K); value (float). Missing or non-numeric values are left out.
+
+    Example:
+        >>> tidy = tidy_metrics(load_run_metrics("outputs/default"))        # doctest: +SKIP
+        >>> tidy.query("split == 'test' and metric == 'f1' and k == 7")     # doctest: +SKIP
+    """
+    rows = []
+
+    def add(stage, model, split, metric, k, value):
+        if (value := _num(value)) is not None:
+            rows.append((stage, model, split, metric, k, value))
+
+    def add_entry(stage, model, split, entry):
+        for metric, value in ((entry or {}).get("ranking") or {}).items():
+            if isinstance(value, Mapping):
+                for k, v in value.items():
+                    add(stage, model, split, metric, int(k), v)
+            else:
+                add(stage, model, split, metric, None, value)
+        for metric in ("trainable_params", "ms_per_step", *CAPTION_METRICS):
+            add(stage, model, split, metric, None, (entry or {}).get(metric))
+
+    for stage, sm in run_metrics.items():
+        displays = {}
+        for _, name, display, entry in _stage_models(run_metrics, stage):
+            add_entry(stage, display, "test", entry)
+            displays[name] = display
+        for subset, name, ranking in _subset_rankings(sm) if sm.ok else []:
+            add_entry(stage, displays.get(name, name), subset, {"ranking": ranking})
+        for name, entry in sm.captions.items():
+            add_entry(stage, name, "test", entry)
+    df = pd.DataFrame(rows, columns=list(TIDY_COLUMNS))
+    df["k"] = df["k"].astype("Int64")
+    return df
+
+
+def headline_table(tidy: pd.DataFrame, k: int = 7) -> pd.DataFrame:
+    """This run's hashtag models on all test posts: Hit, P, R, F1 at `k`, MRR, trainable
+    parameters and notebook, best F1@k first (a pivot of `tidy_metrics`)."""
+    test = tidy[tidy["split"] == "test"]
+    at_k = test[test["metric"].isin(HEADLINE_METRICS) & (test["k"] == k)]
+    wide = at_k.assign(column=[_label(m, k) for m in at_k["metric"]]).pivot_table(
+        index=["model", "stage"], columns="column", values="value", sort=False
+    )
+    labels = [_label(m, k) for m in HEADLINE_METRICS]
+    once = test[test["k"].isna()].pivot_table(
+        index=["model", "stage"], columns="metric", values="value", sort=False
+    )
+    wide = wide.reindex(columns=labels).join(once.reindex(columns=["mrr", "trainable_params"]))
+    wide = wide.sort_values(labels[-1], ascending=False, kind="stable").reset_index()
+    return wide[["model", "stage", *labels, "mrr", "trainable_params"]]
+
+
 # -- checks -----------------------------------------------------------------------------------
 def uncovered_published(
     tables: Mapping[str, pd.DataFrame], published: pd.DataFrame | None = None
@@ -682,7 +748,7 @@ def models_missing_from_tables(
 
 
 def plot_inputs(run_metrics: Mapping[str, StageMetrics]) -> dict:
-    """What `hashtag_kit.plots` needs: {"rankings": {name: ranking}, "models": {name: entry},
+    """What `hashtag_kit.reporting.plots` needs: {"rankings": {name: ranking}, "models": {name: entry},
     "groups": {name: "notebook NN"}, "histories": {names: history}} over every hashtag model and caption model; models with
     identical histories share one entry named "a / b"."""
     models = all_models(run_metrics)
@@ -727,35 +793,3 @@ def format_cell(value, column: str = "") -> str:
             return f"{int(round(value)):,}"
         return f"{value:.1f}" if column in ONE_DECIMAL_COLUMNS else f"{value:.3f}"
     return str(value)
-
-
-def save_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
-    """Write each table as `<out_dir>/<name>.csv` (full precision); returns the paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, df in tables.items():
-        df.to_csv(out_dir / f"{name}.csv", index=False)
-        paths.append(out_dir / f"{name}.csv")
-    return paths
-
-
-def styled(df: pd.DataFrame):
-    """A table for notebooks: cells formatted with `format_cell`, published rows shaded, no
-    index. Falls back to the plain DataFrame when pandas' Styler (jinja2) is unavailable."""
-    try:
-        style = df.style
-    except ImportError:
-        return df
-
-    def shade(row):
-        published = "source" in row and row["source"] not in (THIS_RUN, None)
-        missing = str(row.get("model", "")).startswith("(") or row.get("status") not in (
-            None,
-            "ok",
-        )
-        colour = "#eef4ff" if published else ("#fff1dd" if missing else "")
-        return [f"background-color: {colour}" if colour else ""] * len(row)
-
-    formatters = {c: (lambda v, c=c: format_cell(v, c)) for c in df.columns}
-    return style.format(formatters).apply(shade, axis=1).hide(axis="index")

@@ -1,0 +1,262 @@
+"""Evaluations that write `metrics.json`: `python -m hashtag_kit evaluate <name>`.
+
+`fusion` — a seed study of notebook 02's fusions on a run (`hashtag_kit.evaluation.seed_study`: its
+protocol and options there).
+
+`flickr8k` — a finished Flickr8k run scored on a split's photos without retraining
+(`hashtag_kit.evaluation.flickr8k`: protocol, options and the metrics.json schema there;
+`python -m hashtag_kit evaluate flickr8k --help`).
+
+The rest of this module is the real-data evaluation:
+
+`tweets` — the TweetEval "emoji" tweets that carry hashtags (Barbieri et al. 2020; cross-posts
+from Instagram). Protocol:
+
+- posts come from `load_dataset("tweets", ..., location="keep")`: hashtags are extracted from
+  each tweet and REMOVED from the text the model reads, so no model can copy the answer (the
+  Instagram " @ Place" suffix, not a hashtag, stays in the text);
+- train on TweetEval's train split, keep the epoch with the lowest loss on its val split
+  (early stopping), report on its test split;
+- the tag vocabulary is every tag used at least `--min-tag-freq` times in the training posts;
+  a post's ground truth is its tags in that vocabulary; posts with no such tag, and posts whose
+  text is blank once hashtags are removed (a text-only model sees nothing), are left out and
+  counted (`extra.protocol` in metrics.json);
+- text features: Universal Sentence Encoder multilingual v3 (`hashtag_kit.encoders`), cached
+  under the output folder;
+- models: the text-only encoder-decoder of notebook 02 (`hashtag_kit.models.encoder_decoder`,
+  image input masked out, no personalisation: TweetEval has no user ids) vs the popularity
+  baseline (`hashtag_kit.baselines.ranking`); the one trained model is reported twice: tags ranked by
+  the decoder's first-step distribution ("encoder-decoder text", `first_step_ranking`) and by
+  beam-search decoding ("encoder-decoder text, beam", what `Recommender.recommend` returns by
+  default);
+- `--limit N` keeps the first N training posts and N // 4 val and test posts (the test suite's
+  subset, default 12,000); `--limit 0` is the full run (about 21k train / 22k test tweets).
+
+The evaluation runs as notebook 07 (`notebooks/07_tweeteval.ipynb`: loading, training and the
+metrics it writes are in its cells); this module holds what the notebook and its tests share.
+
+Usage (the subset run takes about a minute on 2 cores; the full run a few minutes):
+    python -m hashtag_kit evaluate tweets [--data DIR] [--out outputs/tweets-eval] [--limit N]
+    make evaluate-tweets        # the full run
+
+Both execute notebook 07 (papermill) into `<out>/executed/`. It writes
+`<out>/evaluate_tweets/metrics.json` (the kit's metrics schema; `split` is "tweeteval";
+`extra.protocol` holds the sizes and what was left out) beside the trained model's stage files
+(`python -m hashtag_kit recommend --run <out>/evaluate_tweets --text "..."` serves it); the
+command then prints Hit@K of every model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from hashtag_kit.data.posts import Post
+from hashtag_kit.encoders.cache import FeatureSet
+from hashtag_kit.evaluation import seed_study as fusion_study
+from hashtag_kit.report import RunReport
+from hashtag_kit.run import read_json
+
+STAGE = "evaluate_tweets"
+TEXT_ENCODER = "use_multilingual_v3"
+DEFAULT_LIMIT = 12000
+#: the text-only model's `TrainConfig` settings: notebook 02's encoder-decoder reading the text
+#: alone (no image input, no modality dropout, no personalisation: TweetEval has no user ids),
+#: small and strongly regularised (a few thousand tweets; larger/looser settings overfit within
+#: 3 epochs on the val split)
+MODEL_SETTINGS = {
+    "modality": "text",
+    "personalisation": False,
+    "modality_dropout": 0.0,
+    "units": 128,
+    "embed_dim": 64,
+    "max_tags": 6,
+    "batch_size": 64,
+    "dropout": 0.5,
+    "learning_rate": 1e-3,
+}
+#: beam width of the "encoder-decoder text, beam" ranking (`Recommender.recommend`'s default)
+BEAM_WIDTH = 3
+DEFAULT_EPOCHS = 8
+DEFAULT_MIN_TAG_FREQ = 20
+KS = tuple(range(1, 11))
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("HASHTAG_KIT_DATA", "../shared/data"))
+
+
+def split_tweets(
+    posts: list[Post], limit: int, min_tag_freq: int, report: RunReport
+) -> tuple[dict[str, list[Post]], list[str], dict]:
+    """TweetEval's own train/val/test parts, the tag vocabulary, and the protocol notes.
+
+    Returns:
+        parts: {"train", "val", "test"} posts, each post's hashtags restricted to the vocabulary.
+        vocab: tags with at least `min_tag_freq` uses in the training posts, most used first.
+        protocol: sizes and what was left out, for `metrics.json`'s `extra`.
+    """
+    raw: dict[str, list[Post]] = {"train": [], "val": [], "test": []}
+    for p in posts:
+        part = str(p.meta.get("split", "")).lower()
+        part = {"validation": "val", "dev": "val"}.get(part, part)
+        if part not in raw:
+            report.skip("tweets_unknown_split", p.id, f"split {p.meta.get('split')!r}")
+            continue
+        raw[part].append(p)
+    if limit:
+        caps = {"train": limit, "val": max(limit // 4, 1), "test": max(limit // 4, 1)}
+        raw = {k: v[: caps[k]] for k, v in raw.items()}
+    counts = Counter(t for p in raw["train"] for t in dict.fromkeys(p.hashtags))
+    vocab = [
+        t for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_tag_freq
+    ]
+    if not vocab:
+        raise ValueError(
+            f"no hashtag is used {min_tag_freq}+ times in the {len(raw['train'])} training "
+            "tweets: lower --min-tag-freq or raise --limit"
+        )
+    in_vocab = set(vocab)
+    parts: dict[str, list[Post]] = {}
+    protocol: dict = {
+        "split": "TweetEval emoji task's own train / val / test files",
+        "min_tag_freq": min_tag_freq,
+        "limit": limit,
+        "n_tags": len(vocab),
+        "n_tags_in_train_posts": len(counts),
+    }
+    for part, plist in raw.items():
+        kept, no_tag, no_text = [], 0, 0
+        for p in plist:
+            tags = [t for t in dict.fromkeys(p.hashtags) if t in in_vocab]
+            if not tags:
+                no_tag += 1
+                report.skip(f"{part}_no_tag_in_vocab", p.id)
+                continue
+            if not p.has_text:
+                no_text += 1
+                report.skip(f"{part}_blank_text", p.id, "only hashtags; nothing left to read")
+                continue
+            kept.append(Post(id=p.id, hashtags=tags, user=p.user, text=p.text, meta=dict(p.meta)))
+        parts[part] = kept
+        protocol[f"n_{part}_loaded"] = len(plist)
+        protocol[f"n_{part}"] = len(kept)
+        protocol[f"n_{part}_without_vocab_tag"] = no_tag
+        protocol[f"n_{part}_blank_text"] = no_text
+    for part in ("train", "test"):
+        if not parts[part]:
+            raise ValueError(f"no usable {part} tweets left; raise --limit or lower --min-tag-freq")
+    return parts, vocab, protocol
+
+
+def text_arrays(posts: list[Post], text: FeatureSet, tokens, max_tags: int):
+    """`hashtag_kit.training.PostArrays` of text-only posts (the image input is absent):
+    `text` holds the posts' text features (any superset, taken in `posts` order)."""
+    from hashtag_kit.training import make_arrays  # loads TensorFlow: `evaluate` starts fast
+
+    ids = [p.id for p in posts]
+    n = len(ids)
+    text = text.take(ids)
+    text = FeatureSet(ids, np.asarray(text.pooled, "float32"), None, text.mask.astype(bool), {})
+    no_image = FeatureSet(ids, np.zeros((n, 1), "float32"), None, np.zeros(n, bool), {})
+    return make_arrays(posts, no_image, text, tokens, np.zeros((n, 1), "int32"), max_tags, 1)
+
+
+def first_step_ranking(model, inputs: dict, tokens, k: int, batch_size: int = 512):
+    """Tags ranked by the decoder's FIRST-step distribution (after `<start>`), top `k` per post.
+
+    The same trained model as beam decoding, read as a multi-label classifier: every tag is
+    scored by the probability that the decoder emits it first. Beam decoding (`model.decode`)
+    instead returns the tag sequence the decoder emits until `<end>`, then fills up to K in
+    this first-step order. Both rankings are reported. (`Recommender.recommend(..., ranking="first_step")` serves
+    the same ranking; posts with neither text nor image get an empty list.)
+    """
+    from hashtag_kit.recommender import Recommender
+
+    rec = Recommender(model, tokens, {}, {"history_len": 1, "existing_len": 1})
+    features = {key: inputs[key] for key in ("image", "image_mask", "text", "text_mask")}
+    out = rec.recommend_batch(
+        features=features, k=k, ranking="first_step", batch_size=batch_size, report=RunReport()
+    )
+    return [r.tags for r in out]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m hashtag_kit evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "name",
+        choices=["tweets", "fusion", "flickr8k"],
+        help="which evaluation: tweets (TweetEval, real data), fusion (seed study of "
+        "notebook 02's fusions, `hashtag_kit.evaluation.seed_study`) or flickr8k (a finished Flickr8k "
+        "run on a split's photos; its own options: `evaluate flickr8k --help`)",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="real-data folder holding tweeteval/ (default $HASHTAG_KIT_DATA or ../shared/data)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default outputs/tweets-eval or outputs/fusion-study)",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        help="training tweets to use, val/test get limit // 4 (0 = all; default %(default)s)",
+    )
+    p.add_argument(
+        "--min-tag-freq",
+        type=int,
+        default=DEFAULT_MIN_TAG_FREQ,
+        help="vocabulary: tags used this often in train (default %(default)s)",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs (best epoch on val loss kept)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-k", type=int, default=5, help="the K of the printed Hit@K")
+    fusion_study.add_arguments(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["flickr8k"]:  # its own options (hashtag_kit.evaluation.flickr8k)
+        from hashtag_kit.evaluation import flickr8k as evaluate_flickr8k
+
+        return evaluate_flickr8k.main(argv[1:])
+    args = _parser().parse_args(argv)
+    if args.name == "fusion":
+        return fusion_study.run_from_args(args)
+    data = args.data or _default_data_dir()
+    if not (Path(data) / "tweeteval").is_dir() and not list(Path(data).glob("*_text.txt")):
+        print(
+            f"error: {Path(data) / 'tweeteval'} not found: pass --data <folder holding tweeteval/> "
+            "or set HASHTAG_KIT_DATA",
+            file=sys.stderr,
+        )
+        return 2
+    from hashtag_kit.reproduce import TWEETEVAL, execute  # reproduce imports papermill
+
+    out = Path(args.out if args.out is not None else "outputs/tweets-eval")
+    params = {"DATA_DIR": str(Path(data).resolve()), "LIMIT": args.limit, "EPOCHS": args.epochs}
+    params.update(MIN_TAG_FREQ=args.min_tag_freq, SEED=args.seed, K=args.k)
+    execute(TWEETEVAL, out, "full", params)
+    metrics = read_json(out / STAGE / "metrics.json")
+    for name, m in metrics["models"].items():
+        print(f"{name:<30} Hit@{args.k} = {m['ranking']['hit_rate'][str(args.k)]:.3f}")
+    print(f"wrote {out / STAGE / 'metrics.json'} ({metrics['extra']['protocol']['seconds']} s)")
+    return 0
