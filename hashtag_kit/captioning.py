@@ -21,24 +21,21 @@ Example:
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from hashtag_kit.data.posts import Post
-from hashtag_kit.files import write_text
 from hashtag_kit.report import RunReport
 from hashtag_kit.training.checkpoints import training_key
 from hashtag_kit.training.fit import epochs_dataset, fit
+from hashtag_kit.vocabulary import END, N_SPECIAL, PAD, SPECIAL_TOKENS, START, UNK, Vocabulary
 
-PAD, UNK, START, END = "<pad>", "<unk>", "<start>", "<end>"
-SPECIALS = (PAD, UNK, START, END)
 _WORD_RE = re.compile(r"[^\W_]+(?:['-][^\W_]+)*|\.", re.UNICODE)
 
 
@@ -61,27 +58,20 @@ def caption_words(text: str | None, keep_periods: bool = False) -> list[str]:
     return out
 
 
-@dataclass
-class CaptionTokenizer:
-    """Word vocabulary with start/end markers and a minimum-count threshold.
+class CaptionTokenizer(Vocabulary):
+    """Caption words as a `Vocabulary` (ids 0-3 `<pad>`, `<start>`, `<end>`, `<unk>`), with a
+    minimum-count threshold and, for paragraphs, sentence ends (`.`) as tokens.
 
     Args:
-        words: the vocabulary in id order; ids 0-3 are `<pad>`, `<unk>`, `<start>`, `<end>`.
+        tokens: the vocabulary in id order, special tokens first.
         min_count: the threshold used when fitting (kept for the record).
         keep_periods: whether sentence ends are tokens (paragraphs).
     """
 
-    words: list[str]
-    min_count: int = 1
-    keep_periods: bool = False
-    index: dict[str, int] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if tuple(self.words[:4]) != SPECIALS:
-            raise ValueError(f"a caption vocabulary must start with {SPECIALS}")
-        self.index = {w: i for i, w in enumerate(self.words)}
-
-    pad_id, unk_id, start_id, end_id = 0, 1, 2, 3
+    def __init__(self, tokens: Sequence[str], min_count: int = 1, keep_periods: bool = False):
+        super().__init__(tokens)
+        self.min_count = int(min_count)
+        self.keep_periods = bool(keep_periods)
 
     @classmethod
     def fit(
@@ -91,53 +81,40 @@ class CaptionTokenizer:
         max_words: int | None = None,
         keep_periods: bool = False,
     ) -> CaptionTokenizer:
-        """Vocabulary of the words seen at least `min_count` times, most frequent first."""
-        counts = Counter(w for t in texts for w in caption_words(t, keep_periods))
-        kept = [w for w, c in sorted(counts.items(), key=lambda x: (-x[1], x[0])) if c >= min_count]
-        if max_words is not None:
-            kept = kept[: max(0, max_words - len(SPECIALS))]
-        return cls(list(SPECIALS) + kept, min_count=min_count, keep_periods=keep_periods)
+        """Vocabulary of the words seen at least `min_count` times, most frequent first;
+        `max_words` counts the special tokens."""
+        words = (w for t in texts for w in caption_words(t, keep_periods))
+        size = None if max_words is None else max(0, max_words - N_SPECIAL)
+        tokens = Vocabulary.fit(words, min_count, size).tokens
+        return cls(tokens, min_count=min_count, keep_periods=keep_periods)
 
     @property
     def vocab_size(self) -> int:
-        return len(self.words)
+        return self.size
 
     def encode(self, text: str, max_length: int | None = None) -> list[int]:
         """`[<start>, w1, ..., <end>]`; with `max_length`, at most that many tokens after start
         (the words are cut, `<end>` is kept)."""
-        ids = [self.index.get(w, self.unk_id) for w in caption_words(text, self.keep_periods)]
+        ids = [self.id(w) for w in caption_words(text, self.keep_periods)]
         if max_length is not None:
             ids = ids[: max_length - 1]
-        return [self.start_id, *ids, self.end_id]
+        return [START, *ids, END]
 
     def decode(self, ids: Sequence[int]) -> str:
         """Words up to the first `<end>`, skipping `<start>` and padding."""
         out = []
         for i in ids:
             i = int(i)
-            if i == self.end_id:
+            if i == END:
                 break
-            if i in (self.pad_id, self.start_id):
+            if i in (PAD, START):
                 continue
-            out.append(self.words[i] if 0 <= i < len(self.words) else UNK)
+            out.append(self.tokens[i] if 0 <= i < len(self.tokens) else SPECIAL_TOKENS[UNK])
         text = " ".join(out)
         return text.replace(" .", ".") if self.keep_periods else text
 
     def to_dict(self) -> dict:
-        return {"words": self.words, "min_count": self.min_count, "keep_periods": self.keep_periods}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> CaptionTokenizer:
-        return cls(list(d["words"]), int(d.get("min_count", 1)), bool(d.get("keep_periods")))
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        write_text(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1))
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> CaptionTokenizer:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        return {**super().to_dict(), "min_count": self.min_count, "keep_periods": self.keep_periods}
 
 
 def references_of(post: Post, task: str = "caption") -> list[str]:
@@ -242,7 +219,7 @@ def build_caption_data(
                 )
                 toks = tokenizer.encode(t, max_length)
             pair_image.append(len(ids) - 1)
-            pair_tokens.append(toks + [tokenizer.pad_id] * (max_length + 1 - len(toks)))
+            pair_tokens.append(toks + [PAD] * (max_length + 1 - len(toks)))
     grid = np.asarray(features.grid[rows] if rows else features.grid[:0])
     return CaptionData(
         ids=ids,

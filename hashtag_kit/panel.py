@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashtag_kit.data.images import ImageError, load_image
+from hashtag_kit.data.images import ImageError, load_image, read_image
 from hashtag_kit.recommender import Recommendations, Recommender
 
 log = logging.getLogger("hashtag_kit")
@@ -147,10 +147,7 @@ class HashtagPanelState:
         if image is None:
             return False
         try:
-            if isinstance(image, (str, Path)):
-                arr = load_image(image)
-            else:
-                arr = self.recommender._read_image(image, where=label or "image")
+            arr = read_image(image, where=label or "image")
         except (ImageError, ValueError) as e:
             self.image_error = _one_line(e)
             return False

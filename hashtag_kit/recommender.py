@@ -43,20 +43,14 @@ import numpy as np
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import ENCODER_DECODER, RunDir, read_json
+from hashtag_kit.stage import IncompatibleRunError, load_stage
+from hashtag_kit.text import clean_str, normalise_hashtag
+from hashtag_kit.vocabulary import N_SPECIAL, Vocabulary
 
 log = logging.getLogger("hashtag_kit")
 
-#: the `format_version` of `model_config.json` this code reads
-FORMAT_VERSION = 1
-#: the files of a stage directory the recommender needs
-STAGE_FILES = ("model_config.json", "model.keras", "tags.json", "users.json")
-SPECIAL_TOKENS = frozenset({"<pad>", "<start>", "<end>", "<unk>"})
 #: how tags are ranked: the model's beam search, or its first-step (next-tag) distribution
 RANKINGS = ("beam", "first_step")
-
-
-class IncompatibleRunError(RuntimeError):
-    """A run directory written by an incompatible version of the kit."""
 
 
 class Recommendations(list):
@@ -94,121 +88,12 @@ class Recommendations(list):
         }
 
 
-def _normalise_tag(tag: str) -> str:
-    from hashtag_kit.text import normalise_hashtag
-
-    return normalise_hashtag(tag)
-
-
 def _resolve_stage_dir(run_dir: str | Path, stage: str) -> Path:
     """Accept the run directory (`outputs/<run>`) or the stage folder itself."""
     run_dir = Path(run_dir)
     if (run_dir / "model_config.json").exists() or (run_dir / "model.keras").exists():
         return run_dir
     return run_dir / stage
-
-
-def check_stage_dir(stage_dir: str | Path) -> dict:
-    """Check a stage folder has every file and a compatible format; return its model config.
-
-    Raises:
-        FileNotFoundError: a file is missing (names it and the notebook that writes it).
-        IncompatibleRunError: `model_config.json` has another `format_version`.
-    """
-    stage_dir = Path(stage_dir)
-    if not stage_dir.is_dir():
-        raise FileNotFoundError(
-            f"{stage_dir} does not exist: train a model first (run notebook "
-            f"{ENCODER_DECODER}.ipynb or `make reproduce` for this run), or pass --run <run dir>"
-        )
-    for name in STAGE_FILES:
-        if not (stage_dir / name).exists():
-            raise FileNotFoundError(
-                f"{stage_dir / name} is missing: the run is incomplete; re-run notebook "
-                f"{ENCODER_DECODER}.ipynb for this run"
-            )
-    try:
-        config = read_json(stage_dir / "model_config.json")
-    except json.JSONDecodeError as e:
-        raise IncompatibleRunError(
-            f"{stage_dir / 'model_config.json'} is not valid JSON ({e}); re-run notebook "
-            f"{ENCODER_DECODER}.ipynb for this run"
-        ) from e
-    version = config.get("format_version") if isinstance(config, dict) else None
-    if version != FORMAT_VERSION:
-        raise IncompatibleRunError(
-            f"{stage_dir / 'model_config.json'} has format_version {version!r} but this kit "
-            f"reads version {FORMAT_VERSION} (written by kit {config.get('kit_version', '?')}); "
-            f"re-run notebook {ENCODER_DECODER}.ipynb with this kit, or install the kit version "
-            "that wrote the run"
-            if isinstance(config, dict)
-            else f"{stage_dir / 'model_config.json'} is not a JSON object"
-        )
-    return config
-
-
-def _is_tokens(obj) -> bool:
-    return (
-        isinstance(obj, dict)
-        and isinstance(obj.get("tokens"), list)
-        and all(isinstance(t, str) for t in obj["tokens"])
-    )
-
-
-def _is_users(obj) -> bool:
-    return isinstance(obj, dict) and all(
-        isinstance(ids, list) and all(type(i) is int and i >= 0 for i in ids)
-        for ids in obj.values()
-    )
-
-
-def _checked_json(path: Path, valid, shape: str):
-    """A stage file's JSON, checked against the shape `save_stage` writes; a file of another
-    shape is one IncompatibleRunError naming it (never a traceback further on)."""
-    try:
-        obj = read_json(path)
-    except json.JSONDecodeError as e:
-        raise IncompatibleRunError(f"{path} is not valid JSON ({e})") from None
-    if not valid(obj):
-        raise IncompatibleRunError(
-            f"{path} does not have the expected shape {shape}; re-run notebook "
-            f"{ENCODER_DECODER}.ipynb for this run"
-        )
-    return obj
-
-
-def _load_stage_files(stage_dir: Path):
-    """(model, tokens, users, config) from the contract files of notebook 02's stage folder.
-
-    The files are those `hashtag_kit.models.encoder_decoder.save_stage` writes; any registered
-    model class with a `decode` method is accepted (the kit's `HashtagEncoderDecoder` or a
-    user's own model honouring the same contract).
-    """
-    import keras
-
-    try:  # registers HashtagEncoderDecoder and its layers for deserialisation
-        import hashtag_kit.models.encoder_decoder  # noqa: F401
-    except ImportError as e:  # pragma: no cover - the model module is part of the kit
-        log.debug("hashtag_kit.models.encoder_decoder not importable: %s", e)
-    tokens = _checked_json(stage_dir / "tags.json", _is_tokens, '{"tokens": ["<pad>", ...]}')
-    tokens = tokens["tokens"]
-    users = _checked_json(stage_dir / "users.json", _is_users, '{"user id": [tag ids], ...}')
-    too_big = [u for u, ids in users.items() if ids and max(ids) >= len(tokens)]
-    if too_big:
-        raise IncompatibleRunError(
-            f"{stage_dir / 'users.json'}: user {too_big[0]!r} has tag ids beyond the "
-            f"{len(tokens)} of {stage_dir / 'tags.json'}; the files come from different runs"
-        )
-    config = read_json(stage_dir / "model_config.json")
-    model = keras.saving.load_model(stage_dir / "model.keras", compile=False)
-    vocab_size = getattr(model, "vocab_size", None) or getattr(model, "n_tokens", None)
-    if vocab_size is not None and int(vocab_size) != len(tokens):
-        raise IncompatibleRunError(
-            f"{stage_dir / 'model.keras'} has {vocab_size} token ids but "
-            f"{stage_dir / 'tags.json'} lists {len(tokens)}: the files come from different "
-            f"runs; re-run notebook {ENCODER_DECODER}.ipynb"
-        )
-    return model, tokens, users, config
 
 
 class EncoderMismatchError(RuntimeError):
@@ -274,8 +159,8 @@ class Recommender:
         model: a model with `decode(inputs, k, beam_width, exclude) -> (ids, scores)`, and
             for `ranking="first_step"` `rank_first_step(inputs, k, exclude)` (the contract of
             `hashtag_kit.models.encoder_decoder.HashtagEncoderDecoder`).
-        tokens: the tag vocabulary, id = index (`tags.json`); special tokens (`<pad>`,
-            `<start>`, `<end>`, `<unk>`) are never returned.
+        tokens: the tag `Vocabulary` (`tags.json`), or its token list; special tokens are never
+            returned.
         users: {user id: [tag ids, most frequent first]} (`users.json`).
         config: `model_config.json` (encoders used, `history_len`, `existing_len`, ...).
         image_encoder, text_encoder: encoders to use instead of the run's (tests, custom
@@ -298,7 +183,7 @@ class Recommender:
     def __init__(
         self,
         model,
-        tokens: Sequence[str],
+        tokens: Vocabulary | Sequence[str],
         users: dict | None = None,
         config: dict | None = None,
         *,
@@ -312,9 +197,10 @@ class Recommender:
         self.compiled = bool(compiled)
         if not self.compiled and hasattr(model, "run_eagerly"):
             model.run_eagerly = True  # decode without tracing (`hashtag_kit.decoding.compiled`)
-        self.tokens = list(tokens)
-        self.tag_to_id = {t: i for i, t in enumerate(self.tokens)}
-        self.special_ids = {i for i, t in enumerate(self.tokens) if t in SPECIAL_TOKENS}
+        self.vocabulary = tokens if isinstance(tokens, Vocabulary) else Vocabulary(tokens)
+        self.tokens = self.vocabulary.tokens
+        self.tag_to_id = self.vocabulary.index
+        self.special_ids = set(range(N_SPECIAL))
         self.users = {str(u): [int(i) for i in ids] for u, ids in (users or {}).items()}
         self.config = dict(config or {})
         self.history_len = int(self.config.get("history_len") or 0)
@@ -359,16 +245,11 @@ class Recommender:
         stage_dir = _resolve_stage_dir(run_dir, stage)
         if (stage_dir.parent / "run.json").is_file():  # format_version checked (RunFormatError)
             RunDir(stage_dir.parent).meta()
-        check_stage_dir(stage_dir)
-        try:
-            model, tokens, users, config = _load_stage_files(stage_dir)
-        except (FileNotFoundError, IncompatibleRunError):
-            raise
-        except Exception as e:  # a corrupt or foreign model.keras
-            raise IncompatibleRunError(
-                f"{stage_dir / 'model.keras'} could not be loaded ({type(e).__name__}: {e}); "
-                f"re-run notebook {ENCODER_DECODER}.ipynb with this kit version"
-            ) from e
+        # registers the kit's model for `load_stage` (imported here, not at the top: the
+        # `recommend` command encodes its caption in a child process while Keras loads)
+        import hashtag_kit.models.encoder_decoder  # noqa: F401
+
+        model, vocabulary, users, config = load_stage(stage_dir)
         if not hasattr(model, "decode"):
             raise IncompatibleRunError(
                 f"{stage_dir / 'model.keras'} holds a {type(model).__name__} without a "
@@ -376,7 +257,7 @@ class Recommender:
             )
         return cls(
             model,
-            tokens,
+            vocabulary,
             users,
             config,
             image_encoder=image_encoder,
@@ -423,26 +304,6 @@ class Recommender:
             _check_same_encoder("text", cfg, enc)
             self._text_encoder = enc
         return self._text_encoder
-
-    def _read_image(self, image, where: str) -> np.ndarray:
-        """A path (read with `hashtag_kit.data.images.load_image`) or an (H, W, 3) array -> uint8."""
-        from hashtag_kit.data.images import load_image
-
-        if isinstance(image, (str, Path)):
-            return load_image(str(image))  # raises ImageError naming the file
-        arr = np.asarray(image)
-        if arr.ndim == 2:
-            arr = np.stack([arr] * 3, axis=-1)
-        if arr.ndim != 3 or arr.shape[-1] not in (3, 4) or min(arr.shape[:2]) < 1:
-            raise ValueError(f"{where}: an image array must be (H, W, 3), got shape {arr.shape}")
-        arr = arr[..., :3]
-        if arr.dtype != np.uint8:
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(f"{where}: the image array has NaN or infinite values")
-            if arr.max(initial=0) <= 1.0:
-                arr = arr * 255.0
-            arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-        return arr
 
     def encode_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(N, Di) pooled features of uint8 images through the run's image encoder.
@@ -494,7 +355,7 @@ class Recommender:
         for t in existing:
             if not isinstance(t, str):
                 raise ValueError(f"{what} tags must be strings, got {t!r}")
-            n = _normalise_tag(t)
+            n = normalise_hashtag(t)
             if n and n not in out:
                 out.append(n)
         return out
@@ -510,13 +371,18 @@ class Recommender:
             )
         return ids, None
 
-    @staticmethod
-    def _pad(rows: list[list[int]], width: int) -> np.ndarray:
-        out = np.zeros((len(rows), max(width, 1)), dtype="int32")
-        for i, r in enumerate(rows):
-            r = r[:width]
-            out[i, : len(r)] = r
-        return out
+    def _inputs(self, feats: dict, histories, prefixes, prefix_width: int) -> dict:
+        """The model's inputs (built here only): the features and masks, the users' history
+        ids cut to `history_len` and the typed tag ids cut to `prefix_width`, 0-padded."""
+
+        def pad(rows: list[list[int]], width: int) -> np.ndarray:
+            out = np.zeros((len(rows), max(width, 1)), dtype="int32")
+            for i, r in enumerate(rows):
+                out[i, : len(r[:width])] = r[:width]
+            return out
+
+        history = pad(histories, self.history_len)
+        return {**feats, "history": history, "existing": pad(prefixes, prefix_width)}
 
     def _decode(
         self,
@@ -610,25 +476,15 @@ class Recommender:
         """
         if text is not None and not isinstance(text, str):
             raise ValueError(f"text must be a string or None, got {type(text).__name__}")
-        text, text_notes = _clean_text(text, "text")
-        has_text = text is not None
-        if image is None and not has_text:
-            raise ValueError(
-                "empty post: give an image, a non-blank text, or both"
-                + (" (the text is blank)" if text is not None else "")
-            )
-        image_feat = np.zeros((1, self.image_dim), dtype="float32")
-        text_feat = np.zeros((1, self.text_dim), dtype="float32")
-        if image is not None:
-            self._encoder_config("image")
-            pixels = self._read_image(
-                image, where=str(image) if isinstance(image, (str, Path)) else "image"
-            )
-            image_feat = self.encode_images([pixels])
-        if has_text:
-            self._encoder_config("text")
-            text_feat = self.encode_texts([text])
-        notes = list(text_notes)
+        cleaning = RunReport()
+        text = clean_str(text, cleaning, "text")
+        if image is None and text is None:
+            raise ValueError("empty post: give an image, a non-blank text, or both")
+        for kind, given in (("image", image), ("text", text)):
+            if given is not None:
+                self._encoder_config(kind)
+        feats = self._features([image], [text], [None])
+        notes = list(cleaning.examples.get("invalid_unicode_replaced", []))
         unknown: dict[str, list[str]] = {}
         tags = {}
         for name, given in (("existing", existing), ("accepted", accepted), ("history", history)):
@@ -656,14 +512,7 @@ class Recommender:
                 f"{len(prefix_ids)} typed and accepted tags condition the decoder; the run "
                 f"was set up for up to {self.existing_len}"
             )
-        inputs = {
-            "image": image_feat,
-            "image_mask": np.array([1.0 if image is not None else 0.0], dtype="float32"),
-            "text": text_feat,
-            "text_mask": np.array([1.0 if has_text else 0.0], dtype="float32"),
-            "history": self._pad([hist_ids], self.history_len),
-            "existing": self._pad([prefix_ids], max(len(prefix_ids), 1)),
-        }
+        inputs = self._inputs(feats, [hist_ids], [prefix_ids], max(len(prefix_ids), 1))
         (pairs,) = self._decode(inputs, [set(prefix_ids)], k, beam_width, ranking)
         pairs = [(t, s) for t, s in pairs if t not in typed]
         if note:
@@ -707,7 +556,8 @@ class Recommender:
             ValueError: an empty post (names it) without a report, or misaligned arguments.
             hashtag_kit.data.images.ImageError: an unreadable image without a report.
         """
-        image, image_mask, text, text_mask, n = self._batch_features(posts, features, report)
+        feats = self._batch_features(posts, features, report)
+        n = len(feats["image"])
         if users is None:
             users = [p.user for p in posts] if posts is not None else [None] * n
         if existing is None:
@@ -715,7 +565,7 @@ class Recommender:
         if len(users) != n or len(existing) != n:
             raise ValueError(f"{n} posts but {len(users)} users and {len(existing)} existing lists")
         names = [p.id for p in posts] if posts is not None else [f"row {i}" for i in range(n)]
-        empty = (image_mask == 0) & (text_mask == 0)
+        empty = (feats["image_mask"] == 0) & (feats["text_mask"] == 0)
         for i in np.flatnonzero(empty):
             if report is None:
                 raise ValueError(f"post {names[i]}: empty post, it has neither image nor text")
@@ -735,14 +585,12 @@ class Recommender:
         keep = np.flatnonzero(~empty)
         for start in range(0, len(keep), batch_size):
             idx = keep[start : start + batch_size]
-            inputs = {
-                "image": image[idx],
-                "image_mask": image_mask[idx],
-                "text": text[idx],
-                "text_mask": text_mask[idx],
-                "history": self._pad([histories[i] for i in idx], self.history_len),
-                "existing": self._pad([ex_ids[i] for i in idx], self.existing_len),
-            }
+            inputs = self._inputs(
+                {key: v[idx] for key, v in feats.items()},
+                [histories[i] for i in idx],
+                [ex_ids[i] for i in idx],
+                self.existing_len,
+            )
             decoded = self._decode(inputs, [set(ex_ids[i]) for i in idx], k, beam_width, ranking)
             for i, pairs in zip(idx, decoded, strict=True):
                 results[i] = Recommendations(
@@ -754,105 +602,86 @@ class Recommender:
             results[i].notes.append("empty post: neither image nor text; nothing recommended")
         return results
 
-    def _batch_features(self, posts, features, report):
-        """(image, image_mask, text, text_mask, n) arrays for a batch."""
+    def _batch_features(self, posts, features, report) -> dict:
+        """{"image", "image_mask", "text", "text_mask"} arrays for a batch: given features
+        (FeatureSets aligned to the posts by id, or arrays), else the posts' own, encoded."""
         features = dict(features or {})
         if posts is None and not features:
             raise ValueError("recommend_batch needs posts, features, or both")
-        n = len(posts) if posts is not None else None
-        ids = [p.id for p in posts] if posts is not None else None
-
-        def from_features(kind: str):
+        out = {}
+        for kind in ("image", "text"):
             f = features.get(kind)
             if f is None:
-                return None, None
+                continue
             mask = features.get(f"{kind}_mask")
             if hasattr(f, "pooled"):  # a FeatureSet
-                if ids is not None:
-                    f = f.take(ids)
-                arr, fmask = f.pooled, f.mask
-            else:
-                arr, fmask = np.asarray(f), None
-            arr = np.asarray(arr, dtype="float32")
-            if mask is None:
-                mask = fmask if fmask is not None else np.ones(len(arr))
-            return arr, np.asarray(mask, dtype="float32").reshape(-1)
-
-        image, image_mask = from_features("image")
-        text, text_mask = from_features("text")
-        if n is None:
-            n = len(image) if image is not None else len(text)
-        if image is None and posts is not None and self.config.get("image_encoder"):
-            image, image_mask = self._encode_post_images(posts, report)
-        if text is None and posts is not None and self.config.get("text_encoder"):
-            texts = []
-            for p in posts:  # cleaned as the loaders clean captions; invalid unicode is noted
-                t, notes = _clean_text(p.text if p.has_text else None, f"post {p.id}")
-                texts.append(t)
-                if notes and report is not None:
-                    report.note("invalid_unicode_replaced", f"post {p.id}", notes[0])
-            text = np.zeros((n, self.text_dim), dtype="float32")
-            rows = [i for i, t in enumerate(texts) if t is not None]
-            if rows:
-                text[rows] = self.encode_texts([texts[i] for i in rows])
-            text_mask = np.asarray([t is not None for t in texts], dtype="float32")
-        if image is None:
-            image, image_mask = np.zeros((n, self.image_dim), "float32"), np.zeros(n, "float32")
-        if text is None:
-            text, text_mask = np.zeros((n, self.text_dim), "float32"), np.zeros(n, "float32")
-        for name, arr in (("image", image), ("image_mask", image_mask), ("text", text)):
+                f = f.take([p.id for p in posts]) if posts is not None else f
+                f, mask = f.pooled, f.mask if mask is None else mask
+            f = np.asarray(f, dtype="float32")
+            mask = np.ones(len(f)) if mask is None else mask
+            out[kind], out[f"{kind}_mask"] = f, np.asarray(mask, dtype="float32").reshape(-1)
+        n = len(posts) if posts is not None else len(next(iter(out.values())))
+        if posts is not None:
+            names = [f"post {p.id}" for p in posts]
+            images, texts = [None] * n, [None] * n
+            if "image" not in out:
+                images = [p.image if p.has_image else None for p in posts]
+            if "text" not in out:  # cleaned as the loaders clean captions
+                texts = [clean_str(p.text, report, w) for p, w in zip(posts, names, strict=True)]
+            out = {**self._features(images, texts, names, report), **out}
+        for kind in ("image", "text"):
+            if kind not in out:
+                dim = self.image_dim if kind == "image" else self.text_dim
+                out[kind], out[f"{kind}_mask"] = (
+                    np.zeros((n, dim), "float32"),
+                    np.zeros(n, "float32"),
+                )
+        for name, arr in out.items():
             if len(arr) != n:
                 raise ValueError(f"features[{name!r}] has {len(arr)} rows for {n} posts")
-        if len(text_mask) != n:
-            raise ValueError(f"features['text_mask'] has {len(text_mask)} rows for {n} posts")
-        image = image * image_mask[:, None]
-        text = text * text_mask[:, None]
-        return image, image_mask, text, text_mask, n
+        out["image"] = out["image"] * out["image_mask"][:, None]
+        out["text"] = out["text"] * out["text_mask"][:, None]
+        return out
 
-    def _encode_post_images(self, posts: Sequence[Post], report: RunReport | None):
-        from hashtag_kit.data.images import ImageError
+    def _features(self, images, texts, names, report: RunReport | None = None) -> dict:
+        """The model's feature inputs for posts, encoded with the run's encoders (the one
+        place raw posts become features): {"image": (N, Di), "image_mask": (N,), "text":
+        (N, Dt), "text_mask": (N,)}. `images` are paths, arrays or None; `texts` cleaned
+        strings or None; `names` label the posts in messages (None: the error as it is). A
+        modality the run was trained without is left out (all zero). An unreadable image is
+        noted in `report` and left out, or raised without one."""
+        from hashtag_kit.data.images import ImageError, read_image  # PIL only for posts with photos
 
-        n = len(posts)
-        image = np.zeros((n, self.image_dim), dtype="float32")
-        mask = np.zeros(n, dtype="float32")
+        n = len(names)
+        out = {
+            "image": np.zeros((n, self.image_dim), "float32"),
+            "image_mask": np.zeros(n, "float32"),
+            "text": np.zeros((n, self.text_dim), "float32"),
+            "text_mask": np.zeros(n, "float32"),
+        }
         pixels, rows = [], []
-        for i, p in enumerate(posts):
-            if not p.has_image:
+        for i, image in enumerate(images if self.config.get("image_encoder") else []):
+            if image is None:
                 continue
             try:
-                pixels.append(self._read_image(p.image, where=f"post {p.id}"))
+                pixels.append(read_image(image, where=names[i] or "image"))
             except ImageError as e:
+                if report is None and names[i] is None:
+                    raise
                 if report is None:
-                    raise ImageError(
-                        f"post {p.id}: {getattr(e, 'path', p.image)}", getattr(e, "reason", str(e))
-                    ) from e
-                report.note("unreadable_image", f"post {p.id} ({p.image})", str(e))
+                    raise ImageError(f"{names[i]}: {e.path}", e.reason) from e
+                report.note("unreadable_image", f"{names[i]} ({image})", str(e))
                 continue
             rows.append(i)
         for start in range(0, len(rows), 32):
             chunk = rows[start : start + 32]
-            image[chunk] = self.encode_images(pixels[start : start + 32])
-            mask[chunk] = 1.0
-        return image, mask
-
-
-def _clean_text(text: str | None, where: str) -> tuple[str | None, list[str]]:
-    """(text cleaned as the loaders clean captions, or None when blank; notes).
-
-    Lone surrogates (invalid unicode, e.g. from a command line or JSON escapes) are replaced
-    rather than crashing the text encoder, and said in a note naming `where`; zero-width and
-    control characters go; a text left blank counts as no text.
-    """
-    from hashtag_kit.data.loaders import clean_str
-
-    if text is None:
-        return None, []
-    notes = []
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        notes.append(f"{where}: invalid unicode at character {e.start} replaced ({e.reason})")
-    return clean_str(text), notes
+            out["image"][chunk] = self.encode_images(pixels[start : start + 32])
+            out["image_mask"][chunk] = 1.0
+        rows = [i for i, t in enumerate(texts if self.config.get("text_encoder") else []) if t]
+        if rows:
+            out["text"][rows] = self.encode_texts([texts[i] for i in rows])
+            out["text_mask"][rows] = 1.0
+        return out
 
 
 # -- command line ---------------------------------------------------------------------------
@@ -968,7 +797,7 @@ def _early_text_encoder(args, verbose: bool):
     would compute it."""
     from hashtag_kit.encoders.text import NUMPY_TEXT_ENCODERS, TextEncodingWorker
 
-    text, _ = _clean_text(args.text, "text")
+    text = clean_str(args.text)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if text is None or (cores or 1) < 2 or args.use_v4:
         return None

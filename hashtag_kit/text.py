@@ -23,9 +23,12 @@ Decisions (the tests pin each one):
   plan): the cheapest split by `-log P(word)`, unknown chunks penalised by their length. CamelCase
   and underscores in the raw tag are honoured first. Known words of up to `KEEP_KNOWN_LEN`
   letters are never split; tags with digits or letters outside a-z come back whole.
-* **Stopwords**: NLTK's English stopword corpus when its data is installed (it cannot be
-  downloaded here), else the list this package ships (`resources/stopwords_en.txt`);
-  `STOPWORDS_SOURCE` says which ("nltk" or "hashtag_kit").
+* **Stopwords** (`load_stopwords()`): NLTK's English stopword corpus when its data is installed (it
+  cannot be downloaded here), else the list this package ships (`resources/stopwords_en.txt`);
+  the second value says which ("nltk" or "hashtag_kit").
+* **Cleaning** (`clean_str`): a text field made safe before anything reads it (the loaders'
+  captions, the recommender's caption): zero-width and control characters removed, lone
+  surrogates replaced and counted, whitespace collapsed, blank -> None.
 * **Tokens** (`tokenize`): lowercase word tokens from a regular expression (letters, marks,
   digits; inner apostrophes kept: "don't"); punctuation, `#`, `@` and emoji are dropped.
 
@@ -60,9 +63,11 @@ RESOURCES = Path(__file__).resolve().parent / "resources"
 HASH_CHARS = frozenset("#\uff03\ufe5f")
 #: zero-width characters kept inside a tag run and removed by normalisation
 ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
-_DROP_CHARS = {ord(c): None for c in ZERO_WIDTH} | {cp: None for cp in range(0xFE00, 0xFE10)}
+_DROP_ZERO_WIDTH = {ord(c): None for c in ZERO_WIDTH}
+_DROP_CHARS = _DROP_ZERO_WIDTH | {cp: None for cp in range(0xFE00, 0xFE10)}
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _SPACE_RE = re.compile(r"\s+")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _GAP = "\x00"  # marks where strip_hashtags removed a tag
 _GAP_BEFORE_PUNCT_RE = re.compile(r"\s*\x00[\s\x00]*(?=[,.!?;:)\]}\u2026])")
 
@@ -229,6 +234,40 @@ def parse_hashtag_items(value) -> list[str]:
     return [str(value)]
 
 
+def clean_str(value, report: RunReport | None = None, where: str = "") -> str | None:
+    """A string field made safe: None/blank -> None, zero-width characters, BOM and control
+    characters removed, whitespace collapsed, lone surrogates (invalid unicode from JSON
+    escapes or a command line) replaced and counted in `report` as `invalid_unicode_replaced`.
+    A list or object where text belongs is None, counted as `wrong_type` (never its Python
+    repr as text).
+
+    Example:
+        >>> clean_str("  cutest\u200b cat\x07 ever ")
+        'cutest cat ever'
+    """
+    if value is None:
+        return None
+    if isinstance(value, (list, dict, tuple)):
+        if report is not None:
+            kind = "object" if isinstance(value, dict) else "list"
+            report.note("wrong_type", where, f"a JSON {kind} where text was expected")
+        return None
+    s = value if isinstance(value, str) else str(value)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        s = s.encode("utf-8", "replace").decode("utf-8")
+        if report is not None:
+            why = f"invalid unicode at character {e.start} replaced ({e.reason})"
+            report.note("invalid_unicode_replaced", where, why)
+    if not s.isascii():
+        s = s.translate(_DROP_ZERO_WIDTH)
+    if _CONTROL_RE.search(s):
+        s = _CONTROL_RE.sub(" ", s)
+    s = " ".join(s.split())
+    return s or None
+
+
 # -- tokens and stopwords ---------------------------------------------------------------------
 
 _MARKS = (
@@ -272,7 +311,8 @@ def _nltk_stopword_file() -> Path | None:
 
 
 @lru_cache(maxsize=1)
-def _stopwords() -> tuple[frozenset[str], str]:
+def load_stopwords() -> tuple[frozenset[str], str]:
+    """(the English stopwords, where they came from: "nltk" or "hashtag_kit"), read once."""
     f = _nltk_stopword_file()
     if f is not None:
         try:
@@ -282,15 +322,6 @@ def _stopwords() -> tuple[frozenset[str], str]:
     return frozenset(_read_list(RESOURCES / "stopwords_en.txt")), "hashtag_kit"
 
 
-def __getattr__(name: str):
-    # STOPWORDS / STOPWORDS_SOURCE are computed on first use (no file access at import time)
-    if name == "STOPWORDS":
-        return _stopwords()[0]
-    if name == "STOPWORDS_SOURCE":
-        return _stopwords()[1]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def remove_stopwords(tokens: Iterable[str], stopwords: Iterable[str] | None = None) -> list[str]:
     """Tokens that are not stopwords (case-insensitive).
 
@@ -298,7 +329,7 @@ def remove_stopwords(tokens: Iterable[str], stopwords: Iterable[str] | None = No
         >>> remove_stopwords(["a", "dog", "on", "the", "beach"])
         ['dog', 'beach']
     """
-    stop = _stopwords()[0] if stopwords is None else frozenset(stopwords)
+    stop = load_stopwords()[0] if stopwords is None else frozenset(stopwords)
     return [t for t in tokens if t.lower() not in stop]
 
 

@@ -25,11 +25,9 @@ def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
 
     from hashtag_kit.encoders.image import get_image_encoder
     from hashtag_kit.encoders.text import get_text_encoder
-    from hashtag_kit.models.encoder_decoder import (
-        SPECIAL_TOKENS,
-        HashtagEncoderDecoder,
-        save_stage,
-    )
+    from hashtag_kit.models.encoder_decoder import HashtagEncoderDecoder
+    from hashtag_kit.stage import save_stage
+    from hashtag_kit.vocabulary import SPECIAL_TOKENS
 
     img, txt = get_image_encoder("efficientnet_lite0"), get_text_encoder("use_multilingual_v3")
     keras.utils.set_random_seed(0)

@@ -30,7 +30,9 @@ from hashtag_kit.models.caption_decoder import (
     generate_captions,
 )
 from hashtag_kit.report import RunReport
+from hashtag_kit.stage import STAGE_FORMAT_VERSION, load_stage, save_stage
 from hashtag_kit.testing import check_layer
+from hashtag_kit.vocabulary import END, SPECIAL_TOKENS, START, UNK
 
 RNG = np.random.default_rng(0)
 GRID = RNG.normal(size=(3, 49, 32)).astype("float32")
@@ -55,13 +57,27 @@ def test_merge_model_shapes_roundtrip_and_training_step():
     check_layer(model, [GRID, TOKENS], (3, 6, 20), expected_trainable_params=2900)
 
 
-def test_saved_model_decodes_identically(tmp_path):
+def test_saved_stage_decodes_identically(tmp_path):
+    """Notebook 04's stage files: two decoders and their tokenizer through the stage contract."""
     keras.utils.set_random_seed(1)
     model = ShowAttendTellDecoder(vocab_size=40, embed_dim=8, units=16, attention_units=8)
     model([GRID, TOKENS])
-    path = tmp_path / "caption.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
+    tok = CaptionTokenizer(SPECIAL_TOKENS + [f"w{i}" for i in range(36)], min_count=3)
+    merge = MergeCaptionModel(vocab_size=40, embed_dim=8, units=16)
+    merge([GRID, TOKENS])
+    models = {"caption_model.keras": model, "merge_caption_model.keras": merge}
+    save_stage(tmp_path, models, tok, config={"max_length": 7}, vocab_file="tok.json")
+    loaded, tok2, users, config = load_stage(
+        tmp_path,
+        vocab_file="tok.json",
+        users_file=None,
+        vocabulary_class=CaptionTokenizer,
+        model_file="caption_model.keras",
+    )
+    assert tok2.tokens == tok.tokens and tok2.min_count == 3 and users is None
+    assert config["max_length"] == 7 and config["format_version"] == STAGE_FORMAT_VERSION
+    with pytest.raises(ValueError, match="40 token ids, the vocabulary 5"):
+        save_stage(tmp_path / "x", model, CaptionTokenizer(SPECIAL_TOKENS + ["a"]))
     a, att_a = decode_captions(model, GRID, max_length=7, return_attention=True, **IDS)
     b, att_b = decode_captions(loaded, GRID, max_length=7, return_attention=True, **IDS)
     assert a == b
@@ -69,7 +85,7 @@ def test_saved_model_decodes_identically(tmp_path):
         np.testing.assert_allclose(x, y, atol=1e-5)
 
 
-IDS = {"start_id": 2, "end_id": 3}  # CaptionTokenizer's <start> / <end>
+IDS = {"start_id": START, "end_id": END}  # the vocabulary's <start> / <end>
 
 
 def greedy(model, grid, **kw):
@@ -129,11 +145,11 @@ def test_beam_search_finds_higher_scoring_caption_than_greedy():
     # certain <end>: greedy takes 4, a beam of 2 finds the more probable [5]
     v = 8
     table = np.full((1, v, v), -20.0)
-    table[0, 2, 4], table[0, 2, 5] = np.log(0.6), np.log(0.4)
+    table[0, START, 4], table[0, START, 5] = np.log(0.6), np.log(0.4)
     table[0, 4, 4:8] = np.log(0.25)
-    table[0, 5, 3] = 0.0
-    table[0, 6:8, 3] = 0.0
-    table[0, 4, 3] = -20.0
+    table[0, 5, END] = 0.0
+    table[0, 6:8, END] = 0.0
+    table[0, 4, END] = -20.0
     m = _TableModel(table)
     seqs, _ = greedy(m, np.zeros((1, 1, 1)), max_length=2)
     assert seqs[0][0] == 4
@@ -147,7 +163,7 @@ def test_trigram_penalty_removes_repeated_trigrams():
     for prev in range(v):
         table[0, prev, 4 + (prev - 3) % 3 if prev >= 4 else 4] = 5.0
         table[0, prev, 7:11] = 3.0 + 0.1 * np.arange(4)
-    table[0, :, 3] = -5.0  # <end> unlikely
+    table[0, :, END] = -5.0  # <end> unlikely
     m = _TableModel(table)
     grid = np.zeros((1, 1, 1))
     for width in (1, 3):
@@ -163,15 +179,20 @@ def test_trigram_penalty_removes_repeated_trigrams():
 
 def test_tokenizer_threshold_start_end_and_periods(tmp_path):
     tok = CaptionTokenizer.fit(["A dog runs.", "a dog sits", "a cat"], min_count=2)
-    assert tok.words[:6] == ["<pad>", "<unk>", "<start>", "<end>", "a", "dog"]
+    assert tok.tokens[:6] == ["<pad>", "<start>", "<end>", "<unk>", "a", "dog"]
     ids = tok.encode("a dog flies")
-    assert ids[0] == tok.start_id and ids[-1] == tok.end_id and ids[3] == tok.unk_id
+    assert ids[0] == START and ids[-1] == END and ids[3] == UNK
     assert tok.decode(ids) == "a dog <unk>"
     assert len(tok.encode("a dog a dog a dog", max_length=4)) == 5  # start + 3 words + end
     para = CaptionTokenizer.fit(["A boat. The sea is blue!"], min_count=1, keep_periods=True)
-    assert "." in para.words
+    assert "." in para.tokens
     assert para.decode(para.encode("A boat. The sea is blue!")) == "a boat. the sea is blue."
-    assert CaptionTokenizer.load(para.save(tmp_path / "tok.json")).words == para.words
+    loaded = CaptionTokenizer.load(para.save(tmp_path / "tok.json"))
+    assert loaded.tokens == para.tokens and loaded.keep_periods and loaded.min_count == 1
+    old = tmp_path / "old.json"  # the layout of earlier kits (other special-token ids)
+    old.write_text('{"words": ["<pad>", "<unk>", "<start>", "<end>", "a"], "min_count": 1}')
+    with pytest.raises(ValueError, match=r"old.json is not a vocabulary of this kit.*re-run"):
+        CaptionTokenizer.load(old)
     assert caption_words("Ünïcode café, naïve!") == ["ünïcode", "café", "naïve"]
 
 

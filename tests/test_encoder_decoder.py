@@ -6,17 +6,10 @@ import keras
 import numpy as np
 import pytest
 
-from hashtag_kit.models.encoder_decoder import (
-    END,
-    N_SPECIAL,
-    SPECIAL_TOKENS,
-    HashtagEncoderDecoder,
-    HashtagSetLoss,
-    dummy_inputs,
-    load_stage,
-    save_stage,
-)
+from hashtag_kit.models.encoder_decoder import HashtagEncoderDecoder, HashtagSetLoss, dummy_inputs
+from hashtag_kit.stage import load_stage, save_stage
 from hashtag_kit.testing import check_layer
+from hashtag_kit.vocabulary import END, N_SPECIAL, SPECIAL_TOKENS
 
 V = 14  # 4 special tokens + 10 tags
 
@@ -161,7 +154,7 @@ def test_stage_round_trip_and_errors(tmp_path):
     cfg = {"image_encoder": {"name": "fake", "dim": 6}, "history_len": 3, "existing_len": 2}
     save_stage(tmp_path, model, tokens, users, cfg)
     loaded, tok2, users2, cfg2 = load_stage(tmp_path)
-    assert tok2 == tokens and users2 == users and cfg2["history_len"] == 3
+    assert tok2.tokens == tokens and users2 == users and cfg2["history_len"] == 3
     assert cfg2["format_version"] == 1 and cfg2["fusion"] == "weighted"
     a, sa = model.decode(x, k=5)
     b, sb = loaded.decode(x, k=5)

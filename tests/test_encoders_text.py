@@ -1,5 +1,5 @@
 """Text encoders: USE multilingual v3 (real, offline), USE v4 path with a tiny SavedModel of the
-same string-in / vector-out signature, offline `auto`, and the trainable token path.
+same string-in / vector-out signature, and offline `auto`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,9 @@ from hashtag_kit.data.posts import Post
 from hashtag_kit.encoders import text as text_mod
 from hashtag_kit.encoders.cache import extract_features, load_features
 from hashtag_kit.encoders.image import WeightsUnavailableError
-from hashtag_kit.encoders.text import (
-    get_text_encoder,
-    make_text_vectorizer,
-    resolve_text_encoder,
-    token_embedding,
-)
+from hashtag_kit.encoders.text import get_text_encoder, resolve_text_encoder
 from hashtag_kit.encoders.universal_sentence_encoder import UniversalSentenceEncoder
 from hashtag_kit.report import RunReport
-from hashtag_kit.testing import check_layer
 
 
 def _cos(a, b):
@@ -107,21 +101,6 @@ def test_use_keras_layer_round_trip(use_standin, tmp_path):
     loaded = keras.saving.load_model(tmp_path / "use.keras")
     np.testing.assert_allclose(loaded.predict_on_batch(x), out, rtol=1e-6)
     assert loaded.layers[-1].get_config()["handle"] == str(path)
-
-
-def test_token_path():
-    texts = ["A cat on a sofa!", "a dog on the beach", "cats and dogs"]
-    vec = make_text_vectorizer(texts, max_tokens=50, sequence_length=6)
-    vocab = vec.get_vocabulary()
-    ids = vec(["a cat on the moon"]).numpy()
-    assert ids.shape == (1, 6)
-    assert [vocab[i] for i in ids[0][:4]] == ["a", "cat", "on", "the"]
-    assert vocab[ids[0][4]] == "[UNK]" and ids[0][5] == 0  # OOV, then padding
-    emb = token_embedding(len(vocab), 8)
-    check_layer(emb, ids.astype("int64"), (1, 6, 8), expected_trainable_params=len(vocab) * 8)
-    assert emb.compute_mask(ids).numpy().tolist() == [[True] * 5 + [False]]
-    with pytest.raises(ValueError, match="no non-empty texts"):
-        make_text_vectorizer(["", "  "])
 
 
 def test_text_features_through_the_cache(tmp_path, monkeypatch):

@@ -48,13 +48,8 @@ def test_split_tweets_protocol():
 def test_first_step_ranking_is_the_decoders_first_distribution():
     import keras
 
-    from hashtag_kit.models.encoder_decoder import (
-        N_SPECIAL,
-        SPECIAL_TOKENS,
-        START,
-        HashtagEncoderDecoder,
-        dummy_inputs,
-    )
+    from hashtag_kit.models.encoder_decoder import HashtagEncoderDecoder, dummy_inputs
+    from hashtag_kit.vocabulary import N_SPECIAL, SPECIAL_TOKENS, START
 
     keras.utils.set_random_seed(0)
     model = HashtagEncoderDecoder(vocab_size=N_SPECIAL + 6, image_dim=4, text_dim=5, units=8)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from hashtag_kit.models.encoder_decoder import load_stage
 from hashtag_kit.run import ENCODER_DECODER
+from hashtag_kit.stage import load_stage
 
 MAIN = "encoder-decoder weighted+user"
 SUM = "encoder-decoder sum+user"
@@ -83,7 +83,8 @@ def test_stage_files_load_and_decode(stage):
     assert config["format_version"] == 1
     assert users and max(len(ids) for ids in users.values()) <= config["history_len"]
     assert config["image_encoder"]["dim"] == model.image_dim
-    assert tokens[:4] == ["<pad>", "<start>", "<end>", "<unk>"] and len(tokens) == model.vocab_size
+    assert tokens.tokens[:4] == ["<pad>", "<start>", "<end>", "<unk>"]
+    assert tokens.size == model.vocab_size
     # every model checkpointed its epochs, and each finished training removed its checkpoint
     assert (stage / "checkpoints").is_dir() and not list((stage / "checkpoints").iterdir())
 

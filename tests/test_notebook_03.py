@@ -73,9 +73,12 @@ def test_notebook_03_saved_model_reloads(stage):
     import keras
 
     from hashtag_kit.models.attention_classifier import WordVocabulary
+    from hashtag_kit.stage import load_stage
 
-    model = keras.saving.load_model(stage / "model.keras")
-    words = WordVocabulary.load(stage / "word_vocab.json")
+    model, words, _, config = load_stage(
+        stage, vocab_file="word_vocab.json", users_file=None, vocabulary_class=WordVocabulary
+    )
+    assert config["max_len"] == 24 and words.tokens[:4] == ["<pad>", "<start>", "<end>", "<unk>"]
     x = {
         "regions": np.zeros((2, 49, 1280), "float32"),
         "tokens": words.encode(["a day at the beach", None], 24),

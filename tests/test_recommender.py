@@ -22,7 +22,8 @@ from hashtag_kit.recommender import IncompatibleRunError, Recommendations, Recom
 from hashtag_kit.report import RunReport
 
 REPO = Path(__file__).resolve().parent.parent
-TOKENS = ["<pad>", "<start>", "<end>", "cat", "kitten", "dog", "beach", "sunset", "food", "coffee"]
+TOKENS = ["<pad>", "<start>", "<end>", "<unk>", "cat", "kitten", "dog", "beach", "sunset", "food"]
+TOKENS += ["coffee"]
 TAG = {t: i for i, t in enumerate(TOKENS)}
 KEYWORDS = ["cat", "dog", "beach", "food", "coffee"]
 
@@ -65,7 +66,7 @@ class StandInEncoderDecoder(keras.Model):
 
     def decode(self, inputs, k, beam_width=3, exclude=None):
         logits = keras.ops.convert_to_numpy(self(inputs)).astype("float64")
-        logits[:, :3] = -np.inf
+        logits[:, :4] = -np.inf
         for i, row in enumerate(np.asarray(inputs["existing"])):
             logits[i, row[row > 0]] = -np.inf
             if exclude is not None:
@@ -251,7 +252,7 @@ def test_keras_round_trip_gives_identical_recommendations(tmp_path):
     model = _hand_weighted_model()
     # perturb so that scores are not round numbers
     model.text_proj.kernel.assign(
-        model.text_proj.kernel.numpy() + np.random.default_rng(0).normal(0, 0.3, (5, 10))
+        model.text_proj.kernel.numpy() + np.random.default_rng(0).normal(0, 0.3, (5, len(TOKENS)))
     )
     encoders = {"image_encoder": MeanColourEncoder(), "text_encoder": KeywordEncoder()}
     before = Recommender(model, TOKENS, USERS, CONFIG, **encoders)
@@ -273,7 +274,7 @@ def test_keras_round_trip_gives_identical_recommendations(tmp_path):
 
 def test_keras_round_trip_of_the_kits_encoder_decoder(tmp_path):
     """Same check on the kit's HashtagEncoderDecoder written by its own `save_stage`."""
-    from hashtag_kit.models.encoder_decoder import save_stage
+    from hashtag_kit.stage import save_stage
 
     model, tokens = _kit_model(3, len(KEYWORDS), seed=1)
     users = {"u2": [tokens.index("beach"), tokens.index("sunset")]}
@@ -296,7 +297,7 @@ def test_keras_round_trip_of_the_kits_encoder_decoder(tmp_path):
 
 
 def test_first_step_ranking_reads_the_decoders_next_tag_distribution(tmp_path):
-    from hashtag_kit.models.encoder_decoder import N_SPECIAL, START
+    from hashtag_kit.vocabulary import N_SPECIAL, START
 
     model, tokens = _kit_model(3, len(KEYWORDS), seed=2)
     rec = Recommender(
@@ -524,10 +525,11 @@ def test_cli_runs_with_standin_encoders(run_dir, tmp_path, capsys, _standin_load
 # -- the kit's real encoders ---------------------------------------------------------------------
 def _kit_model(image_dim: int, text_dim: int, seed: int = 0):
     """The kit's own HashtagEncoderDecoder (small, untrained) and its tokens."""
-    from hashtag_kit.models.encoder_decoder import SPECIAL_TOKENS, HashtagEncoderDecoder
+    from hashtag_kit.models.encoder_decoder import HashtagEncoderDecoder
+    from hashtag_kit.vocabulary import SPECIAL_TOKENS
 
     keras.utils.set_random_seed(seed)
-    tokens = SPECIAL_TOKENS + TOKENS[3:]
+    tokens = SPECIAL_TOKENS + TOKENS[4:]
     model = HashtagEncoderDecoder(
         vocab_size=len(tokens), image_dim=image_dim, text_dim=text_dim, units=16, embed_dim=8
     )
@@ -541,7 +543,7 @@ def real_encoder_run(tmp_path_factory) -> Path:
     1280-d, USE multilingual 512-d), saved with `save_stage` and the encoders' own info."""
     from hashtag_kit.encoders.image import get_image_encoder
     from hashtag_kit.encoders.text import get_text_encoder
-    from hashtag_kit.models.encoder_decoder import save_stage
+    from hashtag_kit.stage import save_stage
 
     img, txt = get_image_encoder("efficientnet_lite0"), get_text_encoder("use_multilingual_v3")
     model, tokens = _kit_model(img.dim, txt.dim)
@@ -564,7 +566,7 @@ def test_real_encoders_are_the_runs_own(real_encoder_run, tmp_path):
     cat = tmp_path / "chelsea.png"
     Image.fromarray(skdata.chelsea()).save(cat)
     out = rec.recommend(image=str(cat), text="cutest cat ever", k=4)
-    assert len(out) == 4 and set(out.tags) <= set(TOKENS[3:]) and len(set(out.tags)) == 4
+    assert len(out) == 4 and set(out.tags) <= set(TOKENS[4:]) and len(set(out.tags)) == 4
     assert rec.image_encoder.name == "efficientnet_lite0"
     assert rec.text_encoder.name == "use_multilingual_v3"
     # the features are the encoders' real ones: the same photo twice gives the same vector

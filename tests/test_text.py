@@ -180,27 +180,28 @@ def test_tokenize():
 
 
 def test_stopwords_source_and_removal():
-    assert T.STOPWORDS_SOURCE in ("nltk", "hashtag_kit")
-    assert {"the", "and", "of", "a"} <= T.STOPWORDS
-    assert "beach" not in T.STOPWORDS
+    words, source = T.load_stopwords()
+    assert source in ("nltk", "hashtag_kit")
+    assert {"the", "and", "of", "a"} <= words
+    assert "beach" not in words
     assert T.remove_stopwords(["The", "dog", "and", "a", "beach"]) == ["dog", "beach"]
     assert T.remove_stopwords(["x", "y"], stopwords={"x"}) == ["y"]
 
 
 def test_shipped_stopwords_used_without_nltk_data(monkeypatch, tmp_path):
     monkeypatch.setattr(T, "_nltk_stopword_file", lambda: None)
-    T._stopwords.cache_clear()
+    T.load_stopwords.cache_clear()
     try:
-        assert T.STOPWORDS_SOURCE == "hashtag_kit"
-        assert len(T.STOPWORDS) > 100
+        assert T.load_stopwords()[1] == "hashtag_kit"
+        assert len(T.load_stopwords()[0]) > 100
         fake = tmp_path / "english"
         fake.write_text("alpha\nbeta\n")
         monkeypatch.setattr(T, "_nltk_stopword_file", lambda: fake)
-        T._stopwords.cache_clear()
-        assert T.STOPWORDS_SOURCE == "nltk" and T.STOPWORDS == {"alpha", "beta"}
+        T.load_stopwords.cache_clear()
+        assert T.load_stopwords() == ({"alpha", "beta"}, "nltk")
     finally:
         monkeypatch.undo()
-        T._stopwords.cache_clear()
+        T.load_stopwords.cache_clear()
 
 
 def test_filter_min_freq_counts_drops():

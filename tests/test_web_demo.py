@@ -24,6 +24,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from test_recommender import (
+    TOKENS,
     KeywordEncoder,
     MeanColourEncoder,
     _hand_weighted_model,
@@ -356,7 +357,7 @@ def test_the_model_is_loaded_and_warmed_up_once_at_startup(demo_run):
         for _ in range(3):
             tags(c.post("/recommend", files={"image": ("r.png", png_bytes(RED), "image/png")}))
     assert encoder.calls == 4 and isinstance(rec.model, web_demo._SerialModel)
-    assert rec.model.n_tokens == 10  # every other attribute is the model's own
+    assert rec.model.n_tokens == len(TOKENS)  # every other attribute is the model's own
 
 
 # -- command line ----------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def caption_keywords(caption: str | None, stopwords: Iterable[str] | None = None
 
     Args:
         caption: the caption text (generated or reference).
-        stopwords: the list to remove (default: `hashtag_kit.text.STOPWORDS`).
+        stopwords: the list to remove (default: `hashtag_kit.text.load_stopwords()`).
     """
     tokens = [t for t in tokenize(caption) if not t.isdigit() and len(t) > 1]
     words = [w for w in remove_stopwords(tokens, stopwords) if w not in CAPTION_FILLER]
@@ -78,7 +78,7 @@ def captions_to_hashtags(
             first appearance).
         k: keep the top k (None = all).
         vocab: when given, keep only keywords that are (or whose singular is) a known tag.
-        stopwords: stopword list (default `hashtag_kit.text.STOPWORDS`).
+        stopwords: stopword list (default `hashtag_kit.text.load_stopwords()`).
     """
     if isinstance(captions, str) or captions is None:
         captions = [captions or ""]

@@ -41,6 +41,7 @@ import time
 import numpy as np
 
 from hashtag_kit.bench.training import _machine
+from hashtag_kit.vocabulary import END, START
 
 REGIONS, CHANNELS = 49, 1280  # EfficientNet-Lite0's 7x7x1280 grid
 DEFAULT_VOCAB = 4509  # Flickr8k's vocabulary at the previous measurement
@@ -93,7 +94,7 @@ def synthetic_caption_data(
         `CaptionData` with grid (n_images, regions, channels) float16 and pair_tokens
         (n_pairs, max_length + 1) `[<start>, w1, ..., <end>, 0, ...]`.
     """
-    from hashtag_kit.captioning import CaptionData, CaptionTokenizer
+    from hashtag_kit.captioning import CaptionData
 
     rng = np.random.default_rng(seed)
     n_images = -(-n_pairs // captions_per_image)
@@ -104,10 +105,10 @@ def synthetic_caption_data(
         words = rng.choice(np.asarray(word_counts), size=n_pairs)
     words = np.clip(words, 1, max_length - 1)
     tokens = np.zeros((n_pairs, max_length + 1), "int32")
-    tokens[:, 0] = CaptionTokenizer.start_id
+    tokens[:, 0] = START
     for i, n in enumerate(words):
         tokens[i, 1 : n + 1] = rng.integers(4, vocab_size, size=n)
-        tokens[i, n + 1] = CaptionTokenizer.end_id
+        tokens[i, n + 1] = END
     ids = [f"img{i}" for i in range(n_images)]
     return CaptionData(
         ids=ids,
@@ -211,12 +212,10 @@ def tutorial_loop(data, vocab_size: int, embedding_dim: int, units: int, batch_s
     import keras
     import tensorflow as tf
 
-    from hashtag_kit.captioning import CaptionTokenizer
-
     encoder, decoder = tutorial_models(vocab_size, embedding_dim, units)
     optimizer = keras.optimizers.Adam()
     loss_object = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
-    start = CaptionTokenizer.start_id
+    start = START
 
     def loss_function(real, pred):
         mask = tf.math.logical_not(tf.math.equal(real, 0))

@@ -39,8 +39,9 @@ def random_recommender(n_tags: int, units: int, image_dim: int, text_dim: int, s
     """A `Recommender` around an untrained model of the given sizes (for timing only)."""
     import keras
 
-    from hashtag_kit.models.encoder_decoder import N_SPECIAL, SPECIAL_TOKENS, HashtagEncoderDecoder
+    from hashtag_kit.models.encoder_decoder import HashtagEncoderDecoder
     from hashtag_kit.recommender import Recommender
+    from hashtag_kit.vocabulary import N_SPECIAL, SPECIAL_TOKENS
 
     keras.utils.set_random_seed(seed)
     model = HashtagEncoderDecoder(

@@ -29,8 +29,8 @@ TARGET_RATIO = 0.9
 
 def random_arrays(n: int, n_tags: int, seed: int = 0, image_dim=IMAGE_DIM, text_dim=TEXT_DIM):
     """`PostArrays` of `n` posts with random inputs, histories of 8 tags and 1-6 tags each."""
-    from hashtag_kit.models.encoder_decoder import N_SPECIAL
     from hashtag_kit.training import PostArrays
+    from hashtag_kit.vocabulary import N_SPECIAL
 
     rng = np.random.default_rng(seed)
     tags = np.zeros((n, 6), "int32")

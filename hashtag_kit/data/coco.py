@@ -30,12 +30,11 @@ from hashtag_kit.data.images import ImageError, resolve_image_path
 from hashtag_kit.data.loaders import (
     DatasetNotFoundError,
     check_text_encoding,
-    clean_str,
     require_dir,
 )
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
-from hashtag_kit.text import normalise_hashtag
+from hashtag_kit.text import clean_str, normalise_hashtag
 
 GET_IT = "Get the COCO 2017 annotations (and images) from https://cocodataset.org/#download."
 

@@ -62,9 +62,10 @@ import numpy as np
 
 from hashtag_kit.baselines.caption_hashtags import _singular, caption_keywords
 from hashtag_kit.data.images import ImageError, resolve_image_path
-from hashtag_kit.data.loaders import clean_str, iter_lines, require_dir, require_file
+from hashtag_kit.data.loaders import iter_lines, require_dir, require_file
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
+from hashtag_kit.text import clean_str
 
 GET_IT = (
     "Flickr8k (Hodosh et al. 2013) is distributed by its authors on request "

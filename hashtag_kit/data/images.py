@@ -355,3 +355,30 @@ def load_image(
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageError(p, f"unexpected decoded shape {arr.shape}")
     return arr
+
+
+def read_image(image, where: str = "image") -> np.ndarray:
+    """A path (read with `load_image`) or an image array -> uint8 RGB (H, W, 3).
+
+    An array may be grey (H, W), RGB or RGBA (the alpha is dropped), uint8 or float (values in
+    [0, 1] are scaled to [0, 255]).
+
+    Raises:
+        ImageError: an unreadable file (names it).
+        ValueError: an array of another shape, or with NaN or infinite values (names `where`).
+    """
+    if isinstance(image, (str, Path)):
+        return load_image(str(image))
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[-1] not in (3, 4) or min(arr.shape[:2]) < 1:
+        raise ValueError(f"{where}: an image array must be (H, W, 3), got shape {arr.shape}")
+    arr = arr[..., :3]
+    if arr.dtype != np.uint8:
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{where}: the image array has NaN or infinite values")
+        if arr.max(initial=0) <= 1.0:
+            arr = arr * 255.0
+        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    return arr

@@ -26,9 +26,10 @@ import lzma
 from pathlib import Path
 
 from hashtag_kit.data.images import ImageError, resolve_image_path
-from hashtag_kit.data.loaders import DatasetNotFoundError, clean_str, text_and_tags
+from hashtag_kit.data.loaders import DatasetNotFoundError, text_and_tags
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
+from hashtag_kit.text import clean_str
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 SKIP_TXT_SUFFIXES = ("_comments.txt", "_location.txt")

@@ -9,26 +9,18 @@ checks the same everywhere:
   get it;
 * `check_text_encoding` / `iter_lines`: UTF-16/32 files are refused (`EncodingError`, naming the
   file); a line with a NUL or an undecodable byte is skipped and counted with its line number;
-* `clean_str` / `text_and_tags`: Unicode-normalised text without control or zero-width
-  characters, and the hashtags found in it.
+* `text_and_tags`: a text without its hashtags, and the hashtags found in it (text fields
+  are cleaned with `hashtag_kit.text.clean_str`).
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
 from hashtag_kit.report import RunReport
-from hashtag_kit.text import (
-    ZERO_WIDTH,
-    hashtag_spans,
-    strip_hashtags,
-)
-
-_ZERO_WIDTH_TABLE = {ord(c): None for c in ZERO_WIDTH}
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+from hashtag_kit.text import hashtag_spans, strip_hashtags
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -51,33 +43,6 @@ def require_dir(path: str | Path | None, dataset: str, get_it: str) -> Path:
     if not p.exists():
         raise DatasetNotFoundError(f"{dataset}: data folder {p} does not exist. {get_it}")
     return p
-
-
-def clean_str(value, report: RunReport | None = None, where: str = "") -> str | None:
-    """A string field made safe: None/blank -> None, zero-width characters, BOM and control
-    characters removed, whitespace collapsed, lone surrogates (invalid unicode from JSON
-    escapes) replaced and counted. A list or object where text belongs is None, counted as
-    `wrong_type` (never its Python repr as text)."""
-    if value is None:
-        return None
-    if isinstance(value, (list, dict, tuple)):
-        if report is not None:
-            kind = "object" if isinstance(value, dict) else "list"
-            report.note("wrong_type", where, f"a JSON {kind} where text was expected")
-        return None
-    s = value if isinstance(value, str) else str(value)
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        s = s.encode("utf-8", "replace").decode("utf-8")
-        if report is not None:
-            report.note("invalid_unicode_replaced", where)
-    if not s.isascii():
-        s = s.translate(_ZERO_WIDTH_TABLE)
-    if _CONTROL_RE.search(s):
-        s = _CONTROL_RE.sub(" ", s)
-    s = " ".join(s.split())
-    return s or None
 
 
 def text_and_tags(raw: str | None) -> tuple[str | None, list[str]]:

@@ -42,7 +42,6 @@ from hashtag_kit.data.instaloader import is_instaloader_folder, load_instaloader
 from hashtag_kit.data.loaders import (
     DatasetNotFoundError,
     check_text_encoding,
-    clean_str,
     iter_lines,
     require_dir,
     require_file,
@@ -50,7 +49,7 @@ from hashtag_kit.data.loaders import (
 )
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
-from hashtag_kit.text import normalise_hashtag, parse_hashtag_field, parse_hashtag_items
+from hashtag_kit.text import clean_str, normalise_hashtag, parse_hashtag_field, parse_hashtag_items
 
 #: field name -> accepted spellings in a source record (first present wins)
 POST_FIELDS = {

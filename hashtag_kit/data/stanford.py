@@ -25,9 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hashtag_kit.data.images import ImageError, resolve_image_path
-from hashtag_kit.data.loaders import DatasetNotFoundError, clean_str, require_dir
+from hashtag_kit.data.loaders import DatasetNotFoundError, require_dir
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
+from hashtag_kit.text import clean_str
 
 GET_IT = (
     "Get paragraphs_v1.json and the split lists from "

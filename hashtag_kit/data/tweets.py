@@ -40,14 +40,13 @@ from pathlib import Path
 
 from hashtag_kit.data.loaders import (
     DatasetNotFoundError,
-    clean_str,
     count_lines,
     iter_lines,
     require_dir,
 )
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
-from hashtag_kit.text import HASH_CHARS, hashtag_spans, strip_hashtags
+from hashtag_kit.text import HASH_CHARS, clean_str, hashtag_spans, strip_hashtags
 
 GET_IT = "Get TweetEval from https://github.com/cardiffnlp/tweeteval (datasets/emoji)."
 SPLITS = ("train", "val", "test")

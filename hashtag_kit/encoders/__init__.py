@@ -8,7 +8,8 @@ Modules (imported on demand; importing this package loads neither TensorFlow nor
 * `hashtag_kit.encoders.torch_weights` — reads PyTorch state dicts with numpy through a
   restricted unpickler (no torch, no code execution);
 * `hashtag_kit.encoders.text` — `get_text_encoder("auto" | "use_v4" | "use_multilingual_v3")`,
-  the `UniversalSentenceEncoder` Keras layer, the trainable token path;
+  `TextEncodingWorker` (a numpy-only encoder in a child process);
+* `hashtag_kit.encoders.universal_sentence_encoder` — the `UniversalSentenceEncoder` Keras layer;
 * `hashtag_kit.encoders.cache` — `extract_features(run_dir, posts, kind)` /
   `load_features(run_dir, kind)` -> `FeatureSet`, and the `features` command.
 

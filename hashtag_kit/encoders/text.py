@@ -1,4 +1,4 @@
-"""Text encoders: sentence vectors from pretrained encoders, and a trainable token path.
+"""Text encoders: sentence vectors from pretrained encoders.
 
 Sentence encoders behind one interface (`get_text_encoder(name)` -> `TextEncoder` with
 `.encode(list[str]) -> (N, 512) float32`):
@@ -13,14 +13,9 @@ Sentence encoders behind one interface (`get_text_encoder(name)` -> `TextEncoder
 * `auto` — `use_v4` when a local copy is known (`$HASHTAG_KIT_USE_V4`, or the TF Hub cache
   folder holds it), else `use_multilingual_v3`; one log line says which and why.
 
-A trainable token path for models that read token sequences, in Keras's own layers (so it
-saves inside a `.keras` model): `make_text_vectorizer(texts, ...)` adapts a
-`keras.layers.TextVectorization` on training texts and `token_embedding(vocab_size, dim)` gives
-the matching trainable, masking embedding. The kit's own sequence models keep vocabularies
-fitted to their task instead: the Bi-LSTM attention baseline `WordVocabulary`
-(`hashtag_kit.models.attention_classifier`: hashtag-aware tokens, `<unk>` threshold) and the
-caption decoder `CaptionTokenizer` (`hashtag_kit.captioning`: `<start>`/`<end>` tokens,
-sentence ends for paragraphs); both feed a trainable masking `Embedding` in the same way.
+Models that read token sequences keep vocabularies fitted to their task
+(`hashtag_kit.vocabulary.Vocabulary`: the attention classifier's `WordVocabulary`, the caption
+decoder's `CaptionTokenizer`) and a trainable masking `Embedding`.
 
 Example:
     >>> enc = get_text_encoder("use_multilingual_v3")
@@ -108,15 +103,6 @@ def load_saved_model(path: str | Path):
 
         _SAVED_MODELS[key] = tf.saved_model.load(key)
     return _SAVED_MODELS[key]
-
-
-def __getattr__(name: str):
-    # the Keras layer lives in its own module (Keras is imported only when it is used)
-    if name == "UniversalSentenceEncoder":
-        from hashtag_kit.encoders.universal_sentence_encoder import UniversalSentenceEncoder
-
-        return UniversalSentenceEncoder
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- the text encoder interface --------------------------------------------------------------
@@ -372,46 +358,3 @@ def _worker_main() -> None:
     vecs = np.ascontiguousarray(enc.encode(request["texts"]), dtype="<f4")
     sys.stdout.buffer.write(json.dumps(enc.info()).encode("utf-8") + b"\n" + vecs.tobytes())
     sys.stdout.buffer.flush()
-
-
-# -- trainable token path ----------------------------------------------------------------------
-def make_text_vectorizer(
-    texts: Sequence[str],
-    *,
-    max_tokens: int = 20000,
-    sequence_length: int = 32,
-    standardize: str = "lower_and_strip_punctuation",
-):
-    """A `keras.layers.TextVectorization` adapted on `texts`: strings -> int ids `(batch, L)`.
-
-    Id 0 is padding and 1 the out-of-vocabulary token; `get_vocabulary()` maps ids back to
-    words. Pair it with `token_embedding(len(vectorizer.get_vocabulary()), dim)`.
-
-    Example:
-        >>> vec = make_text_vectorizer(["a cat on a sofa", "a dog"], sequence_length=4)
-        >>> vec(["a cat"]).shape
-        TensorShape([1, 4])
-    """
-    import keras
-
-    texts = [t for t in texts if t and str(t).strip()]
-    if not texts:
-        raise ValueError("make_text_vectorizer: no non-empty texts to build a vocabulary from")
-    layer = keras.layers.TextVectorization(
-        max_tokens=max_tokens,
-        output_sequence_length=sequence_length,
-        standardize=standardize,
-        name="text_vectorizer",
-    )
-    layer.adapt(np.asarray(texts, dtype=object))
-    return layer
-
-
-def token_embedding(vocab_size: int, dim: int = 128, name: str = "token_embedding"):
-    """Trainable word embedding for ids from `make_text_vectorizer`; id 0 is masked.
-
-    `(batch, L)` int ids -> `(batch, L, dim)` with a `(batch, L)` mask.
-    """
-    import keras
-
-    return keras.layers.Embedding(vocab_size, dim, mask_zero=True, name=name)

@@ -97,6 +97,7 @@ from hashtag_kit.run import (
     read_json,
     write_json,
 )
+from hashtag_kit.stage import IncompatibleRunError, load_stage
 
 #: bumped when a field of metrics.json changes meaning or goes away (new fields keep it)
 SCHEMA_VERSION = 1
@@ -331,45 +332,40 @@ def generate_split_captions(
 ) -> tuple[dict, dict]:
     """Decoded captions {system: {post id: caption}} of notebook 04's decoders, and the
     references {post id: [5 captions]} of the photos they describe."""
-    import keras
-
     import hashtag_kit.models.caption_decoder  # noqa: F401  (registers the decoders)
     from hashtag_kit.captioning import CaptionTokenizer, build_caption_data
     from hashtag_kit.models.caption_decoder import generate_captions
 
-    stage = rd.path / CAPTION
-    tok_path = stage / "caption_tokenizer.json"
     decoded: dict[str, dict[str, str]] = {}
-    if not tok_path.exists():
-        for name in CAPTION_DECODERS:
-            missing[name] = f"{tok_path} not found (run notebook 04 for this run)"
-        return decoded, {}
-    tok = CaptionTokenizer.load(tok_path)
-    data = build_caption_data(posts, image_fs, tok, max_length=max_length, report=report)
+    data = None
     for name, fname in CAPTION_DECODERS.items():
-        path = stage / fname
-        if not path.exists():
-            missing[name] = f"{path} not found (run notebook 04 for this run)"
-            continue
         try:
-            model = keras.saving.load_model(path, compile=False)
-        except Exception as e:  # noqa: BLE001 - a foreign or corrupt file: reported, not fatal
-            missing[name] = f"{path} could not be loaded ({type(e).__name__}: {e})"
+            model, tok, _, _ = load_stage(
+                rd.path / CAPTION,
+                model_file=fname,
+                vocab_file="caption_tokenizer.json",
+                users_file=None,
+                vocabulary_class=CaptionTokenizer,
+            )
+        except (FileNotFoundError, IncompatibleRunError) as e:  # reported, not fatal
+            missing[name] = " ".join(str(e).split())
             continue
+        if data is None:
+            data = build_caption_data(posts, image_fs, tok, max_length=max_length, report=report)
         for width in sorted({1, beam}):
             texts, _ = generate_captions(
                 model, data.grid, tok, beam_width=width, max_length=max_length
             )
             key = f"{name} {'greedy' if width == 1 else f'beam{width}'}"
             decoded[key] = dict(zip(data.ids, texts, strict=True))
-    return decoded, data.references
+    return decoded, data.references if data is not None else {}
 
 
 # -- hashtags ----------------------------------------------------------------------------------
 def encoder_decoder_rankings(rd: RunDir, posts, image_fs, text_fs, beam: int, missing, report):
     """{"image+text": ranked lists, "image only": ranked lists} from notebook 02's model, as
     `Recommender.recommend_batch` serves it (no users: Flickr8k has none)."""
-    from hashtag_kit.recommender import IncompatibleRunError, Recommender
+    from hashtag_kit.recommender import Recommender
 
     names = ("encoder-decoder image+text", "encoder-decoder image only")
     try:
@@ -404,23 +400,17 @@ def encoder_decoder_rankings(rd: RunDir, posts, image_fs, text_fs, beam: int, mi
 
 def attention_rankings(rd: RunDir, posts, image_fs, tags, max_len: int, missing) -> dict:
     """{"attention LSTM/BiLSTM": ranked lists} from notebook 03's saved model."""
-    import keras
-
-    import hashtag_kit.models.attention_classifier  # noqa: F401  (registers the model)
     from hashtag_kit.evaluation.ranking import top_k_from_scores
     from hashtag_kit.models.attention_classifier import WordVocabulary, predict_attention
 
     name = "attention LSTM/BiLSTM"
     stage = rd.path / ATTENTION
-    for fname in ("model.keras", "word_vocab.json"):
-        if not (stage / fname).exists():
-            missing[name] = f"{stage / fname} not found (run notebook 03 for this run)"
-            return {}
     try:
-        model = keras.saving.load_model(stage / "model.keras", compile=False)
-        words = WordVocabulary.load(stage / "word_vocab.json")
-    except Exception as e:  # noqa: BLE001 - a foreign or corrupt file: reported, not fatal
-        missing[name] = f"{stage / 'model.keras'} could not be loaded ({type(e).__name__}: {e})"
+        model, words, _, _ = load_stage(
+            stage, vocab_file="word_vocab.json", users_file=None, vocabulary_class=WordVocabulary
+        )
+    except (FileNotFoundError, IncompatibleRunError) as e:  # reported, not fatal
+        missing[name] = " ".join(str(e).split())
         return {}
     if getattr(model, "n_tags", len(tags)) != len(tags):
         missing[name] = (

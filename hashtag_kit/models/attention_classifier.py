@@ -8,8 +8,8 @@ binary cross-entropy or, for the long tail, focal loss. `modality="image"|"text"
 single-modality baselines; `fusion="co_attention"` replaces the two independent attentions by
 `CoAttention` (Zhang et al., IJCAI 2017).
 
-Tokens come from `WordVocabulary` (`hashtag_kit.text.tokenize` words, 0 = padding, 1 = unknown),
-kept beside the model as `word_vocab.json`.
+Tokens come from `WordVocabulary` (`hashtag_kit.text.tokenize` words in a
+`hashtag_kit.vocabulary.Vocabulary`), saved beside the model as `word_vocab.json`.
 
 Example:
     >>> import numpy as np
@@ -21,8 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,71 +29,39 @@ import numpy as np
 from keras import ops
 
 from hashtag_kit.data.posts import Post
-from hashtag_kit.files import write_text
 from hashtag_kit.layers.additive_attention import AdditiveAttention
 from hashtag_kit.layers.co_attention import CoAttention
+from hashtag_kit.text import tokenize
 from hashtag_kit.training.checkpoints import training_key
 from hashtag_kit.training.fit import fit
+from hashtag_kit.vocabulary import N_SPECIAL, Vocabulary
 
 MODALITIES = ("both", "image", "text")
 FUSIONS = ("concat", "co_attention")
 
 
-def _tokenize(text: str) -> list[str]:
-    try:
-        from hashtag_kit.text import tokenize
-    except ImportError:  # pragma: no cover - the text module lands with helper "data"
-        import re
-
-        return re.findall(r"\w+", text.lower())
-    return tokenize(text)
-
-
-class WordVocabulary:
-    """Word -> id table for caption tokens (0 = padding, 1 = unknown word).
-
-    Args:
-        words: the known words, most frequent first.
+class WordVocabulary(Vocabulary):
+    """Caption words as a `Vocabulary` (`hashtag_kit.text.tokenize` tokens; ids 0-3 special,
+    a word outside it is `<unk>`).
 
     Example:
         >>> v = WordVocabulary.fit(["a red boat", "a boat"], min_count=1)
         >>> v.encode(["red boat sails"], max_len=4).tolist()
-        [[4, 3, 1, 0]]
+        [[6, 5, 3, 0]]
     """
-
-    PAD, UNK = 0, 1
-
-    def __init__(self, words: Sequence[str]) -> None:
-        self.words = list(words)
-        self.index = {w: i + 2 for i, w in enumerate(self.words)}
-
-    @property
-    def size(self) -> int:
-        return len(self.words) + 2
 
     @classmethod
     def fit(cls, texts, max_words: int = 20000, min_count: int = 2) -> WordVocabulary:
-        counts = Counter(w for t in texts if t for w in _tokenize(t))
-        words = [w for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-        return cls([w for w in words if counts[w] >= min_count][:max_words])
+        """The words seen at least `min_count` times, most frequent first, at most `max_words`."""
+        return super().fit((w for t in texts if t for w in tokenize(t)), min_count, max_words)
 
     def encode(self, texts, max_len: int) -> np.ndarray:
         """(n, max_len) int32 ids; missing/empty texts give an all-padding row."""
         out = np.zeros((len(texts), max_len), dtype=np.int32)
         for i, t in enumerate(texts):
-            ids = [self.index.get(w, self.UNK) for w in _tokenize(t)] if t else []
+            ids = [self.id(w) for w in tokenize(t)] if t else []
             out[i, : min(len(ids), max_len)] = ids[:max_len]
         return out
-
-    def to_dict(self) -> dict:
-        return {"words": self.words}
-
-    def save(self, path: str | Path) -> None:
-        write_text(path, json.dumps(self.to_dict(), ensure_ascii=False))
-
-    @classmethod
-    def load(cls, path: str | Path) -> WordVocabulary:
-        return cls(json.loads(Path(path).read_text(encoding="utf-8"))["words"])
 
 
 @keras.saving.register_keras_serializable(package="hashtag_kit")
@@ -387,7 +353,7 @@ def train_attention_classifier(
 
     model = AttentionHashtagClassifier(
         len(tags),
-        words.size if words is not None else 2,
+        words.size if words is not None else N_SPECIAL,
         modality=modality,
         fusion=fusion,
         units=units,

@@ -7,14 +7,15 @@ and the image feature are projected into the joint space and added,
 embedding (`U_l` is shared between input and output). Decoding is a beam search over tags that
 never repeats a tag and stops at the end token.
 
-Token ids: 0 padding, 1 start, 2 end, then the tags (`tag_id = 3 + index in the tag vocabulary`).
+Token ids are a `hashtag_kit.vocabulary.Vocabulary` of the tags: the special tokens (`<unk>` is
+never used), then the tags (`tag_id = N_SPECIAL + index in the tag vocabulary`).
 
 Example:
     >>> import numpy as np
     >>> m = CNNRNNTagger(n_tags=6, joint_dim=8, units=8)
     >>> logits = m({"image": np.zeros((2, 12), "float32"), "tags_in": np.ones((2, 4), "int32")})
     >>> tuple(logits.shape)
-    (2, 4, 9)
+    (2, 4, 10)
 """
 
 from __future__ import annotations
@@ -28,9 +29,7 @@ from keras import ops
 
 from hashtag_kit.data.posts import Post
 from hashtag_kit.decoding import beam_search, compiled, log_softmax64
-
-PAD, START, END = 0, 1, 2
-N_SPECIAL = 3
+from hashtag_kit.vocabulary import END, N_SPECIAL, PAD, START, UNK, Vocabulary
 
 
 @keras.saving.register_keras_serializable(package="hashtag_kit")
@@ -38,7 +37,7 @@ class CNNRNNTagger(keras.Model):
     """CNN-RNN multi-label model: joint image/tag embedding space and an LSTM over tags.
 
     Args:
-        n_tags: size of the tag vocabulary (the model has `n_tags + 3` tokens).
+        n_tags: size of the tag vocabulary (the model has `n_tags + N_SPECIAL` tokens).
         joint_dim: size of the joint image/tag embedding space.
         units: LSTM units.
         dropout: dropout on the joint vector.
@@ -50,14 +49,14 @@ class CNNRNNTagger(keras.Model):
             the tag tokens so far (teacher forcing), padded with 0.
 
     Returns:
-        next-token logits (batch, steps, n_tags + 3).
+        next-token logits (batch, steps, n_tags + N_SPECIAL).
 
     Example:
         >>> import numpy as np
         >>> m = CNNRNNTagger(n_tags=4, joint_dim=8, units=8)
-        >>> x = {"image": np.ones((1, 5), "float32"), "tags_in": np.array([[1, 3]], "int32")}
+        >>> x = {"image": np.ones((1, 5), "float32"), "tags_in": np.array([[1, 4]], "int32")}
         >>> tuple(m(x).shape)
-        (1, 2, 7)
+        (1, 2, 8)
 
     Reference:
         Wang, Yang, Mao, Huang, Huang & Xu, "CNN-RNN: A Unified Framework for Multi-label Image
@@ -151,7 +150,7 @@ class CNNRNNTagger(keras.Model):
             image = self.image_proj(image)
             zeros = tf.zeros((tf.shape(image)[0], self.units))
             first, state, _ = step(tf.fill(tf.shape(image)[:1], START), (zeros, zeros), image)
-            banned = tf.one_hot(PAD, self.n_tokens) + tf.one_hot(START, self.n_tokens) > 0
+            banned = tf.reduce_sum(tf.one_hot([PAD, START, UNK], self.n_tokens), axis=0) > 0
             out = beam_search(
                 step,
                 first,
@@ -178,13 +177,12 @@ def tag_sequences(
     cut to `max_tags`; tags outside `tags` are dropped. Returns two (n_posts, max_tags + 1)
     int32 arrays; a post without vocabulary tags gets `[START] -> [END]`.
     """
-    index = {t: i for i, t in enumerate(tags)}
+    index = Vocabulary.of(tags).index
     n = max_tags + 1
     x = np.zeros((len(posts), n), dtype=np.int32)
     y = np.zeros((len(posts), n), dtype=np.int32)
     for r, p in enumerate(posts):
-        ids = sorted({index[t] for t in p.hashtags if t in index})[:max_tags]
-        tok = [i + N_SPECIAL for i in ids]
+        tok = sorted({index[t] for t in p.hashtags if t in index})[:max_tags]
         x[r, : len(tok) + 1] = [START, *tok]
         y[r, : len(tok) + 1] = [*tok, END]
     return x, y

@@ -10,9 +10,8 @@ never returning special tokens, excluded tags or tags already typed. Tags the us
 as the decoder's first inputs (conditioning, the IRE project plan), and a tag the user accepts
 is fed as the next input before re-ranking (the CNN-RNN Instagram project's interactive system).
 
-Stage files (`outputs/<run>/02_encoder_decoder_hashtags/`, read back by `load_stage`):
-`model.keras`, `tags.json` ({"tokens": [...]}, id = index), `users.json` ({user: [tag ids]}),
-`model_config.json` (format version, encoders, history/existing lengths, variant).
+Token ids follow `hashtag_kit.vocabulary` (`<pad>`, `<start>`, `<end>`, `<unk>`, then the tags);
+the trained model is written and read back with `hashtag_kit.stage.save_stage` / `load_stage`.
 
 Example:
     >>> import numpy as np
@@ -26,7 +25,6 @@ Example:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -34,7 +32,6 @@ import tensorflow as tf
 from keras import ops
 
 from hashtag_kit.decoding import beam_search, compiled
-from hashtag_kit.files import atomic_path
 from hashtag_kit.layers import (
     ConcatFusion,
     GatedFusion,
@@ -42,14 +39,10 @@ from hashtag_kit.layers import (
     SumFusion,
     UserHistoryEncoder,
 )
+from hashtag_kit.vocabulary import END, N_SPECIAL, PAD, START, UNK
 
-PAD, START, END, UNK = 0, 1, 2, 3
-SPECIAL_TOKENS = ["<pad>", "<start>", "<end>", "<unk>"]
-N_SPECIAL = len(SPECIAL_TOKENS)
 FUSIONS = {"concat": ConcatFusion, "sum": SumFusion, "weighted": GatedFusion}
 MODALITIES = ("both", "image", "text")
-#: version of the stage files written by `save_stage`; `load_stage` rejects other versions
-STAGE_FORMAT_VERSION = 1
 
 
 @keras.saving.register_keras_serializable(package="hashtag_kit")
@@ -91,8 +84,7 @@ class HashtagEncoderDecoder(keras.Model):
     """Fused post vector -> LSTM decoder that emits hashtags one at a time.
 
     Args:
-        vocab_size: number of token ids, special tokens included (`<pad>`=0, `<start>`=1,
-            `<end>`=2, `<unk>`=3, then tags).
+        vocab_size: number of token ids, special tokens included (`hashtag_kit.vocabulary`).
         image_dim: size of the pooled image features.
         text_dim: size of the text features.
         units: size of the fused vector and of the LSTM state.
@@ -516,87 +508,4 @@ def dummy_inputs(model: HashtagEncoderDecoder, n: int = 2, steps: int | None = N
     return x
 
 
-# -- stage files --------------------------------------------------------------------------------
-def save_stage(
-    stage_dir: str | Path,
-    model: HashtagEncoderDecoder,
-    tokens: list[str],
-    users: dict[str, list[int]],
-    config: dict,
-) -> Path:
-    """Write `model.keras`, `tags.json`, `users.json` and `model_config.json` to `stage_dir`."""
-    from hashtag_kit import __version__
-    from hashtag_kit.run import write_json
-
-    stage_dir = Path(stage_dir)
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    if list(tokens[:N_SPECIAL]) != SPECIAL_TOKENS or len(tokens) != model.vocab_size:
-        raise ValueError(
-            f"tokens must start with {SPECIAL_TOKENS} and have {model.vocab_size} entries"
-        )
-    with atomic_path(stage_dir / "model.keras") as tmp:
-        model.save(tmp)
-    write_json(stage_dir / "tags.json", {"tokens": list(tokens)})
-    write_json(stage_dir / "users.json", users)
-    full = {
-        "format_version": STAGE_FORMAT_VERSION,
-        "kit_version": __version__,
-        "fusion": model.fusion_name,
-        "personalisation": model.personalisation,
-        "modality": model.modality,
-        **config,
-    }
-    write_json(stage_dir / "model_config.json", full)
-    return stage_dir
-
-
-def load_stage(stage_dir: str | Path):
-    """Read a stage folder written by `save_stage`.
-
-    Returns:
-        `(model, tokens, users, config)`: the `HashtagEncoderDecoder`, the token list (id =
-        index), {user: [tag ids]} and the model_config dict.
-
-    Raises:
-        FileNotFoundError naming the missing file; ValueError for an incompatible version.
-    """
-    from hashtag_kit.run import read_json
-
-    stage_dir = Path(stage_dir)
-    for name in ("model.keras", "tags.json", "users.json", "model_config.json"):
-        if not (stage_dir / name).exists():
-            raise FileNotFoundError(
-                f"{stage_dir / name} is missing: run notebook 02_encoder_decoder_hashtags "
-                "for this run first"
-            )
-    config = read_json(stage_dir / "model_config.json")
-    version = config.get("format_version")
-    if version != STAGE_FORMAT_VERSION:
-        raise ValueError(
-            f"{stage_dir / 'model_config.json'}: format_version {version!r}, this kit reads "
-            f"{STAGE_FORMAT_VERSION}; re-run notebook 02 with this version of hashtag_kit"
-        )
-    tokens = read_json(stage_dir / "tags.json")["tokens"]
-    users = read_json(stage_dir / "users.json")
-    model = keras.saving.load_model(stage_dir / "model.keras", compile=False)
-    if not isinstance(model, HashtagEncoderDecoder) or model.vocab_size != len(tokens):
-        raise ValueError(
-            f"{stage_dir / 'model.keras'} does not match {stage_dir / 'tags.json'} "
-            f"({len(tokens)} tokens)"
-        )
-    return model, tokens, users, config
-
-
-__all__ = [
-    "END",
-    "HashtagEncoderDecoder",
-    "HashtagSetLoss",
-    "N_SPECIAL",
-    "PAD",
-    "SPECIAL_TOKENS",
-    "START",
-    "UNK",
-    "dummy_inputs",
-    "load_stage",
-    "save_stage",
-]
+__all__ = ["HashtagEncoderDecoder", "HashtagSetLoss", "dummy_inputs"]

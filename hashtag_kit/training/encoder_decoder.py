@@ -29,15 +29,10 @@ import numpy as np
 
 from hashtag_kit.data.posts import Post
 from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
-from hashtag_kit.models.encoder_decoder import (
-    N_SPECIAL,
-    SPECIAL_TOKENS,
-    START,
-    HashtagEncoderDecoder,
-    HashtagSetLoss,
-)
+from hashtag_kit.models.encoder_decoder import HashtagEncoderDecoder, HashtagSetLoss
 from hashtag_kit.training.checkpoints import key_folder
 from hashtag_kit.training.fit import TrainResult, fit
+from hashtag_kit.vocabulary import N_SPECIAL, START, Vocabulary
 
 
 @dataclass
@@ -100,8 +95,7 @@ class TrainConfig:
 # -- vocabulary and user histories ---------------------------------------------------------------
 def make_tokens(hashtags: Sequence[str], max_vocab: int | None = None) -> list[str]:
     """Special tokens then the tags (most frequent first, as `vocab.json` lists them)."""
-    tags = [t for t in hashtags if t not in SPECIAL_TOKENS]
-    return SPECIAL_TOKENS + list(tags[:max_vocab] if max_vocab else tags)
+    return Vocabulary.of(hashtags, max_vocab or None).tokens
 
 
 def _tag_counts(posts: Sequence[Post], index: dict) -> dict[str, Counter]:
