@@ -407,6 +407,93 @@ def evaluate_flickr8k(argv: list[str]) -> int:
     return 0
 
 
+def recommend(argv: list[str]) -> int:
+    from hashtag_kit.data.images import ImageError
+    from hashtag_kit.encoders.image import WeightsUnavailableError
+    from hashtag_kit.recommender import (
+        RANKINGS,
+        EncoderMismatchError,
+        IncompatibleRunError,
+        recommend_once,
+    )
+
+    ap = parser("recommend", "Recommend hashtags for an image and/or a caption with a trained run.")
+    ap.add_argument("--image", help="path to the photo")
+    ap.add_argument("--text", help="the caption text")
+    ap.add_argument("-k", type=int, default=7, help="how many hashtags (default 7)")
+    ap.add_argument("--run", default="outputs/default", help="run directory (default %(default)s)")
+    ap.add_argument("--user", help="author id, for personalisation")
+    ap.add_argument("--existing", default="", help="tags already typed, comma separated")
+    ap.add_argument(
+        "--accept",
+        default="",
+        help="suggestions accepted so far, comma separated, in order: the rest are re-ranked",
+    )
+    ap.add_argument(
+        "--history",
+        default=None,
+        help="the user's earlier hashtags, comma separated: personalises a new user",
+    )
+    ap.add_argument("--beam-width", type=int, default=3, help="beam search width (default 3)")
+    ap.add_argument(
+        "--ranking",
+        choices=RANKINGS,
+        default="beam",
+        help="beam search (default) or the decoder's first-step distribution",
+    )
+    ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ap.add_argument(
+        "--image-weights",
+        help="an InceptionV3 weight file you trust, for a run made with one (a run's own "
+        "recorded paths are never loaded)",
+    )
+    ap.add_argument("--use-v4", help="a USE v4 SavedModel folder or hub handle you trust, likewise")
+    ap.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's and the libraries' log lines (also HASHTAG_KIT_VERBOSE=1)",
+    )
+    args = ap.parse_args(argv)
+    if args.image is None and not (args.text or "").strip():
+        raise UserError("empty post: give --image, --text, or both")
+    try:
+        result = recommend_once(
+            args.run,
+            image_weights=args.image_weights,
+            use_v4=args.use_v4,
+            verbose=args.verbose or os.environ.get(VERBOSE_ENV, "").strip() not in ("", "0"),
+            image=args.image,
+            text=args.text,
+            user=args.user,
+            existing=args.existing,
+            k=args.k,
+            beam_width=args.beam_width,
+            ranking=args.ranking,
+            accepted=args.accept,
+            history=args.history,
+        )
+    except (
+        ValueError,
+        ImageError,
+        FileNotFoundError,
+        IncompatibleRunError,
+        EncoderMismatchError,
+        WeightsUnavailableError,
+    ) as e:
+        raise UserError(str(e)) from None
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return 0
+    for note in result.notes:
+        print(f"note: {note}")
+    if not result:
+        print("(no hashtags: the model returned none)")
+    for rank, (tag, score) in enumerate(result, 1):
+        print(f"{rank:>2}. #{tag:<30} {score:.4f}")
+    return 0
+
+
 def serve(argv: list[str]) -> int:
     from hashtag_kit import web_demo as W
     from hashtag_kit.encoders.image import WeightsUnavailableError
@@ -492,10 +579,7 @@ COMMANDS = {
         _module_main("hashtag_kit.encoders.cache"),
         "extract and cache image/text features for a run",
     ),
-    "recommend": (
-        _module_main("hashtag_kit.recommender"),
-        "recommend hashtags for an image and/or caption",
-    ),
+    "recommend": (recommend, "recommend hashtags for an image and/or caption"),
     "evaluate": (evaluate, "evaluations that write metrics.json (tweets, fusion, flickr8k)"),
     "bench": (_module_main("hashtag_kit.bench"), "benchmarks that print their figures"),
     "reproduce": (reproduce, "run notebooks 01 -> 05 with papermill"),

@@ -29,12 +29,9 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import logging
 import os
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -684,60 +681,7 @@ class Recommender:
         return out
 
 
-# -- command line ---------------------------------------------------------------------------
-class _UserError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit code 2, no usage dump
-        raise _UserError(f"{self.prog}: {message} (see --help)")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="python -m hashtag_kit recommend",
-        description="Recommend hashtags for an image and/or a caption with a trained run.",
-    )
-    p.add_argument("--image", help="path to the photo")
-    p.add_argument("--text", help="the caption text")
-    p.add_argument("-k", type=int, default=7, help="how many hashtags (default 7)")
-    p.add_argument("--run", default="outputs/default", help="run directory (default %(default)s)")
-    p.add_argument("--user", help="author id, for personalisation")
-    p.add_argument("--existing", default="", help="tags already typed, comma separated")
-    p.add_argument(
-        "--accept",
-        default="",
-        help="suggestions accepted so far, comma separated, in order: the rest are re-ranked",
-    )
-    p.add_argument(
-        "--history",
-        default=None,
-        help="the user's earlier hashtags, comma separated: personalises a new user",
-    )
-    p.add_argument("--beam-width", type=int, default=3, help="beam search width (default 3)")
-    p.add_argument(
-        "--ranking",
-        choices=RANKINGS,
-        default="beam",
-        help="beam search (default) or the decoder's first-step distribution",
-    )
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument(
-        "--image-weights",
-        help="an InceptionV3 weight file you trust, for a run made with one (a run's own "
-        "recorded paths are never loaded)",
-    )
-    p.add_argument("--use-v4", help="a USE v4 SavedModel folder or hub handle you trust, likewise")
-    p.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show TensorFlow's and the libraries' log lines (also HASHTAG_KIT_VERBOSE=1)",
-    )
-    return p
-
-
+# -- one post, from the command line ------------------------------------------------------
 @contextlib.contextmanager
 def _kit_log_level(level: int):
     """The kit's logger at `level` for the block: in the command, every remark the recommender
@@ -751,45 +695,7 @@ def _kit_log_level(level: int):
         kit.setLevel(saved)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m hashtag_kit recommend ...`: prints ranked hashtags; 2 on user errors."""
-    from hashtag_kit.data.images import ImageError
-    from hashtag_kit.encoders.image import WeightsUnavailableError
-
-    try:
-        args = _parser().parse_args(argv)
-        if args.image is None and not (args.text or "").strip():
-            raise _UserError("empty post: give --image, --text, or both")
-        verbose = args.verbose or os.environ.get("HASHTAG_KIT_VERBOSE", "").strip() not in ("", "0")
-        with _kit_log_level(logging.NOTSET if verbose else logging.ERROR):
-            result = _recommend_once(args, verbose)
-    except SystemExit as e:  # --help
-        return int(e.code or 0)
-    except (
-        _UserError,
-        ValueError,
-        ImageError,
-        FileNotFoundError,
-        IncompatibleRunError,
-        EncoderMismatchError,
-        WeightsUnavailableError,
-    ) as e:
-        msg = " ".join(str(e).split())
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False))
-        return 0
-    for note in result.notes:
-        print(f"note: {note}")
-    if not result:
-        print("(no hashtags: the model returned none)")
-    for rank, (tag, score) in enumerate(result, 1):
-        print(f"{rank:>2}. #{tag:<30} {score:.4f}")
-    return 0
-
-
-def _early_text_encoder(args, verbose: bool):
+def _early_text_encoder(run, text, use_v4, verbose: bool):
     """For a caption and a run whose text encoder needs no TensorFlow (USE multilingual v3),
     the caption's vector computed in a child process on the other core while this one
     imports TensorFlow and loads the model (`TextEncodingWorker`); None otherwise, or on a
@@ -797,12 +703,12 @@ def _early_text_encoder(args, verbose: bool):
     would compute it."""
     from hashtag_kit.encoders.text import NUMPY_TEXT_ENCODERS, TextEncodingWorker
 
-    text = clean_str(args.text)
+    text = clean_str(text)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if text is None or (cores or 1) < 2 or args.use_v4:
+    if text is None or (cores or 1) < 2 or use_v4:
         return None
     try:
-        stage_dir = _resolve_stage_dir(args.run, ENCODER_DECODER)
+        stage_dir = _resolve_stage_dir(run, ENCODER_DECODER)
         cfg = read_json(stage_dir / "model_config.json").get("text_encoder") or {}
     except (OSError, ValueError, AttributeError):
         return None  # Recommender.load says what is wrong
@@ -832,31 +738,32 @@ class _WorkerTextEncoder:
         return self._get().encode(texts)
 
 
-def _recommend_once(args, verbose: bool = False) -> Recommendations:
-    worker = _early_text_encoder(args, verbose)
+def recommend_once(
+    run: str | Path,
+    *,
+    image_weights: str | None = None,
+    use_v4: str | None = None,
+    verbose: bool = False,
+    **post,
+) -> Recommendations:
+    """One post's hashtags in a fresh process (the `recommend` command): the caption is encoded
+    in a child process while TensorFlow imports, the model decodes without tracing, and the
+    kit's remarks go to the result's notes. `post`: `Recommender.recommend`'s arguments."""
+    worker = _early_text_encoder(run, post.get("text"), use_v4, verbose)
     text_encoder = None
     if worker is not None:
-        cfg = read_json(_resolve_stage_dir(args.run, ENCODER_DECODER) / "model_config.json")
+        cfg = read_json(_resolve_stage_dir(run, ENCODER_DECODER) / "model_config.json")
         text_encoder = _WorkerTextEncoder(worker, cfg["text_encoder"])
     try:
-        rec = Recommender.load(
-            args.run,
-            image_weights=args.image_weights,
-            use_v4=args.use_v4,
-            compiled=False,
-            text_encoder=text_encoder,
-        )
-        return rec.recommend(
-            image=args.image,
-            text=args.text,
-            user=args.user,
-            existing=args.existing,
-            k=args.k,
-            beam_width=args.beam_width,
-            ranking=args.ranking,
-            accepted=args.accept,
-            history=args.history,
-        )
+        with _kit_log_level(logging.NOTSET if verbose else logging.ERROR):
+            rec = Recommender.load(
+                run,
+                image_weights=image_weights,
+                use_v4=use_v4,
+                compiled=False,
+                text_encoder=text_encoder,
+            )
+            return rec.recommend(**post)
     finally:
         if worker is not None:
             worker.close()
