@@ -1098,11 +1098,13 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
             cache_dir=args.cache_dir,
             compute=not args.merge,
+            load=False,  # memory bounded by a shard, whatever the number of posts
         )
+        n = len(fs)
         print(
-            f"{kind}: {fs.encoder['id']} {int(fs.mask.sum())}/{len(fs)} present, "
-            f"pooled {fs.pooled.shape}"
-            + (f", grid {fs.grid.shape}" if fs.grid is not None else "")
+            f"{kind}: {fs.encoder['id']} {int(fs.mask().sum())}/{n} present, "
+            f"pooled {(n, fs.dim)}"
+            + (f", grid {(n, *fs.grid_shape)}" if fs.grid else "")
             + f" in {time.perf_counter() - t0:.1f}s; {report.summary()}",
             file=sys.stdout,
         )
