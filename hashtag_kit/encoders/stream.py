@@ -7,7 +7,9 @@ read only when a source asks for it. Posts are read in blocks (the posts of one 
 order of `ids`), several blocks are read in parallel and, when shuffling, the posts of `CYCLE`
 shards are interleaved, then mixed in a shuffle buffer; then batches and prefetching. Memory
 holds the blocks in flight, the shuffle buffer and the prefetched batches, never a whole-dataset
-array: peak memory does not grow with the number of posts (`python -m hashtag_kit bench scale`).
+array: peak memory does not grow with the number of posts (`python -m hashtag_kit bench scale`);
+the buffers have fixed sizes (`READERS`, `CYCLE`, `SHUFFLE_BUFFER`, `PREFETCH`), not tf.data's
+AUTOTUNE, so what the pipeline holds does not depend on N or on the epoch's length.
 
 Per-post inputs that are not cached features (tag ids, user histories, caption tokens) and the
 targets are given by the caller: a small `(N, ...)` array aligned with `ids`, or a function of
@@ -45,6 +47,8 @@ log = logging.getLogger("hashtag_kit.encoders")
 FIELDS = ("pooled", "grid", "mask")
 CYCLE = 4  # shards whose posts are interleaved when shuffling
 SHUFFLE_BUFFER = 1024  # posts
+READERS = 2  # blocks read in parallel
+PREFETCH = 2  # batches ready ahead of the training step
 MAX_BLOCK = 512  # posts read at once (a shard's posts in `ids`, or a run of posts without)
 POOLED_SHARDS = 16  # pooled-only shards kept decoded (a few MB): secondary sources re-use them
 MEMORY_BUDGET = 2 * 1024**3  # bytes of features `fit_inputs` keeps in memory ("auto")
@@ -196,8 +200,9 @@ def feature_dataset(
 
     ds = tf.data.Dataset.range(len(blocks.blocks))
     if shuffle:
-        ds = ds.shuffle(len(blocks.blocks), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.shuffle(max(1, len(blocks.blocks)), seed=seed, reshuffle_each_iteration=True)
+    # fixed, small buffers: what the pipeline holds is bounded by construction
+    ds = ds.map(read, num_parallel_calls=READERS, deterministic=True)
     if shuffle:  # mix the posts of `cycle` shards, then a shuffle buffer
         ds = ds.interleave(
             lambda *e: tf.data.Dataset.from_tensor_slices(e if len(e) > 1 else e[0]),
@@ -209,7 +214,7 @@ def feature_dataset(
         ds = ds.unbatch()
     n = len(ids)
     steps = n // batch_size if drop_remainder else -(-n // batch_size)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(PREFETCH)
     return ds.apply(tf.data.experimental.assert_cardinality(steps))
 
 
