@@ -128,7 +128,7 @@ import keras, numpy as np
 from PIL import Image
 from hashtag_kit.encoders.cache import extract_features
 from hashtag_kit.encoders.image import ImageEncoder
-from hashtag_kit.posts import Post
+from hashtag_kit.data.posts import Post
 
 n, work = int(sys.argv[1]), sys.argv[2]
 keras.utils.set_random_seed(0)

@@ -165,8 +165,8 @@ def _train_child(run: Path, model_name: str, mode: str, dims: dict) -> dict:
 def _extract_child(work: Path, n: int) -> dict:
     from PIL import Image
 
+    from hashtag_kit.data.posts import Post
     from hashtag_kit.encoders.cache import extract_features, get_encoder
-    from hashtag_kit.posts import Post
 
     rng = np.random.default_rng(n)
     pictures = work / "pictures"
