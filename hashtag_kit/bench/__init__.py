@@ -16,6 +16,7 @@ BENCHES = {
     "recommend": "hashtag_kit.bench.recommend",  # batch recommend posts/s from cached features
     "caption": "hashtag_kit.bench.caption",  # caption training: kit loop vs TF tutorial loop
     "cli": "hashtag_kit.bench.cli",  # cold `recommend` vs import tensorflow; warm server vs bare
+    "scale": "hashtag_kit.bench.scale",  # memory and time of training/extraction as N grows
 }
 
 

@@ -12,6 +12,9 @@ Modules (imported on demand; importing this package loads neither TensorFlow nor
 * `hashtag_kit.encoders.universal_sentence_encoder` — the `UniversalSentenceEncoder` Keras layer;
 * `hashtag_kit.encoders.cache` — `extract_features(run_dir, posts, kind)` /
   `load_features(run_dir, kind)` -> `FeatureSet`, and the `features` command.
+  `open_features(run_dir, kind)` -> `CachedFeatures` (left in their shards);
+* `hashtag_kit.encoders.stream` — `feature_dataset(...)`: cached features streamed through
+  `tf.data` (runs larger than memory); `fit_inputs(...)` picks in-memory or streamed by size.
 
 Example:
     >>> from hashtag_kit.encoders.cache import extract_features, load_features

@@ -2,7 +2,10 @@
 
 `extract_features(run_dir, posts, "image"|"text")` computes what is not cached yet and returns
 a `FeatureSet` aligned with the posts; `load_features(run_dir, kind)` reads it back later
-(notebooks 02-05). Command line (also parallel workers and their merge):
+(notebooks 02-05), reading only the rows (and the grid only when) asked. `open_features` and
+`extract_features(..., load=False)` return `CachedFeatures` instead: the features left in their
+shards, for `hashtag_kit.encoders.stream` to stream through `tf.data` (runs larger than memory).
+Command line (also parallel workers and their merge):
 
     python -m hashtag_kit features outputs/default --kind both --grid
     python -m hashtag_kit features outputs/default --kind image --shard 0/4   # one worker of 4
@@ -28,7 +31,9 @@ Guarantees:
 * missing or unreadable inputs (no image, file not found, corrupt image, empty text, text
   the encoder cannot take) get mask False and zero features and are counted in the `RunReport` with post id and file;
 * parallel: `shard=(i, n)` computes only the keys with `hash % n == i`; workers may share a
-  store; a final call without `shard` (or `--merge`) assembles the index.
+  store; a final call without `shard` (or `--merge`) assembles the index;
+* bounded memory: extraction holds one shard's rows (plus the batches in flight) whatever the
+  number of posts; only the returned `FeatureSet` grows with it (`load=False` returns none).
 
 Speed: image decoding and resizing of the next batch runs in a thread while the network
 runs on the current one; when the network is ahead, its thread decodes too instead of waiting
@@ -106,14 +111,7 @@ class FeatureSet:
 
     def take(self, ids: Sequence[str]) -> FeatureSet:
         """Rows for `ids`, in that order (KeyError naming ids that have no row)."""
-        pos = {i: n for n, i in enumerate(self.ids)}
-        missing = [i for i in ids if i not in pos]
-        if missing:
-            raise KeyError(
-                f"{len(missing)} post ids have no features (e.g. {missing[:5]}); "
-                "were they in the manifest features were extracted for?"
-            )
-        rows = np.fromiter((pos[i] for i in ids), dtype=np.int64, count=len(ids))
+        rows = _rows_of(self.ids, ids)
         return FeatureSet(
             list(ids),
             self.pooled[rows],
@@ -121,6 +119,18 @@ class FeatureSet:
             self.mask[rows],
             dict(self.encoder),
         )
+
+
+def _rows_of(all_ids: Sequence[str], ids: Sequence[str]) -> np.ndarray:
+    """int64 positions of `ids` in `all_ids` (KeyError naming ids that are not there)."""
+    pos = {i: n for n, i in enumerate(all_ids)}
+    missing = [i for i in ids if i not in pos]
+    if missing:
+        raise KeyError(
+            f"{len(missing)} post ids have no features (e.g. {missing[:5]}); "
+            "were they in the manifest features were extracted for?"
+        )
+    return np.fromiter((pos[i] for i in ids), dtype=np.int64, count=len(ids))
 
 
 # -- encoders ----------------------------------------------------------------------------------
@@ -257,9 +267,8 @@ def read_shard(path: Path, grid: bool) -> tuple[list[str], np.ndarray, np.ndarra
 class _Rows:
     """The arrays `extract_features` returns, one row per key (None -> a zero row).
 
-    `_compute_images` writes each batch the network returns straight into the first row of
-    its key (the float16 grid is cast in place), so the shard written from those rows and the
-    result share memory; `ShardStore.gather` then fills only the rows still empty.
+    The computing functions copy each shard they write into the first row of its keys;
+    `ShardStore.gather` then fills only the rows still empty.
     """
 
     def __init__(self, keys: Sequence[str | None], dim: int, grid_shape, grid: bool) -> None:
@@ -304,17 +313,17 @@ class ShardStore:
         self.path = Path(path)
         self.report = report
         self.repair = repair  # delete corrupt shards (extraction) or leave them (reading)
-        self._table: dict[str, tuple[Path, bool]] | None = None
+        self._table: dict[str, tuple[Path, bool, int]] | None = None
         self._failed: dict[str, str] = {}
-        self._fresh: dict[Path, tuple] = {}  # shards written by this process: no re-read
 
-    def table(self) -> dict[str, tuple[Path, bool]]:
-        """key -> (shard path, shard has grid); corrupt shards are dropped and counted."""
+    def table(self) -> dict[str, tuple[Path, bool, int]]:
+        """key -> (shard path, shard has grid, row in the shard); corrupt shards are dropped
+        and counted."""
         if self._table is None:
             if self.repair:  # temp files of writers killed mid-shard (a full disk, kill -9)
                 for p in sweep_stale_temps(self.path):
                     log.info("removed a stale temporary shard file: %s", p)
-            table: dict[str, tuple[Path, bool]] = {}
+            table: dict[str, tuple[Path, bool, int]] = {}
             failed: dict[str, str] = {}
             for p in sorted(self.path.glob("shard-*.npz")):
                 try:
@@ -323,9 +332,9 @@ class ShardStore:
                     self.discard(p, str(e))
                     continue
                 failed.update(bad)
-                for k in keys:
+                for row, k in enumerate(keys):
                     if not (k in table and table[k][1]):  # prefer a shard with the grid
-                        table[k] = (p, has_grid)
+                        table[k] = (p, has_grid, row)
             self._table, self._failed = table, failed
         return self._table
 
@@ -352,6 +361,13 @@ class ShardStore:
         got = self.table().get(key)
         return (got is not None and (got[1] or not grid)) or key in self._failed
 
+    def present(self, keys: Sequence[str | None], grid: bool) -> np.ndarray:
+        """bool `(len(keys),)`: cached (with the grid when asked); None -> False."""
+        t = self.table()
+        return np.fromiter(
+            (k in t and (t[k][1] or not grid) for k in keys), dtype=bool, count=len(keys)
+        )
+
     def add(self, keys, pooled, grid, failed=None) -> Path:
         self.path.mkdir(parents=True, exist_ok=True)
         failed = failed or {}
@@ -359,10 +375,9 @@ class ShardStore:
             "\n".join([*keys, "|", *failed]).encode() + (b"|grid" if grid is not None else b"")
         )
         path = write_shard(self.path / f"shard-{name}.npz", keys, pooled, grid, failed)
-        self._fresh[path] = (list(keys), pooled, grid)
         if self._table is not None:
-            for k in keys:
-                self._table[k] = (path, grid is not None)
+            for row, k in enumerate(keys):
+                self._table[k] = (path, grid is not None, row)
             self._failed.update(failed)
         return path
 
@@ -370,7 +385,7 @@ class ShardStore:
         """Stack features of `keys` (None -> zeros). Returns (pooled, grid, found mask, bad keys).
 
         `bad keys` are keys whose shard turned out corrupt (the shard is discarded). `out`: an
-        `_Rows` some of whose rows are already filled (by `_compute_images`); only the others
+        `_Rows` some of whose rows are already filled (by the extraction); only the others
         are read.
         """
         out = out if out is not None else _Rows(keys, dim, grid_shape, grid)
@@ -385,11 +400,7 @@ class ShardStore:
         bad: list[str] = []
         for path, rows in by_shard.items():
             try:
-                fresh = self._fresh.pop(path, None)
-                if fresh is not None and (fresh[2] is not None or not grid):
-                    skeys, spooled, sgrid = fresh
-                else:
-                    skeys, spooled, sgrid = read_shard(path, grid)
+                skeys, spooled, sgrid = read_shard(path, grid)
             except CorruptShardError as e:
                 self.discard(path, str(e))
                 bad += [keys[r] for r in rows]
@@ -405,7 +416,6 @@ class ShardStore:
             if grid:
                 g[dst] = sgrid[src].reshape(len(rows), *g.shape[1:])
             found[dst] = True
-        self._fresh.clear()  # rows already filled did not need theirs
         return pooled, g, found, bad
 
 
@@ -541,13 +551,14 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
     """Compute and store image features for keys `todo`.
 
     Three stages overlap: a decode thread reads, crops, resizes and normalises the next
-    `PREFETCH` batches; the calling thread runs the network; a writer thread puts the
-    outputs into their rows of `out` (an `_Rows`: the float16 grid is cast in place) and
-    writes shards from those rows. Helper threads run at low priority (`_background`); when
-    the network is done before the next batch is decoded, the calling thread decodes that
-    batch's remaining images beside the decode thread instead of waiting idle. At most one
-    shard write is in flight, so an error (or a kill) after a shard leaves exactly the
-    finished shards behind.
+    `PREFETCH` batches; the calling thread runs the network; a writer thread copies the
+    outputs into one shard's buffer (the float16 grid is cast while copying), writes the
+    shard from it and, when `out` (an `_Rows`, the result) is given, copies it there. Helper
+    threads run at low priority (`_background`); when the network is done before the next
+    batch is decoded, the calling thread decodes that batch's remaining images beside the
+    decode thread instead of waiting idle. At most one shard write is in flight, so an error
+    (or a kill) after a shard leaves exactly the finished shards behind, and memory holds one
+    shard's buffer and at most one shard's network outputs, whatever `len(todo)`.
     """
 
     def load(k):
@@ -563,19 +574,26 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
             x = np.concatenate([x, np.repeat(x[-1:], batch_size - len(x), axis=0)])
         return ok, enc.preprocess(x), failed
 
-    acc: list = []  # (keys, rows, failed) per batch; touched by the writer thread only
+    # one shard's rows, re-used shard after shard; touched by the writer thread only
+    buf = _Rows([None] * shard_size, enc.dim, enc.info()["grid_shape"] or (1,), grid)
+    keys: list[str] = []
+    failed: dict[str, str] = {}
 
-    def post(ok, pooled, g, failed):
-        rows = out.put(ok, pooled, g if grid else None) if ok else []
-        acc.append((ok, rows, failed))
+    def post(ok, pooled, g, bad):
+        n, at = len(ok), slice(len(keys), len(keys) + len(ok))
+        if n:
+            buf.pooled[at] = pooled[:n]
+            if grid:  # float32 -> float16, cast while copying
+                buf.grid[at] = g[:n].reshape(n, *buf.grid.shape[1:])
+        keys.extend(ok)
+        failed.update(bad)
 
-    def flush():  # the shard is cut from the result's rows (consecutive rows: no copy)
-        at = out.at([r for _, rows, _ in acc for r in rows])
-        keys = [k for ok, _, _ in acc for k in ok]
-        failed = {k: r for _, _, f in acc for k, r in f.items()}
-        acc.clear()
-        g = out.grid[at] if grid else None
-        _flush(store, keys, out.pooled[at], g, failed, on_shard)
+    def flush():
+        n = len(keys)
+        g = buf.grid[:n] if grid else None
+        _flush(store, keys, buf.pooled[:n], g, failed, on_shard, out)
+        keys.clear()
+        failed.clear()
 
     batches = []  # (shard index, decoding of one batch)
     chunks = [todo[i : i + shard_size] for i in range(0, len(todo), shard_size)]
@@ -607,7 +625,7 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
             f.result()
 
 
-def _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_shard):
+def _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_shard, out):
     """Encode texts shard by shard; a text the encoder cannot take (e.g. a lone surrogate
     character) is recorded as failed with the reason, and the others are kept."""
 
@@ -626,7 +644,7 @@ def _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_sha
         except Exception:
             bad = True
         if not bad:
-            _flush(store, chunk, vecs, None, {}, on_shard)
+            _flush(store, chunk, vecs, None, {}, on_shard, out)
         else:  # find the culprits one by one
             ok, rows, failed = [], [], {}
             for k in chunk:
@@ -637,15 +655,18 @@ def _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_sha
                 else:
                     failed[k] = reason
             pooled = np.stack(rows) if rows else np.zeros((0, enc.dim), "float32")
-            _flush(store, ok, pooled, None, failed, on_shard)
+            _flush(store, ok, pooled, None, failed, on_shard, out)
         bar.update(len(chunk))
 
 
-def _flush(store, keys, pooled, grid, failed, on_shard):
-    """Write one shard (`keys` rows of `pooled` / `grid`, and the failed inputs), if any."""
+def _flush(store, keys, pooled, grid, failed, on_shard, out):
+    """Write one shard (`keys` rows of `pooled` / `grid`, and the failed inputs), if any, and
+    copy its rows into `out` (the result, an `_Rows`) unless None."""
     if not keys and not failed:
         return
     path = store.add(keys, pooled, grid, failed)
+    if out is not None and keys:
+        out.put(keys, pooled, grid)
     if on_shard is not None:
         on_shard(path)
 
@@ -683,7 +704,8 @@ def extract_features(
     shard_size: int = SHARD_SIZE,
     on_shard: Callable[[Path], None] | None = None,
     compute: bool = True,
-) -> FeatureSet:
+    load: bool = True,
+) -> FeatureSet | CachedFeatures:
     """Compute (what is not cached yet) and return the features of `posts`.
 
     Args:
@@ -706,10 +728,13 @@ def extract_features(
         shard_size: items per shard file.
         on_shard: called with each newly written shard's path.
         compute: False to only assemble cached features (merge); missing ones raise.
+        load: False to leave the features in their shards (memory bounded by one shard
+            whatever the number of posts) and return `CachedFeatures` instead.
 
     Returns:
         A `FeatureSet` in the order of `posts`: `pooled (N, D)` float32, `grid (N, h*w, C)`
-        float16 or None, `mask (N,)` bool (False = missing or unreadable input), `encoder`.
+        float16 or None, `mask (N,)` bool (False = missing or unreadable input), `encoder`;
+        with `load=False` the `CachedFeatures` of the posts.
 
     Example:
         >>> rd = RunDir("outputs/default")
@@ -735,7 +760,7 @@ def extract_features(
     sel = [i for i, k in enumerate(keys) if k is not None and _in_shard(k, shard)]
     take_keys = keys if shard is None else [keys[i] for i in sel]
     grid_shape = enc.info()["grid_shape"] or (1,)
-    rows = _Rows(take_keys, enc.dim, grid_shape, grid)  # the result, filled as it is computed
+    rows = _Rows(take_keys, enc.dim, grid_shape, grid) if load else None  # the result
     for _attempt in range(3):  # a shard found corrupt while reading is recomputed
         todo = [k for k in wanted if not store.has(k, grid)]
         computed.update(todo)
@@ -760,9 +785,14 @@ def extract_features(
                         enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard, rows
                     )
                 else:
-                    _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_shard)
+                    _compute_texts(
+                        enc, todo, inputs, batch_size, store, shard_size, bar, on_shard, rows
+                    )
             finally:
                 bar.close()
+        if not load:  # shards are checked when they are read
+            found = store.present(take_keys, grid)
+            break
         pooled, g, found, bad = store.gather(take_keys, enc.dim, grid_shape, grid, rows)
         if not bad:
             break
@@ -790,26 +820,38 @@ def extract_features(
         store.path,
         cache_use["computed"],
     )
-    fs = FeatureSet(ids, pooled, g, found, info, cache_use)
+    if load:
+        fs = FeatureSet(ids, pooled, g, found, info, cache_use)
+    else:
+        fs = CachedFeatures(ids, take_keys, store, info, grid, run_dir)
     if shard is None:
-        write_json(
-            index_dir / "index.json",
-            {
-                "version": INDEX_VERSION,
-                "kind": kind,
-                "encoder": info,
-                "store": _store_ref(store.path, index_dir),
-                "grid": grid,
-                "ids": ids,
-                "keys": keys,
-                "stat": stat,
-                "n_present": int(found.sum()),
-                "report": report.to_dict(),
-            },
-        )
-        report.write(index_dir / "report.json")
-        RunDir(run_dir).update_meta(encoders={kind: info})
+        write_index(run_dir, info, store.path, ids, keys, grid, stat, int(found.sum()), report)
     return fs
+
+
+def write_index(run_dir, info, store, ids, keys, grid, stat=None, n_present=None, report=None):
+    """Record which post has which key: `<run_dir>/features/<info["id"]>/index.json` (with
+    `report.json`), and the encoder in `run.json`. `info` is the encoder's info with "id"
+    and "kind"; `store` the shard folder; `keys` one content key (or None) per id."""
+    run_dir, report = Path(run_dir), report if report is not None else RunReport()
+    index_dir = run_dir / "features" / info["id"]
+    write_json(
+        index_dir / "index.json",
+        {
+            "version": INDEX_VERSION,
+            "kind": info["kind"],
+            "encoder": info,
+            "store": _store_ref(Path(store), index_dir),
+            "grid": grid,
+            "ids": list(ids),
+            "keys": list(keys),
+            "stat": stat or {},
+            "n_present": sum(k is not None for k in keys) if n_present is None else n_present,
+            "report": report.to_dict(),
+        },
+    )
+    report.write(index_dir / "report.json")
+    RunDir(run_dir).update_meta(encoders={info["kind"]: info})
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -871,6 +913,109 @@ def _find_index(run_dir: Path, kind: str, encoder) -> Path:
     return max(found, key=lambda f: f[0])[2]
 
 
+@dataclass
+class CachedFeatures:
+    """Features of a list of posts left in their shards: nothing is read until asked.
+
+    What `open_features` and `extract_features(..., load=False)` return. `load(ids)` reads
+    rows into a `FeatureSet`; `hashtag_kit.encoders.stream.feature_dataset` streams them,
+    shard by shard, through `tf.data`.
+
+    Args:
+        ids: post ids.
+        keys: the content key of each post (None = missing or unreadable input).
+        store: the `ShardStore` holding the shards.
+        encoder: the encoder's info (`dim`, `grid_shape`, `kind`, ...).
+        grid: whether the grids were extracted.
+        run_dir: the run (named in error messages).
+    """
+
+    ids: list[str]
+    keys: list[str | None]
+    store: ShardStore
+    encoder: dict
+    grid: bool = False
+    run_dir: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dim(self) -> int:
+        return int(self.encoder["dim"])
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """`(R, C)` of one post's grid: R = h*w regions of C channels."""
+        shape = self.encoder.get("grid_shape") or (1,)
+        return int(np.prod(shape[:-1])), int(shape[-1])
+
+    def keys_of(self, ids: Sequence[str] | None = None) -> list[str | None]:
+        """Content keys of `ids` (default: all), in that order (KeyError naming the unknown)."""
+        if ids is None:
+            return list(self.keys)
+        return [self.keys[r] for r in _rows_of(self.ids, ids)]
+
+    def mask(self, ids: Sequence[str] | None = None) -> np.ndarray:
+        """bool `(N,)`: True where the post's features are in the store."""
+        return self.store.present(self.keys_of(ids), False)
+
+    def locate(self, ids=None, grid: bool = False) -> tuple[list[Path], np.ndarray, np.ndarray]:
+        """Where each post's row is: (shard paths, shard number per post (-1 = no features,
+        or no grid when `grid`), row in that shard per post), int64 `(N,)` arrays."""
+        table, number = self.store.table(), {}
+        keys = self.keys_of(ids)
+        shard = np.full(len(keys), -1, np.int64)
+        row = np.zeros(len(keys), np.int64)
+        for i, k in enumerate(keys):
+            got = table.get(k) if k is not None else None
+            if got is None or (grid and not got[1]):
+                continue
+            shard[i] = number.setdefault(got[0], len(number))
+            row[i] = got[2]
+        return list(number), shard, row
+
+    def load(self, ids: Sequence[str] | None = None, grid: bool | None = None) -> FeatureSet:
+        """Read the rows of `ids` (default: all) into a `FeatureSet`; the grid only when
+        `grid` (None = when extracted). Raises RuntimeError when cached rows are lost."""
+        keys = self.keys_of(ids)
+        want_grid = self.grid if grid is None else bool(grid and self.grid)
+        shape = self.encoder.get("grid_shape") or (1,)
+        pooled, g, found, bad = self.store.gather(keys, self.dim, shape, want_grid)
+        failed = self.store.failed()
+        lost = sum(
+            1
+            for k, f in zip(keys, found, strict=True)
+            if k is not None and not f and k not in failed
+        )
+        if bad or lost:
+            kind = self.encoder.get("kind", "image")
+            raise RuntimeError(
+                f"{self.store.path}: {lost} cached {kind} features missing or corrupt; re-run "
+                f"`python -m hashtag_kit features {self.run_dir} --kind {kind}` to recompute them"
+            )
+        return FeatureSet(list(self.ids if ids is None else ids), pooled, g, found, self.encoder)
+
+
+def open_features(run_dir, kind: str, encoder="auto") -> CachedFeatures:
+    """The features `extract_features` cached for a run, left in their shards (nothing read).
+
+    Args:
+        run_dir: the run directory.
+        kind: "image" or "text".
+        encoder: "auto" (the one recorded in run.json), an encoder name or id, or an encoder.
+
+    Raises:
+        FileNotFoundError: not extracted yet (the message names the command to run).
+    """
+    run_dir = Path(run_dir)
+    d = _find_index(run_dir, kind, encoder)
+    idx = read_json(d / "index.json")
+    store = ShardStore(_store_of(idx, d), repair=False)
+    info = {"kind": kind, **idx["encoder"]}
+    return CachedFeatures(list(idx["ids"]), idx["keys"], store, info, bool(idx["grid"]), run_dir)
+
+
 def load_features(
     run_dir,
     kind: str,
@@ -885,35 +1030,16 @@ def load_features(
         run_dir: the run directory.
         kind: "image" or "text".
         encoder: "auto" (the one recorded in run.json), an encoder name or id, or an encoder.
-        ids: post ids to return, in this order (default: all, manifest order).
-        grid: False to skip reading the image grid (faster); None = as extracted.
+        ids: post ids to return, in this order (default: all, manifest order); only their
+            rows are read.
+        grid: False to skip reading the image grid (faster, and a stage that does not use it
+            should never hold it); None = as extracted.
 
     Raises:
         FileNotFoundError: not extracted yet (the message names the command to run).
         RuntimeError: cached shards are missing or corrupt (re-run the extraction).
     """
-    run_dir = Path(run_dir)
-    d = _find_index(run_dir, kind, encoder)
-    idx = read_json(d / "index.json")
-    want_grid = bool(idx.get("grid")) if grid is None else bool(grid and idx.get("grid"))
-    store = ShardStore(_store_of(idx, d), repair=False)
-    info = idx["encoder"]
-    pooled, g, found, bad = store.gather(
-        idx["keys"], int(info["dim"]), info["grid_shape"] or (1,), want_grid
-    )
-    failed = store.failed()
-    lost = sum(
-        1
-        for k, f in zip(idx["keys"], found, strict=True)
-        if k is not None and not f and k not in failed
-    )
-    if bad or lost:
-        raise RuntimeError(
-            f"{store.path}: {lost} cached {kind} features missing or corrupt; re-run "
-            f"`python -m hashtag_kit features {run_dir} --kind {kind}` to recompute them"
-        )
-    fs = FeatureSet(list(idx["ids"]), pooled, g, found, info)
-    return fs.take(ids) if ids is not None else fs
+    return open_features(run_dir, kind, encoder).load(ids, grid)
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -972,11 +1098,13 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
             cache_dir=args.cache_dir,
             compute=not args.merge,
+            load=False,  # memory bounded by a shard, whatever the number of posts
         )
+        n = len(fs)
         print(
-            f"{kind}: {fs.encoder['id']} {int(fs.mask.sum())}/{len(fs)} present, "
-            f"pooled {fs.pooled.shape}"
-            + (f", grid {fs.grid.shape}" if fs.grid is not None else "")
+            f"{kind}: {fs.encoder['id']} {int(fs.mask().sum())}/{n} present, "
+            f"pooled {(n, fs.dim)}"
+            + (f", grid {(n, *fs.grid_shape)}" if fs.grid else "")
             + f" in {time.perf_counter() - t0:.1f}s; {report.summary()}",
             file=sys.stdout,
         )

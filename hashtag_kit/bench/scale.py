@@ -1,0 +1,358 @@
+"""Benchmark: memory and time of training and extraction as the number of posts grows (issue 17).
+
+    python -m hashtag_kit bench scale            # N = 1,200 and 12,000: about 15 min on 2 cores
+    python -m hashtag_kit bench scale --large    # also N = 120,000 (about 16 GB of shards)
+    python -m hashtag_kit bench scale --tiny     # tiny sizes and models, about a minute (tests)
+
+For each N, random features are written in the feature cache's own format (shards of 1280-d
+pooled vectors with 7x7x1280 float16 grids, as EfficientNet-Lite0 gives, 512-d text vectors,
+an index per kind; one post in 50 without an image) under `--dir`. Then, each in a fresh
+subprocess so that each peak RSS is its own:
+
+* one epoch of `HashtagEncoderDecoder` (pooled image and text vectors, masks, user history;
+  never the grid) and of `AttentionHashtagClassifier` (the grid and caption tokens), built
+  with the library's classes and trained by `model.fit` on `feature_dataset` (streamed from
+  the shards), timed after a two-batch warm-up (graph tracing);
+* at the largest default N (12,000), the same epochs from in-memory arrays (`fit_inputs(...,
+  mode="memory")`, what a small run uses): the streaming / in-memory throughput;
+* extraction (`extract_features(..., grid=True, load=False)`, EfficientNet-Lite0) of N generated
+  pictures, at N up to 12,000.
+
+Targets: peak RSS of training and of extraction within 1.5x between the smallest and the largest
+N (bounded by the shards in flight, not by N); seconds per 1,000 posts within 1.3x across N;
+streaming >= 90% of the in-memory throughput at N = 12,000. The output ends with an
+extrapolation to 1,000,000 posts from the largest N measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hashtag_kit.encoders import cache
+
+SIZES, LARGE, TINY_SIZES = (1_200, 12_000), 120_000, (60, 240)
+EXTRACT_MAX = 12_000  # extraction is timed at the sizes up to this
+#: feature sizes (EfficientNet-Lite0, USE), vocabularies, and units of (encoder-decoder, attention)
+FULL = {"image": 1280, "grid": (7, 7, 1280), "text": 512, "tags": 1000, "words": 5000}
+FULL["units"] = (256, 128)
+TINY = {"image": 32, "grid": (2, 2, 16), "text": 16, "tags": 20, "words": 50, "units": (8, 8)}
+BATCH, HISTORY, TAGS_PER_POST, MAX_LEN = 64, 8, 6, 24
+NO_IMAGE_EVERY = 50
+TARGET_RSS, TARGET_TIME, TARGET_STREAM = 1.5, 1.3, 0.90
+MODELS = {"encdec": "encoder-decoder", "attention": "attention classifier"}
+
+
+def write_synthetic(run_dir, n: int, dims: dict = FULL, seed: int = 0) -> None:
+    """Random features of posts `post0..` in the cache's format: shards and an index per kind.
+
+    Memory holds one shard at a time. Every `NO_IMAGE_EVERY`-th post has no image (mask 0).
+    """
+    run_dir, rng = Path(run_dir), np.random.default_rng(seed)
+    ids = [f"post{i}" for i in range(n)]
+    for kind in ("image", "text"):
+        grid = dims["grid"] if kind == "image" else None
+        info = {
+            "name": f"synthetic_{kind}",
+            "weights": "random",
+            "digest": "0" * 64,
+            "dim": dims[kind],
+            "grid_shape": list(grid) if grid else None,
+            "id": f"synthetic-{kind}",
+            "kind": kind,
+        }
+        store = cache.ShardStore(run_dir / "features" / info["id"])
+        keys = [
+            None if kind == "image" and i % NO_IMAGE_EVERY == NO_IMAGE_EVERY - 1 else f"{i:032x}"
+            for i in range(n)
+        ]
+        present = [k for k in keys if k is not None]
+        for a in range(0, len(present), cache.SHARD_SIZE):
+            chunk = present[a : a + cache.SHARD_SIZE]
+            pooled = rng.standard_normal((len(chunk), dims[kind]), np.float32)
+            g = None
+            if grid:
+                g = rng.standard_normal((len(chunk), grid[0] * grid[1], grid[2]), np.float32)
+                g = g.astype(np.float16)
+            store.add(chunk, pooled, g)
+        cache.write_index(run_dir, info, store.path, ids, keys, grid is not None)
+
+
+def _posts_data(n: int, dims: dict, seed: int = 1) -> dict:
+    """Per-post tag ids (n, TAGS_PER_POST), histories and caption tokens of the benchmark."""
+    from hashtag_kit.models.encoder_decoder import N_SPECIAL
+
+    rng = np.random.default_rng(seed)
+    count = rng.integers(1, TAGS_PER_POST + 1, n)
+    tags = rng.integers(0, dims["tags"], (n, TAGS_PER_POST)).astype("int32")
+    tags[np.arange(TAGS_PER_POST) >= count[:, None]] = -1  # -1 = no tag
+    return {
+        "tags": tags,
+        "history": rng.integers(N_SPECIAL, N_SPECIAL + dims["tags"], (n, HISTORY), "int32"),
+        "tokens": rng.integers(1, dims["words"], (n, MAX_LEN), "int32"),
+    }
+
+
+def _model_inputs(model_name: str, run: Path, dims: dict):
+    """(model, sources, arrays, targets) of one model on the synthetic run."""
+    import keras
+
+    from hashtag_kit.encoders.cache import open_features
+    from hashtag_kit.models import AttentionHashtagClassifier, HashtagEncoderDecoder
+    from hashtag_kit.models.attention_classifier import compile_classifier
+    from hashtag_kit.models.encoder_decoder import N_SPECIAL, START, HashtagSetLoss
+
+    keras.utils.set_random_seed(0)
+    img = open_features(run, "image")
+    data = _posts_data(len(img), dims)
+    units = dims["units"][0]
+    tags = data["tags"]
+    if model_name == "encdec":
+        txt = open_features(run, "text")
+        model = HashtagEncoderDecoder(
+            dims["tags"] + N_SPECIAL, dims["image"], dims["text"], units=units, embed_dim=units // 2
+        )
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=HashtagSetLoss())
+        ids_ = np.where(tags >= 0, tags + N_SPECIAL, 0).astype("int32")
+        sources = {
+            "image": (img, "pooled"),
+            "image_mask": (img, "mask"),
+            "text": (txt, "pooled"),
+            "text_mask": (txt, "mask"),
+        }
+        start = np.full((len(tags), 1), START, "int32")
+        arrays = {"history": data["history"], "decoder_in": np.concatenate([start, ids_], 1)}
+        return model, img.ids, sources, arrays, ids_
+
+    def multi_hot(pos):  # built block by block: (N, tags) float32 never exists
+        y = np.zeros((len(pos), dims["tags"]), "float32")
+        rows, cols = np.nonzero(tags[pos] >= 0)
+        y[rows, tags[pos][rows, cols]] = 1.0
+        return y
+
+    model = AttentionHashtagClassifier(dims["tags"], dims["words"], units=dims["units"][1])
+    compile_classifier(model)
+    return model, img.ids, {"regions": (img, "grid")}, {"tokens": data["tokens"]}, multi_hot
+
+
+def _train_child(run: Path, model_name: str, mode: str, dims: dict) -> dict:
+    from hashtag_kit.encoders.stream import fit_inputs
+
+    model, ids, sources, arrays, targets = _model_inputs(model_name, run, dims)
+    m = BATCH + BATCH // 2  # a full and a smaller batch, as the epoch has: one trace
+    warm_y = targets if callable(targets) else targets[:m]
+    warm_arrays = {k: v[:m] for k, v in arrays.items()}
+    warm = fit_inputs(sources, ids[:m], warm_arrays, warm_y, batch_size=BATCH, mode=mode)
+    model.fit(**warm, epochs=1, verbose=0)  # traces the training step
+    t0 = time.perf_counter()
+    kw = fit_inputs(sources, ids, arrays, targets, batch_size=BATCH, mode=mode)
+    t1 = time.perf_counter()
+    model.fit(**kw, epochs=1, verbose=0)
+    return {"setup_s": t1 - t0, "epoch_s": time.perf_counter() - t1}
+
+
+def _extract_child(work: Path, n: int) -> dict:
+    from PIL import Image
+
+    from hashtag_kit.data.posts import Post
+    from hashtag_kit.encoders.cache import extract_features, get_encoder
+
+    rng = np.random.default_rng(n)
+    pictures = work / "pictures"
+    pictures.mkdir(parents=True, exist_ok=True)
+    posts = []
+    for i in range(n):  # smooth random colours: distinct files, quick to decode
+        small = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+        path = pictures / f"{i}.jpg"
+        small.resize((96, 96), Image.BILINEAR).save(path, quality=90)
+        posts.append(Post(id=f"post{i}", image=str(path)))
+    enc = get_encoder("image", "efficientnet_lite0")
+    size = enc.input_size  # built and traced before timing: loading is not extraction
+    enc.encode(np.zeros((BATCH // 2, size, size, 3), np.uint8))  # extraction's batch size
+    t0 = time.perf_counter()
+    extract_features(work, posts, "image", enc, grid=True, load=False, progress=False)
+    return {"epoch_s": time.perf_counter() - t0}
+
+
+def _child(args) -> int:
+    dims = TINY if args.tiny else FULL
+    work = Path(args.work)
+    if args.child == "extract":
+        out = _extract_child(work, args.n)
+    else:
+        out = _train_child(work, args.child, args.mode, dims)
+    out["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    print(json.dumps(out))
+    return 0
+
+
+def _run_child(*argv) -> dict:
+    """Run this module in a fresh process (at the parent's priority); its JSON figures."""
+    cmd = [sys.executable, "-m", "hashtag_kit.bench.scale", *map(str, argv)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", cache.CACHE_ENV: ""}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _gb(b: float) -> str:
+    return f"{b / 1e9:.2f} GB" if b >= 1e9 else f"{b / 1e6:.0f} MB"
+
+
+def _ratio(values) -> float:
+    return max(values) / min(values)
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hashtag_kit bench scale", description=__doc__)
+    parser.add_argument("--large", action="store_true", help=f"also N = {LARGE:,} (opt-in: disk)")
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes and models (tests)")
+    parser.add_argument("--dir", help="work folder for the shards (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--child", choices=["encdec", "attention", "extract"], help="internal")
+    parser.add_argument("--mode", default="stream", help="internal: stream|memory")
+    parser.add_argument("--n", type=int, help="internal: posts")
+    parser.add_argument("--work", help="internal: the child's folder")
+    args, _ = parser.parse_known_args(argv)
+    if args.child:
+        return _child(args)
+    dims = TINY if args.tiny else FULL
+    sizes = list(TINY_SIZES if args.tiny else SIZES) + ([LARGE] if args.large else [])
+    base = Path(args.dir or tempfile.mkdtemp(prefix="hashtag_kit_scale_"))
+    tiny = ["--tiny"] if args.tiny else []
+    per_post = {  # bytes of one post's cached features
+        "grid": int(np.prod(dims["grid"])) * 2,
+        "pooled": dims["image"] * 4 + dims["text"] * 4,
+    }
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"load average {load:.1f}; work folder {base}"
+    )
+    print(
+        f"features per post: pooled {dims['image']}-d + text {dims['text']}-d float32, grid "
+        f"{'x'.join(map(str, dims['grid']))} float16 ({_gb(1000 * per_post['grid'])} per 1,000 posts)"
+        f"; {dims['tags']} tags, batch {BATCH}"
+    )
+    rows, extract = [], {}
+    try:
+        for n in sizes:
+            run = base / f"n{n}"
+            t0 = time.perf_counter()
+            write_synthetic(run, n, dims)
+            disk = sum(p.stat().st_size for p in run.rglob("shard-*.npz"))
+            print(f"N={n:,}: wrote {_gb(disk)} of shards in {time.perf_counter() - t0:.1f} s")
+            modes = ["stream"] + (["memory"] if n == sizes[min(1, len(sizes) - 1)] else [])
+            for model in MODELS:
+                for mode in modes:
+                    r = _run_child("--child", model, "--mode", mode, "--work", run, *tiny)
+                    rows.append({"model": model, "n": n, "mode": mode, **r})
+            if n <= (max(TINY_SIZES) if args.tiny else EXTRACT_MAX):
+                pics = base / f"extract{n}"
+                extract[n] = _run_child("--child", "extract", "--n", n, "--work", pics, *tiny)
+                shutil.rmtree(pics, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(run, ignore_errors=True)
+    finally:
+        if not args.keep and not args.dir:
+            shutil.rmtree(base, ignore_errors=True)
+    _report(rows, extract, sizes, per_post)
+    return 0
+
+
+def _report(rows, extract, sizes, per_post) -> None:
+    print(
+        f"\n{'':<22}{'N':>9}  {'input':<7}{'peak RSS':>10}{'epoch s':>9}{'s/1000 posts':>14}"
+        f"{'setup s':>9}"
+    )
+    for r in rows:
+        print(
+            f"{MODELS[r['model']]:<22}{r['n']:>9,}  {r['mode']:<7}{_gb(r['peak_rss']):>10}"
+            f"{r['epoch_s']:>9.1f}{1000 * r['epoch_s'] / r['n']:>14.2f}{r['setup_s']:>9.1f}"
+        )
+    for n, r in extract.items():
+        print(
+            f"{'extraction (grid)':<22}{n:>9,}  {'-':<7}{_gb(r['peak_rss']):>10}"
+            f"{r['epoch_s']:>9.1f}{1000 * r['epoch_s'] / n:>14.2f}"
+        )
+    checks = []
+    for model in MODELS:
+        st = [r for r in rows if r["model"] == model and r["mode"] == "stream"]
+        rss, per = _ratio([r["peak_rss"] for r in st]), _ratio([r["epoch_s"] / r["n"] for r in st])
+        checks.append(
+            f"{MODELS[model]}: peak RSS {rss:.2f}x ({_verdict(rss <= TARGET_RSS)}), "
+            f"s/1000 posts {per:.2f}x ({_verdict(per <= TARGET_TIME)})"
+        )
+        mem = [r for r in rows if r["model"] == model and r["mode"] == "memory"]
+        if mem:
+            same = next(r for r in st if r["n"] == mem[0]["n"])
+            share = mem[0]["epoch_s"] / same["epoch_s"]
+            checks.append(
+                f"{MODELS[model]} streaming at N={same['n']:,}: {share:.0%} of the in-memory "
+                f"throughput ({_verdict(share >= TARGET_STREAM)}; in-memory peak RSS "
+                f"{_gb(mem[0]['peak_rss'])})"
+            )
+    if len(extract) > 1:
+        rss = _ratio([r["peak_rss"] for r in extract.values()])
+        per = _ratio([r["epoch_s"] / n for n, r in extract.items()])
+        checks.append(
+            f"extraction: peak RSS {rss:.2f}x ({_verdict(rss <= TARGET_RSS)}), "
+            f"s/1000 pictures {per:.2f}x ({_verdict(per <= TARGET_TIME)})"
+        )
+    print(
+        f"\ntargets (smallest -> largest N; RSS <= {TARGET_RSS}x, s/1000 <= {TARGET_TIME}x, "
+        f"streaming >= {TARGET_STREAM:.0%}):"
+    )
+    for c in checks:
+        print("  " + c)
+    _extrapolate(rows, extract, sizes, per_post)
+
+
+def _extrapolate(rows, extract, sizes, per_post, n: int = 1_000_000) -> None:
+    """What 1,000,000 posts with grids take, from the largest N measured."""
+    big = max(sizes)
+    grid, pooled = per_post["grid"] * n, per_post["pooled"] * n
+    print(f"\nextrapolation to {n:,} posts with grids (from N={big:,}):")
+    print(f"  disk: {_gb(grid)} of float16 grids + {_gb(pooled)} of pooled vectors")
+    for model in MODELS:
+        r = next(r for r in rows if r["model"] == model and r["n"] == big and r["mode"] == "stream")
+        hours = r["epoch_s"] / big * n / 3600
+        read = (per_post["grid"] if model == "attention" else per_post["pooled"]) * big
+        rate = read / r["epoch_s"]
+        print(
+            f"  {MODELS[model]}: one epoch ~{hours:.1f} h on this machine; peak RSS stays "
+            f"~{_gb(r['peak_rss'])} streamed (in memory its features alone would need "
+            f"{_gb(read / big * n)}); reads {rate / 1e6:.0f} MB/s of shards"
+        )
+    if extract:
+        m = max(extract)
+        hours = extract[m]["epoch_s"] / m * n / 3600
+        print(
+            f"  extraction: ~{hours:.1f} h on this machine (split it: `features --shard i/k` on "
+            f"k machines, then `--merge`); peak RSS ~{_gb(extract[m]['peak_rss'])}"
+        )
+    print(
+        "  needs: the disk above (the page cache will not hold it: shards are read at the rates "
+        "above, sequentially per shard), a few GB of RAM whatever N, and for time, more "
+        "cores or accelerators (multi-worker training, sharded extraction)"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

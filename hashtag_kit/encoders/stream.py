@@ -1,0 +1,281 @@
+"""Cached features streamed shard by shard through `tf.data`, for `model.fit` on any number of posts.
+
+`feature_dataset(sources, ids, ...)` reads the feature cache's shards (`CachedFeatures` from
+`open_features` or `extract_features(..., load=False)`) for a list of posts. A *source* names
+one model input and where it comes from: `(features, "pooled" | "grid" | "mask")`; the grid is
+read only when a source asks for it. Posts are read in blocks (the posts of one shard, in the
+order of `ids`), several blocks are read in parallel and, when shuffling, the posts of `CYCLE`
+shards are interleaved, then mixed in a shuffle buffer; then batches and prefetching. Memory
+holds the blocks in flight, the shuffle buffer and the prefetched batches, never a whole-dataset
+array: peak memory does not grow with the number of posts (`python -m hashtag_kit bench scale`);
+the buffers have fixed sizes (`READERS`, `CYCLE`, `SHUFFLE_BUFFER`, `PREFETCH`), not tf.data's
+AUTOTUNE, so what the pipeline holds does not depend on N or on the epoch's length.
+
+Per-post inputs that are not cached features (tag ids, user histories, caption tokens) and the
+targets are given by the caller: a small `(N, ...)` array aligned with `ids`, or a function of
+the posts' positions in `ids` (e.g. building multi-hot targets block by block).
+
+`load_inputs` is the in-memory counterpart (only the features the sources name; grids stay
+float16), and `fit_inputs` chooses between the two by size, logs why, and returns the keyword
+arguments of `model.fit`.
+
+Example:
+    >>> from hashtag_kit.encoders.cache import open_features
+    >>> img, txt = open_features(run, "image"), open_features(run, "text")
+    >>> sources = {"image": (img, "pooled"), "image_mask": (img, "mask"),
+    ...            "text": (txt, "pooled"), "text_mask": (txt, "mask")}
+    >>> ds = feature_dataset(sources, ids, {"history": hist, "decoder_in": dec}, tags,
+    ...                      batch_size=64, shuffle=True, seed=0)  # doctest: +SKIP
+    >>> model.fit(ds, epochs=5)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from hashtag_kit.encoders import cache
+from hashtag_kit.encoders.cache import CachedFeatures
+
+log = logging.getLogger("hashtag_kit.encoders")
+
+FIELDS = ("pooled", "grid", "mask")
+CYCLE = 4  # shards whose posts are interleaved when shuffling
+SHUFFLE_BUFFER = 1024  # posts
+READERS = 2  # blocks read in parallel
+PREFETCH = 2  # batches ready ahead of the training step
+MAX_BLOCK = 512  # posts read at once (a shard's posts in `ids`, or a run of posts without)
+POOLED_SHARDS = 16  # pooled-only shards kept decoded (a few MB): secondary sources re-use them
+MEMORY_BUDGET = 2 * 1024**3  # bytes of features `fit_inputs` keeps in memory ("auto")
+
+Source = tuple[CachedFeatures, str]
+Targets = np.ndarray | Callable[[np.ndarray], np.ndarray] | None
+
+
+def _spec(features: CachedFeatures, field: str) -> tuple[tuple, str]:
+    """(shape of one post's value, dtype) of a source."""
+    if field not in FIELDS:
+        raise ValueError(f"a source's field must be one of {FIELDS}, not {field!r}")
+    if field == "grid":
+        if not features.grid:
+            raise ValueError(
+                f"{features.store.path}: no grids were extracted; extract with grid=True "
+                "(`python -m hashtag_kit features RUN --grid`)"
+            )
+        return features.grid_shape, "float16"
+    return ((features.dim,), "float32") if field == "pooled" else ((), "float32")
+
+
+def bytes_per_post(sources: Mapping[str, Source]) -> int:
+    """Bytes one post's cached features take in memory (float16 grid, float32 vectors)."""
+    return sum(
+        int(np.prod(shape)) * np.dtype(dt).itemsize
+        for shape, dt in (_spec(f, field) for f, field in sources.values())
+    )
+
+
+class _Blocks:
+    """Reads the sources' values of a block of posts (numpy, in `tf.numpy_function`)."""
+
+    def __init__(self, sources, ids, arrays, targets) -> None:
+        self.names = list(sources)
+        self.specs = [_spec(f, field) for f, field in sources.values()]
+        self.fields = [field for _, field in sources.values()]
+        n = len(ids)
+        self.where = []  # per source: (shard paths, shard per post, row per post)
+        for f, field in sources.values():
+            self.where.append(f.locate(ids, grid=field == "grid"))
+        self.arrays = {k: np.asarray(v) for k, v in (arrays or {}).items()}
+        for k, v in self.arrays.items():
+            if len(v) != n:
+                raise ValueError(f"array {k!r} has {len(v)} rows for {n} posts")
+        self.targets = targets
+        if targets is not None and not callable(targets) and len(targets) != n:
+            raise ValueError(f"targets have {len(targets)} rows for {n} posts")
+        # blocks: runs of posts whose primary source (the grid if any) sits in one shard
+        primary = self.fields.index("grid") if "grid" in self.fields else 0
+        shard = self.where[primary][1] if self.where else np.zeros(n, np.int64)
+        cuts = [0, *(np.flatnonzero(np.diff(shard)) + 1).tolist(), n]
+        self.blocks = []
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            self.blocks += [(s, min(s + MAX_BLOCK, b)) for s in range(a, b, MAX_BLOCK)]
+        self._pooled: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _read(self, path, grid: bool):
+        """(pooled, grid or None) of one shard, checksums verified; pooled-only reads are
+        kept in a small LRU (a secondary source's shard serves several blocks)."""
+        if grid:
+            return cache.read_shard(path, True)[1:]
+        with self._lock:
+            got = self._pooled.get(path)
+            if got is not None:
+                self._pooled.move_to_end(path)
+                return got
+        got = cache.read_shard(path, False)[1:]
+        with self._lock:
+            self._pooled[path] = got
+            while len(self._pooled) > POOLED_SHARDS:
+                self._pooled.popitem(last=False)
+        return got
+
+    def read(self, b: int) -> list[np.ndarray]:
+        """The values of block `b`: one array per source, then the arrays, then the targets."""
+        pos = np.arange(*self.blocks[int(b)])
+        out = []
+        for (paths, shard, row), field, (shape, dt) in zip(
+            self.where, self.fields, self.specs, strict=True
+        ):
+            s, r = shard[pos], row[pos]
+            if field == "mask":
+                out.append((s >= 0).astype(dt))
+                continue
+            value = np.zeros((len(pos), *shape), dt)
+            for k in np.unique(s[s >= 0]):
+                sel = s == k
+                pooled, grid = self._read(paths[k], field == "grid")
+                src = grid if field == "grid" else pooled
+                value[sel] = src[r[sel]].reshape(-1, *shape)
+            out.append(value)
+        out += [v[pos] for v in self.arrays.values()]
+        if self.targets is not None:
+            y = self.targets(pos) if callable(self.targets) else self.targets[pos]
+            out.append(np.asarray(y))
+        return out
+
+
+def feature_dataset(
+    sources: Mapping[str, Source],
+    ids: Sequence[str],
+    arrays: Mapping[str, np.ndarray] | None = None,
+    targets: Targets = None,
+    *,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int = 0,
+    cycle: int = CYCLE,
+    buffer: int = SHUFFLE_BUFFER,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
+    """A `tf.data.Dataset` of `(x, y)` batches (`x` alone without targets) streamed from shards.
+
+    Args:
+        sources: input name -> `(CachedFeatures, field)`; field "pooled" gives float32
+            `(batch, D)`, "grid" float16 `(batch, R, C)` (models cast it), "mask" float32
+            `(batch,)` (1 = the post has the features; absent posts get zero features).
+        ids: the posts, e.g. a split's ids; without shuffling, batches follow this order.
+        arrays: input name -> per-post array `(N, ...)` aligned with `ids` (small inputs).
+        targets: `(N, ...)` array aligned with `ids`, or a function of an int64 array of
+            positions in `ids` returning their targets (called once per block), or None.
+        batch_size: posts per batch.
+        shuffle: shuffle blocks, interleave `cycle` of them, then a `buffer`-post shuffle; a
+            new order every epoch, the same orders for the same `seed`. Every post comes
+            exactly once per epoch.
+        cycle, buffer: see `shuffle`; memory holds about `cycle` blocks and `buffer` posts.
+        drop_remainder: drop the last, smaller batch.
+
+    Returns:
+        A dataset with a known number of batches, for `model.fit` / `model.predict`.
+    """
+    blocks = _Blocks(sources, ids, arrays, targets)
+    names = [*blocks.names, *blocks.arrays]
+    n_x = len(names)
+    specs = [(dt, shape) for shape, dt in blocks.specs]
+    specs += [(a.dtype, a.shape[1:]) for a in blocks.arrays.values()]
+    if targets is not None:
+        y = np.asarray(targets(np.arange(1)) if callable(targets) else targets[:1])
+        specs.append((y.dtype, y.shape[1:]))
+    dtypes = [tf.as_dtype(dt) for dt, _ in specs]
+
+    def read(b):
+        outs = tf.numpy_function(blocks.read, [b], dtypes, stateful=False)
+        outs = [tf.ensure_shape(o, (None, *s)) for o, (_, s) in zip(outs, specs, strict=True)]
+        x = dict(zip(names, outs[:n_x], strict=True))
+        return (x, outs[n_x]) if len(outs) > n_x else x
+
+    ds = tf.data.Dataset.range(len(blocks.blocks))
+    if shuffle:
+        ds = ds.shuffle(max(1, len(blocks.blocks)), seed=seed, reshuffle_each_iteration=True)
+    # fixed, small buffers: what the pipeline holds is bounded by construction
+    ds = ds.map(read, num_parallel_calls=READERS, deterministic=True)
+    if shuffle:  # mix the posts of `cycle` shards, then a shuffle buffer
+        ds = ds.interleave(
+            lambda *e: tf.data.Dataset.from_tensor_slices(e if len(e) > 1 else e[0]),
+            cycle_length=cycle,
+            block_length=1,
+        )
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    else:
+        ds = ds.unbatch()
+    n = len(ids)
+    steps = n // batch_size if drop_remainder else -(-n // batch_size)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(PREFETCH)
+    return ds.apply(tf.data.experimental.assert_cardinality(steps))
+
+
+def load_inputs(
+    sources: Mapping[str, Source],
+    ids: Sequence[str],
+    arrays: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """The in-memory counterpart of `feature_dataset`'s `x`: one array per source (reading
+    only the fields named: a grid is read only when a source asks for it), plus `arrays`."""
+    wanted: dict[int, tuple[CachedFeatures, bool]] = {}
+    for f, field in sources.values():
+        _spec(f, field)
+        grid = wanted.get(id(f), (f, False))[1] or field == "grid"
+        wanted[id(f)] = (f, grid)
+    loaded = {key: f.load(ids, grid=grid) for key, (f, grid) in wanted.items()}
+    x = {}
+    for name, (f, field) in sources.items():
+        fs = loaded[id(f)]
+        x[name] = fs.mask.astype("float32") if field == "mask" else getattr(fs, field)
+    return {**x, **{k: np.asarray(v) for k, v in (arrays or {}).items()}}
+
+
+def fit_inputs(
+    sources: Mapping[str, Source],
+    ids: Sequence[str],
+    arrays: Mapping[str, np.ndarray] | None = None,
+    targets: Targets = None,
+    *,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    seed: int = 0,
+    mode: str = "auto",
+    budget: int = MEMORY_BUDGET,
+) -> dict:
+    """Keyword arguments of `model.fit` for these posts, in memory or streamed.
+
+    `mode="auto"` keeps the features in memory (`load_inputs`: no reading during training,
+    faster for small runs) when they take at most `budget` bytes, else streams them
+    (`feature_dataset`); the choice is logged with the figures. "memory" / "stream" force it.
+
+    Returns:
+        `{"x": dataset}` or `{"x": arrays, "y": targets, "batch_size", "shuffle"}`.
+    """
+    size = bytes_per_post(sources) * len(ids)
+    if mode == "auto":
+        mode = "memory" if size <= budget else "stream"
+    if mode not in ("memory", "stream"):
+        raise ValueError(f"mode must be 'auto', 'memory' or 'stream', not {mode!r}")
+    log.info(
+        "features of %d posts: %.2f GB (budget %.2f GB) -> %s",
+        len(ids),
+        size / 1e9,
+        budget / 1e9,
+        "streamed from the cache's shards" if mode == "stream" else "held in memory",
+    )
+    if mode == "stream":
+        ds = feature_dataset(
+            sources, ids, arrays, targets, batch_size=batch_size, shuffle=shuffle, seed=seed
+        )
+        return {"x": ds}
+    y = targets(np.arange(len(ids))) if callable(targets) else targets
+    x = load_inputs(sources, ids, arrays)
+    return {"x": x, "y": y, "batch_size": batch_size, "shuffle": shuffle}

@@ -1,0 +1,184 @@
+"""Streaming cached features through tf.data: exact values, order, one pass per epoch, no grid
+unless asked; extraction memory bounded by the shards in flight; `bench scale` at tiny sizes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hashtag_kit.bench import scale
+from hashtag_kit.encoders import cache
+from hashtag_kit.encoders.cache import open_features
+from hashtag_kit.encoders.stream import feature_dataset, fit_inputs, load_inputs
+
+N = 700  # three shards of 256 and a partial one; every 50th post has no image
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("stream") / "run"
+    scale.write_synthetic(path, N, scale.TINY)
+    return path
+
+
+def _sources(run, grid=True):
+    img, txt = open_features(run, "image"), open_features(run, "text")
+    src = {"image": (img, "pooled"), "image_mask": (img, "mask"), "text": (txt, "pooled")}
+    return {**src, "regions": (img, "grid")} if grid else src
+
+
+def _collect(ds):
+    xs, ys = [], []
+    for x, y in ds.as_numpy_iterator():
+        xs.append(x)
+        ys.append(y)
+    return {k: np.concatenate([x[k] for x in xs]) for k in xs[0]}, np.concatenate(ys)
+
+
+def test_streamed_features_equal_the_cache_in_order(run):
+    src = _sources(run)
+    img, txt = src["image"][0], src["text"][0]
+    ids = img.ids[::3][::-1] + img.ids[1:40]  # a subset, out of shard order, across shards
+    rows = np.arange(len(ids))
+    ds = feature_dataset(src, ids, {"row": rows}, rows * 2, batch_size=64)
+    assert ds.cardinality().numpy() == -(-len(ids) // 64)
+    x, y = _collect(ds)
+    expect_img, expect_txt = img.load(ids, grid=True), txt.load(ids)
+    np.testing.assert_array_equal(x["row"], rows)  # order of `ids` without shuffling
+    np.testing.assert_array_equal(y, rows * 2)
+    np.testing.assert_array_equal(x["image"], expect_img.pooled)
+    np.testing.assert_array_equal(x["regions"], expect_img.grid)
+    assert x["regions"].dtype == np.float16 and x["regions"].shape[1:] == (4, 16)
+    np.testing.assert_array_equal(x["image_mask"], expect_img.mask.astype("float32"))
+    assert 0 < x["image_mask"].sum() < len(ids)  # posts without an image: mask 0, zeros
+    assert not x["regions"][x["image_mask"] == 0].any()
+    np.testing.assert_array_equal(x["text"], expect_txt.pooled)
+    # the in-memory counterpart gives the same arrays
+    mem = load_inputs(src, ids, {"row": rows})
+    for k in x:
+        np.testing.assert_array_equal(mem[k], x[k])
+
+
+def test_shuffled_stream_gives_every_post_once_per_epoch(run):
+    src = _sources(run, grid=False)
+    ids = src["image"][0].ids
+    rows = np.arange(N)
+    expect = src["image"][0].load(ids).pooled
+
+    def targets(pos):  # a function of the positions, called block by block
+        return np.stack([pos, pos % 7], axis=1)
+
+    ds = feature_dataset(src, ids, {"row": rows}, targets, batch_size=50, shuffle=True, seed=3)
+    orders = []
+    for _ in range(2):
+        x, y = _collect(ds)
+        assert sorted(x["row"].tolist()) == list(range(N))  # each post exactly once
+        np.testing.assert_array_equal(y[:, 0], x["row"])
+        np.testing.assert_array_equal(x["image"], expect[x["row"]])  # values follow the post
+        orders.append(x["row"])
+    assert not np.array_equal(orders[0], orders[1])  # a new order each epoch
+    assert not np.array_equal(orders[0], rows)  # mixed across shards
+    again = _collect(
+        feature_dataset(src, ids, {"row": rows}, targets, batch_size=50, shuffle=True, seed=3)
+    )
+    np.testing.assert_array_equal(again[0]["row"], orders[0])  # same seed, same order
+
+
+def test_the_grid_is_not_read_unless_a_source_asks(run, monkeypatch):
+    reads = []
+    real = cache.read_shard
+
+    def spy(path, grid):
+        reads.append(grid)
+        return real(path, grid)
+
+    monkeypatch.setattr(cache, "read_shard", spy)
+    src = _sources(run, grid=False)
+    ids = src["image"][0].ids
+    _collect(feature_dataset(src, ids, targets=np.zeros(N), batch_size=128))
+    x = load_inputs(src, ids)
+    assert reads and not any(reads)  # shards read, never their grids
+    assert "regions" not in x and cache.load_features(run, "image", grid=False).grid is None
+    reads.clear()
+    _collect(feature_dataset(_sources(run), ids, targets=np.zeros(N), batch_size=128))
+    assert any(reads)
+
+
+def test_fit_inputs_chooses_memory_or_stream_by_size_and_logs(run, caplog):
+    src = _sources(run)
+    ids = src["image"][0].ids
+    y = np.zeros(N, "float32")
+    with caplog.at_level(logging.INFO, logger="hashtag_kit.encoders"):
+        small = fit_inputs(src, ids, targets=y, batch_size=32)
+        big = fit_inputs(src, ids, targets=y, batch_size=32, budget=1000)
+    assert set(small) == {"x", "y", "batch_size", "shuffle"} and small["x"]["regions"].shape[0] == N
+    assert set(big) == {"x"} and big["x"].cardinality().numpy() == -(-N // 32)
+    assert "held in memory" in caplog.text and "streamed from the cache's shards" in caplog.text
+
+
+EXTRACT = """
+import resource, sys
+import keras, numpy as np
+from PIL import Image
+from hashtag_kit.encoders.cache import extract_features
+from hashtag_kit.encoders.image import ImageEncoder
+from hashtag_kit.data.posts import Post
+
+n, work = int(sys.argv[1]), sys.argv[2]
+keras.utils.set_random_seed(0)
+inp = keras.Input((32, 32, 3))  # grid 7x7x1024: 100 KB of float16 per post
+backbone = keras.Model(inp, keras.layers.Conv2D(1024, 3, strides=5, padding="same")(inp))
+enc = ImageEncoder.from_model("big_grid", backbone, 32, lambda b: b / 255.0, "test", "1" * 64)
+rng = np.random.default_rng(0)
+posts = []
+for i in range(n):
+    path = f"{work}/{i}.png"
+    Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(path)
+    posts.append(Post(id=str(i), image=path))
+enc.encode(np.zeros((32, 32, 32, 3), np.uint8))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+extract_features(work, posts, "image", enc, grid=True, load=False, progress=False, shard_size=64)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_extraction_peak_memory_does_not_grow_with_n(tmp_path):
+    """Holding the grids of 1,600 posts would add 160 MB; extraction adds about one shard."""
+    script = tmp_path / "extract.py"
+    script.write_text(EXTRACT)
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop(cache.CACHE_ENV, None)
+    growth = {}
+    for n in (100, 400, 1600):
+        work = tmp_path / f"n{n}"
+        work.mkdir()
+        out = subprocess.run(
+            [sys.executable, str(script), str(n), str(work)],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        growth[n] = int(out.stdout.split()[-1]) / 1024  # MiB
+        assert len(list((work / "features").glob("*/shard-*.npz"))) == -(-n // 64)
+    assert growth[1600] - growth[100] < 60, growth  # 150 MB more if grids were kept
+
+
+def test_bench_scale_prints_its_table_at_tiny_sizes(capsys):
+    assert scale.main(["--tiny"]) == 0
+    out = capsys.readouterr().out
+    for model in ("encoder-decoder", "attention classifier"):
+        for n, mode in ((60, "stream"), (240, "stream"), (240, "memory")):
+            assert re_row(out, model, n, mode), out
+    assert "extraction (grid)" in out and "targets (smallest -> largest N" in out
+    assert "extrapolation to 1,000,000 posts with grids" in out
+
+
+def re_row(out: str, label: str, n: int, mode: str) -> bool:
+    return bool(re.search(rf"{label}\s+{n:,}\s+{mode}\s+\d+ MB\s+[\d.]+\s+[\d.]+", out))
