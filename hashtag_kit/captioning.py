@@ -169,7 +169,7 @@ def build_caption_data(
 
     Args:
         posts: posts with images and `captions` (task "caption") or `paragraph` ("paragraph").
-        features: a `hashtag_kit.encoders.cache.FeatureSet` with `grid` (N, R, C) covering the
+        features: a `hashtag_kit.features.cache.FeatureSet` with `grid` (N, R, C) covering the
             posts (`extract_features(..., grid=True)`).
         tokenizer: fitted on the training references.
         task: "caption" or "paragraph".
@@ -182,7 +182,7 @@ def build_caption_data(
     if getattr(features, "grid", None) is None:
         raise ValueError(
             "the image features have no grid (regions): extract them with "
-            "hashtag_kit.encoders.cache.extract_features(run_dir, posts, 'image', grid=True)"
+            "hashtag_kit.features.cache.extract_features(run_dir, posts, 'image', grid=True)"
         )
     row_of = {str(i): r for r, i in enumerate(features.ids)}
     ids, rows, refs, images, pair_image, pair_tokens = [], [], {}, {}, [], []

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,6 +202,70 @@ def preprocess(argv: list[str]) -> int:
         raise UserError(str(e)) from None
     print(f"{len(out['posts'])} posts, {len(out['vocab']['hashtags'])} hashtags -> {args.run}")
     print(out["report"].summary())
+    return 0
+
+
+def features(argv: list[str]) -> int:
+    from hashtag_kit.data.posts import read_posts
+    from hashtag_kit.encoders.image import WeightsUnavailableError
+    from hashtag_kit.features.cache import CACHE_ENV, KINDS, extract_features, get_encoder
+    from hashtag_kit.report import RunReport
+    from hashtag_kit.run import RunDir
+
+    ap = parser(
+        "features",
+        "Extract and cache image/text features for a run's posts "
+        "(01_preprocess/posts.jsonl unless --posts is given).",
+    )
+    ap.add_argument("run_dir", help="run directory, e.g. outputs/default")
+    ap.add_argument("--kind", choices=[*KINDS, "both"], default="both")
+    ap.add_argument("--image-encoder", default="auto", help="auto|inception_v3|efficientnet_lite0")
+    ap.add_argument("--text-encoder", default="auto", help="auto|use_v4|use_multilingual_v3")
+    ap.add_argument("--image-weights", help="an InceptionV3 weight file (.h5) to load by path")
+    ap.add_argument("--use-v4", help="a USE v4 SavedModel folder or TF Hub handle")
+    ap.add_argument("--grid", action="store_true", help="also store image region grids")
+    ap.add_argument("--shard", help="i/n: compute only worker i of n (then --merge)")
+    ap.add_argument("--merge", action="store_true", help="assemble the index from shards only")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--cache-dir", help=f"shared store folder (default ${CACHE_ENV} or the run)")
+    ap.add_argument("--posts", help="a post manifest to use instead of the run's")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    posts = read_posts(args.posts) if args.posts else RunDir(args.run_dir).load_posts()
+    kinds = list(KINDS) if args.kind == "both" else [args.kind]
+    chosen = {
+        "image": (args.image_encoder, args.image_weights),
+        "text": (args.text_encoder, args.use_v4),
+    }
+    try:  # the encoders first: missing weights are a one-line error, before any work
+        encoders = {kind: get_encoder(kind, *chosen[kind]) for kind in kinds}
+    except WeightsUnavailableError as e:
+        raise UserError(str(e)) from None
+    for kind in kinds:
+        report = RunReport()
+        t0 = time.perf_counter()
+        fs = extract_features(
+            args.run_dir,
+            posts,
+            kind,
+            encoders[kind],
+            grid=args.grid,
+            shard=args.shard,
+            batch_size=args.batch_size,
+            report=report,
+            progress=not args.no_progress,
+            cache_dir=args.cache_dir,
+            compute=not args.merge,
+            load=False,  # memory bounded by a shard, whatever the number of posts
+        )
+        n = len(fs)
+        print(
+            f"{kind}: {fs.encoder['id']} {int(fs.mask().sum())}/{n} present, "
+            f"pooled {(n, fs.dim)}"
+            + (f", grid {(n, *fs.grid_shape)}" if fs.grid else "")
+            + f" in {time.perf_counter() - t0:.1f}s; {report.summary()}"
+        )
     return 0
 
 
@@ -575,10 +640,7 @@ def _module_main(module: str):
 #: command -> (what runs it, one line of help)
 COMMANDS = {
     "preprocess": (preprocess, "load, clean and split a dataset into a run directory"),
-    "features": (
-        _module_main("hashtag_kit.encoders.cache"),
-        "extract and cache image/text features for a run",
-    ),
+    "features": (features, "extract and cache image/text features for a run"),
     "recommend": (recommend, "recommend hashtags for an image and/or caption"),
     "evaluate": (evaluate, "evaluations that write metrics.json (tweets, fusion, flickr8k)"),
     "bench": (_module_main("hashtag_kit.bench"), "benchmarks that print their figures"),

@@ -218,7 +218,7 @@ def test_real_coco_photos_through_the_cache(real_data, tmp_path, monkeypatch):
     """Real COCO JPEGs -> cached EfficientNet-Lite0 features -> ImageNet head: photos annotated
     with a cat or dog get a cat/dog class in their top 5 far more often than the others."""
     from hashtag_kit.data import load_dataset
-    from hashtag_kit.encoders.cache import extract_features
+    from hashtag_kit.features.cache import extract_features
     from hashtag_kit.report import RunReport
 
     monkeypatch.delenv("HASHTAG_KIT_FEATURE_CACHE", raising=False)

@@ -13,10 +13,10 @@ import tensorflow as tf
 
 from hashtag_kit.data.posts import Post
 from hashtag_kit.encoders import text as text_mod
-from hashtag_kit.encoders.cache import extract_features, load_features
 from hashtag_kit.encoders.image import WeightsUnavailableError
 from hashtag_kit.encoders.text import get_text_encoder, resolve_text_encoder
 from hashtag_kit.encoders.universal_sentence_encoder import UniversalSentenceEncoder
+from hashtag_kit.features.cache import extract_features, load_features
 from hashtag_kit.report import RunReport
 
 

@@ -19,9 +19,9 @@ import pytest
 from PIL import Image
 
 from hashtag_kit.data.posts import Post
-from hashtag_kit.encoders import cache
-from hashtag_kit.encoders.cache import FeatureSet, extract_features, load_features
 from hashtag_kit.encoders.image import ImageEncoder
+from hashtag_kit.features import cache
+from hashtag_kit.features.cache import FeatureSet, extract_features, load_features
 from hashtag_kit.report import RunReport
 
 
@@ -367,7 +367,7 @@ def test_grid_requested_after_pooled_only(tmp_path, posts, tiny_encoder, monkeyp
 KILLABLE = """
 import sys, time
 import numpy as np
-from hashtag_kit.encoders.cache import extract_features
+from hashtag_kit.features.cache import extract_features
 from hashtag_kit.data.posts import Post
 
 class SlowBag:  # a numpy stand-in text encoder, slow enough to be killed midway

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from hashtag_kit.bench import scale
-from hashtag_kit.encoders import cache
-from hashtag_kit.encoders.cache import open_features
-from hashtag_kit.encoders.stream import feature_dataset, fit_inputs, load_inputs
+from hashtag_kit.features import cache
+from hashtag_kit.features.cache import open_features
+from hashtag_kit.features.stream import feature_dataset, fit_inputs, load_inputs
 
 N = 700  # three shards of 256 and a partial one; every 50th post has no image
 
@@ -126,7 +126,7 @@ EXTRACT = """
 import resource, sys
 import keras, numpy as np
 from PIL import Image
-from hashtag_kit.encoders.cache import extract_features
+from hashtag_kit.features.cache import extract_features
 from hashtag_kit.encoders.image import ImageEncoder
 from hashtag_kit.data.posts import Post
 

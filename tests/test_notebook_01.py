@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from hashtag_kit.encoders.cache import load_features
+from hashtag_kit.features.cache import load_features
 from hashtag_kit.run import RunDir
 
 pytestmark = pytest.mark.smoke

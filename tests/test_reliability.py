@@ -298,7 +298,7 @@ def test_disk_full_during_extraction_is_one_line_and_the_retry_works(tmp_path, m
 
     from hashtag_kit.__main__ import main
     from hashtag_kit.data.posts import Post, write_posts
-    from hashtag_kit.encoders import cache
+    from hashtag_kit.features import cache
 
     manifest = tmp_path / "posts.jsonl"
     write_posts(manifest, [Post(id=f"p{i}", text=f"a walk on the beach {i}") for i in range(5)])
@@ -330,7 +330,7 @@ def test_a_moved_run_reads_its_own_feature_shards(tmp_path, monkeypatch):
     import json
 
     from hashtag_kit.data.posts import Post
-    from hashtag_kit.encoders import cache
+    from hashtag_kit.features import cache
 
     monkeypatch.delenv(cache.CACHE_ENV, raising=False)
     posts = [Post(id=f"p{i}", text=f"sunset over the sea {i}") for i in range(4)]

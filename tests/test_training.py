@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @dataclass
 class FakeFeatures:
-    """Stands in for `hashtag_kit.encoders.cache.FeatureSet` (ids, pooled, mask, take)."""
+    """Stands in for `hashtag_kit.features.cache.FeatureSet` (ids, pooled, mask, take)."""
 
     ids: list
     pooled: np.ndarray

@@ -188,7 +188,7 @@ class NearestNeighbourRecommender(PopularityRecommender):
     `recommend` call is kept in `n_without_features`.
 
     Args:
-        features: a FeatureSet (`hashtag_kit.encoders.cache`) covering the training and the
+        features: a FeatureSet (`hashtag_kit.features.cache`) covering the training and the
             query posts (looked up by post id), or a list of FeatureSets (e.g. image and text)
             whose L2-normalised pooled vectors are concatenated; a post then needs at least one.
         n_neighbours: how many neighbours vote (default 10).
@@ -257,7 +257,7 @@ class NearestNeighbourRecommender(PopularityRecommender):
         if not keep:
             raise ValueError(
                 "no training post has features and hashtags: extract features for the "
-                "training posts first (hashtag_kit.encoders.cache.extract_features)"
+                "training posts first (hashtag_kit.features.cache.extract_features)"
             )
         self._train_vecs = vecs[keep]
         self._train_ids = [train_posts[j].id for j in keep]

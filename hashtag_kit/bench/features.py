@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import numpy as np
 
-    from hashtag_kit.encoders.cache import extract_features
     from hashtag_kit.encoders.image import get_image_encoder
+    from hashtag_kit.features.cache import extract_features
     from hashtag_kit.report import RunReport
 
     keras.utils.set_random_seed(0)
@@ -301,7 +301,7 @@ def _stage_costs(enc, posts, model, grid: bool) -> dict:
     """CPU ms per image of each pipeline step run alone on this thread, over `posts`."""
     import numpy as np
 
-    from hashtag_kit.encoders.cache import write_shard
+    from hashtag_kit.features.cache import write_shard
 
     def cpu_ms(fn, *a):
         c0 = time.process_time()

@@ -76,7 +76,7 @@ def random_features(n: int, image_dim: int, text_dim: int, seed: int = 0) -> dic
 
 def run_inputs(run_dir: str, n: int):
     """The run's trained recommender and its cached test features."""
-    from hashtag_kit.encoders.cache import load_features
+    from hashtag_kit.features.cache import load_features
     from hashtag_kit.recommender import Recommender
     from hashtag_kit.run import RunDir
 

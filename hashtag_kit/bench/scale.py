@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashtag_kit.encoders import cache
+from hashtag_kit.features import cache
 
 SIZES, LARGE, TINY_SIZES = (1_200, 12_000), 120_000, (60, 240)
 EXTRACT_MAX = 12_000  # extraction is timed at the sizes up to this
@@ -108,7 +108,7 @@ def _model_inputs(model_name: str, run: Path, dims: dict):
     """(model, sources, arrays, targets) of one model on the synthetic run."""
     import keras
 
-    from hashtag_kit.encoders.cache import open_features
+    from hashtag_kit.features.cache import open_features
     from hashtag_kit.models import AttentionHashtagClassifier, HashtagEncoderDecoder
     from hashtag_kit.models.attention_classifier import compile_classifier
     from hashtag_kit.models.encoder_decoder import N_SPECIAL, START, HashtagSetLoss
@@ -147,7 +147,7 @@ def _model_inputs(model_name: str, run: Path, dims: dict):
 
 
 def _train_child(run: Path, model_name: str, mode: str, dims: dict) -> dict:
-    from hashtag_kit.encoders.stream import fit_inputs
+    from hashtag_kit.features.stream import fit_inputs
 
     model, ids, sources, arrays, targets = _model_inputs(model_name, run, dims)
     m = BATCH + BATCH // 2  # a full and a smaller batch, as the epoch has: one trace
@@ -166,7 +166,7 @@ def _extract_child(work: Path, n: int) -> dict:
     from PIL import Image
 
     from hashtag_kit.data.posts import Post
-    from hashtag_kit.encoders.cache import extract_features, get_encoder
+    from hashtag_kit.features.cache import extract_features, get_encoder
 
     rng = np.random.default_rng(n)
     pictures = work / "pictures"

@@ -1,4 +1,4 @@
-"""Pretrained image and text encoders and the feature cache every model reads.
+"""Pretrained image and text encoders (their features are cached by `hashtag_kit.features`).
 
 Modules (imported on demand; importing this package loads neither TensorFlow nor weights):
 
@@ -10,13 +10,4 @@ Modules (imported on demand; importing this package loads neither TensorFlow nor
 * `hashtag_kit.encoders.text` — `get_text_encoder("auto" | "use_v4" | "use_multilingual_v3")`,
   `TextEncodingWorker` (a numpy-only encoder in a child process);
 * `hashtag_kit.encoders.universal_sentence_encoder` — the `UniversalSentenceEncoder` Keras layer;
-* `hashtag_kit.encoders.cache` — `extract_features(run_dir, posts, kind)` /
-  `load_features(run_dir, kind)` -> `FeatureSet`, and the `features` command.
-  `open_features(run_dir, kind)` -> `CachedFeatures` (left in their shards);
-* `hashtag_kit.encoders.stream` — `feature_dataset(...)`: cached features streamed through
-  `tf.data` (runs larger than memory); `fit_inputs(...)` picks in-memory or streamed by size.
-
-Example:
-    >>> from hashtag_kit.encoders.cache import extract_features, load_features
-    >>> fs = extract_features("outputs/default", posts, "image", grid=True)  # doctest: +SKIP
 """

@@ -283,7 +283,7 @@ def run_encoders(meta: dict, warnings: list[str] | None = None) -> dict:
 
 def split_features(cache_run: Path, posts: list[Post], encoders: dict, report, progress=False):
     """(image FeatureSet with grid, text FeatureSet) of `posts`, cached under `cache_run`."""
-    from hashtag_kit.encoders.cache import extract_features
+    from hashtag_kit.features.cache import extract_features
 
     image = extract_features(
         cache_run, posts, "image", encoders["image"], grid=True, report=report, progress=progress
@@ -427,8 +427,8 @@ def baseline_rankings(rd, train_posts, posts, image_fs, tags, missing, report) -
     features), and zero-shot ImageNet labels (notebook 03's baselines)."""
     from hashtag_kit.baselines.ranking import NearestNeighbourRecommender, PopularityRecommender
     from hashtag_kit.baselines.zero_shot import ZeroShotRecommender
-    from hashtag_kit.encoders.cache import FeatureSet, load_features
     from hashtag_kit.encoders.image import WeightsUnavailableError
+    from hashtag_kit.features.cache import FeatureSet, load_features
 
     out = {}
     try:

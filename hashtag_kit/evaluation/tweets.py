@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from hashtag_kit.data.posts import Post
-from hashtag_kit.encoders.cache import FeatureSet
+from hashtag_kit.features.cache import FeatureSet
 from hashtag_kit.report import RunReport
 from hashtag_kit.reproduce import TWEETEVAL, execute
 from hashtag_kit.run import read_json

@@ -240,7 +240,7 @@ def classifier_inputs(
         if getattr(image_features, "grid", None) is None:
             raise ValueError(
                 "image features have no region grid: extract them with grid=True "
-                "(hashtag_kit.encoders.cache.extract_features(..., grid=True))"
+                "(hashtag_kit.features.cache.extract_features(..., grid=True))"
             )
         index = {str(i): r for r, i in enumerate(image_features.ids)}
         grid = image_features.grid

@@ -206,7 +206,7 @@ def make_arrays(
     max_tags: int,
     existing_len: int = 0,
 ) -> PostArrays:
-    """Arrays for `posts` from FeatureSets (`hashtag_kit.encoders.cache`) and a history array.
+    """Arrays for `posts` from FeatureSets (`hashtag_kit.features.cache`) and a history array.
 
     Args:
         posts: the posts, in the row order wanted.
@@ -267,7 +267,7 @@ def load_run_data(
     text_encoder: str = "auto",
 ) -> RunData:
     """Read a run's frozen split, vocabulary and cached features into `RunData`."""
-    from hashtag_kit.encoders.cache import load_features
+    from hashtag_kit.features.cache import load_features
     from hashtag_kit.run import RunDir
 
     rd = RunDir(run_dir)

@@ -20,7 +20,7 @@ float16), and `fit_inputs` chooses between the two by size, logs why, and return
 arguments of `model.fit`.
 
 Example:
-    >>> from hashtag_kit.encoders.cache import open_features
+    >>> from hashtag_kit.features.cache import open_features
     >>> img, txt = open_features(run, "image"), open_features(run, "text")
     >>> sources = {"image": (img, "pooled"), "image_mask": (img, "mask"),
     ...            "text": (txt, "pooled"), "text_mask": (txt, "mask")}
@@ -39,8 +39,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from hashtag_kit.encoders import cache
-from hashtag_kit.encoders.cache import CachedFeatures
+from hashtag_kit.features import cache
+from hashtag_kit.features.cache import CachedFeatures
 
 log = logging.getLogger("hashtag_kit.encoders")
 

@@ -4,7 +4,7 @@
 a `FeatureSet` aligned with the posts; `load_features(run_dir, kind)` reads it back later
 (notebooks 02-05), reading only the rows (and the grid only when) asked. `open_features` and
 `extract_features(..., load=False)` return `CachedFeatures` instead: the features left in their
-shards, for `hashtag_kit.encoders.stream` to stream through `tf.data` (runs larger than memory).
+shards, for `hashtag_kit.features.stream` to stream through `tf.data` (runs larger than memory).
 Command line (also parallel workers and their merge):
 
     python -m hashtag_kit features outputs/default --kind both --grid
@@ -42,14 +42,11 @@ runs on the current one; when the network is ahead, its thread decodes too inste
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
 import os
-import sys
 import threading
-import time
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -918,7 +915,7 @@ class CachedFeatures:
     """Features of a list of posts left in their shards: nothing is read until asked.
 
     What `open_features` and `extract_features(..., load=False)` return. `load(ids)` reads
-    rows into a `FeatureSet`; `hashtag_kit.encoders.stream.feature_dataset` streams them,
+    rows into a `FeatureSet`; `hashtag_kit.features.stream.feature_dataset` streams them,
     shard by shard, through `tf.data`.
 
     Args:
@@ -1040,72 +1037,3 @@ def load_features(
         RuntimeError: cached shards are missing or corrupt (re-run the extraction).
     """
     return open_features(run_dir, kind, encoder).load(ids, grid)
-
-
-# -- command line ------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m hashtag_kit features",
-        description="Extract and cache image/text features for a run's posts "
-        "(01_preprocess/posts.jsonl unless --posts is given).",
-    )
-    parser.add_argument("run_dir", help="run directory, e.g. outputs/default")
-    parser.add_argument("--kind", choices=[*KINDS, "both"], default="both")
-    parser.add_argument(
-        "--image-encoder", default="auto", help="auto|inception_v3|efficientnet_lite0"
-    )
-    parser.add_argument("--text-encoder", default="auto", help="auto|use_v4|use_multilingual_v3")
-    parser.add_argument("--image-weights", help="an InceptionV3 weight file (.h5) to load by path")
-    parser.add_argument("--use-v4", help="a USE v4 SavedModel folder or TF Hub handle")
-    parser.add_argument("--grid", action="store_true", help="also store image region grids")
-    parser.add_argument("--shard", help="i/n: compute only worker i of n (then --merge)")
-    parser.add_argument("--merge", action="store_true", help="assemble the index from shards only")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument(
-        "--cache-dir", help=f"shared store folder (default ${CACHE_ENV} or the run)"
-    )
-    parser.add_argument("--posts", help="a post manifest to use instead of the run's")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-    from hashtag_kit.data.posts import read_posts
-    from hashtag_kit.encoders.image import WeightsUnavailableError
-
-    posts = read_posts(args.posts) if args.posts else RunDir(args.run_dir).load_posts()
-    kinds = list(KINDS) if args.kind == "both" else [args.kind]
-    chosen = {
-        "image": (args.image_encoder, args.image_weights),
-        "text": (args.text_encoder, args.use_v4),
-    }
-    try:  # the encoders first: missing weights are a one-line error, before any work
-        encoders = {kind: get_encoder(kind, *chosen[kind]) for kind in kinds}
-    except WeightsUnavailableError as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    for kind in kinds:
-        report = RunReport()
-        t0 = time.perf_counter()
-        fs = extract_features(
-            args.run_dir,
-            posts,
-            kind,
-            encoders[kind],
-            grid=args.grid,
-            shard=args.shard,
-            batch_size=args.batch_size,
-            report=report,
-            progress=not args.no_progress,
-            cache_dir=args.cache_dir,
-            compute=not args.merge,
-            load=False,  # memory bounded by a shard, whatever the number of posts
-        )
-        n = len(fs)
-        print(
-            f"{kind}: {fs.encoder['id']} {int(fs.mask().sum())}/{n} present, "
-            f"pooled {(n, fs.dim)}"
-            + (f", grid {(n, *fs.grid_shape)}" if fs.grid else "")
-            + f" in {time.perf_counter() - t0:.1f}s; {report.summary()}",
-            file=sys.stdout,
-        )
-    return 0
