@@ -94,3 +94,13 @@ def test_no_module_level_getattr():
         )
     ]
     assert offenders == []
+
+
+def test_argument_parsing_lives_in_the_command_line_module():
+    """Library modules take plain arguments; `cli.py` (and the benchmarks behind `bench`) parse."""
+    parsers = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "import argparse" in path.read_text(encoding="utf-8")
+    )
+    assert parsers and all(p == "cli.py" or p.startswith("bench/") for p in parsers), parsers
