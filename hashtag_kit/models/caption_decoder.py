@@ -37,6 +37,7 @@ from keras import ops
 
 from hashtag_kit.decoding import beam_search, compiled, log_softmax64
 from hashtag_kit.layers.additive_attention import AdditiveAttention
+from hashtag_kit.vocabulary import END, START
 
 
 def _grid_and_tokens(inputs):
@@ -497,8 +498,8 @@ def _caption_decoder(model, width, max_length, trigram_alpha, attention, start_i
 
 
 def generate_captions(model, grid, tokenizer, **kwargs) -> tuple[list[str], list | None]:
-    """`decode_captions` with the tokenizer's `<start>` / `<end>` ids; (texts, attention or
-    None). `**kwargs` go to it (`beam_width`, `max_length`, `trigram_alpha`, ...)."""
-    ids = {"start_id": tokenizer.start_id, "end_id": tokenizer.end_id}
-    seqs, attention = decode_captions(model, grid, **ids, **kwargs)
+    """`decode_captions` with the vocabulary's `<start>` / `<end>` ids, decoded to text by the
+    tokenizer; (texts, attention or None). `**kwargs` go to `decode_captions` (`beam_width`,
+    `max_length`, `trigram_alpha`, ...)."""
+    seqs, attention = decode_captions(model, grid, start_id=START, end_id=END, **kwargs)
     return [tokenizer.decode(s) for s in seqs], attention
