@@ -115,16 +115,12 @@ def measure_forward(rec, posts, features, k: int, beam_width: int, repeats: int 
     decoder work of a beam search without the search."""
     import tensorflow as tf
 
-    image, image_mask, text, text_mask, n = rec._batch_features(posts, features, None)
+    feats = rec._batch_features(posts, features, None)  # image, image_mask, text, text_mask
+    n = len(feats["image"])
     users = [p.user for p in posts] if posts is not None else [None] * n
-    x = {
-        "image": image,
-        "image_mask": image_mask,
-        "text": text,
-        "text_mask": text_mask,
-        "history": rec._pad([rec._history(u)[0] for u in users], rec.history_len),
-        "decoder_in": np.ones((n, k), "int32"),
-    }
+    x = rec._inputs(feats, [rec._history(u)[0] for u in users], [[]] * n, 0)
+    x.pop("existing")  # the same inputs the model had in training
+    x["decoder_in"] = np.ones((n, k), "int32")
     x = {key: np.repeat(v, beam_width, axis=0) for key, v in x.items()}
     forward = tf.function(lambda x: rec.model(x, training=False), reduce_retracing=True)
     forward(x)  # traced
