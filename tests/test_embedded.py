@@ -363,3 +363,8 @@ def test_pretrained_features_see_the_image_signals(folder):
     for tag in ("adventure", "tbt"):
         assert probes[tag]["text_use"] > 0.85, probes[tag]
         assert probes[tag]["image_cnn"] < probes[tag]["text_use"] - 0.15, probes[tag]
+
+
+def test_default_root_is_the_checkouts_data_folder():
+    repo = Path(__file__).resolve().parent.parent
+    assert E.default_root() == repo / "data" / "embedded"

@@ -380,7 +380,7 @@ def _datasheet(posts, users, noise, bad, seed, n_posts, image_size) -> dict:
 # ---------------------------------------------------------------------------------------------
 def default_root() -> Path:
     """`<repo>/data/embedded` in a source checkout, else `~/.cache/hashtag_kit/embedded`."""
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]  # the checkout holding hashtag_kit/
     if (repo / "pyproject.toml").exists() and os.access(repo, os.W_OK):
         return repo / "data" / "embedded"
     return Path.home() / ".cache" / "hashtag_kit" / "embedded"
