@@ -14,6 +14,7 @@ from hashtag_kit.bench.caption import (
     synthetic_caption_data,
     tutorial_params,
 )
+from hashtag_kit.vocabulary import END, N_SPECIAL, START
 
 NUMBER = r"(\d+(?:\.\d+)?)"
 
@@ -58,9 +59,13 @@ def test_synthetic_caption_data_has_realistic_captions():
     assert data.grid.shape == (100, 49, 1280) and data.grid.dtype == np.float16
     assert data.pair_tokens.shape == (500, 13) and data.pair_image.max() == 99
     tokens = data.pair_tokens
-    assert (tokens[:, 0] == 2).all()
-    ends = np.argmax(tokens == 3, axis=1)
+    assert (tokens[:, 0] == START).all()
+    ends = np.argmax(tokens == END, axis=1)
     assert (ends >= 2).all() and (ends <= 12).all()  # 1 .. 11 words, then <end>
     for row, end in zip(tokens, ends, strict=True):
-        assert (row[1:end] >= 4).all() and (row[1:end] < 30).all() and (row[end + 1 :] == 0).all()
+        assert (
+            (row[1:end] >= N_SPECIAL).all()
+            and (row[1:end] < 30).all()
+            and (row[end + 1 :] == 0).all()
+        )
     assert 9 < (ends - 1).mean() < 11  # about Flickr8k's 10.8 words, a few cut at 11
