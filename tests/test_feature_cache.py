@@ -293,7 +293,7 @@ def test_command_line_extract_shard_merge(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     common = ["--posts", str(manifest), "--no-progress", "--image-encoder", "efficientnet_lite0"]
     common += ["--text-encoder", "use_multilingual_v3"]
-    assert cache.main([str(run), "--grid", *common]) == 0
+    assert features_cli([str(run), "--grid", *common]) == 0
     out = capsys.readouterr().out
     assert "image: efficientnet_lite0-" in out and "2/3 present" in out
     img, txt = load_features(run, "image"), load_features(run, "text")
@@ -305,8 +305,8 @@ def test_command_line_extract_shard_merge(tmp_path, monkeypatch, capsys):
 
     run2 = tmp_path / "run2"
     for i in range(2):
-        assert cache.main([str(run2), "--kind", "image", "--shard", f"{i}/2", *common]) == 0
-    assert cache.main([str(run2), "--kind", "image", "--merge", *common]) == 0
+        assert features_cli([str(run2), "--kind", "image", "--shard", f"{i}/2", *common]) == 0
+    assert features_cli([str(run2), "--kind", "image", "--merge", *common]) == 0
     np.testing.assert_array_equal(load_features(run2, "image").pooled, img.pooled)
 
 
@@ -488,7 +488,7 @@ def test_command_line_takes_explicit_weights_and_says_when_they_are_missing(
 
     monkeypatch.setattr(image_module, "get_image_encoder", image_encoder)
     h5 = str(tmp_path / "inception_v3.h5")
-    assert cache.main([*common, "--kind", "image", "--image-weights", h5]) == 0
+    assert features_cli([*common, "--kind", "image", "--image-weights", h5]) == 0
     assert asked == [("image", "auto", h5)]
     assert "image: tiny_test-" in capsys.readouterr().out
 
@@ -496,7 +496,7 @@ def test_command_line_takes_explicit_weights_and_says_when_they_are_missing(
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub"))
     monkeypatch.delenv("HASHTAG_KIT_USE_V4", raising=False)
     argv = [*common, "--kind", "text", "--text-encoder", "use_v4", "--use-v4", str(tmp_path / "x")]
-    assert cache.main(argv) == 2
+    assert features_cli(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"error: {tmp_path / 'x'} is not a SavedModel folder"), err
     assert "Traceback" not in "\n".join(err)
@@ -582,3 +582,10 @@ def test_large_photos_decoded_at_reduced_scale_keep_features_and_labels(real_dat
     top_full = [labels[0][0] for labels in enc.predict_labels(full, k=1)]
     top_fast = [labels[0][0] for labels in enc.predict_labels(fast, k=1)]
     assert top_fast == top_full
+
+
+def features_cli(argv: list[str]) -> int:
+    """`python -m hashtag_kit features ...`"""
+    from hashtag_kit.cli import main
+
+    return main(["features", *argv])
