@@ -181,4 +181,4 @@ def test_bench_scale_prints_its_table_at_tiny_sizes(capsys):
 
 
 def re_row(out: str, label: str, n: int, mode: str) -> bool:
-    return bool(re.search(rf"{label}\s+{n:,}\s+{mode}\s+\d+ MB\s+[\d.]+\s+[\d.]+", out))
+    return bool(re.search(rf"{label}\s+{n:,}\s+{mode}\s+[\d.]+ [MG]B\s+[\d.]+\s+[\d.]+", out))

@@ -192,7 +192,7 @@ def _child(args) -> int:
         out = _extract_child(work, args.n)
     else:
         out = _train_child(work, args.child, args.mode, dims)
-    out["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    out["peak_rss"] = _peak_rss()
     print(json.dumps(out))
     return 0
 
@@ -352,6 +352,19 @@ def _extrapolate(rows, extract, sizes, per_post, n: int = 1_000_000) -> None:
         "above, sequentially per shard), a few GB of RAM whatever N, and for time, more "
         "cores or accelerators (multi-worker training, sharded extraction)"
     )
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory, bytes. Linux's VmHWM belongs to the process's own
+    memory map (getrusage's ru_maxrss also keeps a forking parent's peak across exec, so a
+    child started from a large process, e.g. pytest, would report the parent's)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 if __name__ == "__main__":
