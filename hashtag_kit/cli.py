@@ -472,15 +472,25 @@ def evaluate_flickr8k(argv: list[str]) -> int:
     return 0
 
 
-def recommend(argv: list[str]) -> int:
+def _run_errors() -> tuple[type[Exception], ...]:
+    """What serving a run raises when the user has something to fix (the run, a file, weights):
+    reported in one line by `recommend` and `serve`."""
     from hashtag_kit.data.images import ImageError
     from hashtag_kit.encoders.image import WeightsUnavailableError
-    from hashtag_kit.recommender import (
-        RANKINGS,
-        EncoderMismatchError,
+    from hashtag_kit.recommender import EncoderMismatchError, IncompatibleRunError
+
+    return (
+        ValueError,
+        FileNotFoundError,
+        ImageError,
         IncompatibleRunError,
-        recommend_once,
+        EncoderMismatchError,
+        WeightsUnavailableError,
     )
+
+
+def recommend(argv: list[str]) -> int:
+    from hashtag_kit.recommender import RANKINGS, recommend_once
 
     ap = parser("recommend", "Recommend hashtags for an image and/or a caption with a trained run.")
     ap.add_argument("--image", help="path to the photo")
@@ -538,14 +548,7 @@ def recommend(argv: list[str]) -> int:
             accepted=args.accept,
             history=args.history,
         )
-    except (
-        ValueError,
-        ImageError,
-        FileNotFoundError,
-        IncompatibleRunError,
-        EncoderMismatchError,
-        WeightsUnavailableError,
-    ) as e:
+    except _run_errors() as e:
         raise UserError(str(e)) from None
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -561,8 +564,7 @@ def recommend(argv: list[str]) -> int:
 
 def serve(argv: list[str]) -> int:
     from hashtag_kit import web_demo as W
-    from hashtag_kit.encoders.image import WeightsUnavailableError
-    from hashtag_kit.recommender import EncoderMismatchError, IncompatibleRunError, Recommender
+    from hashtag_kit.recommender import Recommender
 
     ap = parser("serve", "Serve a local web page and JSON API that recommend hashtags with a run.")
     ap.add_argument("--run", default="outputs/default", help="run directory (default %(default)s)")
@@ -602,13 +604,7 @@ def serve(argv: list[str]) -> int:
         rec = Recommender.load(args.run, image_weights=args.image_weights, use_v4=args.use_v4)
         samples = W.load_samples(args.run, args.samples)
         app = W.create_app(rec, samples=samples, max_upload_bytes=int(args.max_upload_mb * 1e6))
-    except (
-        ValueError,
-        FileNotFoundError,
-        IncompatibleRunError,
-        EncoderMismatchError,
-        WeightsUnavailableError,
-    ) as e:
+    except _run_errors() as e:
         sock.close()
         raise UserError(str(e)) from None
     except BaseException:
