@@ -1,7 +1,8 @@
 """Training: `fit.py`, the one loop every model of the kit trains through (step timer,
 restore-best, per-epoch checkpoints with an exact resume, distribution strategy);
-`checkpoints.py`, its SHA-256 checked epoch checkpoints; `encoder_decoder.py`, notebook 02's
-model: a run's data as arrays (`load_run_data`), `train`, `evaluate`."""
+`checkpoints.py`, its SHA-256 checked epoch checkpoints; `multi_worker.py`, training on
+several machines (`strategy="multi_worker"`); `encoder_decoder.py`, notebook 02's model: a
+run's data as arrays (`load_run_data`), `train`, `evaluate`."""
 
 from hashtag_kit.training.encoder_decoder import (
     PostArrays,

@@ -5,7 +5,8 @@ fits a `HashtagEncoderDecoder` on them with a checkpoint after every epoch (an i
 training resumes from the last checkpoint and ends where an uninterrupted one would: each
 epoch's post order and tag order come from `(seed, epoch)`, and the model file carries the
 optimizer and dropout-generator states), optionally under a `tf.distribute` strategy
-("mirrored" spreads each batch over the visible devices, e.g. several GPUs), and `evaluate`
+("mirrored" spreads each batch over the visible devices, e.g. several GPUs; "multi_worker"
+over the machines TF_CONFIG names, `hashtag_kit.training.multi_worker`), and `evaluate`
 computes the ranking metrics at K = 1..10 on a test part.
 
 Launch: notebook 02 (`python -m hashtag_kit reproduce` runs it headless); each model trains in
@@ -58,7 +59,9 @@ class TrainConfig:
             reductions differ in the last bits between runs and 30 epochs amplify that into
             different models. Costs a little speed.
         strategy: "none" (default), "mirrored" (tf.distribute.MirroredStrategy over the
-            visible devices).
+            visible devices) or "multi_worker" (tf.distribute.MultiWorkerMirroredStrategy
+            over the machines TF_CONFIG names; run the same training on each; the
+            checkpoint folder on a filesystem all share). `batch_size` is the global batch.
     """
 
     fusion: str = "weighted"
@@ -396,7 +399,8 @@ def train(
         checkpoint_dir: folder for the epoch checkpoints (`checkpoint_folder` gives one per
             configuration and data); when it already holds a checkpoint of the same
             configuration, training continues after its epoch (a damaged one is skipped).
-        strategy: overrides `config.strategy` ("none", "mirrored" or a tf.distribute.Strategy).
+        strategy: overrides `config.strategy` ("none", "mirrored", "multi_worker" or a
+            tf.distribute.Strategy).
         callbacks: extra Keras callbacks; verbose: Keras fit verbosity.
     """
     if len(train_data) == 0:

@@ -19,15 +19,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from hashtag_kit.training import multi_worker
 from hashtag_kit.training.checkpoints import load_epoch_checkpoint, save_epoch_checkpoint
+
+STRATEGIES = ("none", "mirrored", "multi_worker")
 
 
 def get_strategy(strategy=None):
     """A `tf.distribute.Strategy` from "none"/None (the default strategy), "mirrored" (the
-    visible devices of this machine) or an existing strategy object.
-
-    Hook for "multi_worker": build `tf.distribute.MultiWorkerMirroredStrategy()` here (it reads
-    the cluster from TF_CONFIG) and let only the chief write checkpoints in `fit`.
+    visible devices of this machine), "multi_worker" (`MultiWorkerMirroredStrategy` over the
+    machines TF_CONFIG names, made once per process: `multi_worker.multi_worker_strategy`) or
+    an existing strategy object.
     """
     import tensorflow as tf  # Keras imports it anyway; here for its distribute API
 
@@ -37,7 +39,11 @@ def get_strategy(strategy=None):
         return strategy
     if strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
-    raise ValueError(f"strategy must be 'none', 'mirrored' or a tf.distribute.Strategy: {strategy}")
+    if strategy == "multi_worker":
+        return multi_worker.multi_worker_strategy()
+    raise ValueError(
+        f"strategy must be one of {STRATEGIES} or a tf.distribute.Strategy: {strategy}"
+    )
 
 
 def count_params(model) -> int:
@@ -150,7 +156,18 @@ def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int)
     signature = getattr(first, "signature", None) or tf.nest.map_structure(spec, first[0])
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps * (stop - start)))
-    return dataset.prefetch(2)
+    return shard_by_data(dataset.prefetch(2))
+
+
+def shard_by_data(dataset):
+    """`dataset` split between workers batch by batch (each worker reads the whole dataset and
+    keeps its part of every global batch) rather than by input files, which a generator
+    has none of: under a multi-worker strategy Keras shards it this way without a warning."""
+    import tensorflow as tf  # Keras imports it anyway; here for tf.data
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def fit(
@@ -175,7 +192,8 @@ def fit(
 
     Args:
         model: a compiled model, or a function returning one (called inside the strategy's
-            scope, and only when no checkpoint is resumed). Seed before building it.
+            scope, and only when no checkpoint is resumed; a model must have been built in
+            that scope). Seed before building it.
         data: `(x, y)` arrays (the same every epoch; `shuffle=True` lets Keras permute them,
             which under a fixed seed is the same permutation each epoch), or `batches_of(epoch)`
             giving epoch e's batches (`epochs_dataset`), whose order depends on e only.
@@ -189,17 +207,27 @@ def fit(
         checkpoint_dir: the folder of this training's checkpoints (`checkpoints.py`; None:
             none). A re-run resumes after its last verified epoch and ends where an
             uninterrupted run would (the checkpoint carries optimizer and dropout states).
+            Under "multi_worker" only the chief writes it and every worker resumes from it:
+            on several machines it must be on a filesystem they all share.
         keep_checkpoint: keep the folder when training ends (False: only an interrupted
             training leaves one).
         key: what a checkpoint must have been made with to be resumed (configuration, data).
-        strategy: "none", "mirrored" or a `tf.distribute.Strategy` (`get_strategy`).
+        strategy: "none", "mirrored", "multi_worker" or a `tf.distribute.Strategy`
+            (`get_strategy`). The global batch is `batch_size` (each of N replicas takes
+            1/N of it); a multi-worker dataset is sharded per worker (`shard_by_data`).
         callbacks: extra Keras callbacks; verbose: Keras fit verbosity.
     """
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     key = key if key is not None else {}
     history: dict = {"loss": [], "val_loss": []}
     start, best, notes = 0, (None, None), []
-    with get_strategy(strategy).scope():
+    strategy = get_strategy(strategy)
+    if isinstance(model, keras.Model) and model.distribute_strategy is not strategy:
+        raise ValueError(
+            "the model was built outside the strategy's scope: pass a function that builds it "
+            "(fit calls it inside the scope)"
+        )
+    with strategy.scope():
         found = load_epoch_checkpoint(folder, key, notes)
         if found is not None:
             model = found.model
@@ -207,8 +235,12 @@ def fit(
             best = (found.state.get("best_epoch"), found.best_weights)
         elif not isinstance(model, keras.Model):
             model = model()
+    chief = multi_worker.is_chief(strategy)
+    if multi_worker.is_multi_worker(strategy):
+        multi_worker.patch_keras()  # for a strategy made outside `get_strategy`
+        multi_worker.check_same_start(strategy, start)
     timer = StepTimer()
-    end = _EpochEnd(history, best, restore_best, patience, lr_decay, folder, key)
+    end = _EpochEnd(history, best, restore_best, patience, lr_decay, folder if chief else None, key)
     if start < epochs and not _stopped(patience, best[0], start):
         (x, y), steps = data if not callable(data) else (None, None), None
         if callable(data):
@@ -222,12 +254,12 @@ def fit(
             initial_epoch=start,
             steps_per_epoch=steps,
             shuffle=shuffle,
-            validation_data=val,
+            validation_data=shard_by_data(val) if hasattr(val, "with_options") else val,
             validation_batch_size=batch_size if isinstance(val, tuple) else None,
             callbacks=[timer, end, *callbacks],
             verbose=verbose,
         )
-    if folder is not None and not keep_checkpoint:
+    if folder is not None and not keep_checkpoint and chief:
         shutil.rmtree(folder, ignore_errors=True)
     if end.best_weights is not None:
         model.set_weights(end.best_weights)
