@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +33,7 @@ import numpy as np
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.training.checkpoints import training_key
-from hashtag_kit.training.fit import epochs_dataset, fit
+from hashtag_kit.training.fit import epochs_dataset, fit, get_strategy
 from hashtag_kit.vocabulary import END, N_SPECIAL, PAD, SPECIAL_TOKENS, START, UNK, Vocabulary
 
 _WORD_RE = re.compile(r"[^\W_]+(?:['-][^\W_]+)*|\.", re.UNICODE)
@@ -322,7 +322,7 @@ def caption_loss() -> keras.losses.Loss:
 
 
 def train_caption_model(
-    model: keras.Model,
+    model: keras.Model | Callable[[], keras.Model],
     train: CaptionData,
     val: CaptionData | None = None,
     *,
@@ -334,6 +334,7 @@ def train_caption_model(
     lr_decay: float | None = None,
     checkpoint_dir: str | Path | None = None,
     keep_checkpoint: bool = False,
+    strategy=None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> dict:
@@ -349,6 +350,11 @@ def train_caption_model(
     it and resumes: it ends where an uninterrupted run would (same batches, same dropout
     draws, same optimizer state). The folder is removed when training finishes unless
     `keep_checkpoint`.
+
+    `model` is a model or a function building one; under a `strategy` other than "none"
+    ("mirrored", "multi_worker" or a tf.distribute.Strategy) pass the function: it is called
+    inside the strategy's scope, where the model must be built (`batch_size` is the global
+    batch).
 
     Returns:
         {"model": the trained model (the one loaded from the checkpoint when resumed),
@@ -366,12 +372,15 @@ def train_caption_model(
         "val": None if val is None else len(val.pair_tokens),
     }
     data = (train.ids, train.pair_tokens, train.pair_image, train.grid[:, :1])  # 1st regions
-    folder, key = training_key(checkpoint_dir, model, settings, *data)
-    keras.utils.set_random_seed(seed)
-    if not model.compiled:
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0), loss=caption_loss()
-        )
+    strategy = get_strategy(strategy)
+    with strategy.scope():
+        model = model if isinstance(model, keras.Model) else model()
+        folder, key = training_key(checkpoint_dir, model, settings, *data)
+        keras.utils.set_random_seed(seed)
+        if not model.compiled:
+            model.compile(
+                optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0), loss=caption_loss()
+            )
     val_batches = None
     if val is not None:
         val_batches = CaptionBatches(val, batch_size, shuffle=False, bucket=True).as_dataset()
@@ -385,6 +394,7 @@ def train_caption_model(
         checkpoint_dir=folder,
         keep_checkpoint=keep_checkpoint,
         key=key,
+        strategy=strategy,
         callbacks=callbacks,
         verbose=verbose,
     )

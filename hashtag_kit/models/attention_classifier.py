@@ -33,7 +33,7 @@ from hashtag_kit.layers.additive_attention import AdditiveAttention
 from hashtag_kit.layers.co_attention import CoAttention
 from hashtag_kit.text import tokenize
 from hashtag_kit.training.checkpoints import training_key
-from hashtag_kit.training.fit import fit
+from hashtag_kit.training.fit import fit, get_strategy
 from hashtag_kit.vocabulary import N_SPECIAL, Vocabulary
 
 MODALITIES = ("both", "image", "text")
@@ -268,13 +268,20 @@ def compile_classifier(model: keras.Model, loss: str = "bce", learning_rate: flo
     return model
 
 
-def fit_classifier(model, x, y, val, *, epochs, checkpoint_dir, callbacks, verbose, **settings):
+def fit_classifier(
+    build, x, y, val, *, epochs, checkpoint_dir, callbacks, verbose, strategy=None, **settings
+):
     """`hashtag_kit.training.fit` for the tag classifiers (this one and the CNN-RNN): Keras
     shuffles the training arrays, every epoch counts (no restore-best), a checkpoint after each
     epoch in `<checkpoint_dir>/<model class>-<digest>/` (removed when training ends) resumes an
-    interrupted run. `settings` (with "batch_size") key the checkpoint. Returns `(model,
+    interrupted run. `build()` gives the compiled model; it runs inside the strategy's scope
+    ("none", "mirrored", "multi_worker" or a tf.distribute.Strategy), and the model's
+    configuration and `settings` (with "batch_size") key the checkpoint. Returns `(model,
     info)`, info = {"history", "ms_per_step", "trainable_params", "resumed_from_epoch",
     "checkpoint_notes"}."""
+    strategy = get_strategy(strategy)
+    with strategy.scope():
+        model = build()
     folder, key = training_key(checkpoint_dir, model, settings, *x.values(), y)
     result = fit(
         model,
@@ -287,6 +294,7 @@ def fit_classifier(model, x, y, val, *, epochs, checkpoint_dir, callbacks, verbo
         checkpoint_dir=folder,
         keep_checkpoint=False,
         key=key,
+        strategy=strategy,
         callbacks=callbacks,
         verbose=verbose,
     )
@@ -315,6 +323,7 @@ def train_attention_classifier(
     prior_bias: bool = True,
     seed: int = 0,
     checkpoint_dir: str | Path | None = None,
+    strategy=None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> tuple[AttentionHashtagClassifier, dict]:
@@ -332,6 +341,8 @@ def train_attention_classifier(
             its first epochs on the evidence rather than on re-learning tag popularity.
         seed: `keras.utils.set_random_seed` before building.
         checkpoint_dir: checkpoints after every epoch (see `fit_classifier`); None: none.
+        strategy: "none", "mirrored" (this machine's devices), "multi_worker" (the machines
+            TF_CONFIG names) or a tf.distribute.Strategy; `batch_size` is the global batch.
         callbacks: extra Keras callbacks.
 
     Returns:
@@ -351,27 +362,30 @@ def train_attention_classifier(
             posts, image_features if use_img else None, words if use_txt else None, max_len
         )
 
-    model = AttentionHashtagClassifier(
-        len(tags),
-        words.size if words is not None else N_SPECIAL,
-        modality=modality,
-        fusion=fusion,
-        units=units,
-        embedding_dim=embedding_dim,
-        dropout=dropout,
-    )
     x, y = inputs(train_posts), multi_hot(train_posts, tags)
-    model({k: v[:1] for k, v in x.items()})  # build
-    if prior_bias:
-        freq = np.clip(y.mean(axis=0), 1e-4, 1 - 1e-4)
-        kernel, _ = model.classifier.get_weights()
-        model.classifier.set_weights([kernel, np.log(freq / (1 - freq)).astype(np.float32)])
-    compile_classifier(model, loss, learning_rate)
+
+    def build():
+        model = AttentionHashtagClassifier(
+            len(tags),
+            words.size if words is not None else N_SPECIAL,
+            modality=modality,
+            fusion=fusion,
+            units=units,
+            embedding_dim=embedding_dim,
+            dropout=dropout,
+        )
+        model({k: v[:1] for k, v in x.items()})  # build
+        if prior_bias:
+            freq = np.clip(y.mean(axis=0), 1e-4, 1 - 1e-4)
+            kernel, _ = model.classifier.get_weights()
+            model.classifier.set_weights([kernel, np.log(freq / (1 - freq)).astype(np.float32)])
+        return compile_classifier(model, loss, learning_rate)
+
     val = (inputs(val_posts), multi_hot(val_posts, tags)) if len(val_posts) else None
     return fit_classifier(
-        model, x, y, val, epochs=epochs, checkpoint_dir=checkpoint_dir, callbacks=callbacks,
-        verbose=verbose, batch_size=batch_size, learning_rate=learning_rate, loss=loss,
-        prior_bias=prior_bias, seed=seed,
+        build, x, y, val, epochs=epochs, checkpoint_dir=checkpoint_dir, callbacks=callbacks,
+        verbose=verbose, strategy=strategy, batch_size=batch_size, learning_rate=learning_rate,
+        loss=loss, prior_bias=prior_bias, seed=seed,
     )  # fmt: skip
 
 

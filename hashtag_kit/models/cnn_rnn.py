@@ -244,6 +244,7 @@ def train_cnn_rnn(
     learning_rate: float = 3e-3,
     seed: int = 0,
     checkpoint_dir=None,
+    strategy=None,
     callbacks=(),
     verbose: int = 0,
 ) -> tuple[CNNRNNTagger, dict]:
@@ -254,6 +255,8 @@ def train_cnn_rnn(
         tags: the tag vocabulary, most frequent first (the sequence order).
         image, val_image: (n, image_dim) pooled image features of those posts.
         checkpoint_dir: checkpoints after every epoch; an interrupted training resumes.
+        strategy: "none", "mirrored", "multi_worker" or a tf.distribute.Strategy (the model
+            is built inside its scope; `batch_size` is the global batch).
         callbacks: extra Keras callbacks.
 
     Returns:
@@ -262,7 +265,6 @@ def train_cnn_rnn(
     from hashtag_kit.models.attention_classifier import fit_classifier  # it imports this module
 
     keras.utils.set_random_seed(seed)
-    model = compile_cnn_rnn(CNNRNNTagger(len(tags), joint_dim, units), learning_rate)
     x, y = tag_sequences(train_posts, tags, max_tags)
     val = None
     if val_image is not None and len(val_posts):
@@ -270,7 +272,8 @@ def train_cnn_rnn(
         val = ({"image": np.asarray(val_image, np.float32), "tags_in": vx}, vy)
     x = {"image": np.asarray(image, np.float32), "tags_in": x}
     return fit_classifier(
-        model, x, y, val, epochs=epochs, checkpoint_dir=checkpoint_dir, callbacks=callbacks,
-        verbose=verbose, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-        max_tags=max_tags,
+        lambda: compile_cnn_rnn(CNNRNNTagger(len(tags), joint_dim, units), learning_rate),
+        x, y, val, epochs=epochs, checkpoint_dir=checkpoint_dir, callbacks=callbacks,
+        verbose=verbose, strategy=strategy, batch_size=batch_size, learning_rate=learning_rate,
+        seed=seed, max_tags=max_tags,
     )  # fmt: skip
