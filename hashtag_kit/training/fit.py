@@ -156,13 +156,14 @@ def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int)
     signature = getattr(first, "signature", None) or tf.nest.map_structure(spec, first[0])
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps * (stop - start)))
-    return shard_by_data(dataset.prefetch(2))
+    return dataset.prefetch(2)
 
 
 def shard_by_data(dataset):
     """`dataset` split between workers batch by batch (each worker reads the whole dataset and
-    keeps its part of every global batch) rather than by input files, which a generator
-    has none of: under a multi-worker strategy Keras shards it this way without a warning."""
+    keeps its part of every global batch) rather than by input files (a generator has none,
+    and files split unevenly would give the workers different step counts): under a
+    multi-worker strategy Keras shards `fit`'s datasets this way."""
     import tensorflow as tf  # Keras imports it anyway; here for tf.data
 
     options = tf.data.Options()
@@ -244,7 +245,7 @@ def fit(
     if start < epochs and not _stopped(patience, best[0], start):
         (x, y), steps = data if not callable(data) else (None, None), None
         if callable(data):
-            x = epochs_dataset(data, start, epochs)
+            x = shard_by_data(epochs_dataset(data, start, epochs))
             steps = int(x.cardinality()) // (epochs - start)
         model.fit(
             x,
