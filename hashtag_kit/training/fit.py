@@ -245,10 +245,10 @@ def fit(
     if start < epochs and not _stopped(patience, best[0], start):
         (x, y), steps = data if not callable(data) else (None, None), None
         if callable(data):
-            x = shard_by_data(epochs_dataset(data, start, epochs))
+            x = epochs_dataset(data, start, epochs)
             steps = int(x.cardinality()) // (epochs - start)
         model.fit(
-            x,
+            shard_by_data(x) if callable(data) else x,
             y,
             batch_size=batch_size if y is not None else None,
             epochs=epochs,
