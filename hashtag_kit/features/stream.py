@@ -90,9 +90,9 @@ class _Blocks:
         self.where = []  # per source: (shard paths, shard per post, row per post)
         for f, field in sources.values():
             self.where.append(f.locate(ids, grid=field == "grid"))
-        self.arrays = {k: np.asarray(v) for k, v in (arrays or {}).items()}
+        self.arrays = {k: v if callable(v) else np.asarray(v) for k, v in (arrays or {}).items()}
         for k, v in self.arrays.items():
-            if len(v) != n:
+            if not callable(v) and len(v) != n:
                 raise ValueError(f"array {k!r} has {len(v)} rows for {n} posts")
         self.targets = targets
         if targets is not None and not callable(targets) and len(targets) != n:
@@ -142,11 +142,8 @@ class _Blocks:
                 src = grid if field == "grid" else pooled
                 value[sel] = src[r[sel]].reshape(-1, *shape)
             out.append(value)
-        out += [v[pos] for v in self.arrays.values()]
-        if self.targets is not None:
-            y = self.targets(pos) if callable(self.targets) else self.targets[pos]
-            out.append(np.asarray(y))
-        return out
+        values = [*self.arrays.values(), *([self.targets] if self.targets is not None else [])]
+        return out + [np.asarray(v(pos) if callable(v) else v[pos]) for v in values]
 
 
 def feature_dataset(
@@ -169,9 +166,10 @@ def feature_dataset(
             `(batch, D)`, "grid" float16 `(batch, R, C)` (models cast it), "mask" float32
             `(batch,)` (1 = the post has the features; absent posts get zero features).
         ids: the posts, e.g. a split's ids; without shuffling, batches follow this order.
-        arrays: input name -> per-post array `(N, ...)` aligned with `ids` (small inputs).
-        targets: `(N, ...)` array aligned with `ids`, or a function of an int64 array of
-            positions in `ids` returning their targets (called once per block), or None.
+        arrays: input name -> per-post array `(N, ...)` aligned with `ids` (small inputs), or
+            a function of an int64 array of positions in `ids` returning their rows (called
+            once per block: e.g. inputs built per epoch, or too large to hold).
+        targets: the same for the targets (an array or a function of positions), or None.
         batch_size: posts per batch.
         shuffle: shuffle blocks, interleave `cycle` of them, then a `buffer`-post shuffle; a
             new order every epoch, the same orders for the same `seed`. Every post comes
@@ -186,10 +184,9 @@ def feature_dataset(
     names = [*blocks.names, *blocks.arrays]
     n_x = len(names)
     specs = [(dt, shape) for shape, dt in blocks.specs]
-    specs += [(a.dtype, a.shape[1:]) for a in blocks.arrays.values()]
-    if targets is not None:
-        y = np.asarray(targets(np.arange(1)) if callable(targets) else targets[:1])
-        specs.append((y.dtype, y.shape[1:]))
+    for v in [*blocks.arrays.values(), *([targets] if targets is not None else [])]:
+        first = np.asarray(v(np.arange(1)) if callable(v) else v[:1])
+        specs.append((first.dtype, first.shape[1:]))
     dtypes = [tf.as_dtype(dt) for dt, _ in specs]
 
     def read(b):
@@ -235,7 +232,9 @@ def load_inputs(
     for name, (f, field) in sources.items():
         fs = loaded[id(f)]
         x[name] = fs.mask.astype("float32") if field == "mask" else getattr(fs, field)
-    return {**x, **{k: np.asarray(v) for k, v in (arrays or {}).items()}}
+    every = np.arange(len(ids))
+    arrays = {k: np.asarray(v(every) if callable(v) else v) for k, v in (arrays or {}).items()}
+    return {**x, **arrays}
 
 
 def fit_inputs(
