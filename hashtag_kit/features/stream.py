@@ -19,8 +19,8 @@ targets are given by the caller: a small `(N, ...)` array aligned with `ids`, or
 the posts' positions in `ids` (e.g. building multi-hot targets block by block).
 
 `load_inputs` is the in-memory counterpart (only the features the sources name; grids stay
-float16), and `fit_inputs` chooses between the two by size, logs why, and returns the keyword
-arguments of `model.fit`.
+float16); `choose_mode` chooses between the two by size and logs why, and `fit_inputs` returns
+the keyword arguments of `model.fit` for the choice.
 
 Example:
     >>> from hashtag_kit.features.cache import open_features
@@ -251,6 +251,28 @@ def load_inputs(
     return {**x, **arrays}
 
 
+def choose_mode(
+    sources: Mapping[str, Source], n: int, mode: str = "auto", budget: int | None = None
+) -> str:
+    """Whether the features of `n` posts are held in "memory" or "stream"ed, logged with the
+    figures: "auto" holds them when they take at most `budget` bytes (`bytes_per_post`;
+    default `MEMORY_BUDGET`)."""
+    budget = MEMORY_BUDGET if budget is None else budget
+    size = bytes_per_post(sources) * n
+    if mode == "auto":
+        mode = "memory" if size <= budget else "stream"
+    if mode not in ("memory", "stream"):
+        raise ValueError(f"mode must be 'auto', 'memory' or 'stream', not {mode!r}")
+    log.info(
+        "features of %d posts: %.2f GB (budget %.2f GB) -> %s",
+        n,
+        size / 1e9,
+        budget / 1e9,
+        "streamed from the cache's shards" if mode == "stream" else "held in memory",
+    )
+    return mode
+
+
 def fit_inputs(
     sources: Mapping[str, Source],
     ids: Sequence[str],
@@ -261,7 +283,7 @@ def fit_inputs(
     shuffle: bool = True,
     seed: int = 0,
     mode: str = "auto",
-    budget: int = MEMORY_BUDGET,
+    budget: int | None = None,
 ) -> dict:
     """Keyword arguments of `model.fit` for these posts, in memory or streamed.
 
@@ -272,19 +294,7 @@ def fit_inputs(
     Returns:
         `{"x": dataset}` or `{"x": arrays, "y": targets, "batch_size", "shuffle"}`.
     """
-    size = bytes_per_post(sources) * len(ids)
-    if mode == "auto":
-        mode = "memory" if size <= budget else "stream"
-    if mode not in ("memory", "stream"):
-        raise ValueError(f"mode must be 'auto', 'memory' or 'stream', not {mode!r}")
-    log.info(
-        "features of %d posts: %.2f GB (budget %.2f GB) -> %s",
-        len(ids),
-        size / 1e9,
-        budget / 1e9,
-        "streamed from the cache's shards" if mode == "stream" else "held in memory",
-    )
-    if mode == "stream":
+    if choose_mode(sources, len(ids), mode, budget) == "stream":
         ds = feature_dataset(
             sources, ids, arrays, targets, batch_size=batch_size, shuffle=shuffle, seed=seed
         )
