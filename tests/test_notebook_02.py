@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-import hashtag_kit.models  # noqa: F401  (registers the model classes `load_stage` reads)
 from hashtag_kit.run import ENCODER_DECODER
 from hashtag_kit.stage import load_stage
 
