@@ -100,8 +100,8 @@ def load_stage(
 ) -> Stage:
     """Read a stage folder written by `save_stage`, checking every file.
 
-    The model's classes must be registered (import their module first: the kit's
-    `hashtag_kit.models.*`, or a user's own model honouring the same contract).
+    The kit's model classes (`hashtag_kit.models`) are registered here; a user's own model
+    honouring the same contract must be imported (registered) first.
 
     Returns:
         `Stage(model, vocabulary, users, config)`; users is None when `users_file` is None.
@@ -112,6 +112,8 @@ def load_stage(
             cannot be loaded, or files from different runs.
     """
     import keras  # lazily: the `recommend` command encodes its caption while TF loads
+
+    import hashtag_kit.models  # noqa: F401  registers the kit's classes (lazily, as keras)
 
     stage_dir = Path(stage_dir)
     rerun = f"re-run notebook {stage_dir.name}.ipynb for this run"

@@ -103,6 +103,8 @@ def test_bench_package_runs_as_a_module():
     ).replace(" ", "")
     bad = bench("nope")
     assert bad.returncode == 2 and "invalid choice: 'nope'" in bad.stderr
+    own = bench("features", "--help")  # a benchmark's own options, not the list again
+    assert own.returncode == 0 and "--data-dir" in own.stdout, own.stderr
 
 
 def test_bench_features_needs_the_folder_of_a_real_dataset(capsys):

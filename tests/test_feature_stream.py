@@ -122,6 +122,44 @@ def test_fit_inputs_chooses_memory_or_stream_by_size_and_logs(run, caplog):
     assert "held in memory" in caplog.text and "streamed from the cache's shards" in caplog.text
 
 
+def test_fit_streams_per_epoch_datasets_and_resumes_to_the_same_end(run, tmp_path):
+    """`training.fit` over `feature_dataset`s built per epoch (seeded by the epoch, inputs from
+    a function of positions): an interrupted training resumes where an uninterrupted one ends."""
+    import keras
+
+    from hashtag_kit.training.fit import fit
+
+    img = open_features(run, "image")
+    src, ids = {"image": (img, "pooled"), "image_mask": (img, "mask")}, img.ids
+
+    def batches_of(epoch):
+        def label(pos):  # per-epoch inputs: a function of the positions (and of the epoch)
+            return ((pos + epoch) % 2).astype("float32")[:, None]
+
+        arrays = {"flag": label}
+        return feature_dataset(src, ids, arrays, label, batch_size=100, shuffle=True, seed=epoch)
+
+    def build():
+        keras.utils.set_random_seed(0)
+        image = keras.Input((img.dim,), name="image")
+        mask = keras.Input((), name="image_mask")
+        flag = keras.Input((1,), name="flag")
+        both = keras.layers.Concatenate()([image, flag, keras.ops.expand_dims(mask, -1)])
+        model = keras.Model([image, mask, flag], keras.layers.Dense(1, "sigmoid")(both))
+        model.compile("adam", "binary_crossentropy")
+        return model
+
+    straight = fit(build, batches_of, epochs=3)
+    assert straight.epochs_run == 3 and straight.history["loss"][-1] < straight.history["loss"][0]
+    folder = tmp_path / "ckpt"
+    fit(build, batches_of, epochs=1, checkpoint_dir=folder)  # "interrupted" after epoch 0
+    resumed = fit(build, batches_of, epochs=3, checkpoint_dir=folder)
+    assert resumed.resumed_from_epoch == 1
+    np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], rtol=1e-5)
+    for a, b in zip(resumed.model.get_weights(), straight.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 EXTRACT = """
 import resource, sys
 import keras, numpy as np

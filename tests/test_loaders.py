@@ -226,7 +226,6 @@ def test_posts_reads_a_post_manifest(tmp_path):
 
 
 def test_embedded_delegates_to_generator(tmp_path):
-    pytest.importorskip("hashtag_kit.data.embedded", reason="embedded generator not landed yet")
     r = RunReport()
     posts = load_dataset("embedded", tmp_path / "emb", r, n_posts=40, seed=0)
     assert 0 < len(posts) <= 40 and len({p.id for p in posts}) == len(posts)

@@ -44,6 +44,7 @@ def test_metrics_schema(metrics):
         "trained": True,
     }
     assert metrics["models"]["popularity"]["family"] == "baseline"
+    assert metrics["extra"]["train_input_mode"] == "memory"  # "auto" on a small run
     # DESIGN Table 1's grid: every fusion trained with and without the user history
     trained = {
         (e["variant"]["fusion"], e["variant"]["personalisation"])

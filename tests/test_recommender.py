@@ -294,6 +294,15 @@ def test_keras_round_trip_of_the_kits_encoder_decoder(tmp_path):
         assert a.tags == b.tags and len(a) == 5
         np.testing.assert_allclose([s for _, s in a], [s for _, s in b], rtol=1e-5)
     assert "food" not in after.recommend(text="dog", existing=["#Food"], k=6).tags
+    # a fresh process that imports nothing but `load_stage` reads it (the kit's classes are
+    # registered by load_stage itself)
+    code = "import sys; from hashtag_kit.stage import load_stage; "
+    code += "print(type(load_stage(sys.argv[1]).model).__name__)"
+    stage = tmp_path / "run" / "02_encoder_decoder_hashtags"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(stage)], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "HashtagEncoderDecoder", out.stderr[-800:]
 
 
 def test_first_step_ranking_reads_the_decoders_next_tag_distribution(tmp_path):

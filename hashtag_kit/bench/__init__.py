@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 
 BENCHES = {
     "features": "hashtag_kit.bench.features",  # feature extraction pipeline vs bare forward
@@ -21,8 +22,16 @@ BENCHES = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hashtag_kit bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m hashtag_kit bench",
+        description=__doc__,
+        add_help=False,  # `bench NAME --help` is the benchmark's own help
+    )
     parser.add_argument("name", choices=[*BENCHES, "all"], help="which benchmark")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
     args, rest = parser.parse_known_args(argv)
     names = list(BENCHES) if args.name == "all" else [args.name]
     status = 0

@@ -9,12 +9,14 @@ pooled vectors with 7x7x1280 float16 grids, as EfficientNet-Lite0 gives, 512-d t
 an index per kind; one post in 50 without an image) under `--dir`. Then, each in a fresh
 subprocess so that each peak RSS is its own:
 
-* one epoch of `HashtagEncoderDecoder` (pooled image and text vectors, masks, user history;
-  never the grid) and of `AttentionHashtagClassifier` (the grid and caption tokens), built
-  with the library's classes and trained by `model.fit` on `feature_dataset` (streamed from
-  the shards), timed after a two-batch warm-up (graph tracing);
-* at the largest default N (12,000), the same epochs from in-memory arrays (`fit_inputs(...,
-  mode="memory")`, what a small run uses): the streaming / in-memory throughput;
+* one epoch of the encoder-decoder as notebook 02 trains it (`training.make_arrays` on the
+  cached features, `training.train` with `input_mode="stream"`: pooled image and text vectors
+  streamed by `feature_dataset`, never the grid), the second of two (the first traces the
+  graph); and one epoch of `AttentionHashtagClassifier` (the grid and caption tokens) trained
+  by `model.fit` on `feature_dataset`, timed after a two-batch warm-up;
+* at the largest default N (12,000), the same epochs from in-memory arrays (`input_mode=
+  "memory"` / `fit_inputs(..., mode="memory")`, what a small run uses): the streaming /
+  in-memory throughput;
 * extraction (`extract_features(..., grid=True, load=False)`, EfficientNet-Lite0) of N generated
   pictures, at N up to 12,000.
 
@@ -104,36 +106,18 @@ def _posts_data(n: int, dims: dict, seed: int = 1) -> dict:
     }
 
 
-def _model_inputs(model_name: str, run: Path, dims: dict):
-    """(model, sources, arrays, targets) of one model on the synthetic run."""
+def _attention_inputs(run: Path, dims: dict):
+    """(model, ids, sources, arrays, targets) of the attention classifier on the synthetic run."""
     import keras
 
     from hashtag_kit.features.cache import open_features
-    from hashtag_kit.models import AttentionHashtagClassifier, HashtagEncoderDecoder
+    from hashtag_kit.models import AttentionHashtagClassifier
     from hashtag_kit.models.attention_classifier import compile_classifier
-    from hashtag_kit.models.encoder_decoder import N_SPECIAL, START, HashtagSetLoss
 
     keras.utils.set_random_seed(0)
     img = open_features(run, "image")
     data = _posts_data(len(img), dims)
-    units = dims["units"][0]
     tags = data["tags"]
-    if model_name == "encdec":
-        txt = open_features(run, "text")
-        model = HashtagEncoderDecoder(
-            dims["tags"] + N_SPECIAL, dims["image"], dims["text"], units=units, embed_dim=units // 2
-        )
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=HashtagSetLoss())
-        ids_ = np.where(tags >= 0, tags + N_SPECIAL, 0).astype("int32")
-        sources = {
-            "image": (img, "pooled"),
-            "image_mask": (img, "mask"),
-            "text": (txt, "pooled"),
-            "text_mask": (txt, "mask"),
-        }
-        start = np.full((len(tags), 1), START, "int32")
-        arrays = {"history": data["history"], "decoder_in": np.concatenate([start, ids_], 1)}
-        return model, img.ids, sources, arrays, ids_
 
     def multi_hot(pos):  # built block by block: (N, tags) float32 never exists
         y = np.zeros((len(pos), dims["tags"]), "float32")
@@ -146,10 +130,44 @@ def _model_inputs(model_name: str, run: Path, dims: dict):
     return model, img.ids, {"regions": (img, "grid")}, {"tokens": data["tokens"]}, multi_hot
 
 
+def _encdec_child(run: Path, mode: str, dims: dict) -> dict:
+    """The encoder-decoder through notebook 02's path: `make_arrays` then `train`."""
+    from hashtag_kit.data.posts import Post
+    from hashtag_kit.features.cache import open_features
+    from hashtag_kit.training import StepTimer, TrainConfig, make_arrays, make_tokens, train
+
+    img, txt = open_features(run, "image"), open_features(run, "text")
+    data = _posts_data(len(img), dims)
+    tokens = make_tokens([f"t{i}" for i in range(dims["tags"])])
+    posts = [
+        Post(id=i, hashtags=[f"t{t}" for t in row if t >= 0])
+        for i, row in zip(img.ids, data["tags"], strict=True)
+    ]
+    units = dims["units"][0]
+    config = TrainConfig(
+        units=units,
+        embed_dim=units // 2,
+        epochs=2,  # the first traces the graph; the second is timed
+        batch_size=BATCH,
+        learning_rate=1e-3,
+        history_len=HISTORY,
+        max_tags=TAGS_PER_POST,
+    )
+    t0 = time.perf_counter()
+    feats = (img, txt) if mode == "stream" else (img.load(grid=False), txt.load(grid=False))
+    arrays = make_arrays(posts, *feats, tokens, data["history"], TAGS_PER_POST)
+    setup = time.perf_counter() - t0
+    timer = StepTimer()
+    train(config, arrays, None, len(tokens), callbacks=[timer])
+    return {"setup_s": setup, "epoch_s": timer.epochs[-1]}
+
+
 def _train_child(run: Path, model_name: str, mode: str, dims: dict) -> dict:
     from hashtag_kit.features.stream import fit_inputs
 
-    model, ids, sources, arrays, targets = _model_inputs(model_name, run, dims)
+    if model_name == "encdec":
+        return _encdec_child(run, mode, dims)
+    model, ids, sources, arrays, targets = _attention_inputs(run, dims)
     m = BATCH + BATCH // 2  # a full and a smaller batch, as the epoch has: one trace
     warm_y = targets if callable(targets) else targets[:m]
     warm_arrays = {k: v[:m] for k, v in arrays.items()}

@@ -4,20 +4,23 @@
 `open_features` or `extract_features(..., load=False)`) for a list of posts. A *source* names
 one model input and where it comes from: `(features, "pooled" | "grid" | "mask")`; the grid is
 read only when a source asks for it. Posts are read in blocks (the posts of one shard, in the
-order of `ids`), several blocks are read in parallel and, when shuffling, the posts of `CYCLE`
-shards are interleaved, then mixed in a shuffle buffer; then batches and prefetching. Memory
-holds the blocks in flight, the shuffle buffer and the prefetched batches, never a whole-dataset
-array: peak memory does not grow with the number of posts (`python -m hashtag_kit bench scale`);
-the buffers have fixed sizes (`READERS`, `CYCLE`, `SHUFFLE_BUFFER`, `PREFETCH`), not tf.data's
-AUTOTUNE, so what the pipeline holds does not depend on N or on the epoch's length.
+order of `ids`, at most `MAX_BLOCK` posts or `BLOCK_BYTES`), several are read in parallel and,
+when shuffling, the blocks come in a new random order each epoch and are read `CYCLE` at a time
+into a window whose posts are permuted (in numpy: the posts of several shards mixed); then
+`rebatch` cuts batches (tf.data's per-post `interleave`/`shuffle`/`batch` cost 10% of an
+encoder-decoder step) and prefetching. Memory holds the windows in flight and the prefetched
+batches, never a whole-dataset array: peak memory does not grow with the number of posts
+(`python -m hashtag_kit bench scale`); the buffers have fixed sizes (`READERS`, `CYCLE`,
+`BLOCK_BYTES`, `PREFETCH`), not tf.data's AUTOTUNE, so what the pipeline holds does not depend
+on N or on the epoch's length.
 
 Per-post inputs that are not cached features (tag ids, user histories, caption tokens) and the
 targets are given by the caller: a small `(N, ...)` array aligned with `ids`, or a function of
 the posts' positions in `ids` (e.g. building multi-hot targets block by block).
 
 `load_inputs` is the in-memory counterpart (only the features the sources name; grids stay
-float16), and `fit_inputs` chooses between the two by size, logs why, and returns the keyword
-arguments of `model.fit`.
+float16); `choose_mode` chooses between the two by size and logs why, and `fit_inputs` returns
+the keyword arguments of `model.fit` for the choice.
 
 Example:
     >>> from hashtag_kit.features.cache import open_features
@@ -45,11 +48,11 @@ from hashtag_kit.features.cache import CachedFeatures
 log = logging.getLogger("hashtag_kit.encoders")
 
 FIELDS = ("pooled", "grid", "mask")
-CYCLE = 4  # shards whose posts are interleaved when shuffling
-SHUFFLE_BUFFER = 1024  # posts
+CYCLE = 4  # blocks (shards) whose posts are mixed in one window when shuffling
 READERS = 2  # blocks read in parallel
 PREFETCH = 2  # batches ready ahead of the training step
 MAX_BLOCK = 512  # posts read at once (a shard's posts in `ids`, or a run of posts without)
+BLOCK_BYTES = 32 * 1024**2  # ... and at most this many bytes of features (grids: 256 posts)
 POOLED_SHARDS = 16  # pooled-only shards kept decoded (a few MB): secondary sources re-use them
 MEMORY_BUDGET = 2 * 1024**3  # bytes of features `fit_inputs` keeps in memory ("auto")
 
@@ -90,9 +93,9 @@ class _Blocks:
         self.where = []  # per source: (shard paths, shard per post, row per post)
         for f, field in sources.values():
             self.where.append(f.locate(ids, grid=field == "grid"))
-        self.arrays = {k: np.asarray(v) for k, v in (arrays or {}).items()}
+        self.arrays = {k: v if callable(v) else np.asarray(v) for k, v in (arrays or {}).items()}
         for k, v in self.arrays.items():
-            if len(v) != n:
+            if not callable(v) and len(v) != n:
                 raise ValueError(f"array {k!r} has {len(v)} rows for {n} posts")
         self.targets = targets
         if targets is not None and not callable(targets) and len(targets) != n:
@@ -100,10 +103,14 @@ class _Blocks:
         # blocks: runs of posts whose primary source (the grid if any) sits in one shard
         primary = self.fields.index("grid") if "grid" in self.fields else 0
         shard = self.where[primary][1] if self.where else np.zeros(n, np.int64)
+        # a post without features (-1) does not end its block: it reads nothing
+        filled = np.maximum.accumulate(np.where(shard >= 0, np.arange(n), 0)) if n else shard
+        shard = np.where(shard >= 0, shard, shard[filled]) if n else shard
         cuts = [0, *(np.flatnonzero(np.diff(shard)) + 1).tolist(), n]
+        size = max(1, min(MAX_BLOCK, BLOCK_BYTES // max(1, bytes_per_post(sources))))
         self.blocks = []
         for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-            self.blocks += [(s, min(s + MAX_BLOCK, b)) for s in range(a, b, MAX_BLOCK)]
+            self.blocks += [(s, min(s + size, b)) for s in range(a, b, size)]
         self._pooled: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
@@ -142,11 +149,16 @@ class _Blocks:
                 src = grid if field == "grid" else pooled
                 value[sel] = src[r[sel]].reshape(-1, *shape)
             out.append(value)
-        out += [v[pos] for v in self.arrays.values()]
-        if self.targets is not None:
-            y = self.targets(pos) if callable(self.targets) else self.targets[pos]
-            out.append(np.asarray(y))
-        return out
+        values = [*self.arrays.values(), *([self.targets] if self.targets is not None else [])]
+        return out + [np.asarray(v(pos) if callable(v) else v[pos]) for v in values]
+
+    def read_window(self, blocks: np.ndarray, seed: int) -> list[np.ndarray]:
+        """The values of several blocks, their posts permuted together by `seed`."""
+        parts = [self.read(b) for b in blocks]
+        order = np.random.default_rng(int(seed) & 0xFFFFFFFF).permutation(
+            sum(len(p[0]) for p in parts)
+        )
+        return [np.concatenate(values)[order] for values in zip(*parts, strict=True)]
 
 
 def feature_dataset(
@@ -159,7 +171,6 @@ def feature_dataset(
     shuffle: bool = False,
     seed: int = 0,
     cycle: int = CYCLE,
-    buffer: int = SHUFFLE_BUFFER,
     drop_remainder: bool = False,
 ) -> tf.data.Dataset:
     """A `tf.data.Dataset` of `(x, y)` batches (`x` alone without targets) streamed from shards.
@@ -169,14 +180,15 @@ def feature_dataset(
             `(batch, D)`, "grid" float16 `(batch, R, C)` (models cast it), "mask" float32
             `(batch,)` (1 = the post has the features; absent posts get zero features).
         ids: the posts, e.g. a split's ids; without shuffling, batches follow this order.
-        arrays: input name -> per-post array `(N, ...)` aligned with `ids` (small inputs).
-        targets: `(N, ...)` array aligned with `ids`, or a function of an int64 array of
-            positions in `ids` returning their targets (called once per block), or None.
+        arrays: input name -> per-post array `(N, ...)` aligned with `ids` (small inputs), or
+            a function of an int64 array of positions in `ids` returning their rows (called
+            once per block: e.g. inputs built per epoch, or too large to hold).
+        targets: the same for the targets (an array or a function of positions), or None.
         batch_size: posts per batch.
-        shuffle: shuffle blocks, interleave `cycle` of them, then a `buffer`-post shuffle; a
-            new order every epoch, the same orders for the same `seed`. Every post comes
-            exactly once per epoch.
-        cycle, buffer: see `shuffle`; memory holds about `cycle` blocks and `buffer` posts.
+        shuffle: blocks in a random order, read `cycle` at a time into a window whose posts
+            are permuted; a new order every epoch (each pass over the dataset), the same
+            orders for the same `seed`. Every post comes exactly once per epoch.
+        cycle: see `shuffle`; memory holds about `READERS + 1` windows of `cycle` blocks.
         drop_remainder: drop the last, smaller batch.
 
     Returns:
@@ -186,35 +198,34 @@ def feature_dataset(
     names = [*blocks.names, *blocks.arrays]
     n_x = len(names)
     specs = [(dt, shape) for shape, dt in blocks.specs]
-    specs += [(a.dtype, a.shape[1:]) for a in blocks.arrays.values()]
-    if targets is not None:
-        y = np.asarray(targets(np.arange(1)) if callable(targets) else targets[:1])
-        specs.append((y.dtype, y.shape[1:]))
+    for v in [*blocks.arrays.values(), *([targets] if targets is not None else [])]:
+        first = np.asarray(v(np.arange(1)) if callable(v) else v[:1])
+        specs.append((first.dtype, first.shape[1:]))
     dtypes = [tf.as_dtype(dt) for dt, _ in specs]
 
-    def read(b):
-        outs = tf.numpy_function(blocks.read, [b], dtypes, stateful=False)
+    def structure(outs):
         outs = [tf.ensure_shape(o, (None, *s)) for o, (_, s) in zip(outs, specs, strict=True)]
         x = dict(zip(names, outs[:n_x], strict=True))
         return (x, outs[n_x]) if len(outs) > n_x else x
 
+    def read(b):
+        return structure(tf.numpy_function(blocks.read, [b], dtypes, stateful=False))
+
+    def read_window(window, window_seed):
+        args = [window, window_seed]
+        return structure(tf.numpy_function(blocks.read_window, args, dtypes, stateful=False))
+
     ds = tf.data.Dataset.range(len(blocks.blocks))
-    if shuffle:
+    if shuffle:  # a new block order and new windows each pass; posts mixed within a window
         ds = ds.shuffle(max(1, len(blocks.blocks)), seed=seed, reshuffle_each_iteration=True)
-    # fixed, small buffers: what the pipeline holds is bounded by construction
-    ds = ds.map(read, num_parallel_calls=READERS, deterministic=True)
-    if shuffle:  # mix the posts of `cycle` shards, then a shuffle buffer
-        ds = ds.interleave(
-            lambda *e: tf.data.Dataset.from_tensor_slices(e if len(e) > 1 else e[0]),
-            cycle_length=cycle,
-            block_length=1,
-        )
-        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    else:
-        ds = ds.unbatch()
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds.batch(cycle), seeds)
+        ds = ds.map(read_window, num_parallel_calls=READERS, deterministic=True)
+    else:  # fixed, small buffers: what the pipeline holds is bounded by construction
+        ds = ds.map(read, num_parallel_calls=READERS, deterministic=True)
     n = len(ids)
     steps = n // batch_size if drop_remainder else -(-n // batch_size)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(PREFETCH)
+    ds = ds.rebatch(batch_size, drop_remainder=drop_remainder).prefetch(PREFETCH)
     return ds.apply(tf.data.experimental.assert_cardinality(steps))
 
 
@@ -235,7 +246,31 @@ def load_inputs(
     for name, (f, field) in sources.items():
         fs = loaded[id(f)]
         x[name] = fs.mask.astype("float32") if field == "mask" else getattr(fs, field)
-    return {**x, **{k: np.asarray(v) for k, v in (arrays or {}).items()}}
+    every = np.arange(len(ids))
+    arrays = {k: np.asarray(v(every) if callable(v) else v) for k, v in (arrays or {}).items()}
+    return {**x, **arrays}
+
+
+def choose_mode(
+    sources: Mapping[str, Source], n: int, mode: str = "auto", budget: int | None = None
+) -> str:
+    """Whether the features of `n` posts are held in "memory" or "stream"ed, logged with the
+    figures: "auto" holds them when they take at most `budget` bytes (`bytes_per_post`;
+    default `MEMORY_BUDGET`)."""
+    budget = MEMORY_BUDGET if budget is None else budget
+    size = bytes_per_post(sources) * n
+    if mode == "auto":
+        mode = "memory" if size <= budget else "stream"
+    if mode not in ("memory", "stream"):
+        raise ValueError(f"mode must be 'auto', 'memory' or 'stream', not {mode!r}")
+    log.info(
+        "features of %d posts: %.2f GB (budget %.2f GB) -> %s",
+        n,
+        size / 1e9,
+        budget / 1e9,
+        "streamed from the cache's shards" if mode == "stream" else "held in memory",
+    )
+    return mode
 
 
 def fit_inputs(
@@ -248,7 +283,7 @@ def fit_inputs(
     shuffle: bool = True,
     seed: int = 0,
     mode: str = "auto",
-    budget: int = MEMORY_BUDGET,
+    budget: int | None = None,
 ) -> dict:
     """Keyword arguments of `model.fit` for these posts, in memory or streamed.
 
@@ -259,19 +294,7 @@ def fit_inputs(
     Returns:
         `{"x": dataset}` or `{"x": arrays, "y": targets, "batch_size", "shuffle"}`.
     """
-    size = bytes_per_post(sources) * len(ids)
-    if mode == "auto":
-        mode = "memory" if size <= budget else "stream"
-    if mode not in ("memory", "stream"):
-        raise ValueError(f"mode must be 'auto', 'memory' or 'stream', not {mode!r}")
-    log.info(
-        "features of %d posts: %.2f GB (budget %.2f GB) -> %s",
-        len(ids),
-        size / 1e9,
-        budget / 1e9,
-        "streamed from the cache's shards" if mode == "stream" else "held in memory",
-    )
-    if mode == "stream":
+    if choose_mode(sources, len(ids), mode, budget) == "stream":
         ds = feature_dataset(
             sources, ids, arrays, targets, batch_size=batch_size, shuffle=shuffle, seed=seed
         )

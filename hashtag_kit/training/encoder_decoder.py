@@ -9,6 +9,12 @@ optimizer and dropout-generator states), optionally under a `tf.distribute` stra
 over the machines TF_CONFIG names, `hashtag_kit.training.multi_worker`), and `evaluate`
 computes the ranking metrics at K = 1..10 on a test part.
 
+Large runs: the train part's image and text vectors are held in memory when they fit
+`hashtag_kit.features.stream.MEMORY_BUDGET` (small runs: no reading during training), else left
+in the feature cache and streamed shard by shard through `tf.data` each epoch
+(`TrainConfig.input_mode`; the choice is logged and kept in `RunData.input_mode`). The val and
+test parts, smaller, are always held in memory (evaluation decodes them there).
+
 Launch: notebook 02 (`python -m hashtag_kit reproduce` runs it headless); each model trains in
 about 15 s on the embedded data on 2 CPU cores (the seed study prints each one's time).
 
@@ -30,6 +36,8 @@ import numpy as np
 
 from hashtag_kit.data.posts import Post
 from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
+from hashtag_kit.features.cache import CachedFeatures, open_features
+from hashtag_kit.features.stream import choose_mode, feature_dataset
 from hashtag_kit.models.encoder_decoder import HashtagEncoderDecoder, HashtagSetLoss
 from hashtag_kit.training.checkpoints import key_folder
 from hashtag_kit.training.fit import TrainResult, fit
@@ -62,6 +70,8 @@ class TrainConfig:
             visible devices) or "multi_worker" (tf.distribute.MultiWorkerMirroredStrategy
             over the machines TF_CONFIG names; run the same training on each; the
             checkpoint folder on a filesystem all share). `batch_size` is the global batch.
+        input_mode: how `load_run_data` gives the train part's features: "auto" (in memory
+            up to `features.stream.MEMORY_BUDGET` bytes, else streamed), "memory", "stream".
     """
 
     fusion: str = "weighted"
@@ -82,6 +92,7 @@ class TrainConfig:
     restore_best: bool = True
     deterministic: bool = True
     strategy: str = "none"
+    input_mode: str = "auto"
 
     def smoke(self) -> TrainConfig:
         """A small copy for smoke runs (fewer epochs, smaller layers)."""
@@ -161,6 +172,9 @@ class PostArrays:
         truth: each post's full hashtag set (out-of-vocabulary tags included: they count as
             misses, as they would for a user).
         users: each post's user (or None).
+        streamed: inputs left in the feature cache, name -> `(CachedFeatures, "pooled")`
+            (`make_arrays` given CachedFeatures): "image" and "text" are then not in `inputs`
+            (their masks are) and `train` streams them; for training only.
     """
 
     ids: list[str]
@@ -168,9 +182,16 @@ class PostArrays:
     tags: np.ndarray
     truth: list[set[str]]
     users: list[str | None] = field(default_factory=list)
+    streamed: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def feature_dim(self, kind: str) -> int:
+        """D of the "image" or "text" vectors, held or streamed."""
+        if kind in self.streamed:
+            return self.streamed[kind][0].dim
+        return int(self.inputs[kind].shape[1])
 
     def subset(self, rows) -> PostArrays:
         """The rows selected by a boolean mask or an index array."""
@@ -183,6 +204,7 @@ class PostArrays:
             tags=self.tags[rows],
             truth=[self.truth[i] for i in rows],
             users=[self.users[i] for i in rows] if self.users else [],
+            streamed=self.streamed,
         )
 
     def with_inputs(self, **arrays) -> PostArrays:
@@ -214,7 +236,7 @@ def make_arrays(
     Args:
         posts: the posts, in the row order wanted.
         image_features, text_features: FeatureSets holding every post id (`pooled`, `mask`),
-            or None when the run has no such modality (all posts then lack it).
+            or `CachedFeatures` to leave the vectors in the cache (`PostArrays.streamed`).
         tokens: the model's tokens (special tokens first).
         history: (n, H) int32 from `post_histories`.
         max_tags: L, the width of the `tags` array.
@@ -223,9 +245,14 @@ def make_arrays(
     ids = [p.id for p in posts]
     n = len(ids)
     inputs: dict[str, np.ndarray] = {}
+    streamed: dict = {}
     for kind, fs in (("image", image_features), ("text", text_features)):
         if fs is None:
             raise ValueError(f"no {kind} features: extract them first (notebook 01)")
+        if isinstance(fs, CachedFeatures):  # read from the shards by `train`
+            streamed[kind] = (fs, "pooled")
+            inputs[f"{kind}_mask"] = fs.mask(ids).astype("float32")
+            continue
         taken = fs.take(ids)
         inputs[kind] = np.asarray(taken.pooled, "float32")
         inputs[f"{kind}_mask"] = np.asarray(taken.mask, "float32").reshape(n)
@@ -242,12 +269,14 @@ def make_arrays(
         tags=tags,
         truth=[set(p.hashtags) for p in posts],
         users=[p.user for p in posts],
+        streamed=streamed,
     )
 
 
 @dataclass
 class RunData:
-    """A run's train/val/test arrays with the tokens, user histories and encoder names."""
+    """A run's train/val/test arrays with the tokens, user histories and encoder names, and
+    whether the train part's features are held in "memory" or left to "stream"."""
 
     tokens: list[str]
     users: dict[str, list[int]]
@@ -256,6 +285,7 @@ class RunData:
     test: PostArrays
     train_posts: list[Post]
     encoders: dict
+    input_mode: str = "memory"
 
     @property
     def vocab_size(self) -> int:
@@ -269,22 +299,35 @@ def load_run_data(
     image_encoder: str = "auto",
     text_encoder: str = "auto",
 ) -> RunData:
-    """Read a run's frozen split, vocabulary and cached features into `RunData`."""
-    from hashtag_kit.features.cache import load_features
+    """Read a run's frozen split, vocabulary and cached features into `RunData`.
+
+    Only the pooled image and text vectors are read (never the grid). The train part's are
+    held in memory or left in the cache by `config.input_mode` (`features.stream.choose_mode`,
+    logged); the val and test parts' are held in memory.
+    """
     from hashtag_kit.run import RunDir
 
     rd = RunDir(run_dir)
     parts = rd.split_posts(split)
     tokens = make_tokens(rd.load_vocab()["hashtags"], config.max_vocab)
     train_posts = parts["train"]
-    image_fs = load_features(rd.path, "image", image_encoder)
-    text_fs = load_features(rd.path, "text", text_encoder)
+    cached = {
+        "image": open_features(rd.path, "image", image_encoder),
+        "text": open_features(rd.path, "text", text_encoder),
+    }
+    sources = {kind: (cf, "pooled") for kind, cf in cached.items()}
+    mode = choose_mode(sources, len(train_posts), config.input_mode)
+    held = [p.id for part in ("train", "val", "test") for p in parts.get(part, [])]
+    if mode == "stream":
+        held = held[len(train_posts) :]
+    loaded = {kind: cf.load(held, grid=False) for kind, cf in cached.items()}
     arrays = {}
     for part in ("train", "val", "test"):
         posts = parts.get(part, [])
         hist = post_histories(posts, train_posts, tokens, config.history_len)
+        feats = cached if part == "train" and mode == "stream" else loaded
         arrays[part] = make_arrays(
-            posts, image_fs, text_fs, tokens, hist, config.max_tags, config.existing_len
+            posts, feats["image"], feats["text"], tokens, hist, config.max_tags, config.existing_len
         )
     return RunData(
         tokens=tokens,
@@ -293,7 +336,8 @@ def load_run_data(
         val=arrays["val"],
         test=arrays["test"],
         train_posts=list(train_posts),
-        encoders={"image_encoder": image_fs.encoder, "text_encoder": text_fs.encoder},
+        encoders={"image_encoder": cached["image"].encoder, "text_encoder": cached["text"].encoder},
+        input_mode=mode,
     )
 
 
@@ -328,6 +372,38 @@ def epoch_batches(data: PostArrays, seed: int, epoch: int, batch_size: int) -> l
     ]
 
 
+def epoch_dataset(data: PostArrays, seed: int, epoch: int, batch_size: int):
+    """The `(x, y)` batches of one epoch streamed from the feature cache (`data.streamed`):
+    what `epoch_batches` gives for held arrays, as a `tf.data.Dataset`.
+
+    `features.stream.feature_dataset` shuffles the posts (blocks of a shard, interleaved, then a
+    shuffle buffer) seeded from (seed, epoch); each block's tags are shuffled per post by an rng
+    from (seed, epoch, the block's first position), so "decoder_in" and the targets, both
+    computed block by block, agree. Not the in-memory path's orders: a streamed training
+    reaches the same quality, not the same numbers.
+    """
+
+    def tags_of(pos):  # (len(pos), L) int32: each post's tags in this epoch's order
+        tags = data.tags[pos]
+        keys = np.random.default_rng([seed, epoch, int(pos[0])]).random(tags.shape)
+        keys[tags == 0] = 2.0  # padding stays at the end
+        return np.take_along_axis(tags, np.argsort(keys, axis=1), axis=1)
+
+    def decoder_in(pos):
+        return np.concatenate([np.full((len(pos), 1), START, "int32"), tags_of(pos)], axis=1)
+
+    arrays = {key: v for key, v in data.inputs.items() if key != "existing"}
+    return feature_dataset(
+        data.streamed,
+        data.ids,
+        {**arrays, "decoder_in": decoder_in},
+        tags_of,
+        batch_size=batch_size,
+        shuffle=True,
+        seed=int(np.random.default_rng([seed, epoch]).integers(2**31)),
+    )
+
+
 def build_model(config: TrainConfig, vocab_size: int, image_dim: int, text_dim: int):
     """A compiled `HashtagEncoderDecoder` for `config` (call inside a strategy scope)."""
     model = HashtagEncoderDecoder(
@@ -357,7 +433,14 @@ def _config_key(config: TrainConfig) -> dict:
     d.pop("epochs")  # training longer from a checkpoint is allowed
     d.pop("strategy")
     d.pop("deterministic")
+    d.pop("input_mode")  # the mode `load_run_data` chose is in the data's key
     return d
+
+
+def _data_key(config: TrainConfig, train_data: PostArrays) -> dict:
+    """What a checkpoint of this training must match: the configuration, and "stream" when
+    the train part is streamed (other batches than in memory)."""
+    return {**_config_key(config), **({"input": "stream"} if train_data.streamed else {})}
 
 
 def checkpoint_folder(root: str | Path, config: TrainConfig, data: RunData) -> Path:
@@ -369,7 +452,7 @@ def checkpoint_folder(root: str | Path, config: TrainConfig, data: RunData) -> P
     other data gets a folder of its own, so nothing stale is ever resumed.
     """
     key = {
-        "config": _config_key(config),
+        "config": _data_key(config, data.train),
         "train": list(data.train.ids),
         "val": list(data.val.ids),
         "tokens": list(data.tokens),
@@ -394,7 +477,8 @@ def train(
 
     Args:
         config: the model and optimisation settings.
-        train_data, val_data: arrays from `make_arrays` / `load_run_data` (val may be None).
+        train_data, val_data: arrays from `make_arrays` / `load_run_data` (val may be None);
+            a streamed train part (`PostArrays.streamed`) is read through `epoch_dataset`.
         vocab_size: number of tokens.
         checkpoint_dir: folder for the epoch checkpoints (`checkpoint_folder` gives one per
             configuration and data); when it already holds a checkpoint of the same
@@ -415,16 +499,17 @@ def train(
     val = None
     if val_data is not None and len(val_data) and (val_data.tags > 0).any():
         val = epoch_arrays(val_data, config.seed, 0, shuffle=False)
-    dims = train_data.inputs["image"].shape[1], train_data.inputs["text"].shape[1]
+    dims = train_data.feature_dim("image"), train_data.feature_dim("text")
+    batches = epoch_dataset if train_data.streamed else epoch_batches
     return fit(
         lambda: build_model(config, vocab_size, *dims),
-        lambda epoch: epoch_batches(train_data, config.seed, epoch, config.batch_size),
+        lambda epoch: batches(train_data, config.seed, epoch, config.batch_size),
         val,
         epochs=config.epochs,
         batch_size=config.batch_size,
         restore_best=config.restore_best,
         checkpoint_dir=checkpoint_dir,
-        key=_config_key(config),
+        key=_data_key(config, train_data),
         strategy=strategy if strategy is not None else config.strategy,
         callbacks=callbacks,
         verbose=verbose,
@@ -439,7 +524,9 @@ def recommend_tags(
     k: int = 10,
     beam_width: int = 3,
 ) -> list[list[str]]:
-    """Ranked tag names (k per post) from `model.decode` on `data`'s inputs."""
+    """Ranked tag names (k per post) from `model.decode` on `data`'s inputs (held, not streamed)."""
+    if data.streamed:
+        raise ValueError("streamed arrays are for training: evaluate on a part held in memory")
     ids, _ = model.decode(data.inputs, k=k, beam_width=beam_width)
     return [[tokens[i] for i in row] for row in ids]
 

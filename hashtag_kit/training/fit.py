@@ -134,8 +134,10 @@ class _EpochEnd(keras.callbacks.Callback):
 def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int):
     """One `tf.data.Dataset` of the batches of epochs `start` .. `stop - 1`, in order.
 
-    `batches_of(epoch)` gives that epoch's `(x, y)` batches (a sequence, the same number every
-    epoch). Arrays keep the first batch's shapes but for the batch size (fixed shapes keep the
+    `batches_of(epoch)` gives that epoch's `(x, y)` batches: a sequence (the same number every
+    epoch), or a finite `tf.data.Dataset` of them (e.g. `features.stream.feature_dataset`
+    streaming from the feature cache, seeded by the epoch): the epochs' datasets are then
+    concatenated, so a resumed training reads the same batches as an uninterrupted one. Arrays keep the first batch's shapes but for the batch size (fixed shapes keep the
     decoders' loops static: an open time dimension made encoder-decoder steps 1.7x slower),
     unless the batches give their own `signature` (`tf.TensorSpec`s, e.g. captions whose
     length changes from batch to batch).
@@ -143,6 +145,11 @@ def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int)
     import tensorflow as tf  # Keras imports it anyway; here for tf.data
 
     first = batches_of(start)
+    if isinstance(first, tf.data.Dataset):
+        dataset = first
+        for epoch in range(start + 1, stop):
+            dataset = dataset.concatenate(batches_of(epoch))
+        return dataset
     steps = len(first)
 
     def batches():
@@ -244,7 +251,7 @@ def fit(
     end = _EpochEnd(history, best, restore_best, patience, lr_decay, folder if chief else None, key)
     if start < epochs and not _stopped(patience, best[0], start):
         (x, y), steps = data if not callable(data) else (None, None), None
-        if callable(data):
+        if callable(data):  # epoch -> its batches (a sequence or a dataset)
             x = epochs_dataset(data, start, epochs)
             steps = int(x.cardinality()) // (epochs - start)
         model.fit(
