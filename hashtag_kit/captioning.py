@@ -4,11 +4,13 @@
   threshold (words seen fewer than `min_count` times in the training captions become `<unk>`),
   and sentence ends (`.`) kept as tokens for paragraphs, so a flat decoder learns where
   sentences stop.
-- `build_caption_data`: pairs each image's grid features (`FeatureSet.grid`, (R, C) regions) with
-  its reference captions (`Post.captions`, one training pair each) or its paragraph
-  (`Post.paragraph`). Posts without an image, with an unreadable image, or without references
-  are skipped and counted in a `RunReport`.
-- `CaptionBatches`: teacher-forcing batches (grid, tokens[:-1]) -> tokens[1:], shuffled per epoch.
+- `build_caption_data`: pairs each image's grid features ((R, C) regions) with its reference
+  captions (`Post.captions`, one training pair each) or its paragraph (`Post.paragraph`). Posts
+  without an image, with an unreadable image, or without references are skipped and counted in
+  a `RunReport`. From the feature cache (`open_features`), the grids are held in memory when
+  they fit a budget, else left in the cache's shards and streamed (chosen and logged).
+- `CaptionBatches`: teacher-forcing batches (grid, tokens[:-1]) -> tokens[1:], shuffled per epoch;
+  `streamed_caption_batches` the same through `tf.data` from the shards.
 - `train_caption_model`: Adam on a padding-masked cross-entropy, early stopping on val, a
   checkpoint every epoch and an exact resume; returns the model, history and ms per step.
 - `split_posts` for datasets with no frozen split (COCO-mini in notebook 04).
@@ -29,8 +31,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from hashtag_kit.data.posts import Post
+from hashtag_kit.features.cache import CachedFeatures
+from hashtag_kit.features.stream import MEMORY_BUDGET, choose_mode, feature_dataset
 from hashtag_kit.report import RunReport
 from hashtag_kit.training.checkpoints import training_key
 from hashtag_kit.training.fit import epochs_dataset, fit, get_strategy
@@ -132,25 +137,44 @@ class CaptionData:
 
     Attributes:
         ids: post ids, one per image.
-        grid: (n_images, regions, channels) float16 image grid features.
+        grid: (n_images, regions, channels) float16 image grid features, or None when they
+            are streamed from `features` (`streamed`).
         references: {post id: [reference text, ...]} (raw, for scoring).
         images: {post id: image path or None} (for figures).
-        pair_image: (n_pairs,) int row of `grid` for each (image, reference) pair.
+        pair_image: (n_pairs,) int row of `grid` (index in `ids`) for each (image, reference) pair.
         pair_tokens: (n_pairs, max_length + 1) int32 `[<start>, ..., <end>, 0, ...]`.
         task: "caption" or "paragraph".
+        features: the feature cache the grids are streamed from (`CachedFeatures`), or None.
     """
 
     ids: list[str]
-    grid: np.ndarray
+    grid: np.ndarray | None
     references: dict[str, list[str]]
     images: dict[str, str | None]
     pair_image: np.ndarray
     pair_tokens: np.ndarray
     task: str = "caption"
+    features: CachedFeatures | None = None
 
     @property
     def max_length(self) -> int:
         return int(self.pair_tokens.shape[1] - 1)
+
+    @property
+    def streamed(self) -> bool:
+        """True when training reads the grids from the cache's shards (`grid` is None)."""
+        return self.grid is None
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """(regions, channels) of one image's grid."""
+        return self.features.grid_shape if self.streamed else tuple(self.grid.shape[1:])
+
+    def image_grids(self) -> np.ndarray:
+        """(n_images, regions, channels) float16 grids, in `ids` order: `grid`, or for streamed
+        data read from the cache now. For decoding an evaluated part (dev or test images, a
+        small share of a run); training never calls it."""
+        return self.features.load(self.ids, grid=True).grid if self.streamed else self.grid
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -164,27 +188,37 @@ def build_caption_data(
     task: str = "caption",
     max_length: int = 20,
     report: RunReport | None = None,
+    input_mode: str = "auto",
+    budget: int = MEMORY_BUDGET,
 ) -> CaptionData:
     """Pair each image's grid features with its references (captions or paragraph).
 
     Args:
         posts: posts with images and `captions` (task "caption") or `paragraph` ("paragraph").
-        features: a `hashtag_kit.features.cache.FeatureSet` with `grid` (N, R, C) covering the
-            posts (`extract_features(..., grid=True)`).
+        features: the posts' image features with grids (`extract_features(..., grid=True)`):
+            `CachedFeatures` (`open_features`, or `extract_features(..., load=False)`: nothing
+            read yet), or a `FeatureSet` whose `grid` (N, R, C) is already in memory.
         tokenizer: fitted on the training references.
         task: "caption" or "paragraph".
         max_length: maximum tokens after `<start>` (longer references are cut, counted as
             repaired "reference_truncated").
         report: counts posts skipped ("no_image", "unreadable_image", "no_features",
             "no_references") and empty captions dropped ("empty_caption").
+        input_mode: for `CachedFeatures`, "auto" reads the kept images' grids into memory
+            when they take at most `budget` bytes and else leaves them in the shards (training
+            streams them), logged (`features.stream.choose_mode`); "memory" / "stream" force
+            it. Only grids are kept (the captioners read nothing else).
     """
     report = report if report is not None else RunReport()
-    if getattr(features, "grid", None) is None:
+    cached = isinstance(features, CachedFeatures)
+    has_grid = bool(features.grid) if cached else getattr(features, "grid", None) is not None
+    if not has_grid:
         raise ValueError(
             "the image features have no grid (regions): extract them with "
             "hashtag_kit.features.cache.extract_features(run_dir, posts, 'image', grid=True)"
         )
     row_of = {str(i): r for r, i in enumerate(features.ids)}
+    mask = features.locate(grid=True)[1] >= 0 if cached else features.mask  # grid present
     ids, rows, refs, images, pair_image, pair_tokens = [], [], {}, {}, [], []
     for p in posts:
         if not p.has_image:
@@ -194,7 +228,7 @@ def build_caption_data(
             report.skip("no_features", p.id, "no cached features for this post")
             continue
         r = row_of[p.id]
-        if not bool(features.mask[r]):
+        if not bool(mask[r]):
             report.skip("unreadable_image", f"{p.id} ({p.image})", "image missing or unreadable")
             continue
         if task == "caption":
@@ -220,7 +254,11 @@ def build_caption_data(
                 toks = tokenizer.encode(t, max_length)
             pair_image.append(len(ids) - 1)
             pair_tokens.append(toks + [PAD] * (max_length + 1 - len(toks)))
-    grid = np.asarray(features.grid[rows] if rows else features.grid[:0])
+    if cached:
+        mode = choose_mode({"grid": (features, "grid")}, len(ids), input_mode, budget)
+        grid = features.load(ids, grid=True).grid if mode == "memory" else None
+    else:
+        grid = np.asarray(features.grid[rows] if rows else features.grid[:0])
     return CaptionData(
         ids=ids,
         grid=grid,
@@ -229,6 +267,7 @@ def build_caption_data(
         pair_image=np.asarray(pair_image, dtype="int64"),
         pair_tokens=np.asarray(pair_tokens, dtype="int32").reshape(-1, max_length + 1),
         task=task,
+        features=features if grid is None else None,
     )
 
 
@@ -305,8 +344,6 @@ class CaptionBatches(keras.utils.PyDataset):
     def signature(self):
         """The `tf.TensorSpec`s of a batch: its size and caption length are left open (one
         trace for every length; Keras's own adapter would fix the shapes of its first batches)."""
-        import tensorflow as tf  # Keras imports it anyway; here for its TensorSpec
-
         regions, channels = self.data.grid.shape[1:]
         tokens = tf.TensorSpec((None, None), tf.int32)
         return (tf.TensorSpec((None, regions, channels), tf.float32), tokens), tokens
@@ -314,6 +351,69 @@ class CaptionBatches(keras.utils.PyDataset):
     def as_dataset(self):
         """The batches as a `tf.data.Dataset` (`hashtag_kit.training.fit.epochs_dataset`)."""
         return epochs_dataset(lambda _: self, 0, 1)
+
+
+STREAM_WINDOW = 8  # batches of a streamed epoch sorted by caption length together
+
+
+def streamed_caption_batches(
+    data: CaptionData, batch_size: int = 64, shuffle: bool = True, seed=0, epoch=0
+) -> tf.data.Dataset:
+    """`CaptionBatches`' inputs and targets, streamed from the cache's shards (`data.streamed`).
+
+    `features.stream.feature_dataset` reads the pairs' grids (float16, cast here) with their
+    tokens, the pairs in the order of their images' shards (a block reads one shard); when
+    shuffling, it shuffles the blocks and mixes the pairs of a few shards, seeded by
+    `(seed, epoch)` alone, so a resumed training reads the batches an uninterrupted one would.
+    Length bucketing is approximated per window of `STREAM_WINDOW` batches: the window's pairs
+    are sorted by length, cut into batches (each cut to its longest reference) and, when
+    shuffling, the batches are shuffled within the window. Every pair comes once per epoch, in
+    `ceil(n_pairs / batch_size)` batches; memory holds the stream's blocks and buffer, never
+    the part's grids.
+    """
+    b = int(batch_size)
+    _, shard, row = data.features.locate(data.ids, grid=True)
+    order = np.lexsort((row[data.pair_image], shard[data.pair_image]))  # by shard, then row
+    ids = [data.ids[i] for i in data.pair_image[order]]
+    tokens = data.pair_tokens[order]
+    epoch_seed = int(np.random.default_rng([int(seed), int(epoch)]).integers(2**31 - 1))
+    windows = feature_dataset(
+        {"grid": (data.features, "grid")},
+        ids,
+        {"tokens": tokens},
+        batch_size=b * STREAM_WINDOW,
+        shuffle=shuffle,
+        seed=epoch_seed,
+    )
+
+    def batches(w, x):
+        grid, tokens = x["grid"], x["tokens"]
+        lengths = tf.reduce_sum(tf.cast(tokens != 0, tf.int32), axis=1)  # <start> ... <end>
+        by_length = tf.argsort(lengths, stable=True)
+        n = (tf.shape(tokens)[0] + b - 1) // b
+        starts = tf.range(n) * b
+        if shuffle:
+            draw = tf.random.stateless_uniform([n], tf.stack([epoch_seed, tf.cast(w, tf.int32)]))
+            starts = tf.gather(starts, tf.argsort(draw))
+
+        def batch(start):
+            sel = by_length[start : start + b]
+            t = tf.gather(tokens, sel)[:, : tf.reduce_max(tf.gather(lengths, sel))]
+            return (tf.cast(tf.gather(grid, sel), tf.float32), t[:, :-1]), t[:, 1:]
+
+        return tf.data.Dataset.from_tensor_slices(starts).map(batch)
+
+    steps = -(-len(ids) // b)
+    ds = windows.enumerate().flat_map(batches)
+    return ds.apply(tf.data.experimental.assert_cardinality(steps))
+
+
+def caption_batches(data: CaptionData, batch_size: int = 64, shuffle=True, seed=0, epoch=0):
+    """An epoch's teacher-forcing batches, by length: `CaptionBatches` when the grids are in
+    memory, else `streamed_caption_batches` (a `tf.data.Dataset`)."""
+    if data.streamed:
+        return streamed_caption_batches(data, batch_size, shuffle, seed, epoch)
+    return CaptionBatches(data, batch_size, shuffle, seed, epoch, bucket=True)
 
 
 def caption_loss() -> keras.losses.Loss:
@@ -349,7 +449,8 @@ def train_caption_model(
     `<checkpoint_dir>/<model class>-<digest of model, settings and data>/`, and a re-run finds
     it and resumes: it ends where an uninterrupted run would (same batches, same dropout
     draws, same optimizer state). The folder is removed when training finishes unless
-    `keep_checkpoint`.
+    `keep_checkpoint`. Streamed data (`CaptionData.streamed`) is read from the feature cache
+    epoch by epoch (`streamed_caption_batches`), with the same resume.
 
     `model` is a model or a function building one; under a `strategy` other than "none"
     ("mirrored", "multi_worker" or a tf.distribute.Strategy) pass the function: it is called
@@ -371,7 +472,9 @@ def train_caption_model(
         "lr_decay": lr_decay,
         "val": None if val is None else len(val.pair_tokens),
     }
-    data = (train.ids, train.pair_tokens, train.pair_image, train.grid[:, :1])  # 1st regions
+    # the images: their grids' 1st regions, or the streamed grids' content keys
+    images = train.features.keys_of(train.ids) if train.streamed else train.grid[:, :1]
+    data = (train.ids, train.pair_tokens, train.pair_image, images)
     strategy = get_strategy(strategy)
     with strategy.scope():
         model = model if isinstance(model, keras.Model) else model()
@@ -381,12 +484,12 @@ def train_caption_model(
             model.compile(
                 optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0), loss=caption_loss()
             )
-    val_batches = None
-    if val is not None:
-        val_batches = CaptionBatches(val, batch_size, shuffle=False, bucket=True).as_dataset()
+    val_batches = None if val is None else caption_batches(val, batch_size, shuffle=False)
+    if isinstance(val_batches, CaptionBatches):
+        val_batches = val_batches.as_dataset()
     result = fit(
         model,
-        lambda epoch: CaptionBatches(train, batch_size, shuffle=True, seed=seed, epoch=epoch),
+        lambda epoch: caption_batches(train, batch_size, shuffle=True, seed=seed, epoch=epoch),
         val_batches,
         epochs=epochs,
         patience=patience,
