@@ -371,6 +371,8 @@ def streamed_caption_batches(
     `ceil(n_pairs / batch_size)` batches; memory holds the stream's blocks and buffer, never
     the part's grids.
     """
+    if len(data.pair_tokens) == 0:
+        raise ValueError("no (image, reference) pairs to train on")
     b = int(batch_size)
     _, shard, row = data.features.locate(data.ids, grid=True)
     order = np.lexsort((row[data.pair_image], shard[data.pair_image]))  # by shard, then row
