@@ -112,9 +112,9 @@ def test_predictions_streamed_from_the_cache_equal_the_loaded_features(data, rea
 def test_auto_streams_when_the_grids_exceed_the_budget(data, monkeypatch):
     image, train, val, test, words = data
     monkeypatch.setattr(stream, "MEMORY_BUDGET", 1000)
-    kw = {**SMALL, "epochs": 1, "modality": "image"}
+    train, val, kw = train[:64], val[:16], {**SMALL, "epochs": 1, "modality": "image"}
     assert train_attention_classifier(train, val, TAGS, image, **kw)[1]["input_mode"] == "stream"
-    monkeypatch.undo()
+    monkeypatch.undo()  # 80 grids of 128 bytes fit the default budget
     assert train_attention_classifier(train, val, TAGS, image, **kw)[1]["input_mode"] == "memory"
 
 
@@ -141,7 +141,7 @@ def test_streamed_cnn_rnn_learns_like_the_in_memory_one_and_never_reads_grids(da
 @pytest.mark.parametrize("family", ["co_attention", "cnn_rnn"])
 def test_interrupted_streamed_training_resumes_to_the_same_end(data, tmp_path, family):
     image, train, val, _, words = data
-    train, val = train[:150], val[:40]
+    train, val = train[:64], val[:16]
 
     def run(**kw):
         if family == "cnn_rnn":

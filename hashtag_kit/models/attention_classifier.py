@@ -462,8 +462,9 @@ def train_attention_classifier(
     val = inputs(val_posts) if len(val_posts) else None
     return fit_classifier(
         build, data, val, epochs=epochs, checkpoint_dir=checkpoint_dir, callbacks=callbacks,
-        verbose=verbose, strategy=strategy, input_mode=input_mode, key_data=[[p.hashtags for p in train_posts], list(tags)],
-        batch_size=batch_size, learning_rate=learning_rate, loss=loss, prior_bias=prior_bias, seed=seed,
+        verbose=verbose, strategy=strategy, input_mode=input_mode,
+        key_data=[[p.hashtags for p in train_posts], list(tags)], batch_size=batch_size,
+        learning_rate=learning_rate, loss=loss, prior_bias=prior_bias, seed=seed,
     )  # fmt: skip
 
 
