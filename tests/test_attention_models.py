@@ -154,7 +154,7 @@ def test_word_vocabulary_and_inputs():
         ids=["p2", "p1"], grid=np.ones((2, 4, 3), "float16"), mask=np.array([True, False])
     )
     x = classifier_inputs(posts, fs, v, max_len=3)
-    assert x["regions"].dtype == np.float32 and x["regions"].shape == (2, 4, 3)
+    assert x["regions"].dtype == np.float16 and x["regions"].shape == (2, 4, 3)  # as stored
     assert x["regions"][0].sum() == 0 and x["regions"][1].sum() == 12  # p1 masked, p2 present
     assert x["tokens"].tolist() == [[4, 5, 0], [0, 0, 0]]
     with pytest.raises(ValueError, match="grid=True"):

@@ -29,6 +29,8 @@ import numpy as np
 from keras import ops
 
 from hashtag_kit.data.posts import Post
+from hashtag_kit.features import stream
+from hashtag_kit.features.cache import CachedFeatures
 from hashtag_kit.layers.additive_attention import AdditiveAttention
 from hashtag_kit.layers.co_attention import CoAttention
 from hashtag_kit.text import tokenize
@@ -220,23 +222,38 @@ def multi_hot(posts: Sequence[Post], tags: Sequence[str]) -> np.ndarray:
     return y
 
 
+def tag_frequency(posts: Sequence[Post], tags: Sequence[str], chunk: int = 4096) -> np.ndarray:
+    """float32 (n_tags,): the share of `posts` carrying each tag, `multi_hot(posts,
+    tags).mean(0)` computed a chunk of posts at a time."""
+    total = sum(
+        multi_hot(posts[a : a + chunk], tags).sum(0, dtype=np.float64)
+        for a in range(0, len(posts), chunk)
+    )
+    return (total / len(posts)).astype(np.float32)
+
+
 def classifier_inputs(
     posts: Sequence[Post],
     image_features=None,
     words: WordVocabulary | None = None,
     max_len: int = 24,
 ) -> dict:
-    """Model inputs for `posts`: "regions" from a FeatureSet with a grid, "tokens" from text.
+    """Model inputs for `posts` in memory: "regions" float16 (n, R, C), "tokens" int32 (n,
+    max_len).
 
     Args:
         posts: the posts, in order.
-        image_features: a FeatureSet whose `grid` is (N, R, C) (`extract_features(..., grid=True)`),
-            covering the posts by id; posts it lacks or masks get zero regions.
+        image_features: `CachedFeatures` (`open_features`; only these posts' grids are read)
+            or a loaded FeatureSet whose `grid` is (N, R, C), both extracted with grid=True and
+            covering the posts by id; posts without features (or, for a FeatureSet, absent
+            from it) get zero regions. None: no "regions" entry.
         words: the word vocabulary for the caption tokens (None: no "tokens" entry).
         max_len: caption length in tokens (longer captions are cut).
     """
     x = {}
-    if image_features is not None:
+    if isinstance(image_features, CachedFeatures):
+        x = stream.load_inputs({"regions": (image_features, "grid")}, [p.id for p in posts])
+    elif image_features is not None:
         if getattr(image_features, "grid", None) is None:
             raise ValueError(
                 "image features have no region grid: extract them with grid=True "
@@ -245,7 +262,7 @@ def classifier_inputs(
         index = {str(i): r for r, i in enumerate(image_features.ids)}
         grid = image_features.grid
         mask = np.asarray(image_features.mask, bool)
-        regions = np.zeros((len(posts), *grid.shape[1:]), dtype=np.float32)
+        regions = np.zeros((len(posts), *grid.shape[1:]), dtype=grid.dtype)
         for j, p in enumerate(posts):
             r = index.get(str(p.id))
             if r is not None and mask[r]:
@@ -254,6 +271,14 @@ def classifier_inputs(
     if words is not None:
         x["tokens"] = words.encode([p.text if p.has_text else None for p in posts], max_len)
     return x
+
+
+def _inputs(posts, image_features, words, max_len) -> tuple[dict, dict]:
+    """`(sources, arrays)` of the posts for `feature_dataset`: the grid of `CachedFeatures`
+    stays a source (streamed, or loaded when it fits), all else is an array."""
+    if isinstance(image_features, CachedFeatures):
+        return {"regions": (image_features, "grid")}, classifier_inputs(posts, None, words, max_len)
+    return {}, classifier_inputs(posts, image_features, words, max_len)
 
 
 def compile_classifier(model: keras.Model, loss: str = "bce", learning_rate: float = 1e-3):
@@ -268,28 +293,68 @@ def compile_classifier(model: keras.Model, loss: str = "bce", learning_rate: flo
     return model
 
 
+def _rows(values, n: int):
+    return values(np.arange(n)) if callable(values) else values
+
+
 def fit_classifier(
-    build, x, y, val, *, epochs, checkpoint_dir, callbacks, verbose, strategy=None, **settings
-):
-    """`hashtag_kit.training.fit` for the tag classifiers (this one and the CNN-RNN): Keras
-    shuffles the training arrays, every epoch counts (no restore-best), a checkpoint after each
-    epoch in `<checkpoint_dir>/<model class>-<digest>/` (removed when training ends) resumes an
-    interrupted run. `build()` gives the compiled model; it runs inside the strategy's scope
-    ("none", "mirrored", "multi_worker" or a tf.distribute.Strategy), and the model's
-    configuration and `settings` (with "batch_size") key the checkpoint. Returns `(model,
-    info)`, info = {"history", "ms_per_step", "trainable_params", "resumed_from_epoch",
-    "checkpoint_notes"}."""
+    build, data, val, *, epochs, checkpoint_dir, callbacks, verbose, strategy=None,
+    input_mode="auto", key_data=(), **settings,
+):  # fmt: skip
+    """`hashtag_kit.training.fit` for the tag classifiers (this one and the CNN-RNN).
+
+    `build()` gives the compiled model; it runs inside the strategy's scope ("none",
+    "mirrored", "multi_worker" or a tf.distribute.Strategy).
+
+    `data` and `val` (or None) are `(sources, ids, arrays, targets)` as
+    `hashtag_kit.features.stream.feature_dataset` takes them. `input_mode="auto"` holds them
+    in memory when the sources' features of train and val fit the memory budget, else streams
+    them from the cache's shards (`features.stream.choose_mode`, logged); "memory" / "stream"
+    force it. In memory, Keras shuffles the training arrays; streamed, epoch e reads a
+    `feature_dataset` shuffled with a seed of (settings["seed"], e), so a resumed training
+    reads the batches an uninterrupted one would. Every epoch counts (no restore-best); a
+    checkpoint after each epoch in `<checkpoint_dir>/<model class>-<digest>/` (removed when
+    training ends) resumes an interrupted run. The digest covers `settings` (with
+    "batch_size" and "seed"), the input mode, the post ids, the features' content keys, the
+    arrays and array targets, and `key_data` (what callable targets are made of).
+
+    Returns `(model, info)`, info = {"history", "ms_per_step", "trainable_params",
+    "resumed_from_epoch", "checkpoint_notes", "input_mode"}.
+    """
     strategy = get_strategy(strategy)
     with strategy.scope():
         model = build()
-    folder, key = training_key(checkpoint_dir, model, settings, *x.values(), y)
+    sources, ids, arrays, targets = data
+    n = len(ids) + (len(val[1]) if val else 0)
+    mode = stream.choose_mode(sources, n, input_mode)
+    batch_size = settings["batch_size"]
+    if mode == "memory":
+        train = (stream.load_inputs(sources, ids, arrays), _rows(targets, len(ids)))
+        if val is not None:
+            val = (stream.load_inputs(*val[:3]), _rows(val[3], len(val[1])))
+    else:
+
+        def train(epoch):
+            seed = int(np.random.SeedSequence([settings["seed"], epoch]).generate_state(1)[0])
+            return stream.feature_dataset(
+                sources, ids, arrays, targets, batch_size=batch_size, shuffle=True, seed=seed
+            )
+
+        if val is not None:
+            val = stream.feature_dataset(*val, batch_size=batch_size)
+    features = [[f.encoder.get("id"), field, f.keys_of(ids)] for f, field in sources.values()]
+    given = [v for v in [*arrays.values(), targets] if not callable(v)]
+    folder, key = training_key(
+        checkpoint_dir, model, {**settings, "input_mode": mode}, list(ids), features, *given,
+        *key_data,
+    )  # fmt: skip
     result = fit(
         model,
-        (x, y),
+        train,
         val,
         epochs=epochs,
-        batch_size=settings["batch_size"],
-        shuffle=True,
+        batch_size=batch_size,
+        shuffle=mode == "memory",
         restore_best=False,
         checkpoint_dir=folder,
         keep_checkpoint=False,
@@ -300,7 +365,8 @@ def fit_classifier(
     )
     info = {k: getattr(result, k) for k in ("ms_per_step", "trainable_params")}
     info |= {k: getattr(result, k) for k in ("resumed_from_epoch", "checkpoint_notes")}
-    return result.model, {"history": {k: v for k, v in result.history.items() if v}, **info}
+    history = {k: v for k, v in result.history.items() if v}
+    return result.model, {"history": history, **info, "input_mode": mode}
 
 
 def train_attention_classifier(
@@ -322,8 +388,9 @@ def train_attention_classifier(
     dropout: float = 0.2,
     prior_bias: bool = True,
     seed: int = 0,
-    checkpoint_dir: str | Path | None = None,
+    input_mode: str = "auto",
     strategy=None,
+    checkpoint_dir: str | Path | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> tuple[AttentionHashtagClassifier, dict]:
@@ -332,7 +399,9 @@ def train_attention_classifier(
     Args:
         train_posts, val_posts: the frozen split's parts (val gives `val_loss`).
         tags: the tag vocabulary (output order).
-        image_features: FeatureSet with a region grid (needed unless modality="text").
+        image_features: `CachedFeatures` with grids (`open_features`: the grids are read as
+            `input_mode` says) or a loaded FeatureSet with a region grid; needed unless
+            modality="text" (which reads no image features).
         words: caption word vocabulary (needed unless modality="image").
         modality, fusion, units, embedding_dim, dropout: see `AttentionHashtagClassifier`.
         max_len: caption length in tokens.
@@ -340,9 +409,11 @@ def train_attention_classifier(
         prior_bias: start the output bias at each tag's training log-odds, so training spends
             its first epochs on the evidence rather than on re-learning tag popularity.
         seed: `keras.utils.set_random_seed` before building.
-        checkpoint_dir: checkpoints after every epoch (see `fit_classifier`); None: none.
+        input_mode: "auto" (grids in memory when they fit, else streamed from the cache's
+            shards; logged), "memory" or "stream"; see `fit_classifier`.
         strategy: "none", "mirrored" (this machine's devices), "multi_worker" (the machines
             TF_CONFIG names) or a tf.distribute.Strategy; `batch_size` is the global batch.
+        checkpoint_dir: checkpoints after every epoch (see `fit_classifier`); None: none.
         callbacks: extra Keras callbacks.
 
     Returns:
@@ -357,12 +428,19 @@ def train_attention_classifier(
     if use_txt and words is None:
         raise ValueError(f"modality={modality!r} needs a WordVocabulary")
 
-    def inputs(posts):
-        return classifier_inputs(
-            posts, image_features if use_img else None, words if use_txt else None, max_len
+    def inputs(posts):  # (sources, ids, arrays, targets); targets built block by block
+        img, txt = image_features if use_img else None, words if use_txt else None
+        sources, arrays = _inputs(posts, img, txt, max_len)
+        return (
+            sources,
+            [p.id for p in posts],
+            arrays,
+            lambda pos: multi_hot([posts[i] for i in pos], tags),
         )
 
-    x, y = inputs(train_posts), multi_hot(train_posts, tags)
+    data = inputs(train_posts)
+    sources, ids, arrays, _ = data
+    first = stream.load_inputs(sources, ids[:1], {k: v[:1] for k, v in arrays.items()})
 
     def build():
         model = AttentionHashtagClassifier(
@@ -374,18 +452,19 @@ def train_attention_classifier(
             embedding_dim=embedding_dim,
             dropout=dropout,
         )
-        model({k: v[:1] for k, v in x.items()})  # build
+        model(first)  # build
         if prior_bias:
-            freq = np.clip(y.mean(axis=0), 1e-4, 1 - 1e-4)
+            freq = np.clip(tag_frequency(train_posts, tags), 1e-4, 1 - 1e-4)
             kernel, _ = model.classifier.get_weights()
             model.classifier.set_weights([kernel, np.log(freq / (1 - freq)).astype(np.float32)])
         return compile_classifier(model, loss, learning_rate)
 
-    val = (inputs(val_posts), multi_hot(val_posts, tags)) if len(val_posts) else None
+    val = inputs(val_posts) if len(val_posts) else None
     return fit_classifier(
-        build, x, y, val, epochs=epochs, checkpoint_dir=checkpoint_dir, callbacks=callbacks,
-        verbose=verbose, strategy=strategy, batch_size=batch_size, learning_rate=learning_rate,
-        loss=loss, prior_bias=prior_bias, seed=seed,
+        build, data, val, epochs=epochs, checkpoint_dir=checkpoint_dir, callbacks=callbacks,
+        verbose=verbose, strategy=strategy, input_mode=input_mode,
+        key_data=[[p.hashtags for p in train_posts], list(tags)], batch_size=batch_size,
+        learning_rate=learning_rate, loss=loss, prior_bias=prior_bias, seed=seed,
     )  # fmt: skip
 
 
@@ -397,17 +476,20 @@ def predict_attention(
     max_len: int = 24,
     batch_size: int = 128,
 ) -> tuple[np.ndarray, dict]:
-    """Tag probabilities (n, n_tags) and attention weights {"image": (n, R), "text": (n, T)}."""
-    x = classifier_inputs(
+    """Tag probabilities (n, n_tags) and attention weights {"image": (n, R), "text": (n, T)}.
+
+    `image_features` as in `train_attention_classifier`; `CachedFeatures` are read batch by
+    batch (`feature_dataset`, in the order of `posts`), never all grids at once."""
+    sources, arrays = _inputs(
         posts,
         image_features if model.uses_image else None,
         words if model.uses_text else None,
         max_len,
     )
+    batches = stream.feature_dataset(sources, [p.id for p in posts], arrays, batch_size=batch_size)
     probs, att = [], {}
-    n = len(posts)
-    for i in range(0, n, batch_size):
-        p, a = model({k: v[i : i + batch_size] for k, v in x.items()}, return_attention=True)
+    for x in batches.as_numpy_iterator():
+        p, a = model(x, return_attention=True)
         probs.append(keras.ops.convert_to_numpy(p))
         for k, v in a.items():
             att.setdefault(k, []).append(keras.ops.convert_to_numpy(v))

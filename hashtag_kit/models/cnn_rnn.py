@@ -29,6 +29,9 @@ from keras import ops
 
 from hashtag_kit.data.posts import Post
 from hashtag_kit.decoding import beam_search, compiled, log_softmax64
+from hashtag_kit.features.cache import CachedFeatures
+from hashtag_kit.features.stream import feature_dataset
+from hashtag_kit.models.attention_classifier import fit_classifier
 from hashtag_kit.vocabulary import END, N_SPECIAL, PAD, START, UNK, Vocabulary
 
 
@@ -199,22 +202,35 @@ def compile_cnn_rnn(model: CNNRNNTagger, learning_rate: float = 1e-3) -> CNNRNNT
 
 def recommend_cnn_rnn(
     model: CNNRNNTagger,
-    image: np.ndarray,
+    image,
     tags: Sequence[str],
     k: int,
     beam_width: int = 3,
     max_tags: int = 5,
     exclude: Sequence[Collection[str]] | None = None,
+    posts: Sequence[Post] | None = None,
+    batch_size: int = 256,
 ) -> list[list[str]]:
     """Ranked tag lists: the best beam's tags, then the other beams', then by first-step score.
 
     The beam gives a variable-length tag set (as in the paper); the ranking metrics need K tags,
     so the list is completed by the other beams and then by the first step's probabilities.
+    `image` is (n, image_dim) pooled features, or `CachedFeatures` read `batch_size` posts at
+    a time (pooled vectors only) for `posts` (default: all of its posts).
     """
-    seqs, first = model.decode(image, beam_width, max_tags)
+    if isinstance(image, CachedFeatures):
+        ids = image.ids if posts is None else [p.id for p in posts]
+        batches = feature_dataset({"image": (image, "pooled")}, ids, batch_size=batch_size)
+        parts = [
+            model.decode(x["image"], beam_width, max_tags, batch_size)
+            for x in batches.as_numpy_iterator()
+        ]
+        seqs, first = (np.concatenate(a) for a in zip(*parts, strict=True))
+    else:
+        seqs, first = model.decode(image, beam_width, max_tags, batch_size)
     order = np.argsort(-first[:, N_SPECIAL:], axis=1, kind="stable") + N_SPECIAL
     out = []
-    for i in range(len(image)):
+    for i in range(len(seqs)):
         skip = set(exclude[i]) if exclude is not None else set()
         ranked: list[str] = []
         for tok in [*seqs[i].ravel(), *order[i]]:
@@ -233,8 +249,8 @@ def train_cnn_rnn(
     train_posts: Sequence[Post],
     val_posts: Sequence[Post],
     tags: Sequence[str],
-    image: np.ndarray,
-    val_image: np.ndarray | None = None,
+    image,
+    val_image=None,
     *,
     joint_dim: int = 64,
     units: int = 128,
@@ -243,37 +259,46 @@ def train_cnn_rnn(
     batch_size: int = 32,
     learning_rate: float = 3e-3,
     seed: int = 0,
-    checkpoint_dir=None,
+    input_mode: str = "auto",
     strategy=None,
+    checkpoint_dir=None,
     callbacks=(),
     verbose: int = 0,
 ) -> tuple[CNNRNNTagger, dict]:
     """Build, compile and fit a `CNNRNNTagger` (seeded) on pooled image features.
 
     Args:
-        train_posts, val_posts: the frozen split's parts, in the row order of `image`/`val_image`.
+        train_posts, val_posts: the frozen split's parts.
         tags: the tag vocabulary, most frequent first (the sequence order).
-        image, val_image: (n, image_dim) pooled image features of those posts.
-        checkpoint_dir: checkpoints after every epoch; an interrupted training resumes.
+        image, val_image: (n, image_dim) pooled image features of those posts, in their row
+            order, or `CachedFeatures` covering them by id (`open_features`: only the pooled
+            vectors are read, never the grid; `val_image` defaults to `image`).
+        input_mode: "auto" (in memory when the pooled vectors fit, else streamed; logged),
+            "memory" or "stream"; see `fit_classifier`.
         strategy: "none", "mirrored", "multi_worker" or a tf.distribute.Strategy (the model
             is built inside its scope; `batch_size` is the global batch).
+        checkpoint_dir: checkpoints after every epoch; an interrupted training resumes.
         callbacks: extra Keras callbacks.
 
     Returns:
         `(model, info)` from `hashtag_kit.models.attention_classifier.fit_classifier`.
     """
-    from hashtag_kit.models.attention_classifier import fit_classifier  # it imports this module
-
     keras.utils.set_random_seed(seed)
-    x, y = tag_sequences(train_posts, tags, max_tags)
-    val = None
-    if val_image is not None and len(val_posts):
-        vx, vy = tag_sequences(val_posts, tags, max_tags)
-        val = ({"image": np.asarray(val_image, np.float32), "tags_in": vx}, vy)
-    x = {"image": np.asarray(image, np.float32), "tags_in": x}
+    if isinstance(image, CachedFeatures) and val_image is None:
+        val_image = image
+
+    def inputs(posts, features):  # (sources, ids, arrays, targets) of feature_dataset
+        tags_in, tags_out = tag_sequences(posts, tags, max_tags)
+        ids = [p.id for p in posts]
+        if isinstance(features, CachedFeatures):
+            return {"image": (features, "pooled")}, ids, {"tags_in": tags_in}, tags_out
+        return {}, ids, {"image": np.asarray(features, np.float32), "tags_in": tags_in}, tags_out
+
+    val = inputs(val_posts, val_image) if val_image is not None and len(val_posts) else None
     return fit_classifier(
         lambda: compile_cnn_rnn(CNNRNNTagger(len(tags), joint_dim, units), learning_rate),
-        x, y, val, epochs=epochs, checkpoint_dir=checkpoint_dir, callbacks=callbacks,
-        verbose=verbose, strategy=strategy, batch_size=batch_size, learning_rate=learning_rate,
-        seed=seed, max_tags=max_tags,
+        inputs(train_posts, image), val, epochs=epochs, checkpoint_dir=checkpoint_dir,
+        callbacks=callbacks, verbose=verbose, strategy=strategy, input_mode=input_mode,
+        batch_size=batch_size,
+        learning_rate=learning_rate, seed=seed, max_tags=max_tags,
     )  # fmt: skip
