@@ -160,6 +160,33 @@ def test_fit_streams_per_epoch_datasets_and_resumes_to_the_same_end(run, tmp_pat
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_streamed_memory_does_not_grow_with_n(tmp_path):
+    """What the stream's reader holds (numpy buffers, traced by tracemalloc) is bounded by the
+    windows in flight: the same at 4x the posts, and a small part of the whole dataset."""
+    import tracemalloc
+
+    dims = {**scale.TINY, "image": 256, "grid": (2, 2, 256)}  # 3 KB of features per post
+    peaks = {}
+    for n in (4096, 16384):
+        run = tmp_path / f"n{n}"
+        scale.write_synthetic(run, n, dims)
+        img = open_features(run, "image")
+        src = {"image": (img, "pooled"), "regions": (img, "grid"), "mask": (img, "mask")}
+
+        def targets(pos):
+            return pos.astype("float32")
+
+        ds = feature_dataset(src, img.ids, targets=targets, batch_size=64, shuffle=True, seed=0)
+        tracemalloc.start()
+        seen = sum(len(y) for _, y in ds.as_numpy_iterator())
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert seen == n
+    whole = 16384 * (256 * 4 + 4 * 256 * 2)  # 50 MB: what holding every post would take
+    assert peaks[16384] < 1.5 * peaks[4096], peaks
+    assert peaks[16384] < whole / 2, (peaks, whole)  # measured: 19 MB at both sizes
+
+
 EXTRACT = """
 import resource, sys
 import keras, numpy as np
