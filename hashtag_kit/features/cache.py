@@ -820,7 +820,7 @@ def extract_features(
     if load:
         fs = FeatureSet(ids, pooled, g, found, info, cache_use)
     else:
-        fs = CachedFeatures(ids, take_keys, store, info, grid, run_dir)
+        fs = CachedFeatures(ids, take_keys, store, info, grid, run_dir, cache_use)
     if shard is None:
         write_index(run_dir, info, store.path, ids, keys, grid, stat, int(found.sum()), report)
     return fs
@@ -925,6 +925,8 @@ class CachedFeatures:
         encoder: the encoder's info (`dim`, `grid_shape`, `kind`, ...).
         grid: whether the grids were extracted.
         run_dir: the run (named in error messages).
+        cache: from `extract_features`, what was reused and computed ({"store", "reused",
+            "computed"}); None when opened with `open_features`.
     """
 
     ids: list[str]
@@ -933,6 +935,7 @@ class CachedFeatures:
     encoder: dict
     grid: bool = False
     run_dir: Path | None = None
+    cache: dict | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
