@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from hashtag_kit.data.posts import Post
 from hashtag_kit.features.cache import CachedFeatures
-from hashtag_kit.features.stream import MEMORY_BUDGET, choose_mode, feature_dataset
+from hashtag_kit.features.stream import MEMORY_BUDGET, choose_mode, epoch_seed, feature_dataset
 from hashtag_kit.report import RunReport
 from hashtag_kit.training.checkpoints import training_key
 from hashtag_kit.training.fit import epochs_dataset, fit, get_strategy
@@ -378,14 +378,14 @@ def streamed_caption_batches(
     order = np.lexsort((row[data.pair_image], shard[data.pair_image]))  # by shard, then row
     ids = [data.ids[i] for i in data.pair_image[order]]
     tokens = data.pair_tokens[order]
-    epoch_seed = int(np.random.default_rng([int(seed), int(epoch)]).integers(2**31 - 1))
+    seed_of_epoch = epoch_seed(seed, epoch)
     windows = feature_dataset(
         {"grid": (data.features, "grid")},
         ids,
         {"tokens": tokens},
         batch_size=b * STREAM_WINDOW,
         shuffle=shuffle,
-        seed=epoch_seed,
+        seed=seed_of_epoch,
     )
 
     def batches(w, x):
@@ -395,7 +395,7 @@ def streamed_caption_batches(
         n = (tf.shape(tokens)[0] + b - 1) // b
         starts = tf.range(n) * b
         if shuffle:
-            draw = tf.random.stateless_uniform([n], tf.stack([epoch_seed, tf.cast(w, tf.int32)]))
+            draw = tf.random.stateless_uniform([n], tf.stack([seed_of_epoch, tf.cast(w, tf.int32)]))
             starts = tf.gather(starts, tf.argsort(draw))
 
         def batch(start):

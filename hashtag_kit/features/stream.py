@@ -74,6 +74,12 @@ def _spec(features: CachedFeatures, field: str) -> tuple[tuple, str]:
     return ((features.dim,), "float32") if field == "pooled" else ((), "float32")
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The stream's shuffling seed of one epoch of a training seeded by `seed` (an epoch's
+    dataset depends on `(seed, epoch)` alone, so a resumed training reads the same batches)."""
+    return int(np.random.default_rng([int(seed), int(epoch)]).integers(2**31 - 1))
+
+
 def bytes_per_post(sources: Mapping[str, Source]) -> int:
     """Bytes one post's cached features take in memory (float16 grid, float32 vectors)."""
     return sum(

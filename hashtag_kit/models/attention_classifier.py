@@ -335,7 +335,7 @@ def fit_classifier(
     else:
 
         def train(epoch):
-            seed = int(np.random.SeedSequence([settings["seed"], epoch]).generate_state(1)[0])
+            seed = stream.epoch_seed(settings["seed"], epoch)
             return stream.feature_dataset(
                 sources, ids, arrays, targets, batch_size=batch_size, shuffle=True, seed=seed
             )

@@ -37,7 +37,7 @@ import numpy as np
 from hashtag_kit.data.posts import Post
 from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
 from hashtag_kit.features.cache import CachedFeatures, open_features
-from hashtag_kit.features.stream import choose_mode, feature_dataset
+from hashtag_kit.features.stream import choose_mode, epoch_seed, feature_dataset
 from hashtag_kit.models.encoder_decoder import HashtagEncoderDecoder, HashtagSetLoss
 from hashtag_kit.training.checkpoints import key_folder
 from hashtag_kit.training.fit import TrainResult, fit
@@ -400,7 +400,7 @@ def epoch_dataset(data: PostArrays, seed: int, epoch: int, batch_size: int):
         tags_of,
         batch_size=batch_size,
         shuffle=True,
-        seed=int(np.random.default_rng([seed, epoch]).integers(2**31)),
+        seed=epoch_seed(seed, epoch),
     )
 
 
