@@ -137,7 +137,8 @@ def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int)
     `batches_of(epoch)` gives that epoch's `(x, y)` batches: a sequence (the same number every
     epoch), or a finite `tf.data.Dataset` of them (e.g. `features.stream.feature_dataset`
     streaming from the feature cache, seeded by the epoch): the epochs' datasets are then
-    concatenated, so a resumed training reads the same batches as an uninterrupted one. Arrays keep the first batch's shapes but for the batch size (fixed shapes keep the
+    concatenated, so a resumed training reads the same batches as an uninterrupted one.
+    Arrays keep the first batch's shapes but for the batch size (fixed shapes keep the
     decoders' loops static: an open time dimension made encoder-decoder steps 1.7x slower),
     unless the batches give their own `signature` (`tf.TensorSpec`s, e.g. captions whose
     length changes from batch to batch).
