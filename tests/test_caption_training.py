@@ -80,8 +80,8 @@ def test_interrupted_training_resumes_where_an_uninterrupted_one_ends(tmp_path, 
             callbacks=[_Interrupt(at=2)], **kw,
         )  # fmt: skip
     (folder,) = list(ckpt.iterdir())
-    kept = sorted(p.name for p in folder.iterdir() if p.suffix == ".keras")
-    assert kept == ["epoch_0000.keras", "epoch_0001.keras"]  # the last two epochs
+    kept = sorted(p.name for p in folder.glob("epoch_*.npz"))
+    assert kept == ["epoch_0000.npz", "epoch_0001.npz"]  # the last two epochs
     resumed = train_caption_model(
         _model(kind, tok.vocab_size), train, val, checkpoint_dir=ckpt, **kw
     )

@@ -174,7 +174,7 @@ def _best_file(folder, epoch):
 
 
 @pytest.mark.parametrize(
-    "damage", ["keras truncated", "state truncated", "state not JSON", "best flipped", "all"]
+    "damage", ["variables truncated", "state truncated", "state not JSON", "best flipped", "all"]
 )
 def test_a_damaged_checkpoint_is_reported_and_training_ends_as_uninterrupted(
     interrupted_training, tmp_path, damage
@@ -186,8 +186,8 @@ def test_a_damaged_checkpoint_is_reported_and_training_ends_as_uninterrupted(
         "epoch_0001.json",
         "epoch_0002.json",
     ]
-    if damage == "keras truncated":
-        _truncate(folder / "epoch_0002.keras")
+    if damage == "variables truncated":
+        _truncate(folder / "epoch_0002.npz")
     elif damage == "state truncated":
         _truncate(folder / "epoch_0002.json")
     elif damage == "state not JSON":

@@ -166,7 +166,7 @@ def test_interrupted_training_resumes_to_the_same_end(tmp_path):
     ckpt = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tr, va, len(tokens), checkpoint_dir=ckpt, callbacks=[Crash(2)])
-    assert (ckpt / "epoch_0001.json").exists() and (ckpt / "epoch_0001.keras").exists()
+    assert (ckpt / "epoch_0001.json").exists() and (ckpt / "epoch_0001.npz").exists()
     resumed = train(cfg, tr, va, len(tokens), checkpoint_dir=ckpt)
     assert resumed.resumed_from_epoch == 2
     assert resumed.best_epoch == straight.best_epoch == int(np.argmin(straight.history["val_loss"]))

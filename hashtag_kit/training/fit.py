@@ -20,7 +20,11 @@ import keras
 import numpy as np
 
 from hashtag_kit.training import multi_worker
-from hashtag_kit.training.checkpoints import load_epoch_checkpoint, save_epoch_checkpoint
+from hashtag_kit.training.checkpoints import (
+    CheckpointWriter,
+    load_epoch_checkpoint,
+    save_epoch_checkpoint,
+)
 
 STRATEGIES = ("none", "mirrored", "multi_worker")
 
@@ -112,6 +116,7 @@ class _EpochEnd(keras.callbacks.Callback):
         self.history, (self.best_epoch, self.best_weights) = history, best
         self.restore_best, self.patience, self.lr_decay = restore_best, patience, lr_decay
         self.folder, self.key = folder, key
+        self.writer = CheckpointWriter() if folder is not None else None
 
     def on_epoch_end(self, epoch, logs=None):
         logs, model, history = logs or {}, self.model, self.history
@@ -126,7 +131,9 @@ class _EpochEnd(keras.callbacks.Callback):
             model.optimizer.learning_rate.assign(model.optimizer.learning_rate * self.lr_decay)
         if self.folder is not None:
             best = (self.best_epoch, self.best_weights)
-            save_epoch_checkpoint(self.folder, model, self.key, epoch, history, best)
+            save_epoch_checkpoint(
+                self.folder, model, self.key, epoch, history, best, writer=self.writer
+            )
         if _stopped(self.patience, self.best_epoch, epoch + 1):
             model.stop_training = True
 
@@ -201,8 +208,8 @@ def fit(
 
     Args:
         model: a compiled model, or a function returning one (called inside the strategy's
-            scope, and only when no checkpoint is resumed; a model must have been built in
-            that scope). Seed before building it.
+            scope; a model must have been built in that scope). Seed before building it. A
+            resumed checkpoint's variables are assigned to it.
         data: `(x, y)` arrays (the same every epoch; `shuffle=True` lets Keras permute them,
             which under a fixed seed is the same permutation each epoch), or `batches_of(epoch)`
             giving epoch e's batches (`epochs_dataset`), whose order depends on e only.
@@ -215,7 +222,8 @@ def fit(
             learning rate multiplied by this (None: off).
         checkpoint_dir: the folder of this training's checkpoints (`checkpoints.py`; None:
             none). A re-run resumes after its last verified epoch and ends where an
-            uninterrupted run would (the checkpoint carries optimizer and dropout states).
+            uninterrupted run would (the checkpoint carries optimizer and dropout states). The
+            files are written in a background thread while the next epoch trains.
             Under "multi_worker" only the chief writes it and every worker resumes from it:
             on several machines it must be on a filesystem they all share.
         keep_checkpoint: keep the folder when training ends (False: only an interrupted
@@ -238,12 +246,12 @@ def fit(
         )
     with strategy.scope():
         found = load_epoch_checkpoint(folder, key, notes)
+        if not isinstance(model, keras.Model):
+            model = model()
         if found is not None:
-            model = found.model
+            model = found.restore(model)
             start, history = int(found.state["epoch"]) + 1, found.state["history"]
             best = (found.state.get("best_epoch"), found.best_weights)
-        elif not isinstance(model, keras.Model):
-            model = model()
     chief = multi_worker.is_chief(strategy)
     if multi_worker.is_multi_worker(strategy):
         multi_worker.patch_keras()  # for a strategy made outside `get_strategy`
@@ -255,19 +263,26 @@ def fit(
         if callable(data):  # epoch -> its batches (a sequence or a dataset)
             x = epochs_dataset(data, start, epochs)
             steps = int(x.cardinality()) // (epochs - start)
-        model.fit(
-            shard_by_data(x) if callable(data) else x,
-            y,
-            batch_size=batch_size if y is not None else None,
-            epochs=epochs,
-            initial_epoch=start,
-            steps_per_epoch=steps,
-            shuffle=shuffle,
-            validation_data=shard_by_data(val) if hasattr(val, "with_options") else val,
-            validation_batch_size=batch_size if isinstance(val, tuple) else None,
-            callbacks=[timer, end, *callbacks],
-            verbose=verbose,
-        )
+        try:
+            model.fit(
+                shard_by_data(x) if callable(data) else x,
+                y,
+                batch_size=batch_size if y is not None else None,
+                epochs=epochs,
+                initial_epoch=start,
+                steps_per_epoch=steps,
+                shuffle=shuffle,
+                validation_data=shard_by_data(val) if hasattr(val, "with_options") else val,
+                validation_batch_size=batch_size if isinstance(val, tuple) else None,
+                callbacks=[timer, end, *callbacks],
+                verbose=verbose,
+            )
+        except BaseException:
+            if end.writer is not None:  # the last epoch's checkpoint is written all the same
+                end.writer.close(raise_errors=False)
+            raise
+    if end.writer is not None:
+        end.writer.close()
     if folder is not None and not keep_checkpoint and chief:
         shutil.rmtree(folder, ignore_errors=True)
     if end.best_weights is not None:
