@@ -111,6 +111,12 @@ def test_readme_section_is_generated_from_the_run(flickr8k_smoke_run):
     assert f"{captions['show-attend-tell greedy']['bleu4']:.3f}" in row
     assert "| soft attention | Xu et al. 2015 |" in text and "dev list" in text
     assert "| kNN image | 03 |" in text and "text removed" in text
+    # the README's compact block says each stage's measured time and what the cache gave
+    compact = render_real_photos(flickr8k_smoke_run, compact=True)
+    timings = json.loads((flickr8k_smoke_run / "timings.json").read_text())
+    wall = next(line for line in compact.splitlines() if "measured wall time" in line)
+    assert all(f"{stage[:2]} {seconds:.0f} s" in wall for stage, seconds in timings.items())
+    assert "notebook 01's feature cache: image " in compact and " computed" in compact
 
 
 def test_web_demo_serves_the_flickr8k_model_on_a_real_photo(flickr8k_smoke_run):

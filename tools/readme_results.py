@@ -142,16 +142,31 @@ def _settings(env: dict, rd: RunDir) -> list[str]:
         f"GPU: {host.get('gpu')}; Python {host.get('python')}, "
         + ", ".join(f"{k} {v}" for k, v in (host.get("packages") or {}).items() if k in _PKGS),
     ]
+    return [*lines, _wall_time(env)]
+
+
+def _wall_time(env: dict) -> str:
+    """The notebooks' measured wall times (the run's timings.json), in total and per stage."""
     timings = {k: v for k, v in env["timings"].items() if isinstance(v, (int, float))}
-    if timings:
-        total = env["total_seconds"]
-        per = ", ".join(f"{k[:2]} {v:.0f} s" for k, v in sorted(timings.items()))
-        lines.append(
-            f"- measured wall time of the notebooks: **{total / 60:.1f} min** in total ({per})"
-        )
-    else:
-        lines.append("- wall time: not recorded (no timings.json; `make reproduce` writes it)")
-    return lines
+    if not timings:
+        return "- wall time: not recorded (no timings.json; `make reproduce` writes it)"
+    total = env["total_seconds"]
+    per = ", ".join(f"{k[:2]} {v:.0f} s" for k, v in sorted(timings.items()))
+    return f"- measured wall time of the notebooks: **{total / 60:.1f} min** in total ({per})"
+
+
+def _cache_use(pre: dict) -> str:
+    """What notebook 01 took from the feature cache and what it computed, per modality."""
+    uses = []
+    for kind, f in (pre.get("features") or {}).items():
+        if not isinstance(f, dict) or "cache" not in f:
+            continue  # the features' "report", not a modality
+        cache = f["cache"]
+        counts = [
+            f"{cache[n]:,} {n}" for n in ("reused", "computed") if isinstance(cache.get(n), int)
+        ]
+        uses.append(f"{kind} " + (", ".join(counts) or "not recorded"))
+    return "- notebook 01's feature cache: " + ("; ".join(uses) or "not recorded")
 
 
 _PKGS = ("tensorflow-cpu", "tensorflow", "keras", "numpy")
@@ -371,7 +386,8 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
     out = [
         _generated(rd, compact, "More in the run's `05_comparison/report.html`"),
         "",
-        *([] if compact else _settings(env, rd)),
+        *([_wall_time(env)] if compact else _settings(env, rd)),
+        _cache_use(pre),
         split_line,
         f"- tags (Flickr8k-tags, `hashtag_kit.data.flickr8k`): the content words that at least 2 "
         f"of captions #1-#4 use; a post's text is caption #0. {stats.get('n_hashtags', '?')} "
