@@ -203,6 +203,28 @@ def test_shared_cache_is_reused_across_runs(tmp_path, posts, tiny_encoder, monke
     assert load_features(tmp_path / "run2", "image").ids == [p.id for p in posts[::-1]]
 
 
+def test_every_unreadable_image_is_recorded_whatever_its_batch(tmp_path, tiny_encoder):
+    """An unreadable image in the first batch of a shard is recorded with that shard (the
+    writer once read the next batch's failures instead, so it was decoded again next run)."""
+    img = tmp_path / "img"
+    img.mkdir()
+    posts = []
+    for i in range(12):  # shards of 6 posts = 2 batches of 3; the bad one starts each shard
+        bad = i % 6 == 0
+        path = img / f"{i}.png"
+        if bad:
+            path.write_bytes(f"not an image {i}".encode())
+        posts.append(Post(id=f"p{i}", hashtags=["x"], image=str(path) if bad else _image(path, i)))
+    for run in ("run1", "run2"):
+        written = []
+        fs = extract_features(
+            tmp_path / run, posts, "image", tiny_encoder, grid=False, batch_size=3,
+            shard_size=6, progress=False, cache_dir=tmp_path / "cache", on_shard=written.append,
+        )  # fmt: skip
+        assert fs.mask.tolist() == [i % 6 != 0 for i in range(12)]
+    assert written == [] and fs.cache["computed"] == 0  # the second run reads every answer
+
+
 def test_a_new_pipeline_version_does_not_reuse_older_features(
     tmp_path, posts, tiny_encoder, monkeypatch
 ):

@@ -607,12 +607,12 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
             reader.submit(batch.work)
         pending: list = []
         for b, (s, batch) in enumerate(batches):
-            ok, x, failed = batch.result()
+            ok, x, bad = batch.result()  # not `failed`: the writer's closures read that one
             batches[b] = (s, None)
             if b + PREFETCH < len(batches):  # keep PREFETCH batches decoding meanwhile
                 reader.submit(batches[b + PREFETCH][1].work)
             pooled, g = enc.forward(x) if x is not None else (None, None)
-            pending.append(writer.submit(post, ok, pooled, g, failed))
+            pending.append(writer.submit(post, ok, pooled, g, bad))
             bar.update(len(batch.keys))
             if b + 1 == len(batches) or batches[b + 1][0] != s:
                 for f in pending:  # the previous shard's write finished (or raises here)
