@@ -52,9 +52,9 @@ def random_arrays(n: int, n_tags: int, seed: int = 0, image_dim=IMAGE_DIM, text_
 def measure(config, train, val, vocab_size: int, rounds: int = 1) -> dict:
     """{loop: {"ms_per_step", "examples_per_s", "first_epoch_s"}} and the parameter count;
     with `rounds` > 1 the loops run in turn that many times and each keeps its best round (a
-    shared machine's load then hits every loop alike)."""
+    shared machine's load then hits every loop alike); fewer than 1 count as 1."""
     best: dict = {}
-    for _ in range(rounds):
+    for _ in range(max(1, rounds)):  # at least one round
         r = _measure_once(config, train, val, vocab_size)
         for name, f in r["figures"].items():
             if name not in best or f["examples_per_s"] > best[name]["examples_per_s"]:
