@@ -173,8 +173,35 @@ def _best_file(folder, epoch):
     return json.loads((folder / f"epoch_{epoch:04d}.json").read_text())["best_file"]
 
 
+def _reshape_first_array(folder, epoch):
+    """Rewrite epoch `epoch`'s variables with the first array given a leading axis of 1, and
+    record the new file's SHA-256 in its state (so only the shapes tell)."""
+    import json
+
+    from hashtag_kit.files import file_sha256
+
+    state_file = folder / f"epoch_{epoch:04d}.json"
+    state = json.loads(state_file.read_text())
+    path = folder / state["file"]
+    with np.load(path) as z:
+        arrays = [z[f"arr_{i}"] for i in range(len(z.files))]
+    arrays[0] = arrays[0][None]
+    with open(path, "wb") as f:
+        np.savez(f, *arrays)
+    state["sha256"] = file_sha256(path)
+    state_file.write_text(json.dumps(state))
+
+
 @pytest.mark.parametrize(
-    "damage", ["variables truncated", "state truncated", "state not JSON", "best flipped", "all"]
+    "damage",
+    [
+        "variables truncated",
+        "state truncated",
+        "state not JSON",
+        "best flipped",
+        "arrays of other shapes",
+        "all",
+    ],
 )
 def test_a_damaged_checkpoint_is_reported_and_training_ends_as_uninterrupted(
     interrupted_training, tmp_path, damage
@@ -194,6 +221,8 @@ def test_a_damaged_checkpoint_is_reported_and_training_ends_as_uninterrupted(
         (folder / "epoch_0002.json").write_text("[1, 2")
     elif damage == "best flipped":
         _flip(folder / _best_file(folder, 2))
+    elif damage == "arrays of other shapes":  # passes its digest, yet is not this model's
+        _reshape_first_array(folder, 2)
     else:
         for p in folder.iterdir():
             _truncate(p)
@@ -201,6 +230,8 @@ def test_a_damaged_checkpoint_is_reported_and_training_ends_as_uninterrupted(
     notes = result.checkpoint_notes
     assert notes and all(str(folder) in n and "\n" not in n for n in notes), notes
     assert "epoch_0002 skipped" in notes[0]
+    if damage == "arrays of other shapes":
+        assert "does not fit the model" in notes[0] and "array of shape (1," in notes[0]
     if damage == "all":
         assert result.resumed_from_epoch == 0 and "starts over" in notes[-1]
     elif damage == "best flipped" and _best_file(ckpt, 1) == _best_file(ckpt, 2):

@@ -52,8 +52,12 @@ class Checkpoint:
                 model.optimizer.build(model.trainable_variables)
             targets = [*model.variables, *model.optimizer.variables]
             shapes = [tuple(v.shape) for v in targets]
-            if shapes != [a.shape for a in self.variables]:
-                raise ValueError(f"{len(self.variables)} arrays for {len(targets)} variables")
+            stored = [a.shape for a in self.variables]
+            if len(stored) != len(shapes):
+                raise ValueError(f"{len(stored)} arrays for {len(shapes)} variables")
+            for var, want, got in zip(targets, shapes, stored, strict=True):
+                if want != got:
+                    raise ValueError(f"{var.path}: array of shape {got} for shape {want}")
             for var, value in zip(targets, self.variables, strict=True):
                 var.assign(value)
         except Exception as e:  # noqa: BLE001 - any mismatch means: not this model's checkpoint
@@ -158,17 +162,21 @@ def _read_checkpoint(checkpoint_dir: Path, state_file: Path, key: dict) -> Check
 
 
 def load_epoch_checkpoint(
-    checkpoint_dir: str | Path | None, key: dict, notes: list | None = None
+    checkpoint_dir: str | Path | None,
+    key: dict,
+    notes: list | None = None,
+    model: keras.Model | None = None,
 ) -> Checkpoint | None:
     """The latest epoch checkpoint in `checkpoint_dir` that verifies, or None.
 
     `Checkpoint.restore` puts its variables into the model (dropout random-number states and
-    optimizer state included), so a resumed training ends where an uninterrupted one would.
-    Every file is checked against the SHA-256 its state recorded. A
-    damaged checkpoint (a truncated `epoch_NNNN.npz` or state file, a changed `best_NNNN.npz`) is
-    skipped with a warning and a line appended to `notes`; the previous epoch's checkpoint is
-    used instead, or None (start over) when none verifies. A checkpoint made with another
-    `key` (configuration and data) is an error, never resumed.
+    optimizer state included), so a resumed training ends where an uninterrupted one would;
+    given `model`, this restores it here, so a checkpoint whose arrays do not fit the model
+    counts as damaged too. Every file is checked against the SHA-256 its state recorded. A
+    damaged checkpoint (a truncated `epoch_NNNN.npz` or state file, a changed `best_NNNN.npz`,
+    arrays of other shapes) is skipped with a warning and a line appended to `notes`; the
+    previous epoch's checkpoint is used instead, or None (start over) when none verifies. A
+    checkpoint made with another `key` (configuration and data) is an error, never resumed.
     """
     if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
         return None
@@ -176,7 +184,10 @@ def load_epoch_checkpoint(
     sweep_stale_temps(checkpoint_dir)
     for state_file in sorted(checkpoint_dir.glob("epoch_*.json"), reverse=True):
         try:
-            return _read_checkpoint(checkpoint_dir, state_file, key)
+            found = _read_checkpoint(checkpoint_dir, state_file, key)
+            if model is not None:  # shapes are checked before any variable is assigned
+                found.restore(model)
+            return found
         except CheckpointError as e:
             note = f"{checkpoint_dir}: checkpoint {state_file.stem} skipped: {e}"
             log.warning("%s", note)

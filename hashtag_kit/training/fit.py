@@ -245,11 +245,10 @@ def fit(
             "(fit calls it inside the scope)"
         )
     with strategy.scope():
-        found = load_epoch_checkpoint(folder, key, notes)
         if not isinstance(model, keras.Model):
             model = model()
+        found = load_epoch_checkpoint(folder, key, notes, model)  # restored into `model`
         if found is not None:
-            model = found.restore(model)
             start, history = int(found.state["epoch"]) + 1, found.state["history"]
             best = (found.state.get("best_epoch"), found.best_weights)
     chief = multi_worker.is_chief(strategy)
