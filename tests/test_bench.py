@@ -149,3 +149,18 @@ def test_bench_features_on_real_photos(real_data, capsys):
     assert abs(float(mpx_s) - pipe * float(mpx)) <= 0.05 + pipe * 0.005  # (rounding)
     assert abs(float(mb_s) - pipe * int(kb) / 1000) <= 0.05 + pipe * 0.005
     assert re.search(r"targets: pipeline >= 85% of bare: (met|NOT met);", out)
+
+
+def test_network_work_counts_each_shards_padded_last_batch():
+    """The pipeline's forward passes take whole batches: a shard's last batch is padded (one
+    traced shape), which `bench features` reports beside the ratio to the bare forward."""
+    import doctest
+
+    import hashtag_kit.bench.features as bench_features
+    from hashtag_kit.features.cache import SHARD_SIZE
+
+    assert doctest.testmod(bench_features).failed == 0
+    forward = bench_features._forward_images
+    assert forward(32, 32) == 32 and forward(33, 32) == 64 and forward(1, 8) == 8
+    assert forward(SHARD_SIZE + 1, 32) == SHARD_SIZE + 32  # a new shard starts a new batch
+    assert forward(2 * SHARD_SIZE, 48) == 2 * 48 * -(-SHARD_SIZE // 48)

@@ -209,6 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{x:.0%}" for x in ratios)
         + f"  (median {ratio:.0%}; figures above are medians over {len(rounds)} rounds)"
     )
+    computed = _forward_images(len(posts), bs)
+    if computed > n:
+        print(
+            f"{'network work':<28}{computed} images for {n} photos (each shard's last batch is "
+            f"padded to {bs}: one traced shape); at equal network work: "
+            f"{ratio * computed / n:.0%} of bare"
+        )
     own_cpu = stub_cpu * 1000 / max(n_stub, 1)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     ceiling = min(1.0, cores * (1000 / bare) / (bare_cpu + own_cpu))
@@ -239,6 +246,20 @@ def main(argv: list[str] | None = None) -> int:
         f"cached re-run < 1 s: {'met' if ok_cache else 'NOT met'}"
     )
     return 0
+
+
+def _forward_images(n_posts: int, batch_size: int) -> int:
+    """Images the pipeline's forward passes take for `n_posts` (batches within each shard,
+    the last one padded to `batch_size`).
+
+    Example:
+        >>> _forward_images(239, 32), _forward_images(300, 32)
+        (256, 320)
+    """
+    from hashtag_kit.features.cache import SHARD_SIZE
+
+    shards = [min(SHARD_SIZE, n_posts - i) for i in range(0, n_posts, SHARD_SIZE)]
+    return sum(-(-size // batch_size) * batch_size for size in shards)
 
 
 def _photos(dataset: str, data_dir, n_posts: int | None, limit: int | None):
