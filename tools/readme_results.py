@@ -181,6 +181,14 @@ EVALUATION_CELLS = (
 )
 
 
+def _shown(path: Path) -> str:
+    """`path` as the README shows it: relative to the repository when inside it."""
+    try:
+        return Path(path).resolve().relative_to(REPO.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def render_evaluation(metrics_path: str | Path, compact: bool = False) -> list[str]:
     """Markdown lines for a real-data evaluation's metrics.json (`python -m hashtag_kit
     evaluate ...`): its protocol in one line and Hit/P/R/F1 at K = 1, 5, 10 per model."""
@@ -201,7 +209,7 @@ def render_evaluation(metrics_path: str | Path, compact: bool = False) -> list[s
     out = [
         f"#### Real data: {m.get('dataset', path.parent.name)} ({m.get('stage', '')})",
         "",
-        f"From `{path}` (run mode `{m.get('run_mode')}`, seed {m.get('seed')}). Split: "
+        f"From `{_shown(path)}` (run mode `{m.get('run_mode')}`, seed {m.get('seed')}). Split: "
         f"{proto.get('split', m.get('split'))}; {sizes} posts; {proto.get('n_tags', '?')} tags "
         f"used at least {proto.get('min_tag_freq', '?')} times in training. Hashtags are removed "
         "from the text the models read.",
@@ -226,7 +234,7 @@ def render_fusion_study(m: dict, path: Path, compact: bool = False) -> list[str]
     out = [
         f"#### Seed study: fusions of notebook 02 ({m.get('stage', '')})",
         "",
-        f"From `{path}`: notebook 02's main model (its settings, run `{proto['source_run']}`, "
+        f"From `{_shown(path)}`: notebook 02's main model (its settings, run `{proto['source_run']}`, "
         f"{proto['n_train']:,} train / {proto['n_test']:,} test posts) retrained with each "
         f"fusion for seeds {seeds}"
         + (
