@@ -153,14 +153,18 @@ def test_bench_features_on_real_photos(real_data, capsys):
 
 def test_network_work_counts_each_shards_padded_last_batch():
     """The pipeline's forward passes take whole batches: a shard's last batch is padded (one
-    traced shape), which `bench features` reports beside the ratio to the bare forward."""
-    import doctest
+    traced shape), which `bench features` reports beside the ratio to the bare forward; it
+    counts them with the batching the pipeline itself uses (`image_batches`)."""
+    from hashtag_kit.features.cache import SHARD_SIZE, image_batches
 
-    import hashtag_kit.bench.features as bench_features
-    from hashtag_kit.features.cache import SHARD_SIZE
+    def forward(n, bs):
+        return len(image_batches(range(n), bs)) * bs
 
-    assert doctest.testmod(bench_features).failed == 0
-    forward = bench_features._forward_images
     assert forward(32, 32) == 32 and forward(33, 32) == 64 and forward(1, 8) == 8
+    assert forward(239, 32) == 256  # COCO-mini
     assert forward(SHARD_SIZE + 1, 32) == SHARD_SIZE + 32  # a new shard starts a new batch
     assert forward(2 * SHARD_SIZE, 48) == 2 * 48 * -(-SHARD_SIZE // 48)
+    keys = list(range(2 * SHARD_SIZE + 5))
+    batches = image_batches(keys, 48)
+    assert [k for _, b in batches for k in b] == keys  # every key once, in order
+    assert {s for s, _ in batches} == {0, 1, 2} and all(len(b) <= 48 for _, b in batches)

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from hashtag_kit.encoders.image import get_image_encoder
-    from hashtag_kit.features.cache import extract_features
+    from hashtag_kit.features.cache import extract_features, image_batches
     from hashtag_kit.report import RunReport
 
     keras.utils.set_random_seed(0)
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{x:.0%}" for x in ratios)
         + f"  (median {ratio:.0%}; figures above are medians over {len(rounds)} rounds)"
     )
-    computed = _forward_images(len(posts), bs)
+    computed = len(image_batches(range(fs.cache["computed"]), bs)) * bs  # padded batches
     if computed > n:
         print(
             f"{'network work':<28}{computed} images for {n} photos (each shard's last batch is "
@@ -246,20 +246,6 @@ def main(argv: list[str] | None = None) -> int:
         f"cached re-run < 1 s: {'met' if ok_cache else 'NOT met'}"
     )
     return 0
-
-
-def _forward_images(n_posts: int, batch_size: int) -> int:
-    """Images the pipeline's forward passes take for `n_posts` (batches within each shard,
-    the last one padded to `batch_size`).
-
-    Example:
-        >>> _forward_images(239, 32), _forward_images(300, 32)
-        (256, 320)
-    """
-    from hashtag_kit.features.cache import SHARD_SIZE
-
-    shards = [min(SHARD_SIZE, n_posts - i) for i in range(0, n_posts, SHARD_SIZE)]
-    return sum(-(-size // batch_size) * batch_size for size in shards)
 
 
 def _photos(dataset: str, data_dir, n_posts: int | None, limit: int | None):

@@ -544,6 +544,21 @@ class _BatchDecode:
         return self._result
 
 
+def image_batches(keys: list, batch_size: int, shard_size: int = SHARD_SIZE) -> list:
+    """`[(shard index, keys of one batch)]`: each shard's keys cut into batches, so a shard's
+    last batch may be shorter (the network sees it padded to `batch_size`: one traced shape).
+
+    Example:
+        >>> [(s, len(b)) for s, b in image_batches(list(range(10)), 4, shard_size=6)]
+        [(0, 4), (0, 2), (1, 4)]
+    """
+    batches = []
+    for s, start in enumerate(range(0, len(keys), shard_size)):
+        chunk = keys[start : start + shard_size]
+        batches += [(s, chunk[i : i + batch_size]) for i in range(0, len(chunk), batch_size)]
+    return batches
+
+
 def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard, out):
     """Compute and store image features for keys `todo`.
 
@@ -592,13 +607,10 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
         keys.clear()
         failed.clear()
 
-    batches = []  # (shard index, decoding of one batch)
-    chunks = [todo[i : i + shard_size] for i in range(0, len(todo), shard_size)]
-    for s, chunk in enumerate(chunks):
-        batches += [
-            (s, _BatchDecode(chunk[i : i + batch_size], load, assemble))
-            for i in range(0, len(chunk), batch_size)
-        ]
+    batches = [  # (shard index, decoding of one batch)
+        (s, _BatchDecode(chunk, load, assemble))
+        for s, chunk in image_batches(todo, batch_size, shard_size)
+    ]
     with (
         ThreadPoolExecutor(DECODE_THREADS, "decode", initializer=_background) as reader,
         ThreadPoolExecutor(1, "write", initializer=_background) as writer,
