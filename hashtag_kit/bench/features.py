@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if computed > n:
         print(
             f"{'network work':<28}{computed} images for {n} photos (each shard's last batch is "
-            f"padded to {bs}: one traced shape); at equal network work: "
+            f"padded to {bs}: features independent of batching); at equal network work: "
             f"{ratio * computed / n:.0%} of bare"
         )
     own_cpu = stub_cpu * 1000 / max(n_stub, 1)
