@@ -14,8 +14,8 @@ Command line (exit code 2 and a one-line message for user errors):
         [--run outputs/default] [--user U] [--existing a,b] [--beam-width 3] \
         [--ranking beam|first_step] [--json] [-v]
 
-The command prints the result and nothing else (TensorFlow's log lines are silenced by
-`hashtag_kit.__main__`; `-v` shows them, and the kit's own log lines, whose remarks are also
+The command prints the result and its notes, nothing else (TensorFlow's log lines are silenced
+by `hashtag_kit.__main__`; `-v` shows them, and the kit's own log lines, whose remarks are also
 the notes it prints). It is made for one cold post: the image encoder and the decoder run
 eagerly (no tracing, `compiled=False`), only the encoders the post needs are built, and a
 caption for a numpy-only text encoder (USE multilingual v3) is encoded in a child process on
@@ -48,6 +48,8 @@ log = logging.getLogger("hashtag_kit")
 
 #: how tags are ranked: the model's beam search, or its first-step (next-tag) distribution
 RANKINGS = ("beam", "first_step")
+#: datasets of generated pictures, not photos: a model trained on one says so for every image
+GENERATED_DATASETS = ("embedded",)
 
 
 class Recommendations(list):
@@ -166,6 +168,9 @@ class Recommender:
         source: where the model came from, for messages.
         weights: {"image": an InceptionV3 weight file, "text": a USE v4 folder or handle}
             the user passed (`load`'s `image_weights` / `use_v4`), for the lazy encoders.
+        trained_on: the dataset the run was trained on (`run.json`'s `dataset`; `load` reads
+            it). For one of `GENERATED_DATASETS` every recommendation for an image carries a
+            note that the model learned from generated pictures, not photos.
         compiled: run the image encoder and the model's decoding compiled (default: each
             traced on first use, about a second, then fast: for many posts, a server); False
             runs them eagerly (the model's `run_eagerly`), without tracing, which is quicker
@@ -188,9 +193,11 @@ class Recommender:
         text_encoder=None,
         source: str | Path | None = None,
         weights: dict | None = None,
+        trained_on: str | None = None,
         compiled: bool = True,
     ) -> None:
         self.model = model
+        self.trained_on = trained_on
         self.compiled = bool(compiled)
         if not self.compiled and hasattr(model, "run_eagerly"):
             model.run_eagerly = True  # decode without tracing (`hashtag_kit.decoding.compiled`)
@@ -240,8 +247,9 @@ class Recommender:
             IncompatibleRunError: the run was written by an incompatible kit version.
         """
         stage_dir = _resolve_stage_dir(run_dir, stage)
+        trained_on = None
         if (stage_dir.parent / "run.json").is_file():  # format_version checked (RunFormatError)
-            RunDir(stage_dir.parent).meta()
+            trained_on = RunDir(stage_dir.parent).meta().get("dataset")
         # registers the kit's model for `load_stage` (imported here, not at the top: the
         # `recommend` command encodes its caption in a child process while Keras loads)
         import hashtag_kit.models.encoder_decoder  # noqa: F401
@@ -261,6 +269,7 @@ class Recommender:
             text_encoder=text_encoder,
             source=stage_dir,
             weights={"image": image_weights, "text": use_v4},
+            trained_on=trained_on,
             compiled=compiled,
         )
 
@@ -482,6 +491,13 @@ class Recommender:
                 self._encoder_config(kind)
         feats = self._features([image], [text], [None])
         notes = list(cleaning.examples.get("invalid_unicode_replaced", []))
+        if image is not None and self.trained_on in GENERATED_DATASETS:
+            notes.append(
+                f"this model learned from the kit's generated pictures (dataset "
+                f"'{self.trained_on}'), not from photos: for a photo it gives those pictures' "
+                "tags. For photos, use a run trained on photos: make reproduce-flickr8k, "
+                "then --run outputs/flickr8k"
+            )
         unknown: dict[str, list[str]] = {}
         tags = {}
         for name, given in (("existing", existing), ("accepted", accepted), ("history", history)):

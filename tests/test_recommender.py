@@ -171,6 +171,28 @@ def test_image_only_from_path_and_array(rec, tmp_path):
     assert arr.tags == ["beach", "sunset"]
 
 
+def test_a_model_trained_on_generated_pictures_says_so_for_every_image(run_dir, tmp_path):
+    """A run of the embedded (generated) dataset answers a photo with its cartoons' tags: every
+    recommendation for an image says so and where a photo run comes from; a caption alone, or
+    a run trained on photos, gets no such note."""
+    import shutil
+
+    from hashtag_kit.run import RunDir
+
+    runs = {}
+    for dataset in ("embedded", "flickr8k"):
+        runs[dataset] = shutil.copytree(run_dir, tmp_path / dataset)
+        RunDir(runs[dataset]).update_meta(dataset=dataset)
+    enc = {"image_encoder": MeanColourEncoder(), "text_encoder": KeywordEncoder()}
+    cartoons, photos = (Recommender.load(runs[d], **enc) for d in ("embedded", "flickr8k"))
+    red = _png(tmp_path / "red.png", RED)
+    (note,) = cartoons.recommend(image=red, k=2).notes
+    assert "generated pictures (dataset 'embedded')" in note and "reproduce-flickr8k" in note
+    assert cartoons.recommend(image=red, k=2).tags == photos.recommend(image=red, k=2).tags
+    assert not cartoons.recommend(text="morning coffee", k=2).notes
+    assert not photos.recommend(image=red, text="morning coffee", k=2).notes
+
+
 def test_text_only(rec):
     assert rec.recommend(text="morning coffee", k=2).tags == ["coffee", "food"]
     assert rec.recommend(text="my dog", k=1).tags == ["dog"]
