@@ -113,12 +113,50 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, args, message):
 def test_run_errors_name_the_file(tmp_path, capsys):
     assert main(["--run", str(tmp_path / "nope"), "--split", "dev"]) == 2
     assert "is not a run directory" in _one_line_error(capsys)
+    assert main(["--run", str(tmp_path), "--split", "dev"]) == 2  # a folder without run.json
+    assert f"{tmp_path} is not a run directory (no run.json" in _one_line_error(capsys)
     write_json(tmp_path / "run.json", {"dataset": "embedded"})
     assert main(["--run", str(tmp_path), "--split", "dev"]) == 2
     assert "not 'flickr8k'" in _one_line_error(capsys)
     write_json(tmp_path / "run.json", {"dataset": "flickr8k"})
     assert main(["--run", str(tmp_path), "--split", "dev"]) == 2
     assert "01_preprocess/posts.jsonl is missing" in _one_line_error(capsys)
+
+
+_BOGUS_OPTIONS = {
+    "dataset": "flickr8k",
+    "preprocess": {"loader_options": {"bogus": 1}},
+    "encoders": {"image": {"name": "efficientnet_lite0"}, "text": {"name": "x"}},
+}
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("run.json", '{"dataset": "flic', "run.json: not valid JSON"),
+        ("run.json", "[1, 2]", "run.json: a list, not a JSON object"),
+        ("run.json", json.dumps(_BOGUS_OPTIONS), "run.json: preprocess.loader_options {'bogus'"),
+        ("01_preprocess/vocab.json", '{"hash', "01_preprocess/vocab.json: not valid JSON"),
+        ("01_preprocess/vocab.json", "{}", "01_preprocess/vocab.json: no list of hashtags"),
+        ("01_preprocess/splits.json", "[]", "01_preprocess/splits.json: a list, not a JSON"),
+        ("01_preprocess/posts.jsonl", "garbage\n", "posts.jsonl:1: not a post manifest line"),
+        (
+            "01_preprocess/splits.json",
+            '{"official": {"train": ["zzz.jpg"]}}',
+            "splits.json's 'official' split does not match posts.jsonl",
+        ),
+        ("02_encoder_decoder_hashtags/model_config.json", "[", "model_config.json: not a JSON"),
+    ],
+)
+def test_damaged_run_files_are_one_line_errors_naming_the_file(
+    tmp_path, capsys, name, text, message
+):
+    run = _fake_run(tmp_path / "run", tmp_path)
+    (run / name).parent.mkdir(exist_ok=True)
+    (run / name).write_text(text)
+    assert main(["--run", str(run), "--split", "test"]) == 2
+    err = _one_line_error(capsys)
+    assert message in err and str(run) in err, err
 
 
 def test_format_table_says_what_is_missing():

@@ -92,7 +92,9 @@ from hashtag_kit.run import (
     ATTENTION,
     CAPTION,
     ENCODER_DECODER,
+    PREPROCESS,
     RunDir,
+    RunFormatError,
     environment,
     read_json,
     write_json,
@@ -112,6 +114,8 @@ N_NEIGHBOURS = 10  # notebook 03's N_NEIGHBOURS
 DEFAULT_MAX_CAPTION_LENGTH = 20  # notebook 04's MAX_CAPTION_LENGTH
 DEFAULT_ATTENTION_MAX_LEN = 24  # notebook 03's MAX_LEN
 N_SAMPLES = 5
+#: run.json `preprocess.loader_options` the evaluation passes on (split and limit are its own)
+LOADER_OPTIONS = frozenset({"tags", "split", "limit"})
 CAPTION_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l", "cider")
 CAPTION_DECODERS = {"show-attend-tell": "caption_model.keras", "merge": "merge_caption_model.keras"}
 MOST_FREQUENT = "most frequent caption"
@@ -149,9 +153,14 @@ class EvaluationError(Exception):
 # -- posts -------------------------------------------------------------------------------------
 def _run_info(rd: RunDir) -> dict:
     """run.json, checked: a Flickr8k run whose notebook 01 has finished."""
-    if not rd.path.is_dir():
-        raise EvaluationError(f"{rd.path} is not a run directory (pass --run outputs/<run>)")
-    meta = rd.meta()
+    if not rd.path.is_dir() or not rd.meta_path.is_file():
+        raise EvaluationError(
+            f"{rd.path} is not a run directory (no run.json; pass --run outputs/<run>)"
+        )
+    try:
+        meta = rd.meta()
+    except RunFormatError as e:
+        raise EvaluationError(str(e)) from None
     dataset = meta.get("dataset")
     if dataset != "flickr8k":
         raise EvaluationError(
@@ -165,11 +174,44 @@ def _run_info(rd: RunDir) -> dict:
             )
     encoders = meta.get("encoders") or {}
     for kind in ("image", "text"):
-        if not encoders.get(kind):
+        if not isinstance(encoders, dict) or not isinstance(encoders.get(kind), dict):
             raise EvaluationError(
                 f"{rd.meta_path} records no {kind} encoder: run notebook 01's feature section"
             )
+    options = (meta.get("preprocess") or {}).get("loader_options") or {}
+    if not isinstance(options, dict) or set(options) - LOADER_OPTIONS:
+        raise EvaluationError(
+            f"{rd.meta_path}: preprocess.loader_options {options!r} is not options of the "
+            f"Flickr8k loader (any of {sorted(LOADER_OPTIONS)})"
+        )
     return meta
+
+
+def _run_posts(rd: RunDir) -> tuple[list[str], str, list[Post]]:
+    """(the run's hashtag vocabulary, its training split's name, its training posts), from
+    notebook 01's files; a damaged file is an error naming it."""
+    for name in ("vocab.json", "splits.json"):
+        path = rd.path / PREPROCESS / name
+        try:
+            value = read_json(path)
+        except ValueError as e:
+            raise EvaluationError(f"{path}: not valid JSON ({e})") from None
+        if not isinstance(value, dict):
+            raise EvaluationError(f"{path}: a {type(value).__name__}, not a JSON object")
+    vocab = rd.load_vocab().get("hashtags")
+    if not isinstance(vocab, list) or not all(isinstance(t, str) for t in vocab):
+        raise EvaluationError(f"{rd.path / PREPROCESS / 'vocab.json'}: no list of hashtags")
+    train_split = train_split_name(rd)
+    try:
+        train_posts = rd.split_posts(train_split)["train"]
+    except ValueError as e:  # a damaged posts.jsonl line (names file and line)
+        raise EvaluationError(str(e)) from None
+    except (KeyError, TypeError, AttributeError) as e:
+        raise EvaluationError(
+            f"{rd.path / PREPROCESS}: splits.json's {train_split!r} split does not match "
+            f"posts.jsonl ({type(e).__name__}: {e})"
+        ) from None
+    return vocab, train_split, train_posts
 
 
 def train_split_name(rd: RunDir) -> str:
@@ -177,8 +219,11 @@ def train_split_name(rd: RunDir) -> str:
     splits = rd.load_splits()
     config = rd.path / ENCODER_DECODER / "model_config.json"
     if config.exists():
-        name = read_json(config).get("split")
-        if name in splits:
+        try:
+            name = read_json(config).get("split")
+        except (ValueError, AttributeError) as e:
+            raise EvaluationError(f"{config}: not a JSON object of settings ({e})") from None
+        if isinstance(name, str) and name in splits:
             return name
     return "official" if "official" in splits else "random"
 
@@ -581,7 +626,7 @@ def evaluate_flickr8k(
     out_dir = Path(out_dir) if out_dir is not None else rd.path / STAGE / split
     preprocess = meta.get("preprocess") or {}
     loader_options = preprocess.get("loader_options") or {}
-    vocab = rd.load_vocab()["hashtags"]
+    vocab, train_split, train_posts = _run_posts(rd)
     report = RunReport()
 
     posts, counts, images_dir = load_split_posts(
@@ -593,8 +638,6 @@ def evaluate_flickr8k(
         images_dir=images_dir,
         limit=limit or None,
     )
-    train_split = train_split_name(rd)
-    train_posts = rd.split_posts(train_split)["train"]
     overlap = {p.id for p in train_posts} & {p.id for p in posts}
     say(
         f"flickr8k {split}: {len(posts)} photos of {counts['n_listed']} listed "
