@@ -193,6 +193,27 @@ def test_no_photo_of_the_split_is_an_error_naming_the_folder(real_data, tmp_path
     assert "Flickr_8k.devImages.txt is missing or lists no photo" in _one_line_error(capsys)
 
 
+def test_no_readable_photo_is_an_error_naming_a_photo(tmp_path, capsys):
+    """Every photo of the list present but unreadable (empty, truncated): one line, exit 2."""
+    from PIL import Image
+
+    root = tmp_path / "flickr8k"
+    (root / "Flicker8k_Dataset").mkdir(parents=True)
+    names = ["empty.jpg", "cut.jpg"]
+    (root / "Flicker8k_Dataset" / "empty.jpg").write_bytes(b"")
+    Image.new("RGB", (64, 64), "red").save(root / "whole.jpg", "JPEG")
+    data = (root / "whole.jpg").read_bytes()
+    (root / "Flicker8k_Dataset" / "cut.jpg").write_bytes(data[: len(data) // 2])
+    lines = [f"{n}#{j}\ta dog runs on the grass" for n in names for j in range(5)]
+    (root / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n")
+    (root / "Flickr_8k.testImages.txt").write_text("\n".join(names) + "\n")
+    run = _fake_run(tmp_path / "run", root)
+    assert main(["--run", str(run), "--split", "test"]) == 2
+    err = _one_line_error(capsys)
+    assert "none of the 2 photos of the test split in" in err and "can be read" in err
+    assert f"{root / 'Flicker8k_Dataset' / 'empty.jpg'}: empty file" in err
+
+
 def _fake_test_folder(flickr: Path, root: Path, n: int, n_missing: int) -> list[str]:
     """A Flickr8k-format folder whose test list is the first `n` dev photos (token-file order,
     as the evaluation reads them) renamed, plus `n_missing` listed names without a photo.

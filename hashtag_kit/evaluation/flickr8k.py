@@ -16,7 +16,8 @@ Protocol:
    photo of the split's list (`Flickr_8k.testImages.txt` or `Flickr_8k.devImages.txt`), in
    the token file's order; the truth is each photo's tags in the run's vocabulary
    (`01_preprocess/vocab.json`), others dropped. Photos whose file is missing or unreadable are skipped and counted (`skipped`); no
-   photo present at all is an error naming the folder and the list. `--limit N` keeps the
+   photo present at all is an error naming the folder and the list, none readable one naming
+   the folder and a photo. `--limit N` keeps the
    first N photos present (the rest counted as `beyond_limit`).
 2. Features: image pooled + grid features and caption-#0 text features with the encoders the
    run recorded in run.json (the same weights and feature size, else an error; another encoder
@@ -245,7 +246,8 @@ def load_split_posts(
         "unreadable_photo", "beyond_limit", "no_tag_in_vocab"}; the images folder).
 
     Raises:
-        EvaluationError: bad split, no photo of the split listed or present (names the folder).
+        EvaluationError: bad split, no photo of the split listed, present or readable (names
+            the folder).
     """
     from hashtag_kit.data.flickr8k import IMAGE_DIR_NAMES, SPLIT_FILES, load_flickr8k
     from hashtag_kit.preprocess import dedupe_tags, drop_unreadable_images
@@ -277,7 +279,13 @@ def load_split_posts(
             f"none of the {len(listed)} photos of the {split} split ({list_file.name}) is in "
             f"{where}: copy the photos there or pass --images-dir"
         )
-    readable = [p for p in drop_unreadable_images(present, report) if p.has_image]
+    checked = drop_unreadable_images(present, report)
+    readable = [p for p in checked if p.has_image]
+    if not readable:
+        raise EvaluationError(
+            f"none of the {len(present)} photos of the {split} split in {where} can be read "
+            f"(e.g. {present[0].image}: {checked[0].meta.get('image_error')})"
+        )
     kept = readable[:limit] if limit else readable
     in_vocab = set(vocab)
     posts = [
