@@ -159,6 +159,16 @@ def test_damaged_run_files_are_one_line_errors_naming_the_file(
     assert message in err and str(run) in err, err
 
 
+@pytest.mark.parametrize("sub", ["", "sub"])
+def test_out_that_is_a_file_is_a_one_line_error(tmp_path, capsys, sub):
+    run = _fake_run(tmp_path / "run", tmp_path)
+    (tmp_path / "taken").write_text("not a folder")
+    out = tmp_path / "taken" / sub if sub else tmp_path / "taken"
+    assert main(["--run", str(run), "--split", "test", "--out", str(out)]) == 2
+    assert f"{tmp_path / 'taken'} is a file, not a folder" in _one_line_error(capsys)
+    assert (tmp_path / "taken").read_text() == "not a folder"
+
+
 def test_format_table_says_what_is_missing():
     ranking = {m: {"5": 0.5} for m in ("hit_rate", "precision", "recall", "f1")} | {"mrr": 0.4}
     table = format_table(

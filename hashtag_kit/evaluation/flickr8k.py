@@ -632,6 +632,9 @@ def evaluate_flickr8k(
         if not data_dir:
             raise EvaluationError(f"{rd.meta_path} records no data_dir: pass --data-dir")
     out_dir = Path(out_dir) if out_dir is not None else rd.path / STAGE / split
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists() and not folder.is_dir():
+            raise EvaluationError(f"--out {out_dir}: {folder} is a file, not a folder")
     preprocess = meta.get("preprocess") or {}
     loader_options = preprocess.get("loader_options") or {}
     vocab, train_split, train_posts = _run_posts(rd)
