@@ -300,6 +300,48 @@ def test_evaluate_a_finished_run_on_a_fake_test_split(flickr8k_smoke_run, real_d
         assert _flat(d[part]) == pytest.approx(_flat(m[part]), abs=1e-9)
 
 
+@pytest.mark.realdata
+def test_bad_photos_and_quirky_text_files_are_counted_not_fatal(
+    flickr8k_smoke_run, real_data, tmp_path
+):
+    """A truncated and an empty JPEG, a listed photo without a file and one without captions,
+    a token file with CRLF line ends, a BOM, a Latin-1 byte and an empty caption, a test list
+    with duplicate and blank lines: scored on the rest, everything left out counted."""
+    fake = tmp_path / "flickr8k-quirks"
+    _fake_test_folder(real_data / "flickr8k", fake, 6, 1)
+    photos = fake / "Flicker8k_Dataset"
+    whole = (photos / "heldout01.jpg").read_bytes()
+    (photos / "heldout01.jpg").write_bytes(whole[: len(whole) // 2])
+    (photos / "heldout02.jpg").write_bytes(b"")
+    shutil.copyfile(photos / "heldout00.jpg", photos / "nocaption.jpg")
+    token = fake / "Flickr8k.token.txt"
+    data = token.read_bytes().replace(b"heldout03.jpg#2\t", b"heldout03.jpg#2\tcaf\xe9 ")
+    lines = [
+        b"heldout04.jpg#0\t" if x.startswith(b"heldout04.jpg#0\t") else x for x in data.split(b"\n")
+    ]
+    token.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines))
+    listed = fake / "Flickr_8k.testImages.txt"
+    names = listed.read_text().split()
+    listed.write_text("\n".join(["", names[0], *names, "  ", names[0], "nocaption.jpg", ""]))
+    out = tmp_path / "out"
+    args = ["--run", str(flickr8k_smoke_run), "--split", "test", "--data-dir", str(fake)]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["n_listed"], m["n_photos"]) == (7, 4)
+    assert m["skipped"]["photo_missing"] == 1 and m["skipped"]["unreadable_photo"] == 2
+    assert m["report"]["skipped"] == {
+        "malformed_line": 1,  # the Latin-1 byte (the caption, not the photo)
+        "empty_caption": 1,
+        "split_image_without_captions": 1,
+    }
+    assert m["report"]["repaired"]["unreadable_image_treated_as_missing"] == 2
+    examples = " ".join(m["report"]["examples"]["unreadable_image_treated_as_missing"])
+    assert "heldout01.jpg" in examples and "heldout02.jpg" in examples
+    assert {s["n_images"] for s in m["captions"].values()} == {4}
+    ids = ["heldout00.jpg", "heldout03.jpg", "heldout04.jpg", "heldout05.jpg"]
+    assert [s["id"] for s in m["samples"]] == ids
+
+
 def main(argv: list[str]) -> int:
     """`python -m hashtag_kit evaluate flickr8k ...`"""
     return cli_main(["evaluate", "flickr8k", *argv])
