@@ -38,8 +38,10 @@ Protocol:
    the run's training posts and cached features; zero-shot ImageNet labels.
 5. A model whose stage files are missing or unloadable is listed under `missing` with the
    reason. The evaluation stops (exit 2, one line, no traceback) only on user errors: a bad
-   option, no photo of the split present, a run that is not a Flickr8k run with notebook 01's
-   outputs and features, the run's encoder weights not available here.
+   option (an `--out` that is a file), no photo of the split present or readable, a run that
+   is not a Flickr8k run with notebook 01's outputs and features (or whose run.json, notebook
+   01 files or notebook 02's model_config.json are damaged: the message names the file), the
+   run's encoder weights not available here.
 
 Output `OUTDIR/metrics.json` (default OUTDIR = `RUN/evaluate_flickr8k/<split>/`), written
 atomically; `SCHEMA_VERSION` changes only when a field below changes meaning or goes away:
