@@ -345,3 +345,27 @@ def test_bad_photos_and_quirky_text_files_are_counted_not_fatal(
 def main(argv: list[str]) -> int:
     """`python -m hashtag_kit evaluate flickr8k ...`"""
     return cli_main(["evaluate", "flickr8k", *argv])
+
+
+def test_the_runs_images_dir_option_is_where_photos_are_looked_for(real_data, tmp_path):
+    """A run whose notebook 01 read its photos from another folder (`loader_options`'
+    `images_dir`) is evaluated on that folder unless --images-dir says otherwise; a folder
+    that is gone is a one-line error."""
+    from hashtag_kit.evaluation.flickr8k import EvaluationError, load_split_posts
+    from hashtag_kit.report import RunReport
+
+    flickr = real_data / "flickr8k"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    dev = (flickr / "Flickr_8k.devImages.txt").read_text().split()[:3]
+    for name in dev:
+        shutil.copy(flickr / "Flicker8k_Dataset" / name, photos / name)
+    vocab = ["dog", "man", "water", "grass", "white", "black"]
+    options = {"tags": "held_out", "images_dir": str(photos)}
+    posts, counts, where = load_split_posts(
+        flickr, "dev", vocab, RunReport(), loader_options=options
+    )
+    assert Path(where) == photos and counts["photo_missing"] == counts["n_listed"] - 3
+    options["images_dir"] = str(tmp_path / "gone")
+    with pytest.raises(EvaluationError, match="gone.*is not a folder"):
+        load_split_posts(flickr, "dev", vocab, RunReport(), loader_options=options)

@@ -117,8 +117,9 @@ N_NEIGHBOURS = 10  # notebook 03's N_NEIGHBOURS
 DEFAULT_MAX_CAPTION_LENGTH = 20  # notebook 04's MAX_CAPTION_LENGTH
 DEFAULT_ATTENTION_MAX_LEN = 24  # notebook 03's MAX_LEN
 N_SAMPLES = 5
-#: run.json `preprocess.loader_options` the evaluation passes on (split and limit are its own)
-LOADER_OPTIONS = frozenset({"tags", "split", "limit"})
+#: run.json `preprocess.loader_options` the evaluation knows: it passes `tags` on; split and
+#: limit are its own; the run's `images_dir` is where photos are looked for without --images-dir
+LOADER_OPTIONS = frozenset({"tags", "split", "limit", "images_dir"})
 CAPTION_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l", "cider")
 CAPTION_DECODERS = {"show-attend-tell": "caption_model.keras", "merge": "merge_caption_model.keras"}
 MOST_FREQUENT = "most frequent caption"
@@ -259,12 +260,16 @@ def load_split_posts(
     root = Path(data_dir)
     if not root.is_dir():
         raise EvaluationError(f"--data-dir {root} is not a folder (the Flickr8k folder)")
+    options = {k: v for k, v in (loader_options or {}).items() if k == "tags"}
+    if images_dir is None:
+        images_dir = (loader_options or {}).get("images_dir")
     if images_dir is None:
         images_dir = next((root / d for d in IMAGE_DIR_NAMES if (root / d).is_dir()), None)
     elif not Path(images_dir).is_dir():
-        raise EvaluationError(f"--images-dir {images_dir} is not a folder")
+        raise EvaluationError(
+            f"images folder {images_dir} (--images-dir, else the run's) is not a folder"
+        )
     list_file = root / SPLIT_FILES[SPLITS[split]]
-    options = {k: v for k, v in (loader_options or {}).items() if k not in ("split", "limit")}
     try:
         listed = load_flickr8k(root, report, split=SPLITS[split], images_dir=images_dir, **options)
     except (FileNotFoundError, ValueError) as e:  # the loaders' DatasetNotFoundError included
