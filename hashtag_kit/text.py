@@ -53,9 +53,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
+
+if TYPE_CHECKING:  # (posts are only annotated here: the data package's loaders import this one)
+    from hashtag_kit.data.posts import Post
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 
@@ -504,6 +507,7 @@ def filter_min_freq(
         keep_empty: keep posts left without tags (e.g. for captioning) instead of skipping them.
 
     Example:
+        >>> from hashtag_kit.data.posts import Post
         >>> ps = [Post("a", ["x", "y"]), Post("b", ["x"]), Post("c", ["z"])]
         >>> [p.hashtags for p in filter_min_freq(ps, 2, RunReport())]
         [['x'], ['x']]

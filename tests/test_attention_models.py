@@ -237,11 +237,8 @@ def _toy_posts_and_features(n=24):
 
 
 def test_train_attention_classifier_starts_from_tag_log_odds():
-    from hashtag_kit.models.attention_classifier import (
-        WordVocabulary,
-        predict_attention,
-        train_attention_classifier,
-    )
+    from hashtag_kit.models.attention_classifier import WordVocabulary, predict_attention
+    from hashtag_kit.training.classifiers import train_attention_classifier
 
     posts, tags, fs = _toy_posts_and_features()
     words = WordVocabulary.fit([p.text for p in posts], min_count=1)
@@ -262,7 +259,7 @@ def test_train_attention_classifier_starts_from_tag_log_odds():
 
 
 def test_train_cnn_rnn_helper_records_history():
-    from hashtag_kit.models.cnn_rnn import train_cnn_rnn
+    from hashtag_kit.training.classifiers import train_cnn_rnn
 
     posts, tags, fs = _toy_posts_and_features()
     model, info = train_cnn_rnn(
@@ -278,8 +275,8 @@ def test_interrupted_classifier_training_resumes_to_the_same_end(tmp_path, famil
     """Through `hashtag_kit.training.fit`: a checkpoint each epoch, an exact resume."""
     from test_training import Crash
 
-    from hashtag_kit.models.attention_classifier import WordVocabulary, train_attention_classifier
-    from hashtag_kit.models.cnn_rnn import train_cnn_rnn
+    from hashtag_kit.models.attention_classifier import WordVocabulary
+    from hashtag_kit.training.classifiers import train_attention_classifier, train_cnn_rnn
 
     posts, tags, fs = _toy_posts_and_features()
     words = WordVocabulary.fit([p.text for p in posts], min_count=1)
@@ -316,11 +313,8 @@ def test_interrupted_classifier_training_resumes_to_the_same_end(tmp_path, famil
 
 
 def test_focal_loss_option_matches_its_formula_and_trains():
-    from hashtag_kit.models.attention_classifier import (
-        WordVocabulary,
-        compile_classifier,
-        train_attention_classifier,
-    )
+    from hashtag_kit.models.attention_classifier import WordVocabulary, compile_classifier
+    from hashtag_kit.training.classifiers import train_attention_classifier
 
     def fixed_model():  # sigmoid(2) and sigmoid(-1) for every input
         inp = keras.Input((1,))

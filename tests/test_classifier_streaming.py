@@ -20,9 +20,9 @@ from hashtag_kit.models.attention_classifier import (
     AttentionHashtagClassifier,
     WordVocabulary,
     predict_attention,
-    train_attention_classifier,
 )
-from hashtag_kit.models.cnn_rnn import recommend_cnn_rnn, train_cnn_rnn
+from hashtag_kit.models.cnn_rnn import recommend_cnn_rnn
+from hashtag_kit.training.classifiers import train_attention_classifier, train_cnn_rnn
 
 N = 600  # three shards (two full, one partial); every 50th post has no image
 TAGS = ["common", "a", "b", "c"]

@@ -31,7 +31,6 @@ from hashtag_kit.data.posts import Post
 from hashtag_kit.decoding import beam_search, compiled, log_softmax64
 from hashtag_kit.features.cache import CachedFeatures
 from hashtag_kit.features.stream import feature_dataset
-from hashtag_kit.models.attention_classifier import fit_classifier
 from hashtag_kit.vocabulary import END, N_SPECIAL, PAD, START, UNK, Vocabulary
 
 
@@ -243,62 +242,3 @@ def recommend_cnn_rnn(
                     break
         out.append(ranked)
     return out
-
-
-def train_cnn_rnn(
-    train_posts: Sequence[Post],
-    val_posts: Sequence[Post],
-    tags: Sequence[str],
-    image,
-    val_image=None,
-    *,
-    joint_dim: int = 64,
-    units: int = 128,
-    max_tags: int = 5,
-    epochs: int = 20,
-    batch_size: int = 32,
-    learning_rate: float = 3e-3,
-    seed: int = 0,
-    input_mode: str = "auto",
-    strategy=None,
-    checkpoint_dir=None,
-    callbacks=(),
-    verbose: int = 0,
-) -> tuple[CNNRNNTagger, dict]:
-    """Build, compile and fit a `CNNRNNTagger` (seeded) on pooled image features.
-
-    Args:
-        train_posts, val_posts: the frozen split's parts.
-        tags: the tag vocabulary, most frequent first (the sequence order).
-        image, val_image: (n, image_dim) pooled image features of those posts, in their row
-            order, or `CachedFeatures` covering them by id (`open_features`: only the pooled
-            vectors are read, never the grid; `val_image` defaults to `image`).
-        input_mode: "auto" (in memory when the pooled vectors fit, else streamed; logged),
-            "memory" or "stream"; see `fit_classifier`.
-        strategy: "none", "mirrored", "multi_worker" or a tf.distribute.Strategy (the model
-            is built inside its scope; `batch_size` is the global batch).
-        checkpoint_dir: checkpoints after every epoch; an interrupted training resumes.
-        callbacks: extra Keras callbacks.
-
-    Returns:
-        `(model, info)` from `hashtag_kit.models.attention_classifier.fit_classifier`.
-    """
-    keras.utils.set_random_seed(seed)
-    if isinstance(image, CachedFeatures) and val_image is None:
-        val_image = image
-
-    def inputs(posts, features):  # (sources, ids, arrays, targets) of feature_dataset
-        tags_in, tags_out = tag_sequences(posts, tags, max_tags)
-        ids = [p.id for p in posts]
-        if isinstance(features, CachedFeatures):
-            return {"image": (features, "pooled")}, ids, {"tags_in": tags_in}, tags_out
-        return {}, ids, {"image": np.asarray(features, np.float32), "tags_in": tags_in}, tags_out
-
-    val = inputs(val_posts, val_image) if val_image is not None and len(val_posts) else None
-    return fit_classifier(
-        lambda: compile_cnn_rnn(CNNRNNTagger(len(tags), joint_dim, units), learning_rate),
-        inputs(train_posts, image), val, epochs=epochs, checkpoint_dir=checkpoint_dir,
-        callbacks=callbacks, verbose=verbose, strategy=strategy, input_mode=input_mode,
-        batch_size=batch_size,
-        learning_rate=learning_rate, seed=seed, max_tags=max_tags,
-    )  # fmt: skip
