@@ -49,8 +49,11 @@ FLICKR8K_DIR ?= $(HASHTAG_KIT_DATA)/flickr8k
 reproduce-flickr8k: setup
 	$(PY) -m hashtag_kit reproduce --run flickr8k --mode $(RUN_MODE) --dataset flickr8k --data-dir $(FLICKR8K_DIR)
 
+# The suite runs on TEST_WORKERS pytest-xdist processes: the tests of one module, or of one
+# shared smoke run (tests/conftest.py), stay on one worker, so each fixture is built once.
+TEST_WORKERS ?= 2
 test: setup chromium
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -m "not smoke" $(PYTEST_ARGS)

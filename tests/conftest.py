@@ -19,7 +19,21 @@ def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", help="also run full-size (slow) tests")
 
 
+#: session fixtures that build a run (minutes each): under pytest-xdist the tests using one
+#: run on one worker, so each run is built once
+_SHARED_RUNS = {
+    "flickr8k_smoke_run": "flickr8k_run",
+    "smoke_run_dir": "smoke_run",
+}
+
+
 def pytest_collection_modifyitems(config, items):
+    # `make test` runs the suite on pytest-xdist workers (`--dist loadgroup`): a test goes with
+    # the session run it uses, else with its module (module fixtures are built once)
+    for item in items:
+        used = [g for name, g in _SHARED_RUNS.items() if name in item.fixturenames]
+        group = used[0] if used else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="full-size run: opt in with --runslow")
