@@ -81,8 +81,7 @@ class Vocabulary:
         if not isinstance(d, dict) or not isinstance(d.get("tokens"), list):
             raise ValueError(
                 f"{where} is not a vocabulary of this kit ({{'tokens': [...]}} expected; a file "
-                "with 'words' was written by an older kit with other special-token ids): re-run "
-                "the notebook that wrote it"
+                "with 'words' was written by an older kit with other special-token ids)"
             )
         extra = {k: v for k, v in d.items() if k != "tokens"}
         return cls(d["tokens"], **extra)
@@ -92,4 +91,7 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: str | Path):
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")), str(path))
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")), str(path))
+        except ValueError as e:
+            raise ValueError(f"{e}: re-run the notebook that wrote it") from None

@@ -53,6 +53,7 @@ SCHEMA_KEYS = {
     "environment",
 }
 SKIPPED_KEYS = {
+    "no_captions",
     "photo_missing",
     "unreadable_photo",
     "beyond_limit",
@@ -329,6 +330,7 @@ def test_bad_photos_and_quirky_text_files_are_counted_not_fatal(
     m = json.loads((out / "metrics.json").read_text())
     assert (m["n_listed"], m["n_photos"]) == (7, 4)
     assert m["skipped"]["photo_missing"] == 1 and m["skipped"]["unreadable_photo"] == 2
+    assert m["skipped"]["no_captions"] == 1  # nocaption.jpg: listed, has a file, no caption line
     assert m["report"]["skipped"] == {
         "malformed_line": 1,  # the Latin-1 byte (the caption, not the photo)
         "empty_caption": 1,

@@ -132,6 +132,24 @@ def test_loader_tags_come_from_captions_1_to_4(tmp_path):
     assert (val.hashtags, first.hashtags) == (["cat", "sofa"], p.hashtags)
 
 
+def test_each_photo_without_a_usable_file_is_counted_once_with_its_reason(tmp_path):
+    root = write_token_file(tmp_path / "f8k", PHOTOS, {"p.jpg": "train", "q.jpg": "val"})
+    r = RunReport()
+    assert [p.image for p in load_dataset("flickr8k", root, r)] == [None, None]
+    assert r.notes == {"image_not_available": 2}
+    assert r.examples["image_not_available"][0] == f"image p.jpg: no image folder in {root}"
+    # p.jpg: a link to a file outside the folder (refused); q.jpg: no file
+    images = root / "Flicker8k_Dataset"
+    images.mkdir()
+    (tmp_path / "outside.jpg").write_bytes(b"not read")
+    (images / "p.jpg").symlink_to(tmp_path / "outside.jpg")
+    r = RunReport()
+    assert [p.image for p in load_dataset("flickr8k", root, r)] == [None, None]
+    assert r.notes == {"unsafe_image_path_dropped": 1, "image_not_available": 1}
+    assert "escapes the data folder" in r.examples["unsafe_image_path_dropped"][0]
+    assert r.examples["image_not_available"] == [f"image q.jpg: no file in {images}"]
+
+
 def test_preprocess_gives_tagged_flickr8k_posts_by_default(tmp_path):
     from hashtag_kit.preprocess import PreprocessConfig, preprocess
 

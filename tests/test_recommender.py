@@ -380,6 +380,14 @@ def test_missing_files_and_incompatible_version(tmp_path):
     (stage / "model.keras").write_bytes(b"not a zip")
     with pytest.raises(IncompatibleRunError, match="model.keras could not be loaded"):
         Recommender.load(tmp_path / "run")
+    write_stage(stage, _hand_weighted_model())
+    (stage / "tags.json").write_text(json.dumps({"words": TOKENS}))  # an older kit's layout
+    with pytest.raises(IncompatibleRunError) as e:
+        Recommender.load(tmp_path / "run")
+    # one line: the file named once, then what to do, said once
+    assert str(e.value).count(str(stage / "tags.json")) == 1
+    assert str(e.value).count("re-run") == 1
+    assert str(e.value).endswith("re-run notebook 02_encoder_decoder_hashtags.ipynb for this run")
 
 
 def test_text_only_model_rejects_images(run_dir):

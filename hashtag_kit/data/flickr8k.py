@@ -258,15 +258,17 @@ def load_flickr8k(
         if split is not None and part != split:
             continue
         image = None
-        if images_dir is not None:
+        if images_dir is None:
+            report.note("image_not_available", f"image {name}", f"no image folder in {root}")
+        else:
             try:
                 path = resolve_image_path(images_dir, name)
                 if path.is_file():
                     image = str(path)
-            except ImageError as e:
+                else:
+                    report.note("image_not_available", f"image {name}", f"no file in {images_dir}")
+            except ImageError as e:  # counted once, under its own reason
                 report.note("unsafe_image_path_dropped", f"image {name}", e.reason)
-        if image is None:
-            report.note("image_not_available", f"image {name}", "no image file (text release)")
         caps = [per[k] for k in sorted(per)]
         hashtags = []
         if tags != "none":

@@ -54,7 +54,8 @@ atomically; `SCHEMA_VERSION` changes only when a field below changes meaning or 
     n_listed         photos of the split's list with captions in the token file
     n_photos         photos evaluated (captions are scored on all of them)
     n_hashtag_photos photos with at least one vocabulary tag (hashtags are scored on them)
-    skipped          {"photo_missing", "unreadable_photo", "beyond_limit",
+    skipped          {"no_captions" (listed, but no line of the token file), "photo_missing",
+                      "unreadable_photo", "beyond_limit",
                       "no_tag_in_vocab" (scored for captions, not for hashtags),
                       "in_run_training" (evaluated photos that the run trained on)}: counts
     encoders         {"image": info, "text": info} of the encoders used here (name, weights,
@@ -245,7 +246,8 @@ def load_split_posts(
     """The split's photos as posts, the truth restricted to `vocab`, and what was skipped.
 
     Returns:
-        (posts with a readable photo, in token-file order; counts {"n_listed", "photo_missing",
+        (posts with a readable photo, in token-file order; counts {"n_listed", "no_captions",
+        "photo_missing",
         "unreadable_photo", "beyond_limit", "no_tag_in_vocab"}; the images folder).
 
     Raises:
@@ -270,6 +272,7 @@ def load_split_posts(
             f"images folder {images_dir} (--images-dir, else the run's) is not a folder"
         )
     list_file = root / SPLIT_FILES[SPLITS[split]]
+    uncaptioned = report.counts["split_image_without_captions"]
     try:
         listed = load_flickr8k(root, report, split=SPLITS[split], images_dir=images_dir, **options)
     except (FileNotFoundError, ValueError) as e:  # the loaders' DatasetNotFoundError included
@@ -300,6 +303,7 @@ def load_split_posts(
     ]
     counts = {
         "n_listed": len(listed),
+        "no_captions": report.counts["split_image_without_captions"] - uncaptioned,
         "photo_missing": len(listed) - len(present),
         "unreadable_photo": len(present) - len(readable),
         "beyond_limit": len(readable) - len(kept),
