@@ -168,3 +168,21 @@ def test_network_work_counts_each_shards_padded_last_batch():
     batches = image_batches(keys, 48)
     assert [k for _, b in batches for k in b] == keys  # every key once, in order
     assert {s for s, _ in batches} == {0, 1, 2} and all(len(b) <= 48 for _, b in batches)
+
+
+def test_the_machine_line_names_the_cpu_and_the_extensions_tensorflow_uses(tmp_path):
+    """Speed ratios depend on the CPU (with AVX-512 or AMX oneDNN makes the network several
+    times faster), so every benchmark and run environment names it."""
+    from hashtag_kit.run import cpu, environment
+
+    info = tmp_path / "cpuinfo"
+    info.write_text(
+        "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\n"
+        "flags\t\t: fpu sse2 avx avx2 avx512f avx512bw amx_bf16 amx_tile\n\n"
+        "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu\n"
+    )
+    assert cpu(info) == "Intel(R) Xeon(R) Processor (AVX2, AVX-512, AMX)"
+    info.write_text("model name\t: Old CPU\nflags\t\t: fpu sse2 avx\n")
+    assert cpu(info) == "Old CPU"
+    assert cpu(tmp_path / "absent")  # no /proc: the platform module's name
+    assert environment()["cpu"] == cpu()

@@ -54,6 +54,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from hashtag_kit.run import cpu
+
 #: pipeline / bare throughput to reach: on the embedded pictures (issue 3), on real photos
 TARGET_EMBEDDED = 0.90
 TARGET_PHOTOS = 0.85
@@ -63,7 +65,7 @@ def _machine() -> str:
     import tensorflow as tf
 
     return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{cpu()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, TensorFlow {tf.__version__}"
     )
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -43,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from hashtag_kit.features import cache
+from hashtag_kit.run import cpu
 
 SIZES, LARGE, TINY_SIZES = (1_200, 12_000), 120_000, (60, 240)
 EXTRACT_MAX = 12_000  # extraction is timed at the sizes up to this
@@ -260,8 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-        f"load average {load:.1f}; work folder {base}"
+        f"machine: {cpu()}, {os.cpu_count()} CPU cores, load average {load:.1f}; work folder {base}"
     )
     print(
         f"features per post: pooled {dims['image']}-d + text {dims['text']}-d float32, grid "

@@ -18,11 +18,12 @@ warm: over the timed epochs' wall time, validation and checkpoints included.
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 
 import numpy as np
+
+from hashtag_kit.run import cpu
 
 IMAGE_DIM, TEXT_DIM = 1280, 512
 TARGET_RATIO = 0.9
@@ -201,4 +202,4 @@ def _machine() -> str:
     import os
 
     load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    return f"{platform.processor() or platform.machine()}, {_cpus()} CPU cores, no GPU{load}"
+    return f"{cpu()}, {_cpus()} CPU cores, no GPU{load}"

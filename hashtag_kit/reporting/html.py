@@ -350,6 +350,7 @@ def environment_html(env: dict) -> str:
                 "seed": st.get("seed"),
                 "wall time (s)": env["timings"].get(stage),
                 "python": e.get("python"),
+                "cpu": e.get("cpu"),
                 "cpu_count": e.get("cpu_count"),
                 "finished": e.get("time"),
                 "note": st.get("note", ""),
