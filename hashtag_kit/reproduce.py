@@ -121,6 +121,16 @@ def _say_reused(run_dir: Path) -> None:
         print(f"shared feature cache: {shared}")
 
 
+def kernel_config():
+    """The notebook kernel's configuration: its channels encrypted with CurveZMQ when pyzmq and
+    the kernel support it (jupyter_client's `transport_encryption="auto"`; otherwise plain
+    TCP on localhost, as before, and ipykernel warns at every start that it is unencrypted)."""
+    import zmq
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport_encryption": "auto"}} if zmq.has("curve") else {})
+
+
 def execute(
     stage: str, run_dir: Path, run_mode: str, extra: dict | None = None, log_output: bool = False
 ) -> float:
@@ -144,6 +154,7 @@ def execute(
         cwd=str(notebook_path(stage).parent),
         progress_bar=False,
         log_output=log_output,
+        config=kernel_config(),
     )
     return time.perf_counter() - t0
 

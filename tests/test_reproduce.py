@@ -89,3 +89,20 @@ def test_the_studies_after_05_run_only_when_named(fake_notebooks, tmp_path, monk
     assert reproduce.parse_params(["07:LIMIT=0"]) == {"07:LIMIT": 0}
     for stage in reproduce.STUDIES:  # the fixture moved NOTEBOOKS: the checkout's own folder
         assert (Path(__file__).parents[1] / "notebooks" / f"{stage}.ipynb").is_file()
+
+
+def test_notebook_kernels_talk_over_encrypted_channels(fake_notebooks, tmp_path, capfd):
+    """The kernel's channels are CurveZMQ-encrypted where pyzmq has it (jupyter_client's
+    transport_encryption "auto"), so ipykernel no longer warns at every notebook that its
+    plain TCP channels can be eavesdropped on."""
+    import zmq
+
+    if not zmq.has("curve"):
+        pytest.skip("this pyzmq has no CurveZMQ: the kernel runs on plain TCP")
+    _notebook(fake_notebooks / "01_preprocess.ipynb", "print('ran')")
+    assert reproduce.execute("01_preprocess", tmp_path / "run", "smoke") > 0
+    err = capfd.readouterr().err
+    assert "without encryption" not in err
+    executed = nbformat.read(tmp_path / "run" / "executed" / "01_preprocess.ipynb", as_version=4)
+    assert executed.cells[-1].outputs[0]["text"] == "ran\n"
+    assert reproduce.kernel_config().KernelManager.transport_encryption == "auto"
