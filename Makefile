@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN ?= default
 RUN_MODE ?= full
-export TF_CPP_MIN_LOG_LEVEL := 2
+# TensorFlow's C++ log level: the command line's own default (3: quiet, `-v` for the logs) unless
+# you set TF_CPP_MIN_LOG_LEVEL yourself; the tests use 2 (tests/conftest.py)
 export PYTHONHASHSEED := 0
 export HASHTAG_KIT_DATA ?= $(abspath ../shared/data)
 

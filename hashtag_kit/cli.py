@@ -12,7 +12,7 @@ The command line is quiet: TensorFlow's C++ and absl log lines and the Python wa
 records of TensorFlow, Keras and the other libraries below the kit are silenced for the
 command's duration (set before TensorFlow is imported; a `TF_CPP_MIN_LOG_LEVEL` you set
 yourself is kept, and also applied to the lines absl writes while TensorFlow loads, which
-ignore it: `_QuietImport`). `-v`/`--verbose` before the command (or after `recommend`), or
+ignore it: `hashtag_kit.cpp_log`). `-v`/`--verbose` before the command (or after `recommend`), or
 `HASHTAG_KIT_VERBOSE=1`, shows them. The kit's own messages are unchanged. Importing
 `hashtag_kit` as a library changes none of this: only this entry point does it.
 
@@ -32,14 +32,13 @@ import importlib.util
 import json
 import logging
 import os
-import re
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from hashtag_kit.cpp_log import QuietImport
 from hashtag_kit.files import describe_os_error
 
 #: commands whose process never needs what Keras imports optionally (`OPTIONAL_IMPORTS`)
@@ -61,88 +60,6 @@ QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
 QUIET_LOGGERS = ("tensorflow", "keras", "h5py", "jax", "PIL", "matplotlib")
 #: modules whose Python warnings a quiet command hides (the kit's own warnings stay)
 QUIET_WARNING_MODULES = r"(tensorflow|keras|tf_keras|absl|h5py|google|ml_dtypes|optree|numpy)(\.|$)"
-
-
-#: a C++ log line of absl / glog: severity letter, date, time, thread, file:line]
-CPP_LOG_LINE = re.compile(rb"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^\]]+\] ")
-#: the banner absl writes before the first line it logs before being initialised
-ABSL_PREINIT = b"WARNING: All log messages before absl::InitializeLog() is called"
-
-
-def filter_cpp_log(text: bytes, min_level: int) -> bytes:
-    r"""`text` without the C++ log lines below `min_level` (0 I, 1 W, 2 E, 3 F, as
-    TF_CPP_MIN_LOG_LEVEL) and, from level 1, absl's pre-initialisation banner; other lines
-    (a Python traceback, a fatal error) are kept.
-
-    Example:
-        >>> filter_cpp_log(b"I0000 00:00:1796403575.18   42 port.cc:153] oneDNN on\nkept\n", 1)
-        b'kept\n'
-    """
-    severity = "IWEF"
-    kept = []
-    for line in text.splitlines(keepends=True):
-        m = CPP_LOG_LINE.match(line)
-        if m and severity.index(m[1].decode()) < min_level:
-            continue
-        if min_level >= 1 and line.startswith(ABSL_PREINIT):
-            continue
-        kept.append(line)
-    return b"".join(kept)
-
-
-class _QuietImport(importlib.abc.MetaPathFinder):
-    """While a quiet command first imports `name`, its C++ log lines are held back and filtered.
-
-    Since TensorFlow logs through absl, the lines it writes while its libraries load come
-    before absl is initialised and ignore TF_CPP_MIN_LOG_LEVEL (on CPUs where oneDNN is on by
-    default, e.g. with AVX-512 or AMX, "oneDNN custom operations are on" twice at every
-    start). The import's standard error (file descriptor 2) goes to a temporary file, which is
-    written back through `filter_cpp_log` when the import ends, whether it failed or not.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._finding = False
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != self.name or self._finding:
-            return None
-        self._finding = True  # the normal finders find the module
-        try:
-            spec = importlib.util.find_spec(fullname)
-        finally:
-            self._finding = False
-        if spec is not None and spec.loader is not None:
-            spec.loader = _HeldBackLoader(spec.loader, self)
-        return spec
-
-
-class _HeldBackLoader(importlib.abc.Loader):
-    def __init__(self, loader, finder: _QuietImport) -> None:
-        self.loader, self.finder = loader, finder
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module) -> None:
-        if self.finder in sys.meta_path:  # the first import only
-            sys.meta_path.remove(self.finder)
-        sys.stderr.flush()
-        saved = os.dup(2)
-        with tempfile.TemporaryFile() as held:
-            os.dup2(held.fileno(), 2)
-            try:
-                self.loader.exec_module(module)
-            finally:
-                module.__loader__ = module.__spec__.loader = self.loader  # as if never held
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-                os.close(saved)
-                held.seek(0)
-                level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0").strip()
-                text = filter_cpp_log(held.read(), int(level) if level.isdigit() else 0)
-                if text:
-                    os.write(2, text)
 
 
 def _usage() -> str:
@@ -168,7 +85,7 @@ def quiet(verbose: bool = False) -> Iterator[None]:
         os.environ.setdefault(key, value)
     hold = None
     if "tensorflow" not in sys.modules:
-        hold = _QuietImport("tensorflow")
+        hold = QuietImport("tensorflow")
         sys.meta_path.insert(0, hold)
     loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
     levels = [lg.level for lg in loggers]

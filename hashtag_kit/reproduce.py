@@ -27,6 +27,7 @@ import os
 import time
 from pathlib import Path
 
+from hashtag_kit.cpp_log import filtered_stderr
 from hashtag_kit.data.embedded import default_root
 from hashtag_kit.run import COMPARISON, ENCODER_DECODER, STAGES, RunDir, read_json, write_json
 
@@ -146,16 +147,17 @@ def execute(
         **(extra or {}),
     }
     t0 = time.perf_counter()
-    pm.execute_notebook(
-        str(notebook_path(stage)),
-        str(out_dir / f"{stage}.ipynb"),
-        parameters=params,
-        kernel_name="python3",
-        cwd=str(notebook_path(stage).parent),
-        progress_bar=False,
-        log_output=log_output,
-        config=kernel_config(),
-    )
+    with filtered_stderr():  # the kernel's TensorFlow start-up lines, at TF_CPP_MIN_LOG_LEVEL
+        pm.execute_notebook(
+            str(notebook_path(stage)),
+            str(out_dir / f"{stage}.ipynb"),
+            parameters=params,
+            kernel_name="python3",
+            cwd=str(notebook_path(stage).parent),
+            progress_bar=False,
+            log_output=log_output,
+            config=kernel_config(),
+        )
     return time.perf_counter() - t0
 
 

@@ -710,42 +710,6 @@ def test_quiet_restores_what_it_changed(monkeypatch):
     import tabnanny  # noqa: F401, F811 - importable again afterwards
 
 
-ABSL_LINES = (
-    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
-    b"I0000 00:00:1796403575.184966   21180 port.cc:153] oneDNN custom operations are on.\n"
-    b"W0000 00:00:1796403575.2   21180 cpu_feature_guard.cc:2] a warning\n"
-    b"E0000 00:00:1796403575.3   21180 x.cc:1] an error\n"
-    b"Traceback (a line that is not a C++ log line)\n"
-)
-
-
-@pytest.mark.parametrize(
-    "level, kept",
-    [("0", 5), ("1", 3), ("2", 2), ("3", 1)],
-)
-def test_quiet_import_filters_what_absl_writes_before_it_is_initialised(
-    level, kept, tmp_path, monkeypatch, capfd
-):
-    """TensorFlow's libraries log through absl before absl is initialised, which ignores
-    TF_CPP_MIN_LOG_LEVEL (seen on CPUs with AMX: 'oneDNN custom operations are on' twice on
-    every start); the quiet import applies the level to those lines and keeps the rest."""
-    from hashtag_kit.cli import _QuietImport
-
-    (tmp_path / "fake_absl_lib.py").write_text(f"import os\nos.write(2, {ABSL_LINES!r})\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "fake_absl_lib", raising=False)
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", level)
-    hold = _QuietImport("fake_absl_lib")
-    monkeypatch.setattr(sys, "meta_path", [hold, *sys.meta_path])
-    import fake_absl_lib
-
-    assert hold not in sys.meta_path  # the first import only
-    assert type(fake_absl_lib.__loader__).__name__ == "SourceFileLoader"  # as if never held
-    err = capfd.readouterr().err.splitlines(keepends=True)
-    lines = ABSL_LINES.decode().splitlines(keepends=True)
-    assert err == (lines if kept == 5 else lines[-kept:])
-
-
 def test_importing_the_kit_does_not_quiet_tensorflow():
     code = "import os, hashtag_kit.recommender; print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
     done = subprocess.run(
