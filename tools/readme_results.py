@@ -152,7 +152,11 @@ def _wall_time(env: dict) -> str:
         return "- wall time: not recorded (no timings.json; `make reproduce` writes it)"
     total = env["total_seconds"]
     per = ", ".join(f"{k[:2]} {v:.0f} s" for k, v in sorted(timings.items()))
-    return f"- measured wall time of the notebooks: **{total / 60:.1f} min** in total ({per})"
+    # the CPU the stages recorded (runs before 2026-12-04 recorded none): figures and times
+    # depend on it (oneDNN's kernels on AVX-512 / AMX round differently and run faster)
+    cpus = {(st.get("environment") or {}).get("cpu") for st in env["stages"].values()}
+    on = f" on {cpus.pop()}" if len(cpus) == 1 and None not in cpus else ""
+    return f"- measured wall time of the notebooks{on}: **{total / 60:.1f} min** in total ({per})"
 
 
 def _cache_use(pre: dict) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import html
 import numbers
-import platform
 import shutil
 import subprocess
 import sys
@@ -88,16 +87,6 @@ dd{margin:0;overflow-wrap:anywhere}
 
 
 # -- environment ------------------------------------------------------------------------------
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _gpu_info() -> str:
     tf = sys.modules.get("tensorflow")  # only if already loaded: importing TF takes seconds
     if tf is not None:
@@ -174,7 +163,7 @@ def collect_environment(run_dir: str | Path | RunDir) -> dict:
     seconds = [v for v in timings.values() if isinstance(v, (int, float))]
     host = environment()
     host["packages"].update(_more_versions())
-    host.update(cpu=_cpu_model(), gpu=_gpu_info(), hashtag_kit=__version__)
+    host.update(gpu=_gpu_info(), hashtag_kit=__version__)
     return {
         "run": meta,
         "stages": stages,
