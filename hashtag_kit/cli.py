@@ -12,7 +12,7 @@ The command line is quiet: TensorFlow's C++ and absl log lines and the Python wa
 records of TensorFlow, Keras and the other libraries below the kit are silenced for the
 command's duration (set before TensorFlow is imported; a `TF_CPP_MIN_LOG_LEVEL` you set
 yourself is kept, and also applied to the lines absl writes while TensorFlow loads, which
-ignore it: `hashtag_kit.cpp_log`). `-v`/`--verbose` before the command (or after `recommend`), or
+ignore it: `hashtag_kit.library_logs`). `-v`/`--verbose` before the command (or after `recommend`), or
 `HASHTAG_KIT_VERBOSE=1`, shows them. The kit's own messages are unchanged. Importing
 `hashtag_kit` as a library changes none of this: only this entry point does it.
 
@@ -38,8 +38,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from hashtag_kit.cpp_log import QuietImport
 from hashtag_kit.files import describe_os_error
+from hashtag_kit.library_logs import QuietImport
 
 #: commands whose process never needs what Keras imports optionally (`OPTIONAL_IMPORTS`)
 LEAN_COMMANDS = frozenset({"recommend"})

@@ -27,8 +27,8 @@ import os
 import time
 from pathlib import Path
 
-from hashtag_kit.cpp_log import filtered_stderr
 from hashtag_kit.data.embedded import default_root
+from hashtag_kit.library_logs import filtered_stderr
 from hashtag_kit.run import COMPARISON, ENCODER_DECODER, STAGES, RunDir, read_json, write_json
 
 #: the checkout's folders, relative to the working directory (the checkout's root)

@@ -40,6 +40,8 @@ import shutil
 import warnings
 from collections.abc import Mapping, Sequence
 
+from hashtag_kit.library_logs import held_back_stderr
+
 log = logging.getLogger("hashtag_kit")
 
 #: tokens the PTB tokenizer wrapper of pycocoevalcap removes after tokenising
@@ -111,7 +113,8 @@ def tokenize_captions(
                 if text:
                     keyed[f"{k}\x1e{j}"] = [{"caption": text}]
         try:
-            out = PTBTokenizer().tokenize(keyed) if keyed else {}
+            with held_back_stderr():  # the jar's token count, at TF_CPP_MIN_LOG_LEVEL
+                out = PTBTokenizer().tokenize(keyed) if keyed else {}
         except Exception as e:  # noqa: BLE001 - any Java/IO failure falls back, loudly
             warnings.warn(
                 f"the PTB tokenizer failed ({e}); using the pure-Python tokenizer",

@@ -1,4 +1,4 @@
-"""TensorFlow's C++ log lines that TF_CPP_MIN_LOG_LEVEL misses (hashtag_kit.cpp_log)."""
+"""TensorFlow's C++ log lines that TF_CPP_MIN_LOG_LEVEL misses (hashtag_kit.library_logs)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from hashtag_kit import reproduce
-from hashtag_kit.cpp_log import QuietImport, filtered_stderr
+from hashtag_kit.library_logs import QuietImport, filtered_stderr, held_back_stderr
 
 ABSL_LINES = (
     b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
@@ -86,3 +86,25 @@ def test_reproduce_filters_the_notebook_kernels_start_up_lines(tmp_path, monkeyp
     err = capfd.readouterr().err
     assert "oneDNN" not in err and "absl::InitializeLog" not in err and "an error" not in err
     assert "Traceback (a line that is not a C++ log line)" in err
+
+
+def test_the_ptb_tokenizers_token_count_is_held_back_with_the_rest(monkeypatch, capfd):
+    """pycocoevalcap's PTB tokenizer (a Java process) prints its token count on standard
+    error at every call; from level 1 it is dropped, like absl's information lines."""
+    from hashtag_kit.evaluation.captions import java_available, tokenize_captions
+
+    line = b"PTBTokenizer tokenized 6155 tokens at 93705.29 tokens per second.\n"
+    code = f"import os; os.write(2, {line + b'kept line' + chr(10).encode()!r})"
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")
+    with held_back_stderr():
+        subprocess.run([sys.executable, "-c", code], check=True)
+    assert capfd.readouterr().err == "kept line\n"
+    if not java_available():
+        pytest.skip("no Java: the PTB tokenizer is not run here")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    out, name = tokenize_captions({"a": ["A dog runs."]})
+    assert (out, name) == ({"a": ["a dog runs"]}, "ptb")
+    assert "PTBTokenizer" not in capfd.readouterr().err
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")  # a level the user set is honoured
+    tokenize_captions({"a": ["A dog runs."]})
+    assert "PTBTokenizer tokenized" in capfd.readouterr().err

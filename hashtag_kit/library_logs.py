@@ -1,13 +1,15 @@
-"""TensorFlow's C++ log lines: the ones `TF_CPP_MIN_LOG_LEVEL` does not reach, held back.
+"""Log lines of the libraries below the kit that their own switches do not reach, held back.
 
 TensorFlow logs through absl. Lines written before absl is initialised, which is while
 TensorFlow's libraries load, ignore `TF_CPP_MIN_LOG_LEVEL` (abseil-cpp pull request 1957, open):
 on CPUs where oneDNN is on by default (AVX-512, AMX) every process that imports TensorFlow
-prints "oneDNN custom operations are on" twice, whatever the level. The command line applies
-the level to those lines too: in its own process while `tensorflow` is first imported
-(`QuietImport`), and for the notebook kernels that `reproduce` starts (`filtered_stderr`).
-Only lines in absl's format below the level (and absl's banner) are dropped; everything else,
-a Python traceback or a fatal error included, passes unchanged.
+prints "oneDNN custom operations are on" twice, whatever the level. pycocoevalcap's PTB
+tokenizer, a Java process, counts its tokens on standard error at every call, with no switch.
+The command line applies `TF_CPP_MIN_LOG_LEVEL` to those lines too: in its own process while
+`tensorflow` is first imported (`QuietImport`) and while the tokenizer runs
+(`held_back_stderr`), and for the notebook kernels that `reproduce` starts (`filtered_stderr`).
+Only those lines below the level are dropped; everything else, a Python traceback or a fatal
+error included, passes unchanged.
 """
 
 from __future__ import annotations
@@ -26,15 +28,17 @@ from collections.abc import Iterator
 CPP_LOG_LINE = re.compile(rb"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^\]]+\] ")
 #: the banner absl writes before the first line it logs before being initialised
 ABSL_PREINIT = b"WARNING: All log messages before absl::InitializeLog() is called"
+#: information lines of tools with no switch for them, dropped from level 1 like absl's
+INFO_LINES = (re.compile(rb"^PTBTokenizer tokenized \d+ tokens at [\d.]+ tokens per second\.\s*$"),)
 
 
-def filter_cpp_log(text: bytes, min_level: int) -> bytes:
+def filter_library_log(text: bytes, min_level: int) -> bytes:
     r"""`text` without the C++ log lines below `min_level` (0 I, 1 W, 2 E, 3 F, as
-    TF_CPP_MIN_LOG_LEVEL) and, from level 1, absl's pre-initialisation banner; other lines
-    (a Python traceback, a fatal error) are kept.
+    TF_CPP_MIN_LOG_LEVEL) and, from level 1, absl's pre-initialisation banner and the
+    `INFO_LINES`; other lines (a Python traceback, a fatal error) are kept.
 
     Example:
-        >>> filter_cpp_log(b"I0000 00:00:1796403575.18   42 port.cc:153] oneDNN on\nkept\n", 1)
+        >>> filter_library_log(b"I0000 00:00:1796403575.18   42 port.cc:153] oneDNN on\nkept\n", 1)
         b'kept\n'
     """
     severity = "IWEF"
@@ -43,7 +47,9 @@ def filter_cpp_log(text: bytes, min_level: int) -> bytes:
         m = CPP_LOG_LINE.match(line)
         if m and severity.index(m[1].decode()) < min_level:
             continue
-        if min_level >= 1 and line.startswith(ABSL_PREINIT):
+        if min_level >= 1 and (
+            line.startswith(ABSL_PREINIT) or any(p.match(line) for p in INFO_LINES)
+        ):
             continue
         kept.append(line)
     return b"".join(kept)
@@ -53,7 +59,7 @@ class QuietImport(importlib.abc.MetaPathFinder):
     """A meta path finder: while `name` is first imported, the C++ log lines are held back.
 
     The import's standard error (file descriptor 2) goes to a temporary file, written back
-    through `filter_cpp_log` (at `env_level()`) when the import ends, whether it failed or not.
+    through `filter_library_log` (at `env_level()`) when the import ends, whether it failed or not.
     Put it first on `sys.meta_path`; it takes itself off when the import runs.
     """
 
@@ -84,21 +90,33 @@ class _HeldBackLoader(importlib.abc.Loader):
     def exec_module(self, module) -> None:
         if self.finder in sys.meta_path:  # the first import only
             sys.meta_path.remove(self.finder)
-        sys.stderr.flush()
-        saved = os.dup(2)
-        with tempfile.TemporaryFile() as held:
-            os.dup2(held.fileno(), 2)
-            try:
+        try:
+            with held_back_stderr():
                 self.loader.exec_module(module)
-            finally:
-                module.__loader__ = module.__spec__.loader = self.loader  # as if never held
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-                os.close(saved)
-                held.seek(0)
-                text = filter_cpp_log(held.read(), env_level())
-                if text:
-                    os.write(2, text)
+        finally:
+            module.__loader__ = module.__spec__.loader = self.loader  # as if never held
+
+
+@contextlib.contextmanager
+def held_back_stderr() -> Iterator[None]:
+    """Send file descriptor 2 (this process's and its children's standard error) to a
+    temporary file for the `with` block, then write it back through `filter_library_log` at
+    `env_level()`, whether the block failed or not. For short calls (an import, a tokenizer
+    run): nothing appears until the block ends."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = filter_library_log(held.read(), env_level())
+            if text:
+                os.write(2, text)
 
 
 def env_level() -> int:
@@ -110,7 +128,7 @@ def env_level() -> int:
 @contextlib.contextmanager
 def filtered_stderr(min_level: int | None = None) -> Iterator[None]:
     """Pass this process's file descriptor 2, which child processes inherit, through
-    `filter_cpp_log` for the `with` block (default level: `env_level()` on entry).
+    `filter_library_log` for the `with` block (default level: `env_level()` on entry).
 
     For a parent whose children load TensorFlow (papermill's notebook kernels): a thread
     forwards each line as it ends, so the parent's own messages keep their order. A child
@@ -129,7 +147,7 @@ def filtered_stderr(min_level: int | None = None) -> Iterator[None]:
     def forward() -> None:
         with os.fdopen(read_end, "rb") as pipe:
             for line in pipe:
-                kept = filter_cpp_log(line, level)
+                kept = filter_library_log(line, level)
                 if kept:
                     os.write(saved, kept)
 
