@@ -419,7 +419,7 @@ def build_figures(run_dir: str | Path | RunDir, k: int = 7) -> dict:
     return {
         "metrics_vs_k": plot_metrics_vs_k(
             inputs["rankings"],
-            title="Hit rate, precision, recall and F1 against K (test split)",
+            title="Hit rate, precision, recall and F1 against K (each notebook's test posts)",
             groups=inputs["groups"],
         ),
         "params_vs_f1": plot_params_vs_f1(inputs["models"], k=k),
