@@ -12,8 +12,8 @@ The command line is quiet: TensorFlow's C++ and absl log lines and the Python wa
 records of TensorFlow, Keras and the other libraries below the kit are silenced for the
 command's duration (set before TensorFlow is imported; a `TF_CPP_MIN_LOG_LEVEL` you set
 yourself is kept, and also applied to the lines absl writes while TensorFlow loads, which
-ignore it: `hashtag_kit.library_logs`). `-v`/`--verbose` before the command (or after `recommend`), or
-`HASHTAG_KIT_VERBOSE=1`, shows them. The kit's own messages are unchanged. Importing
+ignore it: `hashtag_kit.library_logs`). `-v`/`--verbose` before the command (or after
+`recommend`), or `HASHTAG_KIT_VERBOSE=1`, shows them. The kit's own messages are unchanged. Importing
 `hashtag_kit` as a library changes none of this: only this entry point does it.
 
 Lean commands (`LEAN_COMMANDS`: `recommend`) import only what they use: TensorFlow and Keras
@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import importlib.abc
-import importlib.util
 import json
 import logging
 import os

@@ -198,8 +198,7 @@ def environment() -> dict:
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu": cpu(),
+        "cpu": cpu(),  # the model name and vector extensions (platform.processor() elsewhere)
         "cpu_count": os.cpu_count(),
         "packages": versions,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -139,12 +139,9 @@ def load_stage(
             else f"{stage_dir / 'model_config.json'} is not a JSON object; {rerun}"
         )
     try:
-        vocabulary = vocabulary_class.from_dict(
-            _read(stage_dir / vocab_file, rerun), str(stage_dir / vocab_file)
-        )
+        vocabulary = vocabulary_class.from_dict(_read(stage_dir / vocab_file, rerun))
     except (TypeError, ValueError) as e:
-        where = "" if str(stage_dir / vocab_file) in str(e) else f"{stage_dir / vocab_file}: "
-        raise IncompatibleRunError(f"{where}{e}; {rerun}") from None
+        raise IncompatibleRunError(f"{stage_dir / vocab_file}: {e}; {rerun}") from None
     users = None
     if users_file:
         users = _read(stage_dir / users_file, rerun)
