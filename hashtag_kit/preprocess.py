@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from hashtag_kit.data.posts import Post, write_posts
-from hashtag_kit.data.splits import make_splits
+from hashtag_kit.data.splits import make_splits, official_test_part
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import PREPROCESS, RunDir, write_json, write_metrics
 
@@ -170,16 +170,6 @@ def dataset_stats(posts: list[Post]) -> dict:
     }
 
 
-def official_test_part(splits: dict) -> str | None:
-    """Which part of the release the official split's "test" posts are: "test", or "val" when
-    the test images are withheld (`hashtag_kit.data.splits.withheld_test_images`); None without an
-    official split."""
-    official = splits.get("official")
-    if official is None:
-        return None
-    return "val" if official["test"] == official["val"] else "test"
-
-
 def preprocess(run_dir: str | Path, cfg: PreprocessConfig) -> dict:
     """Run stage 01 into `run_dir`; returns {"posts", "splits", "vocab", "report", "stats"}."""
     cfg = cfg.resolved()
@@ -228,7 +218,6 @@ def preprocess(run_dir: str | Path, cfg: PreprocessConfig) -> dict:
             "n_loaded": n_loaded,
             "stats": stats,
             "splits": split_sizes,
-            "official_test_part": official_test,
             "report": report.to_dict(),
             "config": config,
         },

@@ -206,7 +206,9 @@ def environment() -> dict:
 
 
 def write_metrics(stage_dir: str | Path, metrics: dict, run_dir: RunDir | None = None) -> Path:
-    """Write a stage's metrics.json, stamped with the run's encoders and environment."""
+    """Write a stage's metrics.json, stamped with the run's encoders, dataset, run mode, seed,
+    `official_test_part` (so a reader can tell dev figures from test ones:
+    `hashtag_kit.data.splits.scored_part`) and environment."""
     stage_dir = Path(stage_dir)
     meta = (run_dir or RunDir(stage_dir.parent)).meta()
     out = {
@@ -215,6 +217,7 @@ def write_metrics(stage_dir: str | Path, metrics: dict, run_dir: RunDir | None =
         "dataset": meta.get("dataset"),
         "run_mode": meta.get("run_mode"),
         "seed": meta.get("seed"),
+        "official_test_part": meta.get("official_test_part"),
         **metrics,
         "environment": environment(),
     }

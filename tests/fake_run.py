@@ -77,8 +77,13 @@ def make_fake_run(
     run_dir: Path,
     stages: tuple[str, ...] = (PREPROCESS, ENCODER_DECODER, ATTENTION, CAPTION),
     seed: int = 0,
+    split: str = "random",
+    test_part: str | None = None,
+    n_users: int | None = None,
 ) -> RunDir:
-    """Write run.json, timings.json and the metrics.json of the given stages."""
+    """Write run.json, timings.json and the metrics.json of the given stages, whose models
+    were scored on `split` (run.json's `official_test_part` is `test_part`; notebook 01
+    counted `n_users` users, None: not recorded)."""
     rng = random.Random(seed)
     rd = RunDir(run_dir)
     rd.update_meta(
@@ -89,13 +94,17 @@ def make_fake_run(
             "image": {"name": "efficientnet_lite0", "dim": 1280},
             "text": {"name": "use_multilingual_v3", "dim": 512},
         },
+        official_test_part=test_part,
     )
+    sizes = {"random": {"train": 280, "val": 60, "test": 60}}
+    if split == "official":
+        sizes["official"] = {"train": 300, "val": 50, "test": 50}
     if PREPROCESS in stages:
         write_metrics(
             rd.stage(PREPROCESS),
             {
-                "stats": {"n_posts": 400},
-                "splits": {"random": {"train": 280, "val": 60, "test": 60}},
+                "stats": {"n_posts": 400, **({} if n_users is None else {"n_users": n_users})},
+                "splits": sizes,
                 "n_hashtags": len(TAGS),
                 "report": {"n_skipped": 3, "skipped": {"no_hashtags": 3}},
             },
@@ -117,7 +126,7 @@ def make_fake_run(
         }
         extra["n_test_posts"] = 40
         write_metrics(
-            rd.stage(ENCODER_DECODER), {"split": "random", "models": models, "extra": extra}, rd
+            rd.stage(ENCODER_DECODER), {"split": split, "models": models, "extra": extra}, rd
         )
     if ATTENTION in stages:
         models = {
@@ -141,7 +150,7 @@ def make_fake_run(
         write_metrics(
             rd.stage(ATTENTION),
             {
-                "split": "random",
+                "split": split,
                 "models": models,
                 "extra": {"harrison_completion": harrison},
             },
@@ -167,7 +176,7 @@ def make_fake_run(
                 captions[name]["repeated_trigrams_per_paragraph"] = 0.42
         models = {"captions to tags": _entry(rng, "caption-to-tags", 0.2)}
         write_metrics(
-            rd.stage(CAPTION), {"split": "random", "models": models, "captions": captions}, rd
+            rd.stage(CAPTION), {"split": split, "models": models, "captions": captions}, rd
         )
     write_json(rd.path / "timings.json", {s: 10.0 + i for i, s in enumerate(stages)})
     return rd

@@ -25,7 +25,7 @@ from hashtag_kit.reporting.comparison import (
     tidy_metrics,
     uncovered_published,
 )
-from hashtag_kit.reporting.html import compact, write_report
+from hashtag_kit.reporting.html import build_figures, compact, write_report
 from hashtag_kit.run import ATTENTION, CAPTION, ENCODER_DECODER, PREPROCESS, RunDir
 from tools.readme_results import END, SOURCES, START, markdown_table, markers, update_docs
 
@@ -241,8 +241,9 @@ def test_html_report_puts_the_headline_and_plots_first_and_says_the_protocol_onc
         )
     )
     # this run's protocol once per table, not in every row; no protocol or note column
-    context = "embedded (smoke mode), random split test part"
-    assert page.count(context) == 3  # once in each ranking table (original, design, baselines)
+    context = "embedded (smoke mode), random split, test part"
+    # once in each ranking table (original, design, baselines), and in the headline's note
+    assert page.count(context) == 4
     # and once in every table but the stages table
     assert page.count("This run, unless a note says otherwise: embedded (smoke mode)") == 4
     assert "<th>protocol</th>" not in page and "<th>note</th>" not in page
@@ -250,6 +251,39 @@ def test_html_report_puts_the_headline_and_plots_first_and_says_the_protocol_onc
     design = page[page.index('id="design"') : page.index('id="baselines"')]
     assert "<li>published: Instagram-41873; K=7</li>" in design
     assert "DESIGN, ViT, weighted fusion (Yakovlev &amp; Shapoval 2024" in design
+
+
+def test_a_run_scored_on_the_dev_list_says_so_everywhere(tmp_path):
+    """Flickr8k's shared copy withholds the test photos: the official split's "test" part is
+    the dev list, and no table, title or note of the report may call those figures test ones."""
+    rd = make_fake_run(tmp_path / "run", split="official", test_part="val", n_users=0)
+    page = write_report(rd).read_text(encoding="utf-8")
+    said = "official split, dev list (the test images are withheld)"
+    headline = page[page.index('id="headline"') : page.index('id="plots"')]
+    assert said in headline and "test posts" not in headline
+    assert page.count(f"embedded (smoke mode), {said}") == 4  # every table's protocol sentence
+    assert "300 train / 50 dev (scored; test images withheld)" in page  # the stages' note
+    assert "12 dev images" in page and "test images," not in page  # the captions' protocol
+    assert "test part" not in page and "<th>posts scored</th>" in page
+    figures = build_figures(rd)
+    assert any(said in t.get_text() for t in figures["metrics_vs_k"].texts)
+    # Flickr8k has no users: the personalised rows and the user's tags baseline say so
+    for table in ("design", "baselines"):
+        part = page[page.index(f'id="{table}"') :]
+        assert "This dataset has no users" in part[: part.index("<table")]
+    assert page.count("This dataset has no users") == 2
+    # a run of an official split with its test images present is scored on its test part
+    rd = make_fake_run(tmp_path / "run2", split="official", test_part="test")
+    assert "official split, test part" in write_report(rd).read_text(encoding="utf-8")
+
+
+def test_rows_from_another_dataset_keep_their_dataset_column(tables):
+    """HARRISON completion sits in the baselines table beside the run's own rows: the table
+    keeps its dataset column then, so those rows do not read as the run's data."""
+    shown, said, _ = compact(tables["baselines"])
+    ours = shown[~shown["model"].str.contains(r"\(", regex=True)]
+    assert set(ours["dataset"].dropna()) == {"embedded", "harrison"}
+    assert "dataset" not in compact(tables["design"])[0].columns  # one dataset: said once
 
 
 def test_compact_says_the_shared_protocol_once_and_numbers_the_rest(tables):

@@ -135,6 +135,42 @@ def withheld_test_images(posts: Sequence[Post], parts: dict[str, list[str]]) -> 
     )
 
 
+def official_test_part(splits: dict) -> str | None:
+    """Which part of the release the official split's "test" posts are: "test", or "val" when
+    the test images are withheld (`withheld_test_images`); None without an official split.
+    Notebook 01 records it in run.json and every stage's metrics.json."""
+    official = splits.get("official")
+    if official is None:
+        return None
+    return "val" if official["test"] == official["val"] else "test"
+
+
+def scored_part(split: str | None, test_part: str | None) -> str:
+    """The part of a frozen split that a stage's figures come from, as a reader should call it:
+    "dev" when `split` is "official" and its test images are withheld (`test_part`, from
+    `official_test_part`, is "val": Flickr8k's dev list), else "test".
+
+    Example:
+        >>> scored_part("official", "val"), scored_part("official", "test"), scored_part("random", None)
+        ('dev', 'test', 'test')
+    """
+    return "dev" if split == "official" and test_part == "val" else "test"
+
+
+def describe_scored_part(split: str | None, test_part: str | None) -> str:
+    """`scored_part` in words, for tables and titles.
+
+    Example:
+        >>> describe_scored_part("official", "val")
+        'official split, dev list (the test images are withheld)'
+        >>> describe_scored_part("random", None)
+        'random split, test part'
+    """
+    if scored_part(split, test_part) == "dev":
+        return "official split, dev list (the test images are withheld)"
+    return f"{split or 'unrecorded'} split, test part"
+
+
 def make_splits(
     posts: Sequence[Post], seed: int = 0, val: float = 0.1, test: float = 0.1
 ) -> dict[str, dict[str, list[str]]]:

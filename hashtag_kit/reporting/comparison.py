@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hashtag_kit.data.splits import describe_scored_part, scored_part
 from hashtag_kit.run import (
     ATTENTION,
     CAPTION,
@@ -171,6 +172,10 @@ def load_run_metrics(run_dir: str | Path | RunDir) -> dict[str, StageMetrics]:
     """Every stage's metrics.json of a run: stages 01-04 always (missing ones marked), plus any
     other folder of the run holding a metrics.json (e.g. an evaluation), never 05 itself."""
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    try:  # stages written before metrics.json carried it: the run's own record
+        test_part = rd.meta().get("official_test_part")
+    except (OSError, ValueError):
+        test_part = None
     stages = [s for s in STAGES if s != COMPARISON]
     if rd.path.is_dir():
         extra = sorted(
@@ -192,8 +197,21 @@ def load_run_metrics(run_dir: str | Path | RunDir) -> dict[str, StageMetrics]:
         except (OSError, ValueError) as e:
             out[stage] = StageMetrics(stage, path, "unreadable", error=str(e))
             continue
+        data.setdefault("official_test_part", test_part)
         out[stage] = StageMetrics(stage, path, "ok", data)
     return out
+
+
+def _scored(m: Mapping) -> str:
+    """The part a stage's figures come from, e.g. "random split, test part" (`scored_part`)."""
+    return describe_scored_part(m.get("split"), m.get("official_test_part"))
+
+
+def scored_posts(run_metrics: Mapping[str, StageMetrics]) -> str:
+    """What the hashtag models of all stages were scored on, for a title: the split and part
+    when every stage with models used the same one, else "each notebook's test posts"."""
+    said = {_scored(sm.metrics) for sm in run_metrics.values() if sm.ok and sm.models}
+    return said.pop() if len(said) == 1 else "each notebook's test posts"
 
 
 def all_models(run_metrics: Mapping[str, StageMetrics]) -> dict[str, dict]:
@@ -258,8 +276,7 @@ def _run_context(sm: StageMetrics) -> str:
     m = sm.metrics
     dataset = m.get("dataset") or "dataset not recorded"
     mode = m.get("run_mode") or "mode not recorded"
-    split = m.get("split") or "split not recorded"
-    return f"{dataset} ({mode} mode), {split} split test part, {_encoders_text(m.get('encoders'))}"
+    return f"{dataset} ({mode} mode), {_scored(m)}, {_encoders_text(m.get('encoders'))}"
 
 
 def _this_run_summary(run_metrics: Mapping[str, StageMetrics]) -> str:
@@ -360,7 +377,7 @@ def _stage_note(sm: StageMetrics) -> str:
         if isinstance(m.get("splits"), Mapping):
             for name, parts_ in m["splits"].items():
                 if isinstance(parts_, Mapping):
-                    parts.append(f"{name} split " + "/".join(f"{v}" for v in parts_.values()))
+                    parts.append(f"{name} split " + _split_sizes(name, parts_, m))
         if "n_hashtags" in m:
             parts.append(f"{m['n_hashtags']} hashtags")
         rep = m.get("report")
@@ -368,6 +385,14 @@ def _stage_note(sm: StageMetrics) -> str:
             parts.append(f"{rep['n_skipped']} records skipped (report.json)")
         return "; ".join(parts)
     return _encoders_text(m.get("encoders")) if m.get("encoders") else ""
+
+
+def _split_sizes(name: str, sizes: Mapping, m: Mapping) -> str:
+    """A split's part sizes, e.g. "800 train / 100 val / 100 test"; an official split whose test
+    images are withheld scores its dev list: "5993 train / 997 dev (scored; ...)"."""
+    if scored_part(name, m.get("official_test_part")) == "dev":
+        return f"{sizes.get('train')} train / {sizes.get('val')} dev (scored; test images withheld)"
+    return " / ".join(f"{v} {part}" for part, v in sizes.items())
 
 
 def _model_row(sm: StageMetrics, name: str, display: str, entry: Mapping) -> dict:
@@ -608,7 +633,9 @@ def captions_table(
                 row[m] = _num(entry.get(m))
             row["protocol"] = (
                 f"{row['dataset']} ({sm.metrics.get('run_mode') or 'mode not recorded'} mode), "
-                f"{row['n_images']} test images, pycocoevalcap scorers, "
+                f"{row['n_images']} "
+                f"{scored_part(sm.metrics.get('split'), sm.metrics.get('official_test_part'))} "
+                "images, pycocoevalcap scorers, "
                 f"{_encoders_text(sm.metrics.get('encoders'))}"
                 + ("; paragraph scored as one sequence" if entry.get("task") == "paragraph" else "")
             )

@@ -43,10 +43,11 @@ from hashtag_kit.reporting.comparison import (
     load_run_metrics,
     models_missing_from_tables,
     plot_inputs,
+    scored_posts,
     tidy_metrics,
     uncovered_published,
 )
-from hashtag_kit.run import COMPARISON, RunDir, environment, read_json
+from hashtag_kit.run import COMPARISON, PREPROCESS, RunDir, environment, read_json
 
 #: short explanations printed under each table's title
 TABLE_NOTES = {
@@ -62,6 +63,24 @@ TABLE_NOTES = {
     "captions": "BLEU-1..4, METEOR, ROUGE-L and CIDEr from pycocoevalcap; paragraphs are scored "
     "as one sequence. METEOR is empty when Java was not available.",
 }
+
+
+def data_notes(run_metrics: Mapping) -> dict[str, list[str]]:
+    """Notes a table needs because of this run's data: {table name: [sentence]}. A dataset
+    without users (Flickr8k, COCO) makes the personalised rows and the user's-tags baseline
+    look like comparisons they are not."""
+    sm = run_metrics.get(PREPROCESS)
+    stats = (sm.metrics.get("stats") if sm is not None and sm.ok else None) or {}
+    if stats.get("n_users") != 0:
+        return {}
+    note = (
+        "This dataset has no users (notebook 01 counted none): the models with user history "
+        "read an empty history for every post, so they differ from their no-user twins by "
+        "training noise only; the user's own tags baseline falls back to popularity for every "
+        "post, and the user-disjoint split is a random one."
+    )
+    return {"design": [note], "baselines": [note]}
+
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
@@ -182,7 +201,7 @@ def _esc(x) -> str:
 HEADERS = {
     "trainable_params": "params",
     "ms_per_step": "ms/step",
-    "n_test_posts": "test posts",
+    "n_test_posts": "posts scored",
     "n_images": "images",
     "personalisation": "user history",
     "test_posts": "subset",
@@ -232,8 +251,10 @@ def compact(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
                 notes.append(text)
             numbers.append(str(notes.index(text) + 1))
         refs.append(", ".join(numbers))
-    # with a protocol, the dataset is in its sentence (this run) or the row's note (published)
-    drop = ("protocol", "note", "dataset") if "protocol" in df else ("note",)
+    # with a protocol, the dataset is in its sentence (this run) or the row's note (published),
+    # unless this run's rows come from several datasets (HARRISON completion beside the run's)
+    mixed = "dataset" in df and df.loc[ours, "dataset"].dropna().nunique() > 1
+    drop = ["note"] + (["protocol"] + ([] if mixed else ["dataset"]) if "protocol" in df else [])
     df = df.drop(columns=[c for c in drop if c in df])
     if any(refs):
         df["notes"] = refs
@@ -353,7 +374,13 @@ def environment_html(env: dict) -> str:
     parts.append(table_html(shown, notes))
     total = env.get("total_seconds")
     parts.append(
-        f"<p>Total notebook wall time: {total:.0f} s ({total / 60:.1f} min).</p>"
+        f"<p>Total notebook wall time: {total:.0f} s ({total / 60:.1f} min)"
+        + (
+            ""
+            if COMPARISON in env["timings"]
+            else f", without {COMPARISON}, which writes this page"
+        )
+        + ".</p>"
         if total
         else "<p>No timings.json in this run (it is written by <code>make reproduce</code> / "
         "<code>python -m hashtag_kit reproduce</code>).</p>"
@@ -415,11 +442,12 @@ def build_figures(run_dir: str | Path | RunDir, k: int = 7) -> dict:
         plot_training_curves,
     )
 
-    inputs = plot_inputs(load_run_metrics(run_dir))
+    run_metrics = load_run_metrics(run_dir)
+    inputs = plot_inputs(run_metrics)
     return {
         "metrics_vs_k": plot_metrics_vs_k(
             inputs["rankings"],
-            title="Hit rate, precision, recall and F1 against K (each notebook's test posts)",
+            title=f"Hit rate, precision, recall and F1 against K ({scored_posts(run_metrics)})",
             groups=inputs["groups"],
         ),
         "params_vs_f1": plot_params_vs_f1(inputs["models"], k=k),
@@ -451,6 +479,7 @@ def render_report(
     run_metrics = load_run_metrics(rd)
     env = collect_environment(rd)
     title = title or f"hashtag_kit report: {rd.path.name}"
+    extra = data_notes(run_metrics)
     headline, _, _ = compact(headline_table(tidy_metrics(run_metrics), k=k_table))
     sections = [("headline", f"This run's hashtag models at K = {k_table}")]
     sections += [("plots", "Plots")] + [(n, TABLE_TITLES.get(n, n)) for n in tables]
@@ -469,9 +498,9 @@ def render_report(
         "</ul>",
         f'<h2 id="headline">{_esc(sections[0][1])}</h2>',
         f'<p class="note">Dataset {_esc(env["run"].get("dataset"))} '
-        f"({_esc(env['run'].get('run_mode'))} mode), each notebook's test posts; per-post "
-        f"averaged Hit, P, R and F1 at K = {k_table}, best F1 first. The tables below add the "
-        "published figures and the test subsets.</p>",
+        f"({_esc(env['run'].get('run_mode'))} mode), {_esc(scored_posts(run_metrics))}; "
+        f"per-post averaged Hit, P, R and F1 at K = {k_table}, best F1 first. The tables below "
+        "add the published figures and the subsets of those posts.</p>",
         table_html(headline).replace("<table>", '<table class="narrow">', 1),
         '<h2 id="plots">Plots</h2>',
     ]
@@ -483,7 +512,11 @@ def render_report(
     for name, df in tables.items():
         out.append(f'<h2 id="{name}">{_esc(TABLE_TITLES.get(name, name))}</h2>')
         shown, said, notes = compact(df)
-        for text in ([TABLE_NOTES[name]] if name in TABLE_NOTES else []) + said:
+        for text in [
+            *([TABLE_NOTES[name]] if name in TABLE_NOTES else []),
+            *said,
+            *extra.get(name, []),
+        ]:
             out.append(f'<p class="note">{_esc(text)}</p>')
         published_rows = list(df["source"].fillna(THIS_RUN) != THIS_RUN) if "source" in df else None
         out.append(table_html(shown, notes, published_rows))
