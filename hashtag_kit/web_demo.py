@@ -24,8 +24,10 @@ API (every error is `{"error": "..."}` with a 4xx status, never a 500 for bad in
       -> 413 the upload is over --max-upload-mb, or the image has too many pixels (a
          decompression bomb); 415 not an image; 422 unreadable image, empty post (no photo and
          no caption) or a bad field; 404 unknown sample
-    GET /info         the run's name, the limits and the samples [{"id", "text", "hashtags",
+    GET /info         the run's name, the limits, the samples [{"id", "text", "hashtags",
                       "image"}] (`image` is the URL of its thumbnail, GET /samples/image?id=)
+                      and "samples_part", the part of the split they come from ("test", or
+                      "dev" where the test photos are withheld; null without samples)
     GET /             the page
 
 The model is loaded once at startup and warmed up (its encoders built, one recommendation
@@ -103,13 +105,16 @@ class DemoError(Exception):
 
 @dataclass
 class Sample:
-    """A test post of the run shown on the page; its image is served by `id` only."""
+    """A held-out post of the run shown on the page; its image is served by `id` only. `part`
+    is the part of the split it comes from: "test", or "dev" where the test images are withheld
+    (`hashtag_kit.data.splits.scored_part`)."""
 
     id: str
     text: str
     hashtags: list[str]
     image: Path = field(repr=False)
     thumbnail: bytes = field(repr=False)
+    part: str = "test"
 
 
 # -- samples -------------------------------------------------------------------------------------
@@ -123,16 +128,22 @@ def _thumbnail(path: Path) -> bytes:
     return buf.getvalue()
 
 
-def load_samples(run_dir: str | Path, n: int = DEFAULT_SAMPLES, split: str = "random"):
-    """Up to `n` test posts of the run's `split` (or of its only one) with a readable image, as
-    `Sample`s (thumbnails made).
+def load_samples(run_dir: str | Path, n: int = DEFAULT_SAMPLES, split: str | None = None):
+    """Up to `n` test posts of the run's `split` with a readable image, as `Sample`s (thumbnails
+    made): posts the served model was not trained on.
+
+    `split` None: the split notebook 02 (the served model) was trained and scored on, as its
+    metrics.json records it (Flickr8k: the official one, whose test part is the dev list when
+    the test photos are withheld); "random" when that is not recorded. A split the run does
+    not have falls back to its official one, else its first.
 
     `run_dir` may be the run or its stage folder. A run without notebook 01's manifests (a bare
     stage folder) has no samples: the page then offers uploads only. Unreadable images are
     skipped and logged.
     """
     from hashtag_kit.data.images import ImageError, check_image, resolve_image_path
-    from hashtag_kit.run import RunDir
+    from hashtag_kit.data.splits import scored_part
+    from hashtag_kit.run import ENCODER_DECODER, RunDir
 
     run = Path(run_dir)
     if (run / "model_config.json").exists() or (run / "model.keras").exists():
@@ -142,10 +153,14 @@ def load_samples(run_dir: str | Path, n: int = DEFAULT_SAMPLES, split: str = "ra
     rd = RunDir(run)
     try:
         splits = rd.load_splits()
+        if split is None:
+            split = _trained_split(rd, ENCODER_DECODER)
         if split not in splits:  # e.g. a release with its own split only
             split = "official" if "official" in splits else next(iter(splits))
         parts = rd.split_posts(split)
-        data_dir = rd.meta().get("data_dir")
+        meta = rd.meta()
+        data_dir = meta.get("data_dir")
+        part = scored_part(split, meta.get("official_test_part"))
     except (FileNotFoundError, KeyError, StopIteration, ValueError) as e:
         log.info("no sample posts for the demo page (%s)", " ".join(str(e).split()))
         return []
@@ -169,10 +184,19 @@ def load_samples(run_dir: str | Path, n: int = DEFAULT_SAMPLES, split: str = "ra
             skipped += 1
             log.info("sample post %s skipped: %s", post.id, e)
             continue
-        out.append(Sample(post.id, post.text or "", list(post.hashtags), path, thumb))
+        out.append(Sample(post.id, post.text or "", list(post.hashtags), path, thumb, part))
     if skipped:
         log.warning("sample posts skipped, their images are unreadable: %d", skipped)
     return out
+
+
+def _trained_split(rd, stage: str) -> str:
+    """The split a stage's metrics.json says it used; "random" when it says none."""
+    try:
+        split = rd.metrics(stage).get("split")
+    except (OSError, ValueError, AttributeError):
+        split = None
+    return split if isinstance(split, str) else "random"
 
 
 # -- uploads -------------------------------------------------------------------------------------
@@ -409,6 +433,7 @@ def create_app(
             "max_upload_bytes": max_upload_bytes,
             "k": DEFAULT_K,
             "max_k": MAX_K,
+            "samples_part": samples[0].part if samples else None,
             "samples": [
                 {
                     "id": s.id,

@@ -127,7 +127,13 @@ def test_web_demo_serves_the_flickr8k_model_on_a_real_photo(flickr8k_smoke_run):
     from hashtag_kit.web_demo import create_app, load_samples
 
     rec = Recommender.load(flickr8k_smoke_run)
-    app = create_app(rec, samples=load_samples(flickr8k_smoke_run, n=2, split="official"))
+    samples = load_samples(flickr8k_smoke_run, n=2)
+    # the page's samples: photos the served model never trained on (the dev list, test withheld)
+    parts = RunDir(flickr8k_smoke_run).split_posts("official")
+    dev = {p.id for p in parts["val"]}
+    assert len(samples) == 2 and {s.id for s in samples} <= dev
+    assert not {s.id for s in samples} & {p.id for p in parts["train"]}
+    app = create_app(rec, samples=samples)
     photo = Path(_photos(flickr8k_smoke_run, dog=True, n=1)[0].image)
     with TestClient(app) as client:
         files = {"image": (photo.name, photo.read_bytes(), "image/jpeg")}
@@ -138,4 +144,5 @@ def test_web_demo_serves_the_flickr8k_model_on_a_real_photo(flickr8k_smoke_run):
         data = {"k": "5", "accepted": tags[0]}
         again = client.post("/recommend", files=files, data=data).json()
         assert tags[0] not in [h["tag"] for h in again["hashtags"]]
-        assert client.get("/info").json()["run"] == flickr8k_smoke_run.name
+        info = client.get("/info").json()
+        assert info["run"] == flickr8k_smoke_run.name and info["samples_part"] == "dev"

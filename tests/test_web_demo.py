@@ -141,6 +141,7 @@ def test_samples_are_the_runs_readable_test_posts_served_by_id_only(client, demo
     info = client.get("/info").json()
     assert info["run"] == demo_run.name and info["max_upload_bytes"] == LIMIT
     assert info["image"] and info["text"] and info["vocabulary"] == 7
+    assert info["samples_part"] == "test"  # no notebook 02 metrics: the random split's test part
     assert [s["id"] for s in info["samples"]] == ["p_red", "p_blue"]  # p_gone's photo is missing
     red = info["samples"][0]
     assert red["text"] == "my cat" and red["hashtags"] == ["cat"]
@@ -151,6 +152,21 @@ def test_samples_are_the_runs_readable_test_posts_served_by_id_only(client, demo
     for bad in ("../images/red.png", str(demo_run / "images" / "red.png"), "p_train", "p_gone"):
         assert "unknown sample" in error(client.get("/samples/image", params={"id": bad}), 404)
         assert "unknown sample" in error(client.post("/recommend", data={"sample": bad}), 404)
+
+
+def test_samples_come_from_the_split_the_served_model_was_scored_on(tmp_path):
+    """Notebook 02's metrics.json names its split: the samples are that split's held-out posts
+    (a run whose official test photos are withheld offers its dev photos, and says so)."""
+    run = make_demo_run(tmp_path / "run")
+    random = {"train": ["p_train"], "val": [], "test": ["p_red", "p_gone", "p_blue"]}
+    official = {"train": ["p_red", "p_train"], "val": ["p_blue"], "test": ["p_blue"]}
+    write_json(run / PREPROCESS / "splits.json", {"random": random, "official": official})
+    assert [s.id for s in load_samples(run)] == ["p_red", "p_blue"]  # no record: random split
+    write_json(run / ENCODER_DECODER / "metrics.json", {"split": "official"})
+    write_json(run / "run.json", {"official_test_part": "val"})
+    samples = load_samples(run)
+    assert [(s.id, s.part) for s in samples] == [("p_blue", "dev")]
+    assert load_samples(run, split="random")[0].part == "test"
 
 
 # -- recommending ----------------------------------------------------------------------------------

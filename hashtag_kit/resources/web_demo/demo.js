@@ -203,6 +203,7 @@ async function start() {
   }
   if (info.image && info.samples.length) {
     $("samples-box").hidden = false;
+    $("samples-part").textContent = info.samples_part || "test";
     $("samples").replaceChildren(...info.samples.map((s) => {
       const b = document.createElement("button");
       b.type = "button";
