@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import numbers
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -43,6 +45,10 @@ from hashtag_kit.run import ENCODER_DECODER, RunDir, read_json
 from hashtag_kit.stage import IncompatibleRunError, load_stage
 from hashtag_kit.text import clean_str, normalise_hashtag
 from hashtag_kit.vocabulary import N_SPECIAL, Vocabulary
+
+#: the widest beam `recommend` searches (wider beams cost memory and time, not accuracy: the
+#: kit's runs use 3)
+MAX_BEAM_WIDTH = 64
 
 log = logging.getLogger("hashtag_kit")
 
@@ -207,6 +213,8 @@ class Recommender:
         self.special_ids = set(range(N_SPECIAL))
         self.users = {str(u): [int(i) for i in ids] for u, ids in (users or {}).items()}
         self.config = dict(config or {})
+        where = f"{source}/model_config.json" if source is not None else "config"
+        _check_config(self.config, where)
         self.history_len = int(self.config.get("history_len") or 0)
         self.existing_len = int(self.config.get("existing_len") or 0)
         self.source = str(source) if source is not None else "the model"
@@ -341,10 +349,11 @@ class Recommender:
     # -- inputs -----------------------------------------------------------------------------
     def tag_ids(self, tags: Iterable[str]) -> list[int]:
         """Ids of the (normalised) tags that are in the vocabulary, in order, no repeats."""
-        out = []
+        out, seen = [], set()
         for t in tags:
             i = self.tag_to_id.get(t)
-            if i is not None and i not in self.special_ids and i not in out:
+            if i is not None and i not in self.special_ids and i not in seen:
+                seen.add(i)
                 out.append(i)
         return out
 
@@ -357,12 +366,18 @@ class Recommender:
             return []
         if isinstance(existing, str):
             existing = existing.split(",")
-        out = []
+        elif not isinstance(existing, Iterable):
+            raise ValueError(
+                f"{what} must be tags (a list, or one comma-separated string), "
+                f"got {type(existing).__name__}"
+            )
+        out, seen = [], set()
         for t in existing:
             if not isinstance(t, str):
                 raise ValueError(f"{what} tags must be strings, got {t!r}")
             n = normalise_hashtag(t)
-            if n and n not in out:
+            if n and n not in seen:
+                seen.add(n)
                 out.append(n)
         return out
 
@@ -390,6 +405,16 @@ class Recommender:
         history = pad(histories, self.history_len)
         return {**feats, "history": history, "existing": pad(prefixes, prefix_width)}
 
+    def _decoding(self, k, beam_width, ranking: str) -> tuple[int, int]:
+        """`k` and `beam_width` checked (ValueError naming the argument) as ints; a `k` above
+        the vocabulary asks for every tag."""
+        k, beam_width = _count(k, "k"), _count(beam_width, "beam_width")
+        if beam_width > MAX_BEAM_WIDTH:
+            raise ValueError(f"beam_width must be at most {MAX_BEAM_WIDTH}, got {beam_width}")
+        if ranking not in RANKINGS:
+            raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
+        return min(k, len(self.tokens) - len(self.special_ids)), beam_width
+
     def _decode(
         self,
         inputs: dict,
@@ -398,18 +423,11 @@ class Recommender:
         beam_width: int,
         ranking: str = "beam",
     ):
-        if isinstance(k, bool) or int(k) != k or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        if int(beam_width) != beam_width or beam_width < 1:
-            raise ValueError(f"beam_width must be a positive integer, got {beam_width!r}")
-        if ranking not in RANKINGS:
-            raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
+        k, beam_width = self._decoding(k, beam_width, ranking)
         if ranking == "beam":
-            ids, scores = self.model.decode(
-                inputs, k=int(k), beam_width=int(beam_width), exclude=exclude
-            )
+            ids, scores = self.model.decode(inputs, k=k, beam_width=beam_width, exclude=exclude)
         elif hasattr(self.model, "rank_first_step"):
-            ids, scores = self.model.rank_first_step(inputs, k=int(k), exclude=exclude)
+            ids, scores = self.model.rank_first_step(inputs, k=k, exclude=exclude)
         else:
             raise ValueError(
                 f"{self.source}: the model has no per-step tag logits to rank "
@@ -465,7 +483,8 @@ class Recommender:
             history: the user's own earlier hashtags, most used first: personalises a user
                 the model never saw (cold start) without retraining, through the same history
                 encoder as a training user's tags; given for a known user, it replaces the
-                history the model stored. The model reads the first `history_len` in-vocabulary
+                history the model stored. A history with no tag in the vocabulary (e.g. "") is
+                ignored, with a note. The model reads the first `history_len` in-vocabulary
                 tags (a note says when more were cut).
 
         Every typed, accepted or history tag outside the model's vocabulary is listed in
@@ -482,6 +501,7 @@ class Recommender:
         """
         if text is not None and not isinstance(text, str):
             raise ValueError(f"text must be a string or None, got {type(text).__name__}")
+        self._decoding(k, beam_width, ranking)  # bad arguments fail before any encoding
         cleaning = RunReport()
         text = clean_str(text, cleaning, "text")
         if image is None and text is None:
@@ -504,12 +524,20 @@ class Recommender:
             tags[name] = self.normalise_existing(given, name)
             unknown[name] = [t for t in tags[name] if self.tag_to_id.get(t) is None]
             if unknown[name]:
+                listed = ", ".join(unknown[name][:20])
+                more = len(unknown[name]) - 20
                 notes.append(
                     f"{name} tags not in the model's vocabulary of {len(self.tokens)} (they "
-                    f"cannot condition it): {', '.join(unknown[name])}"
+                    f"cannot condition it): {listed}" + (f" and {more} more" if more > 0 else "")
                 )
-        if history is not None:
-            hist_ids = self.tag_ids(tags["history"])
+        hist_ids = self.tag_ids(tags["history"])
+        if history is not None and not hist_ids:  # e.g. "" or ",,,": nothing to personalise with
+            stored = user is not None and str(user) in self.users
+            notes.append(
+                "the given history has no tag in the model's vocabulary: ignored"
+                + (f" (user {user!r}'s stored history is used)" if stored else "")
+            )
+        if history is not None and hist_ids:
             note = None
             if len(hist_ids) > self.history_len:
                 notes.append(
@@ -569,6 +597,7 @@ class Recommender:
             ValueError: an empty post (names it) without a report, or misaligned arguments.
             hashtag_kit.data.images.ImageError: an unreadable image without a report.
         """
+        self._decoding(k, beam_width, ranking)
         feats = self._batch_features(posts, features, report)
         n = len(feats["image"])
         if users is None:
@@ -631,6 +660,11 @@ class Recommender:
                 f = f.take([p.id for p in posts]) if posts is not None else f
                 f, mask = f.pooled, f.mask if mask is None else mask
             f = np.asarray(f, dtype="float32")
+            dim = self.image_dim if kind == "image" else self.text_dim
+            if f.ndim != 2 or (dim and f.shape[1] != dim):
+                raise ValueError(f"features[{kind!r}] must be (N, {dim}), got shape {f.shape}")
+            if not np.isfinite(f).all():
+                raise ValueError(f"features[{kind!r}] has NaN or infinite values")
             mask = np.ones(len(f)) if mask is None else mask
             out[kind], out[f"{kind}_mask"] = f, np.asarray(mask, dtype="float32").reshape(-1)
         n = len(posts) if posts is not None else len(next(iter(out.values())))
@@ -695,6 +729,38 @@ class Recommender:
             out["text"][rows] = self.encode_texts([texts[i] for i in rows])
             out["text_mask"][rows] = 1.0
         return out
+
+
+def _count(value, name: str) -> int:
+    """A positive integer argument (`3` or `3.0`), else a ValueError naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not math.isfinite(value) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_config(config: dict, where: str) -> None:
+    """The settings a recommender reads from model_config.json, of the right types, else an
+    `IncompatibleRunError` naming the file (`where`)."""
+    for kind in ("image", "text"):
+        cfg = config.get(f"{kind}_encoder")
+        if cfg and not (
+            isinstance(cfg, dict)
+            and isinstance(cfg.get("name"), str)
+            and (cfg.get("dim") is None or type(cfg.get("dim")) is int)
+        ):
+            raise IncompatibleRunError(
+                f"{where}: {kind}_encoder must be an object with a 'name' string and an "
+                f"integer 'dim', got {cfg!r:.80}; re-run notebook 02 for this run"
+            )
+    for key in ("history_len", "existing_len"):
+        value = config.get(key)
+        if value is not None and (type(value) is not int or value < 0):
+            raise IncompatibleRunError(
+                f"{where}: {key} must be a non-negative integer, got {value!r:.80}; "
+                "re-run notebook 02 for this run"
+            )
 
 
 # -- one post, from the command line ------------------------------------------------------

@@ -56,14 +56,27 @@ def write_json(path: str | Path, obj) -> Path:
     return files.write_json(path, obj, default=_jsonable)
 
 
+class JSONFileError(ValueError):
+    """A run file that cannot be JSON: not a regular file, or not UTF-8 text (names the file)."""
+
+
 def read_json(path: str | Path):
+    """A run's JSON file. Raises FileNotFoundError (missing), `JSONFileError` (a FIFO, device
+    or folder, which could hang or never end; bytes that are not UTF-8) and
+    json.JSONDecodeError (not JSON)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
             f"{path} does not exist: run the stage that writes it first "
             "(notebooks run in order 01 -> 05; `make reproduce` runs them all)"
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+    if not path.is_file():
+        raise JSONFileError(f"{path} is not a regular file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise JSONFileError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return json.loads(text)
 
 
 def _jsonable(o):
@@ -107,6 +120,8 @@ class RunDir:
             return {}
         try:
             meta = read_json(self.meta_path)
+        except JSONFileError as e:
+            raise RunFormatError(str(e)) from None
         except ValueError as e:
             raise RunFormatError(f"{self.meta_path}: not valid JSON ({e})") from None
         if not isinstance(meta, dict):
@@ -147,10 +162,30 @@ class RunDir:
     def split_posts(self, split: str = "random") -> dict[str, list[Post]]:
         """Posts of each part ('train', 'val', 'test') of a frozen split, in manifest order."""
         splits = self.load_splits()
+        if not isinstance(splits, dict):
+            raise ValueError(f"{self.path / PREPROCESS / 'splits.json'} is not a JSON object")
         if split not in splits:
             raise KeyError(f"{self.path}: no split {split!r}; have {sorted(splits)}")
+        parts = splits[split]
+        if not (
+            isinstance(parts, dict)
+            and all(
+                isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+                for ids in parts.values()
+            )
+        ):
+            raise ValueError(
+                f"{self.path / PREPROCESS / 'splits.json'}: split {split!r} is not "
+                "{part: [post ids]}; re-run notebook 01 for this run"
+            )
         by_id = {p.id: p for p in self.load_posts()}
-        return {part: [by_id[i] for i in ids] for part, ids in splits[split].items()}
+        missing = [i for ids in parts.values() for i in ids if i not in by_id]
+        if missing:
+            raise ValueError(
+                f"{self.path / PREPROCESS / 'splits.json'}: split {split!r} names {len(missing)} "
+                f"post(s) not in posts.jsonl (e.g. {missing[0]!r}); re-run notebook 01"
+            )
+        return {part: [by_id[i] for i in ids] for part, ids in parts.items()}
 
     def metrics(self, stage: str) -> dict:
         return read_json(self.path / stage / "metrics.json")

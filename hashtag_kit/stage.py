@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from hashtag_kit.files import atomic_path
-from hashtag_kit.run import read_json, write_json
+from hashtag_kit.run import JSONFileError, read_json, write_json
 from hashtag_kit.vocabulary import Vocabulary
 
 #: the `format_version` of `model_config.json` written by `save_stage` and read by `load_stage`
@@ -169,6 +169,8 @@ def load_stage(
 def _read(path: Path, rerun: str):
     try:
         return read_json(path)
+    except JSONFileError as e:
+        raise IncompatibleRunError(f"{e}; {rerun}") from None
     except json.JSONDecodeError as e:
         raise IncompatibleRunError(f"{path} is not valid JSON ({e}); {rerun}") from None
 

@@ -83,6 +83,9 @@ class Vocabulary:
                 f"{where} is not a vocabulary of this kit ({{'tokens': [...]}} expected; a file "
                 "with 'words' was written by an older kit with other special-token ids)"
             )
+        bad = [t for t in d["tokens"] if not isinstance(t, str) or not t]
+        if bad:
+            raise ValueError(f"{where}: every token must be a non-empty string, got {bad[0]!r:.40}")
         extra = {k: v for k, v in d.items() if k != "tokens"}
         return cls(d["tokens"], **extra)
 

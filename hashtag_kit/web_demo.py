@@ -82,6 +82,8 @@ DEFAULT_MAX_UPLOAD_MB = 10.0
 #: bytes of form fields (caption, tags, multipart headers) allowed beside the photo
 FORM_ALLOWANCE = 256 * 1024
 DEFAULT_K, MAX_K = 7, 50
+#: the most tags one field (existing, accepted, history) may carry: a person types a few
+MAX_TAGS = 500
 DEFAULT_SAMPLES = 6
 THUMBNAIL_SIDE = 320
 #: an uploaded image with more pixels than this is refused before it is decoded (PIL's own
@@ -332,7 +334,10 @@ class _BodyLimit:
             await self._refuse(scope, receive, send)
 
 
-def _tags_field(value: str | None) -> str | None:
+def _tags_field(value: str | None, name: str) -> str | None:
+    """A comma-separated tags field, None when blank; more than `MAX_TAGS` tags is a 422."""
+    if value is not None and value.count(",") >= MAX_TAGS:
+        raise DemoError(422, f"{name}: at most {MAX_TAGS} tags, got {value.count(',') + 1}")
     return value if value and value.strip() else None
 
 
@@ -469,6 +474,8 @@ def create_app(
             image = None
         if image is not None and sample:
             raise DemoError(422, "give either a photo or a sample, not both")
+        fields = {"existing": existing, "accepted": accepted, "history": history}
+        tags = {name: _tags_field(value, name) for name, value in fields.items()}
         pixels = None
         if image is not None:
             if not recommender.config.get("image_encoder"):
@@ -485,9 +492,7 @@ def create_app(
                 image=pixels,
                 text=text,
                 user=user.strip() if user and user.strip() else None,
-                existing=_tags_field(existing),
-                accepted=_tags_field(accepted),
-                history=_tags_field(history),
+                **tags,
                 k=n,
             )
         except ValueError as e:  # empty post, text-only run given a photo, bad tags

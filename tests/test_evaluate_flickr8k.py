@@ -100,7 +100,8 @@ def _fake_run(path: Path, data_dir: Path) -> Path:
     "args, message",
     [
         (["--split", "train"], "--split must be one of ['dev', 'test'], got 'train'"),
-        (["--split", "dev", "--beam", "0"], "--beam must be a positive integer"),
+        (["--split", "dev", "--beam", "0"], "--beam must be a whole number from 1 to 64"),
+        (["--split", "dev", "--beam", "3000000000"], "--beam must be a whole number from 1 to 64"),
         (["--split", "dev", "--limit", "-1"], "--limit must be 0 (all)"),
         (["--split", "dev", "--bogus"], "unrecognized arguments: --bogus"),
         ([], "the following arguments are required: --split"),
@@ -137,14 +138,21 @@ _BOGUS_OPTIONS = {
         ("run.json", '{"dataset": "flic', "run.json: not valid JSON"),
         ("run.json", "[1, 2]", "run.json: a list, not a JSON object"),
         ("run.json", json.dumps(_BOGUS_OPTIONS), "run.json: preprocess.loader_options {'bogus'"),
+        (
+            "run.json",
+            json.dumps({**_BOGUS_OPTIONS, "preprocess": "x"}),
+            "run.json: 'preprocess' is not a JSON object",
+        ),
+        ("run.json", '{"dataset": "caf\udce9"}', "run.json is not UTF-8 text"),
         ("01_preprocess/vocab.json", '{"hash', "01_preprocess/vocab.json: not valid JSON"),
         ("01_preprocess/vocab.json", "{}", "01_preprocess/vocab.json: no list of hashtags"),
         ("01_preprocess/splits.json", "[]", "01_preprocess/splits.json: a list, not a JSON"),
         ("01_preprocess/posts.jsonl", "garbage\n", "posts.jsonl:1: not a post manifest line"),
+        ("01_preprocess/posts.jsonl", "\udce9\n", "posts.jsonl: not UTF-8 text (invalid"),
         (
             "01_preprocess/splits.json",
             '{"official": {"train": ["zzz.jpg"]}}',
-            "splits.json's 'official' split does not match posts.jsonl",
+            "splits.json: split 'official' names 1 post(s) not in posts.jsonl (e.g. 'zzz.jpg')",
         ),
         ("02_encoder_decoder_hashtags/model_config.json", "[", "model_config.json: not a JSON"),
     ],
@@ -154,7 +162,7 @@ def test_damaged_run_files_are_one_line_errors_naming_the_file(
 ):
     run = _fake_run(tmp_path / "run", tmp_path)
     (run / name).parent.mkdir(exist_ok=True)
-    (run / name).write_text(text)
+    (run / name).write_text(text, errors="surrogateescape")  # \udce9: the byte 0xe9
     assert main(["--run", str(run), "--split", "test"]) == 2
     err = _one_line_error(capsys)
     assert message in err and str(run) in err, err

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -20,6 +21,7 @@ from hashtag_kit.__main__ import main as cli_main
 from hashtag_kit.data.posts import Post
 from hashtag_kit.recommender import IncompatibleRunError, Recommendations, Recommender
 from hashtag_kit.report import RunReport
+from hashtag_kit.vocabulary import N_SPECIAL
 
 REPO = Path(__file__).resolve().parent.parent
 TOKENS = ["<pad>", "<start>", "<end>", "<unk>", "cat", "kitten", "dog", "beach", "sunset", "food"]
@@ -830,3 +832,102 @@ def test_cli_says_in_one_line_when_the_runs_encoder_is_unavailable(tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
     assert "InceptionV3" in err or "inception" in err.lower()
+
+
+def test_k_and_beam_width_out_of_range_are_one_clear_error_or_every_tag(rec):
+    """From an audit: a huge -k or --beam-width reached TensorFlow (negative dimensions, OOM)."""
+    every = rec.recommend(text="cat", k=10**12)  # more than the vocabulary: every tag
+    assert len(every) == len(TOKENS) - N_SPECIAL and len(set(every.tags)) == len(every)
+    assert rec.recommend(text="cat", k=2.0).tags == rec.recommend(text="cat", k=2).tags
+    for bad in ({"k": 2.5}, {"k": "3"}, {"k": True}, {"k": float("inf")}, {"beam_width": 65}):
+        with pytest.raises(ValueError, match="k must|beam_width must"):
+            rec.recommend(text="cat", **bad)
+    with pytest.raises(ValueError, match="beam_width must be at most 64"):
+        rec.recommend_batch(features={"text": np.zeros((1, len(KEYWORDS)))}, beam_width=3 * 10**9)
+
+
+def test_a_history_with_no_usable_tag_is_ignored_with_a_note(rec):
+    """An empty history ("" or ",,,") used to replace a known user's stored one silently, and
+    an unknown user's answer then claimed to be personalised (cold_start False)."""
+    stored = rec.recommend(text="beach", user="dog_person", k=3)
+    for empty in ("", ",,,", "#", ["qqq"]):
+        got = rec.recommend(text="beach", user="dog_person", k=3, history=empty)
+        assert got.tags == stored.tags and not got.cold_start
+        assert any("history has no tag" in n and "stored history is used" in n for n in got.notes)
+        cold = rec.recommend(text="beach", user="nobody", k=3, history=empty)
+        assert cold.cold_start and any("history has no tag" in n for n in cold.notes)
+    with pytest.raises(ValueError, match="history must be tags"):
+        rec.recommend(text="beach", history=5)
+
+
+def test_thousands_of_typed_tags_cost_linear_time_and_a_short_note(rec):
+    """A web form carried 130,000 tags; de-duplicating them was quadratic (53 s of CPU)."""
+    many = ",".join(f"t{i}" for i in range(100_000))
+    t0 = time.perf_counter()
+    got = rec.recommend(text="cat", existing=many, k=3)
+    assert time.perf_counter() - t0 < 20  # quadratic: far over a minute
+    (note,) = [n for n in got.notes if n.startswith("existing tags not in")]
+    assert note.endswith("and 99980 more") and len(note) < 400
+
+
+def test_model_config_of_the_wrong_shape_is_one_clear_error(tmp_path, capsys):
+    run = tmp_path / "run"
+    stage = write_stage(run / "02_encoder_decoder_hashtags", _hand_weighted_model())
+    image = CONFIG["image_encoder"]
+    for bad in (
+        {"image_encoder": "x"},
+        {"image_encoder": [1, 2]},
+        {"text_encoder": {"dim": 3}},  # no name
+        {"image_encoder": {**image, "dim": "big"}},
+        {"history_len": "x"},
+        {"existing_len": -1},
+    ):
+        (stage / "model_config.json").write_text(json.dumps({**CONFIG, **bad}))
+        with pytest.raises(IncompatibleRunError, match="model_config.json"):
+            Recommender.load(run)
+        assert cli_main(["recommend", "--text", "dog", "--run", str(run)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "model_config.json" in err and "\n" not in err
+
+
+def test_run_files_that_are_not_utf8_or_not_regular_files_are_named(tmp_path, capsys):
+    run = tmp_path / "run"
+    stage = write_stage(run / "02_encoder_decoder_hashtags", _hand_weighted_model())
+    for name in ("model_config.json", "users.json", "tags.json"):
+        good = (stage / name).read_bytes()
+        (stage / name).write_bytes(b'{"a": "caf\xe9"}')
+        with pytest.raises(IncompatibleRunError, match=f"{name} is not UTF-8 text"):
+            Recommender.load(run)
+        (stage / name).unlink()
+        os.mkfifo(stage / name)  # reading it would block forever
+        assert cli_main(["recommend", "--text", "dog", "--run", str(run)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"{name} is not a regular file" in err and "\n" not in err
+        (stage / name).unlink()
+        (stage / name).write_bytes(good)
+    Recommender.load(run)  # whole again
+
+
+def test_tags_json_tokens_must_be_strings(tmp_path):
+    run = tmp_path / "run"
+    stage = write_stage(run / "02_encoder_decoder_hashtags", _hand_weighted_model())
+    for bad in (None, 5, [1], ""):
+        (stage / "tags.json").write_text(json.dumps({"tokens": [*TOKENS[:-1], bad]}))
+        with pytest.raises(IncompatibleRunError, match="tags.json.*non-empty string"):
+            Recommender.load(run)
+
+
+def test_feature_arrays_of_the_wrong_shape_or_with_nan_are_refused(rec):
+    for bad, match in (
+        (np.zeros((2, 7)), r"must be \(N, 3\)"),
+        (np.full((2, 3), np.nan), "NaN"),
+        (np.array([["a", "b", "c"]]), "could not convert"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            rec.recommend_batch(features={"image": bad})
+    for bad, match in (
+        (np.array([["x"] * 3] * 3, dtype=object), "hold numbers"),
+        (b"a.jpg", "bytes"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            rec.recommend(image=bad)

@@ -71,3 +71,24 @@ def test_no_official_split_without_a_train_and_a_test_part():
     only_train = [Post(id=str(i), meta={"split": "train"}) for i in range(10)]
     assert official_split(only_train) is None
     assert set(make_splits(_posts())) == {"random", "user_disjoint"}
+
+
+def test_a_damaged_splits_file_is_one_error_naming_it(tmp_path):
+    """From an audit: `{"official": "x"}` crashed the web demo's start with an AttributeError."""
+    from hashtag_kit.data.posts import write_posts
+    from hashtag_kit.run import PREPROCESS, RunDir, write_json
+
+    rd = RunDir(tmp_path)
+    write_posts(rd.stage(PREPROCESS) / "posts.jsonl", [Post(id="a", hashtags=["x"])])
+    for bad, says in (
+        ({"official": "x"}, "split 'official' is not {part: [post ids]}"),
+        ({"official": {"test": [1]}}, "split 'official' is not {part: [post ids]}"),
+        ({"official": {"test": ["a", "zz"]}}, "names 1 post(s) not in posts.jsonl (e.g. 'zz')"),
+        ([1], "splits.json is not a JSON object"),
+    ):
+        write_json(rd.stage(PREPROCESS) / "splits.json", bad)
+        with pytest.raises(ValueError) as e:
+            rd.split_posts("official")
+        assert says in str(e.value) and "splits.json" in str(e.value)
+    write_json(rd.stage(PREPROCESS) / "splits.json", {"official": {"test": ["a"]}})
+    assert [p.id for p in rd.split_posts("official")["test"]] == ["a"]

@@ -275,6 +275,11 @@ def test_bad_posts_and_fields_get_a_4xx_and_a_clear_message(client):
         assert got.status_code == 200 or error(got, got.status_code)
     error(client.get("/recommend"), 405)
     error(client.get("/nothing-here"), 404)
+    # a field of more tags than a person types is refused before any work
+    many = ",".join(f"t{i}" for i in range(web_demo.MAX_TAGS + 1))
+    for field in ("existing", "accepted", "history"):
+        message = error(post("/recommend", data={"text": "cat", field: many}), 422)
+        assert f"{field}: at most {web_demo.MAX_TAGS} tags, got {web_demo.MAX_TAGS + 1}" in message
 
 
 def test_uploads_over_the_limit_get_413(client):

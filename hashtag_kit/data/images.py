@@ -369,7 +369,11 @@ def read_image(image, where: str = "image") -> np.ndarray:
     """
     if isinstance(image, (str, Path)):
         return load_image(str(image))
+    if isinstance(image, (bytes, bytearray)):
+        raise ValueError(f"{where}: give a path as str or Path, or an array, not bytes")
     arr = np.asarray(image)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: an image array must hold numbers, got dtype {arr.dtype}")
     if arr.ndim == 2:
         arr = np.stack([arr] * 3, axis=-1)
     if arr.ndim != 3 or arr.shape[-1] not in (3, 4) or min(arr.shape[:2]) < 1:

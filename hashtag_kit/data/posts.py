@@ -74,14 +74,21 @@ def write_posts(path: str | Path, posts: Iterable[Post]) -> int:
 def iter_posts(path: str | Path) -> Iterator[Post]:
     """Read a manifest written by `write_posts`; a malformed line raises naming file and line."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO or device would hang or never end
+        raise ValueError(f"{path} is not a regular file")
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield Post.from_dict(json.loads(line))
-            except (json.JSONDecodeError, TypeError) as e:
-                raise ValueError(f"{path}:{lineno}: not a post manifest line ({e})") from e
+        lineno = 0
+        try:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield Post.from_dict(json.loads(line))
+                except (json.JSONDecodeError, TypeError) as e:
+                    raise ValueError(f"{path}:{lineno}: not a post manifest line ({e})") from e
+        except UnicodeDecodeError as e:
+            where = f" after line {lineno}" if lineno else ""
+            raise ValueError(f"{path}: not UTF-8 text{where} ({e.reason})") from None
 
 
 def read_posts(path: str | Path) -> list[Post]:

@@ -91,12 +91,14 @@ from pathlib import Path
 import numpy as np
 
 from hashtag_kit.data.posts import Post
+from hashtag_kit.recommender import MAX_BEAM_WIDTH
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import (
     ATTENTION,
     CAPTION,
     ENCODER_DECODER,
     PREPROCESS,
+    JSONFileError,
     RunDir,
     RunFormatError,
     environment,
@@ -183,7 +185,12 @@ def _run_info(rd: RunDir) -> dict:
             raise EvaluationError(
                 f"{rd.meta_path} records no {kind} encoder: run notebook 01's feature section"
             )
-    options = (meta.get("preprocess") or {}).get("loader_options") or {}
+    preprocess = meta.get("preprocess") or {}
+    if not isinstance(preprocess, dict):
+        raise EvaluationError(
+            f"{rd.meta_path}: 'preprocess' is not a JSON object: re-run notebook 01"
+        )
+    options = preprocess.get("loader_options") or {}
     if not isinstance(options, dict) or set(options) - LOADER_OPTIONS:
         raise EvaluationError(
             f"{rd.meta_path}: preprocess.loader_options {options!r} is not options of the "
@@ -199,6 +206,8 @@ def _run_posts(rd: RunDir) -> tuple[list[str], str, list[Post]]:
         path = rd.path / PREPROCESS / name
         try:
             value = read_json(path)
+        except JSONFileError as e:
+            raise EvaluationError(str(e)) from None
         except ValueError as e:
             raise EvaluationError(f"{path}: not valid JSON ({e})") from None
         if not isinstance(value, dict):
@@ -209,13 +218,10 @@ def _run_posts(rd: RunDir) -> tuple[list[str], str, list[Post]]:
     train_split = train_split_name(rd)
     try:
         train_posts = rd.split_posts(train_split)["train"]
-    except ValueError as e:  # a damaged posts.jsonl line (names file and line)
+    except ValueError as e:  # a damaged posts.jsonl line or split (names the file)
         raise EvaluationError(str(e)) from None
-    except (KeyError, TypeError, AttributeError) as e:
-        raise EvaluationError(
-            f"{rd.path / PREPROCESS}: splits.json's {train_split!r} split does not match "
-            f"posts.jsonl ({type(e).__name__}: {e})"
-        ) from None
+    except KeyError as e:  # no such split
+        raise EvaluationError(str(e.args[0])) from None
     return vocab, train_split, train_posts
 
 
@@ -632,8 +638,10 @@ def evaluate_flickr8k(
         split = "dev"
     if split not in SPLITS:
         raise EvaluationError(f"--split must be one of {sorted(SPLITS)}, got {split!r}")
-    if int(beam) != beam or beam < 1:
-        raise EvaluationError(f"--beam must be a positive integer, got {beam!r}")
+    if int(beam) != beam or not 1 <= beam <= MAX_BEAM_WIDTH:
+        raise EvaluationError(
+            f"--beam must be a whole number from 1 to {MAX_BEAM_WIDTH}, got {beam!r}"
+        )
     if limit is not None and limit < 0:
         raise EvaluationError(f"--limit must be 0 (all) or a positive number, got {limit}")
     rd = RunDir(Path(run_dir).resolve())
