@@ -169,6 +169,16 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see --help)")
 
 
+class Once(argparse.Action):
+    """An option that may be given once: a second value is an error, not a silent override
+    (`recommend --image a.jpg --image b.jpg` would otherwise drop a.jpg)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice; give it once")
+        setattr(namespace, self.dest, values)
+
+
 def parser(command: str, description: str | None) -> Parser:
     return Parser(
         prog=f"python -m hashtag_kit {command}",
@@ -501,8 +511,8 @@ def recommend(argv: list[str]) -> int:
     from hashtag_kit.recommender import RANKINGS, recommend_once
 
     ap = parser("recommend", "Recommend hashtags for an image and/or a caption with a trained run.")
-    ap.add_argument("--image", help="path to the photo")
-    ap.add_argument("--text", help="the caption text")
+    ap.add_argument("--image", action=Once, help="path to the photo")
+    ap.add_argument("--text", action=Once, help="the caption text")
     ap.add_argument("-k", type=int, default=7, help="how many hashtags (default 7)")
     ap.add_argument("--run", default="outputs/default", help="run directory (default %(default)s)")
     ap.add_argument("--user", help="author id, for personalisation")

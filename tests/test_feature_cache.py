@@ -611,3 +611,17 @@ def features_cli(argv: list[str]) -> int:
     from hashtag_kit.cli import main
 
     return main(["features", *argv])
+
+
+def test_a_damaged_feature_index_is_named_not_called_missing(
+    tmp_path, posts, tiny_encoder, monkeypatch
+):
+    """From an audit: a corrupt index.json read as 'no features extracted yet'."""
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    run = tmp_path / "run"
+    _extract(run, posts, tiny_encoder, report=RunReport())
+    index = run / "features" / tiny_encoder.id / "index.json"
+    index.write_text('{"kind": "ima')
+    with pytest.raises(FileNotFoundError) as e:
+        load_features(run, "image")
+    assert f"{index} unreadable: delete it" in str(e.value)

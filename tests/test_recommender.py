@@ -540,6 +540,7 @@ def test_cli_user_errors_exit_2_with_one_line(run_dir, tmp_path, capsys, _standi
         ["recommend", "--text", "cat", "--run", str(tmp_path / "nope")],
         ["recommend", "--image", str(tmp_path / "missing.jpg"), "--run", str(run_dir)],
         ["recommend", "--text", "cat", "-k", "zero"],
+        ["recommend", "--text", "cat", "--beam-width", "3000000000", "--run", str(run_dir)],
     ]
     for argv in cases:
         assert cli_main(argv) == 2, argv
@@ -548,6 +549,10 @@ def test_cli_user_errors_exit_2_with_one_line(run_dir, tmp_path, capsys, _standi
         assert "Traceback" not in err
     assert cli_main(["recommend", "--help"]) == 0
     assert cli_main(["recommend", "--text", "cat", "--ranking", "best"]) == 2
+    capsys.readouterr()
+    twice = ["--image", str(tmp_path / "a.jpg"), "--image", str(tmp_path / "b.jpg")]
+    assert cli_main(["recommend", *twice, "--run", str(run_dir)]) == 2
+    assert "--image given twice; give it once" in capsys.readouterr().err
 
 
 def test_cli_runs_with_standin_encoders(run_dir, tmp_path, capsys, _standin_load):

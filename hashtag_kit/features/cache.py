@@ -909,15 +909,20 @@ def _find_index(run_dir: Path, kind: str, encoder) -> Path:
         if not (d / "index.json").exists():
             raise FileNotFoundError(f"{d}: {kind} features of {encoder.id} not extracted; {how}")
         return d
-    found = []
+    found, damaged = [], []
     for p in sorted((run_dir / "features").glob("*/index.json")):
         idx = _read_index(p.parent)
-        if idx and idx.get("kind") == kind:
+        if not isinstance(idx, dict) or not isinstance(idx.get("encoder"), dict):
+            damaged.append(str(p))
+        elif idx.get("kind") == kind:
             found.append((p.stat().st_mtime, idx["encoder"], p.parent))
     if encoder != "auto":
         found = [f for f in found if f[1].get("name") == encoder or f[1].get("id") == encoder]
     if not found:
-        raise FileNotFoundError(f"{run_dir}: no {kind} features ({encoder}) extracted yet; {how}")
+        unreadable = f" ({', '.join(damaged)} unreadable: delete it)" if damaged else ""
+        raise FileNotFoundError(
+            f"{run_dir}: no {kind} features ({encoder}) extracted yet{unreadable}; {how}"
+        )
     if encoder == "auto":  # the encoder the run recorded, else the most recent extraction
         used = RunDir(run_dir).meta().get("encoders", {}).get(kind, {}).get("id")
         for f in found:
