@@ -110,6 +110,21 @@ def decode_min_side(size: int, crop_fraction: float = CROP_FRACTION) -> int:
     return int(math.ceil(size / crop_fraction - 1e-9))
 
 
+def centre_crop_box(
+    height: int, width: int, crop_fraction: float = CROP_FRACTION
+) -> tuple[int, int, int, int]:
+    """`(left, top, right, bottom)` pixel box of the square centre crop `centre_crop_resize`
+    takes from a `height` x `width` image: `crop_fraction` of the shorter side.
+
+    Example:
+        >>> centre_crop_box(224, 224), centre_crop_box(375, 500)
+        ((14, 14, 210, 210), (86, 23, 414, 351))
+    """
+    side = max(1, int(round(min(height, width) * crop_fraction)))
+    top, left = (height - side) // 2, (width - side) // 2
+    return left, top, left + side, top + side
+
+
 def centre_crop_resize(image, size: int, crop_fraction: float = CROP_FRACTION) -> np.ndarray:
     """Centre crop `crop_fraction` of the shorter side, bicubic resize to `(size, size, 3)`.
 
@@ -137,9 +152,8 @@ def centre_crop_resize(image, size: int, crop_fraction: float = CROP_FRACTION) -
             image = np.clip(image, 0, 255).astype(np.uint8)
         h, w = image.shape[:2]
         pil = None
-    side = max(1, int(round(min(h, w) * crop_fraction)))
-    top, left = (h - side) // 2, (w - side) // 2
-    box = (left, top, left + side, top + side)
+    box = centre_crop_box(h, w, crop_fraction)
+    left, top, side = box[0], box[1], box[2] - box[0]
     if full_box is not None:  # full-size pixel coordinates -> the reduced picture's
         x0, y0, x1, y1 = full_box
         sx, sy = (x1 - x0) / w, (y1 - y0) / h
