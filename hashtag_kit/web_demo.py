@@ -23,7 +23,8 @@ API (every error is `{"error": "..."}` with a 4xx status, never a 500 for bad in
          {"hashtags": [{"tag", "score"}], "notes": [...], "unknown": {...}, "cold_start": bool}
       -> 413 the upload is over --max-upload-mb, or the image has too many pixels (a
          decompression bomb); 415 not an image; 422 unreadable image, empty post (no photo and
-         no caption) or a bad field; 404 unknown sample
+         no caption), a tags field of more than `MAX_TAGS` tags or a bad field; 404 unknown
+         sample
     GET /info         the run's name, the limits, the samples [{"id", "text", "hashtags",
                       "image"}] (`image` is the URL of its thumbnail, GET /samples/image?id=)
                       and "samples_part", the part of the split they come from ("test", or
