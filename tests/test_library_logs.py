@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -56,9 +57,10 @@ def test_child_processes_stderr_goes_through_the_filter(capfd):
     by line; the parent's own lines pass, in order."""
     code = f"import os; os.write(2, {ABSL_LINES!r})"
     with filtered_stderr(2):
-        print("parent before", file=sys.stderr)
+        # to descriptor 2, as a process's stderr writes (capfd points sys.stderr past it)
+        os.write(2, b"parent before\n")
         subprocess.run([sys.executable, "-c", code], check=True)
-        print("parent after", file=sys.stderr)
+        os.write(2, b"parent after\n")
     print("not filtered any more", file=sys.stderr)
     err = capfd.readouterr().err.splitlines(keepends=True)
     assert err == ["parent before\n", *_expected(2), "parent after\n", "not filtered any more\n"]
