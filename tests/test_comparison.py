@@ -293,7 +293,7 @@ def test_compact_says_the_shared_protocol_once_and_numbers_the_rest(tables):
     assert said[1].startswith("Published rows (shaded): each differs from this run")
     subset = shown[shown["test_posts"] == "without_text"]
     assert len(set(subset["notes"])) == 1 and notes[int(subset["notes"].iloc[0]) - 1].endswith(
-        "test posts: without_text (metrics.json extra.without_text)"
+        "the scored posts, subset without_text (metrics.json extra.without_text)"
     )
     assert set(shown["nb"].dropna()) == {"02"}
     stages, said, _ = compact(tables["stages"])  # no protocol: the dataset stays a column

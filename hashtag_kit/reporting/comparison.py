@@ -503,7 +503,7 @@ def design_table(
             row["test_posts"] = subset
             row["trainable_params"] = None  # stated once, on the model's "all" row
             row["ms_per_step"] = None
-            row["protocol"] += f"; test posts: {subset} (metrics.json extra.{subset})"
+            row["protocol"] += f"; the scored posts, subset {subset} (metrics.json extra.{subset})"
             rows.append(row)
     ours = _this_run_summary(run_metrics)
     rows += _published_rows(published, "design", _label, ours, _design_variant)
