@@ -423,7 +423,7 @@ class Recommender:
         beam_width: int,
         ranking: str = "beam",
     ):
-        k, beam_width = self._decoding(k, beam_width, ranking)
+        """Decode with `k` and `beam_width` already checked (`_decoding`)."""
         if ranking == "beam":
             ids, scores = self.model.decode(inputs, k=k, beam_width=beam_width, exclude=exclude)
         elif hasattr(self.model, "rank_first_step"):
@@ -501,7 +501,7 @@ class Recommender:
         """
         if text is not None and not isinstance(text, str):
             raise ValueError(f"text must be a string or None, got {type(text).__name__}")
-        self._decoding(k, beam_width, ranking)  # bad arguments fail before any encoding
+        k, beam_width = self._decoding(k, beam_width, ranking)  # checked before any encoding
         cleaning = RunReport()
         text = clean_str(text, cleaning, "text")
         if image is None and text is None:
@@ -597,7 +597,7 @@ class Recommender:
             ValueError: an empty post (names it) without a report, or misaligned arguments.
             hashtag_kit.data.images.ImageError: an unreadable image without a report.
         """
-        self._decoding(k, beam_width, ranking)
+        k, beam_width = self._decoding(k, beam_width, ranking)
         feats = self._batch_features(posts, features, report)
         n = len(feats["image"])
         if users is None:

@@ -91,7 +91,13 @@ from pathlib import Path
 import numpy as np
 
 from hashtag_kit.data.posts import Post
-from hashtag_kit.recommender import MAX_BEAM_WIDTH
+from hashtag_kit.recommender import (
+    MAX_BEAM_WIDTH,
+    EncoderMismatchError,
+    Recommender,
+    _check_same_encoder,
+    _run_encoder,
+)
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import (
     ATTENTION,
@@ -328,7 +334,6 @@ def run_encoders(meta: dict, warnings: list[str] | None = None) -> dict:
     said in `warnings`.
     """
     from hashtag_kit.encoders.image import WeightsUnavailableError
-    from hashtag_kit.recommender import EncoderMismatchError, _check_same_encoder, _run_encoder
 
     warnings = warnings if warnings is not None else []
     out = {}
@@ -435,7 +440,6 @@ def generate_split_captions(
 def encoder_decoder_rankings(rd: RunDir, posts, image_fs, text_fs, beam: int, missing, report):
     """{"image+text": ranked lists, "image only": ranked lists} from notebook 02's model, as
     `Recommender.recommend_batch` serves it (no users: Flickr8k has none)."""
-    from hashtag_kit.recommender import Recommender
 
     names = ("encoder-decoder image+text", "encoder-decoder image only")
     try:
