@@ -24,7 +24,8 @@ API (every error is `{"error": "..."}` with a 4xx status, never a 500 for bad in
       -> 413 the upload is over --max-upload-mb, or the image has too many pixels (a
          decompression bomb); 415 not an image; 422 unreadable image, empty post (no photo and
          no caption), a tags field of more than `MAX_TAGS` tags or a bad field; 404 unknown
-         sample
+         sample; 400 a body that is not multipart/form-data or ends before its closing
+         boundary (an interrupted upload: its fields are not read in part)
     GET /info         the run's name, the limits, the samples [{"id", "text", "hashtags",
                       "image"}] (`image` is the URL of its thumbnail, GET /samples/image?id=)
                       and "samples_part", the part of the split they come from ("test", or
@@ -70,6 +71,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image, UnidentifiedImageError
+from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hashtag_kit.recommender import Recommender
@@ -289,9 +291,22 @@ class _SerialModel:
             return self._model(*args, **kwargs)
 
 
+def _closing_delimiter(headers) -> bytes | None:
+    """`\\r\\n--<boundary>--`, the end of a multipart/form-data body, or None for any other."""
+    value = dict(headers or []).get(b"content-type", b"").decode("latin-1")
+    kind, options = parse_options_header(value)
+    boundary = options.get(b"boundary")
+    return b"\r\n--" + boundary + b"--" if kind == b"multipart/form-data" and boundary else None
+
+
 class _BodyLimit:
     """ASGI middleware: a request body over `max_bytes` gets 413 `{"error": ...}`, before it is
-    read when its Content-Length says so, or as soon as a streamed body passes the limit."""
+    read when its Content-Length says so, or as soon as a streamed body passes the limit.
+
+    It also watches a multipart body for its closing delimiter: the form parser accepts a body
+    cut short and gives the fields read so far (a truncated caption, a default `k`), so
+    `scope["state"]["multipart_complete"]` records whether it came, for the handler to refuse.
+    """
 
     def __init__(self, app, max_bytes: int, message: str) -> None:
         self.app = app
@@ -308,12 +323,20 @@ class _BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return await self._refuse(scope, receive, send)
         seen, over, started = 0, False, False
+        closing, tail = _closing_delimiter(scope.get("headers")), b"\r\n"  # b"--x--" opens one
+        state = scope.setdefault("state", {})
+        if closing:
+            state["multipart_complete"] = False
 
         async def limited_receive():
-            nonlocal seen, over
+            nonlocal seen, over, tail
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                body = message.get("body", b"")
+                seen += len(body)
+                if closing and not state["multipart_complete"]:  # across chunk borders
+                    state["multipart_complete"] = closing in tail + body
+                    tail = (tail + body)[-len(closing) :]
                 if seen > self.max_bytes:
                     over = True
                     raise DemoError(413, self.message)
@@ -460,6 +483,7 @@ def create_app(
 
     @app.post("/recommend")
     def recommend(
+        request: Request,
         image: Annotated[UploadFile | None, File()] = None,
         sample: Annotated[str | None, Form()] = None,
         text: Annotated[str | None, Form()] = None,
@@ -469,6 +493,12 @@ def create_app(
         history: Annotated[str | None, Form()] = None,
         k: Annotated[str | None, Form()] = None,
     ):
+        if getattr(request.state, "multipart_complete", None) is False:
+            raise DemoError(
+                400,
+                "the request body is not valid multipart/form-data: it ends "
+                "before its closing boundary (an interrupted upload?)",
+            )
         n = _parse_k(k)
         # a form whose file field was left empty sends a part with no name and no bytes
         if image is not None and not image.filename and not image.size:

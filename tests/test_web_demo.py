@@ -282,6 +282,29 @@ def test_bad_posts_and_fields_get_a_4xx_and_a_clear_message(client):
         assert f"{field}: at most {web_demo.MAX_TAGS} tags, got {web_demo.MAX_TAGS + 1}" in message
 
 
+def test_a_body_cut_short_is_refused_not_read_in_part(client):
+    # the form parser takes a truncated body's fields as far as they go (a cut caption, a
+    # default k): the demo refuses a multipart body without its closing boundary
+    parts = [("text", "a red sunset over the sea"), ("k", "3")]
+    body = b"".join(
+        b"--b0\r\nContent-Disposition: form-data; name=%s\r\n\r\n%s\r\n" % (n.encode(), v.encode())
+        for n, v in parts
+    )
+    body += b"--b0--\r\n"
+    headers = {"content-type": "multipart/form-data; boundary=b0"}
+    assert len(tags(client.post("/recommend", content=body, headers=headers))) == 3
+    for cut in (40, 70, len(body) - 20, len(body) - 4):  # in the caption, in k, at the end
+        got = client.post("/recommend", content=body[:cut], headers=headers)
+        assert "ends before its closing boundary" in error(got, 400)
+
+    def chunks():  # the closing boundary split across chunks, then an epilogue: complete
+        for i in range(0, len(body), 5):
+            yield body[i : i + 5]
+        yield b"an epilogue (RFC 2046 allows one)\r\n"
+
+    assert len(tags(client.post("/recommend", content=chunks(), headers=headers))) == 3
+
+
 def test_uploads_over_the_limit_get_413(client):
     # just over the photo limit (the form's allowance lets it through to the check)
     over = png_bytes(RED) + b"\x00" * LIMIT
