@@ -471,6 +471,12 @@ def evaluate_flickr8k(argv: list[str]) -> int:
     ap.add_argument(
         "--beam", type=int, default=F.DEFAULT_BEAM, help="beam width (default %(default)s)"
     )
+    ap.add_argument(
+        "--length-penalty",
+        type=float,
+        default=None,
+        help="caption beam's final choice by log-prob / words**A (default: the run's)",
+    )
     ap.add_argument("--quiet", action="store_true", help="print only errors")
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -483,6 +489,7 @@ def evaluate_flickr8k(argv: list[str]) -> int:
             images_dir=args.images_dir,
             limit=args.limit,
             beam=args.beam,
+            length_penalty=args.length_penalty,
             verbose=not args.quiet,
         )
     except F.EvaluationError as e:

@@ -156,6 +156,23 @@ def test_beam_search_finds_higher_scoring_caption_than_greedy():
     assert beam(m, np.zeros((1, 1, 1)), 2, max_length=2)[0] == [[5]]
 
 
+def test_length_penalty_chooses_the_longer_caption_by_mean_word_score():
+    # <start> -> 5 (0.5) -> <end>: sum log 0.5 = -0.69 over 1 word; <start> -> 4 (0.5) -> 6
+    # (0.7) -> 7 (0.7) -> <end>: sum -1.40 over 3 words (-0.47 a word). The plain sum takes
+    # the short caption; score / words**1 the long one; **0.5 still the short (-0.81 < -0.69)
+    v = 10
+    table = np.full((1, v, v), -30.0)
+    table[0, START, 4], table[0, START, 5] = np.log(0.5), np.log(0.5)
+    table[0, 5, END] = 0.0
+    table[0, 4, 6], table[0, 4, 8] = np.log(0.7), np.log(0.3)
+    table[0, 6, 7], table[0, 6, 9] = np.log(0.7), np.log(0.3)
+    table[0, 7, END] = table[0, 8, END] = table[0, 9, END] = 0.0
+    m, grid = _TableModel(table), np.zeros((1, 1, 1))
+    assert beam(m, grid, 2, max_length=6)[0] == [[5]]
+    assert beam(m, grid, 2, max_length=6, length_penalty=0.5)[0] == [[5]]
+    assert beam(m, grid, 2, max_length=6, length_penalty=1.0)[0] == [[4, 6, 7]]
+
+
 def test_trigram_penalty_removes_repeated_trigrams():
     # a decoder that loves the cycle 4 5 6 4 5 6 ..., with other words a little less likely
     v = 12

@@ -103,6 +103,8 @@ def _fake_run(path: Path, data_dir: Path) -> Path:
         (["--split", "dev", "--beam", "0"], "--beam must be a whole number from 1 to 64"),
         (["--split", "dev", "--beam", "3000000000"], "--beam must be a whole number from 1 to 64"),
         (["--split", "dev", "--limit", "-1"], "--limit must be 0 (all)"),
+        (["--split", "dev", "--length-penalty", "-1"], "--length-penalty must be a number from 0"),
+        (["--split", "dev", "--length-penalty", "nan"], "--length-penalty must be a number from 0"),
         (["--split", "dev", "--bogus"], "unrecognized arguments: --bogus"),
         ([], "the following arguments are required: --split"),
     ],
@@ -296,13 +298,22 @@ def test_evaluate_a_finished_run_on_a_fake_test_split(flickr8k_smoke_run, real_d
     f1 = {name: r["f1"]["5"] for name, r in m["hashtags"].items()}
     assert f1["captions->tags human caption #0"] > f1["captions->tags most frequent caption"]
     assert len(m["samples"]) == 5 and m["samples"][0]["id"] == "heldout00.jpg"
+    recorded = json.loads((flickr8k_smoke_run / "04_caption_decoder" / "metrics.json").read_text())
+    penalty = recorded["extra"]["length_penalty"]  # the run's beam decodes with its own
+    assert m["settings"]["length_penalty"] == penalty
+    assert (
+        m["settings"]["length_penalty_from"]
+        == "04_caption_decoder/metrics.json extra.length_penalty"
+    )
     assert m["samples"][0]["caption"] and m["samples"][0]["hashtags"]
 
     # the same photos under their real names, scored as the dev split: the same figures
     dev_out = tmp_path / "dev"
     args = ["--run", run, "--split", "dev", "--data-dir", str(flickr), "--limit", str(N_PHOTOS)]
+    args += ["--length-penalty", str(penalty)]  # given, as the run recorded it
     assert main([*args, "--out", str(dev_out), "--quiet"]) == 0
     d = json.loads((dev_out / "metrics.json").read_text())
+    assert d["settings"]["length_penalty_from"] == "--length-penalty"
     assert [s["id"] for s in d["samples"]] == dev_names[:5]
     assert d["skipped"]["beyond_limit"] == d["n_listed"] - N_PHOTOS
     for part in ("captions", "hashtags"):

@@ -106,10 +106,15 @@ def test_readme_section_is_generated_from_the_run(flickr8k_smoke_run):
     from tools.readme_results import render_real_photos
 
     text = render_real_photos(flickr8k_smoke_run)
-    captions = json.loads((flickr8k_smoke_run / CAPTION / "metrics.json").read_text())["captions"]
+    recorded = json.loads((flickr8k_smoke_run / CAPTION / "metrics.json").read_text())
+    captions, extra = recorded["captions"], recorded["extra"]
     row = next(line for line in text.splitlines() if line.startswith("| show-attend-tell greedy"))
     assert f"{captions['show-attend-tell greedy']['bleu4']:.3f}" in row
     assert "| soft attention | Xu et al. 2015 |" in text and "dev list" in text
+    decoding = (
+        f"decoding: beam_width {extra['beam_width']}, length_penalty {extra['length_penalty']}"
+    )
+    assert decoding in text  # the settings the run decoded with
     assert "| kNN image | 03 |" in text and "text removed" in text
     # the README's compact block says each stage's measured time and what the cache gave
     compact = render_real_photos(flickr8k_smoke_run, compact=True)

@@ -422,6 +422,12 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
         vals = dict(zip(grp["metric"], grp["value"], strict=True))
         rows.append({"model": model, "source": source, **{m: vals.get(m) for m in CAPTION_METRICS}})
     sizes_text = ", ".join(f"{key} {training[key]}" for key in training) or "not recorded"
+    cap_extra = cap.get("extra") or {}
+    decoding = [
+        f"{key} {cap_extra[key]}" for key in ("beam_width", "length_penalty") if key in cap_extra
+    ]
+    if decoding:  # the beam's length penalty was chosen on dev (docs/results.md says so)
+        sizes_text += "; decoding: " + ", ".join(decoding)
     heading = (
         "#### Captions: Show-Attend-Tell (soft attention) and the merge model beside Xu et al. 2015"
     )

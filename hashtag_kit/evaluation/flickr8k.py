@@ -1,7 +1,8 @@
 """Score a finished Flickr8k run on any Flickr8k split, without retraining.
 
     python -m hashtag_kit evaluate flickr8k --run outputs/f8k --split test \\
-        [--data-dir DIR] [--out OUTDIR] [--limit N] [--beam 3] [--images-dir DIR]
+        [--data-dir DIR] [--out OUTDIR] [--limit N] [--beam 3] [--length-penalty A]
+        [--images-dir DIR]
 
 For users who receive more photos, and for the independent check that scores finished runs on
 the 1,000 official test photos (withheld from the kit's shared copy, so a run's own "official"
@@ -26,7 +27,9 @@ Protocol:
    run's own feature folder is only read (its training photos, for kNN).
 3. Captions, scored on every photo with BLEU-1..4, METEOR, ROUGE-L, CIDEr-D against its 5
    human captions (`hashtag_kit.evaluation.captions.score_systems`): notebook 04's Show-Attend-Tell
-   and merge decoders, greedy and beam (`--beam`), as `generate_captions` decodes them, and the
+   and merge decoders, greedy and beam (`--beam`; the beam's final choice with the run's
+   length penalty, notebook 04's LENGTH_PENALTY, unless `--length-penalty`), as
+   `generate_captions` decodes them, and the
    most frequent caption of the run's training photos for every photo.
 4. Hashtags, Hit / P / R / F1 at K = 1..10 and MRR (`hashtag_kit.evaluation.ranking.ranking_metrics`) on
    the photos with at least one vocabulary tag: notebook 02's encoder-decoder as
@@ -62,8 +65,9 @@ atomically; `SCHEMA_VERSION` changes only when a field below changes meaning or 
                      digest, id, ...); run_encoders: as run.json records them (same weights
                      always; another id = another input pipeline version, see warnings)
     warnings         [str]: what may make the figures differ from the run's own protocol
-    settings         beam, k, ks, n_neighbours, max_caption_length, attention_max_len (with
-                     where each came from), loader_options, tag_source, n_vocab_tags, limit
+    settings         beam, length_penalty, k, ks, n_neighbours, max_caption_length,
+                     attention_max_len (with where each of the three came from),
+                     loader_options, tag_source, n_vocab_tags, limit
     captions         {model: {bleu1, bleu2, bleu3, bleu4, meteor, rouge_l, cider, n_images}}
                      models: CAPTION_MODELS (beam keys carry the width, e.g. "merge beam3")
     hashtags         {model: ranking_metrics dict (hit_rate, precision, recall, f1,
@@ -83,6 +87,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -124,6 +129,8 @@ DEFAULT_BEAM = 3  # notebooks 02 and 04's BEAM_WIDTH
 N_NEIGHBOURS = 10  # notebook 03's N_NEIGHBOURS
 #: notebook defaults used when the run did not record the setting
 DEFAULT_MAX_CAPTION_LENGTH = 20  # notebook 04's MAX_CAPTION_LENGTH
+DEFAULT_LENGTH_PENALTY = 0.0  # notebook 04's LENGTH_PENALTY
+MAX_LENGTH_PENALTY = 10.0  # beyond 1 the longest beam wins anyway: larger is a typo
 DEFAULT_ATTENTION_MAX_LEN = 24  # notebook 03's MAX_LEN
 N_SAMPLES = 5
 #: run.json `preprocess.loader_options` the evaluation knows: it passes `tags` on; split and
@@ -370,8 +377,9 @@ def split_features(cache_run: Path, posts: list[Post], encoders: dict, report, p
 
 
 # -- captions ----------------------------------------------------------------------------------
-def _recorded(rd: RunDir, stage: str, keys: Sequence[str], default):
+def _recorded(rd: RunDir, stage: str, keys: Sequence[str], default, kind: type = int):
     """A setting from a stage's metrics.json (`extra` then the nested `keys`), else `default`.
+    `kind` int takes whole numbers only; float takes any finite number.
 
     Returns (value, where it came from)."""
     path = rd.path / stage / "metrics.json"
@@ -379,8 +387,9 @@ def _recorded(rd: RunDir, stage: str, keys: Sequence[str], default):
         node = read_json(path).get("extra") or {}
         for k in keys:
             node = node.get(k) if isinstance(node, dict) else None
-        if isinstance(node, int) and not isinstance(node, bool):
-            return node, f"{stage}/metrics.json extra.{'.'.join(keys)}"
+        number = isinstance(node, (float, int) if kind is float else int)
+        if number and not isinstance(node, bool) and math.isfinite(node):
+            return kind(node), f"{stage}/metrics.json extra.{'.'.join(keys)}"
     return default, "notebook default (not recorded by the run)"
 
 
@@ -403,7 +412,14 @@ def most_frequent_training_caption(train_posts: Sequence[Post]) -> str | None:
 
 
 def generate_split_captions(
-    rd: RunDir, posts, image_fs, beam: int, max_length: int, missing: dict, report
+    rd: RunDir,
+    posts,
+    image_fs,
+    beam: int,
+    max_length: int,
+    missing: dict,
+    report,
+    length_penalty: float = DEFAULT_LENGTH_PENALTY,
 ) -> tuple[dict, dict]:
     """Decoded captions {system: {post id: caption}} of notebook 04's decoders, and the
     references {post id: [5 captions]} of the photos they describe."""
@@ -429,7 +445,12 @@ def generate_split_captions(
             data = build_caption_data(posts, image_fs, tok, max_length=max_length, report=report)
         for width in sorted({1, beam}):
             texts, _ = generate_captions(
-                model, data.grid, tok, beam_width=width, max_length=max_length
+                model,
+                data.grid,
+                tok,
+                beam_width=width,
+                max_length=max_length,
+                length_penalty=length_penalty,
             )
             key = f"{name} {'greedy' if width == 1 else f'beam{width}'}"
             decoded[key] = dict(zip(data.ids, texts, strict=True))
@@ -533,13 +554,23 @@ def baseline_rankings(rd, train_posts, posts, image_fs, tags, missing, report) -
 
 
 def score_captions(
-    rd: RunDir, posts, image_fs, train_posts, beam: int, max_length: int, missing, report
+    rd: RunDir,
+    posts,
+    image_fs,
+    train_posts,
+    beam: int,
+    max_length: int,
+    missing,
+    report,
+    length_penalty: float = DEFAULT_LENGTH_PENALTY,
 ) -> tuple[dict, dict]:
     """({system: {bleu1..4, meteor, rouge_l, cider, n_images}}, the decoded captions
     {system: {post id: caption}}) against each photo's 5 human captions."""
     from hashtag_kit.evaluation.captions import score_systems
 
-    decoded, refs = generate_split_captions(rd, posts, image_fs, beam, max_length, missing, report)
+    decoded, refs = generate_split_captions(
+        rd, posts, image_fs, beam, max_length, missing, report, length_penalty
+    )
     for name in [n for n in missing if n in CAPTION_DECODERS]:  # its captions and tags
         why = missing.pop(name)
         for key in caption_model_names(beam):
@@ -617,6 +648,7 @@ def evaluate_flickr8k(
     images_dir: str | Path | None = None,
     limit: int | None = None,
     beam: int = DEFAULT_BEAM,
+    length_penalty: float | None = None,
     verbose: bool = True,
 ) -> dict:
     """Evaluate a finished Flickr8k run on a split's photos; write and return metrics.json.
@@ -631,6 +663,8 @@ def evaluate_flickr8k(
         images_dir: the photos' folder when not inside `data_dir`.
         limit: evaluate the first N photos present (None or 0: all).
         beam: beam width of the caption decoders and of the tag decoder (1: greedy only).
+        length_penalty: the caption beam's final choice, `sum / words**length_penalty`
+            (`decode_captions`); None: the run's (notebook 04's LENGTH_PENALTY).
         verbose: print progress and the table.
 
     Raises:
@@ -645,6 +679,11 @@ def evaluate_flickr8k(
     if int(beam) != beam or not 1 <= beam <= MAX_BEAM_WIDTH:
         raise EvaluationError(
             f"--beam must be a whole number from 1 to {MAX_BEAM_WIDTH}, got {beam!r}"
+        )
+    if length_penalty is not None and not 0 <= length_penalty <= MAX_LENGTH_PENALTY:
+        raise EvaluationError(
+            f"--length-penalty must be a number from 0 to {MAX_LENGTH_PENALTY:g}, "
+            f"got {length_penalty!r}"
         )
     if limit is not None and limit < 0:
         raise EvaluationError(f"--limit must be 0 (all) or a positive number, got {limit}")
@@ -701,10 +740,16 @@ def evaluate_flickr8k(
         rd, CAPTION, ("caption_training", "max_caption_length"), DEFAULT_MAX_CAPTION_LENGTH
     )
     att_len, att_len_from = _recorded(rd, ATTENTION, ("max_len",), DEFAULT_ATTENTION_MAX_LEN)
+    if length_penalty is None:
+        length_penalty, penalty_from = _recorded(
+            rd, CAPTION, ("length_penalty",), DEFAULT_LENGTH_PENALTY, kind=float
+        )
+    else:
+        penalty_from = "--length-penalty"
 
     say("captions ...")
     captions, decoded = score_captions(
-        rd, posts, image_fs, train_posts, beam, max_length, missing, report
+        rd, posts, image_fs, train_posts, beam, max_length, missing, report, length_penalty
     )
     say("hashtags ...")
     ranked = {
@@ -744,6 +789,8 @@ def evaluate_flickr8k(
         "warnings": warnings,
         "settings": {
             "beam": int(beam),
+            "length_penalty": float(length_penalty),
+            "length_penalty_from": penalty_from,
             "k": HASHTAGS_K,
             "ks": list(KS),
             "n_neighbours": N_NEIGHBOURS,
