@@ -323,7 +323,8 @@ class _BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return await self._refuse(scope, receive, send)
         seen, over, started = 0, False, False
-        closing, tail = _closing_delimiter(scope.get("headers")), b"\r\n"  # b"--x--" opens one
+        # the tail starts as a line break: a form without fields is only `--<boundary>--`
+        closing, tail = _closing_delimiter(scope.get("headers")), b"\r\n"
         state = scope.setdefault("state", {})
         if closing:
             state["multipart_complete"] = False

@@ -171,6 +171,9 @@ def test_length_penalty_chooses_the_longer_caption_by_mean_word_score():
     assert beam(m, grid, 2, max_length=6)[0] == [[5]]
     assert beam(m, grid, 2, max_length=6, length_penalty=0.5)[0] == [[5]]
     assert beam(m, grid, 2, max_length=6, length_penalty=1.0)[0] == [[4, 6, 7]]
+    for bad in (-0.5, float("nan")):
+        with pytest.raises(ValueError, match="length_penalty must be a number >= 0"):
+            beam(m, grid, 2, max_length=6, length_penalty=bad)
 
 
 def test_trigram_penalty_removes_repeated_trigrams():

@@ -388,7 +388,8 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
     )
     sizes = (pre.get("splits") or {}).get("official", {})
     stats = pre.get("stats", {})
-    training = (cap.get("extra") or {}).get("caption_training", {})
+    cap_extra = cap.get("extra") or {}
+    training = cap_extra.get("caption_training", {})
     split_line = (
         f"- split: Flickr8k's official lists, {sizes.get('train', '?'):,} training photos; every "
         f"figure below is on {split}: {sizes.get('test', '?'):,} photos. `python -m hashtag_kit "
@@ -422,7 +423,6 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
         vals = dict(zip(grp["metric"], grp["value"], strict=True))
         rows.append({"model": model, "source": source, **{m: vals.get(m) for m in CAPTION_METRICS}})
     sizes_text = ", ".join(f"{key} {training[key]}" for key in training) or "not recorded"
-    cap_extra = cap.get("extra") or {}
     decoding = [
         f"{key} {cap_extra[key]}" for key in ("beam_width", "length_penalty") if key in cap_extra
     ]

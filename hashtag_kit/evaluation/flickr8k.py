@@ -130,7 +130,6 @@ N_NEIGHBOURS = 10  # notebook 03's N_NEIGHBOURS
 #: notebook defaults used when the run did not record the setting
 DEFAULT_MAX_CAPTION_LENGTH = 20  # notebook 04's MAX_CAPTION_LENGTH
 DEFAULT_LENGTH_PENALTY = 0.0  # notebook 04's LENGTH_PENALTY
-MAX_LENGTH_PENALTY = 10.0  # beyond 1 the longest beam wins anyway: larger is a typo
 DEFAULT_ATTENTION_MAX_LEN = 24  # notebook 03's MAX_LEN
 N_SAMPLES = 5
 #: run.json `preprocess.loader_options` the evaluation knows: it passes `tags` on; split and
@@ -680,11 +679,9 @@ def evaluate_flickr8k(
         raise EvaluationError(
             f"--beam must be a whole number from 1 to {MAX_BEAM_WIDTH}, got {beam!r}"
         )
-    if length_penalty is not None and not 0 <= length_penalty <= MAX_LENGTH_PENALTY:
-        raise EvaluationError(
-            f"--length-penalty must be a number from 0 to {MAX_LENGTH_PENALTY:g}, "
-            f"got {length_penalty!r}"
-        )
+    # checked here, not only by decode_captions, so that a typo fails before the features
+    if length_penalty is not None and not (math.isfinite(length_penalty) and length_penalty >= 0):
+        raise EvaluationError(f"--length-penalty must be a number >= 0, got {length_penalty!r}")
     if limit is not None and limit < 0:
         raise EvaluationError(f"--limit must be 0 (all) or a positive number, got {limit}")
     rd = RunDir(Path(run_dir).resolve())

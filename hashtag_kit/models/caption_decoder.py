@@ -30,6 +30,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -453,6 +455,8 @@ def decode_captions(
     grid = np.asarray(grid, dtype="float32")
     if int(beam_width) < 1:
         raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+    if not (math.isfinite(length_penalty) and length_penalty >= 0):  # NaN would pick beam 0
+        raise ValueError(f"length_penalty must be a number >= 0, got {length_penalty!r}")
     key = (
         "caption", int(beam_width), int(max_length), float(trigram_alpha),
         bool(return_attention), int(start_id), int(end_id), grid.shape[1:],
