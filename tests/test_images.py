@@ -354,3 +354,72 @@ def test_reduced_scale_on_real_photos_is_close_to_a_full_decode(real_data):
         diffs.append(np.abs(centre_crop_resize(im, size).astype(int) - full).mean())
     assert len(diffs) >= 10
     assert np.mean(diffs) < 1 and max(diffs) < 1.5  # (0-255 scale; 0.54 and 0.71 measured)
+
+
+# -- strict JPEG decoding (libjpeg-turbo through simplejpeg) -----------------------------------
+def _pil_decode(path, min_side=None, reducing_gap=I.REDUCING_GAP):
+    """PIL's own decoder, as the kit read JPEGs before: draft, load, EXIF turn, RGB."""
+    from PIL import ImageOps
+
+    im = Image.open(path)
+    if min_side is not None:
+        I._draft(im, (min_side, min_side), reducing_gap)
+    im.load()
+    return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+def test_jpeg_decoding_is_pixel_identical_to_pils(tmp_path):
+    """Gray, 4:4:4 and 4:2:0 colour, odd sides, every EXIF turn, full and 1/2, 1/4, 1/8 scale."""
+    rng = np.random.default_rng(2)
+    pic = Image.fromarray(rng.integers(0, 256, (51, 76, 3), dtype=np.uint8)).resize((603, 401))
+    checked = 0
+    for orientation in (1, 3, 6, 7):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        for mode, subsampling in (("RGB", 0), ("RGB", 2), ("L", 0)):
+            path = tmp_path / f"p{orientation}{mode}{subsampling}.jpg"
+            pic.convert(mode).save(path, exif=exif.tobytes(), quality=90, subsampling=subsampling)
+            for min_side in (None, 150, 60, 30):
+                ours = np.asarray(I.open_image(path, min_side=min_side))
+                assert np.array_equal(ours, _pil_decode(path, min_side)), (path, min_side)
+                checked += 1
+    assert checked == 48
+
+
+def test_corrupt_jpeg_data_is_refused_not_decoded_garbled(tmp_path):
+    """Bytes scribbled over a JPEG's compressed data, its end marker kept: PIL decodes every one
+    of these without a word (libjpeg's "Corrupt JPEG data" warnings are hidden), the kit names
+    the file. Damage that still decodes as valid data cannot be seen by any decoder."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:96, 0:128]
+    pic = np.stack([x * 2, y * 2, x + y], axis=-1) + rng.integers(-30, 31, (96, 128, 3))
+    good = tmp_path / "good.jpg"
+    Image.fromarray(np.clip(pic, 0, 255).astype(np.uint8)).save(good, quality=90)
+    data = good.read_bytes()
+    refused = 0
+    for i, start in enumerate(range(len(data) // 3, len(data) - 100, 97)):
+        damaged = bytearray(data)
+        damaged[start : start + 8] = b"\x55" * 8
+        path = tmp_path / f"damaged{i}.jpg"
+        path.write_bytes(bytes(damaged))
+        Image.open(path).load()  # PIL: no error
+        assert check_image(path) is None  # the fast check sees a whole file
+        try:
+            load_image(path)
+        except ImageError as e:
+            assert str(e).startswith(f"{path}: corrupt image (Corrupt JPEG data")
+            assert check_image(path, full=True) == e.reason
+            refused += 1
+    assert refused >= 15, refused  # 22 of 31 with simplejpeg 1.9 (libjpeg-turbo 3)
+
+
+@pytest.mark.realdata
+def test_real_photos_decode_as_pils_decoder_does(real_data):
+    photos = sorted((real_data / "coco-mini").glob("*2017/*.jpg"))[::20]
+    photos += sorted((real_data / "flickr8k" / "Flicker8k_Dataset").glob("*.jpg"))[::700]
+    assert len(photos) >= 20
+    for path in photos:
+        for min_side in (None, 112):
+            assert np.array_equal(
+                np.asarray(I.open_image(path, min_side=min_side)), _pil_decode(path, min_side)
+            ), path

@@ -14,7 +14,10 @@ picture, before the EXIF turn: the sizes asked are turned with it.
 
 Failures (`ImageError(path, reason)`, a `ValueError`): missing file, not a file, zero bytes,
 unknown format (random bytes), truncated or corrupt data, decompression bombs, paths that
-escape the data folder (`resolve_image_path`).
+escape the data folder (`resolve_image_path`). JPEGs (YCbCr and grayscale) are decoded by
+libjpeg-turbo through `simplejpeg` in strict mode, pixel-identical to PIL's decoder: data that
+libjpeg only warns about ("Corrupt JPEG data: ...") is refused, where PIL would return garbled
+pixels without a word. Damage that still decodes as valid data cannot be seen by any decoder.
 
 Example:
     >>> from PIL import Image
@@ -34,6 +37,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 #: bytes at the end of a JPEG searched for the end-of-image marker (trailing padding allowed)
@@ -224,6 +228,38 @@ def _draft(im: Image.Image, min_hw: tuple[int, int] | None, reducing_gap) -> int
 _MIRRORED = {2: (1, 0), 3: (1, 1), 4: (0, 1), 6: (1, 0), 7: (1, 1), 8: (0, 1)}
 
 
+#: EXIF orientation -> the turn that makes the stored picture upright (as `ImageOps.exif_transpose`)
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _upright(im: Image.Image, orientation: int) -> Image.Image:
+    return im.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else im
+
+
+def _decode_jpeg(p: Path, header: Image.Image) -> Image.Image:
+    """Decode a YCbCr or grayscale JPEG with libjpeg-turbo through `simplejpeg`, strictly: data
+    libjpeg only warns about ("Corrupt JPEG data: ...", "Premature end of JPEG file") raises
+    ValueError, where PIL's decoder hides the warning and returns garbled or grey pixels.
+    Pixel-identical to PIL's decoder, at the scale `header.draft` chose (`header.size`); RGB.
+    (CMYK and other JPEGs go through PIL.)"""
+    w, h = header.size
+    with open(p, "rb") as f:
+        data = f.read()
+    arr = simplejpeg.decode_jpeg(data, "RGB", min_height=h, min_width=w, strict=True)
+    if arr.shape[:2] != (h, w):  # another scale than PIL's draft chose: PIL decodes (checked)
+        header.load()
+        return _to_rgb(header)
+    return Image.fromarray(arr)
+
+
 def _full_box(size, full_size, scale: int, orientation: int) -> tuple[float, ...]:
     """Where the full picture (`full_size`, upright) lies in its upright decoding at 1/`scale`
     (`size`), in that decoding's pixel coordinates. libjpeg rounds a reduced side up, so the
@@ -291,9 +327,13 @@ def _read(p: Path, min_hw, size, reducing_gap) -> Image.Image:
             im = Image.open(p)
             full_size = im.size
             scale = _draft(im, size or min_hw, reducing_gap)
-            im.load()  # (closes the file: a single-frame image keeps only its pixels)
-            orientation = _exif_upright(im)
-            rgb = _to_rgb(im)
+            if im.format == "JPEG" and im.mode in ("RGB", "L"):
+                orientation = _orientation(im)
+                rgb = _to_rgb(_upright(_decode_jpeg(p, im), orientation))
+            else:
+                im.load()  # (closes the file: a single-frame image keeps only its pixels)
+                orientation = _exif_upright(im)
+                rgb = _to_rgb(im)
             box = None
             if scale > 1:
                 if orientation in TURNED:
@@ -316,7 +356,7 @@ def _read(p: Path, min_hw, size, reducing_gap) -> Image.Image:
         raise ImageError(p, f"image too large ({e})") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         reason = str(e)
-        if "truncated" in reason.lower():
+        if "truncated" in reason.lower() or "premature end" in reason.lower():
             raise ImageError(p, f"truncated image ({reason})") from e
         raise ImageError(p, f"corrupt image ({reason})") from e
     finally:
