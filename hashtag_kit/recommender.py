@@ -657,7 +657,7 @@ class Recommender:
                 continue
             mask = features.get(f"{kind}_mask")
             if hasattr(f, "pooled"):  # a FeatureSet
-                f = f.take([p.id for p in posts]) if posts is not None else f
+                f = f.take([p.id for p in posts], grid=False) if posts is not None else f
                 f, mask = f.pooled, f.mask if mask is None else mask
             f = np.asarray(f, dtype="float32")
             dim = self.image_dim if kind == "image" else self.text_dim

@@ -286,6 +286,11 @@ def test_featureset_take_and_errors(tmp_path):
         {},
     )
     assert fs.take(["c", "a"]).pooled.tolist() == [[4, 5], [0, 1]]
+    grid = np.arange(12, dtype="float16").reshape(3, 2, 2)
+    fs = FeatureSet(fs.ids, fs.pooled, grid, fs.mask, {})
+    assert fs.take(["c", "a"]).grid.tolist() == grid[[2, 0]].tolist()
+    pooled_only = fs.take(["c", "a"], grid=False)
+    assert pooled_only.grid is None and pooled_only.mask.tolist() == [True, True]
     with pytest.raises(KeyError, match="zz"):
         fs.take(["zz"])
     with pytest.raises(FileNotFoundError, match="features"):

@@ -444,11 +444,11 @@ def test_recommend_batch_from_cached_feature_arrays(rec):
     assert [r.tags for r in out[::2]] == [["cat", "kitten"]] * 4
     assert all("coffee" in r.tags for r in out[1::2])
 
-    class FakeFeatureSet:  # the FeatureSet contract: ids, pooled, mask, take(ids)
+    class FakeFeatureSet:  # the FeatureSet contract: ids, pooled, mask, take(ids, grid)
         def __init__(self, ids, pooled, mask):
             self.ids, self.pooled, self.mask = ids, pooled, mask
 
-        def take(self, ids):
+        def take(self, ids, grid=True):
             pos = [self.ids.index(i) for i in ids]
             return FakeFeatureSet(ids, self.pooled[pos], self.mask[pos])
 
@@ -458,6 +458,21 @@ def test_recommend_batch_from_cached_feature_arrays(rec):
     posts = [Post("b", text="cat"), Post("a")]
     out = rec.recommend_batch(posts, features={"image": fs}, k=1)
     # post b's image is masked out (mask False), so its text decides; post a's image is blue
+    assert [r.tags for r in out] == [["cat"], ["beach"]]
+
+
+def test_recommend_batch_leaves_a_feature_sets_grid_untouched(rec):
+    """The model reads pooled features only: the grid (49 x 1280 values a photo) is not copied
+    (copying it for 120 posts took a third of `recommend_batch`'s time)."""
+    from hashtag_kit.features.cache import FeatureSet
+
+    class Untouchable:
+        def __getitem__(self, rows):
+            raise AssertionError("the grid was copied")
+
+    pooled = np.array([[0, 0, 0.9], [0.9, 0, 0]], "float32")
+    fs = FeatureSet(["a", "b"], pooled, Untouchable(), np.array([True, True]), {})
+    out = rec.recommend_batch([Post("b"), Post("a")], features={"image": fs}, k=1)
     assert [r.tags for r in out] == [["cat"], ["beach"]]
 
 

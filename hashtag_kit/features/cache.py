@@ -106,13 +106,14 @@ class FeatureSet:
     def dim(self) -> int:
         return int(self.pooled.shape[1])
 
-    def take(self, ids: Sequence[str]) -> FeatureSet:
-        """Rows for `ids`, in that order (KeyError naming ids that have no row)."""
+    def take(self, ids: Sequence[str], grid: bool = True) -> FeatureSet:
+        """Rows for `ids`, in that order (KeyError naming ids that have no row); `grid=False`
+        leaves the grid out (a copy of 49 x 1280 values a row that pooled-only users skip)."""
         rows = _rows_of(self.ids, ids)
         return FeatureSet(
             list(ids),
             self.pooled[rows],
-            None if self.grid is None else self.grid[rows],
+            None if self.grid is None or not grid else self.grid[rows],
             self.mask[rows],
             dict(self.encoder),
         )

@@ -435,22 +435,21 @@ def _ranked(out: dict, steps: int, fill: bool):
     scores = out["scores"]
     best = np.argmax(np.where(np.isfinite(scores), scores, -np.inf), axis=1)
     rows = np.arange(len(scores))
-    tokens, lps = out["tokens"][rows, best], out["log_probs"][rows, best]
+    tokens, lps = out["tokens"][rows, best], out["log_probs"][rows, best].astype(np.float64)
+    # the tags before the first <end>, padding and impossible steps left out; the log
+    # probability of each ranked prefix summed left to right in float64 (as Python floats)
+    keep = (np.cumsum(tokens == END, axis=1) == 0) & (tokens != PAD) & np.isfinite(lps)
+    cums = np.cumsum(np.where(keep, lps, 0.0), axis=1)
+    firsts = zip(out["first_ids"].tolist(), out["first"].tolist(), strict=True) if fill else None
     ids, probs = [], []
-    for i in rows:
-        tags, cum, p = [], 0.0, []
-        for t, lp in zip(tokens[i].tolist(), lps[i].tolist(), strict=True):
-            if t == END:
-                break
-            if t == PAD or not np.isfinite(lp):
-                continue
-            cum += lp
-            tags.append(t)
-            p.append(math.exp(cum))
-        if fill and len(tags) < steps:
+    for row, kept, cum in zip(tokens.tolist(), keep.tolist(), cums.tolist(), strict=True):
+        tags = [t for t, k in zip(row, kept, strict=True) if k]
+        p = [math.exp(c) for c, k in zip(cum, kept, strict=True) if k]
+        first_ids, first = next(firsts) if fill else ((), ())
+        if len(tags) < steps:
             last, have = (p[-1] if p else 1.0), set(tags)
-            for t, lp in zip(out["first_ids"][i].tolist(), out["first"][i].tolist(), strict=True):
-                if len(tags) == steps or not np.isfinite(lp):
+            for t, lp in zip(first_ids, first, strict=True):
+                if len(tags) == steps or not math.isfinite(lp):
                     break
                 if t != END and t not in have:
                     tags.append(t)
