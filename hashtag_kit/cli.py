@@ -36,8 +36,28 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from hashtag_kit import reproduce as R
+from hashtag_kit.data.embedded import generator as G
+from hashtag_kit.data.images import ImageError
+from hashtag_kit.data.posts import read_posts
+from hashtag_kit.encoders.image import WeightsUnavailableError
+from hashtag_kit.evaluation import flickr8k as F
+from hashtag_kit.evaluation import seed_study, tweets
+from hashtag_kit.features.cache import CACHE_ENV, KINDS, extract_features, get_encoder
 from hashtag_kit.files import describe_os_error
 from hashtag_kit.library_logs import QuietImport
+from hashtag_kit.preprocess import RUN_MODES, PreprocessConfig
+from hashtag_kit.preprocess import preprocess as run_preprocess
+from hashtag_kit.recommender import (
+    RANKINGS,
+    EncoderMismatchError,
+    IncompatibleRunError,
+    Recommender,
+    recommend_once,
+)
+from hashtag_kit.report import RunReport
+from hashtag_kit.reproduce import run_dir_for
+from hashtag_kit.run import RunDir
 
 #: commands whose process never needs what Keras imports optionally (`OPTIONAL_IMPORTS`)
 LEAN_COMMANDS = frozenset({"recommend"})
@@ -91,6 +111,7 @@ def quiet(verbose: bool = False) -> Iterator[None]:
         lg.setLevel(logging.ERROR)
     absl_logging, absl_level = None, None
     with contextlib.suppress(ImportError):  # absl comes with TensorFlow
+        # lazy: absl comes with TensorFlow
         from absl import logging as absl_logging
 
         absl_level = absl_logging.get_verbosity()
@@ -194,9 +215,6 @@ def _doc(module: str) -> str | None:
 
 # -- the commands --------------------------------------------------------------------------------
 def preprocess(argv: list[str]) -> int:
-    from hashtag_kit.preprocess import RUN_MODES, PreprocessConfig
-    from hashtag_kit.preprocess import preprocess as run_preprocess
-
     ap = parser("preprocess", _doc("hashtag_kit.preprocess"))
     ap.add_argument("--run", default="outputs/default", help="run directory")
     ap.add_argument("--dataset", default="embedded")
@@ -224,12 +242,6 @@ def preprocess(argv: list[str]) -> int:
 
 
 def features(argv: list[str]) -> int:
-    from hashtag_kit.data.posts import read_posts
-    from hashtag_kit.encoders.image import WeightsUnavailableError
-    from hashtag_kit.features.cache import CACHE_ENV, KINDS, extract_features, get_encoder
-    from hashtag_kit.report import RunReport
-    from hashtag_kit.run import RunDir
-
     ap = parser(
         "features",
         "Extract and cache image/text features for a run's posts "
@@ -288,8 +300,6 @@ def features(argv: list[str]) -> int:
 
 
 def reproduce(argv: list[str]) -> int:
-    from hashtag_kit import reproduce as R
-
     ap = parser("reproduce", R.__doc__)
     ap.add_argument("--run", default="default", help="run name (outputs/<name>) or path")
     ap.add_argument("--mode", choices=("smoke", "full"), default="full")
@@ -324,6 +334,7 @@ def reproduce(argv: list[str]) -> int:
 
 
 def report(argv: list[str]) -> int:
+    # lazy: matplotlib and pandas, for the report only
     from hashtag_kit.reporting.html import collect_environment, write_report
 
     ap = parser("report", "Write a run's self-contained HTML report from its metrics.json files.")
@@ -344,8 +355,6 @@ def report(argv: list[str]) -> int:
 
 
 def embedded(argv: list[str]) -> int:
-    from hashtag_kit.data.embedded import generator as G
-
     ap = parser("embedded", "Generate (or reuse) the embedded dataset and print where it is.")
     ap.add_argument("--n-posts", type=int, default=G.DEFAULT_N_POSTS)
     ap.add_argument("--seed", type=int, default=0)
@@ -377,7 +386,6 @@ def _names(text: str) -> list[str]:
 def evaluate(argv: list[str]) -> int:
     if argv[:1] == ["flickr8k"]:
         return evaluate_flickr8k(argv[1:])
-    from hashtag_kit.evaluation import seed_study, tweets
 
     ap = parser("evaluate", tweets.__doc__)
     ap.add_argument(
@@ -454,9 +462,6 @@ def evaluate(argv: list[str]) -> int:
 
 
 def evaluate_flickr8k(argv: list[str]) -> int:
-    from hashtag_kit.evaluation import flickr8k as F
-    from hashtag_kit.reproduce import run_dir_for
-
     ap = parser("evaluate flickr8k", F.__doc__)
     ap.add_argument("--run", required=True, help="the finished run (outputs/<run> or a path)")
     ap.add_argument("--split", required=True, help="test or dev (Flickr8k's image lists)")
@@ -500,10 +505,6 @@ def evaluate_flickr8k(argv: list[str]) -> int:
 def _run_errors() -> tuple[type[Exception], ...]:
     """What serving a run raises when the user has something to fix (the run, a file, weights):
     reported in one line by `recommend` and `serve`."""
-    from hashtag_kit.data.images import ImageError
-    from hashtag_kit.encoders.image import WeightsUnavailableError
-    from hashtag_kit.recommender import EncoderMismatchError, IncompatibleRunError
-
     return (
         ValueError,
         FileNotFoundError,
@@ -515,8 +516,6 @@ def _run_errors() -> tuple[type[Exception], ...]:
 
 
 def recommend(argv: list[str]) -> int:
-    from hashtag_kit.recommender import RANKINGS, recommend_once
-
     ap = parser("recommend", "Recommend hashtags for an image and/or a caption with a trained run.")
     ap.add_argument("--image", action=Once, help="path to the photo")
     ap.add_argument("--text", action=Once, help="the caption text")
@@ -588,8 +587,8 @@ def recommend(argv: list[str]) -> int:
 
 
 def serve(argv: list[str]) -> int:
+    # lazy: only the web demo needs it
     from hashtag_kit import web_demo as W
-    from hashtag_kit.recommender import Recommender
 
     ap = parser("serve", "Serve a local web page and JSON API that recommend hashtags with a run.")
     ap.add_argument("--run", default="outputs/default", help="run directory (default %(default)s)")

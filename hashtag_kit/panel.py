@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from hashtag_kit.data.images import ImageError, load_image, read_image
 from hashtag_kit.recommender import Recommendations, Recommender
@@ -268,6 +269,7 @@ def has_widget_front_end() -> bool:
     like JupyterLab's, which is why notebook 02 also has its `INTERACTIVE` parameter.
     """
     try:
+        # lazy: only inside Jupyter
         import ipywidgets  # noqa: F401
         from IPython import get_ipython
     except ImportError:
@@ -305,6 +307,7 @@ class HashtagPanel:
         beam_width: int = 3,
         fallback_text: str | None = None,
     ) -> None:
+        # lazy: only inside Jupyter
         import ipywidgets as w
 
         self._w = w
@@ -467,8 +470,6 @@ class HashtagPanel:
 
 
 def _png_thumbnail(image: np.ndarray, side: int = 180) -> bytes:
-    from PIL import Image
-
     im = Image.fromarray(np.asarray(image, dtype=np.uint8))
     im.thumbnail((side, side))
     buf = io.BytesIO()
@@ -497,6 +498,7 @@ def show_hashtag_panel(
     first = options[0][1] if options else None
     transcript = scripted_interaction(recommender, first, text, k=k, beam_width=beam_width)
     if interactive and has_widget_front_end():
+        # lazy: only inside Jupyter
         from IPython.display import display
 
         panel = HashtagPanel(

@@ -21,6 +21,7 @@ Frequencies are counted over all posts, as the papers do, before splitting.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -28,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hashtag_kit.data import get_loader, load_dataset
+from hashtag_kit.data.images import check_image
 from hashtag_kit.data.posts import Post, write_posts
 from hashtag_kit.data.splits import make_splits, official_test_part
 from hashtag_kit.report import RunReport
@@ -83,10 +86,6 @@ class PreprocessConfig:
 
 def load(cfg: PreprocessConfig, report: RunReport) -> list[Post]:
     """Load the configured dataset through the loader registry."""
-    import inspect
-
-    from hashtag_kit.data import get_loader, load_dataset
-
     options = dict(cfg.loader_options or {})
     # captioning data (Flickr8k, Stanford, COCO images without objects) has no hashtags: the
     # loader must keep such posts when the run does not require hashtags
@@ -100,8 +99,6 @@ def load(cfg: PreprocessConfig, report: RunReport) -> list[Post]:
 
 def drop_unreadable_images(posts: list[Post], report: RunReport) -> list[Post]:
     """Posts whose image cannot be read keep their text and tags but lose the image (counted)."""
-    from hashtag_kit.data.images import check_image
-
     out = []
     for p in posts:
         if p.image:

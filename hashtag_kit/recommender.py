@@ -39,7 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hashtag_kit.data.images import ImageError, read_image
 from hashtag_kit.data.posts import Post
+from hashtag_kit.encoders.image import ImageEncoder, WeightsUnavailableError, get_image_encoder
+from hashtag_kit.encoders.text import NUMPY_TEXT_ENCODERS, TextEncodingWorker, get_text_encoder
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import ENCODER_DECODER, RunDir, read_json
 from hashtag_kit.stage import IncompatibleRunError, load_stage
@@ -118,17 +121,11 @@ def _run_encoder(kind: str, cfg: dict, weights: str | None = None):
     recorded = cfg.get("weights")
     try:
         if kind == "image":
-            from hashtag_kit.encoders.image import get_image_encoder
-
             return get_image_encoder(
                 cfg["name"], weights=weights if cfg["name"] == "inception_v3" else None
             )
-        from hashtag_kit.encoders.text import get_text_encoder
-
         return get_text_encoder(cfg["name"], weights if cfg["name"] == "use_v4" else None)
     except Exception as e:
-        from hashtag_kit.encoders.image import WeightsUnavailableError
-
         if not isinstance(e, WeightsUnavailableError) or not recorded or weights:
             raise
         flag = "--image-weights" if kind == "image" else "--use-v4"
@@ -258,8 +255,8 @@ class Recommender:
         trained_on = None
         if (stage_dir.parent / "run.json").is_file():  # format_version checked (RunFormatError)
             trained_on = RunDir(stage_dir.parent).meta().get("dataset")
-        # registers the kit's model for `load_stage` (imported here, not at the top: the
-        # `recommend` command encodes its caption in a child process while Keras loads)
+        # registers the kit's model for `load_stage`; lazy (here, not at the top): the
+        # `recommend` command encodes its caption in a child process while Keras loads
         import hashtag_kit.models.encoder_decoder  # noqa: F401
 
         model, vocabulary, users, config = load_stage(stage_dir)
@@ -325,8 +322,6 @@ class Recommender:
         Images are prepared exactly as the feature cache prepared the run's training images
         (the encoder's own `prepare`: centre crop and resize), then encoded in one batch.
         """
-        from hashtag_kit.encoders.image import ImageEncoder
-
         enc = self.image_encoder
         if hasattr(enc, "prepare"):
             batch = np.stack([enc.prepare(im) for im in images])
@@ -697,8 +692,6 @@ class Recommender:
         strings or None; `names` label the posts in messages (None: the error as it is). A
         modality the run was trained without is left out (all zero). An unreadable image is
         noted in `report` and left out, or raised without one."""
-        from hashtag_kit.data.images import ImageError, read_image  # PIL only for posts with photos
-
         n = len(names)
         out = {
             "image": np.zeros((n, self.image_dim), "float32"),
@@ -783,8 +776,6 @@ def _early_text_encoder(run, text, use_v4, verbose: bool):
     imports TensorFlow and loads the model (`TextEncodingWorker`); None otherwise, or on a
     single core. The vector is the encoder's own for the cleaned caption, as `recommend`
     would compute it."""
-    from hashtag_kit.encoders.text import NUMPY_TEXT_ENCODERS, TextEncodingWorker
-
     text = clean_str(text)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if text is None or (cores or 1) < 2 or use_v4:

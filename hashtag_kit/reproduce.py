@@ -23,11 +23,13 @@ runner says which it found.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 
 from hashtag_kit.data.embedded import default_root
+from hashtag_kit.files import describe_os_error
 from hashtag_kit.library_logs import filtered_stderr
 from hashtag_kit.run import COMPARISON, ENCODER_DECODER, STAGES, RunDir, read_json, write_json
 
@@ -127,6 +129,7 @@ def kernel_config():
     """The notebook kernel's configuration: its channels encrypted with CurveZMQ when pyzmq and
     the kernel support it (jupyter_client's `transport_encryption="auto"`; otherwise plain
     TCP on localhost, as before, and ipykernel warns at every start that it is unencrypted)."""
+    # lazy: only notebook runs need it
     import zmq
     from traitlets.config import Config
 
@@ -137,6 +140,7 @@ def execute(
     stage: str, run_dir: Path, run_mode: str, extra: dict | None = None, log_output: bool = False
 ) -> float:
     """Execute one notebook with papermill; returns wall seconds. Raises on a failing cell."""
+    # lazy: only notebook runs need it
     import papermill as pm
 
     out_dir = run_dir / "executed"
@@ -176,8 +180,6 @@ def describe_failure(exc: BaseException) -> str:
     """The failing cell's index, error and the last lines of its traceback; a file error
     (disk full, permission, read-only) in a cell or in the runner itself is one line."""
     if isinstance(exc, OSError):
-        from hashtag_kit.files import describe_os_error
-
         return f"error: {describe_os_error(exc)}"
     cell = getattr(exc, "cell_index", None)
     ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
@@ -248,8 +250,6 @@ def parse_params(items: list[str]) -> dict:
     A `STAGE:` prefix scopes the parameter to the stages whose name starts with STAGE (see
     `for_stage`).
     """
-    import json
-
     out = {}
     for item in items:
         key, sep, value = item.partition("=")

@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import json
 import os
 import platform
@@ -222,8 +223,6 @@ def cpu(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
 
 def environment() -> dict:
     """What a report needs to say about where a run ran."""
-    import importlib.metadata as md
-
     versions = {}
     for pkg in ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "nltk", "papermill"):
         try:

@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
+from hashtag_kit import __version__
 from hashtag_kit.files import atomic_path
 from hashtag_kit.run import JSONFileError, read_json, write_json
 from hashtag_kit.vocabulary import Vocabulary
@@ -67,8 +68,6 @@ def save_stage(
         config: what the model was trained with (encoders, lengths, ...).
         model_file, vocab_file: the file names.
     """
-    from hashtag_kit import __version__
-
     stage_dir = Path(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
     if not isinstance(vocabulary, Vocabulary):

@@ -74,7 +74,16 @@ from PIL import Image, UnidentifiedImageError
 from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hashtag_kit.data.images import (
+    ImageError,
+    check_image,
+    load_image,
+    open_image,
+    resolve_image_path,
+)
+from hashtag_kit.data.splits import scored_part
 from hashtag_kit.recommender import Recommender
+from hashtag_kit.run import ENCODER_DECODER, RunDir
 
 log = logging.getLogger("hashtag_kit")
 
@@ -124,8 +133,6 @@ class Sample:
 
 # -- samples -------------------------------------------------------------------------------------
 def _thumbnail(path: Path) -> bytes:
-    from hashtag_kit.data.images import open_image
-
     im = open_image(path, min_side=THUMBNAIL_SIDE)
     im.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     buf = io.BytesIO()
@@ -146,10 +153,6 @@ def load_samples(run_dir: str | Path, n: int = DEFAULT_SAMPLES, split: str | Non
     stage folder) has no samples: the page then offers uploads only. Unreadable images are
     skipped and logged.
     """
-    from hashtag_kit.data.images import ImageError, check_image, resolve_image_path
-    from hashtag_kit.data.splits import scored_part
-    from hashtag_kit.run import ENCODER_DECODER, RunDir
-
     run = Path(run_dir)
     if (run / "model_config.json").exists() or (run / "model.keras").exists():
         run = run.parent
@@ -230,8 +233,6 @@ def read_upload(fileobj, name: str, max_bytes: int, max_pixels: int = MAX_PIXELS
     file (EXIF turn, modes converted), or `DemoError` with the status and a message naming
     `name`: 413 over `max_bytes` or `max_pixels`, 415 not an image, 422 empty, truncated or
     corrupt."""
-    from hashtag_kit.data.images import ImageError, load_image
-
     fileobj.seek(0, io.SEEK_END)
     size = fileobj.tell()
     fileobj.seek(0)
@@ -538,8 +539,6 @@ def create_app(
 
 
 def _sample_pixels(sample: Sample) -> np.ndarray:
-    from hashtag_kit.data.images import ImageError, load_image
-
     try:
         return load_image(sample.image)
     except ImageError as e:  # checked at startup; changed on disk since
@@ -566,6 +565,7 @@ def url_of(sock: socket.socket) -> str:
 
 
 def _server(app, log_level: str):
+    # lazy: only the web demo needs it
     import uvicorn
 
     return uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5))

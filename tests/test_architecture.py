@@ -9,6 +9,8 @@ under `if TYPE_CHECKING:`, which never run). Importing `a.b.c` runs `a/__init__.
 from __future__ import annotations
 
 import ast
+import re
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "hashtag_kit"
@@ -139,3 +141,108 @@ def test_argument_parsing_lives_in_the_command_line_module():
         if "import argparse" in path.read_text(encoding="utf-8")
     )
     assert parsers and all(p == "cli.py" or p.startswith("bench/") for p in parsers), parsers
+
+
+# -- imports at the top, unless deliberately lazy ---------------------------------------------
+#: third-party packages cheap enough to import at a module's top (PIL: ~7 ms after numpy)
+LIGHT = {"numpy", "PIL", "simplejpeg"}
+LAZY_COMMENT = re.compile(r"#.*\blaz(y|ily)\b")
+
+
+def _imported(node: ast.Import | ast.ImportFrom, mods) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    subs = [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in mods]
+    return subs or [node.module]
+
+
+def _top_level_imports(tree: ast.AST):
+    """The import statements that run when the module is imported (not inside functions)."""
+    todo = list(ast.iter_child_nodes(tree))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def heavy_packages() -> dict[str, set[str]]:
+    """module -> the third-party packages outside `LIGHT` that importing it loads."""
+    mods = _modules()
+    deps, third = {}, {}
+    for name, path in mods.items():
+        deps[name], third[name] = set(), set()
+        for node in _top_level_imports(ast.parse(path.read_text(encoding="utf-8"))):
+            for m in _imported(node, mods):
+                parts = m.split(".")
+                if parts[0] == "hashtag_kit":
+                    deps[name] |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)} & set(
+                        mods
+                    )
+                elif parts[0] not in sys.stdlib_module_names | LIGHT | {"__future__"}:
+                    third[name].add(parts[0])
+    heavy: dict[str, set[str]] = {}
+
+    def visit(name: str, seen: set[str]) -> set[str]:
+        if name not in heavy:
+            seen.add(name)
+            found = set(third[name])
+            for d in (deps[name] | _ancestors(name)) - seen:
+                found |= visit(d, seen)
+            heavy[name] = found
+        return heavy[name]
+
+    for name in mods:
+        visit(name, set())
+    return heavy
+
+
+def test_imports_are_at_the_top_unless_deliberately_lazy():
+    """An import inside a function must load something heavy (TensorFlow, Keras, matplotlib,
+    FastAPI, ...) or be optional (under `except ImportError`), and say why in a comment with
+    "lazy" (on its line or just above its group of imports). Everything else goes at the top."""
+    mods, heavy = _modules(), heavy_packages()
+    assert {"tensorflow", "keras"} <= heavy["hashtag_kit.models.encoder_decoder"]
+    assert heavy["hashtag_kit.data.images"] == set()
+    light, silent = [], []
+    for path in mods.values():
+        text = path.read_text(encoding="utf-8")
+        lines, tree = text.splitlines(), ast.parse(text)
+        optional = {
+            id(n)
+            for t in ast.walk(tree)
+            if isinstance(t, ast.Try)
+            and any(ast.unparse(h.type or ast.Name("")).endswith("ImportError") for h in t.handlers)
+            for stmt in t.body
+            for n in ast.walk(stmt)
+        }
+        top = set(map(id, _top_level_imports(tree)))
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)) or id(node) in top:
+                continue
+            where = f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {ast.unparse(node)}"
+            loads = set()
+            for m in _imported(node, mods):
+                owner = m if m in mods else m.rpartition(".")[0]
+                if m.startswith("hashtag_kit"):
+                    loads |= heavy[owner]
+                elif m.split(".")[0] not in sys.stdlib_module_names | LIGHT:
+                    loads.add(m.split(".")[0])
+            if not loads and id(node) not in optional:
+                light.append(where)
+            above = node.lineno - 2  # the comment may sit above the group's first import
+            while above >= 0 and (
+                not lines[above].strip()
+                or lines[above].strip().startswith(("import ", "from ", ")"))
+                or lines[above].rstrip().endswith(",")
+            ):
+                above -= 1
+            comments = [lines[node.lineno - 1]]
+            while above >= 0 and lines[above].strip().startswith("#"):
+                comments.append(lines[above])
+                above -= 1
+            if not any(LAZY_COMMENT.search(c) for c in comments):
+                silent.append(where)
+    assert light == [], "imports of light modules belong at the module's top"
+    assert silent == [], 'lazy imports say why in a comment with "lazy"'

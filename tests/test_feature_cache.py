@@ -500,7 +500,6 @@ def test_command_line_takes_explicit_weights_and_says_when_they_are_missing(
 ):
     """--image-weights / --use-v4 reach the encoders (the InceptionV3 .h5 and USE v4 paths);
     an encoder without weights is a one-line error before any work."""
-    import hashtag_kit.encoders.image as image_module
     from hashtag_kit.data.posts import write_posts
 
     monkeypatch.delenv(cache.CACHE_ENV, raising=False)
@@ -513,7 +512,7 @@ def test_command_line_takes_explicit_weights_and_says_when_they_are_missing(
         asked.append(("image", name, weights))
         return tiny_encoder
 
-    monkeypatch.setattr(image_module, "get_image_encoder", image_encoder)
+    monkeypatch.setattr(cache, "get_image_encoder", image_encoder)
     h5 = str(tmp_path / "inception_v3.h5")
     assert features_cli([*common, "--kind", "image", "--image-weights", h5]) == 0
     assert asked == [("image", "auto", h5)]

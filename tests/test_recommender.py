@@ -797,8 +797,7 @@ def test_odd_unicode_text_is_cleaned_and_noted_not_a_crash(run_dir):
 def test_a_runs_recorded_weights_are_never_loaded_only_the_users(tmp_path, monkeypatch):
     """The trust model: paths a run recorded are data, not something to load; the user's
     own `image_weights` / `use_v4` are used."""
-    import hashtag_kit.encoders.image as image_module
-    import hashtag_kit.encoders.text as text_module
+    import hashtag_kit.recommender as recommender_module
     from hashtag_kit.recommender import _run_encoder
 
     seen = []
@@ -807,8 +806,8 @@ def test_a_runs_recorded_weights_are_never_loaded_only_the_users(tmp_path, monke
         seen.append((name, weights))
         return MeanColourEncoder()
 
-    monkeypatch.setattr(image_module, "get_image_encoder", fake)
-    monkeypatch.setattr(text_module, "get_text_encoder", fake)
+    monkeypatch.setattr(recommender_module, "get_image_encoder", fake)
+    monkeypatch.setattr(recommender_module, "get_text_encoder", fake)
     h5 = tmp_path / "inception_v3.h5"
     h5.write_bytes(b"weights")
     _run_encoder("image", {"name": "inception_v3", "weights": str(h5)})

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hashtag_kit.data import load_dataset
 from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
 from hashtag_kit.report import RunReport
 
@@ -198,8 +199,6 @@ def harrison_completion(
         `evaluate_completion`'s dict plus "dataset", "data_dir", "n_posts", "test_fraction",
         "seed".
     """
-    from hashtag_kit.data import load_dataset
-
     report = report if report is not None else RunReport()
     posts = load_dataset("harrison", data_dir, report, limit=limit)
     if len(posts) < 2:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 
 from hashtag_kit.data.posts import Post
+from hashtag_kit.encoders.image import imagenet_label_names, top_labels
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import normalise_hashtag, tokenize
 
@@ -69,8 +70,6 @@ def default_synonyms() -> dict[str, tuple[str, ...]]:
     """`SCENE_SYNONYMS` plus the dog, cat and food label families of the ImageNet class list."""
     out = dict(SCENE_SYNONYMS)
     try:
-        from hashtag_kit.encoders.image import imagenet_label_names
-
         names = imagenet_label_names()
     except Exception:  # noqa: BLE001 - the families are an extra; scenes still work
         return out
@@ -191,9 +190,7 @@ class ZeroShotRecommender:
         self, posts: Sequence[Post], report: RunReport | None = None
     ) -> list[list[tuple[str, float]] | None]:
         """Top ImageNet labels of each post's image (None for posts without a readable image)."""
-        labeller = self.labeller
-        if labeller is None:
-            from hashtag_kit.encoders.image import top_labels as labeller
+        labeller = self.labeller if self.labeller is not None else top_labels
         report = report if report is not None else RunReport()
         out: list = [None] * len(posts)
         todo = []

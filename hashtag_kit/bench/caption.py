@@ -41,6 +41,8 @@ import time
 import numpy as np
 
 from hashtag_kit.bench.training import _machine
+from hashtag_kit.data.flickr8k import load_flickr8k
+from hashtag_kit.report import RunReport
 from hashtag_kit.vocabulary import END, START
 
 REGIONS, CHANNELS = 49, 1280  # EfficientNet-Lite0's 7x7x1280 grid
@@ -52,9 +54,8 @@ FLICKR8K_WORDS = (10.8, 3.7)  # mean, sd of the words per Flickr8k train caption
 def flickr8k_vocabulary_and_lengths(data_dir: str) -> tuple[int, np.ndarray, str]:
     """(vocabulary size, words per caption, a description) of the Flickr8k train captions in
     `data_dir`; the vocabulary of a `CaptionTokenizer` fitted on them with min_count 5."""
+    # lazy: TensorFlow / Keras take seconds to import
     from hashtag_kit.captioning import CaptionTokenizer, caption_words
-    from hashtag_kit.data.flickr8k import load_flickr8k
-    from hashtag_kit.report import RunReport
 
     posts = load_flickr8k(data_dir, RunReport(), split="train")
     captions = [c for p in posts for c in p.captions]
@@ -94,6 +95,7 @@ def synthetic_caption_data(
         `CaptionData` with grid (n_images, regions, channels) float16 and pair_tokens
         (n_pairs, max_length + 1) `[<start>, w1, ..., <end>, 0, ...]`.
     """
+    # lazy: TensorFlow / Keras take seconds to import
     from hashtag_kit.captioning import CaptionData
 
     rng = np.random.default_rng(seed)
@@ -130,6 +132,7 @@ def tutorial_models(vocab_size: int, embedding_dim: int, units: int):
     tutorial (the previous hidden state reaches a step only through the attention query);
     feeding the state in would not change the matmuls a step does.
     """
+    # lazy: TensorFlow / Keras take seconds to import
     import keras
     import tensorflow as tf
 
@@ -209,6 +212,7 @@ def matched_units(target: int, vocab_size: int, embedding_dim: int, channels: in
 def tutorial_loop(data, vocab_size: int, embedding_dim: int, units: int, batch_size: int):
     """(train_step, one epoch's tf.data batches, trainable parameters) of the tutorial's loop on
     `data` (grids gathered from memory and cast to float32 per batch, shuffled each epoch)."""
+    # lazy: TensorFlow / Keras take seconds to import
     import keras
     import tensorflow as tf
 
@@ -266,6 +270,7 @@ def measure_kit(data, args, vocab_size: int) -> dict:
     step); the warm step is the median over the second call's epochs after its first, and the
     warm wall time is those epochs' wall time. Each call's first step shows its tracing.
     """
+    # lazy: TensorFlow / Keras take seconds to import
     import keras
 
     from hashtag_kit.captioning import train_caption_model
@@ -305,6 +310,7 @@ def measure_tutorial(data, args, vocab_size: int, units: int) -> dict:
     A step is timed from fetching its batch to the end of `train_step`, as the kit's step
     timer does (its data comes inside the step); the warm step is the median.
     """
+    # lazy: TensorFlow / Keras take seconds to import
     import keras
 
     keras.utils.set_random_seed(0)

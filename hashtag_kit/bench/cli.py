@@ -32,6 +32,7 @@ server does beyond the bare pass (reading the upload, the text encoder) timed al
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -39,7 +40,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+import hashtag_kit
 from hashtag_kit.bench.training import _machine
+from hashtag_kit.data.images import load_image
+from hashtag_kit.recommender import Recommender
+from hashtag_kit.run import RunDir
 
 TARGET_COLD = 1.4  # cold recommend / import tensorflow
 TARGET_WARM = 1.5  # server p50 / bare forward p50
@@ -52,7 +59,6 @@ def pick_post(run_dir: str | Path, image: str | None, text: str | None) -> tuple
     """(photo path, caption): the ones given, else the run's first test post with both."""
     if image and text is not None:
         return str(image), text
-    from hashtag_kit.run import RunDir
 
     rd = RunDir(run_dir)
     try:
@@ -68,8 +74,6 @@ def pick_post(run_dir: str | Path, image: str | None, text: str | None) -> tuple
 def cold_env() -> dict[str, str]:
     """This environment without `UNSET`, with this `hashtag_kit` first on the path (so the
     command runs the code being measured, whatever is installed)."""
-    import hashtag_kit
-
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
     root = str(Path(hashtag_kit.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
@@ -191,7 +195,6 @@ def measure_steps(run_dir: str, photo: str, text: str) -> list[tuple[str, float]
     seconds, done = _timed(cmd, cold_env(), str(Path.cwd()))
     if done.returncode != 0:
         raise RuntimeError(f"the step-by-step run failed:\n{done.stderr[-2000:]}")
-    import json
 
     return [tuple(x) for x in json.loads(done.stdout.strip().splitlines()[-1])]
 
@@ -204,8 +207,6 @@ def print_steps(steps: list[tuple[str, float]]) -> None:
 
 # -- warm ---------------------------------------------------------------------------------------
 def _bare_inputs(rec, text_feat):
-    import numpy as np
-
     return {
         "image": None,
         "image_mask": np.ones(1, "float32"),
@@ -218,11 +219,9 @@ def _bare_inputs(rec, text_feat):
 
 def measure_warm(run_dir: str, photo: str, text: str, requests: int, k: int) -> dict:
     """p50 of POST /recommend through the web demo server vs the bare forward pass."""
-    import numpy as np
+    # lazy: only the web demo needs it
     from fastapi.testclient import TestClient
 
-    from hashtag_kit.data.images import load_image
-    from hashtag_kit.recommender import Recommender
     from hashtag_kit.web_demo import create_app
 
     bare_rec = Recommender.load(run_dir)  # the same encoders (built once per process)
@@ -350,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
             print_steps(measure_steps(run, photo, text))
     if not args.skip_warm:
         try:
+            # lazy: only the web demo needs it
             import hashtag_kit.web_demo  # noqa: F401
         except ImportError as e:
             print(f"warm: skipped, the web demo is not available ({e})")

@@ -54,6 +54,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
+from hashtag_kit.data import dataset_name, get_loader, load_dataset
+from hashtag_kit.data.embedded import DEFAULT_N_POSTS, ensure
+from hashtag_kit.encoders.image import get_image_encoder
+from hashtag_kit.features.cache import extract_features, image_batches, write_shard
+from hashtag_kit.report import RunReport
 from hashtag_kit.run import cpu
 
 #: pipeline / bare throughput to reach: on the embedded pictures (issue 3), on real photos
@@ -62,6 +70,7 @@ TARGET_PHOTOS = 0.85
 
 
 def _machine() -> str:
+    # lazy: TensorFlow / Keras take seconds to import
     import tensorflow as tf
 
     return (
@@ -100,7 +109,6 @@ def main(argv: list[str] | None = None) -> int:
         args.rounds = 2
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    from hashtag_kit.data import dataset_name
 
     try:
         dataset = dataset_name(args.dataset)
@@ -110,12 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--dataset {dataset} needs --data-dir (its folder)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+    # lazy: TensorFlow / Keras take seconds to import
     import keras
-    import numpy as np
-
-    from hashtag_kit.encoders.image import get_image_encoder
-    from hashtag_kit.features.cache import extract_features, image_batches
-    from hashtag_kit.report import RunReport
 
     keras.utils.set_random_seed(0)
     try:
@@ -252,13 +256,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _photos(dataset: str, data_dir, n_posts: int | None, limit: int | None):
     """(posts with an image, `limit` of them evenly spread; what they are, in words)."""
-    from hashtag_kit.data import get_loader, load_dataset
-    from hashtag_kit.report import RunReport
-
     report = RunReport()
     if dataset == "embedded":
-        from hashtag_kit.data.embedded import DEFAULT_N_POSTS, ensure
-
         n_posts = n_posts or DEFAULT_N_POSTS
         folder = ensure(n_posts=n_posts, seed=0)
         posts = load_dataset("embedded", folder, report, n_posts=n_posts, seed=0)
@@ -281,8 +280,6 @@ def _photos(dataset: str, data_dir, n_posts: int | None, limit: int | None):
 
 def _photo_sizes(posts) -> dict:
     """The stored sizes of the posts' images (headers only): a line of text, mean Mpx and MB."""
-    from PIL import Image
-
     sizes: Counter = Counter()
     nbytes = []
     for p in posts:
@@ -308,9 +305,6 @@ def _photo_sizes(posts) -> dict:
 
 def _stage_costs(enc, posts, model, grid: bool) -> dict:
     """CPU ms per image of each pipeline step run alone on this thread, over `posts`."""
-    import numpy as np
-
-    from hashtag_kit.features.cache import write_shard
 
     def cpu_ms(fn, *a):
         c0 = time.process_time()

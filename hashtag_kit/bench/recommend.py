@@ -26,7 +26,13 @@ import time
 
 import numpy as np
 
+from hashtag_kit.bench.cli import _bare_inputs, pick_post
 from hashtag_kit.bench.training import IMAGE_DIM, TEXT_DIM, _machine
+from hashtag_kit.data.images import load_image
+from hashtag_kit.features.cache import load_features
+from hashtag_kit.recommender import Recommender
+from hashtag_kit.run import RunDir
+from hashtag_kit.vocabulary import N_SPECIAL, SPECIAL_TOKENS
 
 #: issue 16: recommend_batch posts/s as a fraction of the bare forward's, per beam width
 TARGETS = {1: 0.40, 3: 0.25}
@@ -37,11 +43,10 @@ TARGET_SINGLE = 1.5
 
 def random_recommender(n_tags: int, units: int, image_dim: int, text_dim: int, seed: int = 0):
     """A `Recommender` around an untrained model of the given sizes (for timing only)."""
+    # lazy: TensorFlow / Keras take seconds to import
     import keras
 
     from hashtag_kit.models.encoder_decoder import HashtagEncoderDecoder
-    from hashtag_kit.recommender import Recommender
-    from hashtag_kit.vocabulary import N_SPECIAL, SPECIAL_TOKENS
 
     keras.utils.set_random_seed(seed)
     model = HashtagEncoderDecoder(
@@ -76,10 +81,6 @@ def random_features(n: int, image_dim: int, text_dim: int, seed: int = 0) -> dic
 
 def run_inputs(run_dir: str, n: int):
     """The run's trained recommender and its cached test features."""
-    from hashtag_kit.features.cache import load_features
-    from hashtag_kit.recommender import Recommender
-    from hashtag_kit.run import RunDir
-
     rd = RunDir(run_dir)
     rec = Recommender.load(rd.path)
     posts = rd.split_posts("random")["test"][:n]
@@ -113,6 +114,7 @@ def measure_forward(rec, posts, features, k: int, beam_width: int, repeats: int 
     """Posts/s of the model's bare compiled forward pass (its call in a `tf.function`) on the
     posts' features, each post `beam_width` times, teacher forced over `k` decoder steps: the
     decoder work of a beam search without the search."""
+    # lazy: TensorFlow / Keras take seconds to import
     import tensorflow as tf
 
     feats = rec._batch_features(posts, features, None)  # image, image_mask, text, text_mask
@@ -139,10 +141,6 @@ def _best_of(fn, repeats: int) -> float:
 
 def measure_single(run_dir: str, k: int, beam_width: int, repeats: int) -> dict:
     """Seconds of a warm `recommend(image=path, text=caption)` and of each of its floors."""
-    from hashtag_kit.bench.cli import _bare_inputs, pick_post
-    from hashtag_kit.data.images import load_image
-    from hashtag_kit.recommender import Recommender
-
     photo, caption = pick_post(run_dir, None, None)
     rec = Recommender.load(run_dir)
     enc = rec.image_encoder

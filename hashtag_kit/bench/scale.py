@@ -40,8 +40,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from hashtag_kit.data.posts import Post
 from hashtag_kit.features import cache
+from hashtag_kit.features.cache import extract_features, get_encoder, open_features
 from hashtag_kit.run import cpu
 
 SIZES, LARGE, TINY_SIZES = (1_200, 12_000), 120_000, (60, 240)
@@ -93,6 +96,7 @@ def write_synthetic(run_dir, n: int, dims: dict = FULL, seed: int = 0) -> None:
 
 def _posts_data(n: int, dims: dict, seed: int = 1) -> dict:
     """Per-post tag ids (n, TAGS_PER_POST), histories and caption tokens of the benchmark."""
+    # lazy: TensorFlow / Keras take seconds to import
     from hashtag_kit.models.encoder_decoder import N_SPECIAL
 
     rng = np.random.default_rng(seed)
@@ -108,9 +112,9 @@ def _posts_data(n: int, dims: dict, seed: int = 1) -> dict:
 
 def _attention_inputs(run: Path, dims: dict):
     """(model, ids, sources, arrays, targets) of the attention classifier on the synthetic run."""
+    # lazy: TensorFlow / Keras take seconds to import
     import keras
 
-    from hashtag_kit.features.cache import open_features
     from hashtag_kit.models import AttentionHashtagClassifier
     from hashtag_kit.models.attention_classifier import compile_classifier
 
@@ -132,8 +136,7 @@ def _attention_inputs(run: Path, dims: dict):
 
 def _encdec_child(run: Path, mode: str, dims: dict) -> dict:
     """The encoder-decoder through notebook 02's path: `make_arrays` then `train`."""
-    from hashtag_kit.data.posts import Post
-    from hashtag_kit.features.cache import open_features
+    # lazy: TensorFlow / Keras take seconds to import
     from hashtag_kit.training import StepTimer, TrainConfig, make_arrays, make_tokens, train
 
     img, txt = open_features(run, "image"), open_features(run, "text")
@@ -163,6 +166,7 @@ def _encdec_child(run: Path, mode: str, dims: dict) -> dict:
 
 
 def _train_child(run: Path, model_name: str, mode: str, dims: dict) -> dict:
+    # lazy: TensorFlow / Keras take seconds to import
     from hashtag_kit.features.stream import fit_inputs
 
     if model_name == "encdec":
@@ -181,11 +185,6 @@ def _train_child(run: Path, model_name: str, mode: str, dims: dict) -> dict:
 
 
 def _extract_child(work: Path, n: int) -> dict:
-    from PIL import Image
-
-    from hashtag_kit.data.posts import Post
-    from hashtag_kit.features.cache import extract_features, get_encoder
-
     rng = np.random.default_rng(n)
     pictures = work / "pictures"
     pictures.mkdir(parents=True, exist_ok=True)

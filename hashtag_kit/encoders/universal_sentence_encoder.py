@@ -43,6 +43,7 @@ class UniversalSentenceEncoder(keras.layers.Layer):
         self._module = load_saved_model(self.handle)
 
     def call(self, inputs):
+        # lazy: TensorFlow / Keras take seconds to import
         import tensorflow as tf
 
         out = self._module(tf.reshape(tf.convert_to_tensor(inputs, tf.string), [-1]))

@@ -103,6 +103,7 @@ def tokenize_captions(
         if not use_java:
             _warn_no_java("using the pure-Python tokenizer instead of the PTB tokenizer")
     if use_java:
+        # lazy: only caption scoring needs it
         from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
         # blank captions tokenise to "" without Java (the jar drops trailing blank lines)
@@ -195,6 +196,7 @@ def score_systems(
     The same figures as scoring each system alone (CIDEr-D's IDF comes from the references of
     the images each system is scored on), but the Java tokenizer and METEOR start only once.
     """
+    # lazy: only caption scoring needs it
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
@@ -241,6 +243,7 @@ def score_systems(
 
 
 def _start_meteor():
+    # lazy: only caption scoring needs it
     from pycocoevalcap.meteor.meteor import Meteor
 
     try:
@@ -324,6 +327,7 @@ def nltk_bleu(
         candidates: {image id: generated caption}.
         tokenizer: text -> space-separated tokens (default: the pure-Python PTB stand-in).
     """
+    # lazy: only caption scoring needs it
     from nltk.translate.bleu_score import corpus_bleu
 
     refs, cands = _check_inputs(references, candidates)

@@ -95,7 +95,16 @@ from pathlib import Path
 
 import numpy as np
 
+from hashtag_kit.baselines.caption_hashtags import captions_to_hashtags, evaluate_caption_hashtags
+from hashtag_kit.baselines.ranking import NearestNeighbourRecommender, PopularityRecommender
+from hashtag_kit.baselines.zero_shot import ZeroShotRecommender
+from hashtag_kit.data.flickr8k import IMAGE_DIR_NAMES, SPLIT_FILES, load_flickr8k
 from hashtag_kit.data.posts import Post
+from hashtag_kit.encoders.image import WeightsUnavailableError
+from hashtag_kit.evaluation.captions import score_systems
+from hashtag_kit.evaluation.ranking import ranking_metrics, top_k_from_scores
+from hashtag_kit.features.cache import FeatureSet, extract_features, load_features
+from hashtag_kit.preprocess import dedupe_tags, drop_unreadable_images
 from hashtag_kit.recommender import (
     MAX_BEAM_WIDTH,
     EncoderMismatchError,
@@ -272,9 +281,6 @@ def load_split_posts(
         EvaluationError: bad split, no photo of the split listed, present or readable (names
             the folder).
     """
-    from hashtag_kit.data.flickr8k import IMAGE_DIR_NAMES, SPLIT_FILES, load_flickr8k
-    from hashtag_kit.preprocess import dedupe_tags, drop_unreadable_images
-
     if split not in SPLITS:
         raise EvaluationError(f"--split must be one of {sorted(SPLITS)}, got {split!r}")
     root = Path(data_dir)
@@ -339,8 +345,6 @@ def run_encoders(meta: dict, warnings: list[str] | None = None) -> dict:
     input size): the features are close but not identical to the run's, so it is allowed and
     said in `warnings`.
     """
-    from hashtag_kit.encoders.image import WeightsUnavailableError
-
     warnings = warnings if warnings is not None else []
     out = {}
     for kind in ("image", "text"):
@@ -364,8 +368,6 @@ def run_encoders(meta: dict, warnings: list[str] | None = None) -> dict:
 
 def split_features(cache_run: Path, posts: list[Post], encoders: dict, report, progress=False):
     """(image FeatureSet with grid, text FeatureSet) of `posts`, cached under `cache_run`."""
-    from hashtag_kit.features.cache import extract_features
-
     image = extract_features(
         cache_run, posts, "image", encoders["image"], grid=True, report=report, progress=progress
     )
@@ -394,6 +396,7 @@ def _recorded(rd: RunDir, stage: str, keys: Sequence[str], default, kind: type =
 
 def most_frequent_training_caption(train_posts: Sequence[Post]) -> str | None:
     """Notebook 04's trivial baseline: the training photos' most frequent reference caption."""
+    # lazy: TensorFlow / Keras take seconds to import
     from hashtag_kit.captioning import CaptionData, most_frequent_reference, references_of
 
     refs = {p.id: references_of(p) for p in train_posts if p.has_image and references_of(p)}
@@ -422,6 +425,7 @@ def generate_split_captions(
 ) -> tuple[dict, dict]:
     """Decoded captions {system: {post id: caption}} of notebook 04's decoders, and the
     references {post id: [5 captions]} of the photos they describe."""
+    # lazy: TensorFlow / Keras take seconds to import
     import hashtag_kit.models.caption_decoder  # noqa: F401  (registers the decoders)
     from hashtag_kit.captioning import CaptionTokenizer, build_caption_data
     from hashtag_kit.models.caption_decoder import generate_captions
@@ -494,7 +498,7 @@ def encoder_decoder_rankings(rd: RunDir, posts, image_fs, text_fs, beam: int, mi
 
 def attention_rankings(rd: RunDir, posts, image_fs, tags, max_len: int, missing) -> dict:
     """{"attention LSTM/BiLSTM": ranked lists} from notebook 03's saved model."""
-    from hashtag_kit.evaluation.ranking import top_k_from_scores
+    # lazy: TensorFlow / Keras take seconds to import
     from hashtag_kit.models.attention_classifier import WordVocabulary, predict_attention
 
     name = "attention LSTM/BiLSTM"
@@ -519,11 +523,6 @@ def attention_rankings(rd: RunDir, posts, image_fs, tags, max_len: int, missing)
 def baseline_rankings(rd, train_posts, posts, image_fs, tags, missing, report) -> dict:
     """Popularity and kNN image (fitted on the run's training posts and their cached image
     features), and zero-shot ImageNet labels (notebook 03's baselines)."""
-    from hashtag_kit.baselines.ranking import NearestNeighbourRecommender, PopularityRecommender
-    from hashtag_kit.baselines.zero_shot import ZeroShotRecommender
-    from hashtag_kit.encoders.image import WeightsUnavailableError
-    from hashtag_kit.features.cache import FeatureSet, load_features
-
     out = {}
     try:
         pop = PopularityRecommender().fit(train_posts, tags)
@@ -565,8 +564,6 @@ def score_captions(
 ) -> tuple[dict, dict]:
     """({system: {bleu1..4, meteor, rouge_l, cider, n_images}}, the decoded captions
     {system: {post id: caption}}) against each photo's 5 human captions."""
-    from hashtag_kit.evaluation.captions import score_systems
-
     decoded, refs = generate_split_captions(
         rd, posts, image_fs, beam, max_length, missing, report, length_penalty
     )
@@ -596,9 +593,6 @@ def score_hashtags(posts, ranked: dict, sources: dict, vocab, missing: dict, rep
     and captions {source: {post id: caption(s)}} turned into hashtags (`captions->tags`).
 
     Photos without a vocabulary tag are counted by `ranking_metrics`, not scored."""
-    from hashtag_kit.baselines.caption_hashtags import evaluate_caption_hashtags
-    from hashtag_kit.evaluation.ranking import ranking_metrics
-
     if not any(p.hashtags for p in posts):
         report.note("no_hashtag_scores", "the split", "no photo has a vocabulary tag")
         return {}
@@ -619,8 +613,6 @@ def score_hashtags(posts, ranked: dict, sources: dict, vocab, missing: dict, rep
 
 def _samples(posts, captions: dict, ranked: dict, vocab) -> list[dict]:
     """The first photos with their generated caption and hashtags (metrics.json `samples`)."""
-    from hashtag_kit.baselines.caption_hashtags import captions_to_hashtags
-
     served = dict(zip([p.id for p in posts], ranked.get(HASHTAG_MODELS[0], []), strict=False))
     return [
         {

@@ -91,6 +91,7 @@ def notebook_settings(run_dir: str | Path) -> tuple[dict, str, int]:
 
 def train_config(settings: dict):
     """Notebook 02's settings as a `hashtag_kit.training.TrainConfig` (unknown keys dropped)."""
+    # lazy: TensorFlow / Keras take seconds to import
     from hashtag_kit.training import TrainConfig  # loads TensorFlow: only when training
 
     known = {f.name for f in fields(TrainConfig)}

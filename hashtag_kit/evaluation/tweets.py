@@ -56,6 +56,7 @@ import numpy as np
 
 from hashtag_kit.data.posts import Post
 from hashtag_kit.features.cache import FeatureSet
+from hashtag_kit.recommender import Recommender
 from hashtag_kit.report import RunReport
 from hashtag_kit.reproduce import TWEETEVAL, execute
 from hashtag_kit.run import read_json
@@ -155,6 +156,7 @@ def split_tweets(
 def text_arrays(posts: list[Post], text: FeatureSet, tokens, max_tags: int):
     """`hashtag_kit.training.PostArrays` of text-only posts (the image input is absent):
     `text` holds the posts' text features (any superset, taken in `posts` order)."""
+    # lazy: TensorFlow / Keras take seconds to import
     from hashtag_kit.training import make_arrays  # loads TensorFlow: `evaluate` starts fast
 
     ids = [p.id for p in posts]
@@ -174,8 +176,6 @@ def first_step_ranking(model, inputs: dict, tokens, k: int, batch_size: int = 51
     this first-step order. Both rankings are reported. (`Recommender.recommend(..., ranking="first_step")` serves
     the same ranking; posts with neither text nor image get an empty list.)
     """
-    from hashtag_kit.recommender import Recommender
-
     rec = Recommender(model, tokens, {}, {"history_len": 1, "existing_len": 1})
     features = {key: inputs[key] for key in ("image", "image_mask", "text", "text_mask")}
     out = rec.recommend_batch(

@@ -58,6 +58,8 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from hashtag_kit.data.posts import Post
+from hashtag_kit.encoders.image import get_image_encoder
+from hashtag_kit.encoders.text import get_text_encoder
 from hashtag_kit.files import atomic_path, sweep_stale_temps
 from hashtag_kit.report import RunReport
 from hashtag_kit.run import RunDir, read_json, write_json
@@ -146,10 +148,7 @@ def get_encoder(kind: str, encoder="auto", weights: str | None = None):
     if not isinstance(encoder, str):
         return encoder
     if kind == "image":
-        from hashtag_kit.encoders.image import get_image_encoder
-
         return get_image_encoder(encoder, weights=weights)
-    from hashtag_kit.encoders.text import get_text_encoder
 
     return get_text_encoder(encoder, weights)
 
@@ -697,6 +696,7 @@ def _progress(total, desc, enabled):
     if not enabled or total == 0:
         return _NoBar()
     try:
+        # lazy: progress bars only
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover
         return _NoBar()

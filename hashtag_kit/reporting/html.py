@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import html
+import importlib.metadata as md
 import numbers
 import shutil
 import subprocess
@@ -137,8 +138,6 @@ MORE_PACKAGES = (
 
 
 def _more_versions() -> dict:
-    import importlib.metadata as md
-
     out = {}
     for pkg in MORE_PACKAGES:
         try:
@@ -299,6 +298,7 @@ def table_html(df: pd.DataFrame, notes: list[str] = (), published=None) -> str:
 
 def figure_html(fig, alt: str) -> str:
     """A matplotlib figure as an <img> with the PNG embedded (base64 data URI)."""
+    # lazy: matplotlib and pandas, for the report only
     from hashtag_kit.reporting.plots import figure_to_png
 
     data = base64.b64encode(figure_to_png(fig)).decode("ascii")
@@ -436,6 +436,7 @@ def _checks_html(tables, published, run_metrics) -> str:
 def build_figures(run_dir: str | Path | RunDir, k: int = 7) -> dict:
     """The report's plots from the run's metrics.json files: {"metrics_vs_k", "params_vs_f1",
     "training_curves"} -> matplotlib Figures."""
+    # lazy: matplotlib and pandas, for the report only
     from hashtag_kit.reporting.plots import (
         plot_metrics_vs_k,
         plot_params_vs_f1,

@@ -39,6 +39,7 @@ from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
 from hashtag_kit.features.cache import CachedFeatures, open_features
 from hashtag_kit.features.stream import choose_mode, epoch_seed, feature_dataset
 from hashtag_kit.models.encoder_decoder import HashtagEncoderDecoder, HashtagSetLoss
+from hashtag_kit.run import RunDir
 from hashtag_kit.training.checkpoints import key_folder
 from hashtag_kit.training.fit import TrainResult, fit
 from hashtag_kit.vocabulary import N_SPECIAL, START, Vocabulary
@@ -305,8 +306,6 @@ def load_run_data(
     held in memory or left in the cache by `config.input_mode` (`features.stream.choose_mode`,
     logged); the val and test parts' are held in memory.
     """
-    from hashtag_kit.run import RunDir
-
     rd = RunDir(run_dir)
     parts = rd.split_posts(split)
     tokens = make_tokens(rd.load_vocab()["hashtags"], config.max_vocab)
@@ -492,6 +491,7 @@ def train(
     if not (train_data.tags > 0).any():
         raise ValueError("no training post has an in-vocabulary hashtag; nothing to learn")
     if config.deterministic:
+        # lazy: TensorFlow / Keras take seconds to import
         import tensorflow as tf  # Keras imports it anyway; op determinism is TF's switch
 
         tf.config.experimental.enable_op_determinism()

@@ -35,6 +35,7 @@ def get_strategy(strategy=None):
     machines TF_CONFIG names, made once per process: `multi_worker.multi_worker_strategy`) or
     an existing strategy object.
     """
+    # lazy: TensorFlow / Keras take seconds to import
     import tensorflow as tf  # Keras imports it anyway; here for its distribute API
 
     if strategy is None or strategy == "none":
@@ -150,6 +151,7 @@ def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int)
     unless the batches give their own `signature` (`tf.TensorSpec`s, e.g. captions whose
     length changes from batch to batch).
     """
+    # lazy: TensorFlow / Keras take seconds to import
     import tensorflow as tf  # Keras imports it anyway; here for tf.data
 
     first = batches_of(start)
@@ -179,6 +181,7 @@ def shard_by_data(dataset):
     keeps its part of every global batch) rather than by input files (a generator has none,
     and files split unevenly would give the workers different step counts): under a
     multi-worker strategy Keras shards `fit`'s datasets this way."""
+    # lazy: TensorFlow / Keras take seconds to import
     import tensorflow as tf  # Keras imports it anyway; here for tf.data
 
     options = tf.data.Options()
