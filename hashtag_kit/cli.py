@@ -36,28 +36,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from hashtag_kit import reproduce as R
-from hashtag_kit.data.embedded import generator as G
-from hashtag_kit.data.images import ImageError
-from hashtag_kit.data.posts import read_posts
-from hashtag_kit.encoders.image import WeightsUnavailableError
-from hashtag_kit.evaluation import flickr8k as F
-from hashtag_kit.evaluation import seed_study, tweets
-from hashtag_kit.features.cache import CACHE_ENV, KINDS, extract_features, get_encoder
 from hashtag_kit.files import describe_os_error
 from hashtag_kit.library_logs import QuietImport
-from hashtag_kit.preprocess import RUN_MODES, PreprocessConfig
-from hashtag_kit.preprocess import preprocess as run_preprocess
-from hashtag_kit.recommender import (
-    RANKINGS,
-    EncoderMismatchError,
-    IncompatibleRunError,
-    Recommender,
-    recommend_once,
-)
-from hashtag_kit.report import RunReport
-from hashtag_kit.reproduce import run_dir_for
-from hashtag_kit.run import RunDir
 
 #: commands whose process never needs what Keras imports optionally (`OPTIONAL_IMPORTS`)
 LEAN_COMMANDS = frozenset({"recommend"})
@@ -215,6 +195,10 @@ def _doc(module: str) -> str | None:
 
 # -- the commands --------------------------------------------------------------------------------
 def preprocess(argv: list[str]) -> int:
+    # lazy: each command imports what it drives when it runs (a fast --help)
+    from hashtag_kit.preprocess import RUN_MODES, PreprocessConfig
+    from hashtag_kit.preprocess import preprocess as run_preprocess
+
     ap = parser("preprocess", _doc("hashtag_kit.preprocess"))
     ap.add_argument("--run", default="outputs/default", help="run directory")
     ap.add_argument("--dataset", default="embedded")
@@ -242,6 +226,13 @@ def preprocess(argv: list[str]) -> int:
 
 
 def features(argv: list[str]) -> int:
+    # lazy: each command imports what it drives when it runs (a fast --help)
+    from hashtag_kit.data.posts import read_posts
+    from hashtag_kit.encoders.image import WeightsUnavailableError
+    from hashtag_kit.features.cache import CACHE_ENV, KINDS, extract_features, get_encoder
+    from hashtag_kit.report import RunReport
+    from hashtag_kit.run import RunDir
+
     ap = parser(
         "features",
         "Extract and cache image/text features for a run's posts "
@@ -300,6 +291,9 @@ def features(argv: list[str]) -> int:
 
 
 def reproduce(argv: list[str]) -> int:
+    # lazy: each command imports what it drives when it runs (a fast --help)
+    from hashtag_kit import reproduce as R
+
     ap = parser("reproduce", R.__doc__)
     ap.add_argument("--run", default="default", help="run name (outputs/<name>) or path")
     ap.add_argument("--mode", choices=("smoke", "full"), default="full")
@@ -334,7 +328,7 @@ def reproduce(argv: list[str]) -> int:
 
 
 def report(argv: list[str]) -> int:
-    # lazy: matplotlib and pandas, for the report only
+    # lazy: each command imports what it drives when it runs (a fast --help)
     from hashtag_kit.reporting.html import collect_environment, write_report
 
     ap = parser("report", "Write a run's self-contained HTML report from its metrics.json files.")
@@ -355,6 +349,9 @@ def report(argv: list[str]) -> int:
 
 
 def embedded(argv: list[str]) -> int:
+    # lazy: each command imports what it drives when it runs (a fast --help)
+    from hashtag_kit.data.embedded import generator as G
+
     ap = parser("embedded", "Generate (or reuse) the embedded dataset and print where it is.")
     ap.add_argument("--n-posts", type=int, default=G.DEFAULT_N_POSTS)
     ap.add_argument("--seed", type=int, default=0)
@@ -386,6 +383,8 @@ def _names(text: str) -> list[str]:
 def evaluate(argv: list[str]) -> int:
     if argv[:1] == ["flickr8k"]:
         return evaluate_flickr8k(argv[1:])
+    # lazy: each command imports what it drives when it runs (a fast --help)
+    from hashtag_kit.evaluation import seed_study, tweets
 
     ap = parser("evaluate", tweets.__doc__)
     ap.add_argument(
@@ -462,6 +461,10 @@ def evaluate(argv: list[str]) -> int:
 
 
 def evaluate_flickr8k(argv: list[str]) -> int:
+    # lazy: each command imports what it drives when it runs (a fast --help)
+    from hashtag_kit.evaluation import flickr8k as F
+    from hashtag_kit.reproduce import run_dir_for
+
     ap = parser("evaluate flickr8k", F.__doc__)
     ap.add_argument("--run", required=True, help="the finished run (outputs/<run> or a path)")
     ap.add_argument("--split", required=True, help="test or dev (Flickr8k's image lists)")
@@ -505,6 +508,11 @@ def evaluate_flickr8k(argv: list[str]) -> int:
 def _run_errors() -> tuple[type[Exception], ...]:
     """What serving a run raises when the user has something to fix (the run, a file, weights):
     reported in one line by `recommend` and `serve`."""
+    # lazy: each command imports what it drives when it runs (a fast --help)
+    from hashtag_kit.data.images import ImageError
+    from hashtag_kit.encoders.image import WeightsUnavailableError
+    from hashtag_kit.recommender import EncoderMismatchError, IncompatibleRunError
+
     return (
         ValueError,
         FileNotFoundError,
@@ -516,6 +524,9 @@ def _run_errors() -> tuple[type[Exception], ...]:
 
 
 def recommend(argv: list[str]) -> int:
+    # lazy: each command imports what it drives when it runs (a fast --help)
+    from hashtag_kit.recommender import RANKINGS, recommend_once
+
     ap = parser("recommend", "Recommend hashtags for an image and/or a caption with a trained run.")
     ap.add_argument("--image", action=Once, help="path to the photo")
     ap.add_argument("--text", action=Once, help="the caption text")
@@ -587,8 +598,9 @@ def recommend(argv: list[str]) -> int:
 
 
 def serve(argv: list[str]) -> int:
-    # lazy: only the web demo needs it
+    # lazy: each command imports what it drives when it runs (a fast --help)
     from hashtag_kit import web_demo as W
+    from hashtag_kit.recommender import Recommender
 
     ap = parser("serve", "Serve a local web page and JSON API that recommend hashtags with a run.")
     ap.add_argument("--run", default="outputs/default", help="run directory (default %(default)s)")
