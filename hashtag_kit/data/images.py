@@ -228,36 +228,22 @@ def _draft(im: Image.Image, min_hw: tuple[int, int] | None, reducing_gap) -> int
 _MIRRORED = {2: (1, 0), 3: (1, 1), 4: (0, 1), 6: (1, 0), 7: (1, 1), 8: (0, 1)}
 
 
-#: EXIF orientation -> the turn that makes the stored picture upright (as `ImageOps.exif_transpose`)
-_UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-
-
-def _upright(im: Image.Image, orientation: int) -> Image.Image:
-    return im.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else im
-
-
-def _decode_jpeg(p: Path, header: Image.Image) -> Image.Image:
-    """Decode a YCbCr or grayscale JPEG with libjpeg-turbo through `simplejpeg`, strictly: data
-    libjpeg only warns about ("Corrupt JPEG data: ...", "Premature end of JPEG file") raises
-    ValueError, where PIL's decoder hides the warning and returns garbled or grey pixels.
-    Pixel-identical to PIL's decoder, at the scale `header.draft` chose (`header.size`); RGB.
-    (CMYK and other JPEGs go through PIL.)"""
+def _decode_jpeg(header: Image.Image) -> Image.Image:
+    """Decode a YCbCr or grayscale JPEG (`header`: opened, not loaded) with libjpeg-turbo through
+    `simplejpeg`, strictly: data libjpeg only warns about ("Corrupt JPEG data: ...", "Premature
+    end of JPEG file") raises ValueError, where PIL's decoder hides the warning and returns
+    garbled or grey pixels. Pixel-identical to PIL's decoder, RGB, at the scale `header.draft`
+    chose (`header.size`), with the header's `info` (EXIF: the turn is applied after). CMYK and
+    other JPEGs go through PIL."""
     w, h = header.size
-    with open(p, "rb") as f:
-        data = f.read()
-    arr = simplejpeg.decode_jpeg(data, "RGB", min_height=h, min_width=w, strict=True)
+    header.fp.seek(0)
+    arr = simplejpeg.decode_jpeg(header.fp.read(), "RGB", min_height=h, min_width=w, strict=True)
     if arr.shape[:2] != (h, w):  # another scale than PIL's draft chose: PIL decodes (checked)
         header.load()
-        return _to_rgb(header)
-    return Image.fromarray(arr)
+        return header
+    out = Image.fromarray(arr)
+    out.info.update(header.info)
+    return out
 
 
 def _full_box(size, full_size, scale: int, orientation: int) -> tuple[float, ...]:
@@ -328,12 +314,12 @@ def _read(p: Path, min_hw, size, reducing_gap) -> Image.Image:
             full_size = im.size
             scale = _draft(im, size or min_hw, reducing_gap)
             if im.format == "JPEG" and im.mode in ("RGB", "L"):
-                orientation = _orientation(im)
-                rgb = _to_rgb(_upright(_decode_jpeg(p, im), orientation))
+                decoded = _decode_jpeg(im)
             else:
                 im.load()  # (closes the file: a single-frame image keeps only its pixels)
-                orientation = _exif_upright(im)
-                rgb = _to_rgb(im)
+                decoded = im
+            orientation = _exif_upright(decoded)
+            rgb = _to_rgb(decoded)
             box = None
             if scale > 1:
                 if orientation in TURNED:
