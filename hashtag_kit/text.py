@@ -26,6 +26,10 @@ Decisions (the tests pin each one):
 * **Stopwords** (`load_stopwords()`): NLTK's English stopword corpus when its data is installed (it
   cannot be downloaded here), else the list this package ships (`resources/stopwords_en.txt`);
   the second value says which ("nltk" or "hashtag_kit").
+* **Singulars** (`singular`): English plural nouns through `inflect`, regular and irregular
+  (`dogs` -> `dog`, `benches` -> `bench`, `men` -> `man`, `children` -> `child`). It reads a
+  final s as a plural (`bus` -> `bu`), so its callers accept a singular only when it is a known
+  word (a tag of the vocabulary, a word of the corpus).
 * **Cleaning** (`clean_str`): a text field made safe before anything reads it (the loaders'
   captions, the recommender's caption): zero-width and control characters removed, lone
   surrogates replaced and counted, whitespace collapsed, blank -> None.
@@ -323,6 +327,28 @@ def load_stopwords() -> tuple[frozenset[str], str]:
         except OSError:
             pass
     return frozenset(_read_list(RESOURCES / "stopwords_en.txt")), "hashtag_kit"
+
+
+@lru_cache(maxsize=1)
+def _inflect_engine():
+    import inflect  # lazy: inflect takes about 1.5 s to import (typeguard checks its functions)
+
+    return inflect.engine()
+
+
+@lru_cache(maxsize=200_000)
+def singular(word: str) -> str | None:
+    """The singular of `word` read as an English plural noun, or None when it does not read as
+    one (`inflect`'s `singular_noun`: `dogs` -> `dog`, `puppies` -> `puppy`, `men` -> `man`,
+    `feet` -> `foot`; `grass`, `sheep` -> None). A final s is taken for a plural (`bus` ->
+    `bu`): accept the answer only when it is a known word.
+
+    Example:
+        >>> singular("children"), singular("benches"), singular("grass")
+        ('child', 'bench', None)
+    """
+    s = _inflect_engine().singular_noun(word) if word else False
+    return s if s and s != word else None
 
 
 def remove_stopwords(tokens: Iterable[str], stopwords: Iterable[str] | None = None) -> list[str]:

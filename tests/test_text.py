@@ -179,6 +179,29 @@ def test_tokenize():
     assert T.tokenize(None) == [] and T.tokenize("...") == []
 
 
+@pytest.mark.parametrize(
+    "word, expected",
+    [
+        ("dogs", "dog"),
+        ("puppies", "puppy"),
+        ("benches", "bench"),
+        ("dresses", "dress"),
+        ("men", "man"),
+        ("women", "woman"),
+        ("children", "child"),
+        ("feet", "foot"),
+        ("geese", "goose"),
+        ("shelves", "shelf"),
+        ("dog", None),
+        ("grass", None),
+        ("sheep", None),
+        ("", None),
+    ],
+)
+def test_singular(word, expected):
+    assert T.singular(word) == expected
+
+
 def test_stopwords_source_and_removal():
     words, source = T.load_stopwords()
     assert source in ("nltk", "hashtag_kit")

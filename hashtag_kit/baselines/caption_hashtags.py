@@ -6,8 +6,9 @@ image (beam candidates, or several reference captions) keywords are ranked by ho
 use them, then by first appearance.
 
 Optionally the keywords are matched to a hashtag vocabulary (`vocab`): a keyword is kept when it
-is a known tag, or when its singular (`dogs` -> `dog`) is; the others are dropped. Without a
-vocabulary every keyword is a hashtag, as in the paper.
+is a known tag, or when its singular (`hashtag_kit.text.singular`: `dogs` -> `dog`, `men` ->
+`man`) is; the others are dropped. Without a vocabulary every keyword is a hashtag, as in the
+paper.
 
 The lists are scored with the same set metrics as every recommender of the kit
 (`hashtag_kit.evaluation.ranking.ranking_metrics`) against the post's hashtags: on the embedded data the
@@ -27,7 +28,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from hashtag_kit.data.posts import Post
 from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
-from hashtag_kit.text import normalise_hashtag, remove_stopwords, tokenize
+from hashtag_kit.text import normalise_hashtag, remove_stopwords, singular, tokenize
 
 #: words a caption generator writes that carry no content as tags (beyond the stopword list)
 CAPTION_FILLER = frozenset({"<unk>", "image", "picture", "photo", "view", "shot", "scene"})
@@ -46,21 +47,11 @@ def caption_keywords(caption: str | None, stopwords: Iterable[str] | None = None
     return list(dict.fromkeys(t for t in tags if t))
 
 
-def _singular(word: str) -> str | None:
-    if len(word) > 3 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("es") and word[-3] in "sxz":
-        return word[:-2]
-    if len(word) > 2 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return None
-
-
 def match_vocab(keyword: str, vocab: Collection[str]) -> str | None:
     """The vocabulary tag a keyword stands for: itself, or its singular, else None."""
     if keyword in vocab:
         return keyword
-    s = _singular(keyword)
+    s = singular(keyword)
     return s if s is not None and s in vocab else None
 
 

@@ -22,14 +22,15 @@ human captions agree on (`tags="held_out"`, the default):
 1. each caption other than `text` (captions #1-#4) gives its keywords:
    `hashtag_kit.baselines.caption_hashtags.caption_keywords` (lower-case tokens minus stopwords, caption
    filler, numbers and one-letter tokens; normalised as hashtags);
-2. plurals become singular (`tag_singulars`): the rule of `caption_hashtags._singular`
-   (`dogs` -> `dog`, `puppies` -> `puppy`, `dresses` -> `dress`; `-ss` words such as `grass`,
-   `dress`, `glass` are left alone), with `-es` -> `-e` (`horses` -> `horse`) and `-ches` /
-   `-shes` -> `-ch` / `-sh` (`benches` -> `bench`) as fallbacks; a word becomes its singular
+2. plurals become singular (`tag_singulars`): `hashtag_kit.text.singular` (inflect's English
+   nouns: `dogs` -> `dog`, `puppies` -> `puppy`, `benches` -> `bench`, and the irregular
+   `men` -> `man`, `children` -> `child`, `feet` -> `foot`; `grass`, `dress` are left alone),
+   with `-es` -> `-e` as a fallback (`hoodies` -> `hoodie`); a word becomes its singular
    only when that singular is itself a keyword somewhere in the token file (so `bus`,
    `tennis`, `jeans` stay as they are), and words whose plural names another thing
-   (`KEEP_PLURAL`: `shorts`, `glasses`, `woods`, ...) are never changed. The mapping is built
-   from every caption of the file, so a photo's tags do not depend on `split` or `limit`;
+   (`KEEP_PLURAL`: `shorts`, `glasses`, `woods`, `people`, ...) are never changed. The mapping
+   is built from every caption of the file, so a photo's tags do not depend on `split` or
+   `limit`;
 3. each word counts once per caption; a word is a tag when at least `MIN_CAPTIONS` (2) of the
    four captions use it; tags are ranked by how many captions use them (most first), then by
    first appearance (caption #1 first).
@@ -60,12 +61,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hashtag_kit.baselines.caption_hashtags import _singular, caption_keywords
+from hashtag_kit.baselines.caption_hashtags import caption_keywords
 from hashtag_kit.data.images import ImageError, resolve_image_path
 from hashtag_kit.data.loaders import iter_lines, require_dir, require_file
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
-from hashtag_kit.text import clean_str
+from hashtag_kit.text import clean_str, singular
 
 GET_IT = (
     "Flickr8k (Hodosh et al. 2013) is distributed by its authors on request "
@@ -94,6 +95,7 @@ KEEP_PLURAL = frozenset(
         "leaves",
         "news",
         "pants",
+        "people",  # a group (#people), not the plural of "person" for a hashtag
         "shorts",
         "trunks",
         "woods",
@@ -104,12 +106,11 @@ DATASHEET_MIN_FREQS = (3, 5, 10)
 
 
 def _singular_candidates(word: str) -> list[str]:
-    """`_singular`'s form, then the `-es` -> `-e` and `-ches`/`-shes` -> `-ch`/`-sh` fallbacks."""
-    out = [s for s in (_singular(word),) if s]
+    """`hashtag_kit.text.singular`'s answer, then the `-es` -> `-e` fallback (`hoodies` ->
+    `hoodie`, where inflect says `hoody`)."""
+    out = [s for s in (singular(word),) if s]
     if word.endswith("es"):
-        out.append(word[:-1])  # horses -> horse, ties -> tie
-        if word.endswith(("ches", "shes")):
-            out.append(word[:-2])  # benches -> bench, bushes -> bush
+        out.append(word[:-1])
     return out
 
 
