@@ -679,7 +679,7 @@ def test_real_flickr8k(real_data):
     assert not any(p.image for p in posts if p.meta["split"] == "test")
     assert r.notes["image_not_available"] == 8092 - 7000
     # Flickr8k-tags by default (figures: tests/test_flickr8k_tags.py::test_real_flickr8k_tags)
-    assert sum(bool(p.hashtags) for p in posts) == 8092 - 6
+    assert sum(bool(p.hashtags) for p in posts) == 8092 - 5
 
 
 @pytest.mark.realdata
