@@ -26,10 +26,11 @@ Decisions (the tests pin each one):
 * **Stopwords** (`load_stopwords()`): NLTK's English stopword corpus when its data is installed (it
   cannot be downloaded here), else the list this package ships (`resources/stopwords_en.txt`);
   the second value says which ("nltk" or "hashtag_kit").
-* **Singulars** (`singular`): English plural nouns through `inflect`, regular and irregular
-  (`dogs` -> `dog`, `benches` -> `bench`, `men` -> `man`, `children` -> `child`). It reads a
-  final s as a plural (`bus` -> `bu`), so its callers accept a singular only when it is a known
-  word (a tag of the vocabulary, a word of the corpus).
+* **Singulars** (`singular`, `singular_guesses`): English plural nouns through `inflect`,
+  regular and irregular (`dogs` -> `dog`, `benches` -> `bench`, `men` -> `man`, `children` ->
+  `child`), with `-es` -> `-e` as a second guess (`hoodies` -> `hoodie`, where inflect says
+  `hoody`). A final s is read as a plural (`bus` -> `bu`), so callers take the first guess that
+  is a known word (a tag of the vocabulary, a word of the corpus).
 * **Cleaning** (`clean_str`): a text field made safe before anything reads it (the loaders'
   captions, the recommender's caption): zero-width and control characters removed, lone
   surrogates replaced and counted, whitespace collapsed, blank -> None.
@@ -349,6 +350,21 @@ def singular(word: str) -> str | None:
     """
     s = _inflect_engine().singular_noun(word) if word else False
     return s if s and s != word else None
+
+
+def singular_guesses(word: str) -> list[str]:
+    """The singulars `word` may stand for, likelier first: `singular(word)`, then for an `-es`
+    word the word without its final s (`hoodies` -> `hoodie`, where inflect says `hoody`).
+    Callers keep the first that is a known word.
+
+    Example:
+        >>> singular_guesses("hoodies"), singular_guesses("men"), singular_guesses("grass")
+        (['hoody', 'hoodie'], ['man'], [])
+    """
+    out = [s for s in (singular(word),) if s]
+    if word.endswith("es"):
+        out.append(word[:-1])
+    return out
 
 
 def remove_stopwords(tokens: Iterable[str], stopwords: Iterable[str] | None = None) -> list[str]:

@@ -6,7 +6,7 @@ image (beam candidates, or several reference captions) keywords are ranked by ho
 use them, then by first appearance.
 
 Optionally the keywords are matched to a hashtag vocabulary (`vocab`): a keyword is kept when it
-is a known tag, or when its singular (`hashtag_kit.text.singular`: `dogs` -> `dog`, `men` ->
+is a known tag, or when its singular (`hashtag_kit.text.singular_guesses`: `dogs` -> `dog`, `men` ->
 `man`) is; the others are dropped. Without a vocabulary every keyword is a hashtag, as in the
 paper.
 
@@ -28,7 +28,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from hashtag_kit.data.posts import Post
 from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
-from hashtag_kit.text import normalise_hashtag, remove_stopwords, singular, tokenize
+from hashtag_kit.text import normalise_hashtag, remove_stopwords, singular_guesses, tokenize
 
 #: words a caption generator writes that carry no content as tags (beyond the stopword list)
 CAPTION_FILLER = frozenset({"<unk>", "image", "picture", "photo", "view", "shot", "scene"})
@@ -51,8 +51,7 @@ def match_vocab(keyword: str, vocab: Collection[str]) -> str | None:
     """The vocabulary tag a keyword stands for: itself, or its singular, else None."""
     if keyword in vocab:
         return keyword
-    s = singular(keyword)
-    return s if s is not None and s in vocab else None
+    return next((s for s in singular_guesses(keyword) if s in vocab), None)
 
 
 def captions_to_hashtags(

@@ -22,10 +22,10 @@ human captions agree on (`tags="held_out"`, the default):
 1. each caption other than `text` (captions #1-#4) gives its keywords:
    `hashtag_kit.baselines.caption_hashtags.caption_keywords` (lower-case tokens minus stopwords, caption
    filler, numbers and one-letter tokens; normalised as hashtags);
-2. plurals become singular (`tag_singulars`): `hashtag_kit.text.singular` (inflect's English
+2. plurals become singular (`tag_singulars`): `hashtag_kit.text.singular_guesses` (inflect's English
    nouns: `dogs` -> `dog`, `puppies` -> `puppy`, `benches` -> `bench`, and the irregular
    `men` -> `man`, `children` -> `child`, `feet` -> `foot`; `grass`, `dress` are left alone),
-   with `-es` -> `-e` as a fallback (`hoodies` -> `hoodie`); a word becomes its singular
+   with `-es` -> `-e` as a second guess (`hoodies` -> `hoodie`); a word becomes its singular
    only when that singular is itself a keyword somewhere in the token file (so `bus`,
    `tennis`, `jeans` stay as they are), and words whose plural names another thing
    (`KEEP_PLURAL`: `shorts`, `glasses`, `woods`, `people`, ...) are never changed. The mapping
@@ -66,7 +66,7 @@ from hashtag_kit.data.images import ImageError, resolve_image_path
 from hashtag_kit.data.loaders import iter_lines, require_dir, require_file
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
-from hashtag_kit.text import clean_str, singular
+from hashtag_kit.text import clean_str, singular_guesses
 
 GET_IT = (
     "Flickr8k (Hodosh et al. 2013) is distributed by its authors on request "
@@ -105,15 +105,6 @@ KEEP_PLURAL = frozenset(
 DATASHEET_MIN_FREQS = (3, 5, 10)
 
 
-def _singular_candidates(word: str) -> list[str]:
-    """`hashtag_kit.text.singular`'s answer, then the `-es` -> `-e` fallback (`hoodies` ->
-    `hoodie`, where inflect says `hoody`)."""
-    out = [s for s in (singular(word),) if s]
-    if word.endswith("es"):
-        out.append(word[:-1])
-    return out
-
-
 def tag_singulars(words: Iterable[str]) -> dict[str, str]:
     """{plural: singular} for the words of a corpus whose singular is also one of its words.
 
@@ -126,7 +117,7 @@ def tag_singulars(words: Iterable[str]) -> dict[str, str]:
     for w in vocab:
         if w in KEEP_PLURAL:
             continue
-        s = next((c for c in _singular_candidates(w) if c != w and c in vocab), None)
+        s = next((c for c in singular_guesses(w) if c in vocab), None)
         if s is not None:
             out[w] = s
     return dict(sorted(out.items()))
