@@ -34,8 +34,10 @@ import numpy as np
 import tensorflow as tf
 
 from hashtag_kit.data.posts import Post
+from hashtag_kit.evaluation.captions import score_systems
 from hashtag_kit.features.cache import CachedFeatures
 from hashtag_kit.features.stream import MEMORY_BUDGET, choose_mode, epoch_seed, feature_dataset
+from hashtag_kit.models.caption_decoder import generate_captions
 from hashtag_kit.report import RunReport
 from hashtag_kit.training.checkpoints import training_key
 from hashtag_kit.training.fit import epochs_dataset, fit, get_strategy
@@ -423,6 +425,39 @@ def caption_loss() -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
 
 
+class DevBleu:
+    """BLEU-4 of a caption model's decoded captions for `data`'s images against their
+    references: the score Xu et al. (2015) early-stop on. Pass it as `train_caption_model(...,
+    monitor=DevBleu(val, tokenizer, beam_width=3))`: after each epoch the val images are decoded
+    (about 8 s for Flickr8k's 1,000 dev photos at beam 3 on 2 CPU cores) and scored with
+    `pycocoevalcap`'s BLEU (PTB-tokenised when Java is present); the best epoch is the one with
+    the highest BLEU-4, recorded in the history as "val_bleu4".
+
+    Args:
+        data: the images to decode and their references (e.g. the dev part).
+        tokenizer: the captions' `CaptionTokenizer`.
+        **decode: `generate_captions` keywords: `beam_width`, `max_length`, `length_penalty`.
+    """
+
+    name = "bleu4"
+
+    def __init__(self, data: CaptionData, tokenizer: CaptionTokenizer, **decode):
+        self.data, self.tokenizer, self.decode = data, tokenizer, decode
+        self._grids = None
+
+    def __call__(self, model: keras.Model) -> float:
+        if self._grids is None:  # read once (streamed data: from the cache), on first use
+            self._grids = self.data.image_grids()
+        texts, _ = generate_captions(model, self._grids, self.tokenizer, **self.decode)
+        captions = dict(zip(self.data.ids, texts, strict=True))
+        scores = score_systems(self.data.references, {"model": captions}, meteor=False)
+        return float(scores["model"]["bleu4"])
+
+    def get_config(self) -> dict:
+        """What the score depends on besides the model (part of a checkpoint's key)."""
+        return {"score": self.name, "images": len(self.data), **self.decode}
+
+
 def train_caption_model(
     model: keras.Model | Callable[[], keras.Model],
     train: CaptionData,
@@ -437,6 +472,7 @@ def train_caption_model(
     checkpoint_dir: str | Path | None = None,
     keep_checkpoint: bool = False,
     strategy=None,
+    monitor: DevBleu | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> dict:
@@ -452,7 +488,9 @@ def train_caption_model(
     it and resumes: it ends where an uninterrupted run would (same batches, same dropout
     draws, same optimizer state). The folder is removed when training finishes unless
     `keep_checkpoint`. Streamed data (`CaptionData.streamed`) is read from the feature cache
-    epoch by epoch (`streamed_caption_batches`), with the same resume.
+    epoch by epoch (`streamed_caption_batches`), with the same resume. With `monitor` (e.g.
+    `DevBleu(val, tokenizer, beam_width=3)`), the epoch kept, early stopping and `lr_decay`
+    follow that score (dev BLEU-4, as Xu et al. 2015) instead of the val loss.
 
     `model` is a model or a function building one; under a `strategy` other than "none"
     ("mirrored", "multi_worker" or a tf.distribute.Strategy) pass the function: it is called
@@ -474,6 +512,8 @@ def train_caption_model(
         "lr_decay": lr_decay,
         "val": None if val is None else len(val.pair_tokens),
     }
+    if monitor is not None:  # (a key of its own: older checkpoints stay resumable)
+        settings["monitor"] = monitor.get_config()
     # the images: their grids' 1st regions, or the streamed grids' content keys
     images = train.features.keys_of(train.ids) if train.streamed else train.grid[:, :1]
     data = (train.ids, train.pair_tokens, train.pair_image, images)
@@ -500,6 +540,7 @@ def train_caption_model(
         keep_checkpoint=keep_checkpoint,
         key=key,
         strategy=strategy,
+        monitor=monitor,
         callbacks=callbacks,
         verbose=verbose,
     )

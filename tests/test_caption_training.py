@@ -9,6 +9,7 @@ import pytest
 from hashtag_kit.captioning import (
     CaptionBatches,
     CaptionTokenizer,
+    DevBleu,
     build_caption_data,
     split_posts,
     train_caption_model,
@@ -55,6 +56,16 @@ class _Interrupt(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.at:
             raise KeyboardInterrupt
+
+
+def _interrupted_and_resumed(kind, tok, train, val, ckpt, at, **kw) -> dict:
+    """Train with a kill at the start of epoch `at`, then again from the checkpoint."""
+    with pytest.raises(KeyboardInterrupt):
+        train_caption_model(
+            _model(kind, tok.vocab_size), train, val, checkpoint_dir=ckpt,
+            callbacks=[_Interrupt(at=at)], **kw,
+        )  # fmt: skip
+    return train_caption_model(_model(kind, tok.vocab_size), train, val, checkpoint_dir=ckpt, **kw)
 
 
 def test_batches_of_an_epoch_depend_only_on_seed_and_epoch():
@@ -128,15 +139,59 @@ def test_lr_decay_returns_to_the_best_epoch_with_smaller_steps_and_resumes_exact
     assert worse >= 1, val_loss  # the setting gives the decay something to do
     lr = float(keras.ops.convert_to_numpy(whole["model"].optimizer.learning_rate))
     assert lr == pytest.approx(0.3 * 0.5**worse)
-    ckpt = tmp_path / "ckpt"
-    with pytest.raises(KeyboardInterrupt):
-        train_caption_model(
-            _model("merge", tok.vocab_size), train, val, checkpoint_dir=ckpt,
-            callbacks=[_Interrupt(at=3)], **kw,
-        )  # fmt: skip
-    resumed = train_caption_model(
-        _model("merge", tok.vocab_size), train, val, checkpoint_dir=ckpt, **kw
-    )
+    resumed = _interrupted_and_resumed("merge", tok, train, val, tmp_path / "ckpt", 3, **kw)
     assert resumed["history"]["val_loss"] == pytest.approx(val_loss, rel=1e-5)
     for a, b in zip(resumed["model"].get_weights(), whole["model"].get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_dev_bleu_monitor_keeps_the_best_bleu_epoch_and_resumes_exactly(tmp_path):
+    """`monitor=DevBleu(...)` (Xu et al.'s early stopping on BLEU): the history gets the dev
+    BLEU-4 of every epoch, the model ends with the weights of the best one (decoding it again
+    gives that score), and an interrupted training ends the same."""
+    tok, train, val = _data()
+    monitor = DevBleu(val, tok, beam_width=1, max_length=8)
+    kw = dict(epochs=5, batch_size=16, learning_rate=0.3, seed=0, monitor=monitor)  # big steps
+    whole = train_caption_model(_model("merge", tok.vocab_size), train, val, **kw)
+    bleu = whole["history"]["val_bleu4"]
+    assert len(bleu) == 5 and all(0.0 <= b <= 1.0 for b in bleu)
+    assert len(set(bleu)) > 1, bleu  # the epochs differ, so the choice is tested
+    last_best = max(i for i, b in enumerate(bleu) if b == max(bleu))
+    assert whole["best_epoch"] == last_best
+    assert monitor(whole["model"]) == pytest.approx(max(bleu))  # the best epoch's weights
+    resumed = _interrupted_and_resumed("merge", tok, train, val, tmp_path / "ckpt", 3, **kw)
+    assert resumed["resumed_from_epoch"] == 3
+    assert resumed["history"]["val_bleu4"] == pytest.approx(bleu, abs=1e-9)
+    assert resumed["best_epoch"] == whole["best_epoch"]
+    for a, b in zip(resumed["model"].get_weights(), whole["model"].get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+class _Scripted:
+    """A monitor giving set scores epoch by epoch and keeping the weights it was shown."""
+
+    name = "scripted"
+
+    def __init__(self, scores):
+        self.scores, self.seen = list(scores), []
+
+    def __call__(self, model):
+        self.seen.append([np.array(w) for w in model.get_weights()])
+        return self.scores[len(self.seen) - 1]
+
+    def get_config(self):
+        return {"scores": self.scores}
+
+
+def test_the_monitor_not_the_val_loss_decides_the_epoch_kept_and_early_stopping():
+    tok, train, val = _data()
+    monitor = _Scripted([0.1, 0.5, 0.2, 0.3, 0.9, 0.9])  # best at epoch 1, then 2 worse
+    out = train_caption_model(
+        _model("merge", tok.vocab_size), train, val, epochs=6, batch_size=16,
+        learning_rate=1e-2, seed=0, patience=2, monitor=monitor,
+    )  # fmt: skip
+    assert out["history"]["val_scripted"] == [0.1, 0.5, 0.2, 0.3]  # stopped after 2 worse
+    assert out["epochs_run"] == 4 and out["best_epoch"] == 1
+    assert np.argmin(out["history"]["val_loss"]) != 1  # the loss alone would keep another
+    for a, b in zip(out["model"].get_weights(), monitor.seen[1], strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -158,6 +158,25 @@ def test_training_curves_integer_epochs_and_one_colour_per_model():
     assert a_lines[0].get_color() == a_lines[1].get_color()
 
 
+def test_training_curves_draw_a_score_against_its_own_axis():
+    hist = {
+        "sat": {
+            "loss": [4.3, 3.5, 3.2],
+            "val_loss": [3.1, 2.9, 2.8],
+            "val_bleu4": [0.15, 0.18, 0.17],
+        }
+    }
+    fig = plot_training_curves(hist)
+    loss_ax, score_ax = fig.axes  # the score's axis shares the epochs
+    assert [ln.get_label() for ln in loss_ax.get_lines()] == ["loss", "val_loss"]
+    (score,) = score_ax.get_lines()
+    assert score.get_label() == "val_bleu4" and score.get_linestyle() == ":"
+    assert list(score.get_ydata()) == [0.15, 0.18, 0.17]
+    assert loss_ax.get_ylim()[0] > 2.0 and score_ax.get_ylim()[1] < 1.0  # not squashed together
+    legend = [t.get_text() for t in loss_ax.get_legend().get_texts()]
+    assert legend == ["loss", "val_loss", "val_bleu4"]  # one key names all three
+
+
 def test_dataset_overview_bins_centred_on_integers_with_labelled_axes():
     fig = plot_dataset_overview(
         [50, 20, 5, 1], [1, 2, 2, 3, 3, 3], [4, 5, 5, 6, 9, 12], {"image+text": 5, "text only": 1}

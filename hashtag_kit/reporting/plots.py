@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
@@ -291,7 +292,8 @@ def plot_training_curves(
     ylabel: str | None = None,
 ) -> Figure:
     """Loss curves against the epoch (1, 2, ...; integer ticks): solid = training, dashed =
-    validation; a series and its `val_` twin share a colour.
+    validation; a series and its `val_` twin share a colour. A series whose name does not end in
+    "loss" is a score (e.g. "val_bleu4", `captioning.DevBleu`): dotted, against a right-hand axis.
 
     Args:
         histories: model name -> Keras-style history dict ({"loss": [...], "val_loss": [...],
@@ -317,6 +319,7 @@ def plot_training_curves(
         axes[0].set_axis_on()
         axes[0].text(0.5, 0.5, "no training history recorded", ha="center", va="center")
     colours: dict[tuple, int] = {}
+    scores: dict[int, Axes] = {}  # panel -> its right-hand axis for scores (not losses)
     for i, (name, hist) in enumerate(items):
         ax = axes[0 if one_panel else i]
         for series, values in hist.items():
@@ -328,6 +331,19 @@ def plot_training_curves(
             if one_panel:
                 kind = ("val" if series != base else "train") if base == "loss" else series
                 label = f"{name} {kind}"
+            if not series.endswith("loss"):  # a score (e.g. val_bleu4) has its own scale
+                if id(ax) not in scores:
+                    scores[id(ax)] = ax.twinx()
+                    scores[id(ax)].set_ylabel("score (dotted)", fontsize=8)
+                scores[id(ax)].plot(
+                    range(1, len(values) + 1),
+                    [float(v) for v in values],
+                    ":",
+                    color=series_style(colour)[0],
+                    marker="x",
+                    label=label,
+                )
+                continue
             ax.plot(
                 range(1, len(values) + 1),
                 [float(v) for v in values],
@@ -345,7 +361,9 @@ def plot_training_curves(
             ax.set_ylabel(ylabel)
         if items:
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
+            twin = scores.get(id(ax))
+            lines = ax.get_lines() + (twin.get_lines() if twin else [])
+            ax.legend(handles=lines, fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10 if one_panel else None)
     return fig

@@ -1,7 +1,7 @@
 """The one training loop of the kit: every trainer (encoder-decoder, captioners, attention and
 co-attention classifiers, CNN-RNN, the tweet evaluation) fits through `fit`: one Keras `fit`
 over all epochs with a step timer, restore-best / early stopping / learning-rate decay on the
-val loss, a checkpoint after every epoch with an exact resume, and the distribution strategy.
+val loss (or on a score such as dev BLEU-4: `monitor`), a checkpoint after every epoch with an exact resume, and the distribution strategy.
 
 Example:
     >>> result = fit(model, (x, y), (vx, vy), epochs=5, batch_size=32)  # doctest: +SKIP
@@ -105,6 +105,11 @@ class TrainResult:
         return len(self.history["loss"])
 
 
+def monitor_key(monitor) -> str:
+    """The history key of a `fit(monitor=...)` score: "val_" + its `name` ("val_score" if none)."""
+    return "val_" + getattr(monitor, "name", "score")
+
+
 def _stopped(patience: int | None, best_epoch: int | None, epoch: int) -> bool:
     return patience is not None and best_epoch is not None and epoch - best_epoch > patience
 
@@ -112,11 +117,11 @@ def _stopped(patience: int | None, best_epoch: int | None, epoch: int) -> bool:
 class _EpochEnd(keras.callbacks.Callback):
     """After each epoch: history, best weights, learning-rate decay, checkpoint, early stop."""
 
-    def __init__(self, history, best, restore_best, patience, lr_decay, folder, key):
+    def __init__(self, history, best, restore_best, patience, lr_decay, folder, key, monitor):
         super().__init__()
         self.history, (self.best_epoch, self.best_weights) = history, best
         self.restore_best, self.patience, self.lr_decay = restore_best, patience, lr_decay
-        self.folder, self.key = folder, key
+        self.folder, self.key, self.monitor = folder, key, monitor
         self.writer = CheckpointWriter() if folder is not None else None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -124,9 +129,15 @@ class _EpochEnd(keras.callbacks.Callback):
         history["loss"].append(float(logs["loss"]))
         if "val_loss" in logs:
             history["val_loss"].append(float(logs["val_loss"]))
-            if self.restore_best and history["val_loss"][-1] <= min(history["val_loss"]):
-                self.best_epoch = epoch
-                self.best_weights = [np.array(w) for w in model.get_weights()]
+        if self.monitor is not None:  # a score to maximise decides the best epoch
+            scores = history.setdefault(monitor_key(self.monitor), [])
+            scores.append(float(self.monitor(model)))
+            best = scores[-1] >= max(scores)
+        else:  # else the val loss, when there is one
+            best = "val_loss" in logs and history["val_loss"][-1] <= min(history["val_loss"])
+        if self.restore_best and best:
+            self.best_epoch = epoch
+            self.best_weights = [np.array(w) for w in model.get_weights()]
         if self.lr_decay and self.best_epoch is not None and self.best_epoch != epoch:
             model.set_weights(self.best_weights)  # back to the best epoch, with smaller steps
             model.optimizer.learning_rate.assign(model.optimizer.learning_rate * self.lr_decay)
@@ -204,6 +215,7 @@ def fit(
     keep_checkpoint: bool = True,
     key: dict | None = None,
     strategy=None,
+    monitor: Callable[[keras.Model], float] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> TrainResult:
@@ -219,8 +231,10 @@ def fit(
         val: validation data as Keras takes it ((x, y) arrays or a dataset), or None.
         epochs: the total number of epochs (a resumed training runs the remaining ones).
         batch_size: for array `data` and `val`.
-        restore_best: end with the weights of the epoch with the lowest val loss (with `val`).
-        patience: stop after this many epochs without a better val loss (None: never).
+        restore_best: end with the weights of the epoch with the lowest val loss (with `val`),
+            or the best `monitor` score.
+        patience: stop after this many epochs without a better val loss or `monitor` score
+            (None: never).
         lr_decay: after an epoch that is not the best, go back to the best weights with the
             learning rate multiplied by this (None: off).
         checkpoint_dir: the folder of this training's checkpoints (`checkpoints.py`; None:
@@ -235,11 +249,17 @@ def fit(
         strategy: "none", "mirrored", "multi_worker" or a `tf.distribute.Strategy`
             (`get_strategy`). The global batch is `batch_size` (each of N replicas takes
             1/N of it); a multi-worker dataset is sharded per worker (`shard_by_data`).
+        monitor: a score to maximise, computed on the model after each epoch (e.g.
+            `captioning.DevBleu`: dev BLEU-4, on which Xu et al. 2015 early-stop); its values go
+            to the history as "val_<monitor.name>", and restore-best, `patience` and `lr_decay`
+            follow it instead of the val loss (None: the val loss decides).
         callbacks: extra Keras callbacks; verbose: Keras fit verbosity.
     """
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     key = key if key is not None else {}
     history: dict = {"loss": [], "val_loss": []}
+    if monitor is not None:
+        history[monitor_key(monitor)] = []
     start, best, notes = 0, (None, None), []
     strategy = get_strategy(strategy)
     if isinstance(model, keras.Model) and model.distribute_strategy is not strategy:
@@ -259,7 +279,9 @@ def fit(
         multi_worker.patch_keras()  # for a strategy made outside `get_strategy`
         multi_worker.check_same_start(strategy, start)
     timer = StepTimer()
-    end = _EpochEnd(history, best, restore_best, patience, lr_decay, folder if chief else None, key)
+    end = _EpochEnd(
+        history, best, restore_best, patience, lr_decay, folder if chief else None, key, monitor
+    )
     if start < epochs and not _stopped(patience, best[0], start):
         (x, y), steps = data if not callable(data) else (None, None), None
         if callable(data):  # epoch -> its batches (a sequence or a dataset)
