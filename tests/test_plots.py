@@ -175,6 +175,9 @@ def test_training_curves_draw_a_score_against_its_own_axis():
     assert loss_ax.get_ylim()[0] > 2.0 and score_ax.get_ylim()[1] < 1.0  # not squashed together
     legend = [t.get_text() for t in loss_ax.get_legend().get_texts()]
     assert legend == ["loss", "val_loss", "val_bleu4"]  # one key names all three
+    one = plot_training_curves({**hist, "merge": {"loss": [3.0, 2.5]}}, one_panel=True)
+    colour = {ln.get_label(): ln.get_color() for ax in one.axes for ln in ax.get_lines()}
+    assert colour["sat train"] == colour["sat val_bleu4"] != colour["merge train"]  # by model
 
 
 def test_dataset_overview_bins_centred_on_integers_with_labelled_axes():

@@ -326,7 +326,8 @@ def plot_training_curves(
             if not values or not isinstance(values, (list, tuple)):
                 continue
             base = series.removeprefix("val_")
-            colour = colours.setdefault((name if one_panel else i, base), len(colours))
+            # one colour per model in one panel; per series (and its val_ twin) in a panel each
+            colour = colours.setdefault((name,) if one_panel else (i, base), len(colours))
             label = series
             if one_panel:
                 kind = ("val" if series != base else "train") if base == "loss" else series
