@@ -1,7 +1,8 @@
 """The one training loop of the kit: every trainer (encoder-decoder, captioners, attention and
 co-attention classifiers, CNN-RNN, the tweet evaluation) fits through `fit`: one Keras `fit`
 over all epochs with a step timer, restore-best / early stopping / learning-rate decay on the
-val loss (or on a score such as dev BLEU-4: `monitor`), a checkpoint after every epoch with an exact resume, and the distribution strategy.
+val loss (or on a score such as dev BLEU-4: `monitor`), a checkpoint after every epoch with an
+exact resume, and the distribution strategy.
 
 Example:
     >>> result = fit(model, (x, y), (vx, vy), epochs=5, batch_size=32)  # doctest: +SKIP
@@ -105,11 +106,6 @@ class TrainResult:
         return len(self.history["loss"])
 
 
-def monitor_key(monitor) -> str:
-    """The history key of a `fit(monitor=...)` score: "val_" + its `name` ("val_score" if none)."""
-    return "val_" + getattr(monitor, "name", "score")
-
-
 def _stopped(patience: int | None, best_epoch: int | None, epoch: int) -> bool:
     return patience is not None and best_epoch is not None and epoch - best_epoch > patience
 
@@ -130,7 +126,8 @@ class _EpochEnd(keras.callbacks.Callback):
         if "val_loss" in logs:
             history["val_loss"].append(float(logs["val_loss"]))
         if self.monitor is not None:  # a score to maximise decides the best epoch
-            scores = history.setdefault(monitor_key(self.monitor), [])
+            name = "val_" + getattr(self.monitor, "name", "score")  # e.g. val_bleu4
+            scores = history.setdefault(name, [])
             scores.append(float(self.monitor(model)))
             best = scores[-1] >= max(scores)
         else:  # else the val loss, when there is one
@@ -257,9 +254,7 @@ def fit(
     """
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     key = key if key is not None else {}
-    history: dict = {"loss": [], "val_loss": []}
-    if monitor is not None:
-        history[monitor_key(monitor)] = []
+    history: dict = {"loss": [], "val_loss": []}  # (+ the monitor's scores, after an epoch)
     start, best, notes = 0, (None, None), []
     strategy = get_strategy(strategy)
     if isinstance(model, keras.Model) and model.distribute_strategy is not strategy:
