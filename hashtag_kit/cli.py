@@ -240,7 +240,11 @@ def features(argv: list[str]) -> int:
     )
     ap.add_argument("run_dir", help="run directory, e.g. outputs/default")
     ap.add_argument("--kind", choices=[*KINDS, "both"], default="both")
-    ap.add_argument("--image-encoder", default="auto", help="auto|inception_v3|efficientnet_lite0")
+    ap.add_argument(
+        "--image-encoder",
+        default="auto",
+        help="auto|inception_v3|efficientnet_lite0|efficientnet_lite0_448",
+    )
     ap.add_argument("--text-encoder", default="auto", help="auto|use_v4|use_multilingual_v3")
     ap.add_argument("--image-weights", help="an InceptionV3 weight file (.h5) to load by path")
     ap.add_argument("--use-v4", help="a USE v4 SavedModel folder or TF Hub handle")

@@ -146,6 +146,12 @@ def _check_same_encoder(kind: str, want: dict, encoder) -> None:
             f"{want['digest']}, but the {kind} encoder available here has digest {got_digest}: "
             "recommendations would be meaningless; install the same weights or re-run the run"
         )
+    got_size = getattr(encoder, "input_size", None)
+    if want.get("input_size") and got_size and int(want["input_size"]) != int(got_size):
+        raise EncoderMismatchError(
+            f"the run's {kind} features came from {want.get('name')} at a {want['input_size']} "
+            f"px input, but the {kind} encoder given takes {got_size} px ({encoder.name})"
+        )
     got_dim = getattr(encoder, "dim", None)
     if want.get("dim") and got_dim and int(want["dim"]) != int(got_dim):
         raise EncoderMismatchError(

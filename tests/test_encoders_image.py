@@ -28,6 +28,7 @@ from hashtag_kit.encoders.image import (
 )
 from hashtag_kit.encoders.torch_weights import UnsafeWeightsError, load_state_dict
 from hashtag_kit.files import file_digest
+from hashtag_kit.recommender import EncoderMismatchError, _check_same_encoder
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
@@ -121,6 +122,27 @@ def test_real_cat_photo_ranks_a_cat_first():
     assert info["name"] == "efficientnet_lite0" and info["dim"] == 1280
     assert info["grid_shape"] == [7, 7, 1280] and len(info["digest"]) == 64
     assert enc.model.count_params() == 4_694_024 - 1_281_000  # backbone without the classifier
+
+
+def test_lite0_at_448_is_the_same_network_on_a_finer_grid():
+    small, big = (
+        get_image_encoder("efficientnet_lite0"),
+        get_image_encoder("efficientnet_lite0_448"),
+    )
+    info = big.info()
+    assert info["name"] == "efficientnet_lite0_448" and info["input_size"] == 448
+    assert info["grid_shape"] == [14, 14, 1280] and info["dim"] == 1280
+    # the same weights, but features of another input size are never mistaken for its own
+    assert info["digest"] == small.info()["digest"] and big.id != small.id
+    assert big.model.count_params() == small.model.count_params()
+    pooled, grid = big.encode(np.stack([big.prepare(skimage.data.chelsea())]))
+    assert pooled.shape == (1, 1280) and grid.shape == (1, 196, 1280)
+    labels = top_labels([skimage.data.chelsea()], k=1, encoder=big)[0]
+    assert image_mod.imagenet_label_names().index(labels[0][0]) in CAT_CLASSES, labels
+    # a run made at one size refuses the encoder of the other (same weight digest)
+    with pytest.raises(EncoderMismatchError, match="448 px input.*224 px"):
+        _check_same_encoder("image", info, small)
+    _check_same_encoder("image", info, big)
 
 
 def test_port_architecture_facts():

