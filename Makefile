@@ -45,10 +45,12 @@ reproduce: setup
 	$(PY) -m hashtag_kit reproduce --run $(RUN) --mode $(RUN_MODE)
 
 # Flickr8k (real photos, official split; see docs/results.md "Real photos: Flickr8k"). FLICKR8K_DIR holds
-# Flickr8k.token.txt, the split lists and Flicker8k_Dataset/.
+# Flickr8k.token.txt, the split lists and Flicker8k_Dataset/. REPRODUCE_ARGS adds reproduce options,
+# e.g. "--run flickr8k-448 -p 01:IMAGE_ENCODER=efficientnet_lite0_448" (a 14x14 grid for the captioner).
 FLICKR8K_DIR ?= $(HASHTAG_KIT_DATA)/flickr8k
+REPRODUCE_ARGS ?=
 reproduce-flickr8k: setup
-	$(PY) -m hashtag_kit reproduce --run flickr8k --mode $(RUN_MODE) --dataset flickr8k --data-dir $(FLICKR8K_DIR)
+	$(PY) -m hashtag_kit reproduce --run flickr8k --mode $(RUN_MODE) --dataset flickr8k --data-dir $(FLICKR8K_DIR) $(REPRODUCE_ARGS)
 
 # The suite runs on TEST_WORKERS pytest-xdist processes: the tests of one module, or of one
 # shared smoke run (tests/conftest.py), stay on one worker, so each fixture is built once.

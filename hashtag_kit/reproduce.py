@@ -59,7 +59,7 @@ DATASET_PRESETS: dict[str, dict[str, dict]] = {
             "BATCH_SIZE": 64,
         },
         "04_caption_decoder": {
-            "EPOCHS": 5,  # about 6 min an epoch for Show-Attend-Tell on 2 cores
+            "EPOCHS": 5,  # Show-Attend-Tell: 1.7 min an epoch on 2 cores (4.7 on a 14x14 grid)
             "PATIENCE": 2,
             "UNITS": 384,
             "EMBED_DIM": 256,
