@@ -46,7 +46,7 @@ reproduce: setup
 
 # Flickr8k (real photos, official split; see docs/results.md "Real photos: Flickr8k"). FLICKR8K_DIR holds
 # Flickr8k.token.txt, the split lists and Flicker8k_Dataset/. REPRODUCE_ARGS adds reproduce options,
-# e.g. "--run flickr8k-448 -p 01:IMAGE_ENCODER=efficientnet_lite0_448" (a 14x14 grid for the captioner).
+# e.g. "--run flickr8k-7x7 -p 01:IMAGE_ENCODER=efficientnet_lite0" (the 7x7 grid: extraction 4x cheaper).
 FLICKR8K_DIR ?= $(HASHTAG_KIT_DATA)/flickr8k
 REPRODUCE_ARGS ?=
 reproduce-flickr8k: setup
