@@ -111,6 +111,9 @@ def test_readme_section_is_generated_from_the_run(flickr8k_smoke_run):
     row = next(line for line in text.splitlines() if line.startswith("| show-attend-tell greedy"))
     assert f"{captions['show-attend-tell greedy']['bleu4']:.3f}" in row
     assert "| soft attention | Xu et al. 2015 |" in text and "dev list" in text
+    image = recorded["encoders"]["image"]  # the preset's encoder: a 14x14 grid
+    assert (image["name"], image["grid_shape"]) == ("efficientnet_lite0_448", [14, 14, 1280])
+    assert "the 14x14x1280 grid of `efficientnet_lite0_448`" in text
     decoding = (
         f"decoding: beam_width {extra['beam_width']}, length_penalty {extra['length_penalty']}"
     )

@@ -368,6 +368,15 @@ def _at(ranking: Mapping | None, metric: str, k: int):
     return None if ranking is None else ranking.get(metric, {}).get(str(k))
 
 
+def _grid_of(metrics: dict) -> str:
+    """The image grid a stage's models attended over, as its metrics.json names the encoder."""
+    image = (metrics.get("encoders") or {}).get("image") or {}
+    shape = image.get("grid_shape")
+    if not shape:
+        return "image grid features of the run's encoder"
+    return f"the {'x'.join(map(str, shape))} grid of `{image.get('name', '?')}`"
+
+
 def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool = False) -> str:
     """The "Real photos: Flickr8k" block for a Flickr8k run (`make reproduce-flickr8k`):
     caption metrics beside the published Flickr8k rows, hashtags from photos, and the image +
@@ -434,8 +443,8 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
     out += [
         *([] if compact else ["", heading]),  # compact: the README's section names it
         "",
-        f"Ours: image grid features of the run's encoder (Xu et al.: VGG-19 conv5, on the test "
-        f"split), pycocoevalcap scorers, 5 references per photo. Settings: {sizes_text}.",
+        f"Ours: {_grid_of(cap)} (Xu et al.: VGG-19 conv5's 14x14x512, on the test split), "
+        f"pycocoevalcap scorers, 5 references per photo. Settings: {sizes_text}.",
         "",
         markdown_table(pd.DataFrame(rows)),
     ]
