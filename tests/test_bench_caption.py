@@ -27,9 +27,10 @@ def _figures(out: str, loop: str) -> tuple[float, float, float, float]:
 
 
 def test_bench_caption_prints_both_loops_and_their_ratio(capsys):
-    assert bench_main(["caption", "--tiny"]) == 0
+    assert bench_main(["caption", "--tiny", "--regions", "9"]) == 0
     out = capsys.readouterr().out
     assert "== bench caption" in out and "data: 8 random captions" in out
+    assert "random float16 9x16 grids" in out  # --regions: e.g. 196 for a 14x14 grid
     kit = _figures(out, "kit train_caption_model")
     tutorial = _figures(out, "tutorial tf.function train_step")
     for per_s, ms, wall_per_s, first in (kit, tutorial):

@@ -1,8 +1,8 @@
 """Benchmark: caption training speed, the kit's loop against the TensorFlow tutorial's loop.
 
     python -m hashtag_kit bench caption [--data DIR] [--units 512] [--embed-dim 256]
-        [--attention-units 256] [--vocab 0] [--batch 64] [--length 20] [--steps 6]
-        [--epochs 2] [--tiny]
+        [--attention-units 256] [--vocab 0] [--regions 49] [--batch 64] [--length 20]
+        [--steps 6] [--epochs 2] [--tiny]
 
 Both loops train on the same data, in one run, and the output prints them side by side:
 
@@ -17,7 +17,8 @@ Both loops train on the same data, in one run, and the output prints them side b
   kit model's (both counts are printed); the vocabulary, batch size and caption length are the
   same.
 
-Data: `--steps` batches of random float16 7x7x1280 grids (EfficientNet-Lite0's grid) and random
+Data: `--steps` batches of random float16 grids of `--regions` x 1280 (49: EfficientNet-Lite0's
+7x7 grid; 196: `efficientnet_lite0_448`'s 14x14, the Flickr8k preset's) and random
 word ids with caption lengths drawn like Flickr8k's training captions (10.8 +- 3.7 words, cut
 at `--length` - 1). The vocabulary is `--vocab` words, or, with `--data DIR` (a folder with
 `Flickr8k.token.txt` and the split lists), the size of a `CaptionTokenizer` fitted with
@@ -357,18 +358,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--vocab", type=int, default=0, help=f"0 = from --data, else {DEFAULT_VOCAB}"
     )
+    parser.add_argument(
+        "--regions",
+        type=int,
+        default=None,
+        help=f"grid regions per image (default {REGIONS}; 196: the Flickr8k preset's 14x14)",
+    )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--length", type=int, default=20, help="caption length (max tokens)")
     parser.add_argument("--steps", type=int, default=6, help="batches per epoch")
     parser.add_argument("--epochs", type=int, default=2, help="timed (warm) epochs")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (tests)")
     args, _ = parser.parse_known_args(argv)
-    regions, channels = REGIONS, CHANNELS
+    regions, channels = args.regions or REGIONS, CHANNELS
     if args.tiny:
         args.units, args.embed_dim, args.attention_units = 16, 8, 8
         args.batch, args.length, args.steps, args.epochs = 4, 4, 2, 1
         args.vocab = args.vocab or (0 if args.data else 40)
-        regions, channels = 4, 16
+        regions, channels = args.regions or 4, 16
     word_counts, source = None, "built-in lengths (Flickr8k train: 10.8 +- 3.7 words)"
     vocab = args.vocab
     if args.data:
