@@ -27,6 +27,7 @@ _SHARED_RUNS = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     # `make test` runs the suite on pytest-xdist workers (`--dist loadgroup`): a test goes with
     # the session run it uses, else with its module (module fixtures are built once)
