@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -139,8 +139,8 @@ class CaptionData:
 
     Attributes:
         ids: post ids, one per image.
-        grid: (n_images, regions, channels) float16 image grid features, or None when they
-            are streamed from `features` (`streamed`).
+        grid: (n_images, regions, channels) float16 image grid features (float32 once
+            `pooled`), or None when they are streamed from `features` (`streamed`).
         references: {post id: [reference text, ...]} (raw, for scoring).
         images: {post id: image path or None} (for figures).
         pair_image: (n_pairs,) int row of `grid` (index in `ids`) for each (image, reference) pair.
@@ -176,7 +176,25 @@ class CaptionData:
         """(n_images, regions, channels) float16 grids, in `ids` order: `grid`, or for streamed
         data read from the cache now. For decoding an evaluated part (dev or test images, a
         small share of a run); training never calls it."""
-        return self.features.load(self.ids, grid=True).grid if self.streamed else self.grid
+        return self._grids(0, len(self.ids))
+
+    def pooled(self, chunk: int = 512) -> CaptionData:
+        """The same images and pairs with each grid averaged over its regions: `grid` (n_images,
+        1, channels) float32, in memory. For a model that reads only that mean
+        (`MergeCaptionModel`): its training then reads one vector an image instead of R
+        regions (Flickr8k's 14x14 grid: 196), and it computes the same function. Streamed
+        grids are read from the cache once, `chunk` images at a time."""
+        means = [
+            np.mean(np.asarray(self._grids(s, s + chunk), dtype="float32"), axis=1, keepdims=True)
+            for s in range(0, len(self.ids), chunk)
+        ]
+        grid = np.concatenate(means) if means else np.zeros((0, 1, self.grid_shape[1]), "float32")
+        return replace(self, grid=grid, features=None)
+
+    def _grids(self, start: int, stop: int) -> np.ndarray:
+        if self.streamed:
+            return self.features.load(self.ids[start:stop], grid=True).grid
+        return self.grid[start:stop]
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -20,7 +20,7 @@ from hashtag_kit.captioning import (
 )
 from hashtag_kit.data.posts import Post
 from hashtag_kit.features.cache import open_features
-from hashtag_kit.models.caption_decoder import ShowAttendTellDecoder
+from hashtag_kit.models.caption_decoder import MergeCaptionModel, ShowAttendTellDecoder
 
 N = 600  # three shards of grids (2x2 regions of 16 channels); every 50th post has no image
 WORDS = ("a red boat on the sea", "a green tree in the forest", "a white dog on snow")
@@ -82,6 +82,30 @@ def test_streamed_data_gives_the_in_memory_pairs_and_the_choice_is_logged(cached
     epoch1 = list(streamed_caption_batches(streamed, 32, seed=1, epoch=1).as_numpy_iterator())
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(epoch0, again, strict=True))
     assert not all(np.array_equal(a[1], b[1]) for a, b in zip(epoch0, epoch1, strict=True))
+
+
+def test_pooled_data_is_each_grid_mean_and_gives_the_merge_model_the_same_logits(cached):
+    """`CaptionData.pooled` (notebook 04 trains the merge model on it): every image's grid
+    averaged over its regions, in memory, from streamed and in-memory data alike, with the
+    same pairs; the merge model (which reads only that mean) computes the same logits from it
+    as from the whole grid, and from the whole grid at decoding (a saved model reads grids)."""
+    tok, img, train_posts, _ = cached
+    memory = build_caption_data(train_posts, img, tok, max_length=8)
+    streamed = build_caption_data(train_posts, img, tok, max_length=8, budget=1000)
+    means = memory.grid.astype("float32").mean(axis=1, keepdims=True)
+    for pooled in (memory.pooled(chunk=64), memory.pooled(), streamed.pooled(chunk=64)):
+        assert not pooled.streamed and pooled.grid.shape == (len(memory), 1, 16)
+        assert pooled.grid_shape == (1, 16) and pooled.ids == memory.ids
+        np.testing.assert_allclose(pooled.grid, means, rtol=1e-6)
+        np.testing.assert_array_equal(pooled.pair_tokens, memory.pair_tokens)
+        np.testing.assert_array_equal(pooled.pair_image, memory.pair_image)
+    assert streamed.streamed and memory.grid.shape[1] == 4  # the originals are left as they were
+    keras.utils.set_random_seed(0)
+    merge = MergeCaptionModel(tok.vocab_size, embed_dim=8, units=16)
+    (grid, tokens), _ = CaptionBatches(memory, 32, shuffle=False)[0]
+    (mean, same_tokens), _ = CaptionBatches(memory.pooled(), 32, shuffle=False)[0]
+    np.testing.assert_array_equal(tokens, same_tokens)
+    np.testing.assert_allclose(merge([mean, tokens]), merge([grid, tokens]), atol=1e-5)
 
 
 class _Interrupt(keras.callbacks.Callback):
