@@ -61,9 +61,6 @@ DATASET_PRESETS: dict[str, dict[str, dict]] = {
         "03_attention_baseline": {
             "SPLIT": "official",
             "HARRISON_DIR": "none",
-            # the 14x14 grids (3.5 GB float16) held in memory, over the 2 GB budget of "auto":
-            # its attention models train in 565 s instead of 719 s streamed (docs/results.md)
-            "INPUT_MODE": "memory",
             "EPOCHS": 8,
             "BATCH_SIZE": 64,
         },
