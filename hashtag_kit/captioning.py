@@ -173,9 +173,9 @@ class CaptionData:
         return self.features.grid_shape if self.streamed else tuple(self.grid.shape[1:])
 
     def image_grids(self) -> np.ndarray:
-        """(n_images, regions, channels) float16 grids, in `ids` order: `grid`, or for streamed
-        data read from the cache now. For decoding an evaluated part (dev or test images, a
-        small share of a run); training never calls it."""
+        """(n_images, regions, channels) grids (float16; float32 once `pooled`), in `ids`
+        order: `grid`, or for streamed data read from the cache now. For decoding an evaluated
+        part (dev or test images, a small share of a run); training never calls it."""
         return self._grids(0, len(self.ids))
 
     def pooled(self, chunk: int = 512) -> CaptionData:

@@ -88,7 +88,7 @@ def test_pooled_data_is_each_grid_mean_and_gives_the_merge_model_the_same_logits
     """`CaptionData.pooled` (notebook 04 trains the merge model on it): every image's grid
     averaged over its regions, in memory, from streamed and in-memory data alike, with the
     same pairs; the merge model (which reads only that mean) computes the same logits from it
-    as from the whole grid, and from the whole grid at decoding (a saved model reads grids)."""
+    as from the whole grid, so a model trained on it can be given grids (as saved models are)."""
     tok, img, train_posts, _ = cached
     memory = build_caption_data(train_posts, img, tok, max_length=8)
     streamed = build_caption_data(train_posts, img, tok, max_length=8, budget=1000)
