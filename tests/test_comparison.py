@@ -27,7 +27,15 @@ from hashtag_kit.reporting.comparison import (
 )
 from hashtag_kit.reporting.html import build_figures, compact, write_report
 from hashtag_kit.run import ATTENTION, CAPTION, ENCODER_DECODER, PREPROCESS, RunDir
-from tools.readme_results import END, SOURCES, START, markdown_table, markers, update_docs
+from tools.readme_results import (
+    END,
+    SOURCES,
+    START,
+    _merge_equal_rows,
+    markdown_table,
+    markers,
+    update_docs,
+)
 
 KRAUSE = "Krause et al. 2017 (Hierarchical paragraph captioning)"
 
@@ -358,6 +366,7 @@ def test_update_docs_replaces_only_the_blocks_whose_run_is_there(full_run, tmp_p
     done = update_docs(root)
     assert done["README.md results"] == done["docs/results.md results"] == "updated"
     assert done["README.md flickr8k"].startswith("kept (no ")
+    assert "README.md fusion" not in done  # the seed study (embedded data): docs/ only
     readme, docs = (root / "README.md").read_text(), (root / "docs" / "results.md").read_text()
     head, rest = readme.split(START)
     body, tail = rest.split(END)
@@ -385,6 +394,22 @@ def test_cells_and_markdown_formatting():
     assert format_cell(True) == "yes" and format_cell("weighted") == "weighted"
     df = pd.DataFrame({"model": ["a|b"], "source": ["Xu et al. 2015 (Show, Attend and Tell)"]})
     assert markdown_table(df).splitlines()[-1] == "| a\\|b | Xu et al. 2015 |"
+
+
+def test_compact_tables_fold_a_row_into_an_earlier_one_with_the_same_figures():
+    rows = [
+        {"model": "popularity", "notebook": "03", "F1@5": 0.18},
+        {"model": "user top tags", "notebook": "03", "F1@5": 0.18},
+        {"model": "kNN image", "notebook": "03", "F1@5": 0.3},
+        {"model": "captions->tags", "notebook": "04", "F1@5": 0.18},  # another notebook
+    ]
+    folded = _merge_equal_rows(rows)
+    assert [r["model"] for r in folded] == [
+        "popularity = user top tags",
+        "kNN image",
+        "captions->tags",
+    ]
+    assert rows[0]["model"] == "popularity"  # the input is left as it was
 
 
 def test_plot_inputs_cover_every_model_and_share_identical_histories(full_run):

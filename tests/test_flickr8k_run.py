@@ -125,6 +125,11 @@ def test_readme_section_is_generated_from_the_run(flickr8k_smoke_run):
     wall = next(line for line in compact.splitlines() if "measured wall time" in line)
     assert all(f"{stage[:2]} {seconds:.0f} s" in wall for stage, seconds in timings.items())
     assert "notebook 01's feature cache: image " in compact and " computed" in compact
+    # ... and the hashtag and fusion tables at K = 5 alone (the user's top tags fall back to
+    # popularity on Flickr8k, which has no users: one row names both)
+    assert "| model | notebook | Hit@5 | P@5 | R@5 | F1@5 |" in compact
+    assert "| popularity = user top tags | 03 |" in compact and "| kNN image | 03 |" in compact
+    assert "| model | F1@5 image + text | F1@5 text removed | F1@5 image removed |" in compact
 
 
 def test_web_demo_serves_the_flickr8k_model_on_a_real_photo(flickr8k_smoke_run):

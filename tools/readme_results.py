@@ -7,8 +7,9 @@
 A block is the text between `<!-- NAME:start -->` and `<!-- NAME:end -->`. Each NAME has one
 source under the outputs folder (`SOURCES`): `results` a `make reproduce` run (`default`),
 `flickr8k` a `make reproduce-flickr8k` run, `tweets` and `fusion` the metrics.json of `make
-evaluate-tweets` and `make evaluate-fusion`. README.md gets each study's compact table, and
-docs/results.md its full tables (from the comparison tables of `hashtag_kit.reporting.comparison`; the
+evaluate-tweets` and `make evaluate-fusion`. README.md gets the real-data studies' compact
+tables (and the default run's; the seed study, on the embedded data, only in docs/), and
+docs/results.md every block's full tables (from the comparison tables of `hashtag_kit.reporting.comparison`; the
 run's `05_comparison/report.html` has them all with protocol notes). A block whose source is
 absent is left as it is.
 
@@ -50,8 +51,11 @@ SOURCES = {
     "tweets": "tweets-eval/evaluate_tweets/metrics.json",
     "fusion": "fusion-study/evaluate_fusion/metrics.json",
 }
-#: the files holding the blocks, and whether each gets the compact version
-FILES = {"README.md": True, "docs/results.md": False}
+#: the files holding the blocks: whether each gets the compact versions, and which blocks
+FILES = {
+    "README.md": (True, ("results", "flickr8k", "tweets")),
+    "docs/results.md": (False, tuple(SOURCES)),
+}
 
 
 def markers(name: str) -> tuple[str, str]:
@@ -313,8 +317,8 @@ def render_markdown(
         keep = keep[~keep["model"].astype(str).str.startswith("(")]
         columns = ["model", "fusion", "personalisation", "modality"]
         columns += [c for c in design.columns if c.startswith(RANKING_PREFIXES)]
-        settings = _settings(env, rd)  # compact: the run, and its wall time
-        out += [settings[0], settings[-1], "", markdown_table(keep, columns)]
+        settings = _settings(env, rd)  # compact: the run, and its wall time, in one line
+        out += [f"{settings[0]}; {settings[-1][2:]}", "", markdown_table(keep, columns)]
         return "\n".join(out) + "\n"
     out += [
         *_settings(env, rd),
@@ -381,7 +385,8 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
     """The "Real photos: Flickr8k" block for a Flickr8k run (`make reproduce-flickr8k`):
     caption metrics beside the published Flickr8k rows, hashtags from photos, and the image +
     text fusions with the text removed, each table with its split, encoder and protocol said
-    once; `compact`: the split and the caption table."""
+    once; `compact`: the run's wall time, the split and each table at K alone, its protocol
+    said in one line."""
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     env = collect_environment(rd)
     meta = rd.meta()
@@ -408,8 +413,11 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
     out = [
         _generated(rd, compact, "More in the run's `05_comparison/report.html`"),
         "",
-        *([_wall_time(env)] if compact else _settings(env, rd)),
-        _cache_use(pre),
+        *(  # compact: the wall time and the cache's use in one line
+            [f"{_wall_time(env)}; {_cache_use(pre)[2:]}"]
+            if compact
+            else [*_settings(env, rd), _cache_use(pre)]
+        ),
         split_line,
         f"- tags (Flickr8k-tags, `hashtag_kit.data.flickr8k`): the content words that at least 2 "
         f"of captions #1-#4 use; a post's text is caption #0. {stats.get('n_hashtags', '?')} "
@@ -443,13 +451,12 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
     out += [
         *([] if compact else ["", heading]),  # compact: the README's section names it
         "",
-        f"Ours: {_grid_of(cap)} (Xu et al.: VGG-19 conv5's 14x14x512, on the test split), "
+        ("**Captions**. " if compact else "")
+        + f"Ours: {_grid_of(cap)} (Xu et al.: VGG-19 conv5's 14x14x512, on the test split), "
         f"pycocoevalcap scorers, 5 references per photo. Settings: {sizes_text}.",
         "",
         markdown_table(pd.DataFrame(rows)),
     ]
-    if compact:
-        return "\n".join(out) + "\n"
     # hashtags from photos
     rows = []
     for source, metrics in (("03", att), ("04", cap), ("02", ed)):
@@ -464,16 +471,28 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
                 {
                     "model": name,
                     "notebook": source,
-                    **{f"{lab}@{kk}": _at(r, m, kk) for m, lab in METRIC_LBL for kk in (1, k)},
+                    **{
+                        f"{lab}@{kk}": _at(r, m, kk)
+                        for m, lab in METRIC_LBL
+                        for kk in ((k,) if compact else (1, k))
+                    },
                 }
             )
-    out += [
-        "",
-        f"#### Hashtags from the photo alone (K = 1 and {k})",
-        "",
+    about = (
         "Direct image -> hashtag models (notebooks 02, 03), the Flickr8k hashtag paper's method "
         "(a generated caption, stopwords removed; notebook 04) and the same from human caption "
-        "#0 (a reference point), zero-shot ImageNet labels and popularity.",
+        "#0 (a reference point), zero-shot ImageNet labels and popularity."
+    )
+    if compact:  # a row whose every figure equals an earlier one's is named beside it
+        rows = _merge_equal_rows(rows)
+    title = "Hashtags from the photo alone"
+    out += [
+        "",
+        *(
+            [f"**{title}** (K = {k}). {about}"]
+            if compact
+            else [f"#### {title} (K = 1 and {k})", "", about]
+        ),
         "",
         markdown_table(pd.DataFrame(rows)),
     ]
@@ -492,13 +511,15 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
                 f"F1@{k} image removed": _at((extra.get("without_image") or {}).get(name), "f1", k),
             }
         )
-    out += [
-        "",
-        "#### A real image + text task: fusions, and each modality removed",
-        "",
+    title = "A real image + text task: fusions, and each modality removed"
+    about = (
         "Text = caption #0, tags from captions #1-#4 only (no model can copy its answer from its "
         "input). Notebook 02's encoder-decoder with each fusion; `text removed` / `image removed`"
-        " score the same trained model with that input missing at test time.",
+        " score the same trained model with that input missing at test time."
+    )
+    out += [
+        "",
+        *([f"**{title}**. {about}"] if compact else [f"#### {title}", "", about]),
         "",
         markdown_table(pd.DataFrame(rows)),
     ]
@@ -506,6 +527,26 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
 
 
 METRIC_LBL = (("hit_rate", "Hit"), ("precision", "P"), ("recall", "R"), ("f1", "F1"))
+
+
+def _merge_equal_rows(rows: list[dict]) -> list[dict]:
+    """Rows (dicts whose first two keys name the model and notebook) with the figures of an
+    earlier row's folded into it, named `first = second` (e.g. the user's top tags, which
+    fall back to popularity on a dataset without users).
+
+    Example:
+        >>> _merge_equal_rows([{"model": "a", "nb": "03", "F1": 0.1},
+        ...                    {"model": "b", "nb": "03", "F1": 0.1}])
+        [{'model': 'a = b', 'nb': '03', 'F1': 0.1}]
+    """
+    kept: dict[tuple, dict] = {}
+    for row in rows:
+        key = tuple(list(row.values())[1:])
+        if key in kept:
+            kept[key]["model"] += f" = {row['model']}"
+        else:
+            kept[key] = dict(row)
+    return list(kept.values())
 
 
 def render_block(name: str, source: Path, compact: bool, link_base: Path) -> str:
@@ -531,10 +572,10 @@ def update_docs(root: str | Path = REPO, outputs: str | Path | None = None) -> d
     root = Path(root)
     outputs = Path(outputs) if outputs is not None else root / "outputs"
     done = {}
-    for file, compact in FILES.items():
+    for file, (compact, names) in FILES.items():
         path = root / file
-        for name, rel in SOURCES.items():
-            source = outputs / rel
+        for name in names:
+            source = outputs / SOURCES[name]
             if not source.exists():
                 done[f"{file} {name}"] = f"kept (no {source})"
                 continue
