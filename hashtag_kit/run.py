@@ -105,10 +105,6 @@ class RunDir:
             p.mkdir(parents=True, exist_ok=True)
         return p
 
-    @property
-    def features_dir(self) -> Path:
-        return self.path / "features"
-
     # -- metadata ---------------------------------------------------------------------------
     @property
     def meta_path(self) -> Path:

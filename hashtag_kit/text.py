@@ -102,15 +102,6 @@ _NOT_TAG_CHAR_RE = re.compile(rf"[^{_TAG_CHARS}]")
 _ASCII_TAG_RE = re.compile(r"[a-z0-9_]+")
 
 
-def is_tag_char(c: str) -> bool:
-    """True for characters a hashtag may contain: letters, combining marks, digits, `_`."""
-    if c.isalnum() or c == "_" or c in ZERO_WIDTH:
-        return True
-    if "\ufe00" <= c <= "\ufe0f":  # variation selectors (emoji presentation) end a tag
-        return False
-    return unicodedata.category(c).startswith("M")
-
-
 @dataclass(frozen=True)
 class HashtagSpan:
     """Where a hashtag sits in a text: `text[start:end]` is the raw `#tag`.

@@ -196,10 +196,6 @@ class HashtagEncoderDecoder(keras.Model):
         self.built = True
 
     # -- forward --------------------------------------------------------------------------------
-    def initial_state(self, inputs: dict, training=None):
-        """The decoder's initial LSTM state [h0, c0], each (batch, units), from the post."""
-        return list(self._encode(inputs, training)[:2])
-
     def _encode(self, inputs: dict, training=None):
         """(h0, c0, copy) where copy (batch, V) is the history attention spread over tag ids
         (all zero without history), or None without personalisation."""
