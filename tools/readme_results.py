@@ -9,9 +9,9 @@ source under the outputs folder (`SOURCES`): `results` a `make reproduce` run (`
 `flickr8k` a `make reproduce-flickr8k` run, `tweets` and `fusion` the metrics.json of `make
 evaluate-tweets` and `make evaluate-fusion`. README.md gets the real-data studies' compact
 tables (and the default run's; the seed study, on the embedded data, only in docs/), and
-docs/results.md every block's full tables (from the comparison tables of `hashtag_kit.reporting.comparison`; the
-run's `05_comparison/report.html` has them all with protocol notes). A block whose source is
-absent is left as it is.
+docs/results.md every block's full tables (from the comparison tables of
+`hashtag_kit.reporting.comparison`; the run's `05_comparison/report.html` has them all with
+protocol notes). A block whose source is absent is left as it is.
 
 Repository tooling, not part of the installed package.
 """
@@ -318,7 +318,8 @@ def render_markdown(
         columns = ["model", "fusion", "personalisation", "modality"]
         columns += [c for c in design.columns if c.startswith(RANKING_PREFIXES)]
         settings = _settings(env, rd)  # compact: the run, and its wall time, in one line
-        out += [f"{settings[0]}; {settings[-1][2:]}", "", markdown_table(keep, columns)]
+        one_line = f"{settings[0]}; {settings[-1].removeprefix('- ')}"
+        out += [one_line, "", markdown_table(keep, columns)]
         return "\n".join(out) + "\n"
     out += [
         *_settings(env, rd),
@@ -414,7 +415,7 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
         _generated(rd, compact, "More in the run's `05_comparison/report.html`"),
         "",
         *(  # compact: the wall time and the cache's use in one line
-            [f"{_wall_time(env)}; {_cache_use(pre)[2:]}"]
+            [f"{_wall_time(env)}; {_cache_use(pre).removeprefix('- ')}"]
             if compact
             else [*_settings(env, rd), _cache_use(pre)]
         ),
@@ -445,18 +446,13 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
     ]
     if decoding:  # the beam's length penalty was chosen on dev (docs/results.md says so)
         sizes_text += "; decoding: " + ", ".join(decoding)
-    heading = (
-        "#### Captions: Show-Attend-Tell (soft attention) and the merge model beside Xu et al. 2015"
-    )
-    out += [
-        *([] if compact else ["", heading]),  # compact: the README's section names it
-        "",
-        ("**Captions**. " if compact else "")
-        + f"Ours: {_grid_of(cap)} (Xu et al.: VGG-19 conv5's 14x14x512, on the test split), "
+    out += _table(
+        "Captions: Show-Attend-Tell (soft attention) and the merge model beside Xu et al. 2015",
+        f"Ours: {_grid_of(cap)} (Xu et al.: VGG-19 conv5's 14x14x512, on the test split), "
         f"pycocoevalcap scorers, 5 references per photo. Settings: {sizes_text}.",
-        "",
-        markdown_table(pd.DataFrame(rows)),
-    ]
+        rows,
+        compact,
+    )
     # hashtags from photos
     rows = []
     for source, metrics in (("03", att), ("04", cap), ("02", ed)):
@@ -485,17 +481,8 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
     )
     if compact:  # a row whose every figure equals an earlier one's is named beside it
         rows = _merge_equal_rows(rows)
-    title = "Hashtags from the photo alone"
-    out += [
-        "",
-        *(
-            [f"**{title}** (K = {k}). {about}"]
-            if compact
-            else [f"#### {title} (K = 1 and {k})", "", about]
-        ),
-        "",
-        markdown_table(pd.DataFrame(rows)),
-    ]
+    ks = f"K = {k}" if compact else f"K = 1 and {k}"
+    out += _table(f"Hashtags from the photo alone ({ks})", about, rows, compact)
     # image + text
     extra = ed.get("extra") or {}
     rows = []
@@ -511,19 +498,22 @@ def render_real_photos(run_dir: str | Path | RunDir, k: int = 5, compact: bool =
                 f"F1@{k} image removed": _at((extra.get("without_image") or {}).get(name), "f1", k),
             }
         )
-    title = "A real image + text task: fusions, and each modality removed"
-    about = (
+    out += _table(
+        "A real image + text task: fusions, and each modality removed",
         "Text = caption #0, tags from captions #1-#4 only (no model can copy its answer from its "
         "input). Notebook 02's encoder-decoder with each fusion; `text removed` / `image removed`"
-        " score the same trained model with that input missing at test time."
+        " score the same trained model with that input missing at test time.",
+        rows,
+        compact,
     )
-    out += [
-        "",
-        *([f"**{title}**. {about}"] if compact else [f"#### {title}", "", about]),
-        "",
-        markdown_table(pd.DataFrame(rows)),
-    ]
     return "\n".join(out) + "\n"
+
+
+def _table(title: str, about: str, rows: list[dict], compact: bool) -> list[str]:
+    """One table of a block with its title and what it shows: a heading and a paragraph, or
+    when `compact` (the README) both in one bold-led line."""
+    lead = [f"**{title}**. {about}"] if compact else [f"#### {title}", "", about]
+    return ["", *lead, "", markdown_table(pd.DataFrame(rows))]
 
 
 METRIC_LBL = (("hit_rate", "Hit"), ("precision", "P"), ("recall", "R"), ("f1", "F1"))
