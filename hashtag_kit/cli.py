@@ -294,43 +294,6 @@ def features(argv: list[str]) -> int:
     return 0
 
 
-def reproduce(argv: list[str]) -> int:
-    # lazy: each command imports what it drives when it runs (a fast --help)
-    from hashtag_kit import reproduce as R
-
-    ap = parser("reproduce", R.__doc__)
-    ap.add_argument("--run", default="default", help="run name (outputs/<name>) or path")
-    ap.add_argument("--mode", choices=("smoke", "full"), default="full")
-    ap.add_argument(
-        "--only", nargs="*", help="stage prefixes to run, e.g. 01 02; 06 and 07 only this way"
-    )
-    ap.add_argument(
-        "--dataset",
-        default=None,
-        help=f"a real dataset with a preset ({', '.join(R.DATASET_PRESETS)}); default: embedded",
-    )
-    ap.add_argument("--data-dir", default=None, help="the dataset's folder (with --dataset)")
-    ap.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="[STAGE:]NAME=VALUE",
-        help="a notebook parameter, e.g. -p MAX_POSTS=900 (passed to every stage; a notebook "
-        "without it ignores it) or -p 04:EPOCHS=8 (only the stages whose name starts with 04); "
-        "the value is read as JSON when it parses, else as text",
-    )
-    args = ap.parse_args(argv)
-    try:
-        extra = R.parse_params(args.param)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return R.reproduce(
-        args.run, args.mode, args.only, extra, dataset=args.dataset, data_dir=args.data_dir
-    )
-
-
 def report(argv: list[str]) -> int:
     # lazy: each command imports what it drives when it runs (a fast --help)
     from hashtag_kit.reporting.html import collect_environment, write_report
@@ -373,101 +336,16 @@ def embedded(argv: list[str]) -> int:
     return 0
 
 
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from e
-
-
-def _names(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
-
-
 def evaluate(argv: list[str]) -> int:
     if argv[:1] == ["flickr8k"]:
         return evaluate_flickr8k(argv[1:])
-    # lazy: each command imports what it drives when it runs (a fast --help)
-    from hashtag_kit.evaluation import seed_study, tweets
-
-    ap = parser("evaluate", tweets.__doc__)
-    ap.add_argument(
-        "name",
-        choices=["tweets", "fusion", "flickr8k"],
-        help="which evaluation: tweets (TweetEval, real data; notebook 07), fusion (seed study "
-        "of notebook 02's fusions; notebook 06) or flickr8k (a finished Flickr8k run on a "
-        "split's photos; its own options: `evaluate flickr8k --help`)",
-    )
-    ap.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        help="real-data folder holding tweeteval/ (default $HASHTAG_KIT_DATA or ../shared/data)",
-    )
-    ap.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default outputs/tweets-eval or outputs/fusion-study)",
-    )
-    ap.add_argument(
-        "--limit",
-        type=int,
-        default=tweets.DEFAULT_LIMIT,
-        help="training tweets to use, val/test get limit // 4 (0 = all; default %(default)s)",
-    )
-    ap.add_argument(
-        "--min-tag-freq",
-        type=int,
-        default=tweets.DEFAULT_MIN_TAG_FREQ,
-        help="vocabulary: tags used this often in train (default %(default)s)",
-    )
-    ap.add_argument(
-        "--epochs", type=int, default=tweets.DEFAULT_EPOCHS, help="epochs (best on val loss kept)"
-    )
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("-k", type=int, default=5, help="the K of the printed Hit@K")
-    ap.add_argument(
-        "--run",
-        type=Path,
-        default=Path("outputs/default"),
-        help="fusion: run directory where notebooks 01 and 02 ran (default %(default)s)",
-    )
-    ap.add_argument(
-        "--seeds",
-        type=_ints,
-        default=list(seed_study.DEFAULT_SEEDS),
-        help="fusion: comma-separated seeds (default 0,1,2,3,4)",
-    )
-    ap.add_argument(
-        "--fusions",
-        type=_names,
-        default=list(seed_study.VARIANTS),
-        help="fusion: comma-separated fusions, and image-only for the reference model trained "
-        "on the image alone (default weighted,sum,concat,image-only)",
-    )
-    args = ap.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        if args.name == "fusion":
-            out = args.out if args.out is not None else Path("outputs/fusion-study")
-            print(seed_study.run_study(args.run, out, args.seeds, args.fusions))
-            return 0
-        out = args.out if args.out is not None else Path("outputs/tweets-eval")
-        print(
-            tweets.run_evaluation(
-                args.data, out, args.limit, args.epochs, args.min_tag_freq, args.seed, args.k
-            )
-        )
-    except (FileNotFoundError, ValueError) as e:
-        raise UserError(str(e)) from None
-    return 0
+    return _checkout_tool("tools.studies", "evaluate")(argv)  # tweets, fusion: notebooks 07, 06
 
 
 def evaluate_flickr8k(argv: list[str]) -> int:
     # lazy: each command imports what it drives when it runs (a fast --help)
     from hashtag_kit.evaluation import flickr8k as F
-    from hashtag_kit.reproduce import run_dir_for
+    from hashtag_kit.run import run_dir_for
 
     ap = parser("evaluate flickr8k", F.__doc__)
     ap.add_argument("--run", required=True, help="the finished run (outputs/<run> or a path)")
@@ -664,10 +542,20 @@ def serve(argv: list[str]) -> int:
     return 0
 
 
-def _module_main(module: str):
-    """A command whose options still live in its module (`module.main(argv)`)."""
+def _checkout_tool(module: str, command: str):
+    """A command whose code is the repository's tooling (`tools/`: the notebook runner, the
+    studies, the benchmarks), not the installed package: it runs from a checkout's root, where
+    `make` runs it, and imports `module` from there."""
 
     def run(argv: list[str]) -> int:
+        root = Path.cwd()
+        if not (root / "tools" / "__init__.py").is_file():
+            raise UserError(
+                f"`{command}` runs from the kit's checkout root (the notebooks and tools/ are "
+                f"not installed with the package); no tools/ in {root}"
+            )
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))
         return int(importlib.import_module(module).main(argv) or 0)
 
     return run
@@ -679,8 +567,8 @@ COMMANDS = {
     "features": (features, "extract and cache image/text features for a run"),
     "recommend": (recommend, "recommend hashtags for an image and/or caption"),
     "evaluate": (evaluate, "evaluations that write metrics.json (tweets, fusion, flickr8k)"),
-    "bench": (_module_main("hashtag_kit.bench"), "benchmarks that print their figures"),
-    "reproduce": (reproduce, "run notebooks 01 -> 05 with papermill"),
+    "bench": (_checkout_tool("tools.bench", "bench"), "benchmarks that print their figures"),
+    "reproduce": (_checkout_tool("tools.reproduce", "reproduce"), "run notebooks 01 -> 05"),
     "report": (report, "write a run's HTML report from its metrics.json files"),
     "serve": (serve, "a local web page and JSON API that recommend hashtags"),
     "embedded": (embedded, "generate (or reuse) the embedded default dataset"),

@@ -51,6 +51,13 @@ class RunFormatError(ValueError):
     """A run directory's run.json is unreadable or from an incompatible kit version."""
 
 
+def run_dir_for(run: str) -> Path:
+    """A run's folder: a bare name means `outputs/<name>` (in the working directory, a
+    checkout's root), anything with a slash is a path."""
+    p = Path(run)
+    return p if (len(p.parts) > 1 or p.is_absolute()) else Path("outputs") / run
+
+
 def write_json(path: str | Path, obj) -> Path:
     """Write JSON atomically (`hashtag_kit.files`: unique temp file, then rename), creating
     parent folders; numpy arrays, paths and sets are converted."""

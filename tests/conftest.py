@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# the repository's own tooling (`tools/`: README generator, datasheet writer) is not installed
+# the repository's own tooling (`tools/`: notebook runner, benchmarks, README generator) is not installed
 # with the package; tests import it as `tools.<module>` from the checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -71,7 +71,7 @@ _executed: dict = {}
 
 
 def _execute(stage: str, run_dir: Path, params: dict) -> Path:
-    from hashtag_kit.reproduce import execute
+    from tools.reproduce import execute
 
     key = (stage, str(run_dir), json.dumps(params, sort_keys=True))
     if key not in _executed:

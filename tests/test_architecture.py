@@ -138,13 +138,27 @@ def test_no_module_level_getattr():
 
 
 def test_argument_parsing_lives_in_the_command_line_module():
-    """Library modules take plain arguments; `cli.py` (and the benchmarks behind `bench`) parse."""
+    """Library modules take plain arguments; `cli.py` parses (the runner, the studies and the
+    benchmarks behind `reproduce`, `evaluate` and `bench` parse theirs in `tools/`)."""
     parsers = sorted(
         str(path.relative_to(PACKAGE))
         for path in PACKAGE.rglob("*.py")
         if "import argparse" in path.read_text(encoding="utf-8")
     )
-    assert parsers and all(p == "cli.py" or p.startswith("bench/") for p in parsers), parsers
+    assert parsers == ["cli.py"], parsers
+
+
+def test_the_package_does_not_import_the_repository_tooling():
+    """`tools/` (notebook runner, studies, benchmarks) is not installed: no package module
+    imports it; the command line reaches it only from a checkout (`cli._checkout_tool`)."""
+    offenders = [
+        name
+        for name, path in _modules().items()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        and any(m.split(".")[0] == "tools" for m in _imported(node, {}))
+    ]
+    assert offenders == []
 
 
 # -- imports at the top, unless deliberately lazy ---------------------------------------------

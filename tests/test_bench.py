@@ -3,6 +3,7 @@ pictures: tests/test_feature_cache.py; on real photos: here)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hashtag_kit.bench import main as bench_main
 from hashtag_kit.run import ENCODER_DECODER
+from tools.bench import main as bench_main
 
 NUMBER = r"(\d+(?:\.\d+)?)"
 
@@ -91,13 +92,15 @@ def test_benches_on_the_smoke_runs_cached_features(smoke_notebook, smoke_run_dir
     assert re.search(r"ratio recommend / floors: \d+\.\d+x", out)
 
 
-def test_bench_package_runs_as_a_module():
-    """`python -m hashtag_kit.bench features` (the issue's spelling) reaches the same command."""
+def test_bench_runs_from_the_checkout_through_the_command_line(tmp_path):
+    """`python -m hashtag_kit bench features` (issue 3's spelling; the code lives in `tools/`,
+    not installed) runs from the checkout's root, and elsewhere ends in one line."""
     repo = Path(__file__).resolve().parent.parent
 
-    def bench(*args):
-        cmd = [sys.executable, "-m", "hashtag_kit.bench", *args]
-        return subprocess.run(cmd, capture_output=True, text=True, cwd=repo, timeout=120)
+    def bench(*args, cwd=repo):
+        cmd = [sys.executable, "-m", "hashtag_kit", "bench", *args]
+        env = {**os.environ, "PYTHONPATH": str(repo)}
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
 
     out = bench("--help")
     assert out.returncode == 0, out.stderr
@@ -106,6 +109,9 @@ def test_bench_package_runs_as_a_module():
     ).replace(" ", "")
     bad = bench("nope")
     assert bad.returncode == 2 and "invalid choice: 'nope'" in bad.stderr
+    away = bench("features", cwd=tmp_path)
+    assert away.returncode == 2 and "runs from the kit's checkout root" in away.stderr
+    assert len(away.stderr.strip().splitlines()) == 1, away.stderr
     own = bench("features", "--help")  # a benchmark's own options, not the list again
     assert own.returncode == 0 and "--data-dir" in own.stdout, own.stderr
 

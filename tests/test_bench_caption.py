@@ -8,13 +8,13 @@ import re
 import numpy as np
 import pytest
 
-from hashtag_kit.bench import main as bench_main
-from hashtag_kit.bench.caption import (
+from hashtag_kit.vocabulary import END, N_SPECIAL, START
+from tools.bench import main as bench_main
+from tools.bench.caption import (
     matched_units,
     synthetic_caption_data,
     tutorial_params,
 )
-from hashtag_kit.vocabulary import END, N_SPECIAL, START
 
 NUMBER = r"(\d+(?:\.\d+)?)"
 

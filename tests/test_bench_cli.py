@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 import hashtag_kit
-from hashtag_kit.bench import main as bench_main
-from hashtag_kit.bench.cli import cold_env, pick_post
+from tools.bench import main as bench_main
+from tools.bench.cli import cold_env, pick_post
 
 TAGS = ["cat", "kitten", "dog", "beach", "sunset", "food", "coffee"]
 

@@ -9,7 +9,6 @@ import keras
 import numpy as np
 import pytest
 
-from hashtag_kit.bench import scale
 from hashtag_kit.captioning import (
     CaptionBatches,
     CaptionTokenizer,
@@ -21,6 +20,7 @@ from hashtag_kit.captioning import (
 from hashtag_kit.data.posts import Post
 from hashtag_kit.features.cache import open_features
 from hashtag_kit.models.caption_decoder import MergeCaptionModel, ShowAttendTellDecoder
+from tools.bench import scale
 
 N = 600  # three shards of grids (2x2 regions of 16 channels); every 50th post has no image
 WORDS = ("a red boat on the sea", "a green tree in the forest", "a white dog on snow")

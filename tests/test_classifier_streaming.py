@@ -11,7 +11,6 @@ import pytest
 from test_training import Crash
 
 from hashtag_kit.baselines.ranking import PopularityRecommender
-from hashtag_kit.bench import scale
 from hashtag_kit.data.posts import Post
 from hashtag_kit.evaluation.ranking import ranking_metrics, top_k_from_scores
 from hashtag_kit.features import cache, stream
@@ -23,6 +22,7 @@ from hashtag_kit.models.attention_classifier import (
 )
 from hashtag_kit.models.cnn_rnn import recommend_cnn_rnn
 from hashtag_kit.training.classifiers import train_attention_classifier, train_cnn_rnn
+from tools.bench import scale
 
 N = 600  # three shards (two full, one partial); every 50th post has no image
 TAGS = ["common", "a", "b", "c"]

@@ -338,7 +338,7 @@ def test_command_line_extract_shard_merge(tmp_path, monkeypatch, capsys):
 
 
 def test_bench_features_prints_its_figures(capsys):
-    from hashtag_kit.bench import main as bench_main
+    from tools.bench import main as bench_main
 
     assert bench_main(["features", "--tiny"]) == 0
     out = capsys.readouterr().out

@@ -12,10 +12,10 @@ import sys
 import numpy as np
 import pytest
 
-from hashtag_kit.bench import scale
 from hashtag_kit.features import cache
 from hashtag_kit.features.cache import open_features
 from hashtag_kit.features.stream import CYCLE, MAX_BLOCK, feature_dataset, fit_inputs, load_inputs
+from tools.bench import scale
 
 N = 700  # three shards of 256 and a partial one; every 50th post has no image
 

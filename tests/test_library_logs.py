@@ -9,8 +9,8 @@ import sys
 import nbformat
 import pytest
 
-from hashtag_kit import reproduce
 from hashtag_kit.library_logs import QuietImport, filtered_stderr, held_back_stderr
+from tools import reproduce
 
 ABSL_LINES = (
     b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"

@@ -62,7 +62,7 @@ def test_notebook_04_smoke_beats_trivial_baseline(smoke_notebook):
 @pytest.mark.realdata
 def test_notebook_04_on_coco_mini_photos(real_data, tmp_path):
     """A run on the real COCO-mini photos completes and reports its metrics (about 2 min)."""
-    from hashtag_kit.reproduce import execute
+    from tools.reproduce import execute
 
     run_dir = tmp_path / "coco_run"
     execute(

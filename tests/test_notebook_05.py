@@ -14,7 +14,7 @@ pytestmark = pytest.mark.smoke
 
 
 def _run_notebook(run_dir, **params):
-    from hashtag_kit.reproduce import execute
+    from tools.reproduce import execute
 
     execute(COMPARISON, run_dir, "smoke", params)
     return run_dir / COMPARISON

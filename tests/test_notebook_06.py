@@ -6,9 +6,9 @@ import json
 import pytest
 
 from hashtag_kit.evaluation.seed_study import STAGE, SUBSETS
-from hashtag_kit.reproduce import FUSION_STUDY
 from hashtag_kit.run import ENCODER_DECODER
 from tools.readme_results import render_evaluation
+from tools.reproduce import FUSION_STUDY
 
 pytestmark = pytest.mark.smoke
 

@@ -223,7 +223,7 @@ def test_panel_displayed_with_the_scripted_interaction_as_plain_text(rec, tmp_pa
 def test_reproduce_runs_notebook_02_with_the_static_panel(tmp_path, monkeypatch):
     import papermill
 
-    from hashtag_kit import reproduce
+    from tools import reproduce
 
     seen = {}
     monkeypatch.setattr(

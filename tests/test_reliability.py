@@ -568,7 +568,7 @@ def test_disk_full_in_preprocess_is_one_line_and_leaves_no_partial_file(
 
 
 def test_reproduce_reports_a_full_disk_in_one_line():
-    from hashtag_kit.reproduce import describe_failure
+    from tools.reproduce import describe_failure
 
     line = describe_failure(OSError(28, "No space left on device", "/runs/x/run.json"))
     assert line.count("\n") == 0 and "/runs/x/run.json" in line and "free disk space" in line

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hashtag_kit import reproduce
+from tools import reproduce
 
 
 def _notebook(path, code):

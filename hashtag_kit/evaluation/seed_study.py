@@ -49,7 +49,6 @@ import statistics
 from dataclasses import fields
 from pathlib import Path
 
-from hashtag_kit.reproduce import FUSION_STUDY, execute
 from hashtag_kit.run import ENCODER_DECODER, RunDir, read_json
 
 STAGE = "evaluate_fusion"
@@ -183,16 +182,3 @@ def format_summary(summary: dict, pairs: dict) -> str:
                 f"(lower in {p['behind']}), mean difference {p['mean_difference']:+.3f}"
             )
     return "\n".join(lines)
-
-
-def run_study(run: str | Path, out: str | Path, seeds, fusions) -> str:
-    """`make evaluate-fusion`: check the study and notebook 02's settings (ValueError or
-    FileNotFoundError, one line), execute notebook 06 into `out`; returns its summary."""
-    seeds, fusions = check_study(seeds, fusions)
-    notebook_settings(run)
-    out = Path(out)
-    params = {"RUN_DIR": str(Path(run).resolve()), "OUT_DIR": str(out.resolve())}
-    execute(FUSION_STUDY, out, "full", {**params, "SEEDS": seeds, "FUSIONS": fusions})
-    extra = read_json(out / STAGE / "metrics.json")["extra"]
-    summary = format_summary(extra["summary"], extra["pairs"])
-    return f"{summary}\nwrote {out / STAGE / 'metrics.json'} and {out / 'executed'}"

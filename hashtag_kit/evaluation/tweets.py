@@ -48,9 +48,7 @@ command then prints Hit@K of every model.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
@@ -58,8 +56,6 @@ from hashtag_kit.data.posts import Post
 from hashtag_kit.features.cache import FeatureSet
 from hashtag_kit.recommender import Recommender
 from hashtag_kit.report import RunReport
-from hashtag_kit.reproduce import TWEETEVAL, execute
-from hashtag_kit.run import read_json
 
 STAGE = "evaluate_tweets"
 TEXT_ENCODER = "use_multilingual_v3"
@@ -84,10 +80,6 @@ BEAM_WIDTH = 3
 DEFAULT_EPOCHS = 8
 DEFAULT_MIN_TAG_FREQ = 20
 KS = tuple(range(1, 11))
-
-
-def _default_data_dir() -> Path:
-    return Path(os.environ.get("HASHTAG_KIT_DATA", "../shared/data"))
 
 
 def split_tweets(
@@ -182,36 +174,3 @@ def first_step_ranking(model, inputs: dict, tokens, k: int, batch_size: int = 51
         features=features, k=k, ranking="first_step", batch_size=batch_size, report=RunReport()
     )
     return [r.tags for r in out]
-
-
-def run_evaluation(
-    data: str | Path | None,
-    out: str | Path,
-    limit: int = DEFAULT_LIMIT,
-    epochs: int = DEFAULT_EPOCHS,
-    min_tag_freq: int = DEFAULT_MIN_TAG_FREQ,
-    seed: int = 0,
-    k: int = 5,
-) -> str:
-    """`make evaluate-tweets`: execute notebook 07 into `out` and return its Hit@K summary.
-
-    `data` is the real-data folder holding tweeteval/ (default $HASHTAG_KIT_DATA or
-    ../shared/data); FileNotFoundError when it has no TweetEval files.
-    """
-    data = Path(data or _default_data_dir())
-    if not (data / "tweeteval").is_dir() and not list(data.glob("*_text.txt")):
-        raise FileNotFoundError(
-            f"{data / 'tweeteval'} not found: pass --data <folder holding tweeteval/> "
-            "or set HASHTAG_KIT_DATA"
-        )
-    out = Path(out)
-    params = {"DATA_DIR": str(data.resolve()), "LIMIT": limit, "EPOCHS": epochs}
-    params.update(MIN_TAG_FREQ=min_tag_freq, SEED=seed, K=k)
-    execute(TWEETEVAL, out, "full", params)
-    metrics = read_json(out / STAGE / "metrics.json")
-    lines = [
-        f"{name:<30} Hit@{k} = {m['ranking']['hit_rate'][str(k)]:.3f}"
-        for name, m in metrics["models"].items()
-    ]
-    seconds = metrics["extra"]["protocol"]["seconds"]
-    return "\n".join([*lines, f"wrote {out / STAGE / 'metrics.json'} ({seconds} s)"])

@@ -9,7 +9,7 @@ embedded as base64 `data:` URIs, styles are inline, so it can be mailed or archi
 The environment section says where and how the run ran: encoders, package versions, CPU/GPU,
 seeds, dataset, run mode (from `run.json` and each stage's `metrics.json`, which
 `hashtag_kit.run.write_metrics` stamps), and the wall time of each notebook (from
-`timings.json`, written by `hashtag_kit.reproduce`, when present).
+`timings.json`, written by `make reproduce`, when present).
 
 Example:
     >>> write_report("outputs/default").name     # doctest: +SKIP

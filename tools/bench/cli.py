@@ -43,10 +43,10 @@ from pathlib import Path
 import numpy as np
 
 import hashtag_kit
-from hashtag_kit.bench.training import _machine
 from hashtag_kit.data.images import load_image
 from hashtag_kit.recommender import Recommender
 from hashtag_kit.run import RunDir
+from tools.bench.training import _machine
 
 TARGET_COLD = 1.4  # cold recommend / import tensorflow
 TARGET_WARM = 1.5  # server p50 / bare forward p50
@@ -167,7 +167,7 @@ from hashtag_kit.cli import OPTIONAL_IMPORTS, quiet, without_modules
 with quiet(), without_modules(OPTIONAL_IMPORTS):
     import tensorflow, keras
     step("import tensorflow + keras, optional packages skipped")
-    from hashtag_kit.bench.cli import _bare_inputs
+    from tools.bench.cli import _bare_inputs
     from hashtag_kit.data.images import load_image
     from hashtag_kit.recommender import Recommender
     rec = Recommender.load(run, compiled=False)

@@ -216,7 +216,7 @@ def _child(args) -> int:
 
 def _run_child(*argv) -> dict:
     """Run this module in a fresh process (at the parent's priority); its JSON figures."""
-    cmd = [sys.executable, "-m", "hashtag_kit.bench.scale", *map(str, argv)]
+    cmd = [sys.executable, "-m", "tools.bench.scale", *map(str, argv)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", cache.CACHE_ENV: ""}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:

@@ -26,13 +26,13 @@ import time
 
 import numpy as np
 
-from hashtag_kit.bench.cli import _bare_inputs, pick_post
-from hashtag_kit.bench.training import IMAGE_DIM, TEXT_DIM, _machine
 from hashtag_kit.data.images import load_image
 from hashtag_kit.features.cache import load_features
 from hashtag_kit.recommender import Recommender
 from hashtag_kit.run import RunDir
 from hashtag_kit.vocabulary import N_SPECIAL, SPECIAL_TOKENS
+from tools.bench.cli import _bare_inputs, pick_post
+from tools.bench.training import IMAGE_DIM, TEXT_DIM, _machine
 
 #: issue 16: recommend_batch posts/s as a fraction of the bare forward's, per beam width
 TARGETS = {1: 0.40, 3: 0.25}

@@ -1,5 +1,7 @@
 """Benchmarks that print their figures: `python -m hashtag_kit bench <name>|all`.
 
+They measure the repository's speed and memory targets (docs/performance.md) and are its
+tooling, not installed with the package: the command line runs them from the checkout's root.
 Each benchmark module exposes `main(argv) -> int` and prints a small table of what it measured
 (with the machine it ran on). Speed targets are checked by reading these figures, not by timed
 tests.
@@ -12,12 +14,12 @@ import importlib
 import sys
 
 BENCHES = {
-    "features": "hashtag_kit.bench.features",  # feature extraction pipeline vs bare forward
-    "train": "hashtag_kit.bench.training",  # encoder-decoder ms/step and examples/s
-    "recommend": "hashtag_kit.bench.recommend",  # batch recommend posts/s from cached features
-    "caption": "hashtag_kit.bench.caption",  # caption training: kit loop vs TF tutorial loop
-    "cli": "hashtag_kit.bench.cli",  # cold `recommend` vs import tensorflow; warm server vs bare
-    "scale": "hashtag_kit.bench.scale",  # memory and time of training/extraction as N grows
+    "features": "tools.bench.features",  # feature extraction pipeline vs bare forward
+    "train": "tools.bench.training",  # encoder-decoder ms/step and examples/s
+    "recommend": "tools.bench.recommend",  # batch recommend posts/s from cached features
+    "caption": "tools.bench.caption",  # caption training: kit loop vs TF tutorial loop
+    "cli": "tools.bench.cli",  # cold `recommend` vs import tensorflow; warm server vs bare
+    "scale": "tools.bench.scale",  # memory and time of training/extraction as N grows
 }
 
 

@@ -41,10 +41,10 @@ import time
 
 import numpy as np
 
-from hashtag_kit.bench.training import _machine
 from hashtag_kit.data.flickr8k import load_flickr8k
 from hashtag_kit.report import RunReport
 from hashtag_kit.vocabulary import END, START
+from tools.bench.training import _machine
 
 REGIONS, CHANNELS = 49, 1280  # EfficientNet-Lite0's 7x7x1280 grid
 DEFAULT_VOCAB = 4509  # Flickr8k's vocabulary at the previous measurement

@@ -12,8 +12,9 @@ A real dataset (`--dataset`, `--data-dir`) runs every notebook with that dataset
 (`DATASET_PRESETS`: the official split, model sizes for real photos); the embedded default
 keeps each notebook's own parameters.
 
-It runs from a checkout's root, as `make reproduce` does: the notebooks (`notebooks/`) are not
-installed with the package, and a bare run name means `outputs/<run>` there.
+It runs from a checkout's root, as `make reproduce` does: the notebooks (`notebooks/`) and this
+runner (the repository's tooling, `tools/`) are not installed with the package, and a bare run
+name means `outputs/<run>` there.
 
 Each executed notebook is written to `outputs/<run>/executed/`, wall times to
 `outputs/<run>/timings.json`. The run stops at the first failing notebook and prints the failing
@@ -28,14 +29,22 @@ import os
 import time
 from pathlib import Path
 
+from hashtag_kit.cli import UserError, parser
 from hashtag_kit.data.embedded import default_root
 from hashtag_kit.files import describe_os_error
 from hashtag_kit.library_logs import filtered_stderr
-from hashtag_kit.run import COMPARISON, ENCODER_DECODER, STAGES, RunDir, read_json, write_json
+from hashtag_kit.run import (
+    COMPARISON,
+    ENCODER_DECODER,
+    STAGES,
+    RunDir,
+    read_json,
+    run_dir_for,
+    write_json,
+)
 
-#: the checkout's folders, relative to the working directory (the checkout's root)
+#: the checkout's notebooks, relative to the working directory (the checkout's root)
 NOTEBOOKS = Path("notebooks")
-OUTPUTS = Path("outputs")
 FUSION_STUDY = "06_fusion_seed_study"
 TWEETEVAL = "07_tweeteval"
 #: notebooks after 05 that `reproduce` runs only when `--only` names them
@@ -106,12 +115,6 @@ def stage_parameters(stage: str, dataset: str | None, data_dir: str | None) -> d
 
 def notebook_path(stage: str) -> Path:
     return NOTEBOOKS.resolve() / f"{stage}.ipynb"
-
-
-def run_dir_for(run: str) -> Path:
-    """A bare name means outputs/<name>; anything with a slash is a path."""
-    p = Path(run)
-    return p if (len(p.parts) > 1 or p.is_absolute()) else OUTPUTS / run
 
 
 def _say_reused(run_dir: Path) -> None:
@@ -283,3 +286,38 @@ def for_stage(extra: dict | None, stage: str) -> dict:
         if sep and stage.startswith(prefix):
             out[name] = value
     return out
+
+
+def main(argv: list[str]) -> int:
+    """`python -m hashtag_kit reproduce [options]` (the command line runs it from a checkout)."""
+    ap = parser("reproduce", __doc__)
+    ap.add_argument("--run", default="default", help="run name (outputs/<name>) or path")
+    ap.add_argument("--mode", choices=("smoke", "full"), default="full")
+    ap.add_argument(
+        "--only", nargs="*", help="stage prefixes to run, e.g. 01 02; 06 and 07 only this way"
+    )
+    ap.add_argument(
+        "--dataset",
+        default=None,
+        help=f"a real dataset with a preset ({', '.join(DATASET_PRESETS)}); default: embedded",
+    )
+    ap.add_argument("--data-dir", default=None, help="the dataset's folder (with --dataset)")
+    ap.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="[STAGE:]NAME=VALUE",
+        help="a notebook parameter, e.g. -p MAX_POSTS=900 (passed to every stage; a notebook "
+        "without it ignores it) or -p 04:EPOCHS=8 (only the stages whose name starts with 04); "
+        "the value is read as JSON when it parses, else as text",
+    )
+    args = ap.parse_args(argv)
+    try:
+        extra = parse_params(args.param)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return reproduce(
+        args.run, args.mode, args.only, extra, dataset=args.dataset, data_dir=args.data_dir
+    )
