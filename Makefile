@@ -69,11 +69,10 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# Benchmarks print their own figures (docs/performance.md): the package's, then the loaders'
-# (tools/: it reads the real datasets under HASHTAG_KIT_DATA).
+# Benchmarks print their own figures (docs/performance.md; their code: tools/bench/); the loaders'
+# benchmark reads the real datasets under HASHTAG_KIT_DATA.
 bench: setup
 	$(PY) -m hashtag_kit bench all
-	$(PY) tools/bench_loaders.py
 
 # TweetEval (notebook 07; real data under $(HASHTAG_KIT_DATA)): text-only encoder-decoder vs popularity,
 # Hit@5 printed and written to outputs/tweets-eval/evaluate_tweets/metrics.json.

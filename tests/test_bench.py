@@ -104,7 +104,7 @@ def test_bench_runs_from_the_checkout_through_the_command_line(tmp_path):
 
     out = bench("--help")
     assert out.returncode == 0, out.stderr
-    assert "{features,train,recommend,caption,cli,scale,all}" in out.stdout.replace(
+    assert "{features,train,recommend,caption,cli,scale,loaders,all}" in out.stdout.replace(
         "\n", ""
     ).replace(" ", "")
     bad = bench("nope")
@@ -192,3 +192,11 @@ def test_the_machine_line_names_the_cpu_and_the_extensions_tensorflow_uses(tmp_p
     assert cpu(info) == "Old CPU"
     assert cpu(tmp_path / "absent")  # no /proc: the platform module's name
     assert environment()["cpu"] == cpu()
+
+
+def test_loaders_bench_lists_the_datasets_it_did_not_find(tmp_path, capsys):
+    """`bench loaders` on a folder without datasets: each real dataset listed as skipped."""
+    assert bench_main(["loaders", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("coco", "flickr8k", "stanford_paragraphs", "harrison", "tweets"):
+        assert re.search(rf"load {name}\s+skipped: .*not found", out), out

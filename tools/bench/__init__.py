@@ -20,6 +20,7 @@ BENCHES = {
     "caption": "tools.bench.caption",  # caption training: kit loop vs TF tutorial loop
     "cli": "tools.bench.cli",  # cold `recommend` vs import tensorflow; warm server vs bare
     "scale": "tools.bench.scale",  # memory and time of training/extraction as N grows
+    "loaders": "tools.bench.loaders",  # the real datasets' loaders, hashtag text, image reading
 }
 
 

@@ -1,6 +1,6 @@
 """Benchmark: how fast the loaders, the hashtag text functions and image reading run.
 
-    python tools/bench_loaders.py [--data-dir ../shared/data] [--repeat 1]     # make bench
+    python -m hashtag_kit bench loaders [--data-dir ../shared/data] [--repeat 1]   # make bench
 
 Loads every real dataset found under `--data-dir` (default `$HASHTAG_KIT_DATA`), then times
 `extract_hashtags` + `strip_hashtags` on the TweetEval lines, `segment_hashtag` on HARRISON's
@@ -47,7 +47,7 @@ def _row(what: str, n: int, wall: float, cpu: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python tools/bench_loaders.py", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m hashtag_kit bench loaders", description=__doc__)
     ap.add_argument("--data-dir", default=os.environ.get("HASHTAG_KIT_DATA", "../shared/data"))
     ap.add_argument("--repeat", type=int, default=1, help="best of N runs")
     args = ap.parse_args(argv)
