@@ -548,11 +548,11 @@ def _checkout_tool(module: str, command: str):
     `make` runs it, and imports `module` from there."""
 
     def run(argv: list[str]) -> int:
-        root = Path.cwd()
-        if not (root / "tools" / "__init__.py").is_file():
+        root, where = Path.cwd(), Path(*module.split("."))
+        if not ((root / where).with_suffix(".py").is_file() or (root / where).is_dir()):
             raise UserError(
                 f"`{command}` runs from the kit's checkout root (the notebooks and tools/ are "
-                f"not installed with the package); no tools/ in {root}"
+                f"not installed with the package); no {where}.py or {where}/ in {root}"
             )
         if str(root) not in sys.path:
             sys.path.insert(0, str(root))
