@@ -35,7 +35,7 @@ Usage:
         [--fusions weighted,sum,concat,image-only] [--out outputs/fusion-study]
     make evaluate-fusion          # on outputs/default, after make reproduce
 
-Both execute notebook 06 (papermill) into `<out>/executed/`. It writes
+Both execute notebook 06 (papermill; `tools/studies.py`) into `<out>/executed/`. It writes
 `<out>/evaluate_fusion/metrics.json` (the kit's metrics schema): `models` holds each
 fusion's test ranking averaged over the seeds (each metric at each K); `extra.per_seed` every
 ranking as `{subset: {fusion: {seed: ranking}}}`; `extra.summary` and `extra.pairs` what is

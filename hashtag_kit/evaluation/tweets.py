@@ -39,7 +39,7 @@ Usage (the subset run takes about a minute on 2 cores; the full run a few minute
     python -m hashtag_kit evaluate tweets [--data DIR] [--out outputs/tweets-eval] [--limit N]
     make evaluate-tweets        # the full run
 
-Both execute notebook 07 (papermill) into `<out>/executed/`. It writes
+Both execute notebook 07 (papermill; `tools/studies.py`) into `<out>/executed/`. It writes
 `<out>/evaluate_tweets/metrics.json` (the kit's metrics schema; `split` is "tweeteval";
 `extra.protocol` holds the sizes and what was left out) beside the trained model's stage files
 (`python -m hashtag_kit recommend --run <out>/evaluate_tweets --text "..."` serves it); the
