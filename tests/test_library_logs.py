@@ -9,7 +9,12 @@ import sys
 import nbformat
 import pytest
 
-from hashtag_kit.library_logs import QuietImport, filtered_stderr, held_back_stderr
+from hashtag_kit.library_logs import (
+    QuietImport,
+    filter_library_log,
+    filtered_stderr,
+    held_back_stderr,
+)
 from tools import reproduce
 
 ABSL_LINES = (
@@ -110,3 +115,13 @@ def test_the_ptb_tokenizers_token_count_is_held_back_with_the_rest(monkeypatch, 
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")  # a level the user set is honoured
     tokenize_captions({"a": ["A dog runs."]})
     assert "PTBTokenizer tokenized" in capfd.readouterr().err
+
+
+def test_the_kernels_shutdown_interrupt_line_is_dropped_from_level_1():
+    """jupyter_client sends SIGINT to every kernel it shuts down; a kernel still in a message
+    handler logs it as an error after its notebook finished. Dropped from level 1; a real
+    error of the kernel is kept."""
+    line = b"[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.\n"
+    other = b"[IPKernelApp] ERROR | Exception in message handler:\n"
+    assert filter_library_log(line + other, 1) == other
+    assert filter_library_log(line, 0) == line
