@@ -566,9 +566,18 @@ COMMANDS = {
     "preprocess": (preprocess, "load, clean and split a dataset into a run directory"),
     "features": (features, "extract and cache image/text features for a run"),
     "recommend": (recommend, "recommend hashtags for an image and/or caption"),
-    "evaluate": (evaluate, "evaluations that write metrics.json (tweets, fusion, flickr8k)"),
-    "bench": (_checkout_tool("tools.bench", "bench"), "benchmarks that print their figures"),
-    "reproduce": (_checkout_tool("tools.reproduce", "reproduce"), "run notebooks 01 -> 05"),
+    "evaluate": (
+        evaluate,
+        "evaluations that write metrics.json (flickr8k; tweets, fusion: from a checkout)",
+    ),
+    "bench": (
+        _checkout_tool("tools.bench", "bench"),
+        "benchmarks that print their figures (from a checkout)",
+    ),
+    "reproduce": (
+        _checkout_tool("tools.reproduce", "reproduce"),
+        "run notebooks 01 -> 05 (from a checkout)",
+    ),
     "report": (report, "write a run's HTML report from its metrics.json files"),
     "serve": (serve, "a local web page and JSON API that recommend hashtags"),
     "embedded": (embedded, "generate (or reuse) the embedded default dataset"),
