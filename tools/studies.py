@@ -85,10 +85,10 @@ def main(argv: list[str]) -> int:
     ap = parser("evaluate", __doc__)
     ap.add_argument(
         "name",
-        choices=["tweets", "fusion", "flickr8k"],
-        help="which evaluation: tweets (TweetEval, real data; notebook 07), fusion (seed study "
-        "of notebook 02's fusions; notebook 06) or flickr8k (a finished Flickr8k run on a "
-        "split's photos; its own options: `evaluate flickr8k --help`)",
+        choices=["tweets", "fusion"],
+        help="which evaluation: tweets (TweetEval, real data; notebook 07) or fusion (seed study "
+        "of notebook 02's fusions; notebook 06); flickr8k (a finished Flickr8k run on a split's "
+        "photos) comes first with its own options: `evaluate flickr8k --help`",
     )
     ap.add_argument(
         "--data",
