@@ -28,7 +28,8 @@ from collections.abc import Iterator
 CPP_LOG_LINE = re.compile(rb"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^\]]+\] ")
 #: the banner absl writes before the first line it logs before being initialised
 ABSL_PREINIT = b"WARNING: All log messages before absl::InitializeLog() is called"
-#: information lines of tools with no switch for them, dropped from level 1 like absl's
+#: lines of tools with no switch for them that tell the user nothing, dropped from level 1 like
+#: absl's information lines
 INFO_LINES = (
     re.compile(rb"^PTBTokenizer tokenized \d+ tokens at [\d.]+ tokens per second\.\s*$"),
     # jupyter_client interrupts (SIGINT) every kernel it shuts down, the notebook finished; a
