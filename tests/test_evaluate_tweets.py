@@ -69,7 +69,6 @@ def test_missing_data_folder_is_a_clear_error(tmp_path, capsys):
     assert "tweeteval" in capsys.readouterr().err
 
 
-
 def test_flickr8k_after_an_option_is_refused_not_run_as_tweets(tmp_path, capsys):
     """`evaluate flickr8k` takes its own options and comes first; named after an option it used
     to fall through to the TweetEval evaluation."""
@@ -77,6 +76,7 @@ def test_flickr8k_after_an_option_is_refused_not_run_as_tweets(tmp_path, capsys)
     assert main(["--out", str(out), "flickr8k"]) == 2
     assert "invalid choice: 'flickr8k'" in capsys.readouterr().err
     assert not out.exists()
+
 
 PLACES = {
     "beach": ("waves and sand all day @ Venice Beach", ["beach", "venice", "la"]),
