@@ -339,7 +339,7 @@ def embedded(argv: list[str]) -> int:
 def evaluate(argv: list[str]) -> int:
     if argv[:1] == ["flickr8k"]:
         return evaluate_flickr8k(argv[1:])
-    return _checkout_tool("tools.studies", "evaluate")(argv)  # tweets, fusion: notebooks 07, 06
+    return _checkout_tool("tools.studies", "evaluate tweets|fusion")(argv)  # notebooks 07, 06
 
 
 def evaluate_flickr8k(argv: list[str]) -> int:
