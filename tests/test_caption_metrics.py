@@ -118,6 +118,19 @@ def _ngrams_all(words, n_max):
     return c
 
 
+def _nltk_bleu(references, candidates) -> dict:
+    """Corpus BLEU-1..4 through NLTK's `corpus_bleu` (no smoothing), on the pure-Python PTB
+    stand-in's tokens: NLTK's brevity penalty uses the closest reference length, as
+    pycocoevalcap's "closest" option does, so both agree to ~1e-6 when every order matches."""
+    from nltk.translate.bleu_score import corpus_bleu
+
+    ids = list(candidates)
+    refs = [[cm.simple_tokenize(r).split() for r in references[i]] for i in ids]
+    hyps = [cm.simple_tokenize(candidates[i]).split() for i in ids]
+    weights = [(1.0,), (0.5, 0.5), (1 / 3, 1 / 3, 1 / 3), (0.25, 0.25, 0.25, 0.25)]
+    return {f"bleu{n}": float(b) for n, b in enumerate(corpus_bleu(refs, hyps, weights), 1)}
+
+
 def test_simple_tokenizer_follows_ptb_conventions():
     assert cm.simple_tokenize("A Dog's ball, on the grass!") == "a dog 's ball on the grass"
     assert cm.simple_tokenize("It doesn't go - well-known...") == "it does n't go well-known"
@@ -133,7 +146,7 @@ def test_pycocoevalcap_matches_independent_bleu_rouge_cider():
     assert got["rouge_l"] == pytest.approx(_my_rouge_l(REFS, CANDS), rel=1e-9)
     assert got["cider"] == pytest.approx(_my_cider_d(REFS, CANDS), rel=1e-9)
     # and BLEU agrees with NLTK's corpus_bleu
-    nl = cm.nltk_bleu(REFS, CANDS)
+    nl = _nltk_bleu(REFS, CANDS)
     for n in range(1, 5):
         assert got[f"bleu{n}"] == pytest.approx(nl[f"bleu{n}"], rel=1e-6)
 
@@ -200,11 +213,18 @@ def test_java_is_installed_here():
 
 
 @pytest.mark.skipif(shutil.which("java") is None, reason="needs Java (make java)")
-def test_ptb_tokenizer_and_meteor_with_java():
+def test_ptb_tokenizer_and_meteor_with_java(monkeypatch):
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
     perfect_cands = {k: v[0] for k, v in REFS.items()}
+    runs, tokenize = [], PTBTokenizer.tokenize
+    monkeypatch.setattr(
+        PTBTokenizer, "tokenize", lambda self, c: runs.append(1) or tokenize(self, c)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # no fallback may happen
         both = cm.score_systems(REFS, {"x": CANDS, "p": perfect_cands}, use_java=True)
+    assert len(runs) == 1  # one Java start tokenises the references and both systems
     got, perfect = both["x"], both["p"]
     assert got["tokenizer"] == "ptb"
     # on these plain captions the PTB tokenizer and the Python stand-in agree exactly

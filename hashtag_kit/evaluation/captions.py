@@ -21,8 +21,6 @@ A paragraph (Stanford image-paragraph, Krause et al. 2017) is scored as one sequ
 are joined into one token string (`score_paragraphs`), as Krause et al. and Melas-Kyriazi et al.
 2018 evaluate.
 
-`nltk_bleu` is an independent cross-check of BLEU through NLTK's `corpus_bleu`.
-
 Example:
     >>> refs = {"img1": ["a dog runs on the grass", "a brown dog running"]}
     >>> scores = score_captions(refs, {"img1": "a dog runs on grass"}, use_java=False)
@@ -49,8 +47,6 @@ PUNCTUATIONS = frozenset(
     ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--"]
     + ["...", ";"]
 )
-
-METRIC_KEYS = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l", "cider")
 
 
 def java_available() -> bool:
@@ -212,16 +208,17 @@ def score_systems(
     all_refs: dict[str, list[str]] = {}
     for refs, _ in checked.values():
         all_refs.update(refs)
-    gts_all, tok_name = tokenize_captions(all_refs, use_java=java)
-    flat = {f"{n}\x1f{i}": [c] for n, (_, cands) in checked.items() for i, c in cands.items()}
-    res_all, _ = tokenize_captions(flat, use_java=java)
+    # one tokenizer run (one Java start) for references and candidates, under distinct keys
+    flat = {f"c\x1f{n}\x1f{i}": [c] for n, (_, cands) in checked.items() for i, c in cands.items()}
+    flat.update({f"r\x1f{i}": refs for i, refs in all_refs.items()})
+    tokenized, tok_name = tokenize_captions(flat, use_java=java)
 
     meteor_scorer = _start_meteor() if (meteor and java) else None
     out: dict[str, dict] = {}
     try:
         for name, (_, cands) in checked.items():
-            gts = {i: gts_all[i] for i in cands}
-            res = {i: [res_all[f"{name}\x1f{i}"][0]] for i in cands}
+            gts = {i: tokenized[f"r\x1f{i}"] for i in cands}
+            res = {i: [tokenized[f"c\x1f{name}\x1f{i}"][0]] for i in cands}
             scores: dict = {}
             with contextlib.redirect_stdout(io.StringIO()):  # pycocoevalcap prints statistics
                 bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
@@ -308,34 +305,3 @@ def score_paragraph_systems(
         for name, cands in systems.items()
     }
     return score_systems(refs, flat, **kwargs)
-
-
-def nltk_bleu(
-    references: Mapping[str, Sequence[str]],
-    candidates: Mapping[str, str],
-    *,
-    tokenizer=simple_tokenize,
-) -> dict:
-    """Cross-check: corpus BLEU-1..4 through NLTK's `corpus_bleu` (no smoothing).
-
-    NLTK's brevity penalty uses the closest reference length (ties to the shorter), as
-    pycocoevalcap's "closest" option does, so both agree to ~1e-6 unless some n-gram order has
-    no match at all (pycocoevalcap then adds a tiny epsilon, NLTK returns 0).
-
-    Args:
-        references: {image id: [reference caption, ...]}.
-        candidates: {image id: generated caption}.
-        tokenizer: text -> space-separated tokens (default: the pure-Python PTB stand-in).
-    """
-    # lazy: only caption scoring needs it
-    from nltk.translate.bleu_score import corpus_bleu
-
-    refs, cands = _check_inputs(references, candidates)
-    ids = list(cands)
-    list_of_refs = [[tokenizer(r).split() for r in refs[i]] for i in ids]
-    hyps = [tokenizer(cands[i]).split() for i in ids]
-    weights = [(1.0,), (0.5, 0.5), (1 / 3, 1 / 3, 1 / 3), (0.25, 0.25, 0.25, 0.25)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # NLTK warns when an order has zero matches
-        scores = corpus_bleu(list_of_refs, hyps, weights=weights)
-    return {f"bleu{n}": float(s) for n, s in enumerate(scores, 1)}
