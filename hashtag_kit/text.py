@@ -55,15 +55,11 @@ import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hashtag_kit.report import RunReport
-
-if TYPE_CHECKING:  # (posts are only annotated here: the data package's loaders import this one)
-    from hashtag_kit.data.posts import Post
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 
@@ -448,13 +444,6 @@ class WordFrequencies:
             merged[w] = merged.get(w, 0.0) + c * scale
         return cls(merged)
 
-    @classmethod
-    def from_posts(cls, posts: Iterable[Post], base: bool = True, min_count: int = 1):
-        """`from_texts` over the posts' text, reference captions and paragraphs (never their
-        hashtags, which are what segmentation is for)."""
-        texts = (t for p in posts for t in (p.text, *p.captions, p.paragraph) if t)
-        return cls.from_texts(texts, base=base, min_count=min_count)
-
     def cost(self, word: str) -> float:
         c = self.counts.get(word)
         if c is not None:
@@ -516,47 +505,3 @@ def segment_hashtag(tag: str, freqs: WordFrequencies | None = None) -> list[str]
     for chunk in chunks:
         words.extend(freqs.segment(chunk))
     return words
-
-
-# -- frequency filtering ----------------------------------------------------------------------
-
-
-def filter_min_freq(
-    posts: Iterable[Post],
-    min_freq: int,
-    report: RunReport,
-    *,
-    counts: Mapping[str, int] | None = None,
-    keep_empty: bool = False,
-) -> list[Post]:
-    """Drop tags used on fewer than `min_freq` posts (the DESIGN follow-up), then empty posts.
-
-    Args:
-        posts: posts to filter (not modified; filtered copies are returned).
-        min_freq: minimum number of posts a tag must appear on.
-        report: counts posts that lost tags (`note`) and posts left with none (`skip`).
-        counts: tag -> number of posts to judge by (e.g. counted on the training split only);
-            counted over `posts` when None.
-        keep_empty: keep posts left without tags (e.g. for captioning) instead of skipping them.
-
-    Example:
-        >>> from hashtag_kit.data.posts import Post
-        >>> ps = [Post("a", ["x", "y"]), Post("b", ["x"]), Post("c", ["z"])]
-        >>> [p.hashtags for p in filter_min_freq(ps, 2, RunReport())]
-        [['x'], ['x']]
-    """
-    posts = list(posts)
-    if counts is None:
-        counts = Counter(t for p in posts for t in dict.fromkeys(p.hashtags))
-    out = []
-    for p in posts:
-        tags = [t for t in p.hashtags if counts.get(t, 0) >= min_freq]
-        if len(tags) < len(p.hashtags):
-            rare = [t for t in p.hashtags if t not in tags]
-            report.note("rare_hashtags_removed", f"post {p.id}", " ".join(rare[:5]))
-        if not tags and not keep_empty:
-            kind = "no_hashtags_after_min_freq" if p.hashtags else "no_hashtags"
-            report.skip(kind, f"post {p.id}", f"min_freq={min_freq}")
-            continue
-        out.append(replace(p, hashtags=tags) if len(tags) < len(p.hashtags) else p)
-    return out

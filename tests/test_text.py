@@ -151,11 +151,6 @@ def test_segmentation_learns_words_from_a_corpus():
     assert T.segment_hashtag("carpet") == ["car", "pet"]
     captions = T.WordFrequencies.from_texts(["a red carpet in the hall", "the carpet is soft"])
     assert T.segment_hashtag("redcarpet", captions) == ["red", "carpet"]
-    from_posts = T.WordFrequencies.from_posts(
-        [Post("1", ["zzz"], text="tiny boats", captions=["an epic wave"], paragraph="Foggy.")]
-    )
-    assert {"tiny", "boats", "epic", "wave", "foggy"} <= set(from_posts.counts)
-    assert "zzz" not in from_posts
     corpus_only = T.WordFrequencies.from_texts(["surf waves"], base=False)
     assert len(corpus_only) == 2 and "the" not in corpus_only
 
@@ -227,7 +222,10 @@ def test_shipped_stopwords_used_without_nltk_data(monkeypatch, tmp_path):
         T.load_stopwords.cache_clear()
 
 
-def test_filter_min_freq_counts_drops():
+def test_filter_rare_tags_counts_drops():
+    """preprocess drops tags on fewer than min_tag_freq posts, then posts left without one."""
+    from hashtag_kit.preprocess import filter_rare_tags
+
     posts = [
         Post("a", ["beach", "rare1"], text="x"),
         Post("b", ["beach", "sea"], text="y"),
@@ -236,21 +234,17 @@ def test_filter_min_freq_counts_drops():
         Post("e", [], text="v"),
     ]
     report = RunReport()
-    out = T.filter_min_freq(posts, 2, report)
+    out = filter_rare_tags(posts, 2, report)
     assert [(p.id, p.hashtags) for p in out] == [
         ("a", ["beach"]),
         ("b", ["beach", "sea"]),
         ("c", ["sea"]),
     ]
-    assert report.counts["no_hashtags_after_min_freq"] == 1  # d
-    assert report.counts["no_hashtags"] == 1  # e
-    assert report.notes["rare_hashtags_removed"] == 2  # a, d
+    assert report.counts["post_without_frequent_hashtags"] == 2  # d, e
+    assert report.notes["rare_tags_dropped"] == 1  # rare1, rare2: one line
     assert posts[0].hashtags == ["beach", "rare1"]  # inputs are not modified
-    kept = T.filter_min_freq(posts, 2, RunReport(), keep_empty=True)
-    assert [p.id for p in kept] == ["a", "b", "c", "d", "e"]
-    # frequencies from another set (e.g. the training split)
-    by_train = T.filter_min_freq(posts, 1, RunReport(), counts={"sea": 1})
-    assert [p.id for p in by_train] == ["b", "c"]
+    kept = filter_rare_tags(posts, 2, RunReport(), require_hashtags=False)
+    assert [(p.id, p.hashtags) for p in kept][3:] == [("d", []), ("e", [])]
 
 
 def test_invariants_on_random_text():

@@ -58,7 +58,6 @@ CROP_FRACTION = 0.875
 #: its file content; what is done with the pixels is only known from this and the weights)
 PIPELINE_VERSION = 3  # 3: large JPEGs decoded at reduced scale (`ImageEncoder.decode`)
 INCEPTION_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
-INCEPTION_TOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 WEIGHTS_HELP = (
     "InceptionV3 ImageNet weights are not on this machine. Provide them one of these ways: "
     '(1) on a machine with internet run `python -c "import keras; '
