@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -205,6 +206,25 @@ class RunDir:
 
 #: /proc/cpuinfo flags that change how fast TensorFlow runs on a CPU (oneDNN uses them)
 CPU_FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "amx_tile": "AMX"}
+
+
+#: the niceness of the kit's helper threads (feature decoding and writing, checkpoint writing)
+BACKGROUND_NICE = 19
+
+
+def low_priority_thread() -> None:
+    """Run the calling helper thread at the lowest scheduling priority (a `ThreadPoolExecutor`
+    initializer).
+
+    On 2 cores a network keeps both busy; a helper thread at the same priority preempts one of
+    TensorFlow's workers and the whole parallel op waits for it. At nice 19 (Linux: a thread is
+    a task with its own niceness) the helper fills the gaps the network leaves instead.
+    Elsewhere this is a no-op.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):
+        pass
 
 
 def cpu(cpuinfo: str | Path = "/proc/cpuinfo") -> str:

@@ -23,6 +23,7 @@ from hashtag_kit.encoders.image import ImageEncoder
 from hashtag_kit.features import cache
 from hashtag_kit.features.cache import FeatureSet, extract_features, load_features
 from hashtag_kit.report import RunReport
+from hashtag_kit.run import BACKGROUND_NICE
 
 
 @pytest.fixture(scope="module")
@@ -466,7 +467,7 @@ def test_decode_threads_yield_to_the_network(tmp_path, posts, tiny_encoder, monk
     fs = _extract(tmp_path / "run", posts, tiny_encoder)
     assert {name for name, _ in seen if name != caller} and len(seen) == 11  # 10 + bad.png
     assert all(name.startswith("decode") or name == caller for name, _ in seen)
-    assert {nice for name, nice in seen if name != caller} == {cache.BACKGROUND_NICE}
+    assert {nice for name, nice in seen if name != caller} == {BACKGROUND_NICE}
     assert {nice for name, nice in seen if name == caller} <= {before}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
     inline = np.stack([load(p.image) for p in posts[:3]])

@@ -243,3 +243,19 @@ def test_mirrored_strategy_on_two_logical_cpus():
     loss = [float(v) for v in lines["LOSS"].split()]
     assert len(loss) == 4 and all(np.isfinite(loss)) and loss[-1] < loss[0]
     assert float(lines["HIT1"]) > 0
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="thread niceness is Linux's")
+def test_checkpoints_are_written_by_a_low_priority_thread():
+    """The writer yields the cores to training's threads (`run.low_priority_thread`)."""
+    import threading
+
+    from hashtag_kit.run import BACKGROUND_NICE
+    from hashtag_kit.training.checkpoints import CheckpointWriter
+
+    seen = []
+    writer = CheckpointWriter()
+    writer.submit(lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+    writer.close()
+    assert seen == [BACKGROUND_NICE]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) != BACKGROUND_NICE

@@ -62,7 +62,7 @@ from hashtag_kit.encoders.image import get_image_encoder
 from hashtag_kit.encoders.text import get_text_encoder
 from hashtag_kit.files import atomic_path, sweep_stale_temps
 from hashtag_kit.report import RunReport
-from hashtag_kit.run import RunDir, read_json, write_json
+from hashtag_kit.run import RunDir, low_priority_thread, read_json, write_json
 
 log = logging.getLogger("hashtag_kit.encoders")
 
@@ -477,21 +477,6 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 #: decoder, 88% and 93% with two)
 DECODE_THREADS = 1
 PREFETCH = 2  # batches decoded ahead of the network
-BACKGROUND_NICE = 19  # decode/write threads yield the cores to the network's threads
-
-
-def _background() -> None:
-    """Run this helper thread at the lowest scheduling priority.
-
-    On 2 cores the network's forward pass keeps both busy; a decode thread at the same
-    priority preempts one of TensorFlow's workers and the whole parallel op waits for it.
-    At nice 19 (Linux: a thread is a task with its own niceness) decoding fills the gaps
-    the forward pass leaves instead. Elsewhere this is a no-op.
-    """
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
-    except (AttributeError, OSError):
-        pass
 
 
 class _BatchDecode:
@@ -566,7 +551,7 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
     `PREFETCH` batches; the calling thread runs the network; a writer thread copies the
     outputs into one shard's buffer (the float16 grid is cast while copying), writes the
     shard from it and, when `out` (an `_Rows`, the result) is given, copies it there. Helper
-    threads run at low priority (`_background`); when the network is done before the next
+    threads run at low priority (`low_priority_thread`); when the network is done before the next
     batch is decoded, the calling thread decodes that batch's remaining images beside the
     decode thread instead of waiting idle. At most one shard write is in flight, so an error
     (or a kill) after a shard leaves exactly the finished shards behind, and memory holds one
@@ -616,8 +601,8 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
         for s, chunk in image_batches(todo, batch_size, shard_size)
     ]
     with (
-        ThreadPoolExecutor(DECODE_THREADS, "decode", initializer=_background) as reader,
-        ThreadPoolExecutor(1, "write", initializer=_background) as writer,
+        ThreadPoolExecutor(DECODE_THREADS, "decode", initializer=low_priority_thread) as reader,
+        ThreadPoolExecutor(1, "write", initializer=low_priority_thread) as writer,
     ):
         for _, batch in batches[:PREFETCH]:
             reader.submit(batch.work)

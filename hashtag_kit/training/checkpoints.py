@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from hashtag_kit.files import atomic_path, file_sha256, sweep_stale_temps, write_json
+from hashtag_kit.run import low_priority_thread
 
 log = logging.getLogger("hashtag_kit.training")
 
@@ -68,11 +69,12 @@ class Checkpoint:
 
 
 class CheckpointWriter:
-    """Writes checkpoints in one background thread, one at a time (a new one waits for the
-    one before). `close()` waits for the last and raises its error."""
+    """Writes checkpoints in one background thread at low priority (it yields the cores to the
+    training's threads), one at a time (a new one waits for the one before). `close()` waits
+    for the last and raises its error."""
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self._pool = ThreadPoolExecutor(1, "checkpoint", initializer=low_priority_thread)
         self._pending: Future | None = None
 
     def submit(self, write, *args) -> None:
