@@ -49,10 +49,33 @@ def test_bench_train_prints_train_beside_a_plain_fit(capsys):
         # the two figures are consistent (24 posts = 3 full batches): examples/s = batch /
         # (ms / 1000), up to the printed precision (ms/step to 0.05; examples/s to 0.05)
         assert abs(per_s - batch / (ms / 1000)) <= per_s * 0.05 / (ms - 0.05) + 0.1
-    ratio = re.search(rf"train / keras Model.fit: checkpoints {NUMBER}x, none {NUMBER}x", out)
+    median = re.search(rf"median of the rounds: checkpoints {NUMBER}x, none {NUMBER}x", out)
     fit = rows["keras Model.fit"][2]
-    for got, loop in zip(ratio.groups(), ("train, checkpoints", "train, none"), strict=True):
+    for got, loop in zip(median.groups(), ("train, checkpoints", "train, none"), strict=True):
+        # one round: its ratio is the ratio of the table's figures
+        by_round = re.search(rf"^{loop} / keras Model.fit, by round: {NUMBER}$", out, re.M)
+        assert float(by_round[1]) == float(got)
         assert float(got) == pytest.approx(rows[loop][2] / fit, rel=0.02, abs=0.01)
+
+
+def test_bench_train_rotates_the_loops_and_takes_medians(monkeypatch):
+    """Each round runs the three loops in a rotated order; figures and ratios are medians."""
+    from tools.bench import training as bench_training
+
+    calls, speed = [], iter([100, 90, 80, 150, 60, 70, 100, 95, 120])
+
+    def fake_loop(name, *args):
+        calls.append(name)
+        return {"ms_per_step": 1.0, "examples_per_s": float(next(speed)), "first_epoch_s": 1.0}
+
+    monkeypatch.setattr(bench_training, "_run_loop", fake_loop)
+    fit, ckpt, none = bench_training.LOOPS
+    r = bench_training.measure(None, None, None, 10, rounds=3)
+    assert calls == [fit, ckpt, none, ckpt, none, fit, none, fit, ckpt]
+    # rounds: fit 100/70/95, checkpoints 90/150/120, none 80/60/100
+    assert r["ratios"][ckpt] == pytest.approx([0.9, 150 / 70, 120 / 95])
+    assert r["figures"][fit]["examples_per_s"] == 95.0
+    assert r["figures"][none]["examples_per_s"] == 80.0
 
 
 def test_bench_recommend_prints_posts_per_s_for_each_beam(capsys):

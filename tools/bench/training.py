@@ -1,7 +1,7 @@
 """Benchmark: encoder-decoder training, `hashtag_kit.training.train` beside a plain Keras fit.
 
     python -m hashtag_kit bench train [--run outputs/default] [--batch-size 64] [--steps 20]
-                                      [--epochs 2] [--units 256] [--tags 1000] [--rounds 3]
+                                      [--epochs 2] [--units 256] [--tags 1000] [--rounds 5]
                                       [--tiny]
 
 The loops train the same model (`build_model`, notebook 02's recipe) on the same posts in one
@@ -12,7 +12,10 @@ post and tag order, restore-best, a checkpoint after every epoch); "train, none"
 same without checkpoints (what they cost). With `--run`, the posts are the run's training
 posts (notebook 01's feature cache; at most `--steps` batches); otherwise random features of
 the offline encoders' sizes (1280-d image, 512-d text) and `--tags` random tags. Figures are
-warm: over the timed epochs' wall time, validation and checkpoints included.
+warm: over the timed epochs' wall time, validation and checkpoints included. A round runs the
+three loops back to back (the order rotated from round to round); the table holds each loop's
+median over the rounds, and the verdict the median of the rounds' own ratios: on a shared
+machine one loop's speed moves by 15% from minute to minute, more than checkpoints cost.
 """
 
 from __future__ import annotations
@@ -52,20 +55,35 @@ def random_arrays(n: int, n_tags: int, seed: int = 0, image_dim=IMAGE_DIM, text_
     return PostArrays([str(i) for i in range(n)], inputs, tags, [set() for _ in range(n)])
 
 
+LOOPS = ("keras Model.fit", "train, checkpoints", "train, none")
+_FIGURES = ("ms_per_step", "examples_per_s", "first_epoch_s")
+
+
 def measure(config, train, val, vocab_size: int, rounds: int = 1) -> dict:
-    """{loop: {"ms_per_step", "examples_per_s", "first_epoch_s"}} and the parameter count;
-    with `rounds` > 1 the loops run in turn that many times and each keeps its best round (a
-    shared machine's load then hits every loop alike); fewer than 1 count as 1."""
-    best: dict = {}
-    for _ in range(max(1, rounds)):  # at least one round
-        r = _measure_once(config, train, val, vocab_size)
-        for name, f in r["figures"].items():
-            if name not in best or f["examples_per_s"] > best[name]["examples_per_s"]:
-                best[name] = f
-    return {"figures": best, "trainable_params": r["trainable_params"]}
+    """{"figures": {loop: {"ms_per_step", "examples_per_s", "first_epoch_s"}} (each loop's
+    median over the rounds), "ratios": {loop: [its examples/s over plain fit's, one per
+    round]}, "trainable_params"}. Every round runs the three loops back to back, in an order
+    rotated from round to round, so a ratio compares loops that shared the machine's load;
+    fewer than 1 round counts as 1."""
+    per_round: list[dict] = []
+    for r in range(max(1, rounds)):  # at least one round
+        order = LOOPS[r % 3 :] + LOOPS[: r % 3]
+        per_round.append({name: _run_loop(name, config, train, val, vocab_size) for name in order})
+    params = per_round[0][LOOPS[1]].get("params")
+    figures = {
+        name: {key: float(np.median([f[name][key] for f in per_round])) for key in _FIGURES}
+        for name in LOOPS
+    }
+    ratios = {
+        name: [f[name]["examples_per_s"] / f[LOOPS[0]]["examples_per_s"] for f in per_round]
+        for name in LOOPS[1:]
+    }
+    return {"figures": figures, "ratios": ratios, "trainable_params": params}
 
 
-def _measure_once(config, train, val, vocab_size: int) -> dict:
+def _run_loop(name: str, config, train, val, vocab_size: int) -> dict:
+    """One loop's figures: "keras Model.fit" (one `model.fit` on the first epoch's arrays),
+    "train, checkpoints" (`train()` with a checkpoint folder), "train, none" (without)."""
     # lazy: TensorFlow / Keras take seconds to import
     import keras
     import tensorflow as tf  # op determinism is process-wide: every loop runs under it
@@ -75,32 +93,32 @@ def _measure_once(config, train, val, vocab_size: int) -> dict:
 
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    clock, figures, n = _Clock(), {}, len(train)
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(
-        config, vocab_size, train.inputs["image"].shape[1], train.inputs["text"].shape[1]
-    )
-    x, y = epoch_arrays(train, config.seed, 0)
-    clock.t0 = time.perf_counter()
-    model.fit(
-        x,
-        y,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        shuffle=False,
-        verbose=0,
-        validation_data=epoch_arrays(val, config.seed, 0, shuffle=False),
-        callbacks=[clock],
-    )
-    figures["keras Model.fit"] = clock.figures(config, n)
+    clock = _Clock()
+    if name == LOOPS[0]:
+        keras.utils.set_random_seed(config.seed)
+        model = build_model(
+            config, vocab_size, train.inputs["image"].shape[1], train.inputs["text"].shape[1]
+        )
+        x, y = epoch_arrays(train, config.seed, 0)
+        clock.t0 = time.perf_counter()
+        model.fit(
+            x,
+            y,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            shuffle=False,
+            verbose=0,
+            validation_data=epoch_arrays(val, config.seed, 0, shuffle=False),
+            callbacks=[clock],
+        )
+        return clock.figures(config, len(train))
     with tempfile.TemporaryDirectory() as folder:
-        for name, checkpoints in (("train, checkpoints", folder), ("train, none", None)):
-            clock.t0 = time.perf_counter()
-            result = kit_train(
-                config, train, val, vocab_size, checkpoint_dir=checkpoints, callbacks=[clock]
-            )
-            figures[name] = clock.figures(config, n)
-    return {"figures": figures, "trainable_params": result.trainable_params}
+        clock.t0 = time.perf_counter()
+        checkpoints = folder if name == "train, checkpoints" else None
+        result = kit_train(
+            config, train, val, vocab_size, checkpoint_dir=checkpoints, callbacks=[clock]
+        )
+        return {**clock.figures(config, len(train)), "params": result.trainable_params}
 
 
 def _Clock():
@@ -136,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs after the first")
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--tags", type=int, default=1000, help="tag vocabulary (random data)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds; each loop's best")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the three loops")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (tests)")
     args, _ = parser.parse_known_args(argv)
     if args.tiny:
@@ -177,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"model: HashtagEncoderDecoder units={config.units} vocab={vocab} "
         f"trainable_params={r['trainable_params']:,}; {args.epochs} timed epochs after a first "
-        f"one; each loop's best of {args.rounds} rounds, taken in turn"
+        f"one; {args.rounds} rounds of the three loops back to back (order rotated), medians"
     )
     print(f"{'loop':<20} {'batch':>6} {'ms/step':>9} {'examples/s':>11} {'first epoch s':>14}")
     for name, f in r["figures"].items():
@@ -185,12 +203,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<20} {batch:>6} {f['ms_per_step']:>9.1f} {f['examples_per_s']:>11.1f} "
             f"{f['first_epoch_s']:>14.2f}"
         )
-    fit = r["figures"]["keras Model.fit"]["examples_per_s"]
-    ratios = {k[7:]: f["examples_per_s"] / fit for k, f in r["figures"].items() if k[:5] == "train"}
-    verdict = "met" if ratios["checkpoints"] >= TARGET_RATIO else "NOT met"
+    for name, ratios in r["ratios"].items():
+        print(f"{name} / keras Model.fit, by round: " + " ".join(f"{x:.2f}" for x in ratios))
+    median = {k[7:]: float(np.median(v)) for k, v in r["ratios"].items()}
+    verdict = "met" if median["checkpoints"] >= TARGET_RATIO else "NOT met"
     print(
-        "train / keras Model.fit: "
-        + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items())
+        "train / keras Model.fit, median of the rounds: "
+        + ", ".join(f"{k} {v:.2f}x" for k, v in median.items())
         + f" examples/s (target >= {TARGET_RATIO}x with checkpoints: {verdict})"
     )
     return 0
