@@ -56,31 +56,42 @@ def _per_post(ranked, truth, k):
     return np.asarray(hits, dtype=float), np.asarray(sizes, dtype=float)
 
 
-def hit_rate_at_k(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int) -> float:
-    """Share of posts with at least one true tag in the top K (DESIGN's HR@K; AMNN "accuracy")."""
-    hits, _ = _per_post(ranked, truth, k)
-    return float(np.mean(hits > 0))
-
-
-def precision_at_k(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int) -> float:
-    """Per-post averaged |top-K ∩ T| / K (DESIGN; MaCon). A list shorter than K still divides by K."""
-    hits, _ = _per_post(ranked, truth, k)
-    return float(np.mean(hits / k))
-
-
-def recall_at_k(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int) -> float:
-    """Per-post averaged |top-K ∩ T| / |T| (DESIGN; MaCon)."""
-    hits, sizes = _per_post(ranked, truth, k)
-    return float(np.mean(hits / sizes))
-
-
 def _f1(p: float, r: float) -> float:
     return 0.0 if p + r == 0 else 2 * p * r / (p + r)
 
 
+def _at_k(hits: np.ndarray, sizes: np.ndarray, k: int) -> dict[str, float]:
+    """Every metric at K from the posts' hit counts |top-K ∩ T| and truth sizes |T| (the
+    formulas written once; the functions below and `ranking_metrics` read them from here)."""
+    p, r = float(np.mean(hits / k)), float(np.mean(hits / sizes))
+    return {
+        "hit_rate": float(np.mean(hits > 0)),
+        "precision": p,
+        "recall": r,
+        "f1": _f1(p, r),
+        "micro_precision": float(hits.sum() / (k * len(hits))),
+        "micro_recall": float(hits.sum() / sizes.sum()),
+    }
+
+
+def hit_rate_at_k(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int) -> float:
+    """Share of posts with at least one true tag in the top K (DESIGN's HR@K; AMNN "accuracy")."""
+    return _at_k(*_per_post(ranked, truth, k), k)["hit_rate"]
+
+
+def precision_at_k(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int) -> float:
+    """Per-post averaged |top-K ∩ T| / K (DESIGN; MaCon). A list shorter than K still divides by K."""
+    return _at_k(*_per_post(ranked, truth, k), k)["precision"]
+
+
+def recall_at_k(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int) -> float:
+    """Per-post averaged |top-K ∩ T| / |T| (DESIGN; MaCon)."""
+    return _at_k(*_per_post(ranked, truth, k), k)["recall"]
+
+
 def f1_at_k(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int) -> float:
     """Harmonic mean of the per-post averaged P@K and R@K (the DESIGN follow-up's Table 1)."""
-    return _f1(precision_at_k(ranked, truth, k), recall_at_k(ranked, truth, k))
+    return _at_k(*_per_post(ranked, truth, k), k)["f1"]
 
 
 def micro_precision_at_k(ranked, truth, k: int) -> float:
@@ -88,15 +99,13 @@ def micro_precision_at_k(ranked, truth, k: int) -> float:
     Schütze 2008 (Introduction to IR, §13.6), pooled over posts before dividing; equals
     scikit-learn's `precision_score(average="micro")` on the binarised top-K lists when every
     list holds K tags (tested)."""
-    hits, _ = _per_post(ranked, truth, k)
-    return float(hits.sum() / (k * len(hits)))
+    return _at_k(*_per_post(ranked, truth, k), k)["micro_precision"]
 
 
 def micro_recall_at_k(ranked, truth, k: int) -> float:
     """Σ|top-K ∩ T| / Σ|T| over posts with tags: the micro average (Manning, Raghavan &
     Schütze 2008, §13.6); scikit-learn's `recall_score(average="micro")` on binarised sets (tested)."""
-    hits, sizes = _per_post(ranked, truth, k)
-    return float(hits.sum() / sizes.sum())
+    return _at_k(*_per_post(ranked, truth, k), k)["micro_recall"]
 
 
 def mrr(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int | None = None) -> float:
@@ -128,20 +137,11 @@ def ranking_metrics(
          "micro_precision": {...}, "micro_recall": {...}, "mrr": float,
          "n_posts": int, "n_posts_without_tags": int}
     """
-    ks = list(ks)
-    out: dict = {
-        name: {}
-        for name in ("hit_rate", "precision", "recall", "f1", "micro_precision", "micro_recall")
-    }
+    names = ("hit_rate", "precision", "recall", "f1", "micro_precision", "micro_recall")
+    out: dict = {name: {} for name in names}
     for k in ks:
-        hits, sizes = _per_post(ranked, truth, k)
-        p, r = float(np.mean(hits / k)), float(np.mean(hits / sizes))
-        out["hit_rate"][str(k)] = float(np.mean(hits > 0))
-        out["precision"][str(k)] = p
-        out["recall"][str(k)] = r
-        out["f1"][str(k)] = _f1(p, r)
-        out["micro_precision"][str(k)] = float(hits.sum() / (k * len(hits)))
-        out["micro_recall"][str(k)] = float(hits.sum() / sizes.sum())
+        for name, value in _at_k(*_per_post(ranked, truth, k), k).items():
+            out[name][str(k)] = value
     out["mrr"] = mrr(ranked, truth)
     n_with = sum(1 for t in truth if len(set(t)) > 0)
     out["n_posts"] = n_with
