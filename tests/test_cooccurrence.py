@@ -4,7 +4,6 @@ from hashtag_kit.baselines.cooccurrence import (
     CooccurrenceCompleter,
     evaluate_completion,
     harrison_completion,
-    random_split,
     split_given_hidden,
 )
 from hashtag_kit.report import RunReport
@@ -66,13 +65,6 @@ def test_evaluate_completion_beats_popularity_and_counts_skips():
     assert out["popularity"]["hit_rate"]["1"] < 1.0
     with pytest.raises(ValueError, match="two or more tags"):
         evaluate_completion(TRAIN, [["x"]])
-
-
-def test_random_split_is_seeded_and_disjoint():
-    tr, te = random_split(50, 0.2, seed=3)
-    assert len(te) == 10 and not set(tr) & set(te) and len(tr) + len(te) == 50
-    assert random_split(50, 0.2, seed=3) == (tr, te)
-    assert random_split(50, 0.2, seed=4) != (tr, te)
 
 
 @pytest.mark.realdata

@@ -22,9 +22,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-import numpy as np
-
 from hashtag_kit.data import load_dataset
+from hashtag_kit.data.splits import random_split
 from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
 from hashtag_kit.report import RunReport
 
@@ -173,13 +172,6 @@ def evaluate_completion(
     }
 
 
-def random_split(n: int, test_fraction: float = 0.1, seed: int = 0) -> tuple[list, list]:
-    """Index lists (train, test) of a seeded random split of `n` items."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = max(1, int(round(n * test_fraction)))
-    return sorted(order[n_test:].tolist()), sorted(order[:n_test].tolist())
-
-
 def harrison_completion(
     data_dir,
     report: RunReport | None = None,
@@ -203,13 +195,16 @@ def harrison_completion(
     posts = load_dataset("harrison", data_dir, report, limit=limit)
     if len(posts) < 2:
         raise ValueError(f"{data_dir}: HARRISON gave {len(posts)} posts; need at least 2")
-    train_idx, test_idx = random_split(len(posts), test_fraction, seed)
+    in_test = set(random_split(posts, seed, val=0.0, test=test_fraction)["test"])
+    if not in_test:
+        raise ValueError(f"{len(posts)} posts leave no test post at test_fraction={test_fraction}")
+    test = [p for p in posts if p.id in in_test]
     out = evaluate_completion(
-        [posts[i].hashtags for i in train_idx],
-        [posts[i].hashtags for i in test_idx],
+        [p.hashtags for p in posts if p.id not in in_test],
+        [p.hashtags for p in test],
         ks=ks,
         report=report,
-        test_names=[f"HARRISON post {posts[i].id}" for i in test_idx],
+        test_names=[f"HARRISON post {p.id}" for p in test],
     )
     out.update(
         dataset="harrison",
