@@ -30,9 +30,9 @@ def main(out: str, checkpoint_dir: str, epochs: int, strategy: str) -> None:
     saved: list[int] = []
     save = fit_module.save_epoch_checkpoint
 
-    def counted(folder, model, key, epoch, *args, **kwargs):
-        saved.append(epoch)
-        return save(folder, model, key, epoch, *args, **kwargs)
+    def counted(folder, snapshot, *args, **kwargs):
+        saved.append(snapshot[1]["epoch"])
+        return save(folder, snapshot, *args, **kwargs)
 
     fit_module.save_epoch_checkpoint = counted
     posts, fi, ft = synthetic(n=448, seed=3)

@@ -26,7 +26,7 @@ def _rows(out: str, n_numbers: int) -> list[list[float]]:
 
 def _train_rows(out: str) -> dict[str, list[float]]:
     """`bench train`'s rows: {loop: [batch, ms/step, examples/s, first epoch s]}."""
-    loops = ("keras Model.fit", "train, checkpoints", "train, none")
+    loops = ("keras Model.fit", "train, checkpoints", "train, every epoch", "train, none")
     pattern = re.compile(r"^(" + "|".join(loops) + r")\s+" + r"\s+".join([NUMBER] * 4) + r"\s*$")
     rows = {
         m[1]: [float(v) for v in m.groups()[1:]]
@@ -49,33 +49,38 @@ def test_bench_train_prints_train_beside_a_plain_fit(capsys):
         # the two figures are consistent (24 posts = 3 full batches): examples/s = batch /
         # (ms / 1000), up to the printed precision (ms/step to 0.05; examples/s to 0.05)
         assert abs(per_s - batch / (ms / 1000)) <= per_s * 0.05 / (ms - 0.05) + 0.1
-    median = re.search(rf"median of the rounds: checkpoints {NUMBER}x, none {NUMBER}x", out)
+    ratio = re.search(
+        rf"best rounds: checkpoints {NUMBER}x, every epoch {NUMBER}x, none {NUMBER}x", out
+    )
     fit = rows["keras Model.fit"][2]
-    for got, loop in zip(median.groups(), ("train, checkpoints", "train, none"), strict=True):
+    trains = ("train, checkpoints", "train, every epoch", "train, none")
+    for got, loop in zip(ratio.groups(), trains, strict=True):
         # one round: its ratio is the ratio of the table's figures
         by_round = re.search(rf"^{loop} / keras Model.fit, by round: {NUMBER}$", out, re.M)
         assert float(by_round[1]) == float(got)
         assert float(got) == pytest.approx(rows[loop][2] / fit, rel=0.02, abs=0.01)
 
 
-def test_bench_train_rotates_the_loops_and_takes_medians(monkeypatch):
-    """Each round runs the three loops in a rotated order; figures and ratios are medians."""
+def test_bench_train_rotates_the_loops_and_keeps_each_loops_best_round(monkeypatch):
+    """Each round runs the loops in a rotated order; each loop keeps its best round, and every
+    round's own ratios are kept."""
     from tools.bench import training as bench_training
 
-    calls, speed = [], iter([100, 90, 80, 150, 60, 70, 100, 95, 120])
+    speeds = [100, 90, 85, 80, 150, 140, 60, 70, 110, 100, 95, 120]
+    calls, speed = [], iter(speeds)
 
     def fake_loop(name, *args):
         calls.append(name)
         return {"ms_per_step": 1.0, "examples_per_s": float(next(speed)), "first_epoch_s": 1.0}
 
     monkeypatch.setattr(bench_training, "_run_loop", fake_loop)
-    fit, ckpt, none = bench_training.LOOPS
+    fit, ckpt, every, none = bench_training.LOOPS
     r = bench_training.measure(None, None, None, 10, rounds=3)
-    assert calls == [fit, ckpt, none, ckpt, none, fit, none, fit, ckpt]
-    # rounds: fit 100/70/95, checkpoints 90/150/120, none 80/60/100
+    assert calls == [fit, ckpt, every, none, ckpt, every, none, fit, every, none, fit, ckpt]
+    # rounds: fit 100/70/95, checkpoints 90/150/120, every epoch 85/140/110, none 80/60/100
     assert r["ratios"][ckpt] == pytest.approx([0.9, 150 / 70, 120 / 95])
-    assert r["figures"][fit]["examples_per_s"] == 95.0
-    assert r["figures"][none]["examples_per_s"] == 80.0
+    best = {name: f["examples_per_s"] for name, f in r["figures"].items()}
+    assert best == {fit: 100.0, ckpt: 150.0, every: 140.0, none: 100.0}
 
 
 def test_bench_recommend_prints_posts_per_s_for_each_beam(capsys):

@@ -42,6 +42,7 @@ def _free_ports(n: int) -> list[int]:
 
 def _start(out: Path, checkpoint_dir: Path, epochs: int, strategy: str, tf_config=None):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env["HASHTAG_KIT_CHECKPOINT_EVERY"] = "0"  # a checkpoint every epoch (counted below)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     env.pop("TF_CONFIG", None)
     if tf_config is not None:

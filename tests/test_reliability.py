@@ -138,17 +138,19 @@ def test_a_flipped_weight_byte_is_refused_when_the_digest_is_known(tmp_path):
 # -- checkpoints: verified on resume, a damaged one falls back to the previous epoch ------------
 @pytest.fixture(scope="module")
 def interrupted_training(tmp_path_factory):
-    """A 4-epoch training interrupted before its last epoch (checkpoints of epochs 1 and 2
-    kept), and the same training uninterrupted."""
+    """A 4-epoch training interrupted before its last epoch, checkpointing every epoch
+    (checkpoints of epochs 1 and 2 kept), and the same training uninterrupted."""
     from test_training import Crash, small_training_data
 
     from hashtag_kit.training import TrainConfig, train
+    from hashtag_kit.training.fit import CHECKPOINT_EVERY_ENV
 
     tr, va, tokens = small_training_data()
     cfg = TrainConfig(units=8, embed_dim=4, epochs=4, batch_size=16, seed=3)
     straight = train(cfg, tr, va, len(tokens))
     ckpt = tmp_path_factory.mktemp("interrupted") / "ckpt"
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(KeyboardInterrupt):
+        mp.setenv(CHECKPOINT_EVERY_ENV, "0")
         train(cfg, tr, va, len(tokens), checkpoint_dir=ckpt, callbacks=[Crash(3)])
 
     def resume(folder):

@@ -167,6 +167,8 @@ def test_interrupted_training_resumes_to_the_same_end(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tr, va, len(tokens), checkpoint_dir=ckpt, callbacks=[Crash(2)])
     assert (ckpt / "epoch_0001.json").exists() and (ckpt / "epoch_0001.npz").exists()
+    # epoch 0 was not due (a minute between checkpoints); the interruption wrote epoch 1
+    assert not (ckpt / "epoch_0000.json").exists()
     resumed = train(cfg, tr, va, len(tokens), checkpoint_dir=ckpt)
     assert resumed.resumed_from_epoch == 2
     assert resumed.best_epoch == straight.best_epoch == int(np.argmin(straight.history["val_loss"]))
@@ -259,3 +261,31 @@ def test_checkpoints_are_written_by_a_low_priority_thread():
     writer.close()
     assert seen == [BACKGROUND_NICE]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) != BACKGROUND_NICE
+
+
+def test_checkpoints_are_written_at_most_once_per_interval_and_at_the_end(tmp_path, monkeypatch):
+    """`checkpoint_every` seconds between written checkpoints (default a minute; 0: every
+    epoch; `$HASHTAG_KIT_CHECKPOINT_EVERY`); the last epoch is always written."""
+    from hashtag_kit.training import fit as fit_module
+
+    tr, va, tokens = small_training_data()
+    cfg = TrainConfig(units=8, embed_dim=4, epochs=3, batch_size=16, seed=3)
+    written, save = [], fit_module.save_epoch_checkpoint
+
+    def counted(folder, snapshot, *args, **kwargs):
+        written.append(snapshot[1]["epoch"])
+        return save(folder, snapshot, *args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "save_epoch_checkpoint", counted)
+    monkeypatch.delenv(fit_module.CHECKPOINT_EVERY_ENV, raising=False)
+    train(cfg, tr, va, len(tokens), checkpoint_dir=tmp_path / "default")
+    assert written == [2]
+    written.clear()
+    monkeypatch.setenv(fit_module.CHECKPOINT_EVERY_ENV, "0")
+    train(cfg, tr, va, len(tokens), checkpoint_dir=tmp_path / "every")
+    assert written == [0, 1, 2]
+    for bad in ("-1", "soon", "inf"):
+        monkeypatch.setenv(fit_module.CHECKPOINT_EVERY_ENV, bad)
+        with pytest.raises(ValueError, match="HASHTAG_KIT_CHECKPOINT_EVERY must be a number") as e:
+            train(cfg, tr, va, len(tokens), checkpoint_dir=tmp_path / "bad")
+        assert "\n" not in str(e.value)

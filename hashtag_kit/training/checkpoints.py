@@ -4,10 +4,12 @@ of the model, dropout random-number states included, then the optimizer's), `bes
 SHA-256 of the files it names, the `key` it was made with), each written atomically, verified
 on resume.
 
-The variables are copied at the epoch's end (a few ms); the files are written by a
-`CheckpointWriter` in a background thread while the next epoch trains. A `.keras` save of the
-whole model took 0.13-0.35 s per epoch on a 1.9 M-parameter encoder-decoder, against 0.02 s
-for the copy: `python -m hashtag_kit bench train` measures what checkpoints cost."""
+The variables are copied at the epoch's end (`epoch_snapshot`, 10-25 ms for 5.7 M values);
+the files are written by a `CheckpointWriter` in a background thread while the next epoch
+trains, for at most one epoch a minute by default (`fit`'s `checkpoint_every`): on 2 cores a
+write still cost 110-160 ms of a 0.9 s epoch. A `.keras` save of the whole model took
+0.13-0.35 s per epoch on a 1.9 M-parameter encoder-decoder: `python -m hashtag_kit bench
+train` measures what checkpoints cost."""
 
 from __future__ import annotations
 
@@ -201,22 +203,10 @@ def load_epoch_checkpoint(
     return None
 
 
-def save_epoch_checkpoint(
-    checkpoint_dir: str | Path,
-    model,
-    key: dict,
-    epoch: int,
-    history,
-    best,
-    writer: CheckpointWriter | None = None,
-    **extra,
-) -> None:
-    """Checkpoint a finished epoch: copy the model's and optimizer's variables now, then write
-    (through `writer` in the background, else here) `epoch_NNNN.npz`, `best_NNNN.npz` when this
-    epoch is the best so far, and `epoch_NNNN.json` last (the commit point), each atomically;
-    then remove the files no longer needed (the folder keeps the last `KEEP_CHECKPOINTS`
-    epochs and the best weights they name). `best` is `(best_epoch, best_weights)`; `extra`
-    is stored in the state."""
+def epoch_snapshot(model, key: dict, epoch: int, history, best, **extra) -> tuple:
+    """A finished epoch's checkpoint content, copied now (the next epoch changes the model):
+    `(variables, state, best_weights)` for `save_epoch_checkpoint`. `best` is `(best_epoch,
+    best_weights)`; `extra` is stored in the state."""
     variables = [
         keras.ops.convert_to_numpy(v) for v in [*model.variables, *model.optimizer.variables]
     ]
@@ -228,7 +218,18 @@ def save_epoch_checkpoint(
         "best_epoch": best[0],
         **extra,
     }
-    args = (Path(checkpoint_dir), variables, state, best[1])
+    return variables, state, best[1]
+
+
+def save_epoch_checkpoint(
+    checkpoint_dir: str | Path, snapshot: tuple, writer: CheckpointWriter | None = None
+) -> None:
+    """Write an `epoch_snapshot` (through `writer` in the background, else here):
+    `epoch_NNNN.npz`, `best_NNNN.npz` when this epoch is the best so far, and
+    `epoch_NNNN.json` last (the commit point), each atomically; then remove the files no
+    longer needed (the folder keeps the last `KEEP_CHECKPOINTS` epochs and the best weights
+    they name)."""
+    args = (Path(checkpoint_dir), *snapshot)
     if writer is None:
         _write_checkpoint(*args)
     else:
