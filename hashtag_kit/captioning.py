@@ -12,7 +12,7 @@
 - `CaptionBatches`: teacher-forcing batches (grid, tokens[:-1]) -> tokens[1:], shuffled per epoch;
   `streamed_caption_batches` the same through `tf.data` from the shards.
 - `train_caption_model`: Adam on a padding-masked cross-entropy, early stopping on val, a
-  checkpoint every epoch and an exact resume; returns the model, history and ms per step.
+  epoch checkpoints and an exact resume; returns the model, history and ms per step.
 - `split_posts` for datasets with no frozen split (COCO-mini in notebook 04).
 
 Example:
@@ -501,7 +501,7 @@ def train_caption_model(
     on the dev set, as Xu et al. 2015 do). With `lr_decay` (e.g. 0.5), an epoch whose val loss
     is not the best so far sends training back to the best epoch's weights with the learning
     rate multiplied by `lr_decay` (a plateau step: on Flickr8k the val loss bottoms out after 3
-    epochs at 2e-3 and then rises). With `checkpoint_dir`, every finished epoch is saved to
+    epochs at 2e-3 and then rises). With `checkpoint_dir`, finished epochs are saved (`fit`'s interval) to
     `<checkpoint_dir>/<model class>-<digest of model, settings and data>/`, and a re-run finds
     it and resumes: it ends where an uninterrupted run would (same batches, same dropout
     draws, same optimizer state). The folder is removed when training finishes unless

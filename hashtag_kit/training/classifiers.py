@@ -48,8 +48,8 @@ def fit_classifier(
     them from the cache's shards (`features.stream.choose_mode`, logged); "memory" / "stream"
     force it. In memory, Keras shuffles the training arrays; streamed, epoch e reads a
     `feature_dataset` shuffled with a seed of (settings["seed"], e), so a resumed training
-    reads the batches an uninterrupted one would. Every epoch counts (no restore-best); a
-    checkpoint after each epoch in `<checkpoint_dir>/<model class>-<digest>/` (removed when
+    reads the batches an uninterrupted one would. Every epoch counts (no restore-best); epoch
+    checkpoints (`fit`'s interval; the last finished epoch always) in `<checkpoint_dir>/<model class>-<digest>/` (removed when
     training ends) resumes an interrupted run. The digest covers `settings` (with
     "batch_size" and "seed"), the input mode, the post ids, the features' content keys, the
     arrays and array targets, and `key_data` (what callable targets are made of).
@@ -149,7 +149,7 @@ def train_attention_classifier(
             shards; logged), "memory" or "stream"; see `fit_classifier`.
         strategy: "none", "mirrored" (this machine's devices), "multi_worker" (the machines
             TF_CONFIG names) or a tf.distribute.Strategy; `batch_size` is the global batch.
-        checkpoint_dir: checkpoints after every epoch (see `fit_classifier`); None: none.
+        checkpoint_dir: epoch checkpoints (see `fit_classifier`); None: none.
         callbacks: extra Keras callbacks.
 
     Returns:
@@ -236,7 +236,7 @@ def train_cnn_rnn(
             "memory" or "stream"; see `fit_classifier`.
         strategy: "none", "mirrored", "multi_worker" or a tf.distribute.Strategy (the model
             is built inside its scope; `batch_size` is the global batch).
-        checkpoint_dir: checkpoints after every epoch; an interrupted training resumes.
+        checkpoint_dir: epoch checkpoints; an interrupted training resumes.
         callbacks: extra Keras callbacks.
 
     Returns:

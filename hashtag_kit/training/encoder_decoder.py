@@ -1,7 +1,7 @@
 """Training the encoder-decoder hashtag recommender on a run's cached features.
 
 `load_run_data` turns a run directory (frozen split + cached features) into arrays, `train`
-fits a `HashtagEncoderDecoder` on them with a checkpoint after every epoch (an interrupted
+fits a `HashtagEncoderDecoder` on them with epoch checkpoints (an interrupted
 training resumes from the last checkpoint and ends where an uninterrupted one would: each
 epoch's post order and tag order come from `(seed, epoch)`, and the model file carries the
 optimizer and dropout-generator states), optionally under a `tf.distribute` strategy
@@ -471,8 +471,8 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> TrainResult:
-    """Train a `HashtagEncoderDecoder` through `hashtag_kit.training.fit` (a checkpoint after
-    each epoch, resumed if found; the best val epoch's weights kept when `restore_best`).
+    """Train a `HashtagEncoderDecoder` through `hashtag_kit.training.fit` (epoch checkpoints,
+    resumed if found; the best val epoch's weights kept when `restore_best`).
 
     Args:
         config: the model and optimisation settings.

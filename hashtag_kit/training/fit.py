@@ -253,7 +253,7 @@ def fit(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> TrainResult:
-    """Train `model` for `epochs` epochs with a checkpoint after each; resume if one is found.
+    """Train `model` for `epochs` epochs with epoch checkpoints; resume if one is found.
 
     Args:
         model: a compiled model, or a function returning one (called inside the strategy's
