@@ -501,8 +501,9 @@ def train_caption_model(
     on the dev set, as Xu et al. 2015 do). With `lr_decay` (e.g. 0.5), an epoch whose val loss
     is not the best so far sends training back to the best epoch's weights with the learning
     rate multiplied by `lr_decay` (a plateau step: on Flickr8k the val loss bottoms out after 3
-    epochs at 2e-3 and then rises). With `checkpoint_dir`, finished epochs are saved (`fit`'s interval) to
-    `<checkpoint_dir>/<model class>-<digest of model, settings and data>/`, and a re-run finds
+    epochs at 2e-3 and then rises). With `checkpoint_dir`, finished epochs are saved (at
+    `fit`'s interval) to `<checkpoint_dir>/<model class>-<digest of model, settings and
+    data>/`, and a re-run finds
     it and resumes: it ends where an uninterrupted run would (same batches, same dropout
     draws, same optimizer state). The folder is removed when training finishes unless
     `keep_checkpoint`. Streamed data (`CaptionData.streamed`) is read from the feature cache

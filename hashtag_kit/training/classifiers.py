@@ -49,8 +49,9 @@ def fit_classifier(
     force it. In memory, Keras shuffles the training arrays; streamed, epoch e reads a
     `feature_dataset` shuffled with a seed of (settings["seed"], e), so a resumed training
     reads the batches an uninterrupted one would. Every epoch counts (no restore-best); epoch
-    checkpoints (`fit`'s interval; the last finished epoch always) in `<checkpoint_dir>/<model class>-<digest>/` (removed when
-    training ends) resumes an interrupted run. The digest covers `settings` (with
+    checkpoints (`fit`'s interval; the last finished epoch always) in
+    `<checkpoint_dir>/<model class>-<digest>/` (removed when training ends) resume an
+    interrupted run. The digest covers `settings` (with
     "batch_size" and "seed"), the input mode, the post ids, the features' content keys, the
     arrays and array targets, and `key_data` (what callable targets are made of).
 

@@ -10,13 +10,13 @@ evaluated after each: "keras Model.fit" is one `model.fit` on the first epoch's 
 checkpoints" is what notebook 02 runs (`train()` with a checkpoint folder: each epoch its own
 post and tag order, restore-best, epoch checkpoints at most once a minute and the last epoch
 always); "train, every epoch" the same with a checkpoint written after every epoch
-(`HASHTAG_KIT_CHECKPOINT_EVERY=0`); "train, none" without checkpoints. With `--run`, the posts are the run's training
-posts (notebook 01's feature cache; at most `--steps` batches); otherwise random features of
-the offline encoders' sizes (1280-d image, 512-d text) and `--tags` random tags. Figures are
-warm: over the timed epochs' wall time, validation and checkpoints included. A round runs the
-loops back to back (the order rotated from round to round); the table holds each loop's
-best round and the verdict their ratio; each round's own ratios are printed too (their spread
-says how much the machine's load moved the figures).
+(`HASHTAG_KIT_CHECKPOINT_EVERY=0`); "train, none" without checkpoints. With `--run`, the
+posts are the run's training posts (notebook 01's feature cache; at most `--steps` batches);
+otherwise random features of the offline encoders' sizes (1280-d image, 512-d text) and
+`--tags` random tags. Figures are warm: over the timed epochs' wall time, validation and
+checkpoints included. A round runs the loops back to back (the order rotated from round to
+round); the table holds each loop's best round and the verdict their ratio; each round's own
+ratios are printed too (their spread says how much the machine's load moved the figures).
 """
 
 from __future__ import annotations
