@@ -41,7 +41,7 @@ from hashtag_kit.features.stream import choose_mode, epoch_seed, feature_dataset
 from hashtag_kit.models.encoder_decoder import HashtagEncoderDecoder, HashtagSetLoss
 from hashtag_kit.run import RunDir
 from hashtag_kit.training.checkpoints import key_folder
-from hashtag_kit.training.fit import TrainResult, fit
+from hashtag_kit.training.fit import EpochArrays, TrainResult, fit
 from hashtag_kit.vocabulary import N_SPECIAL, START, Vocabulary
 
 
@@ -362,13 +362,9 @@ def epoch_arrays(data: PostArrays, seed: int, epoch: int, shuffle: bool = True):
 
 
 # -- training ------------------------------------------------------------------------------------
-def epoch_batches(data: PostArrays, seed: int, epoch: int, batch_size: int) -> list:
-    """The `(x, y)` batches of one epoch, in order (`epoch_arrays` cut into `batch_size` rows)."""
-    x, y = epoch_arrays(data, seed, epoch)
-    return [
-        ({k: v[i : i + batch_size] for k, v in x.items()}, y[i : i + batch_size])
-        for i in range(0, len(y), batch_size)
-    ]
+def epoch_batches(data: PostArrays, seed: int, epoch: int, batch_size: int) -> EpochArrays:
+    """One epoch's arrays (`epoch_arrays`), which `fit` cuts into `batch_size` rows in order."""
+    return EpochArrays(*epoch_arrays(data, seed, epoch), batch_size)
 
 
 def epoch_dataset(data: PostArrays, seed: int, epoch: int, batch_size: int):

@@ -183,11 +183,25 @@ def _checkpoint_every(seconds: float | None) -> float:
     return value
 
 
+@dataclass
+class EpochArrays:
+    """One epoch's `(x, y)` arrays in their training order, which `epochs_dataset` cuts into
+    `batch_size` rows inside tf.data: one Python call an epoch instead of one a batch (a
+    generator of batches cost about 2 ms of CPU a batch beside 40 ms steps on 2 cores)."""
+
+    x: dict
+    y: np.ndarray
+    batch_size: int
+
+    def __len__(self) -> int:
+        return -(-len(self.y) // self.batch_size)
+
+
 def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int):
     """One `tf.data.Dataset` of the batches of epochs `start` .. `stop - 1`, in order.
 
-    `batches_of(epoch)` gives that epoch's `(x, y)` batches: a sequence (the same number every
-    epoch), or a finite `tf.data.Dataset` of them (e.g. `features.stream.feature_dataset`
+    `batches_of(epoch)` gives that epoch's `(x, y)` batches: an `EpochArrays`, a sequence (the
+    same number every epoch), or a finite `tf.data.Dataset` of them (e.g. `features.stream.feature_dataset`
     streaming from the feature cache, seeded by the epoch): the epochs' datasets are then
     concatenated, so a resumed training reads the same batches as an uninterrupted one.
     Arrays keep the first batch's shapes but for the batch size (fixed shapes keep the
@@ -206,13 +220,28 @@ def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int)
         return dataset
     steps = len(first)
 
+    def spec(a):
+        return tf.TensorSpec((None, *np.shape(a)[1:]), tf.as_dtype(np.asarray(a).dtype))
+
+    if isinstance(first, EpochArrays):  # whole epochs from Python, cut into batches by tf.data
+
+        def epochs():
+            for epoch in range(start, stop):
+                arrays = first if epoch == start else batches_of(epoch)
+                yield arrays.x, arrays.y
+
+        signature = tf.nest.map_structure(spec, (first.x, first.y))
+        dataset = tf.data.Dataset.from_generator(epochs, output_signature=signature).prefetch(1)
+        dataset = dataset.flat_map(
+            lambda x, y: tf.data.Dataset.from_tensor_slices((x, y)).batch(first.batch_size)
+        )
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps * (stop - start)))
+        return dataset.prefetch(2)
+
     def batches():
         for epoch in range(start, stop):
             epoch_batches = first if epoch == start else batches_of(epoch)
             yield from (epoch_batches[i] for i in range(steps))
-
-    def spec(a):
-        return tf.TensorSpec((None, *np.shape(a)[1:]), tf.as_dtype(np.asarray(a).dtype))
 
     signature = getattr(first, "signature", None) or tf.nest.map_structure(spec, first[0])
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
