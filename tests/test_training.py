@@ -289,3 +289,22 @@ def test_checkpoints_are_written_at_most_once_per_interval_and_at_the_end(tmp_pa
         with pytest.raises(ValueError, match="HASHTAG_KIT_CHECKPOINT_EVERY must be a number") as e:
             train(cfg, tr, va, len(tokens), checkpoint_dir=tmp_path / "bad")
         assert "\n" not in str(e.value)
+
+
+def test_epoch_snapshot_keeps_the_epochs_values_while_training_goes_on():
+    """The snapshot's tensors share the variables' buffers; TensorFlow copies a buffer before
+    updating it, so a snapshot written an epoch later still holds the epoch's values."""
+    from hashtag_kit.training.checkpoints import epoch_snapshot
+
+    tr, va, tokens = small_training_data()
+    cfg = TrainConfig(units=8, embed_dim=4, epochs=1, batch_size=16, seed=3)
+    model = train(cfg, tr, va, len(tokens)).model
+    before = [keras.ops.convert_to_numpy(v) for v in [*model.variables, *model.optimizer.variables]]
+    variables, state, _ = epoch_snapshot(model, {}, 0, {"loss": [1.0]}, (None, None))
+    x, y = epoch_arrays(tr, 3, 1)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    after = [keras.ops.convert_to_numpy(v) for v in model.variables]
+    assert sum(not np.array_equal(a, b) for a, b in zip(after, before, strict=False)) > 0
+    for snap, value in zip(variables, before, strict=True):
+        np.testing.assert_array_equal(np.asarray(snap), value)
+    assert state["epoch"] == 0 and state["history"] == {"loss": [1.0]}
