@@ -308,3 +308,19 @@ def test_epoch_snapshot_keeps_the_epochs_values_while_training_goes_on():
     for snap, value in zip(variables, before, strict=True):
         np.testing.assert_array_equal(np.asarray(snap), value)
     assert state["epoch"] == 0 and state["history"] == {"loss": [1.0]}
+
+
+def test_an_interruption_is_not_hidden_by_a_failing_last_checkpoint(tmp_path, monkeypatch, caplog):
+    """When the checkpoint written on an interruption fails (a full disk, say), the caller
+    still gets the interruption, and the log says the checkpoint was not written."""
+    from hashtag_kit.training import fit as fit_module
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    tr, va, tokens = small_training_data()
+    cfg = TrainConfig(units=8, embed_dim=4, epochs=3, batch_size=16, seed=3)
+    monkeypatch.setattr(fit_module, "save_epoch_checkpoint", full_disk)
+    with caplog.at_level("WARNING", "hashtag_kit.training"), pytest.raises(KeyboardInterrupt):
+        train(cfg, tr, va, len(tokens), checkpoint_dir=tmp_path / "ckpt", callbacks=[Crash(2)])
+    assert "checkpoint was not written" in caplog.text and "No space left" in caplog.text

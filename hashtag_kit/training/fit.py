@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -29,6 +30,8 @@ from hashtag_kit.training.checkpoints import (
     load_epoch_checkpoint,
     save_epoch_checkpoint,
 )
+
+log = logging.getLogger("hashtag_kit.training")
 
 STRATEGIES = ("none", "mirrored", "multi_worker")
 #: the environment variable that sets `fit`'s default `checkpoint_every` (seconds)
@@ -201,9 +204,9 @@ def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int)
     """One `tf.data.Dataset` of the batches of epochs `start` .. `stop - 1`, in order.
 
     `batches_of(epoch)` gives that epoch's `(x, y)` batches: an `EpochArrays`, a sequence (the
-    same number every epoch), or a finite `tf.data.Dataset` of them (e.g. `features.stream.feature_dataset`
-    streaming from the feature cache, seeded by the epoch): the epochs' datasets are then
-    concatenated, so a resumed training reads the same batches as an uninterrupted one.
+    same number every epoch), or a finite `tf.data.Dataset` of them (e.g.
+    `features.stream.feature_dataset` streaming from the feature cache, seeded by the epoch):
+    the datasets of the epochs are then concatenated, so a resumed training reads the same batches as an uninterrupted one.
     Arrays keep the first batch's shapes but for the batch size (fixed shapes keep the
     decoders' loops static: an open time dimension made encoder-decoder steps 1.7x slower),
     unless the batches give their own `signature` (`tf.TensorSpec`s, e.g. captions whose
@@ -224,16 +227,18 @@ def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int)
         return tf.TensorSpec((None, *np.shape(a)[1:]), tf.as_dtype(np.asarray(a).dtype))
 
     if isinstance(first, EpochArrays):  # whole epochs from Python, cut into batches by tf.data
+        held, batch_size = [first], first.batch_size  # the first epoch, released once yielded
 
         def epochs():
             for epoch in range(start, stop):
-                arrays = first if epoch == start else batches_of(epoch)
+                arrays = held.pop() if held else batches_of(epoch)
                 yield arrays.x, arrays.y
 
         signature = tf.nest.map_structure(spec, (first.x, first.y))
+        del first
         dataset = tf.data.Dataset.from_generator(epochs, output_signature=signature).prefetch(1)
         dataset = dataset.flat_map(
-            lambda x, y: tf.data.Dataset.from_tensor_slices((x, y)).batch(first.batch_size)
+            lambda x, y: tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
         )
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps * (stop - start)))
         return dataset.prefetch(2)
@@ -381,6 +386,8 @@ def fit(
             if end.writer is not None:  # the last finished epoch's checkpoint is written
                 try:
                     end.write_unwritten()
+                except Exception as e:  # noqa: BLE001 - the training's own error goes first
+                    log.warning("%s: the last epoch's checkpoint was not written (%s)", folder, e)
                 finally:
                     end.writer.close(raise_errors=False)
             raise
