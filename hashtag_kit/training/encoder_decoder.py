@@ -463,6 +463,7 @@ def train(
     vocab_size: int,
     *,
     checkpoint_dir: str | Path | None = None,
+    checkpoint_every: float | None = None,
     strategy=None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
@@ -478,6 +479,7 @@ def train(
         checkpoint_dir: folder for the epoch checkpoints (`checkpoint_folder` gives one per
             configuration and data); when it already holds a checkpoint of the same
             configuration, training continues after its epoch (a damaged one is skipped).
+        checkpoint_every: seconds between written checkpoints (`fit`'s; None: its default).
         strategy: overrides `config.strategy` ("none", "mirrored", "multi_worker" or a
             tf.distribute.Strategy).
         callbacks: extra Keras callbacks; verbose: Keras fit verbosity.
@@ -505,6 +507,7 @@ def train(
         batch_size=config.batch_size,
         restore_best=config.restore_best,
         checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every,
         key=_data_key(config, train_data),
         strategy=strategy if strategy is not None else config.strategy,
         callbacks=callbacks,

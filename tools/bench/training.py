@@ -10,7 +10,7 @@ evaluated after each: "keras Model.fit" is one `model.fit` on the first epoch's 
 checkpoints" is what notebook 02 runs (`train()` with a checkpoint folder: each epoch its own
 post and tag order, restore-best, epoch checkpoints at most once a minute and the last epoch
 always); "train, every epoch" the same with a checkpoint written after every epoch
-(`HASHTAG_KIT_CHECKPOINT_EVERY=0`); "train, none" without checkpoints. With `--run`, the
+(`checkpoint_every=0`); "train, none" without checkpoints. With `--run`, the
 posts are the run's training posts (notebook 01's feature cache; at most `--steps` batches);
 otherwise random features of the offline encoders' sizes (1280-d image, 512-d text) and
 `--tags` random tags. Figures are warm: over the timed epochs' wall time, validation and
@@ -98,7 +98,7 @@ def _run_loop(name: str, config, train, val, vocab_size: int) -> dict:
 
     from hashtag_kit.training import build_model, epoch_arrays
     from hashtag_kit.training import train as kit_train
-    from hashtag_kit.training.fit import CHECKPOINT_EVERY_ENV
+    from hashtag_kit.training.fit import CHECKPOINT_EVERY
 
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -121,20 +121,17 @@ def _run_loop(name: str, config, train, val, vocab_size: int) -> dict:
             callbacks=[clock],
         )
         return clock.figures(config, len(train))
-    saved_env = os.environ.pop(CHECKPOINT_EVERY_ENV, None)  # the default interval, or 0
-    if name == "train, every epoch":
-        os.environ[CHECKPOINT_EVERY_ENV] = "0"
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            clock.t0 = time.perf_counter()
-            checkpoints = None if name == "train, none" else folder
-            result = kit_train(
-                config, train, val, vocab_size, checkpoint_dir=checkpoints, callbacks=[clock]
-            )
-    finally:
-        os.environ.pop(CHECKPOINT_EVERY_ENV, None)
-        if saved_env is not None:
-            os.environ[CHECKPOINT_EVERY_ENV] = saved_env
+    with tempfile.TemporaryDirectory() as folder:
+        clock.t0 = time.perf_counter()
+        result = kit_train(
+            config,
+            train,
+            val,
+            vocab_size,
+            checkpoint_dir=None if name == "train, none" else folder,
+            checkpoint_every=0 if name == "train, every epoch" else CHECKPOINT_EVERY,
+            callbacks=[clock],
+        )
     return {**clock.figures(config, len(train)), "params": result.trainable_params}
 
 
