@@ -181,6 +181,55 @@ def test_interrupted_training_resumes_to_the_same_end(tmp_path):
         train(TrainConfig(units=16, epochs=3), tr, None, len(tokens), checkpoint_dir=ckpt)
 
 
+SIGTERMED = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+import keras
+from test_training import small_training_data
+from hashtag_kit.training import TrainConfig, train
+
+class Term(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+tr, va, tokens = small_training_data()
+cfg = TrainConfig(units=8, embed_dim=4, epochs=3, batch_size=16, seed=3)
+if {own_handler!r}:
+    signal.signal(signal.SIGTERM, lambda signum, frame: print("OWN HANDLER", flush=True))
+train(cfg, tr, va, len(tokens), checkpoint_dir={ckpt!r}, callbacks=[Term()])
+print("ENDED", signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+"""
+
+
+@pytest.mark.parametrize("own_handler", [False, True])
+def test_sigterm_writes_the_last_epoch_and_exits(tmp_path, own_handler):
+    """A cluster ending a job sends SIGTERM: training stops with status 143 after writing the
+    last finished epoch (the interval had skipped it), and a re-run resumes from there. A
+    SIGTERM handler the program installed itself is left in charge."""
+    ckpt = tmp_path / "ckpt"
+    code = SIGTERMED.format(tests=str(REPO / "tests"), ckpt=str(ckpt), own_handler=own_handler)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO
+    )
+    if own_handler:  # its handler ran, training went on to the end
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert out.stdout.split() == ["OWN", "HANDLER", "ENDED", "False"]
+        assert (ckpt / "epoch_0002.json").exists()
+        return
+    assert out.returncode == 143, (out.returncode, out.stderr[-3000:])
+    assert "ENDED" not in out.stdout and "Traceback" not in out.stderr
+    assert (
+        "training stopped (SystemExit) after 2 epochs, all written; a re-run resumes" in out.stderr
+    )
+    assert (ckpt / "epoch_0001.json").exists() and not (ckpt / "epoch_0000.json").exists()
+    tr, va, tokens = small_training_data()
+    cfg = TrainConfig(units=8, embed_dim=4, epochs=3, batch_size=16, seed=3)
+    resumed = train(cfg, tr, va, len(tokens), checkpoint_dir=ckpt)
+    assert resumed.resumed_from_epoch == 2 and len(resumed.history["loss"]) == 3
+
+
 def test_checkpoint_folder_is_keyed_by_configuration_and_data(tmp_path):
     from hashtag_kit.training import RunData, checkpoint_folder
 

@@ -15,8 +15,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,6 +189,30 @@ def _checkpoint_every(seconds: float | None) -> float:
     return value
 
 
+@contextmanager
+def _sigterm_raises(enabled: bool):
+    """While training, SIGTERM (a cluster scheduler ending a job, `kill`) raises SystemExit
+    with status 143 (128 + 15), so `fit` writes the last finished epoch's checkpoint before
+    the process ends. Only where SIGTERM has Python's default handling, in the main thread (a
+    handler someone else installed is left alone); the default is restored afterwards."""
+    enabled = (
+        enabled
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    )
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    if enabled:
+        signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        if enabled:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @dataclass
 class EpochArrays:
     """One epoch's `(x, y)` arrays in their training order, which `epochs_dataset` cuts into
@@ -318,7 +345,8 @@ def fit(
             the last one was written (None: `$HASHTAG_KIT_CHECKPOINT_EVERY`, else
             `CHECKPOINT_EVERY`, 60 s; 0: every epoch). Every epoch's state is still copied
             when it ends, and the last finished epoch is always written: when training ends,
-            stops early, or is interrupted by an exception (Ctrl-C included). Only a killed
+            stops early, or is interrupted by an exception (Ctrl-C included) or by SIGTERM (a
+            cluster ending a job: the process then exits with status 143). Only a killed
             process (SIGKILL, power loss) loses up to this many seconds of training.
         strategy: "none", "mirrored", "multi_worker" or a `tf.distribute.Strategy`
             (`get_strategy`). The global batch is `batch_size` (each of N replicas takes
@@ -369,23 +397,33 @@ def fit(
             x = epochs_dataset(data, start, epochs)
             steps = int(x.cardinality()) // (epochs - start)
         try:
-            model.fit(
-                shard_by_data(x) if callable(data) else x,
-                y,
-                batch_size=batch_size if y is not None else None,
-                epochs=epochs,
-                initial_epoch=start,
-                steps_per_epoch=steps,
-                shuffle=shuffle,
-                validation_data=shard_by_data(val) if hasattr(val, "with_options") else val,
-                validation_batch_size=batch_size if isinstance(val, tuple) else None,
-                callbacks=[timer, end, *callbacks],
-                verbose=verbose,
-            )
-        except BaseException:
+            with _sigterm_raises(end.writer is not None):
+                model.fit(
+                    shard_by_data(x) if callable(data) else x,
+                    y,
+                    batch_size=batch_size if y is not None else None,
+                    epochs=epochs,
+                    initial_epoch=start,
+                    steps_per_epoch=steps,
+                    shuffle=shuffle,
+                    validation_data=shard_by_data(val) if hasattr(val, "with_options") else val,
+                    validation_batch_size=batch_size if isinstance(val, tuple) else None,
+                    callbacks=[timer, end, *callbacks],
+                    verbose=verbose,
+                )
+        except BaseException as stop:
             if end.writer is not None:  # the last finished epoch's checkpoint is written
                 try:
                     end.write_unwritten()
+                    end.writer.close()
+                    if history["loss"]:
+                        log.warning(
+                            "%s: training stopped (%s) after %d epochs, all written; a re-run "
+                            "resumes from there",
+                            folder,
+                            type(stop).__name__,
+                            len(history["loss"]),
+                        )
                 except Exception as e:  # noqa: BLE001 - the training's own error goes first
                     log.warning("%s: the last epoch's checkpoint was not written (%s)", folder, e)
                 finally:
