@@ -66,13 +66,14 @@ def write_json(path: str | Path, obj) -> Path:
 
 
 class JSONFileError(ValueError):
-    """A run file that cannot be JSON: not a regular file, or not UTF-8 text (names the file)."""
+    """A run file that is not the JSON it should be: not a regular file, not UTF-8 text, not
+    valid JSON, or not the expected type (names the file)."""
 
 
-def read_json(path: str | Path):
-    """A run's JSON file. Raises FileNotFoundError (missing), `JSONFileError` (a FIFO, device
-    or folder, which could hang or never end; bytes that are not UTF-8) and
-    json.JSONDecodeError (not JSON)."""
+def read_json(path: str | Path, expect: type | None = None):
+    """A run's JSON file (of type `expect`, e.g. dict, when given). Raises FileNotFoundError
+    (missing) or `JSONFileError` (a FIFO, device or folder, which could hang or never end;
+    bytes that are not UTF-8; not JSON; another type)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
@@ -85,7 +86,14 @@ def read_json(path: str | Path):
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise JSONFileError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
-    return json.loads(text)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise JSONFileError(f"{path}: not valid JSON ({e})") from None
+    if expect is not None and not isinstance(value, expect):
+        kind = {dict: "JSON object", list: "JSON list"}.get(expect, expect.__name__)
+        raise JSONFileError(f"{path}: a {type(value).__name__}, not a {kind}")
+    return value
 
 
 def _jsonable(o):
@@ -124,13 +132,9 @@ class RunDir:
         if not self.meta_path.exists():
             return {}
         try:
-            meta = read_json(self.meta_path)
+            meta = read_json(self.meta_path, dict)
         except JSONFileError as e:
             raise RunFormatError(str(e)) from None
-        except ValueError as e:
-            raise RunFormatError(f"{self.meta_path}: not valid JSON ({e})") from None
-        if not isinstance(meta, dict):
-            raise RunFormatError(f"{self.meta_path}: a {type(meta).__name__}, not a JSON object")
         version = meta.get("format_version", RUN_FORMAT_VERSION)
         if not isinstance(version, int) or version > RUN_FORMAT_VERSION:
             raise RunFormatError(
@@ -159,16 +163,14 @@ class RunDir:
         return read_posts(self._need(PREPROCESS, "posts.jsonl"))
 
     def load_splits(self) -> dict:
-        return read_json(self._need(PREPROCESS, "splits.json"))
+        return read_json(self._need(PREPROCESS, "splits.json"), dict)
 
     def load_vocab(self) -> dict:
-        return read_json(self._need(PREPROCESS, "vocab.json"))
+        return read_json(self._need(PREPROCESS, "vocab.json"), dict)
 
     def split_posts(self, split: str = "random") -> dict[str, list[Post]]:
         """Posts of each part ('train', 'val', 'test') of a frozen split, in manifest order."""
         splits = self.load_splits()
-        if not isinstance(splits, dict):
-            raise ValueError(f"{self.path / PREPROCESS / 'splits.json'} is not a JSON object")
         if split not in splits:
             raise KeyError(f"{self.path}: no split {split!r}; have {sorted(splits)}")
         parts = splits[split]

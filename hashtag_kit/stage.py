@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import NamedTuple
 
@@ -127,15 +126,13 @@ def load_stage(
             raise FileNotFoundError(
                 f"{stage_dir / name} is missing: the run is incomplete; {rerun}"
             )
-    config = _read(stage_dir / "model_config.json", rerun)
-    version = config.get("format_version") if isinstance(config, dict) else None
+    config = _read(stage_dir / "model_config.json", rerun, dict)
+    version = config.get("format_version")
     if version != STAGE_FORMAT_VERSION:
         raise IncompatibleRunError(
             f"{stage_dir / 'model_config.json'} has format_version {version!r} but this kit "
             f"reads version {STAGE_FORMAT_VERSION} (written by kit {config.get('kit_version', '?')}"
             f"); {rerun} with this kit, or install the kit version that wrote the run"
-            if isinstance(config, dict)
-            else f"{stage_dir / 'model_config.json'} is not a JSON object; {rerun}"
         )
     try:
         vocabulary = vocabulary_class.from_dict(_read(stage_dir / vocab_file, rerun))
@@ -165,13 +162,11 @@ def load_stage(
     return Stage(model, vocabulary, users, config)
 
 
-def _read(path: Path, rerun: str):
+def _read(path: Path, rerun: str, expect: type | None = None):
     try:
-        return read_json(path)
+        return read_json(path, expect)
     except JSONFileError as e:
         raise IncompatibleRunError(f"{e}; {rerun}") from None
-    except json.JSONDecodeError as e:
-        raise IncompatibleRunError(f"{path} is not valid JSON ({e}); {rerun}") from None
 
 
 def _is_users(obj, size: int) -> bool:

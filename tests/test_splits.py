@@ -84,7 +84,7 @@ def test_a_damaged_splits_file_is_one_error_naming_it(tmp_path):
         ({"official": "x"}, "split 'official' is not {part: [post ids]}"),
         ({"official": {"test": [1]}}, "split 'official' is not {part: [post ids]}"),
         ({"official": {"test": ["a", "zz"]}}, "names 1 post(s) not in posts.jsonl (e.g. 'zz')"),
-        ([1], "splits.json is not a JSON object"),
+        ([1], "splits.json: a list, not a JSON object"),
     ):
         write_json(rd.stage(PREPROCESS) / "splits.json", bad)
         with pytest.raises(ValueError) as e:

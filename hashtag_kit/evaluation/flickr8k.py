@@ -223,17 +223,11 @@ def _run_info(rd: RunDir) -> dict:
 def _run_posts(rd: RunDir) -> tuple[list[str], str, list[Post]]:
     """(the run's hashtag vocabulary, its training split's name, its training posts), from
     notebook 01's files; a damaged file is an error naming it."""
-    for name in ("vocab.json", "splits.json"):
-        path = rd.path / PREPROCESS / name
-        try:
-            value = read_json(path)
-        except JSONFileError as e:
-            raise EvaluationError(str(e)) from None
-        except ValueError as e:
-            raise EvaluationError(f"{path}: not valid JSON ({e})") from None
-        if not isinstance(value, dict):
-            raise EvaluationError(f"{path}: a {type(value).__name__}, not a JSON object")
-    vocab = rd.load_vocab().get("hashtags")
+    try:
+        vocab = rd.load_vocab().get("hashtags")
+        rd.load_splits()
+    except JSONFileError as e:
+        raise EvaluationError(str(e)) from None
     if not isinstance(vocab, list) or not all(isinstance(t, str) for t in vocab):
         raise EvaluationError(f"{rd.path / PREPROCESS / 'vocab.json'}: no list of hashtags")
     train_split = train_split_name(rd)

@@ -880,7 +880,7 @@ def _read_index(index_dir: Path) -> dict | None:
     if not p.exists():
         return None
     try:
-        return read_json(p)
+        return read_json(p, dict)
     except (OSError, ValueError):
         return None
 

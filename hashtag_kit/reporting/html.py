@@ -175,7 +175,7 @@ def collect_environment(run_dir: str | Path | RunDir) -> dict:
     timings = {}
     if timings_path.exists():
         try:
-            timings = read_json(timings_path)
+            timings = read_json(timings_path, dict)
         except (OSError, ValueError) as e:
             timings = {"error": f"{timings_path} could not be read: {e}"}
     seconds = [v for v in timings.values() if isinstance(v, (int, float))]
