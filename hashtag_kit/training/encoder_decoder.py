@@ -362,14 +362,9 @@ def epoch_arrays(data: PostArrays, seed: int, epoch: int, shuffle: bool = True):
 
 
 # -- training ------------------------------------------------------------------------------------
-def epoch_batches(data: PostArrays, seed: int, epoch: int, batch_size: int) -> EpochArrays:
-    """One epoch's arrays (`epoch_arrays`), which `fit` cuts into `batch_size` rows in order."""
-    return EpochArrays(*epoch_arrays(data, seed, epoch), batch_size)
-
-
 def epoch_dataset(data: PostArrays, seed: int, epoch: int, batch_size: int):
     """The `(x, y)` batches of one epoch streamed from the feature cache (`data.streamed`):
-    what `epoch_batches` gives for held arrays, as a `tf.data.Dataset`.
+    what `epoch_arrays` gives for held arrays, as a `tf.data.Dataset` of batches.
 
     `features.stream.feature_dataset` shuffles the posts (blocks of a shard, interleaved, then a
     shuffle buffer) seeded from (seed, epoch); each block's tags are shuffled per post by an rng
@@ -498,10 +493,15 @@ def train(
     if val_data is not None and len(val_data) and (val_data.tags > 0).any():
         val = epoch_arrays(val_data, config.seed, 0, shuffle=False)
     dims = train_data.feature_dim("image"), train_data.feature_dim("text")
-    batches = epoch_dataset if train_data.streamed else epoch_batches
+
+    def batches_of(epoch: int):  # held arrays: `fit` cuts them into batches inside tf.data
+        if train_data.streamed:
+            return epoch_dataset(train_data, config.seed, epoch, config.batch_size)
+        return EpochArrays(*epoch_arrays(train_data, config.seed, epoch), config.batch_size)
+
     return fit(
         lambda: build_model(config, vocab_size, *dims),
-        lambda epoch: batches(train_data, config.seed, epoch, config.batch_size),
+        batches_of,
         val,
         epochs=config.epochs,
         batch_size=config.batch_size,
