@@ -448,7 +448,7 @@ def test_stanford_original_release_and_errors(tmp_path):
     assert (post.id, post.paragraph, post.meta["split"]) == ("5", "A red bus.", "train")
     assert r.counts["malformed_record"] == 1
     (tmp_path / "val_split.json").write_text("{not json")
-    with pytest.raises(ValueError, match="val_split.json: not a valid JSON"):
+    with pytest.raises(ValueError, match="val_split.json: not a JSON file"):
         load_dataset("stanford_paragraphs", tmp_path, RunReport())
 
 

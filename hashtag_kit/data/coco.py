@@ -22,14 +22,13 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 from hashtag_kit.data.images import ImageError, resolve_image_path
 from hashtag_kit.data.loaders import (
     DatasetNotFoundError,
-    check_text_encoding,
+    read_json_file,
     require_dir,
 )
 from hashtag_kit.data.posts import Post
@@ -47,11 +46,7 @@ def _id(value) -> str | None:
 
 
 def _read_json(path: Path) -> dict:
-    check_text_encoding(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a valid COCO JSON file ({e})") from e
+    data = read_json_file(path, "a valid COCO JSON file")
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise ValueError(f"{path}: not a COCO annotation file (no 'images' list)")
     if not isinstance(data.get("annotations"), list):

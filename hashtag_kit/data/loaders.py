@@ -7,14 +7,16 @@ checks the same everywhere:
 
 * `require_file` / `require_dir`: a `DatasetNotFoundError` saying what is expected and where to
   get it;
-* `check_text_encoding` / `iter_lines`: UTF-16/32 files are refused (`EncodingError`, naming the
-  file); a line with a NUL or an undecodable byte is skipped and counted with its line number;
+* `check_text_encoding` / `iter_lines` / `read_json_file`: UTF-16/32 files are refused
+  (`EncodingError`, naming the file); a line with a NUL or an undecodable byte is skipped and
+  counted with its line number; a whole file that is not JSON is an error naming it;
 * `text_and_tags`: a text without its hashtags, and the hashtags found in it (text fields
   are cleaned with `hashtag_kit.text.clean_str`).
 """
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,6 +85,16 @@ def check_text_encoding(path: Path) -> None:
             f"{path}: {head.count(0)} of the first {len(head)} bytes are NUL: UTF-16 or UTF-32 "
             "text without a byte-order mark (or a binary file); re-save it as UTF-8"
         )
+
+
+def read_json_file(path: Path, what: str = "a JSON file"):
+    """A dataset's whole JSON file (UTF-8, a byte-order mark allowed). Raises `EncodingError`
+    (UTF-16/32) or a ValueError naming the file ("<path>: not <what> (...)")."""
+    check_text_encoding(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not {what} ({e})") from e
 
 
 def iter_lines(path: Path, report: RunReport, keepends: bool = False) -> Iterator[tuple[int, str]]:

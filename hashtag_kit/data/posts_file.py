@@ -41,8 +41,8 @@ from hashtag_kit.data.images import ImageError, check_image, resolve_image_path
 from hashtag_kit.data.instaloader import is_instaloader_folder, load_instaloader
 from hashtag_kit.data.loaders import (
     DatasetNotFoundError,
-    check_text_encoding,
     iter_lines,
+    read_json_file,
     require_dir,
     require_file,
     text_and_tags,
@@ -131,11 +131,7 @@ def _renamed(records: Iterator[tuple[str, dict]], columns: dict | None):
 
 def _json_records(path: Path, report: RunReport) -> Iterator[tuple[str, dict]]:
     if path.suffix.lower() == ".json":
-        check_text_encoding(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: not a JSON file ({e})") from e
+        data = read_json_file(path)
         if isinstance(data, dict):
             data = data.get("posts", data.get("data"))
         if not isinstance(data, list):

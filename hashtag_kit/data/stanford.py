@@ -20,12 +20,11 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from hashtag_kit.data.images import ImageError, resolve_image_path
-from hashtag_kit.data.loaders import DatasetNotFoundError, require_dir
+from hashtag_kit.data.loaders import DatasetNotFoundError, read_json_file, require_dir
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import clean_str
@@ -37,13 +36,6 @@ GET_IT = (
 SPLITS = ("train", "val", "test")
 
 
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a valid JSON file ({e})") from e
-
-
 def read_split_ids(root: Path, report: RunReport) -> dict[str, str]:
     """Visual Genome id (as str) -> split, from `{train,val,test}_split.json`."""
     split_of: dict[str, str] = {}
@@ -52,7 +44,7 @@ def read_split_ids(root: Path, report: RunReport) -> dict[str, str]:
         if not path.is_file():
             report.note("split_list_missing", str(path))
             continue
-        ids = _read_json(path)
+        ids = read_json_file(path)
         if not isinstance(ids, list):
             raise ValueError(f"{path}: expected a JSON list of image ids")
         for i, iid in enumerate(ids):
@@ -74,7 +66,7 @@ def _records(root: Path, report: RunReport) -> Iterator[tuple[str, str, dict, st
             f"{original}; none found. {GET_IT}"
         )
     if original.is_file():
-        data = _read_json(original)
+        data = read_json_file(original)
         if not isinstance(data, list):
             raise ValueError(f"{original}: expected a JSON list of paragraph records")
         for i, rec in enumerate(data):
@@ -85,7 +77,7 @@ def _records(root: Path, report: RunReport) -> Iterator[tuple[str, str, dict, st
             yield where, str(rec["image_id"]), {**rec, "caption": rec["paragraph"]}, None
         return
     for path in files:
-        data = _read_json(path)
+        data = read_json_file(path)
         if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
             raise ValueError(f"{path}: not a COCO caption file (no 'annotations' list)")
         file_split = path.stem.removeprefix("para_captions_")
