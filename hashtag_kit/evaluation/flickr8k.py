@@ -225,12 +225,11 @@ def _run_posts(rd: RunDir) -> tuple[list[str], str, list[Post]]:
     notebook 01's files; a damaged file is an error naming it."""
     try:
         vocab = rd.load_vocab().get("hashtags")
-        rd.load_splits()
+        train_split = train_split_name(rd)  # reads splits.json
     except JSONFileError as e:
         raise EvaluationError(str(e)) from None
     if not isinstance(vocab, list) or not all(isinstance(t, str) for t in vocab):
         raise EvaluationError(f"{rd.path / PREPROCESS / 'vocab.json'}: no list of hashtags")
-    train_split = train_split_name(rd)
     try:
         train_posts = rd.split_posts(train_split)["train"]
     except ValueError as e:  # a damaged posts.jsonl line or split (names the file)

@@ -233,7 +233,8 @@ def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int)
     `batches_of(epoch)` gives that epoch's `(x, y)` batches: an `EpochArrays`, a sequence (the
     same number every epoch), or a finite `tf.data.Dataset` of them (e.g.
     `features.stream.feature_dataset` streaming from the feature cache, seeded by the epoch):
-    the datasets of the epochs are then concatenated, so a resumed training reads the same batches as an uninterrupted one.
+    the datasets of the epochs are then concatenated, so a resumed training reads the same
+    batches as an uninterrupted one.
     Arrays keep the first batch's shapes but for the batch size (fixed shapes keep the
     decoders' loops static: an open time dimension made encoder-decoder steps 1.7x slower),
     unless the batches give their own `signature` (`tf.TensorSpec`s, e.g. captions whose
@@ -416,6 +417,10 @@ def fit(
                 try:
                     end.write_unwritten()
                     end.writer.close()
+                except Exception as e:  # noqa: BLE001 - the training's own error goes first
+                    end.writer.close(raise_errors=False)
+                    log.warning("%s: the last epoch's checkpoint was not written (%s)", folder, e)
+                else:
                     if history["loss"]:
                         log.warning(
                             "%s: training stopped (%s) after %d epochs, all written; a re-run "
@@ -424,10 +429,6 @@ def fit(
                             type(stop).__name__,
                             len(history["loss"]),
                         )
-                except Exception as e:  # noqa: BLE001 - the training's own error goes first
-                    log.warning("%s: the last epoch's checkpoint was not written (%s)", folder, e)
-                finally:
-                    end.writer.close(raise_errors=False)
             raise
     if end.writer is not None:
         end.writer.close()
