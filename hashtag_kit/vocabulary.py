@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from hashtag_kit.files import write_text
+from hashtag_kit.run import read_json
 
 PAD, START, END, UNK = 0, 1, 2, 3
 SPECIAL_TOKENS = ["<pad>", "<start>", "<end>", "<unk>"]
@@ -94,7 +95,9 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: str | Path):
+        """The vocabulary saved at `path`; ValueError naming the file (and the notebook to
+        re-run) when it is not one (`hashtag_kit.run.read_json`'s checks, then `from_dict`'s)."""
         try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")), str(path))
+            return cls.from_dict(read_json(path), str(path))
         except ValueError as e:
             raise ValueError(f"{e}: re-run the notebook that wrote it") from None

@@ -213,6 +213,8 @@ def test_tokenizer_threshold_start_end_and_periods(tmp_path):
     old.write_text('{"words": ["<pad>", "<unk>", "<start>", "<end>", "a"], "min_count": 1}')
     with pytest.raises(ValueError, match=r"old.json is not a vocabulary of this kit.*re-run"):
         CaptionTokenizer.load(old)
+    with pytest.raises(ValueError, match=r"is not a regular file: re-run"):  # a folder (or FIFO)
+        CaptionTokenizer.load(tmp_path)
     assert caption_words("Ünïcode café, naïve!") == ["ünïcode", "café", "naïve"]
 
 
