@@ -80,4 +80,8 @@ def test_notebook_04_on_coco_mini_photos(real_data, tmp_path):
     assert 0 <= attention["bleu4"] <= 1 and attention["cider"] >= 0
     assert attention["bleu1"] > 0.2  # real words in real captions, not noise
     assert all(e["task"] == "caption" for e in caps.values())  # COCO has no paragraphs
-    assert metrics["models"]["captions->tags reference captions"]["ranking"]["n_posts"] > 10
+    tags = metrics["models"]["captions->tags reference captions"]["ranking"]
+    assert tags["n_posts"] > 10
+    # a third of COCO-mini's photos name no tag object: counted, not dropped unsaid
+    assert tags["n_posts_without_tags"] > 0
+    assert tags["n_posts"] + tags["n_posts_without_tags"] == attention["n_images"]
