@@ -78,6 +78,29 @@ def test_params_can_be_scoped_to_one_stage():
             reproduce.parse_params([bad])
 
 
+def test_a_parameter_reaches_only_the_notebooks_that_have_it(fake_notebooks, tmp_path, monkeypatch):
+    """`-p MAX_POSTS=...` goes to 01 only (papermill no longer warns "Passed unknown parameter"
+    in 02-05), and a parameter no notebook of the run has is refused before any runs."""
+    _notebook(fake_notebooks / "01_preprocess.ipynb", "")
+    _notebook(fake_notebooks / "02_encoder_decoder_hashtags.ipynb", "")
+    nb = nbformat.read(fake_notebooks / "01_preprocess.ipynb", as_version=4)
+    nb.cells[0].source += "\nMAX_POSTS: int = 0"
+    nbformat.write(nb, fake_notebooks / "01_preprocess.ipynb")
+    ran = {}
+    monkeypatch.setattr(reproduce, "execute", lambda stage, r, m, p: ran.update({stage: p}) or 0)
+    run, only = str(tmp_path / "r"), ["01", "02"]
+    extra = reproduce.parse_params(["MAX_POSTS=9", "RUN_MODE=smoke"])
+    assert reproduce.reproduce(run, "smoke", only=only, extra=extra) == 0
+    assert ran["01_preprocess"] == {"MAX_POSTS": 9, "RUN_MODE": "smoke"}
+    assert ran["02_encoder_decoder_hashtags"] == {"RUN_MODE": "smoke"}
+    ran.clear()
+    for typo in (["MAX_POST=9"], ["02:MAX_POSTS=9"]):
+        with pytest.raises(ValueError, match=f"--param {typo[0].split('=')[0]}: no notebook"):
+            reproduce.declared_params(reproduce.parse_params(typo), list(reproduce.STAGES[:2]))
+        assert reproduce.reproduce(run, "smoke", only, reproduce.parse_params(typo)) == 2
+    assert not ran
+
+
 def test_the_studies_after_05_run_only_when_named(fake_notebooks, tmp_path, monkeypatch):
     ran = []
     monkeypatch.setattr(reproduce, "execute", lambda stage, *a, **kw: ran.append(stage) or 0.0)

@@ -220,9 +220,8 @@ def reproduce(
         )
         return 2
     try:
-        params = {
-            s: {**stage_parameters(s, dataset, data_dir), **for_stage(extra, s)} for s in stages
-        }
+        mine = declared_params(extra, stages)
+        params = {s: {**stage_parameters(s, dataset, data_dir), **mine[s]} for s in stages}
     except ValueError as e:
         print(f"error: {e}")
         return 2
@@ -288,6 +287,32 @@ def for_stage(extra: dict | None, stage: str) -> dict:
     return out
 
 
+def declared_params(extra: dict | None, stages: list[str]) -> dict[str, dict]:
+    """`for_stage` for each stage, keeping the parameters its notebook declares (papermill
+    would pass the others on and print "Passed unknown parameter" in each notebook). A parameter
+    that no stage of this run declares is a ValueError naming it: a typo would go unused."""
+    if not extra:
+        return {s: {} for s in stages}
+    import papermill as pm  # lazy: only notebook runs need it
+
+    declared = {s: set(pm.inspect_notebook(str(notebook_path(s)))) for s in stages}
+    unused = [
+        key
+        for key in extra
+        if not any(
+            key.rpartition(":")[2] in declared[s]
+            for s in stages
+            if s.startswith(key.rpartition(":")[0])
+        )
+    ]
+    if unused:
+        raise ValueError(
+            f"--param {', '.join(unused)}: no notebook run here ({', '.join(stages)}) has this "
+            "parameter; each notebook's parameters cell lists its own"
+        )
+    return {s: {k: v for k, v in for_stage(extra, s).items() if k in declared[s]} for s in stages}
+
+
 def main(argv: list[str]) -> int:
     """`python -m hashtag_kit reproduce [options]` (the command line runs it from a checkout)."""
     ap = parser("reproduce", __doc__)
@@ -308,9 +333,9 @@ def main(argv: list[str]) -> int:
         action="append",
         default=[],
         metavar="[STAGE:]NAME=VALUE",
-        help="a notebook parameter, e.g. -p MAX_POSTS=900 (passed to every stage; a notebook "
-        "without it ignores it) or -p 04:EPOCHS=8 (only the stages whose name starts with 04); "
-        "the value is read as JSON when it parses, else as text",
+        help="a notebook parameter, e.g. -p MAX_POSTS=900 (passed to every stage that has it; "
+        "one that no stage run has is an error) or -p 04:EPOCHS=8 (only the stages whose name "
+        "starts with 04); the value is read as JSON when it parses, else as text",
     )
     args = ap.parse_args(argv)
     try:
