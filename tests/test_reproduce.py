@@ -109,6 +109,10 @@ def test_the_studies_after_05_run_only_when_named(fake_notebooks, tmp_path, monk
     ran.clear()
     assert reproduce.reproduce(str(tmp_path / "r"), "smoke", only=["06"]) == 0
     assert ran == [reproduce.FUSION_STUDY]
+    ran.clear()  # `--only` naming no stage (or none at all) ran nothing, or everything, before
+    for only in (["99"], [], ["01", "8"]):
+        assert reproduce.reproduce(str(tmp_path / "r"), "smoke", only=only) == 2
+    assert not ran
     assert reproduce.parse_params(["07:LIMIT=0"]) == {"07:LIMIT": 0}
     for stage in reproduce.STUDIES:  # the fixture moved NOTEBOOKS: the checkout's own folder
         assert (Path(__file__).parents[1] / "notebooks" / f"{stage}.ipynb").is_file()

@@ -212,6 +212,14 @@ def reproduce(
 ) -> int:
     """Execute the stages in order; returns 0, or 1 after printing the first failure."""
     run_dir = run_dir_for(run)
+    unknown = [o for o in only or () if not any(s.startswith(o) for s in STAGES + STUDIES)]
+    if only is not None and (unknown or not only):
+        what = f"no stage starts with {', '.join(unknown)}" if unknown else "no stage named"
+        print(
+            f"error: --only: {what}; name stages by prefix (e.g. --only 01 02) of: "
+            f"{', '.join(STAGES + STUDIES)}"
+        )
+        return 2
     stages = [s for s in STAGES + STUDIES if any(s.startswith(o) for o in only)] if only else STAGES
     if not NOTEBOOKS.is_dir():
         print(
