@@ -229,7 +229,13 @@ def features(argv: list[str]) -> int:
     # lazy: each command imports what it drives when it runs (a fast --help)
     from hashtag_kit.data.posts import read_posts
     from hashtag_kit.encoders.image import WeightsUnavailableError
-    from hashtag_kit.features.cache import CACHE_ENV, KINDS, extract_features, get_encoder
+    from hashtag_kit.features.cache import (
+        CACHE_ENV,
+        KINDS,
+        extract_features,
+        get_encoder,
+        parse_shard,
+    )
     from hashtag_kit.report import RunReport
     from hashtag_kit.run import RunDir
 
@@ -256,6 +262,12 @@ def features(argv: list[str]) -> int:
     ap.add_argument("--posts", help="a post manifest to use instead of the run's")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
+    try:
+        shard = parse_shard(args.shard)
+    except ValueError as e:
+        raise UserError(f"--shard: {e}") from None
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be positive, got {args.batch_size}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     posts = read_posts(args.posts) if args.posts else RunDir(args.run_dir).load_posts()
     kinds = list(KINDS) if args.kind == "both" else [args.kind]
@@ -276,7 +288,7 @@ def features(argv: list[str]) -> int:
             kind,
             encoders[kind],
             grid=args.grid,
-            shard=args.shard,
+            shard=shard,
             batch_size=args.batch_size,
             report=report,
             progress=not args.no_progress,
@@ -327,6 +339,8 @@ def embedded(argv: list[str]) -> int:
     )
     ap.add_argument("--force", action="store_true", help="regenerate even if it exists")
     args = ap.parse_args(argv)
+    if args.n_posts < G.MIN_N_POSTS:
+        raise UserError(f"--n-posts must be at least {G.MIN_N_POSTS}, got {args.n_posts}")
     if args.force:
         out = Path(args.out) if args.out else G.default_root() / f"n{args.n_posts}-s{args.seed}"
         G.generate(out, n_posts=args.n_posts, seed=args.seed, progress=True)

@@ -49,6 +49,7 @@ from hashtag_kit.report import RunReport
 GENERATOR_VERSION = 3  # 3: caption topics more common on some scenes; 2: JPEG at 256 px; 1: PNG
 GENERATOR = "hashtag_kit.data.embedded"
 DEFAULT_N_POSTS = 1200
+MIN_N_POSTS = 20  # the smallest dataset `generate` makes
 #: pictures are JPEG, as the photos of the real datasets are, at 256 px: the encoders' ImageNet
 #: evaluation crop (87.5% of the side) is then exactly 224 px, EfficientNet-Lite0's input, with
 #: no resampling (at 224 px the crop was 196 px and had to be resized back up)
@@ -239,8 +240,10 @@ def generate(
     Returns:
         `out_dir` as a Path.
     """
-    if n_posts < 20:
-        raise ValueError(f"n_posts={n_posts}: the embedded dataset needs at least 20 posts")
+    if n_posts < MIN_N_POSTS:
+        raise ValueError(
+            f"n_posts={n_posts}: the embedded dataset needs at least {MIN_N_POSTS} posts"
+        )
     out = Path(out_dir)
     img_dir = out / IMAGES
     img_dir.mkdir(parents=True, exist_ok=True)
