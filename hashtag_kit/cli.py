@@ -170,6 +170,26 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see --help)")
 
 
+def integer(low: int, high: int | None = None):
+    """An argparse `type`: an integer from `low` (to `high`), else argparse's one-line error
+    naming the option (a zero or negative count used to end in a traceback from Keras or numpy).
+
+    Example: `ap.add_argument("--epochs", type=integer(1))`.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            span = f"at least {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
+        return value
+
+    return parse
+
+
 class Once(argparse.Action):
     """An option that may be given once: a second value is an error, not a silent override
     (`recommend --image a.jpg --image b.jpg` would otherwise drop a.jpg)."""
@@ -204,9 +224,9 @@ def preprocess(argv: list[str]) -> int:
     ap.add_argument("--dataset", default="embedded")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--mode", choices=RUN_MODES, default="full")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--min-tag-freq", type=int, default=3)
-    ap.add_argument("--max-posts", type=int, default=None)
+    ap.add_argument("--seed", type=integer(0), default=0)
+    ap.add_argument("--min-tag-freq", type=integer(1), default=3)
+    ap.add_argument("--max-posts", type=integer(1), default=None)
     args = ap.parse_args(argv)
     cfg = PreprocessConfig(
         dataset=args.dataset,
@@ -257,7 +277,7 @@ def features(argv: list[str]) -> int:
     ap.add_argument("--grid", action="store_true", help="also store image region grids")
     ap.add_argument("--shard", help="i/n: compute only worker i of n (then --merge)")
     ap.add_argument("--merge", action="store_true", help="assemble the index from shards only")
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=integer(1), default=32)
     ap.add_argument("--cache-dir", help=f"shared store folder (default ${CACHE_ENV} or the run)")
     ap.add_argument("--posts", help="a post manifest to use instead of the run's")
     ap.add_argument("--no-progress", action="store_true")
@@ -266,8 +286,6 @@ def features(argv: list[str]) -> int:
         shard = parse_shard(args.shard)
     except ValueError as e:
         raise UserError(f"--shard: {e}") from None
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be positive, got {args.batch_size}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     posts = read_posts(args.posts) if args.posts else RunDir(args.run_dir).load_posts()
     kinds = list(KINDS) if args.kind == "both" else [args.kind]
@@ -308,12 +326,17 @@ def features(argv: list[str]) -> int:
 
 def report(argv: list[str]) -> int:
     # lazy: each command imports what it drives when it runs (a fast --help)
+    from hashtag_kit.evaluation.ranking import DEFAULT_KS as KS
     from hashtag_kit.reporting.html import collect_environment, write_report
 
     ap = parser("report", "Write a run's self-contained HTML report from its metrics.json files.")
     ap.add_argument("--run", default="outputs/default", help="run directory")
-    ap.add_argument("--k-original", type=int, default=5, help="K of the original-project table")
-    ap.add_argument("--k", type=int, default=7, help="K of the DESIGN and baselines tables")
+    ap.add_argument(
+        "--k-original", type=integer(1, max(KS)), default=5, help="K of the original-project table"
+    )
+    ap.add_argument(
+        "--k", type=integer(1, max(KS)), default=7, help="K of the DESIGN and baselines tables"
+    )
     ap.add_argument("--out", default=None, help="output file (default <run>/05_comparison/)")
     ap.add_argument("--json", action="store_true", help="also print the environment as JSON")
     args = ap.parse_args(argv)
@@ -332,15 +355,13 @@ def embedded(argv: list[str]) -> int:
     from hashtag_kit.data.embedded import generator as G
 
     ap = parser("embedded", "Generate (or reuse) the embedded dataset and print where it is.")
-    ap.add_argument("--n-posts", type=int, default=G.DEFAULT_N_POSTS)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-posts", type=integer(G.MIN_N_POSTS), default=G.DEFAULT_N_POSTS)
+    ap.add_argument("--seed", type=integer(0), default=0)
     ap.add_argument(
         "--out", default=None, help="dataset folder (default: data/embedded/n<N>-s<seed>)"
     )
     ap.add_argument("--force", action="store_true", help="regenerate even if it exists")
     args = ap.parse_args(argv)
-    if args.n_posts < G.MIN_N_POSTS:
-        raise UserError(f"--n-posts must be at least {G.MIN_N_POSTS}, got {args.n_posts}")
     if args.force:
         out = Path(args.out) if args.out else G.default_root() / f"n{args.n_posts}-s{args.seed}"
         G.generate(out, n_posts=args.n_posts, seed=args.seed, progress=True)
@@ -503,7 +524,9 @@ def serve(argv: list[str]) -> int:
     ap.add_argument(
         "--host", default=W.DEFAULT_HOST, help="address to listen on (default %(default)s)"
     )
-    ap.add_argument("--port", type=int, default=W.DEFAULT_PORT, help="port (default %(default)s)")
+    ap.add_argument(
+        "--port", type=integer(0, 65535), default=W.DEFAULT_PORT, help="port (default %(default)s)"
+    )
     ap.add_argument(
         "--max-upload-mb",
         type=float,
@@ -512,19 +535,15 @@ def serve(argv: list[str]) -> int:
     )
     ap.add_argument(
         "--samples",
-        type=int,
+        type=integer(0),
         default=W.DEFAULT_SAMPLES,
         help="how many of the run's test posts the page offers (default %(default)s)",
     )
     ap.add_argument("--image-weights", help="an InceptionV3 weight file you trust (as recommend)")
     ap.add_argument("--use-v4", help="a USE v4 SavedModel folder or hub handle you trust, likewise")
     args = ap.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        raise UserError(f"--port must be from 0 to 65535, got {args.port}")
     if not args.max_upload_mb > 0:
         raise UserError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
-    if args.samples < 0:
-        raise UserError(f"--samples must be 0 or more, got {args.samples}")
     try:
         sock = W.bind(args.host, args.port)
     except OSError as e:

@@ -121,6 +121,19 @@ def test_pipeline_on_a_small_tweeteval_folder(tmp_path, capsys):
     assert len(rec.recommend(text="espresso time @ Blue Bottle Coffee", k=3)) == 3
 
 
+def test_a_failing_notebook_cell_is_reported_as_reproduce_reports_it(tmp_path, capsys):
+    """Settings that leave no tag (the notebook's own ValueError): exit status 1, the failing
+    cell and its error, where the executed notebook is; a papermill traceback before."""
+    _write_tweets(tmp_path / "data" / "tweeteval", {"train": 20, "val": 4, "test": 4})
+    out = tmp_path / "out"
+    argv = ["tweets", "--data", str(tmp_path / "data"), "--out", str(out), "--min-tag-freq", "99"]
+    assert main(argv) == 1
+    printed = capsys.readouterr().out
+    assert f"FAILED; the executed notebook with the error is in {out / 'executed'}" in printed
+    assert "failing cell:" in printed and "ValueError: no hashtag is used 99+ times" in printed
+    assert (out / "executed" / "07_tweeteval.ipynb").is_file()
+
+
 @pytest.mark.realdata
 def test_real_tweeteval_encoder_decoder_beats_popularity(real_data, tmp_path):
     """The subset run (12,000 train tweets read, tags used 20+ times): Hit@5 from metrics.json."""

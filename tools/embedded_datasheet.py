@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from hashtag_kit.cli import integer
 from hashtag_kit.data.embedded import generator as E
 from hashtag_kit.data.embedded import tags as T
 from hashtag_kit.data.posts import read_posts
@@ -199,8 +200,8 @@ def write_readme_section(readme: str | Path, folder: str | Path, probes: dict | 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python tools/embedded_datasheet.py", description=__doc__)
-    ap.add_argument("--n-posts", type=int, default=E.DEFAULT_N_POSTS)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-posts", type=integer(E.MIN_N_POSTS), default=E.DEFAULT_N_POSTS)
+    ap.add_argument("--seed", type=integer(0), default=0)
     ap.add_argument("--readme", default=str(REPO / "data" / "README.md"), help="the datasheet")
     ap.add_argument(
         "--pretrained",

@@ -15,10 +15,11 @@ import argparse
 import os
 from pathlib import Path
 
-from hashtag_kit.cli import UserError, parser
+from hashtag_kit.cli import UserError, integer, parser
 from hashtag_kit.evaluation import seed_study, tweets
+from hashtag_kit.evaluation.ranking import DEFAULT_KS
 from hashtag_kit.run import read_json
-from tools.reproduce import FUSION_STUDY, TWEETEVAL, execute
+from tools.reproduce import FUSION_STUDY, TWEETEVAL, describe_failure, execute
 
 
 def run_study(run: str | Path, out: str | Path, seeds, fusions) -> str:
@@ -71,9 +72,12 @@ def run_evaluation(
 
 def _ints(text: str) -> list[int]:
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from e
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 0, got {text!r}")
+    return values
 
 
 def _names(text: str) -> list[str]:
@@ -104,21 +108,26 @@ def main(argv: list[str]) -> int:
     )
     ap.add_argument(
         "--limit",
-        type=int,
+        type=integer(0),
         default=tweets.DEFAULT_LIMIT,
         help="training tweets to use, val/test get limit // 4 (0 = all; default %(default)s)",
     )
     ap.add_argument(
         "--min-tag-freq",
-        type=int,
+        type=integer(1),
         default=tweets.DEFAULT_MIN_TAG_FREQ,
         help="vocabulary: tags used this often in train (default %(default)s)",
     )
     ap.add_argument(
-        "--epochs", type=int, default=tweets.DEFAULT_EPOCHS, help="epochs (best on val loss kept)"
+        "--epochs",
+        type=integer(1),
+        default=tweets.DEFAULT_EPOCHS,
+        help="epochs (best on val loss kept)",
     )
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("-k", type=int, default=5, help="the K of the printed Hit@K")
+    ap.add_argument("--seed", type=integer(0), default=0)
+    ap.add_argument(
+        "-k", type=integer(1, max(DEFAULT_KS)), default=5, help="the K of the printed Hit@K"
+    )
     ap.add_argument(
         "--run",
         type=Path,
@@ -140,17 +149,23 @@ def main(argv: list[str]) -> int:
     )
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    default = "outputs/fusion-study" if args.name == "fusion" else "outputs/tweets-eval"
+    out = args.out if args.out is not None else Path(default)
     try:
         if args.name == "fusion":
-            out = args.out if args.out is not None else Path("outputs/fusion-study")
             print(run_study(args.run, out, args.seeds, args.fusions))
-            return 0
-        out = args.out if args.out is not None else Path("outputs/tweets-eval")
-        print(
-            run_evaluation(
-                args.data, out, args.limit, args.epochs, args.min_tag_freq, args.seed, args.k
+        else:
+            print(
+                run_evaluation(
+                    args.data, out, args.limit, args.epochs, args.min_tag_freq, args.seed, args.k
+                )
             )
-        )
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
+    except Exception as e:  # a cell of the notebook failed (papermill's error): as reproduce says
+        if getattr(e, "ename", None) is None:
+            raise
+        print(f"FAILED; the executed notebook with the error is in {out / 'executed'}")
+        print(describe_failure(e))
+        return 1
     return 0

@@ -41,6 +41,7 @@ import time
 
 import numpy as np
 
+from hashtag_kit.cli import integer
 from hashtag_kit.data.flickr8k import load_flickr8k
 from hashtag_kit.report import RunReport
 from hashtag_kit.vocabulary import END, START
@@ -352,22 +353,22 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m hashtag_kit bench caption", description=__doc__
     )
     parser.add_argument("--data", help="Flickr8k folder (Flickr8k.token.txt): vocabulary size")
-    parser.add_argument("--units", type=int, default=512, help="kit LSTM units")
-    parser.add_argument("--embed-dim", type=int, default=256)
-    parser.add_argument("--attention-units", type=int, default=256)
+    parser.add_argument("--units", type=integer(1), default=512, help="kit LSTM units")
+    parser.add_argument("--embed-dim", type=integer(1), default=256)
+    parser.add_argument("--attention-units", type=integer(1), default=256)
     parser.add_argument(
-        "--vocab", type=int, default=0, help=f"0 = from --data, else {DEFAULT_VOCAB}"
+        "--vocab", type=integer(0), default=0, help=f"0 = from --data, else {DEFAULT_VOCAB}"
     )
     parser.add_argument(
         "--regions",
-        type=int,
+        type=integer(1),
         default=None,
         help=f"grid regions per image (default {REGIONS}; 196: the Flickr8k preset's 14x14)",
     )
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--length", type=int, default=20, help="caption length (max tokens)")
-    parser.add_argument("--steps", type=int, default=6, help="batches per epoch")
-    parser.add_argument("--epochs", type=int, default=2, help="timed (warm) epochs")
+    parser.add_argument("--batch", type=integer(1), default=64)
+    parser.add_argument("--length", type=integer(1), default=20, help="caption length (max tokens)")
+    parser.add_argument("--steps", type=integer(1), default=6, help="batches per epoch")
+    parser.add_argument("--epochs", type=integer(1), default=2, help="timed (warm) epochs")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (tests)")
     args, _ = parser.parse_known_args(argv)
     regions, channels = args.regions or REGIONS, CHANNELS

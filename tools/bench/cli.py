@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 import hashtag_kit
+from hashtag_kit.cli import integer
 from hashtag_kit.data.images import load_image
 from hashtag_kit.recommender import Recommender
 from hashtag_kit.run import RunDir
@@ -316,9 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", help=f"run directory with a trained model (default {DEFAULT_RUN})")
     parser.add_argument("--image", help="the photo (default: a test post of the run)")
     parser.add_argument("--text", help="the caption (default: that post's)")
-    parser.add_argument("--pairs", type=int, default=7, help="cold pairs (default 7)")
-    parser.add_argument("--requests", type=int, default=50, help="warm requests (default 50)")
-    parser.add_argument("-k", type=int, default=7)
+    parser.add_argument("--pairs", type=integer(1), default=7, help="cold pairs (default 7)")
+    parser.add_argument(
+        "--requests", type=integer(1), default=50, help="warm requests (default 50)"
+    )
+    parser.add_argument("-k", type=integer(1), default=7)
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--skip-warm", action="store_true")
     parser.add_argument("--tiny", action="store_true", help="1 pair, no warm-up, 3 requests")

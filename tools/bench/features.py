@@ -57,8 +57,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from hashtag_kit.cli import integer
 from hashtag_kit.data import dataset_name, get_loader, load_dataset
 from hashtag_kit.data.embedded import DEFAULT_N_POSTS, ensure
+from hashtag_kit.data.embedded.generator import MIN_N_POSTS
 from hashtag_kit.encoders.image import get_image_encoder
 from hashtag_kit.features.cache import extract_features, image_batches, write_shard
 from hashtag_kit.report import RunReport
@@ -92,15 +94,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data-dir", help="the real dataset's folder, e.g. $HASHTAG_KIT_DATA/coco-mini"
     )
-    parser.add_argument("--n-posts", type=int, default=None, help="embedded dataset size")
     parser.add_argument(
-        "--limit", type=int, default=None, help="use N images, evenly spread over the dataset"
+        "--n-posts", type=integer(MIN_N_POSTS), default=None, help="embedded dataset size"
     )
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--no-grid", action="store_true", help="pooled vectors only")
-    parser.add_argument("--repeats", type=int, default=12, help="bare forward batches timed")
     parser.add_argument(
-        "--rounds", type=int, default=5, help="bare / pipeline / bare rounds (median reported)"
+        "--limit",
+        type=integer(1),
+        default=None,
+        help="use N images, evenly spread over the dataset",
+    )
+    parser.add_argument("--batch-size", type=integer(1), default=32)
+    parser.add_argument("--no-grid", action="store_true", help="pooled vectors only")
+    parser.add_argument("--repeats", type=integer(1), default=12, help="bare forward batches timed")
+    parser.add_argument(
+        "--rounds",
+        type=integer(1),
+        default=5,
+        help="bare / pipeline / bare rounds (median reported)",
     )
     parser.add_argument("--tiny", action="store_true", help="60 posts, 32 images (for tests)")
     args = parser.parse_args(argv)

@@ -17,6 +17,7 @@ import platform
 import time
 from pathlib import Path
 
+from hashtag_kit.cli import integer
 from hashtag_kit.data import load_dataset
 from hashtag_kit.data.images import check_image, load_image
 from hashtag_kit.report import RunReport
@@ -49,7 +50,7 @@ def _row(what: str, n: int, wall: float, cpu: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hashtag_kit bench loaders", description=__doc__)
     ap.add_argument("--data-dir", default=os.environ.get("HASHTAG_KIT_DATA", "../shared/data"))
-    ap.add_argument("--repeat", type=int, default=1, help="best of N runs")
+    ap.add_argument("--repeat", type=integer(1), default=1, help="best of N runs")
     args = ap.parse_args(argv)
     root = Path(args.data_dir)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")

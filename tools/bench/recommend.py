@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from hashtag_kit.cli import integer
 from hashtag_kit.data.images import load_image
 from hashtag_kit.features.cache import load_features
 from hashtag_kit.recommender import Recommender
@@ -173,12 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m hashtag_kit bench recommend", description=__doc__
     )
     parser.add_argument("--run", help="run directory with a trained model (else random weights)")
-    parser.add_argument("--posts", type=int, default=512)
-    parser.add_argument("-k", type=int, default=7)
+    parser.add_argument("--posts", type=integer(1), default=512)
+    parser.add_argument("-k", type=integer(1), default=7)
     parser.add_argument("--beam-widths", default="1,3", help="comma separated")
-    parser.add_argument("--repeats", type=int, default=3, help="timed calls (the best is kept)")
-    parser.add_argument("--tags", type=int, default=1000, help="tag vocabulary (random model)")
-    parser.add_argument("--units", type=int, default=256, help="units (random model)")
+    parser.add_argument(
+        "--repeats", type=integer(1), default=3, help="timed calls (the best is kept)"
+    )
+    parser.add_argument(
+        "--tags", type=integer(1), default=1000, help="tag vocabulary (random model)"
+    )
+    parser.add_argument("--units", type=integer(1), default=256, help="units (random model)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (tests)")
     args, _ = parser.parse_known_args(argv)
     if args.tiny:

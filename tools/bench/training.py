@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from hashtag_kit.cli import integer
 from hashtag_kit.run import cpu
 from hashtag_kit.vocabulary import N_SPECIAL
 
@@ -163,12 +164,14 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m hashtag_kit bench train", description=__doc__)
     parser.add_argument("--run", help="run directory with cached features (else random features)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=20, help="steps (batches) per epoch")
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs after the first")
-    parser.add_argument("--units", type=int, default=256)
-    parser.add_argument("--tags", type=int, default=1000, help="tag vocabulary (random data)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of the four loops")
+    parser.add_argument("--batch-size", type=integer(1), default=64)
+    parser.add_argument("--steps", type=integer(1), default=20, help="steps (batches) per epoch")
+    parser.add_argument("--epochs", type=integer(1), default=2, help="timed epochs after the first")
+    parser.add_argument("--units", type=integer(1), default=256)
+    parser.add_argument(
+        "--tags", type=integer(1), default=1000, help="tag vocabulary (random data)"
+    )
+    parser.add_argument("--rounds", type=integer(1), default=5, help="rounds of the four loops")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (tests)")
     args, _ = parser.parse_known_args(argv)
     if args.tiny:

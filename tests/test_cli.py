@@ -1,0 +1,45 @@
+"""Command-line arguments out of range: one line naming the option, before any work."""
+
+import argparse
+
+import pytest
+
+from hashtag_kit.cli import integer, main
+
+ARG = "error: python -m hashtag_kit"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["features", "RUN", "--shard", "5/4"], "error: --shard: shard '5/4': need 0 <= i < n"),
+        (["features", "RUN", "--shard", "x"], "error: --shard: shard must look like i/n"),
+        (["features", "RUN", "--batch-size", "0"], f"{ARG} features: argument --batch-size: must"),
+        (
+            ["embedded", "--n-posts", "-5"],
+            f"{ARG} embedded: argument --n-posts: must be at least 20",
+        ),
+        (
+            ["report", "--run", "RUN", "--k", "11"],
+            f"{ARG} report: argument --k: must be from 1 to 10",
+        ),
+        (["preprocess", "--min-tag-freq", "0"], f"{ARG} preprocess: argument --min-tag-freq: must"),
+        (["evaluate", "tweets", "--limit", "-1"], f"{ARG} evaluate: argument --limit: must be at"),
+        (["evaluate", "fusion", "--seeds", "-3"], "argument --seeds: expected comma-separated"),
+    ],
+)
+def test_command_arguments_out_of_range_are_one_line(tmp_path, capsys, argv, message):
+    """From a probe of the commands: a zero, negative or too large count ended in a traceback
+    from numpy or Keras, or (report --k 0) wrote a report of empty columns."""
+    argv = [str(tmp_path / "run") if a == "RUN" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_integer_type_reads_an_integer_in_range():
+    assert integer(0)("0") == 0 and integer(1, 10)("10") == 10
+    for parse, text in ((integer(1), "0"), (integer(1, 10), "11"), (integer(0), "2.5")):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(text)
