@@ -287,7 +287,10 @@ def features(argv: list[str]) -> int:
     except ValueError as e:
         raise UserError(f"--shard: {e}") from None
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    posts = read_posts(args.posts) if args.posts else RunDir(args.run_dir).load_posts()
+    try:  # a manifest missing (names the notebook to run) or with a bad line (names it)
+        posts = read_posts(args.posts) if args.posts else RunDir(args.run_dir).load_posts()
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
     kinds = list(KINDS) if args.kind == "both" else [args.kind]
     chosen = {
         "image": (args.image_encoder, args.image_weights),

@@ -38,6 +38,20 @@ def test_command_arguments_out_of_range_are_one_line(tmp_path, capsys, argv, mes
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+def test_features_names_a_bad_or_missing_manifest_in_one_line(tmp_path, capsys):
+    manifest = tmp_path / "posts.jsonl"
+    manifest.write_text('{"id": "a", "text": "hi", "hashtags": ["x"]}\n{bad json\n')
+    assert main(["features", str(tmp_path / "run"), "--posts", str(manifest)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {manifest}:2: not a post manifest"), err
+    assert main(["features", str(tmp_path / "run")]) == 2  # no notebook 01 yet
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: {tmp_path / 'run' / '01_preprocess' / 'posts.jsonl'} is missing: "
+        "run notebook 01_preprocess (or `make reproduce`) for this run first"
+    ], err
+
+
 def test_integer_type_reads_an_integer_in_range():
     assert integer(0)("0") == 0 and integer(1, 10)("10") == 10
     for parse, text in ((integer(1), "0"), (integer(1, 10), "11"), (integer(0), "2.5")):
