@@ -25,7 +25,7 @@ ARG = "error: python -m hashtag_kit"
         ),
         (["preprocess", "--min-tag-freq", "0"], f"{ARG} preprocess: argument --min-tag-freq: must"),
         (["evaluate", "tweets", "--limit", "-1"], f"{ARG} evaluate: argument --limit: must be at"),
-        (["evaluate", "fusion", "--seeds", "-3"], "argument --seeds: expected comma-separated"),
+        (["evaluate", "fusion", "--seeds", "-3"], "seeds must be distinct, at least one, and >= 0"),
     ],
 )
 def test_command_arguments_out_of_range_are_one_line(tmp_path, capsys, argv, message):

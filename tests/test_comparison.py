@@ -171,6 +171,15 @@ def test_every_published_figure_is_in_a_table_with_its_protocol(tables):
     assert len(uncovered_published(broken, pub)) == 4
 
 
+def test_a_k_the_stages_do_not_score_is_refused(full_run):
+    """Notebook 05's K_TABLE / K_ORIGINAL and `report --k`: K = 0 or 11 gave tables whose
+    columns were all empty."""
+    for bad in ({"k_table": 0}, {"k_original": 11}, {"k_table": 2.5}):
+        with pytest.raises(ValueError, match="must be a K the stages score, 1 to 10"):
+            build_tables(full_run, **bad)
+    assert build_tables(full_run, k_original=1, k_table=10)["design"] is not None
+
+
 @pytest.mark.parametrize(
     "stages",
     [(PREPROCESS, ENCODER_DECODER), (PREPROCESS, ATTENTION, CAPTION), ()],

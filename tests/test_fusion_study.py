@@ -62,6 +62,8 @@ def test_bad_fusion_or_seeds_are_refused(tmp_path, capsys):
         check_study([0], ["gated"])
     with pytest.raises(ValueError, match="distinct"):
         check_study([1, 1], ["sum"])
+    with pytest.raises(ValueError, match="seeds"):
+        check_study([-3], ["sum"])
     assert check_study((2, "3"), ("image-only",)) == ([2, 3], ["image-only"])
     # the command checks before it starts the notebook
     assert main(["fusion", "--run", str(tmp_path), "--fusions", "gated"]) == 2

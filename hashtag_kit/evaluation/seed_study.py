@@ -146,13 +146,13 @@ def summarise(per_seed: dict, seeds, fusions) -> tuple[dict, dict]:
 
 def check_study(seeds, fusions) -> tuple[list[int], list[str]]:
     """(seeds, fusions) as lists; ValueError unless the fusions are known `VARIANTS` and the
-    seeds distinct and at least one."""
+    seeds distinct, at least one, and >= 0 (numpy's generators take no negative seed)."""
     seeds, fusions = [int(s) for s in seeds], list(fusions)
     bad = [f for f in fusions if f not in VARIANTS]
     if bad or not fusions:
         raise ValueError(f"fusions must be among {tuple(VARIANTS)}, got {fusions}")
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"seeds must be distinct, at least one, and >= 0, got {seeds}")
     return seeds, fusions
 
 

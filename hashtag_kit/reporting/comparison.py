@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from hashtag_kit.data.splits import describe_scored_part, scored_part
+from hashtag_kit.evaluation.ranking import DEFAULT_KS
 from hashtag_kit.run import (
     ATTENTION,
     CAPTION,
@@ -662,7 +663,13 @@ def build_tables(
     k_table: int = 7,
     published: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """All comparison tables of a run, keyed by `TABLE_NAMES`."""
+    """All comparison tables of a run, keyed by `TABLE_NAMES`; ValueError for a K the stages
+    do not score (`DEFAULT_KS`), whose columns would all be empty."""
+    for name, k in (("k_original", k_original), ("k_table", k_table)):
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k not in DEFAULT_KS:
+            raise ValueError(
+                f"{name} must be a K the stages score, 1 to {max(DEFAULT_KS)}; got {k!r}"
+            )
     run_metrics = load_run_metrics(run_dir)
     published = load_published() if published is None else published
     return {
