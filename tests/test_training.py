@@ -341,8 +341,8 @@ def test_checkpoints_are_written_at_most_once_per_interval_and_at_the_end(tmp_pa
 
 
 def test_epoch_snapshot_keeps_the_epochs_values_while_training_goes_on():
-    """The snapshot's tensors share the variables' buffers; TensorFlow copies a buffer before
-    updating it, so a snapshot written an epoch later still holds the epoch's values."""
+    """The snapshot is a copy: written an epoch later, it still holds the epoch's values; the
+    next snapshot refills the same arrays (fit reuses them from epoch to epoch)."""
     from hashtag_kit.training.checkpoints import epoch_snapshot
 
     tr, va, tokens = small_training_data()
@@ -357,6 +357,11 @@ def test_epoch_snapshot_keeps_the_epochs_values_while_training_goes_on():
     for snap, value in zip(variables, before, strict=True):
         np.testing.assert_array_equal(np.asarray(snap), value)
     assert state["epoch"] == 0 and state["history"] == {"loss": [1.0]}
+    again, _, _ = epoch_snapshot(model, {}, 1, {"loss": [1.0]}, (None, None), into=variables)
+    assert all(a is b for a, b in zip(again, variables, strict=True))
+    now = [keras.ops.convert_to_numpy(v) for v in [*model.variables, *model.optimizer.variables]]
+    for snap, value in zip(again, now, strict=True):
+        np.testing.assert_array_equal(snap, value)
 
 
 def test_an_interruption_is_not_hidden_by_a_failing_last_checkpoint(tmp_path, monkeypatch, caplog):

@@ -4,7 +4,8 @@ of the model, dropout random-number states included, then the optimizer's), `bes
 SHA-256 of the files it names, the `key` it was made with), each written atomically, verified
 on resume.
 
-The variables are taken at the epoch's end (`epoch_snapshot`, a few ms for 5.7 M values);
+The variables are copied at the epoch's end (`epoch_snapshot`, into host arrays reused from
+epoch to epoch: a few ms for 5.7 M values);
 the files are written by a `CheckpointWriter` in a background thread while the next epoch
 trains, for at most one epoch a minute by default (`fit`'s `checkpoint_every`): on 2 cores a
 write still cost 110-160 ms of a 0.9 s epoch. A `.keras` save of the whole model took
@@ -22,7 +23,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf  # Keras's backend: a variable's value as a tensor (epoch_snapshot)
 
 from hashtag_kit.files import atomic_path, file_sha256, sweep_stale_temps, write_json
 from hashtag_kit.run import low_priority_thread
@@ -204,16 +204,23 @@ def load_epoch_checkpoint(
     return None
 
 
-def epoch_snapshot(model, key: dict, epoch: int, history, best, **extra) -> tuple:
+def epoch_snapshot(
+    model, key: dict, epoch: int, history, best, into: list | None = None, **extra
+) -> tuple:
     """A finished epoch's checkpoint content, taken now (the next epoch changes the model):
     `(variables, state, best_weights)` for `save_epoch_checkpoint`. `best` is `(best_epoch,
     best_weights)`; `extra` is stored in the state.
 
-    The variables are read as tensors (`tf.identity`: 3.5 ms for the benchmark's 96 variables
-    against 11-22 ms for numpy copies): TensorFlow copies a variable's buffer before its next
-    update while a tensor still shares it, so they keep this epoch's values; the writer turns
-    them into numpy arrays in its thread."""
-    variables = [tf.identity(v.value) for v in [*model.variables, *model.optimizer.variables]]
+    The variables are copied into numpy arrays: `into`, the arrays of this model's previous
+    snapshot (reused once the writer is done with them, as `fit` does), or new ones. Not
+    tensors sharing the variables' buffers (`tf.identity`, as before): held through the next
+    epoch, as a checkpoint the interval skips is, they made every training step of it 30-60%
+    slower on 2 cores, with four times the page faults (docs/performance.md)."""
+    variables = [*model.variables, *model.optimizer.variables]
+    if into is None:
+        into = [np.empty(tuple(v.shape), np.dtype(v.dtype)) for v in variables]
+    for array, v in zip(into, variables, strict=True):
+        np.copyto(array, v.numpy())
     state = {
         "epoch": epoch,
         "history": json.loads(json.dumps(history)),
@@ -222,7 +229,7 @@ def epoch_snapshot(model, key: dict, epoch: int, history, best, **extra) -> tupl
         "best_epoch": best[0],
         **extra,
     }
-    return variables, state, best[1]
+    return into, state, best[1]
 
 
 def save_epoch_checkpoint(

@@ -136,7 +136,7 @@ class _EpochEnd(keras.callbacks.Callback):
         self.restore_best, self.patience, self.lr_decay = restore_best, patience, lr_decay
         self.folder, self.key, self.monitor, self.every = folder, key, monitor, every
         self.writer = CheckpointWriter() if folder is not None else None
-        self.written_at, self.unwritten = time.monotonic(), None
+        self.written_at, self.unwritten, self.arrays = time.monotonic(), None, None
 
     def on_epoch_end(self, epoch, logs=None):
         logs, model, history = logs or {}, self.model, self.history
@@ -159,7 +159,9 @@ class _EpochEnd(keras.callbacks.Callback):
         stop = _stopped(self.patience, self.best_epoch, epoch + 1)
         if self.folder is not None:
             best = (self.best_epoch, self.best_weights)
-            self.unwritten = epoch_snapshot(model, self.key, epoch, history, best)
+            self.writer.wait()  # it may still be writing from the arrays refilled here
+            self.unwritten = epoch_snapshot(model, self.key, epoch, history, best, self.arrays)
+            self.arrays = self.unwritten[0]
             last = stop or epoch + 1 >= self.params.get("epochs", 0)
             if last or time.monotonic() - self.written_at >= self.every:
                 self.write_unwritten()
