@@ -5,12 +5,11 @@ SHA-256 of the files it names, the `key` it was made with), each written atomica
 on resume.
 
 The variables are copied at the epoch's end (`epoch_snapshot`, into host arrays reused from
-epoch to epoch: a few ms for 5.7 M values);
-the files are written by a `CheckpointWriter` in a background thread while the next epoch
-trains, for at most one epoch a minute by default (`fit`'s `checkpoint_every`): on 2 cores a
-write still cost 110-160 ms of a 0.9 s epoch. A `.keras` save of the whole model took
-0.13-0.35 s per epoch on a 1.9 M-parameter encoder-decoder: `python -m hashtag_kit bench
-train` measures what checkpoints cost."""
+epoch to epoch: a few ms for 5.7 M values); the files are written by a `CheckpointWriter` in a
+background thread while the next epoch trains, for at most one epoch a minute by default
+(`fit`'s `checkpoint_every`): on 2 cores a write still cost 110-160 ms of a 0.9 s epoch. A
+`.keras` save of the whole model took 0.13-0.35 s per epoch on a 1.9 M-parameter
+encoder-decoder: `python -m hashtag_kit bench train` measures what checkpoints cost."""
 
 from __future__ import annotations
 
@@ -252,7 +251,7 @@ def _write_checkpoint(checkpoint_dir: Path, variables: list, state: dict, best_w
     epoch, best_epoch = state["epoch"], state["best_epoch"]
     name = f"epoch_{epoch:04d}.npz"
     with atomic_path(checkpoint_dir / name) as tmp, open(tmp, "wb") as f:
-        np.savez(f, *[np.asarray(v) for v in variables])
+        np.savez(f, *variables)  # epoch_snapshot's numpy arrays
     best_file = None if best_weights is None else f"best_{best_epoch:04d}.npz"
     if best_file and (best_epoch == epoch or not (checkpoint_dir / best_file).is_file()):
         with atomic_path(checkpoint_dir / best_file) as tmp, open(tmp, "wb") as f:
