@@ -3,6 +3,7 @@ pictures: tests/test_feature_cache.py; on real photos: here)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import subprocess
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from hashtag_kit.cli import UserError
 from hashtag_kit.run import ENCODER_DECODER
+from tools.bench import BENCHES, share_options
 from tools.bench import main as bench_main
 
 NUMBER = r"(\d+(?:\.\d+)?)"
@@ -142,6 +145,36 @@ def test_bench_runs_from_the_checkout_through_the_command_line(tmp_path):
     assert len(away.stderr.strip().splitlines()) == 1, away.stderr
     own = bench("features", "--help")  # a benchmark's own options, not the list again
     assert own.returncode == 0 and "--data-dir" in own.stdout, own.stderr
+
+
+def test_a_benchmark_refuses_an_option_it_does_not_take(capsys):
+    """A mistyped option is an error, never silently ignored (the run would measure the
+    defaults), nor read as an abbreviation of another option."""
+    for name, module in BENCHES.items():
+        parser = importlib.import_module(module).build_parser()
+        for wrong in (["--stepz", "2"], ["--re", "2"]):
+            with pytest.raises(SystemExit) as stopped:
+                parser.parse_args(wrong)
+            assert stopped.value.code == 2, name
+    with pytest.raises(SystemExit):
+        bench_main(["train", "--tiny", "--stepz", "2"])
+    assert "unrecognized arguments: --stepz 2" in capsys.readouterr().err
+
+
+def test_bench_all_gives_each_benchmark_only_its_own_options(capsys):
+    modules = {name: importlib.import_module(module) for name, module in BENCHES.items()}
+    argv = ["--tiny", "--run", "R", "--repeat", "2", "-k", "5", "--data-dir", "D"]
+    shares = share_options(modules, argv)
+    assert shares["train"] == ["--tiny", "--run", "R"]
+    assert shares["recommend"] == shares["cli"] == ["--tiny", "--run", "R", "-k", "5"]
+    assert shares["loaders"] == ["--repeat", "2", "--data-dir", "D"]  # not features' --repeats
+    assert shares["features"] == ["--tiny", "--data-dir", "D"]
+    with pytest.raises(UserError, match=r"no benchmark takes --stepz 2 \(see bench NAME"):
+        bench_main(["all", "--tiny", "--stepz", "2"])
+    with pytest.raises(SystemExit):  # a value one benchmark refuses, before any runs
+        bench_main(["all", "--steps", "0"])
+    out, err = capsys.readouterr()
+    assert "== bench" not in out and "--steps: must be at least 1, got 0" in err
 
 
 def test_bench_features_needs_the_folder_of_a_real_dataset(capsys):

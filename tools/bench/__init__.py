@@ -13,6 +13,8 @@ import argparse
 import importlib
 import sys
 
+from hashtag_kit.cli import UserError
+
 BENCHES = {
     "features": "tools.bench.features",  # feature extraction pipeline vs bare forward
     "train": "tools.bench.training",  # encoder-decoder ms/step and examples/s
@@ -37,8 +39,36 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     args, rest = parser.parse_known_args(argv)
     names = list(BENCHES) if args.name == "all" else [args.name]
+    modules = {name: importlib.import_module(BENCHES[name]) for name in names}
+    shares = {names[0]: rest} if len(names) == 1 else share_options(modules, rest)
     status = 0
-    for name in names:
+    for name, module in modules.items():
         print(f"== bench {name}")
-        status |= int(importlib.import_module(BENCHES[name]).main(rest) or 0)
+        status |= int(module.main(shares[name]) or 0)
     return status
+
+
+def share_options(modules: dict, argv: list[str]) -> dict[str, list[str]]:
+    """`bench all`: each benchmark's share of `argv`, the options its parser knows (with their
+    values), checked before any benchmark runs: an option that no benchmark knows is a
+    `UserError`, a value one refuses argparse's error (each benchmark alone is strict too)."""
+    shares, unknown_to_all = {}, None
+    for name, module in modules.items():
+        _, unknown = module.build_parser().parse_known_args(argv)
+        shares[name] = _without(argv, unknown)
+        unknown_to_all = set(unknown) if unknown_to_all is None else unknown_to_all & set(unknown)
+    nobody = [token for token in argv if token in (unknown_to_all or ())]
+    if nobody:
+        raise UserError(f"bench all: no benchmark takes {' '.join(nobody)} (see bench NAME --help)")
+    return shares
+
+
+def _without(argv: list[str], unknown: list[str]) -> list[str]:
+    """`argv` without the tokens of `unknown`, which argparse lists in their order in `argv`."""
+    kept, pending = [], list(unknown)
+    for token in argv:
+        if pending and token == pending[0]:
+            pending.pop(0)
+        else:
+            kept.append(token)
+    return kept

@@ -2,6 +2,6 @@
 
 import sys
 
-from tools.bench import main
+from hashtag_kit.cli import main
 
-sys.exit(main())
+sys.exit(main(["bench", *sys.argv[1:]]))

@@ -348,9 +348,9 @@ def measure_tutorial(data, args, vocab_size: int, units: int) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m hashtag_kit bench caption", description=__doc__
+        prog="python -m hashtag_kit bench caption", description=__doc__, allow_abbrev=False
     )
     parser.add_argument("--data", help="Flickr8k folder (Flickr8k.token.txt): vocabulary size")
     parser.add_argument("--units", type=integer(1), default=512, help="kit LSTM units")
@@ -370,7 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=integer(1), default=6, help="batches per epoch")
     parser.add_argument("--epochs", type=integer(1), default=2, help="timed (warm) epochs")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (tests)")
-    args, _ = parser.parse_known_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     regions, channels = args.regions or REGIONS, CHANNELS
     if args.tiny:
         args.units, args.embed_dim, args.attention_units = 16, 8, 8

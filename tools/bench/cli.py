@@ -312,8 +312,10 @@ def print_warm(r: dict, requests: int) -> None:
     print(f"server answer: {tags}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hashtag_kit bench cli", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m hashtag_kit bench cli", description=__doc__, allow_abbrev=False
+    )
     parser.add_argument("--run", help=f"run directory with a trained model (default {DEFAULT_RUN})")
     parser.add_argument("--image", help="the photo (default: a test post of the run)")
     parser.add_argument("--text", help="the caption (default: that post's)")
@@ -325,7 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--skip-warm", action="store_true")
     parser.add_argument("--tiny", action="store_true", help="1 pair, no warm-up, 3 requests")
-    args, _ = parser.parse_known_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.tiny:
         args.pairs, args.requests = 1, 3
     run = args.run or DEFAULT_RUN

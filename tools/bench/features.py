@@ -81,9 +81,9 @@ def _machine() -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m hashtag_kit bench features", description=__doc__
+        prog="python -m hashtag_kit bench features", description=__doc__, allow_abbrev=False
     )
     parser.add_argument("--encoder", default="efficientnet_lite0", help="image encoder name")
     parser.add_argument(
@@ -113,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         help="bare / pipeline / bare rounds (median reported)",
     )
     parser.add_argument("--tiny", action="store_true", help="60 posts, 32 images (for tests)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.tiny:
         args.n_posts, args.limit, args.batch_size, args.repeats = 60, 32, 32, 1

@@ -47,11 +47,17 @@ def _row(what: str, n: int, wall: float, cpu: float) -> str:
     return f"{what:<44} {n:>8} {wall:>8.2f} {cpu:>8.2f} {rate:>12,.0f}"
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m hashtag_kit bench loaders", description=__doc__, allow_abbrev=False
+    )
+    parser.add_argument("--data-dir", default=os.environ.get("HASHTAG_KIT_DATA", "../shared/data"))
+    parser.add_argument("--repeat", type=integer(1), default=1, help="best of N runs")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hashtag_kit bench loaders", description=__doc__)
-    ap.add_argument("--data-dir", default=os.environ.get("HASHTAG_KIT_DATA", "../shared/data"))
-    ap.add_argument("--repeat", type=integer(1), default=1, help="best of N runs")
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     root = Path(args.data_dir)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
     print(f"data: {root.resolve()}")

@@ -169,9 +169,9 @@ def measure_single(run_dir: str, k: int, beam_width: int, repeats: int) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m hashtag_kit bench recommend", description=__doc__
+        prog="python -m hashtag_kit bench recommend", description=__doc__, allow_abbrev=False
     )
     parser.add_argument("--run", help="run directory with a trained model (else random weights)")
     parser.add_argument("--posts", type=integer(1), default=512)
@@ -185,7 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--units", type=integer(1), default=256, help="units (random model)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (tests)")
-    args, _ = parser.parse_known_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.tiny:
         args.posts, args.tags, args.units, args.repeats = 16, 30, 16, 1
     if args.run:

@@ -236,8 +236,10 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hashtag_kit bench scale", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m hashtag_kit bench scale", description=__doc__, allow_abbrev=False
+    )
     parser.add_argument("--large", action="store_true", help=f"also N = {LARGE:,} (opt-in: disk)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes and models (tests)")
     parser.add_argument("--dir", help="work folder for the shards (default: a temporary one)")
@@ -246,7 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", default="stream", help="internal: stream|memory")
     parser.add_argument("--n", type=int, help="internal: posts")
     parser.add_argument("--work", help="internal: the child's folder")
-    args, _ = parser.parse_known_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.child:
         return _child(args)
     dims = TINY if args.tiny else FULL

@@ -158,11 +158,10 @@ def _Clock():
     return Clock()
 
 
-def main(argv: list[str] | None = None) -> int:
-    # lazy: TensorFlow / Keras take seconds to import
-    from hashtag_kit.training import TrainConfig, load_run_data
-
-    parser = argparse.ArgumentParser(prog="python -m hashtag_kit bench train", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m hashtag_kit bench train", description=__doc__, allow_abbrev=False
+    )
     parser.add_argument("--run", help="run directory with cached features (else random features)")
     parser.add_argument("--batch-size", type=integer(1), default=64)
     parser.add_argument("--steps", type=integer(1), default=20, help="steps (batches) per epoch")
@@ -173,7 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=integer(1), default=5, help="rounds of the four loops")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (tests)")
-    args, _ = parser.parse_known_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # lazy: TensorFlow / Keras take seconds to import
+    from hashtag_kit.training import TrainConfig, load_run_data
+
+    args = build_parser().parse_args(argv)
     if args.tiny:
         args.batch_size, args.steps, args.epochs, args.units, args.tags = 8, 3, 1, 16, 30
         args.rounds = 1
