@@ -219,7 +219,9 @@ def epoch_snapshot(
     if into is None:
         into = [np.empty(tuple(v.shape), np.dtype(v.dtype)) for v in variables]
     for array, v in zip(into, variables, strict=True):
-        np.copyto(array, v.numpy())
+        # one copy: the backend variable's read shares its buffer (`.numpy()` copies first,
+        # allocating the model's size anew each epoch)
+        np.copyto(array, v.value.read_value())
     state = {
         "epoch": epoch,
         "history": json.loads(json.dumps(history)),
