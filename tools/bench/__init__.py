@@ -2,10 +2,10 @@
 
 They measure the repository's speed and memory targets (docs/performance.md) and are its
 tooling, not installed with the package: the command line runs them from the checkout's root.
-Each benchmark module exposes `main(argv) -> int`, which prints a small table of what it measured
-(with the machine it ran on), and `build_parser()`, its options: `bench all` gives each
-benchmark the options it takes, and an option none takes is an error, as in a single one. Speed targets are checked by reading these figures, not by timed
-tests.
+Each benchmark module exposes `main(argv) -> int`, which prints a small table of what it
+measured (with the machine it ran on), and `build_parser()`, its options: `bench all` gives each
+benchmark the options it takes, and an option none takes is an error, as in a single one.
+Speed targets are checked by reading these figures, not by timed tests.
 """
 
 from __future__ import annotations
