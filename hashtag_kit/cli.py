@@ -257,7 +257,7 @@ def features(argv: list[str]) -> int:
         parse_shard,
     )
     from hashtag_kit.report import RunReport
-    from hashtag_kit.run import RunDir
+    from hashtag_kit.run import MissingFeaturesError, RunDir
 
     ap = parser(
         "features",
@@ -303,20 +303,23 @@ def features(argv: list[str]) -> int:
     for kind in kinds:
         report = RunReport()
         t0 = time.perf_counter()
-        fs = extract_features(
-            args.run_dir,
-            posts,
-            kind,
-            encoders[kind],
-            grid=args.grid,
-            shard=shard,
-            batch_size=args.batch_size,
-            report=report,
-            progress=not args.no_progress,
-            cache_dir=args.cache_dir,
-            compute=not args.merge,
-            load=False,  # memory bounded by a shard, whatever the number of posts
-        )
+        try:  # --merge before every worker's shard is there
+            fs = extract_features(
+                args.run_dir,
+                posts,
+                kind,
+                encoders[kind],
+                grid=args.grid,
+                shard=shard,
+                batch_size=args.batch_size,
+                report=report,
+                progress=not args.no_progress,
+                cache_dir=args.cache_dir,
+                compute=not args.merge,
+                load=False,  # memory bounded by a shard, whatever the number of posts
+            )
+        except MissingFeaturesError as e:
+            raise UserError(str(e)) from None
         n = len(fs)
         print(
             f"{kind}: {fs.encoder['id']} {int(fs.mask().sum())}/{n} present, "
@@ -592,7 +595,13 @@ def _checkout_tool(module: str, command: str):
             )
         if str(root) not in sys.path:
             sys.path.insert(0, str(root))
-        return int(importlib.import_module(module).main(argv) or 0)
+        tool = importlib.import_module(module)
+        from hashtag_kit.run import MissingFeaturesError  # lazy: data/ would slow every --help
+
+        try:
+            return int(tool.main(argv) or 0)
+        except MissingFeaturesError as e:  # a run whose cached features are gone
+            raise UserError(str(e)) from None
 
     return run
 

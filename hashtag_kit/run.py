@@ -70,6 +70,11 @@ class JSONFileError(ValueError):
     valid JSON, or not the expected type (names the file)."""
 
 
+class MissingFeaturesError(RuntimeError):
+    """Cached features a run needs are not in its store (never computed, lost or corrupt); the
+    message names the command that computes them. The command line reports it in one line."""
+
+
 def read_json(path: str | Path, expect: type | None = None):
     """A run's JSON file (of type `expect`, e.g. dict, when given). Raises FileNotFoundError
     (missing) or `JSONFileError` (a FIFO, device or folder, which could hang or never end;

@@ -57,3 +57,19 @@ def test_integer_type_reads_an_integer_in_range():
     for parse, text in ((integer(1), "0"), (integer(1, 10), "11"), (integer(0), "2.5")):
         with pytest.raises(argparse.ArgumentTypeError):
             parse(text)
+
+
+def test_a_checkout_tool_reports_missing_features_in_one_line(tmp_path, monkeypatch):
+    """A benchmark or study on a run whose cached features are gone (from a probe: `bench
+    recommend --run` on a run whose feature store was deleted ended in a traceback)."""
+    from hashtag_kit.cli import UserError, _checkout_tool
+
+    (tmp_path / "probe_tool.py").write_text(
+        "from hashtag_kit.run import MissingFeaturesError\n"
+        "def main(argv):\n"
+        "    raise MissingFeaturesError('store: 3 cached image features missing or corrupt')\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UserError, match="3 cached image features missing"):
+        _checkout_tool("probe_tool", "probe")([])

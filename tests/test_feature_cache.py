@@ -332,6 +332,11 @@ def test_command_line_extract_shard_merge(tmp_path, monkeypatch, capsys):
     assert encoders["text"]["name"] == "use_multilingual_v3"
 
     run2 = tmp_path / "run2"
+    capsys.readouterr()
+    # merging before the workers ran: one line that says what to run, not a traceback
+    assert features_cli([str(run2), "--kind", "image", "--merge", *common]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2 image items are not in" in err[0] and "--shard i/n" in err[0]
     for i in range(2):
         assert features_cli([str(run2), "--kind", "image", "--shard", f"{i}/2", *common]) == 0
     assert features_cli([str(run2), "--kind", "image", "--merge", *common]) == 0

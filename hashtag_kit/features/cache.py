@@ -62,7 +62,13 @@ from hashtag_kit.encoders.image import get_image_encoder
 from hashtag_kit.encoders.text import get_text_encoder
 from hashtag_kit.files import atomic_path, sweep_stale_temps
 from hashtag_kit.report import RunReport
-from hashtag_kit.run import RunDir, low_priority_thread, read_json, write_json
+from hashtag_kit.run import (
+    MissingFeaturesError,
+    RunDir,
+    low_priority_thread,
+    read_json,
+    write_json,
+)
 
 log = logging.getLogger("hashtag_kit.encoders")
 
@@ -764,7 +770,7 @@ def extract_features(
         todo = [k for k in wanted if not store.has(k, grid)]
         computed.update(todo)
         if todo and not compute:
-            raise RuntimeError(
+            raise MissingFeaturesError(
                 f"{run_dir}: {len(todo)} {kind} items are not in {store.path} yet; run the "
                 f"missing workers (`python -m hashtag_kit features {run_dir} --kind {kind} "
                 "--shard i/n`) or extract without --merge"
@@ -997,7 +1003,7 @@ class CachedFeatures:
         )
         if bad or lost:
             kind = self.encoder.get("kind", "image")
-            raise RuntimeError(
+            raise MissingFeaturesError(
                 f"{self.store.path}: {lost} cached {kind} features missing or corrupt; re-run "
                 f"`python -m hashtag_kit features {self.run_dir} --kind {kind}` to recompute them"
             )

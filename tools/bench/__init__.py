@@ -41,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     names = list(BENCHES) if args.name == "all" else [args.name]
     modules = {name: importlib.import_module(BENCHES[name]) for name in names}
-    shares = {names[0]: rest} if len(names) == 1 else share_options(modules, rest)
+    if len(names) == 1:  # its options are checked before its header is printed
+        modules[names[0]].build_parser().parse_args(rest)
+        shares = {names[0]: rest}
+    else:
+        shares = share_options(modules, rest)
     status = 0
     for name, module in modules.items():
         print(f"== bench {name}")
