@@ -331,6 +331,21 @@ def test_tidy_frame_holds_every_figure_and_the_headline_is_its_pivot(full_run, t
     ]
     assert head["F1@7"].is_monotonic_decreasing
     assert head.loc[head["model"] == "encoder-decoder weighted+user", "F1@7"].item() == f1.item()
+    # popularity scored by 02 and 03: two rows with different figures (the fake run's) ...
+    assert {"popularity (02)", "popularity (03)"} <= set(head["model"])
+    p02 = tidy[tidy["model"] == "popularity (02)"]
+    alike = pd.concat(  # ... one row naming both when they score alike (the same test posts)
+        [
+            tidy[tidy["model"] != "popularity (03)"],
+            p02.assign(model="popularity (03)", stage=ATTENTION),
+        ]
+    )
+    one = headline_table(alike, k=7)
+    popular = one[one["model"].str.startswith("popularity")]
+    assert popular["model"].tolist() == ["popularity"]
+    assert popular["stage"].item() == f"{ENCODER_DECODER}, {ATTENTION}"
+    assert compact(popular)[0]["nb"].tolist() == ["02, 03"]
+    assert len(one) == len(head) - 1
 
 
 def tables_published_rows(tables) -> int:

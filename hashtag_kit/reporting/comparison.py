@@ -732,7 +732,8 @@ def tidy_metrics(run_metrics: Mapping[str, StageMetrics]) -> pd.DataFrame:
 
 def headline_table(tidy: pd.DataFrame, k: int = 7) -> pd.DataFrame:
     """This run's hashtag models on all test posts: Hit, P, R, F1 at `k`, MRR, trainable
-    parameters and notebook, best F1@k first (a pivot of `tidy_metrics`)."""
+    parameters and notebook, best F1@k first (a pivot of `tidy_metrics`). A model that several
+    notebooks score with the same figures (popularity in 02 and 03) is one row naming both."""
     test = tidy[tidy["split"] == "test"]
     at_k = test[test["metric"].isin(HEADLINE_METRICS) & (test["k"] == k)]
     wide = at_k.assign(column=[_label(m, k) for m in at_k["metric"]]).pivot_table(
@@ -744,6 +745,12 @@ def headline_table(tidy: pd.DataFrame, k: int = 7) -> pd.DataFrame:
     )
     wide = wide.reindex(columns=labels).join(once.reindex(columns=["mrr", "trainable_params"]))
     wide = wide.sort_values(labels[-1], ascending=False, kind="stable").reset_index()
+    base = wide["model"].str.replace(r" \(\d\d\)$", "", regex=True)  # display_name's suffix
+    figures = wide[[*labels, "mrr"]].itertuples(index=False)
+    same = pd.Series([repr(tuple(f)) for f in figures], index=wide.index, dtype=object) + base
+    wide["stage"] = wide.groupby(same, sort=False)["stage"].transform(", ".join)
+    wide["model"] = base.where(same.duplicated(keep=False), wide["model"])
+    wide = wide[~same.duplicated()].reset_index(drop=True)
     return wide[["model", "stage", *labels, "mrr", "trainable_params"]]
 
 

@@ -263,7 +263,12 @@ def compact(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
         ]
         df = df.drop(columns="source")
     if "stage" in df and "model" in df:
-        df["stage"] = [s[:2] if isinstance(s, str) and s[:2].isdigit() else s for s in df["stage"]]
+        df["stage"] = [
+            ", ".join(p[:2] if p[:2].isdigit() else p for p in s.split(", "))
+            if isinstance(s, str)
+            else s
+            for s in df["stage"]
+        ]
         df = df.rename(columns={"stage": "nb"})
     empty = [c for c in df if df[c].map(lambda v: v is None or v == "" or v is pd.NA).all()]
     empty += [c for c in df if df[c].isna().all()]
