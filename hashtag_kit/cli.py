@@ -8,13 +8,13 @@ A file error (`OSError`: disk full, no permission, read-only folder) that a comm
 handle itself ends it with one line naming the path and what to do, and exit status 1.
 `python -m hashtag_kit <command> --help` shows a command's options.
 
-The command line is quiet: TensorFlow's C++ and absl log lines and the Python warnings and log
-records of TensorFlow, Keras and the other libraries below the kit are silenced for the
-command's duration (set before TensorFlow is imported; a `TF_CPP_MIN_LOG_LEVEL` you set
-yourself is kept, and also applied to the lines absl writes while TensorFlow loads, which
-ignore it: `hashtag_kit.library_logs`). `-v`/`--verbose` before the command (or after
-`recommend`), or `HASHTAG_KIT_VERBOSE=1`, shows them. The kit's own messages are unchanged. Importing
-`hashtag_kit` as a library changes none of this: only this entry point does it.
+The command line is quiet: TensorFlow's C++ and absl log lines and the Python warnings and
+log records of TensorFlow, Keras and the other libraries below the kit are silenced for the
+command's duration (set before TensorFlow is imported; a `TF_CPP_MIN_LOG_LEVEL` you set yourself
+is kept, and also applied to the lines absl writes while TensorFlow loads, which ignore it:
+`hashtag_kit.library_logs`). `-v`/`--verbose` before the command (or after `recommend`), or
+`HASHTAG_KIT_VERBOSE=1`, shows them. The kit's own messages are unchanged. Importing `hashtag_kit`
+as a library changes none of this: only this entry point does it.
 
 Lean commands (`LEAN_COMMANDS`: `recommend`) import only what they use: TensorFlow and Keras
 import scikit-learn, pandas, matplotlib, IPython and scipy at start-up when they are

@@ -23,7 +23,8 @@ form, so a front end that cannot draw widgets (a notebook viewer, a headless run
 
 Example (in JupyterLab):
     >>> rec = Recommender.load("outputs/default")                         # doctest: +SKIP
-    >>> show_hashtag_panel(rec, samples=test_posts[:12], text="sunset at the beach")  # doctest: +SKIP
+    >>> show_hashtag_panel(rec, samples=test_posts[:12],
+    ...                    text="sunset at the beach")                    # doctest: +SKIP
 """
 
 from __future__ import annotations

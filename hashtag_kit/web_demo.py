@@ -229,10 +229,9 @@ def _status_of(reason: str) -> int:
 
 
 def read_upload(fileobj, name: str, max_bytes: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """An uploaded photo as uint8 RGB (H, W, 3), read as `hashtag_kit.data.images.load_image` reads a
-    file (EXIF turn, modes converted), or `DemoError` with the status and a message naming
-    `name`: 413 over `max_bytes` or `max_pixels`, 415 not an image, 422 empty, truncated or
-    corrupt."""
+    """An uploaded photo as uint8 RGB (H, W, 3), read as `hashtag_kit.data.images.load_image` reads
+    a file (EXIF turn, modes converted), or `DemoError` with the status and a message naming `name`:
+    413 over `max_bytes` or `max_pixels`, 415 not an image, 422 empty, truncated or corrupt."""
     fileobj.seek(0, io.SEEK_END)
     size = fileobj.tell()
     fileobj.seek(0)

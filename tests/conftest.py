@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# the repository's own tooling (`tools/`: notebook runner, benchmarks, README generator) is not installed
-# with the package; tests import it as `tools.<module>` from the checkout
+# the repository's own tooling (`tools/`: notebook runner, benchmarks, README generator) is not
+# installed with the package; tests import it as `tools.<module>` from the checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 

@@ -1,7 +1,8 @@
 """A fake run directory for the comparison tests: metrics.json files in the kit's schema.
 
-The figures are computed with `hashtag_kit.evaluation.ranking.ranking_metrics` from seeded random ranked
-lists (so they are well-formed, not typed in); they mean nothing beyond exercising the tables.
+The figures are computed with `hashtag_kit.evaluation.ranking.ranking_metrics` from
+seeded random ranked lists (so they are well-formed, not typed in); they mean nothing
+beyond exercising the tables.
 """
 
 from __future__ import annotations

@@ -406,7 +406,8 @@ from hashtag_kit.data.posts import Post
 class SlowBag:  # a numpy stand-in text encoder, slow enough to be killed midway
     name, dim, digest, id = "slowbag", 3, "2" * 64, "slowbag-test"
     def info(self):
-        return {"name": self.name, "weights": "-", "digest": self.digest, "dim": 3, "grid_shape": None}
+        return {"name": self.name, "weights": "-", "digest": self.digest, "dim": 3,
+                "grid_shape": None}
     def encode(self, texts, batch_size=64):
         time.sleep(0.15)
         return np.array([[len(t), t.count("e"), sum(map(ord, t)) % 97] for t in texts], "float32")

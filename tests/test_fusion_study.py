@@ -1,5 +1,6 @@
-"""The fusion seed study's shared parts (`hashtag_kit.evaluation.seed_study`) on hand-made rankings, and
-`python -m hashtag_kit evaluate fusion`'s checks; notebook 06 itself: tests/test_notebook_06.py."""
+"""The fusion seed study's shared parts (`hashtag_kit.evaluation.seed_study`) on hand-made
+rankings, and `python -m hashtag_kit evaluate fusion`'s checks; notebook 06 itself:
+tests/test_notebook_06.py."""
 
 import json
 

@@ -63,10 +63,11 @@ def test_model_beats_popularity_by_a_wide_margin(metrics):
 
 @pytest.mark.smoke
 def test_weighted_fusion_beats_sum_fusion_without_text(metrics):
-    """With the caption removed, the gate can use the picture's hint at the caption's topic
-    (the embedded data's `TEXT_TOPIC_SCENES`), which the caption overrides when it is there; a
-    sum adds the same image projection in both cases. This run is seed 0; the seed study
-    (`make evaluate-fusion`, docs/results.md "Seed study") shows the ordering for the other seeds."""
+    """With the caption removed, the gate can use the picture's hint at the caption's
+    topic (the embedded data's `TEXT_TOPIC_SCENES`), which the caption overrides when it
+    is there; a sum adds the same image projection in both cases. This run is seed 0; the
+    seed study (`make evaluate-fusion`, docs/results.md "Seed study") shows the ordering
+    for the other seeds."""
     without_text = metrics["extra"]["without_text"]
     assert f1_at_5(without_text[MAIN]) > f1_at_5(without_text[SUM])
 

@@ -1,4 +1,5 @@
-"""Tests for hashtag_kit.reporting.plots: the figures draw what they are given, under the Agg backend."""
+"""Tests for hashtag_kit.reporting.plots: the figures draw what they are given,
+under the Agg backend."""
 
 from __future__ import annotations
 

@@ -242,7 +242,8 @@ def render_fusion_study(m: dict, path: Path, compact: bool = False) -> list[str]
     out = [
         f"#### Seed study: fusions of notebook 02 ({m.get('stage', '')})",
         "",
-        f"From `{_shown(path)}`: notebook 02's main model (its settings, run `{proto['source_run']}`, "
+        f"From `{_shown(path)}`: notebook 02's main model (its settings, "
+        f"run `{proto['source_run']}`, "
         f"{proto['n_train']:,} train / {proto['n_test']:,} test posts) retrained with each "
         f"fusion for seeds {seeds}"
         + (

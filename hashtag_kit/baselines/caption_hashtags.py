@@ -11,8 +11,8 @@ is a known tag, or when its singular (`hashtag_kit.text.singular_guesses`: `dogs
 paper.
 
 The lists are scored with the same set metrics as every recommender of the kit
-(`hashtag_kit.evaluation.ranking.ranking_metrics`) against the post's hashtags: on the embedded data the
-post's tags, on COCO the object category and supercategory names.
+(`hashtag_kit.evaluation.ranking.ranking_metrics`) against the post's hashtags: on the embedded data
+the post's tags, on COCO the object category and supercategory names.
 
 Example:
     >>> captions_to_hashtags("A brown dog runs on the beach")

@@ -5,11 +5,11 @@ the same post. For the given tags `G` of a post, a candidate tag `t` scores
 `sum_{g in G} P(t | g) = sum_g C(g, t) / C(g)` (the "sum" aggregation of asymmetric co-occurrence,
 Sigurbjörnsson & van Zwol, WWW 2008); ties and short lists are completed by global popularity.
 
-`evaluate_completion` is the protocol of issue 5: on each test post with at least two tags, the
-first half of its tags (rounded down, at least one) is given and the rest is hidden; the ranked
-suggestions are scored against the hidden tags with `hashtag_kit.evaluation.ranking.ranking_metrics`.
-Posts with fewer than two tags cannot be split and are counted in the RunReport
-(`completion_too_few_tags`).
+`evaluate_completion` is the protocol of issue 5: on each test post with at least
+two tags, the first half of its tags (rounded down, at least one) is given and
+the rest is hidden; the ranked suggestions are scored against the hidden tags with
+`hashtag_kit.evaluation.ranking.ranking_metrics`. Posts with fewer than two tags cannot be split and
+are counted in the RunReport (`completion_too_few_tags`).
 
 Example:
     >>> c = CooccurrenceCompleter().fit([["sea", "sun"], ["sea", "sun"], ["sea", "sand"]])

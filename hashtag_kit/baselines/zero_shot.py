@@ -5,9 +5,9 @@ EfficientNet-Lite0 by default); each of its top labels proposes hashtags: the wh
 normalised (`"tiger cat"` -> `#tigercat`, weight 1) and each of its words with singular/plural
 variants (`#tiger`, `#cat`, `#cats`, weight `word_weight`), plus any hand-given `synonyms`
 (`default_synonyms()`: ImageNet scene labels such as "seashore" -> `#beach #sea`, and every dog
-breed -> `#dog`, every cat -> `#cat`, every food -> `#food`). A hashtag's score is the sum over labels of label probability x
-weight. With a tag vocabulary only its tags can be proposed (so the lists are comparable with
-trained models); without one the hashtags are open-vocabulary.
+breed -> `#dog`, every cat -> `#cat`, every food -> `#food`). A hashtag's score is the sum over
+labels of label probability x weight. With a tag vocabulary only its tags can be proposed (so the
+lists are comparable with trained models); without one the hashtags are open-vocabulary.
 
 Posts without an image, or whose image cannot be read, get an empty list and are counted in
 the RunReport (`zero_shot_no_image`, `zero_shot_unreadable_image`).

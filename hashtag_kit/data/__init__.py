@@ -28,7 +28,7 @@ Example:
     Traceback (most recent call last):
     ...
     ValueError: unknown dataset 'imagenet'; valid names: coco, embedded, flickr8k, harrison, nuswide, posts, stanford_paragraphs, tweets
-"""
+"""  # noqa: E501 (the table rows and the doctest's error message are one line each)
 
 from __future__ import annotations
 
@@ -76,7 +76,8 @@ DATASETS: dict[str, tuple[str, str, str]] = {
     "nuswide": (
         "hashtag_kit.data.nuswide",
         "load_nuswide",
-        "Get NUS-WIDE from https://lms.comp.nus.edu.sg/wp-content/uploads/2019/research/nuswide/NUS-WIDE.html.",
+        "Get NUS-WIDE from "
+        "https://lms.comp.nus.edu.sg/wp-content/uploads/2019/research/nuswide/NUS-WIDE.html.",
     ),
     "tweets": (
         "hashtag_kit.data.tweets",

@@ -17,7 +17,8 @@ hashtags: kept when `require_hashtags=False` (captioning), skipped and counted o
 
 Example:
     >>> from hashtag_kit.report import RunReport
-    >>> posts = load_coco("../shared/data/coco-mini", RunReport(), split="val2017")  # doctest: +SKIP
+    >>> posts = load_coco("../shared/data/coco-mini", RunReport(),
+    ...                   split="val2017")  # doctest: +SKIP
 """
 
 from __future__ import annotations

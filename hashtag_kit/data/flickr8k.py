@@ -20,8 +20,8 @@ captions -> hashtags by removing stopwords), a photo's hashtags are the content 
 human captions agree on (`tags="held_out"`, the default):
 
 1. each caption other than `text` (captions #1-#4) gives its keywords:
-   `hashtag_kit.baselines.caption_hashtags.caption_keywords` (lower-case tokens minus stopwords, caption
-   filler, numbers and one-letter tokens; normalised as hashtags);
+   `hashtag_kit.baselines.caption_hashtags.caption_keywords` (lower-case tokens minus stopwords,
+   caption filler, numbers and one-letter tokens; normalised as hashtags);
 2. plurals become singular (`tag_singulars`): `hashtag_kit.text.singular_guesses` (inflect's English
    nouns: `dogs` -> `dog`, `puppies` -> `puppy`, `benches` -> `bench`, and the irregular
    `men` -> `man`, `children` -> `child`, `feet` -> `foot`; `grass`, `dress` are left alone),

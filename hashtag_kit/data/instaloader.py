@@ -3,7 +3,8 @@ crawled with Instaloader, one folder per query hashtag such as `#beach/`).
 
 Layout (Instaloader's default file names; one folder per hashtag or profile):
 
-    <data_dir>/#beach/2019-03-02_14-25-31_UTC.jpg        the image (carousels: ..._UTC_1.jpg, _2, ...)
+    <data_dir>/#beach/2019-03-02_14-25-31_UTC.jpg        the image
+                                                         (carousels: ..._UTC_1.jpg, _2, ...)
     <data_dir>/#beach/2019-03-02_14-25-31_UTC.txt        the caption
     <data_dir>/#beach/2019-03-02_14-25-31_UTC.json(.xz)  metadata (optional): shortcode, owner
 

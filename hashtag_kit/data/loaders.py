@@ -26,7 +26,8 @@ from hashtag_kit.text import hashtag_spans, strip_hashtags
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A dataset folder or file is missing; the message says what is expected and where to get it."""
+    """A dataset folder or file is missing; the message says what is expected
+    and where to get it."""
 
 
 def require_file(path: Path, dataset: str, get_it: str) -> Path:

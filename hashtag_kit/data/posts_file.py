@@ -3,8 +3,8 @@
 The generic `posts` format is the MM-INS / Instagram style: one record per post with an id, an
 image file, a caption, hashtags and a user. Field names are matched loosely (`POST_FIELDS`):
 
-    {"id": "p1", "image": "images/p1.jpg", "caption": "Golden hour #sunset", "hashtags": "beach,sea",
-     "user": "u7"}
+    {"id": "p1", "image": "images/p1.jpg", "caption": "Golden hour #sunset",
+     "hashtags": "beach,sea", "user": "u7"}
 
 * hashtags: a list, or a string separated by spaces, commas, semicolons or `#`; hashtags in the
   caption are extracted too (union, field first) and removed from the text;

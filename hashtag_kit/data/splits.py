@@ -151,7 +151,8 @@ def scored_part(split: str | None, test_part: str | None) -> str:
     `official_test_part`, is "val": Flickr8k's dev list), else "test".
 
     Example:
-        >>> scored_part("official", "val"), scored_part("official", "test"), scored_part("random", None)
+        >>> (scored_part("official", "val"), scored_part("official", "test"),
+        ...  scored_part("random", None))
         ('dev', 'test', 'test')
     """
     return "dev" if split == "official" and test_part == "val" else "test"

@@ -15,7 +15,8 @@ paragraphs, malformed records and repeated image ids are skipped and counted.
 
 Example:
     >>> from hashtag_kit.report import RunReport
-    >>> posts = load_stanford_paragraphs("../shared/data/stanford-paragraphs", RunReport())  # doctest: +SKIP
+    >>> posts = load_stanford_paragraphs("../shared/data/stanford-paragraphs",
+    ...                                  RunReport())  # doctest: +SKIP
 """
 
 from __future__ import annotations

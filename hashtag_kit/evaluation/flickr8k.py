@@ -13,13 +13,13 @@ labels) and beam search; `--limit 20` about a minute (loading TensorFlow and the
 Protocol:
 
 1. Posts: `load_flickr8k(DIR, split=...)` with the run's loader options (run.json
-   `preprocess.loader_options`; Flickr8k-tags from captions #1-#4 by default), one post per
-   photo of the split's list (`Flickr_8k.testImages.txt` or `Flickr_8k.devImages.txt`), in
-   the token file's order; the truth is each photo's tags in the run's vocabulary
-   (`01_preprocess/vocab.json`), others dropped. Photos whose file is missing or unreadable are skipped and counted (`skipped`); no
-   photo present at all is an error naming the folder and the list, none readable one naming
-   the folder and a photo. `--limit N` keeps the
-   first N photos present (the rest counted as `beyond_limit`).
+   `preprocess.loader_options`; Flickr8k-tags from captions #1-#4 by default), one post per photo of
+   the split's list (`Flickr_8k.testImages.txt` or `Flickr_8k.devImages.txt`), in the token file's
+   order; the truth is each photo's tags in the run's vocabulary (`01_preprocess/vocab.json`),
+   others dropped. Photos whose file is missing or unreadable are skipped and counted (`skipped`);
+   no photo present at all is an error naming the folder and the list, none readable one
+   naming the folder and a photo. `--limit N` keeps the first N photos present (the rest
+   counted as `beyond_limit`).
 2. Features: image pooled + grid features and caption-#0 text features with the encoders the
    run recorded in run.json (the same weights and feature size, else an error; another encoder
    id, i.e. an input pipeline changed since the run, is said in `warnings`), through the kit's
@@ -31,14 +31,15 @@ Protocol:
    length penalty, notebook 04's LENGTH_PENALTY, unless `--length-penalty`), as
    `generate_captions` decodes them, and the
    most frequent caption of the run's training photos for every photo.
-4. Hashtags, Hit / P / R / F1 at K = 1..10 and MRR (`hashtag_kit.evaluation.ranking.ranking_metrics`) on
-   the photos with at least one vocabulary tag: notebook 02's encoder-decoder as
-   `Recommender.recommend_batch` serves it (beam `--beam`) with image + caption #0, and with the
-   image only (text removed); notebook 03's attention LSTM/BiLSTM; captions -> hashtags
-   (Verma et al.; `evaluate_caption_hashtags`, top 10, vocabulary-matched) from each decoder's
-   beam caption, from the most frequent caption, and from human caption #0 (the reference
-   point: the tags come from captions #1-#4); popularity and kNN image (10 neighbours) fitted on
-   the run's training posts and cached features; zero-shot ImageNet labels.
+4. Hashtags, Hit / P / R / F1 at K = 1..10 and MRR
+   (`hashtag_kit.evaluation.ranking.ranking_metrics`) on the photos with at least one vocabulary
+   tag: notebook 02's encoder-decoder as `Recommender.recommend_batch` serves it (beam `--beam`)
+   with image + caption #0, and with the image only (text removed); notebook 03's attention
+   LSTM/BiLSTM; captions -> hashtags (Verma et al.; `evaluate_caption_hashtags`, top 10,
+   vocabulary-matched) from each decoder's beam caption, from the most frequent caption, and
+   from human caption #0 (the reference point: the tags come from captions #1-#4); popularity
+   and kNN image (10 neighbours) fitted on the run's training posts and cached features;
+   zero-shot ImageNet labels.
 5. A model whose stage files are missing or unloadable is listed under `missing` with the
    reason. The evaluation stops (exit 2, one line, no traceback) only on user errors: a bad
    option (an `--out` that is a file), no photo of the split present or readable, a run that
@@ -808,7 +809,8 @@ def format_table(metrics: dict, k: int = 5) -> str:
     ]
     if metrics["captions"]:
         lines.append(
-            f"{'captions':<37} {'BLEU-1':>7} {'BLEU-4':>7} {'METEOR':>7} {'ROUGE-L':>7} {'CIDEr':>7}"
+            f"{'captions':<37} {'BLEU-1':>7} {'BLEU-4':>7} {'METEOR':>7} "
+            f"{'ROUGE-L':>7} {'CIDEr':>7}"
         )
         for name, s in metrics["captions"].items():
             vals = [s[m] for m in ("bleu1", "bleu4", "meteor", "rouge_l", "cider")]

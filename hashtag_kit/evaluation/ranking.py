@@ -80,7 +80,8 @@ def hit_rate_at_k(ranked: Sequence[Sequence], truth: Sequence[Collection], k: in
 
 
 def precision_at_k(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int) -> float:
-    """Per-post averaged |top-K ∩ T| / K (DESIGN; MaCon). A list shorter than K still divides by K."""
+    """Per-post averaged |top-K ∩ T| / K (DESIGN; MaCon).
+    A list shorter than K still divides by K."""
     return _at_k(*_per_post(ranked, truth, k), k)["precision"]
 
 
@@ -103,8 +104,8 @@ def micro_precision_at_k(ranked, truth, k: int) -> float:
 
 
 def micro_recall_at_k(ranked, truth, k: int) -> float:
-    """Σ|top-K ∩ T| / Σ|T| over posts with tags: the micro average (Manning, Raghavan &
-    Schütze 2008, §13.6); scikit-learn's `recall_score(average="micro")` on binarised sets (tested)."""
+    """Σ|top-K ∩ T| / Σ|T| over posts with tags: the micro average (Manning, Raghavan & Schütze
+    2008, §13.6); scikit-learn's `recall_score(average="micro")` on binarised sets (tested)."""
     return _at_k(*_per_post(ranked, truth, k), k)["micro_recall"]
 
 

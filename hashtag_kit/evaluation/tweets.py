@@ -25,10 +25,10 @@ from Instagram). Protocol:
   under the output folder;
 - models: the text-only encoder-decoder of notebook 02 (`hashtag_kit.models.encoder_decoder`,
   image input masked out, no personalisation: TweetEval has no user ids) vs the popularity
-  baseline (`hashtag_kit.baselines.ranking`); the one trained model is reported twice: tags ranked by
-  the decoder's first-step distribution ("encoder-decoder text", `first_step_ranking`) and by
-  beam-search decoding ("encoder-decoder text, beam", what `Recommender.recommend` returns by
-  default);
+  baseline (`hashtag_kit.baselines.ranking`); the one trained model is reported twice: tags
+  ranked by the decoder's first-step distribution ("encoder-decoder text", `first_step_ranking`)
+  and by beam-search decoding ("encoder-decoder text, beam", what `Recommender.recommend`
+  returns by default);
 - `--limit N` keeps the first N training posts and N // 4 val and test posts (the test suite's
   subset, default 12,000); `--limit 0` is the full run (about 21k train / 22k test tweets).
 
@@ -162,10 +162,10 @@ def text_arrays(posts: list[Post], text: FeatureSet, tokens, max_tags: int):
 def first_step_ranking(model, inputs: dict, tokens, k: int, batch_size: int = 512):
     """Tags ranked by the decoder's FIRST-step distribution (after `<start>`), top `k` per post.
 
-    The same trained model as beam decoding, read as a multi-label classifier: every tag is
-    scored by the probability that the decoder emits it first. Beam decoding (`model.decode`)
-    instead returns the tag sequence the decoder emits until `<end>`, then fills up to K in
-    this first-step order. Both rankings are reported. (`Recommender.recommend(..., ranking="first_step")` serves
+    The same trained model as beam decoding, read as a multi-label classifier: every tag is scored
+    by the probability that the decoder emits it first. Beam decoding (`model.decode`) instead
+    returns the tag sequence the decoder emits until `<end>`, then fills up to K in this first-step
+    order. Both rankings are reported. (`Recommender.recommend(..., ranking="first_step")` serves
     the same ranking; posts with neither text nor image get an empty list.)
     """
     rec = Recommender(model, tokens, {}, {"history_len": 1, "existing_len": 1})

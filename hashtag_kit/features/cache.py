@@ -28,8 +28,9 @@ Guarantees:
   each read, plus an explicit one over the key arrays); a corrupt or truncated shard is
   detected, deleted, counted in the report and its features recomputed;
 * a changed image file is detected: its size or mtime changed -> re-hashed -> new key;
-* missing or unreadable inputs (no image, file not found, corrupt image, empty text, text
-  the encoder cannot take) get mask False and zero features and are counted in the `RunReport` with post id and file;
+* missing or unreadable inputs (no image, file not found, corrupt image, empty text, text the
+  encoder cannot take) get mask False and zero features and are counted in the `RunReport`
+  with post id and file;
 * parallel: `shard=(i, n)` computes only the keys with `hash % n == i`; workers may share a
   store; a final call without `shard` (or `--merge`) assembles the index;
 * bounded memory: extraction holds one shard's rows (plus the batches in flight) whatever the

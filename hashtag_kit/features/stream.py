@@ -1,4 +1,5 @@
-"""Cached features streamed shard by shard through `tf.data`, for `model.fit` on any number of posts.
+"""Cached features streamed shard by shard through `tf.data`, for `model.fit`
+on any number of posts.
 
 `feature_dataset(sources, ids, ...)` reads the feature cache's shards (`CachedFeatures` from
 `open_features` or `extract_features(..., load=False)`) for a list of posts. A *source* names

@@ -36,7 +36,8 @@ class CoAttention(keras.layers.Layer):
     Example:
         >>> import numpy as np
         >>> co = CoAttention(units=8)
-        >>> v, s, a_img, a_txt = co([np.ones((2, 49, 32), "float32"), np.ones((2, 6, 16), "float32")])
+        >>> v, s, a_img, a_txt = co([np.ones((2, 49, 32), "float32"),
+        ...                          np.ones((2, 6, 16), "float32")])
         >>> tuple(v.shape), tuple(s.shape), tuple(a_img.shape), tuple(a_txt.shape)
         ((2, 32), (2, 16), (2, 49), (2, 6))
 

@@ -300,8 +300,9 @@ def predict_attention(
 ) -> tuple[np.ndarray, dict]:
     """Tag probabilities (n, n_tags) and attention weights {"image": (n, R), "text": (n, T)}.
 
-    `image_features` as in `hashtag_kit.training.classifiers.train_attention_classifier`; `CachedFeatures` are read batch by
-    batch (`feature_dataset`, in the order of `posts`), never all grids at once."""
+    `image_features` as in `hashtag_kit.training.classifiers.train_attention_classifier`;
+    `CachedFeatures` are read batch by batch (`feature_dataset`, in the order of `posts`),
+    never all grids at once."""
     sources, arrays = attention_inputs(
         posts,
         image_features if model.uses_image else None,

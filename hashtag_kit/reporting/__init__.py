@@ -1,1 +1,2 @@
-"""Reporting a run: the comparison tables beside the published figures, the plots, the HTML report."""
+"""Reporting a run: the comparison tables beside the published figures,
+the plots, the HTML report."""

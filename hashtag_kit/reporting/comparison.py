@@ -150,7 +150,10 @@ class StageMetrics:
     def note(self) -> str:
         """A sentence for a table row when the stage has nothing to show."""
         if self.status == "missing":
-            return f"stage {self.stage} not run: {self.path} does not exist (run notebook {self.stage})"
+            return (
+                f"stage {self.stage} not run: {self.path} does not exist "
+                f"(run notebook {self.stage})"
+            )
         if self.status == "unreadable":
             return f"stage {self.stage}: {self.path} could not be read ({self.error})"
         return ""
@@ -789,9 +792,9 @@ def models_missing_from_tables(
 
 
 def plot_inputs(run_metrics: Mapping[str, StageMetrics]) -> dict:
-    """What `hashtag_kit.reporting.plots` needs: {"rankings": {name: ranking}, "models": {name: entry},
-    "groups": {name: "notebook NN"}, "histories": {names: history}} over every hashtag model and caption model; models with
-    identical histories share one entry named "a / b"."""
+    """What `hashtag_kit.reporting.plots` needs: {"rankings": {name: ranking}, "models": {name:
+    entry}, "groups": {name: "notebook NN"}, "histories": {names: history}} over every hashtag model
+    and caption model; models with identical histories share one entry named "a / b"."""
     models = all_models(run_metrics)
     named = [(n, e.get("history")) for n, e in models.items() if e and e.get("history")]
     for sm in run_metrics.values():

@@ -84,7 +84,8 @@ def data_notes(run_metrics: Mapping) -> dict[str, list[str]]:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;\
+max-width:1200px;
  color:#222;line-height:1.4;padding:0 1em}
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc;padding-bottom:.2em}
 table{border-collapse:collapse;font-size:.78em;margin:.6em 0;width:100%}
@@ -217,11 +218,11 @@ def compact(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
     """A comparison table made to read on a page: (table, protocol sentences, numbered notes).
 
     The protocol of most rows of this run, and the "differs from" clause every published row
-    shares, are said once (the sentences, shown above the table); what is left of
-    each row's protocol and its note become numbered notes under the table, the numbers in the
-    row's "notes" column. A published row's model cell names its source; the dataset (when
-    there is a protocol: in the sentence or the note) and columns with nothing in them are dropped; stage names are cut to
-    their number ("nb").
+    shares, are said once (the sentences, shown above the table); what is left of each row's
+    protocol and its note become numbered notes under the table, the numbers in the row's "notes"
+    column. A published row's model cell names its source; the dataset (when there is a protocol:
+    in the sentence or the note) and columns with nothing in them are dropped; stage names are
+    cut to their number ("nb").
     """
     df = df.copy()
     ours = (df["source"] == THIS_RUN) if "source" in df else pd.Series(True, df.index)

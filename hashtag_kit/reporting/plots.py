@@ -2,13 +2,14 @@
 images with their captions, and attention over an image (`draw_attention` on one axis,
 `plot_attention` per word, `plot_image_attention` per image).
 
-Every function returns a `matplotlib.figure.Figure` (a `KitFigure`) built without pyplot, so it
-works under any backend (Agg in papermill and tests; inline in JupyterLab) and never leaks open
-figures; `display(fig)` shows it as a PNG in either. `figure_to_png(fig)` gives PNG bytes for the HTML report.
+Every function returns a `matplotlib.figure.Figure` (a `KitFigure`) built without pyplot,
+so it works under any backend (Agg in papermill and tests; inline in JupyterLab) and never
+leaks open figures; `display(fig)` shows it as a PNG in either. `figure_to_png(fig)` gives
+PNG bytes for the HTML report.
 
 Inputs follow the `metrics.json` schema (see `hashtag_kit.run`): a model's "ranking" entry is the
-output of `hashtag_kit.evaluation.ranking.ranking_metrics` (metric -> {"K": value}), its "history" is
-`{"loss": [...], "val_loss": [...]}` (any other series are drawn too).
+output of `hashtag_kit.evaluation.ranking.ranking_metrics` (metric -> {"K": value}), its "history"
+is `{"loss": [...], "val_loss": [...]}` (any other series are drawn too).
 
 Example:
     >>> from hashtag_kit.evaluation.ranking import ranking_metrics
@@ -85,8 +86,8 @@ def plot_metrics_vs_k(
     """Hit rate, precision, recall and F1 against K, one line per model, in four panels.
 
     Args:
-        models: model name -> `hashtag_kit.evaluation.ranking.ranking_metrics(...)` output. A model whose
-            value is None (or lacks a metric) is left out of that panel.
+        models: model name -> `hashtag_kit.evaluation.ranking.ranking_metrics(...)` output. A model
+            whose value is None (or lacks a metric) is left out of that panel.
         title: figure title.
         groups: optional model name -> group (e.g. the notebook that trained it); the models of
             one group share a line style ("-", "--", ":", "-." in order of first appearance),

@@ -20,7 +20,8 @@ about 15 s on the embedded data on 2 CPU cores (the seed study prints each one's
 
 Example:
     >>> data = load_run_data("outputs/default", TrainConfig())  # doctest: +SKIP
-    >>> result = train(TrainConfig(epochs=5), data.train, data.val, data.vocab_size)  # doctest: +SKIP
+    >>> result = train(TrainConfig(epochs=5), data.train, data.val,
+    ...                data.vocab_size)  # doctest: +SKIP
     >>> evaluate(result.model, data.test, data.tokens)["f1"]["5"]  # doctest: +SKIP
 """
 

@@ -291,7 +291,8 @@ def _text_name(rec) -> str:
 def print_warm(r: dict, requests: int) -> None:
     ms = 1000.0
     print(
-        f"warm: {requests} POST /recommend (photo upload + caption, k={len(r['answer']['hashtags'])})"
+        f"warm: {requests} POST /recommend (photo upload + caption, "
+        f"k={len(r['answer']['hashtags'])})"
         " to the web demo app (in-process TestClient), interleaved with as many bare passes"
     )
     print(f"{'what':<52} {'p50 ms':>8} {'p90 ms':>8}")

@@ -269,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"features per post: pooled {dims['image']}-d + text {dims['text']}-d float32, grid "
-        f"{'x'.join(map(str, dims['grid']))} float16 ({_gb(1000 * per_post['grid'])} per 1,000 posts)"
+        f"{'x'.join(map(str, dims['grid']))} float16 "
+        f"({_gb(1000 * per_post['grid'])} per 1,000 posts)"
         f"; {dims['tags']} tags, batch {BATCH}"
     )
     rows, extract = [], {}

@@ -212,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     r = measure(config, train, val, vocab, rounds=args.rounds)
     print(
-        f"data: {source} ({len(train)} posts: {-(-len(train) // batch)} steps per epoch; {len(val)} val)"
+        f"data: {source} ({len(train)} posts: {-(-len(train) // batch)} steps per epoch; "
+        f"{len(val)} val)"
     )
     print(f"machine: {_machine()}")
     print(

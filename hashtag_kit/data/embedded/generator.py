@@ -425,10 +425,11 @@ def ensure(
         n_posts: number of posts.
         seed: generator seed.
 
-    The folder is reused when its datasheet's (generator, `GENERATOR_VERSION`, seed, n_posts)
-    match, and regenerated otherwise: bump `GENERATOR_VERSION` with any change to the generated
-    data. Generation writes a temporary sibling folder and renames it into place, so a concurrent reader never sees a half-written dataset. A folder that exists but
-    is not an embedded dataset (no datasheet, not empty) is never overwritten: ValueError.
+    The folder is reused when its datasheet's (generator, `GENERATOR_VERSION`, seed, n_posts) match,
+    and regenerated otherwise: bump `GENERATOR_VERSION` with any change to the generated data.
+    Generation writes a temporary sibling folder and renames it into place, so a concurrent reader
+    never sees a half-written dataset. A folder that exists but is not an embedded dataset (no
+    datasheet, not empty) is never overwritten: ValueError.
     """
     folder = Path(data_dir) if data_dir is not None else default_root() / f"n{n_posts}-s{seed}"
     if _matches(folder, n_posts, seed):
