@@ -84,8 +84,8 @@ def data_notes(run_metrics: Mapping) -> dict[str, list[str]]:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;\
-max-width:1200px;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
+ max-width:1200px;
  color:#222;line-height:1.4;padding:0 1em}
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc;padding-bottom:.2em}
 table{border-collapse:collapse;font-size:.78em;margin:.6em 0;width:100%}
