@@ -445,6 +445,21 @@ def test_plot_inputs_cover_every_model_and_share_identical_histories(full_run):
     assert hist["soft attention / paragraph flat LSTM"]["loss"] == [3.0, 2.0]
     trained = [n for n, e in inputs["models"].items() if e["history"]]
     assert all(n in hist for n in trained) and len(hist) == len(trained) + 1
+    assert {"popularity (02)", "popularity (03)"} <= set(inputs["rankings"])  # not alike
+
+
+def test_plots_draw_a_model_scored_alike_by_two_notebooks_once(tmp_path):
+    rd = make_fake_run(tmp_path)
+    m02, path03 = rd.metrics(ENCODER_DECODER), rd.path / ATTENTION / "metrics.json"
+    m03 = json.loads(path03.read_text())
+    m03["models"]["popularity"]["ranking"] = m02["models"]["popularity"]["ranking"]
+    path03.write_text(json.dumps(m03))
+    inputs = plot_inputs(load_run_metrics(rd))
+    popular = [n for n in inputs["rankings"] if n.startswith("popularity")]
+    assert popular == ["popularity (02, 03)"]
+    assert inputs["groups"]["popularity (02, 03)"] == "notebook 02"
+    assert inputs["rankings"]["popularity (02, 03)"] == m02["models"]["popularity"]["ranking"]
+    assert len(inputs["models"]) == len(inputs["rankings"]) + 1  # the entries stay as they are
 
 
 def test_malformed_entries_are_shown_with_a_note(tmp_path):

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -237,6 +238,12 @@ def all_models(run_metrics: Mapping[str, StageMetrics]) -> dict[str, dict]:
 
 def display_name(name: str, stage: str, duplicated: bool) -> str:
     return f"{name} ({stage[:2]})" if duplicated else name
+
+
+def split_display_name(display: str) -> tuple[str, str | None]:
+    """(model name, notebook number or None): `display_name` undone."""
+    numbered = re.fullmatch(r"(.*) \((\d\d)\)", display)
+    return (numbered[1], numbered[2]) if numbered else (display, None)
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -748,7 +755,7 @@ def headline_table(tidy: pd.DataFrame, k: int = 7) -> pd.DataFrame:
     )
     wide = wide.reindex(columns=labels).join(once.reindex(columns=["mrr", "trainable_params"]))
     wide = wide.sort_values(labels[-1], ascending=False, kind="stable").reset_index()
-    base = wide["model"].str.replace(r" \(\d\d\)$", "", regex=True)  # display_name's suffix
+    base = wide["model"].map(lambda m: split_display_name(m)[0])
     figures = wide[[*labels, "mrr"]].itertuples(index=False)
     same = pd.Series([repr(tuple(f)) for f in figures], index=wide.index, dtype=object) + base
     wide["stage"] = wide.groupby(same, sort=False)["stage"].transform(", ".join)
@@ -794,7 +801,9 @@ def models_missing_from_tables(
 def plot_inputs(run_metrics: Mapping[str, StageMetrics]) -> dict:
     """What `hashtag_kit.reporting.plots` needs: {"rankings": {name: ranking}, "models": {name:
     entry}, "groups": {name: "notebook NN"}, "histories": {names: history}} over every hashtag model
-    and caption model; models with identical histories share one entry named "a / b"."""
+    and caption model; models with identical histories share one entry named "a / b", and a
+    model that several notebooks score alike (popularity in 02 and 03) one ranking, "popularity
+    (02, 03)", drawn in the first notebook's style."""
     models = all_models(run_metrics)
     named = [(n, e.get("history")) for n, e in models.items() if e and e.get("history")]
     for sm in run_metrics.values():
@@ -809,12 +818,21 @@ def plot_inputs(run_metrics: Mapping[str, StageMetrics]) -> dict:
     for sm in run_metrics.values():
         for _, _name, display, _entry in _stage_models(run_metrics, sm.stage):
             groups[display] = f"notebook {sm.stage[:2]}" if sm.stage[:2].isdigit() else sm.stage
-    return {
-        "groups": groups,
-        "rankings": {n: (e or {}).get("ranking") for n, e in models.items()},
-        "models": models,
-        "histories": histories,
-    }
+    rankings, seen = {}, {}
+    for name, entry in models.items():
+        ranking = (entry or {}).get("ranking")
+        base, notebook = split_display_name(name)
+        key = (base, json.dumps(ranking, sort_keys=True, default=str))
+        if notebook and ranking and key in seen:  # the same figures under another notebook
+            first = seen.pop(key)
+            merged = f"{first.removesuffix(')')}, {notebook})"
+            rankings[merged] = rankings.pop(first)
+            groups[merged] = groups[first]
+            seen[key] = merged
+            continue
+        seen.setdefault(key, name)
+        rankings[name] = ranking
+    return {"groups": groups, "rankings": rankings, "models": models, "histories": histories}
 
 
 #: columns shown with one decimal (times)
