@@ -5,7 +5,9 @@ imports the modules it drives only when it runs, so `--help` and the lean `recom
 A mistake in a command's input (`UserError`, including argparse's) ends it with one line and
 exit status 2.
 A file error (`OSError`: disk full, no permission, read-only folder) that a command does not
-handle itself ends it with one line naming the path and what to do, and exit status 1.
+handle itself ends it with one line naming the path and what to do, and exit status 1; cached
+features a command needs and cannot find (`hashtag_kit.run.MissingFeaturesError`) with one line
+naming the `features` command that computes them, and exit status 2.
 `python -m hashtag_kit <command> --help` shows a command's options.
 
 The command line is quiet: TensorFlow's C++ and absl log lines and the Python warnings and
@@ -257,7 +259,7 @@ def features(argv: list[str]) -> int:
         parse_shard,
     )
     from hashtag_kit.report import RunReport
-    from hashtag_kit.run import MissingFeaturesError, RunDir
+    from hashtag_kit.run import RunDir
 
     ap = parser(
         "features",
@@ -303,23 +305,20 @@ def features(argv: list[str]) -> int:
     for kind in kinds:
         report = RunReport()
         t0 = time.perf_counter()
-        try:  # --merge before every worker's shard is there
-            fs = extract_features(
-                args.run_dir,
-                posts,
-                kind,
-                encoders[kind],
-                grid=args.grid,
-                shard=shard,
-                batch_size=args.batch_size,
-                report=report,
-                progress=not args.no_progress,
-                cache_dir=args.cache_dir,
-                compute=not args.merge,
-                load=False,  # memory bounded by a shard, whatever the number of posts
-            )
-        except MissingFeaturesError as e:
-            raise UserError(str(e)) from None
+        fs = extract_features(
+            args.run_dir,
+            posts,
+            kind,
+            encoders[kind],
+            grid=args.grid,
+            shard=shard,
+            batch_size=args.batch_size,
+            report=report,
+            progress=not args.no_progress,
+            cache_dir=args.cache_dir,
+            compute=not args.merge,
+            load=False,  # memory bounded by a shard, whatever the number of posts
+        )
         n = len(fs)
         print(
             f"{kind}: {fs.encoder['id']} {int(fs.mask().sum())}/{n} present, "
@@ -595,13 +594,7 @@ def _checkout_tool(module: str, command: str):
             )
         if str(root) not in sys.path:
             sys.path.insert(0, str(root))
-        tool = importlib.import_module(module)
-        from hashtag_kit.run import MissingFeaturesError  # lazy: data/ would slow every --help
-
-        try:
-            return int(tool.main(argv) or 0)
-        except MissingFeaturesError as e:  # a run whose cached features are gone
-            raise UserError(str(e)) from None
+        return int(importlib.import_module(module).main(argv) or 0)
 
     return run
 
@@ -656,3 +649,11 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as e:  # disk full, permission, read-only: one line, nothing half-written
             print(f"error: {describe_os_error(e)}", file=sys.stderr)
             return 1
+        except RuntimeError as e:  # cached features a command needs are not there: what to run
+            # lazy: on this error path only (hashtag_kit.run imports data/, slowing every --help)
+            from hashtag_kit.run import MissingFeaturesError
+
+            if not isinstance(e, MissingFeaturesError):
+                raise
+            print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+            return 2

@@ -1,6 +1,7 @@
 """Command-line arguments out of range: one line naming the option, before any work."""
 
 import argparse
+import sys
 
 import pytest
 
@@ -59,10 +60,10 @@ def test_integer_type_reads_an_integer_in_range():
             parse(text)
 
 
-def test_a_checkout_tool_reports_missing_features_in_one_line(tmp_path, monkeypatch):
+def test_a_checkout_tool_reports_missing_features_in_one_line(tmp_path, monkeypatch, capsys):
     """A benchmark or study on a run whose cached features are gone (from a probe: `bench
     recommend --run` on a run whose feature store was deleted ended in a traceback)."""
-    from hashtag_kit.cli import UserError, _checkout_tool
+    from hashtag_kit import cli
 
     (tmp_path / "probe_tool.py").write_text(
         "from hashtag_kit.run import MissingFeaturesError\n"
@@ -71,5 +72,12 @@ def test_a_checkout_tool_reports_missing_features_in_one_line(tmp_path, monkeypa
     )
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(UserError, match="3 cached image features missing"):
-        _checkout_tool("probe_tool", "probe")([])
+    probe = (cli._checkout_tool("probe_tool", "probe"), "a probe")
+    monkeypatch.setitem(cli.COMMANDS, "bench", probe)
+    assert main(["bench"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "3 cached image features missing" in err[0], err
+    (tmp_path / "probe_tool.py").write_text("def main(argv):\n    raise RuntimeError('a bug')\n")
+    monkeypatch.delitem(sys.modules, "probe_tool", raising=False)
+    with pytest.raises(RuntimeError, match="a bug"):  # other errors are not hidden
+        main(["bench"])
