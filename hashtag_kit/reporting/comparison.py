@@ -246,6 +246,18 @@ def split_display_name(display: str) -> tuple[str, str | None]:
     return (numbered[1], numbered[2]) if numbered else (display, None)
 
 
+def alike_across_notebooks(figures: Mapping[str, object]) -> dict[str, list[str]]:
+    """Models that several notebooks score with the same figures (popularity in 02 and 03, on
+    the same test posts), from {display name: its figures (compared by `repr`)}: {the first's
+    display name: all of their display names, in order}. A model alone is not listed."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name, value in figures.items():
+        base, notebook = split_display_name(name)
+        if notebook:
+            groups.setdefault((base, repr(value)), []).append(name)
+    return {names[0]: names for names in groups.values() if len(names) > 1}
+
+
 # -- small helpers ----------------------------------------------------------------------------
 def _ranking_value(entry: Mapping, metric: str, k: int | None):
     ranking = (entry or {}).get("ranking") or {}
@@ -755,13 +767,15 @@ def headline_table(tidy: pd.DataFrame, k: int = 7) -> pd.DataFrame:
     )
     wide = wide.reindex(columns=labels).join(once.reindex(columns=["mrr", "trainable_params"]))
     wide = wide.sort_values(labels[-1], ascending=False, kind="stable").reset_index()
-    base = wide["model"].map(lambda m: split_display_name(m)[0])
-    figures = wide[[*labels, "mrr"]].itertuples(index=False)
-    same = pd.Series([repr(tuple(f)) for f in figures], index=wide.index, dtype=object) + base
-    wide["stage"] = wide.groupby(same, sort=False)["stage"].transform(", ".join)
-    wide["model"] = base.where(same.duplicated(keep=False), wide["model"])
-    wide = wide[~same.duplicated()].reset_index(drop=True)
-    return wide[["model", "stage", *labels, "mrr", "trainable_params"]]
+    figures = dict(zip(wide["model"], wide[[*labels, "mrr"]].itertuples(index=False), strict=True))
+    for first, names in alike_across_notebooks(figures).items():  # one row naming the notebooks
+        stages = ", ".join(wide.loc[wide["model"].isin(names), "stage"])
+        wide = wide[~wide["model"].isin(names[1:])]
+        wide.loc[wide["model"] == first, ["model", "stage"]] = [
+            split_display_name(first)[0],
+            stages,
+        ]
+    return wide.reset_index(drop=True)[["model", "stage", *labels, "mrr", "trainable_params"]]
 
 
 # -- checks -----------------------------------------------------------------------------------
@@ -818,20 +832,15 @@ def plot_inputs(run_metrics: Mapping[str, StageMetrics]) -> dict:
     for sm in run_metrics.values():
         for _, _name, display, _entry in _stage_models(run_metrics, sm.stage):
             groups[display] = f"notebook {sm.stage[:2]}" if sm.stage[:2].isdigit() else sm.stage
-    rankings, seen = {}, {}
-    for name, entry in models.items():
-        ranking = (entry or {}).get("ranking")
-        base, notebook = split_display_name(name)
-        key = (base, json.dumps(ranking, sort_keys=True, default=str))
-        if notebook and ranking and key in seen:  # the same figures under another notebook
-            first = seen.pop(key)
-            merged = f"{first.removesuffix(')')}, {notebook})"
-            rankings[merged] = rankings.pop(first)
-            groups[merged] = groups[first]
-            seen[key] = merged
-            continue
-        seen.setdefault(key, name)
-        rankings[name] = ranking
+    rankings = {n: (e or {}).get("ranking") for n, e in models.items()}
+    ranked = {n: r for n, r in rankings.items() if r}
+    for first, names in alike_across_notebooks(ranked).items():
+        notebooks = ", ".join(split_display_name(n)[1] for n in names)
+        merged = f"{split_display_name(first)[0]} ({notebooks})"  # where the first one was
+        rankings = {
+            merged if n == first else n: r for n, r in rankings.items() if n not in names[1:]
+        }
+        groups[merged] = groups[first]
     return {"groups": groups, "rankings": rankings, "models": models, "histories": histories}
 
 
