@@ -133,6 +133,7 @@ def test_our_figures_are_the_metrics_json_figures(full_run, tables):
     assert "K=5" in row["protocol"]
     # single-modality models stay out of the original (image+text) table
     assert "attention image only" not in set(tables["original"]["model"])
+    assert {"popularity (02)", "popularity (03)"} <= set(tables["original"]["model"])  # differ
 
     # baselines are also shown at HARRISON's own K (P@1, R@5, Hit@5)
     row = _row(tables["baselines"], "kNN image")
@@ -448,7 +449,7 @@ def test_plot_inputs_cover_every_model_and_share_identical_histories(full_run):
     assert {"popularity (02)", "popularity (03)"} <= set(inputs["rankings"])  # not alike
 
 
-def test_plots_draw_a_model_scored_alike_by_two_notebooks_once(tmp_path):
+def test_plots_and_tables_show_a_model_scored_alike_by_two_notebooks_once(tmp_path):
     rd = make_fake_run(tmp_path)
     m02, path03 = rd.metrics(ENCODER_DECODER), rd.path / ATTENTION / "metrics.json"
     m03 = json.loads(path03.read_text())
@@ -460,6 +461,13 @@ def test_plots_draw_a_model_scored_alike_by_two_notebooks_once(tmp_path):
     assert inputs["groups"]["popularity (02, 03)"] == "notebook 02"
     assert inputs["rankings"]["popularity (02, 03)"] == m02["models"]["popularity"]["ranking"]
     assert len(inputs["models"]) == len(inputs["rankings"]) + 1  # the entries stay as they are
+    # the original project's table lists notebooks 02 and 03's models together: one row
+    original = build_tables(rd, k_original=5, k_table=7)["original"]
+    ours = original[original["source"] == "this run"]
+    popular = ours[ours["model"].str.startswith("popularity")]
+    assert list(popular["model"]) == ["popularity (02, 03)"]
+    assert list(popular["stage"]) == [f"{ENCODER_DECODER}, {ATTENTION}"]
+    assert popular["accuracy"].item() == m02["models"]["popularity"]["ranking"]["hit_rate"]["5"]
 
 
 def test_malformed_entries_are_shown_with_a_note(tmp_path):

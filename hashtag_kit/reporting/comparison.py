@@ -35,7 +35,7 @@ import json
 import math
 import numbers
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -258,6 +258,12 @@ def alike_across_notebooks(figures: Mapping[str, object]) -> dict[str, list[str]
     return {names[0]: names for names in groups.values() if len(names) > 1}
 
 
+def merged_display_name(names: Sequence[str]) -> str:
+    """One name for a model that several notebooks score alike: "popularity (02, 03)"."""
+    notebooks = ", ".join(split_display_name(n)[1] for n in names)
+    return f"{split_display_name(names[0])[0]} ({notebooks})"
+
+
 # -- small helpers ----------------------------------------------------------------------------
 def _ranking_value(entry: Mapping, metric: str, k: int | None):
     ranking = (entry or {}).get("ranking") or {}
@@ -478,6 +484,12 @@ def original_table(
                 "accuracy = Hit@K as AMNN's code computes it; per-post averaged P and R"
             )
             rows.append(row)
+    figures = {r["model"]: [r.get(label) for label in ORIGINAL_METRICS] for r in rows}
+    for first, names in alike_across_notebooks(figures).items():  # one row naming the notebooks
+        kept = next(r for r in rows if r["model"] == first)
+        kept["stage"] = ", ".join(r["stage"] for r in rows if r["model"] in names)
+        kept["model"] = merged_display_name(names)
+        rows = [r for r in rows if r["model"] not in names[1:]]
     ours = _this_run_summary(run_metrics)[:-1] + f", K={k})"
     for row in _published_rows(published, "original", lambda m, kk: m, ours):
         row["K"] = "not stated"
@@ -835,8 +847,7 @@ def plot_inputs(run_metrics: Mapping[str, StageMetrics]) -> dict:
     rankings = {n: (e or {}).get("ranking") for n, e in models.items()}
     ranked = {n: r for n, r in rankings.items() if r}
     for first, names in alike_across_notebooks(ranked).items():
-        notebooks = ", ".join(split_display_name(n)[1] for n in names)
-        merged = f"{split_display_name(first)[0]} ({notebooks})"  # where the first one was
+        merged = merged_display_name(names)  # drawn where the first one was
         rankings = {
             merged if n == first else n: r for n, r in rankings.items() if n not in names[1:]
         }
