@@ -362,7 +362,8 @@ class Recommender:
         self, existing: Iterable[str] | str | None, what: str = "existing"
     ) -> list[str]:
         """Tags (typed, accepted or history) normalised (`#Beach` -> `beach`), blanks dropped,
-        no repeats; a string is split at commas."""
+        no repeats; a string is split at commas. A tag that normalises to nothing (`#2019`,
+        `%%%`) is kept as typed, so that it is reported as not in the vocabulary, not lost."""
         if existing is None:
             return []
         if isinstance(existing, str):
@@ -376,11 +377,22 @@ class Recommender:
         for t in existing:
             if not isinstance(t, str):
                 raise ValueError(f"{what} tags must be strings, got {t!r}")
-            n = normalise_hashtag(t)
+            n = normalise_hashtag(t) or t.strip()
             if n and n not in seen:
                 seen.add(n)
                 out.append(n)
         return out
+
+    def _unknown(self, tags: list[str], name: str) -> tuple[list[str], str | None]:
+        """The normalised `tags` outside the vocabulary, and the note that names them."""
+        unknown = [t for t in tags if self.tag_to_id.get(t) is None]
+        if not unknown:
+            return [], None
+        more = len(unknown) - 20
+        return unknown, (
+            f"{name} tags not in the model's vocabulary of {len(self.tokens)} (they cannot "
+            f"condition it): {', '.join(unknown[:20])}" + (f" and {more} more" if more > 0 else "")
+        )
 
     def _history(self, user) -> tuple[list[int], str | None]:
         if user is None:
@@ -523,14 +535,8 @@ class Recommender:
         tags = {}
         for name, given in (("existing", existing), ("accepted", accepted), ("history", history)):
             tags[name] = self.normalise_existing(given, name)
-            unknown[name] = [t for t in tags[name] if self.tag_to_id.get(t) is None]
-            if unknown[name]:
-                listed = ", ".join(unknown[name][:20])
-                more = len(unknown[name]) - 20
-                notes.append(
-                    f"{name} tags not in the model's vocabulary of {len(self.tokens)} (they "
-                    f"cannot condition it): {listed}" + (f" and {more} more" if more > 0 else "")
-                )
+            unknown[name], note = self._unknown(tags[name], name)
+            notes += [note] if note else []
         hist_ids = self.tag_ids(tags["history"])
         if history is not None and not hist_ids:  # e.g. "" or ",,,": nothing to personalise with
             stored = user is not None and str(user) in self.users
@@ -613,7 +619,7 @@ class Recommender:
             if report is None:
                 raise ValueError(f"post {names[i]}: empty post, it has neither image nor text")
             report.skip("empty_post", names[i], "neither image nor text")
-        histories, notes, typed, ex_ids = [], [], [], []
+        histories, notes, typed, ex_ids, unknown = [], [], [], [], []
         for u, e in zip(users, existing, strict=True):
             h, note = self._history(u)
             histories.append(h)
@@ -621,6 +627,7 @@ class Recommender:
             t = self.normalise_existing(e)
             typed.append(t)
             ex_ids.append(self.tag_ids(t))
+            unknown.append(self._unknown(t, "existing"))
         cold = sum(1 for x in notes if x)
         if cold:
             log.info("%d of %d posts have users unknown to the model (cold start)", cold, n)
@@ -638,8 +645,9 @@ class Recommender:
             for i, pairs in zip(idx, decoded, strict=True):
                 results[i] = Recommendations(
                     [(t, s) for t, s in pairs if t not in typed[i]],
-                    notes=[notes[i]] if notes[i] else [],
+                    notes=[x for x in (unknown[i][1], notes[i]) if x],
                     cold_start=notes[i] is not None,
+                    unknown={"existing": unknown[i][0]},
                 )
         for i in np.flatnonzero(empty):
             results[i].notes.append("empty post: neither image nor text; nothing recommended")

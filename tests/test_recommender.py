@@ -412,10 +412,14 @@ def test_recommend_batch_matches_single_and_counts_bad_posts(rec, tmp_path):
     ]
     report = RunReport()
     out = rec.recommend_batch(
-        posts, k=3, existing=[None, ["food"], None, None, None], report=report
+        posts, k=3, existing=[None, ["food"], ["snowboarding"], None, None], report=report
     )
     assert len(out) == 5
     assert out[0].tags == rec.recommend(image=red, k=3).tags
+    # a typed tag outside the vocabulary is named, as `recommend` names it
+    single = rec.recommend(image=blue, text="my dog", user="dog_person", existing=["snowboarding"])
+    assert out[2].unknown == single.unknown == {"existing": ["snowboarding"]}
+    assert out[2].notes == single.notes and out[0].unknown == {} and out[0].notes == []
     assert out[1].tags == rec.recommend(text="coffee time", existing=["food"], k=3).tags
     assert out[1].cold_start and "food" not in out[1].tags
     assert out[2].tags[0] == "dog"
@@ -503,11 +507,15 @@ def test_out_of_vocabulary_and_cut_tags_are_reported(rec):
     r = rec
     out = r.recommend(
         text="cat",
-        existing=["snowboarding", "cat"],
+        existing=["snowboarding", "cat", " ", "#2019"],  # a blank is nothing; a number is no tag
         accepted=["zzz"],
         history=["qqq", "dog", "beach", "sunset", "food", "coffee"],
     )
-    assert out.unknown == {"existing": ["snowboarding"], "accepted": ["zzz"], "history": ["qqq"]}
+    assert out.unknown == {
+        "existing": ["snowboarding", "#2019"],
+        "accepted": ["zzz"],
+        "history": ["qqq"],
+    }
     text = " ".join(out.notes)
     assert "snowboarding" in text and "zzz" in text and "qqq" in text
     assert "reads 4 tags; 1 more were cut" in text  # 5 known history tags, history_len 4
