@@ -1,8 +1,8 @@
 """The stage-file contract: a trained model, its vocabulary and its config in a stage folder.
 
 Notebooks 02-04 write their models with `save_stage`; the `Recommender`, the web demo and the
-evaluations (`hashtag_kit.evaluate`, `hashtag_kit.evaluate_flickr8k`) read them back with
-`load_stage`. A stage folder (`outputs/<run>/<stage>/`) holds:
+evaluations (`hashtag_kit.evaluation`) read them back with `load_stage`. A stage folder
+(`outputs/<run>/<stage>/`) holds:
 
 * the model(s), `.keras` files (`model.keras` unless named otherwise);
 * the vocabulary, a `hashtag_kit.vocabulary.Vocabulary` as JSON (`tags.json` for notebook 02,

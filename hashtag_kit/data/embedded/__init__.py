@@ -30,7 +30,7 @@ something true (see the datasheet, `data/README.md`):
 Files written by `generate(out_dir)`:
 
     out_dir/posts.jsonl     Post manifest (hashtag_kit.data.posts); image paths relative to out_dir
-    out_dir/images/*.jpg    256x256 RGB pictures (`hashtag_kit.data.scenes`), JPEG quality 95
+    out_dir/images/*.jpg    256x256 RGB pictures (`embedded.scenes`), JPEG quality 95
     out_dir/datasheet.json  version, seed, counts, every tag's kind, users, bad records
 
 Regenerate from the command line (`--help` for options):
