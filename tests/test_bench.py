@@ -108,7 +108,10 @@ def test_benches_on_the_smoke_runs_cached_features(smoke_notebook, smoke_run_dir
     smoke_notebook(ENCODER_DECODER)
     run = str(smoke_run_dir)
     assert (
-        bench_main(["train", "--run", run, "--batch-size", "16", "--steps", "2", "--rounds", "1"])
+        bench_main(
+            ["train", "--run", run, "--batch-size", "16", "--steps", "2", "--epochs", "1"]
+            + ["--rounds", "1"]
+        )
         == 0
     )
     out = capsys.readouterr().out
