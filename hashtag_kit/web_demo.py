@@ -23,9 +23,10 @@ API (every error is `{"error": "..."}` with a 4xx status, never a 500 for bad in
          {"hashtags": [{"tag", "score"}], "notes": [...], "unknown": {...}, "cold_start": bool}
       -> 413 the upload is over --max-upload-mb, or the image has too many pixels (a
          decompression bomb); 415 not an image; 422 unreadable image, empty post (no photo and
-         no caption), a tags field of more than `MAX_TAGS` tags or a bad field; 404 unknown
-         sample; 400 a body that is not multipart/form-data or ends before its closing
-         boundary (an interrupted upload: its fields are not read in part)
+         no caption), a caption over `MAX_TEXT_CHARS` characters, a tags field of more than
+         `MAX_TAGS` tags or a bad field; 404 unknown sample; 400 a body that is not
+         multipart/form-data or ends before its closing boundary (an interrupted upload: its
+         fields are not read in part)
     GET /info         the run's name, the limits, the samples [{"id", "text", "hashtags",
                       "image"}] (`image` is the URL of its thumbnail, GET /samples/image?id=)
                       and "samples_part", the part of the split they come from ("test", or
@@ -96,6 +97,9 @@ FORM_ALLOWANCE = 256 * 1024
 DEFAULT_K, MAX_K = 7, 50
 #: the most tags one field (existing, accepted, history) may carry: a person types a few
 MAX_TAGS = 500
+#: the longest caption accepted, in characters (Instagram's own limit is 2,200): a megabyte of
+#: text, which the form parser lets through, would keep the text encoder busy for a minute
+MAX_TEXT_CHARS = 20_000
 DEFAULT_SAMPLES = 6
 THUMBNAIL_SIDE = 320
 #: an uploaded image with more pixels than this is refused before it is decoded (PIL's own
@@ -461,6 +465,7 @@ def create_app(
             "image": bool(recommender.config.get("image_encoder")),
             "text": bool(recommender.config.get("text_encoder")),
             "max_upload_bytes": max_upload_bytes,
+            "max_text_chars": MAX_TEXT_CHARS,
             "k": DEFAULT_K,
             "max_k": MAX_K,
             "samples_part": samples[0].part if samples else None,
@@ -501,6 +506,8 @@ def create_app(
                 "before its closing boundary (an interrupted upload?)",
             )
         n = _parse_k(k)
+        if text is not None and len(text) > MAX_TEXT_CHARS:
+            raise DemoError(422, f"text: at most {MAX_TEXT_CHARS:,} characters, got {len(text):,}")
         # a form whose file field was left empty sends a part with no name and no bytes
         if image is not None and not image.filename and not image.size:
             image = None

@@ -63,6 +63,7 @@ def test_page_upload_add_remove_sample_and_bad_uploads(browser, demo_url, tmp_pa
     open_page(d, demo_url)
     assert "Hashtag suggestions" in d.find_element(By.TAG_NAME, "h1").text
     assert "0.3 MB" in d.find_element(By.ID, "run-info").text
+    assert d.find_element(By.ID, "caption").get_attribute("maxlength") == "20000"  # the server's
     assert len(d.find_elements(By.CSS_SELECTOR, "#samples button.sample")) == 2
 
     # upload a photo: the red photo is a cat; a caption adds its own tags

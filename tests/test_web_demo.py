@@ -280,6 +280,12 @@ def test_bad_posts_and_fields_get_a_4xx_and_a_clear_message(client):
     for field in ("existing", "accepted", "history"):
         message = error(post("/recommend", data={"text": "cat", field: many}), 422)
         assert f"{field}: at most {web_demo.MAX_TAGS} tags, got {web_demo.MAX_TAGS + 1}" in message
+    # so is a caption longer than a person writes (the form parser lets a megabyte through)
+    longest = "cat " * (web_demo.MAX_TEXT_CHARS // 4)
+    assert post("/recommend", data={"text": longest}).status_code == 200
+    message = error(post("/recommend", data={"text": longest + "x"}), 422)
+    assert f"text: at most {web_demo.MAX_TEXT_CHARS:,} characters, got 20,001" in message
+    assert client.get("/info").json()["max_text_chars"] == web_demo.MAX_TEXT_CHARS
 
 
 def test_a_body_cut_short_is_refused_not_read_in_part(client):

@@ -197,6 +197,7 @@ async function start() {
     `Run "${info.run}": ${info.vocabulary} hashtags; photos up to ${mb(info.max_upload_bytes)}.`;
   $("k").value = info.k;
   $("k").max = info.max_k;
+  $("caption").maxLength = info.max_text_chars;
   if (!info.image) {
     $("photo-row").hidden = true;
     $("preview-box").hidden = true;
