@@ -11,7 +11,8 @@ Temporary names are `.<name>.tmp-<pid>-<8 hex><suffix>` (the suffix kept, since 
 and `np.savez` choose the format by it). A process killed mid-write cannot clean up, so
 `sweep_stale_temps` removes such files whose process is gone; stores call it when they open.
 
-`describe_os_error` turns an `OSError` (disk full, permission, read-only filesystem) into the
+`BAD_JSON` is what reading JSON text can raise (for a reader to catch). `describe_os_error`
+turns an `OSError` (disk full, permission, read-only filesystem) into the
 one line the command-line tools print.
 
 Example:
@@ -41,6 +42,10 @@ from pathlib import Path
 _TEMP = re.compile(r"^\..+\.tmp-(?P<pid>\d+)-[0-9a-f]{8}(\.\w+)?$|^.+\.tmp-(?P<old>\d+)$")
 #: a temporary file older than this is stale even if its process id is in use again
 STALE_SECONDS = 24 * 3600
+#: what `json.loads` raises for text it cannot turn into a value: `json.JSONDecodeError` (a
+#: ValueError), a ValueError for an integer of more than 4,300 digits, and RecursionError for
+#: arrays or objects nested deeper than the interpreter's stack (a hostile file)
+BAD_JSON = (ValueError, RecursionError)
 
 
 def temp_path(path: str | Path) -> Path:

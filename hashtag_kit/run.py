@@ -93,7 +93,7 @@ def read_json(path: str | Path, expect: type | None = None):
         raise JSONFileError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as e:
+    except files.BAD_JSON as e:
         raise JSONFileError(f"{path}: not valid JSON ({e})") from None
     if expect is not None and not isinstance(value, expect):
         kind = {dict: "JSON object", list: "JSON list"}.get(expect, expect.__name__)

@@ -539,6 +539,54 @@ def test_wrong_json_types_in_posts_are_named_never_repr_text(tmp_path):
     assert all(any(f"{path}:{n}" in e for e in wrong) for n in (1, 2, 3)), wrong
 
 
+#: JSON that `json.loads` refuses with something other than JSONDecodeError
+HOSTILE_JSON = {
+    "nested": "[" * 100_000,  # RecursionError
+    "long integer": '{"id": 1' + "0" * 5000 + "}",  # ValueError: over 4,300 digits
+}
+
+
+@pytest.mark.parametrize("kind", HOSTILE_JSON)
+def test_hostile_json_is_a_skipped_line_or_one_error_naming_the_file(tmp_path, kind, capsys):
+    import json
+
+    from hashtag_kit.cli import main as cli_main
+    from hashtag_kit.data.posts import read_posts
+    from hashtag_kit.reporting.comparison import load_run_metrics
+    from hashtag_kit.run import JSONFileError, RunDir, read_json
+
+    bad = HOSTILE_JSON[kind]
+    # a post file: that line is skipped and counted, the rest is read
+    path = tmp_path / "posts.jsonl"
+    good = [json.dumps({"id": i, "text": f"post {i} #ok"}) for i in ("a", "b")]
+    path.write_text(f"{good[0]}\n{bad}\n{good[1]}\n")
+    posts, report = _load("posts", path)
+    assert [p.id for p in posts] == ["a", "b"] and report.counts["malformed_line"] == 1
+    assert f"{path}:2" in report.examples["malformed_line"][0]
+    # the dataset's whole-file JSON, a run's manifest and a run's JSON files: one error
+    coco = tmp_path / "captions.json"
+    coco.write_text(bad)
+    with pytest.raises(ValueError, match="captions.json: not"):
+        _load("posts", coco)
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text(bad + "\n")
+    with pytest.raises(ValueError, match="manifest.jsonl:1: not a post manifest line"):
+        read_posts(manifest)
+    (tmp_path / "run.json").write_text(bad)
+    with pytest.raises(JSONFileError, match="run.json: not valid JSON"):
+        read_json(tmp_path / "run.json")
+    # a stage's metrics.json: the report names it instead of failing
+    stage = tmp_path / "02_encoder_decoder_hashtags"
+    stage.mkdir()
+    (stage / "metrics.json").write_text(bad)
+    metrics = load_run_metrics(RunDir(tmp_path))["02_encoder_decoder_hashtags"]
+    assert metrics.status == "unreadable" and metrics.error
+    # the command line: one line, exit status 2
+    assert cli_main(["features", str(tmp_path), "--posts", str(manifest)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "manifest.jsonl:1" in err and "\n" not in err
+
+
 def test_disk_full_in_preprocess_is_one_line_and_leaves_no_partial_file(
     tmp_path, monkeypatch, capsys
 ):

@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from hashtag_kit.evaluation import seed_study as fusion_study
-from hashtag_kit.files import write_text
+from hashtag_kit.files import BAD_JSON, write_text
 from hashtag_kit.reporting.comparison import (
     TABLE_TITLES,
     THIS_RUN,
@@ -206,8 +206,8 @@ def render_evaluation(metrics_path: str | Path, compact: bool = False) -> list[s
         models = m["models"]
         if m.get("stage") == fusion_study.STAGE:
             return render_fusion_study(m, path, compact)
-    except (OSError, ValueError, KeyError) as e:
-        raise ValueError(f"{path}: not an evaluation's metrics.json ({e})") from e
+    except (OSError, *BAD_JSON, KeyError) as e:
+        raise ValueError(f"{path}: not an evaluation's metrics.json ({e})") from None
     proto = m.get("extra", {}).get("protocol", {})
     sizes = ", ".join(
         f"{proto[f'n_{part}']:,} {part}"

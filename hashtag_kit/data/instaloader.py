@@ -29,6 +29,7 @@ from pathlib import Path
 from hashtag_kit.data.images import ImageError, resolve_image_path
 from hashtag_kit.data.loaders import DatasetNotFoundError, text_and_tags
 from hashtag_kit.data.posts import Post
+from hashtag_kit.files import BAD_JSON
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import clean_str
 
@@ -66,8 +67,7 @@ def _metadata(stem_path: Path, report: RunReport, where: str) -> dict:
                 OSError,
                 EOFError,
                 lzma.LZMAError,
-                json.JSONDecodeError,
-                UnicodeDecodeError,
+                *BAD_JSON,
             ) as e:
                 report.note("unreadable_metadata", where, f"{f.name}: {e}")
     return {}

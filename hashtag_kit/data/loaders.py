@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
+from hashtag_kit.files import BAD_JSON
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import hashtag_spans, strip_hashtags
 
@@ -94,8 +95,8 @@ def read_json_file(path: Path, what: str = "a JSON file"):
     check_text_encoding(path)
     try:
         return json.loads(path.read_text(encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not {what} ({e})") from e
+    except BAD_JSON as e:  # UnicodeDecodeError is a ValueError too
+        raise ValueError(f"{path}: not {what} ({e})") from None
 
 
 def iter_lines(path: Path, report: RunReport, keepends: bool = False) -> Iterator[tuple[int, str]]:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hashtag_kit.files import atomic_open
+from hashtag_kit.files import BAD_JSON, atomic_open
 
 
 @dataclass
@@ -84,7 +84,7 @@ def iter_posts(path: str | Path) -> Iterator[Post]:
                     continue
                 try:
                     yield Post.from_dict(json.loads(line))
-                except (json.JSONDecodeError, TypeError) as e:
+                except (*BAD_JSON, TypeError) as e:
                     raise ValueError(f"{path}:{lineno}: not a post manifest line ({e})") from e
         except UnicodeDecodeError as e:
             where = f" after line {lineno}" if lineno else ""

@@ -48,6 +48,7 @@ from hashtag_kit.data.loaders import (
     text_and_tags,
 )
 from hashtag_kit.data.posts import Post
+from hashtag_kit.files import BAD_JSON
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import clean_str, normalise_hashtag, parse_hashtag_field, parse_hashtag_items
 
@@ -149,8 +150,8 @@ def _json_records(path: Path, report: RunReport) -> Iterator[tuple[str, dict]]:
         where = f"{path}:{lineno}"
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            report.skip("malformed_line", where, f"bad JSON ({e.msg})")
+        except BAD_JSON as e:
+            report.skip("malformed_line", where, f"bad JSON ({getattr(e, 'msg', e)})")
             continue
         if not isinstance(rec, dict):
             report.skip("malformed_line", where, "not a JSON object")
@@ -262,7 +263,7 @@ def record_to_post(
     if isinstance(captions_raw, str):
         try:
             captions_raw = json.loads(captions_raw) if captions_raw.startswith("[") else None
-        except json.JSONDecodeError:
+        except BAD_JSON:
             captions_raw = None
         if not isinstance(captions_raw, list):
             captions_raw = [_first(rec, POST_FIELDS["captions"])]

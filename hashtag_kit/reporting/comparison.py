@@ -45,6 +45,7 @@ import pandas as pd
 
 from hashtag_kit.data.splits import describe_scored_part, scored_part
 from hashtag_kit.evaluation.ranking import DEFAULT_KS
+from hashtag_kit.files import BAD_JSON
 from hashtag_kit.run import (
     ATTENTION,
     CAPTION,
@@ -199,7 +200,7 @@ def load_run_metrics(run_dir: str | Path | RunDir) -> dict[str, StageMetrics]:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict):
                 raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-        except (OSError, ValueError) as e:
+        except (OSError, *BAD_JSON) as e:
             out[stage] = StageMetrics(stage, path, "unreadable", error=str(e))
             continue
         data.setdefault("official_test_part", test_part)

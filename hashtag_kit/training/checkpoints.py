@@ -23,7 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from hashtag_kit.files import atomic_path, file_sha256, sweep_stale_temps, write_json
+from hashtag_kit.files import BAD_JSON, atomic_path, file_sha256, sweep_stale_temps, write_json
 from hashtag_kit.run import low_priority_thread
 
 log = logging.getLogger("hashtag_kit.training")
@@ -142,7 +142,7 @@ def _read_checkpoint(checkpoint_dir: Path, state_file: Path, key: dict) -> Check
         state = json.loads(state_file.read_text(encoding="utf-8"))
         if not isinstance(state, dict):
             raise ValueError("not a JSON object")
-    except (OSError, ValueError) as e:
+    except (OSError, *BAD_JSON) as e:
         raise CheckpointError(f"{state_file.name} is unreadable ({e})") from None
     if state.get("config") != json.loads(json.dumps(key, default=str)):
         raise ValueError(
@@ -272,7 +272,7 @@ def _write_checkpoint(checkpoint_dir: Path, variables: list, state: dict, best_w
         try:
             kept = json.loads(p.read_text(encoding="utf-8"))
             keep |= {kept.get("file"), kept.get("best_file")}
-        except (OSError, ValueError):
+        except (OSError, *BAD_JSON):
             pass
     for old in [*checkpoint_dir.glob("epoch_*"), *checkpoint_dir.glob("best*.npz")]:
         if old.name not in keep:

@@ -28,6 +28,8 @@ import tensorflow as tf
 from keras.src import tree
 from keras.src.backend.tensorflow import trainer as keras_tf_trainer
 
+from hashtag_kit.files import BAD_JSON
+
 _STRATEGY: list = []  # the process's one MultiWorkerMirroredStrategy, once made
 
 
@@ -43,7 +45,7 @@ def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     config = os.environ.get("TF_CONFIG", "")
     try:
         cluster = json.loads(config)["cluster"] if config else None
-    except (ValueError, KeyError, TypeError):
+    except (*BAD_JSON, KeyError, TypeError):
         raise ValueError(f"TF_CONFIG is not JSON with a 'cluster' entry: {config!r}") from None
     if not cluster:
         raise ValueError(

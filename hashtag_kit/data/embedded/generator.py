@@ -42,7 +42,7 @@ from hashtag_kit.data.embedded.tags import (
 )
 from hashtag_kit.data.posts import Post, write_posts
 from hashtag_kit.data.posts_file import load_posts
-from hashtag_kit.files import write_json
+from hashtag_kit.files import BAD_JSON, write_json
 from hashtag_kit.report import RunReport
 
 #: bumped whenever the generated data would change for the same seed and size
@@ -403,7 +403,7 @@ def load_datasheet(folder: str | Path) -> dict:
 def _matches(folder: Path, n_posts: int, seed: int) -> bool:
     try:
         sheet = load_datasheet(folder)
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, *BAD_JSON):
         return False
     return (
         sheet.get("generator") == GENERATOR
