@@ -52,6 +52,9 @@ def test_generated_blocks_are_marked(file):
 def test_relative_links_resolve(file):
     path = README if file == "README.md" else REPO / "docs" / file
     links = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8"))
+    # every link stays in the checkout (a block generated from another checkout's runs did not)
+    outside = [link for link in links if not (path.parent / link).resolve().is_relative_to(REPO)]
+    assert not outside, f"{file}: links outside the repository {outside}"
     links = [link for link in links if "outputs/" not in link]  # a run's files: not in git
     broken = [link for link in links if not (path.parent / link).exists()]
     assert not broken, f"{file}: links to missing files {broken}"
