@@ -12,8 +12,8 @@ and `np.savez` choose the format by it). A process killed mid-write cannot clean
 `sweep_stale_temps` removes such files whose process is gone; stores call it when they open.
 
 `BAD_JSON` is what reading JSON text can raise (for a reader to catch). `describe_os_error`
-turns an `OSError` (disk full, permission, read-only filesystem) into the
-one line the command-line tools print.
+turns an `OSError` (disk full, permission, read-only filesystem) into the one line the
+command-line tools print.
 
 Example:
     >>> import tempfile, pathlib
