@@ -1,23 +1,21 @@
 """Feature cache: image and text features computed once per encoder, stored in shards.
 
 `extract_features(run_dir, posts, "image"|"text")` computes what is not cached yet and returns
-a `FeatureSet` aligned with the posts; `load_features(run_dir, kind)` reads it back later
-(notebooks 02-05), reading only the rows (and the grid only when) asked. `open_features` and
-`extract_features(..., load=False)` return `CachedFeatures` instead: the features left in their
-shards, for `hashtag_kit.features.stream` to stream through `tf.data` (runs larger than memory).
-Command line (also parallel workers and their merge):
+a `FeatureSet` aligned with the posts; `load_features(run_dir, kind)` reads it back later,
+only the rows (and the grid only when) asked. `open_features` and `extract_features(...,
+load=False)` return `CachedFeatures`: the features left in their shards, for
+`hashtag_kit.features.stream` to stream through `tf.data` (runs larger than memory).
 
     python -m hashtag_kit features outputs/default --kind both --grid
     python -m hashtag_kit features outputs/default --kind image --shard 0/4   # one worker of 4
     python -m hashtag_kit features outputs/default --kind image --merge       # after all workers
 
-Layout. Features are keyed by content — the blake2b hash of the image file's bytes, or of the
-text — inside one store folder per encoder, `<store>/<encoder-id>/shard-*.npz`, where the
-encoder id names the encoder and the digest of its weights and input protocol (vectors of
-different encoders never mix). The store is `<run_dir>/features/` by default, or a shared
-folder (`cache_dir=` or `$HASHTAG_KIT_FEATURE_CACHE`) that several runs, tests and notebooks
-re-use. Each run records which post has which key in
-`<run_dir>/features/<encoder-id>/index.json` (plus `report.json`), and the encoder used in
+Layout. Features are keyed by content (the blake2b hash of the image file's bytes, or of the
+text) inside one store folder per encoder, `<store>/<encoder-id>/shard-*.npz`; the encoder id
+names the encoder and the digest of its weights and input protocol, so vectors of different
+encoders never mix. The store is `<run_dir>/features/` by default, or a shared folder
+(`cache_dir=` or `$HASHTAG_KIT_FEATURE_CACHE`). Each run records which post has which key in
+`<run_dir>/features/<encoder-id>/index.json` (plus `report.json`), and the encoder in
 `run.json` (hence in every `metrics.json`).
 
 Guarantees:
@@ -35,10 +33,6 @@ Guarantees:
   store; a final call without `shard` (or `--merge`) assembles the index;
 * bounded memory: extraction holds one shard's rows (plus the batches in flight) whatever the
   number of posts; only the returned `FeatureSet` grows with it (`load=False` returns none).
-
-Speed: image decoding and resizing of the next batch runs in a thread while the network
-runs on the current one; when the network is ahead, its thread decodes too instead of waiting
-(`python -m hashtag_kit bench features` prints the figures).
 """
 
 from __future__ import annotations
@@ -54,6 +48,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -117,7 +112,7 @@ class FeatureSet:
 
     def take(self, ids: Sequence[str], grid: bool = True) -> FeatureSet:
         """Rows for `ids`, in that order (KeyError naming ids that have no row); `grid=False`
-        leaves the grid out (a copy of 49 x 1280 values a row that pooled-only users skip)."""
+        leaves the grid out."""
         rows = _rows_of(self.ids, ids)
         return FeatureSet(
             list(ids),
@@ -156,7 +151,6 @@ def get_encoder(kind: str, encoder="auto", weights: str | None = None):
         return encoder
     if kind == "image":
         return get_image_encoder(encoder, weights=weights)
-
     return get_text_encoder(encoder, weights)
 
 
@@ -173,8 +167,7 @@ def _hash_file(path: str) -> str:
 
 
 def _store_root(run_dir: Path, cache_dir) -> Path:
-    if cache_dir is None:
-        cache_dir = os.environ.get(CACHE_ENV) or None
+    cache_dir = os.environ.get(CACHE_ENV) if cache_dir is None else cache_dir
     return Path(cache_dir) if cache_dir else run_dir / "features"
 
 
@@ -198,9 +191,8 @@ def write_shard(
 
     `failed` maps keys of inputs that could not be read to the reason, so that a re-run does
     not decode them again (and still reports them). The file is the `.npz` layout `np.savez`
-    writes, but the arrays go to disk without intermediate copies. There is no fsync: a killed
-    process leaves the old name or the whole new file (the rename), and a shard a power cut
-    tore fails its CRC on reading and is recomputed.
+    writes, without intermediate copies. There is no fsync: a shard a power cut tore fails its
+    CRC on reading and is recomputed.
     """
     failed = failed or {}
     arrays = {
@@ -227,30 +219,25 @@ def write_shard(
     return path
 
 
-def _check(path, z, names) -> dict:
+def _read_checked(path, names: list[str], grid: bool = False) -> tuple[dict, bool]:
+    """(the arrays `names`, plus "grid" when `grid` and the shard has one; whether it has one),
+    checksums verified."""
     try:
-        checks = json.loads(str(z["checks"]))
-        arrays = {n: z[n] for n in names}
+        with np.load(path, allow_pickle=False) as z:
+            has_grid = "grid" in z.files
+            checks = json.loads(str(z["checks"]))
+            arrays = {n: z[n] for n in names + (["grid"] if grid and has_grid else [])}
     except Exception as e:
         raise CorruptShardError(f"{path}: unreadable shard ({type(e).__name__}: {e})") from e
     for n, a in arrays.items():
         if n in checks and checks[n] != _crc(a):
             raise CorruptShardError(f"{path}: checksum mismatch in {n!r}")
-    return arrays
-
-
-def _open(path):
-    try:
-        return np.load(path, allow_pickle=False)
-    except Exception as e:
-        raise CorruptShardError(f"{path}: unreadable shard ({type(e).__name__}: {e})") from e
+    return arrays, has_grid
 
 
 def read_shard_keys(path: Path) -> tuple[list[str], bool, dict[str, str]]:
     """(keys, has_grid, failed {key: reason}) of a shard; checks only the small arrays."""
-    with _open(path) as z:
-        a = _check(path, z, ["keys", "failed_keys", "failed_reasons"])
-        has_grid = "grid" in z.files
+    a, has_grid = _read_checked(path, ["keys", "failed_keys", "failed_reasons"])
     failed = {
         k.decode(): r.decode("utf-8", "replace")
         for k, r in zip(a["failed_keys"], a["failed_reasons"], strict=True)
@@ -260,9 +247,7 @@ def read_shard_keys(path: Path) -> tuple[list[str], bool, dict[str, str]]:
 
 def read_shard(path: Path, grid: bool) -> tuple[list[str], np.ndarray, np.ndarray | None]:
     """(keys, pooled, grid or None) of a shard, checksums verified."""
-    with _open(path) as z:
-        names = ["keys", "pooled"] + (["grid"] if grid and "grid" in z.files else [])
-        a = _check(path, z, names)
+    a, _ = _read_checked(path, ["keys", "pooled"], grid)
     if len(a["pooled"]) != len(a["keys"]):
         raise CorruptShardError(f"{path}: {len(a['keys'])} keys but {len(a['pooled'])} rows")
     return [k.decode() for k in a["keys"]], a["pooled"], a.get("grid")
@@ -288,26 +273,19 @@ class _Rows:
             if k is not None:
                 self.row.setdefault(k, i)
 
-    def at(self, rows: list[int]):
-        """Index of `rows`: a slice (a view, no copy) when they are consecutive."""
-        first = rows[0] if rows else 0
-        return (
-            slice(first, first + len(rows))
-            if rows == list(range(first, first + len(rows)))
-            else rows
-        )
-
-    def put(self, keys: list[str], pooled: np.ndarray, grid: np.ndarray | None) -> list[int]:
-        """Store one batch (network outputs, maybe padded past `len(keys)`) in the keys' rows;
-        returns the rows."""
+    def put(self, keys: list[str], pooled: np.ndarray, grid: np.ndarray | None, at=None) -> None:
+        """Store one batch (network outputs, maybe padded past `len(keys)`) in the keys' rows,
+        or in rows `at` (a slice); the float32 grid is cast to float16 while copying."""
         n = len(keys)
-        rows = [self.row[k] for k in keys]
-        at = self.at(rows)
+        if at is None:
+            rows = [self.row[k] for k in keys]
+            first = rows[0] if rows else 0
+            consecutive = rows == list(range(first, first + n))
+            at = slice(first, first + n) if consecutive else rows  # a slice: a view, no copy
         self.pooled[at] = pooled[:n]
         self.found[at] = True
-        if grid is not None:  # float32 -> float16, cast while copying into the rows
+        if grid is not None:
             self.grid[at] = grid[:n].reshape(n, *self.grid.shape[1:])
-        return rows
 
 
 class ShardStore:
@@ -354,10 +332,7 @@ class ShardStore:
         log.warning("corrupt feature shard removed, its features will be recomputed: %s", reason)
         if self.report is not None:
             self.report.note("corrupt_feature_shard", str(path), reason)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
+        path.unlink(missing_ok=True)
         self._table = None
 
     def has(self, key: str, grid: bool) -> bool:
@@ -426,39 +401,35 @@ class ShardStore:
 # -- planning: which post has which key --------------------------------------------------------
 def _plan(posts, kind, old_stat, report) -> tuple[list[str | None], dict, dict]:
     """Content keys per post (None = missing/unreadable input), stat cache, inputs per key."""
-    keys: list[str | None] = []
     stat: dict[str, list] = {}
     inputs: dict[str, str] = {}  # key -> image path or text
-    for p in posts:
+
+    def key_of(p) -> str | None:
+        """The post's content key (its input goes to `inputs`), or None (reported)."""
         if kind == "text":
             if not p.has_text:
                 report.skip("missing_text", f"post {p.id}", "no caption text")
-                keys.append(None)
-                continue
+                return None
             k = _content_key(p.text.encode("utf-8", "surrogatepass"))
             inputs.setdefault(k, p.text)
-            keys.append(k)
-            continue
+            return k
         if not p.has_image:
             report.skip("missing_image", f"post {p.id}", "post has no image")
-            keys.append(None)
-            continue
+            return None
         path = str(p.image)
         try:
             st = os.stat(path)
         except OSError as e:
             report.skip("missing_image", f"post {p.id}: {path}", f"file not found ({e.strerror})")
-            keys.append(None)
-            continue
+            return None
         prev = old_stat.get(path) or stat.get(path)
-        if prev and prev[0] == st.st_size and prev[1] == st.st_mtime_ns:
-            k = prev[2]
-        else:
-            k = _hash_file(path)
+        unchanged = prev and prev[0] == st.st_size and prev[1] == st.st_mtime_ns
+        k = prev[2] if unchanged else _hash_file(path)
         stat[path] = [st.st_size, st.st_mtime_ns, k]
         inputs.setdefault(k, path)
-        keys.append(k)
-    return keys, stat, inputs
+        return k
+
+    return [key_of(p) for p in posts], stat, inputs
 
 
 def _in_shard(key: str, shard: tuple[int, int] | None) -> bool:
@@ -479,9 +450,7 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 
 # -- computing ---------------------------------------------------------------------------------
-#: one decoder: a second one, even at low priority, slowed the network's two threads more than
-#: it helped (two sets of paired rounds on 2 cores: medians 94% and 95% of bare with one
-#: decoder, 88% and 93% with two)
+#: one decoder: a second one, even at low priority, slowed the network's threads more than it helped
 DECODE_THREADS = 1
 PREFETCH = 2  # batches decoded ahead of the network
 
@@ -554,15 +523,12 @@ def image_batches(keys: list, batch_size: int, shard_size: int = SHARD_SIZE) -> 
 def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar, on_shard, out):
     """Compute and store image features for keys `todo`.
 
-    Three stages overlap: a decode thread reads, crops, resizes and normalises the next
-    `PREFETCH` batches; the calling thread runs the network; a writer thread copies the
-    outputs into one shard's buffer (the float16 grid is cast while copying), writes the
-    shard from it and, when `out` (an `_Rows`, the result) is given, copies it there. Helper
-    threads run at low priority (`low_priority_thread`); when the network is done before the next
-    batch is decoded, the calling thread decodes that batch's remaining images beside the
-    decode thread instead of waiting idle. At most one shard write is in flight, so an error
-    (or a kill) after a shard leaves exactly the finished shards behind, and memory holds one
-    shard's buffer and at most one shard's network outputs, whatever `len(todo)`.
+    Three stages overlap: a low-priority decode thread prepares the next `PREFETCH` batches
+    (`_BatchDecode`: the calling thread helps when it is ahead); the calling thread runs the
+    network; a low-priority writer thread copies the outputs into one shard's buffer, writes the
+    shard and copies it into `out` (an `_Rows`, the result) unless None. At most one shard write
+    is in flight, so an error (or a kill) leaves exactly the finished shards behind, and memory
+    holds one shard's buffer and one shard's network outputs at most, whatever `len(todo)`.
     """
 
     def load(k):
@@ -574,10 +540,8 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
         if not ok:
             return ok, None, failed
         x = np.stack([im for im in images if im is not None])
-        # Pad a short batch: the network's float rounding depends on the batch size (up to
-        # 8e-6 in EfficientNet-Lite0 between 15 images alone and padded to 32), so padding
-        # keeps an image's features the same whichever worker or shard it falls in (and one
-        # traced shape)
+        # pad a short batch: the network's float rounding depends on the batch size, so padding
+        # keeps an image's features the same whichever worker or shard it falls in
         if len(x) < batch_size:
             x = np.concatenate([x, np.repeat(x[-1:], batch_size - len(x), axis=0)])
         return ok, enc.preprocess(x), failed
@@ -588,11 +552,8 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
     failed: dict[str, str] = {}
 
     def post(ok, pooled, g, bad):
-        n, at = len(ok), slice(len(keys), len(keys) + len(ok))
-        if n:
-            buf.pooled[at] = pooled[:n]
-            if grid:  # float32 -> float16, cast while copying
-                buf.grid[at] = g[:n].reshape(n, *buf.grid.shape[1:])
+        if ok:
+            buf.put(ok, pooled, g if grid else None, at=slice(len(keys), len(keys) + len(ok)))
         keys.extend(ok)
         failed.update(bad)
 
@@ -634,13 +595,6 @@ def _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_sha
     """Encode texts shard by shard; a text the encoder cannot take (e.g. a lone surrogate
     character) is recorded as failed with the reason, and the others are kept."""
 
-    def encode_one(k):
-        try:
-            v = np.asarray(enc.encode([inputs[k]]), "float32")
-        except Exception as e:
-            return None, f"{type(e).__name__}: {e}"
-        return (v[0], None) if np.isfinite(v).all() else (None, "non-finite features")
-
     for i in range(0, len(todo), shard_size):
         chunk = todo[i : i + shard_size]
         try:
@@ -653,12 +607,16 @@ def _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_sha
         else:  # find the culprits one by one
             ok, rows, failed = [], [], {}
             for k in chunk:
-                v, reason = encode_one(k)
-                if reason is None:
+                try:
+                    v = np.asarray(enc.encode([inputs[k]]), "float32")
+                except Exception as e:
+                    failed[k] = f"{type(e).__name__}: {e}"
+                    continue
+                if np.isfinite(v).all():
                     ok.append(k)
-                    rows.append(v)
+                    rows.append(v[0])
                 else:
-                    failed[k] = reason
+                    failed[k] = "non-finite features"
             pooled = np.stack(rows) if rows else np.zeros((0, enc.dim), "float32")
             _flush(store, ok, pooled, None, failed, on_shard, out)
         bar.update(len(chunk))
@@ -676,22 +634,18 @@ def _flush(store, keys, pooled, grid, failed, on_shard, out):
         on_shard(path)
 
 
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
+_NO_BAR = SimpleNamespace(update=lambda n: None, close=lambda: None)
 
 
 def _progress(total, desc, enabled):
+    """A tqdm progress bar, or `_NO_BAR` when disabled, empty or without tqdm."""
     if not enabled or total == 0:
-        return _NoBar()
+        return _NO_BAR
     try:
         # lazy: progress bars only
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover
-        return _NoBar()
+        return _NO_BAR
     return tqdm(total=total, desc=desc, unit="item", leave=False)
 
 
@@ -756,8 +710,7 @@ def extract_features(
     grid = bool(grid) and kind == "image"
     info = {**enc.info(), "id": enc.id, "kind": kind}
     store = ShardStore(_store_root(run_dir, cache_dir) / enc.id, report)
-    index_dir = run_dir / "features" / enc.id
-    old = _read_index(index_dir) or {}
+    old = _read_index(run_dir / "features" / enc.id) or {}
     old_stat = old.get("stat", {}) if old.get("kind") == kind else {}
 
     keys, stat, inputs = _plan(posts, kind, old_stat, report)
@@ -812,19 +765,16 @@ def extract_features(
             else:
                 report.skip("unencodable_text", f"post {p.id}: {inputs[k][:60]!r}", failed[k])
     ids = [p.id for p in posts] if shard is None else [posts[i].id for i in sel]
-    cache_use = {
-        "store": str(store.path),
-        "computed": len(computed),
-        "reused": len(wanted) - len(computed),
-    }
+    reused = len(wanted) - len(computed)
+    cache_use = {"store": str(store.path), "computed": len(computed), "reused": reused}
     log.info(
         "%s features (%s): %d of %d inputs reused from %s, %d computed",
         kind,
         enc.id,
-        cache_use["reused"],
+        reused,
         len(wanted),
         store.path,
-        cache_use["computed"],
+        len(computed),
     )
     if load:
         fs = FeatureSet(ids, pooled, g, found, info, cache_use)
@@ -883,11 +833,8 @@ def _store_of(idx: dict, index_dir: Path) -> Path:
 
 
 def _read_index(index_dir: Path) -> dict | None:
-    p = index_dir / "index.json"
-    if not p.exists():
-        return None
     try:
-        return read_json(p, dict)
+        return read_json(index_dir / "index.json", dict)
     except (OSError, ValueError):
         return None
 
@@ -998,9 +945,7 @@ class CachedFeatures:
         pooled, g, found, bad = self.store.gather(keys, self.dim, shape, want_grid)
         failed = self.store.failed()
         lost = sum(
-            1
-            for k, f in zip(keys, found, strict=True)
-            if k is not None and not f and k not in failed
+            k is not None and not f and k not in failed for k, f in zip(keys, found, strict=True)
         )
         if bad or lost:
             kind = self.encoder.get("kind", "image")
@@ -1041,9 +986,7 @@ def load_features(
     """Read features extracted earlier by `extract_features` (no model is built).
 
     Args:
-        run_dir: the run directory.
-        kind: "image" or "text".
-        encoder: "auto" (the one recorded in run.json), an encoder name or id, or an encoder.
+        run_dir, kind, encoder: as in `open_features`.
         ids: post ids to return, in this order (default: all, manifest order); only their
             rows are read.
         grid: False to skip reading the image grid (faster, and a stage that does not use it
