@@ -1,27 +1,22 @@
-"""Cached features streamed shard by shard through `tf.data`, for `model.fit`
-on any number of posts.
+"""Cached features streamed shard by shard through `tf.data`, for `model.fit` on any number
+of posts.
 
 `feature_dataset(sources, ids, ...)` reads the feature cache's shards (`CachedFeatures` from
 `open_features` or `extract_features(..., load=False)`) for a list of posts. A *source* names
 one model input and where it comes from: `(features, "pooled" | "grid" | "mask")`; the grid is
 read only when a source asks for it. Posts are read in blocks (the posts of one shard, in the
-order of `ids`, at most `MAX_BLOCK` posts or `BLOCK_BYTES`), several are read in parallel and,
-when shuffling, the blocks come in a new random order each epoch and are read `CYCLE` at a time
-into a window whose posts are permuted (in numpy: the posts of several shards mixed); then
-`rebatch` cuts batches (tf.data's per-post `interleave`/`shuffle`/`batch` cost 10% of an
-encoder-decoder step) and prefetching. Memory holds the windows in flight and the prefetched
-batches, never a whole-dataset array: peak memory does not grow with the number of posts
-(`python -m hashtag_kit bench scale`); the buffers have fixed sizes (`READERS`, `CYCLE`,
-`BLOCK_BYTES`, `PREFETCH`), not tf.data's AUTOTUNE, so what the pipeline holds does not depend
-on N or on the epoch's length.
+order of `ids`, at most `MAX_BLOCK` posts or `BLOCK_BYTES`), `READERS` at a time; when
+shuffling, the blocks come in a new random order each epoch and are read `CYCLE` at a time into
+a window whose posts are permuted in numpy (cheaper than tf.data's per-post `shuffle`); then
+`rebatch` cuts batches. The buffers have fixed sizes (`READERS`, `CYCLE`, `BLOCK_BYTES`,
+`PREFETCH`), not AUTOTUNE: peak memory does not grow with the number of posts.
 
 Per-post inputs that are not cached features (tag ids, user histories, caption tokens) and the
 targets are given by the caller: a small `(N, ...)` array aligned with `ids`, or a function of
 the posts' positions in `ids` (e.g. building multi-hot targets block by block).
 
-`load_inputs` is the in-memory counterpart (only the features the sources name; grids stay
-float16); `choose_mode` chooses between the two by size and logs why, and `fit_inputs` returns
-the keyword arguments of `model.fit` for the choice.
+`load_inputs` is the in-memory counterpart; `choose_mode` chooses between the two by size and
+logs why, and `fit_inputs` returns the keyword arguments of `model.fit` for the choice.
 
 Example:
     >>> from hashtag_kit.features.cache import open_features
@@ -35,9 +30,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -97,9 +91,8 @@ class _Blocks:
         self.specs = [_spec(f, field) for f, field in sources.values()]
         self.fields = [field for _, field in sources.values()]
         n = len(ids)
-        self.where = []  # per source: (shard paths, shard per post, row per post)
-        for f, field in sources.values():
-            self.where.append(f.locate(ids, grid=field == "grid"))
+        # per source: (shard paths, shard per post, row per post)
+        self.where = [f.locate(ids, grid=field == "grid") for f, field in sources.values()]
         self.arrays = {k: v if callable(v) else np.asarray(v) for k, v in (arrays or {}).items()}
         for k, v in self.arrays.items():
             if not callable(v) and len(v) != n:
@@ -118,25 +111,9 @@ class _Blocks:
         self.blocks = []
         for a, b in zip(cuts[:-1], cuts[1:], strict=True):
             self.blocks += [(s, min(s + size, b)) for s in range(a, b, size)]
-        self._pooled: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _read(self, path, grid: bool):
-        """(pooled, grid or None) of one shard, checksums verified; pooled-only reads are
-        kept in a small LRU (a secondary source's shard serves several blocks)."""
-        if grid:
-            return cache.read_shard(path, True)[1:]
-        with self._lock:
-            got = self._pooled.get(path)
-            if got is not None:
-                self._pooled.move_to_end(path)
-                return got
-        got = cache.read_shard(path, False)[1:]
-        with self._lock:
-            self._pooled[path] = got
-            while len(self._pooled) > POOLED_SHARDS:
-                self._pooled.popitem(last=False)
-        return got
+        # pooled-only reads are kept in a small LRU (a secondary source's shard serves several
+        # blocks); grids are read for each block
+        self._pooled = functools.lru_cache(POOLED_SHARDS)(lambda p: cache.read_shard(p, False)[1])
 
     def read(self, b: int) -> list[np.ndarray]:
         """The values of block `b`: one array per source, then the arrays, then the targets."""
@@ -152,8 +129,10 @@ class _Blocks:
             value = np.zeros((len(pos), *shape), dt)
             for k in np.unique(s[s >= 0]):
                 sel = s == k
-                pooled, grid = self._read(paths[k], field == "grid")
-                src = grid if field == "grid" else pooled
+                if field == "grid":
+                    src = cache.read_shard(paths[k], True)[2]
+                else:
+                    src = self._pooled(paths[k])
                 value[sel] = src[r[sel]].reshape(-1, *shape)
             out.append(value)
         values = [*self.arrays.values(), *([self.targets] if self.targets is not None else [])]
@@ -210,26 +189,25 @@ def feature_dataset(
         specs.append((first.dtype, first.shape[1:]))
     dtypes = [tf.as_dtype(dt) for dt, _ in specs]
 
-    def structure(outs):
-        outs = [tf.ensure_shape(o, (None, *s)) for o, (_, s) in zip(outs, specs, strict=True)]
-        x = dict(zip(names, outs[:n_x], strict=True))
-        return (x, outs[n_x]) if len(outs) > n_x else x
+    def map_fn(read):
+        """`read` (numpy, run by `tf.numpy_function`) as a map function giving `(x, y)` or `x`."""
 
-    def read(b):
-        return structure(tf.numpy_function(blocks.read, [b], dtypes, stateful=False))
+        def fn(*args):
+            outs = tf.numpy_function(read, list(args), dtypes, stateful=False)
+            outs = [tf.ensure_shape(o, (None, *s)) for o, (_, s) in zip(outs, specs, strict=True)]
+            x = dict(zip(names, outs[:n_x], strict=True))
+            return (x, outs[n_x]) if len(outs) > n_x else x
 
-    def read_window(window, window_seed):
-        args = [window, window_seed]
-        return structure(tf.numpy_function(blocks.read_window, args, dtypes, stateful=False))
+        return fn
 
     ds = tf.data.Dataset.range(len(blocks.blocks))
     if shuffle:  # a new block order and new windows each pass; posts mixed within a window
         ds = ds.shuffle(max(1, len(blocks.blocks)), seed=seed, reshuffle_each_iteration=True)
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         ds = tf.data.Dataset.zip(ds.batch(cycle), seeds)
-        ds = ds.map(read_window, num_parallel_calls=READERS, deterministic=True)
+        ds = ds.map(map_fn(blocks.read_window), num_parallel_calls=READERS, deterministic=True)
     else:  # fixed, small buffers: what the pipeline holds is bounded by construction
-        ds = ds.map(read, num_parallel_calls=READERS, deterministic=True)
+        ds = ds.map(map_fn(blocks.read), num_parallel_calls=READERS, deterministic=True)
     n = len(ids)
     steps = n // batch_size if drop_remainder else -(-n // batch_size)
     ds = ds.rebatch(batch_size, drop_remainder=drop_remainder).prefetch(PREFETCH)
@@ -292,11 +270,9 @@ def fit_inputs(
     mode: str = "auto",
     budget: int | None = None,
 ) -> dict:
-    """Keyword arguments of `model.fit` for these posts, in memory or streamed.
-
-    `mode="auto"` keeps the features in memory (`load_inputs`: no reading during training,
-    faster for small runs) when they take at most `budget` bytes, else streams them
-    (`feature_dataset`); the choice is logged with the figures. "memory" / "stream" force it.
+    """Keyword arguments of `model.fit` for these posts, in memory (`load_inputs`: no reading
+    during training, faster for small runs) or streamed (`feature_dataset`), as `choose_mode`
+    decides from `mode` and `budget`.
 
     Returns:
         `{"x": dataset}` or `{"x": arrays, "y": targets, "batch_size", "shuffle"}`.
