@@ -13,9 +13,7 @@ Sentence encoders behind one interface (`get_text_encoder(name)` -> `TextEncoder
 * `auto` — `use_v4` when a local copy is known (`$HASHTAG_KIT_USE_V4`, or the TF Hub cache
   folder holds it), else `use_multilingual_v3`; one log line says which and why.
 
-Models that read token sequences keep vocabularies fitted to their task
-(`hashtag_kit.vocabulary.Vocabulary`: the attention classifier's `WordVocabulary`, the caption
-decoder's `CaptionTokenizer`) and a trainable masking `Embedding`.
+Models that read token sequences use `hashtag_kit.vocabulary` instead.
 
 Example:
     >>> enc = get_text_encoder("use_multilingual_v3")
@@ -65,10 +63,6 @@ def tfhub_cache_dir() -> Path:
     return Path(os.environ.get("TFHUB_CACHE_DIR") or "/tmp/tfhub_modules")
 
 
-def _is_saved_model(path: Path) -> bool:
-    return path.is_dir() and (path / "saved_model.pb").is_file()
-
-
 def local_use_v4(handle: str | None = None) -> Path | None:
     """A local USE v4 SavedModel folder, or None. Never downloads.
 
@@ -82,7 +76,7 @@ def local_use_v4(handle: str | None = None) -> Path | None:
         candidates.append(Path(os.environ["HASHTAG_KIT_USE_V4"]))
     url = handle if handle and "://" in str(handle) else USE_V4_HANDLE
     candidates.append(tfhub_cache_dir() / hashlib.sha1(url.encode()).hexdigest())
-    return next((p for p in candidates if _is_saved_model(p)), None)
+    return next((p for p in candidates if (p / "saved_model.pb").is_file()), None)
 
 
 def saved_model_digest(path: str | Path) -> str:
@@ -182,9 +176,7 @@ def _build_use_multilingual_v3(handle, reason) -> TextEncoder:
 
         def encode(texts):
             # a few sentences are a few small matrix products: more BLAS threads only wait on
-            # each other and on TensorFlow's in the same process (one caption after a forward
-            # pass: 60 ms with 2 threads, 5 ms with 1); the features agree to float32 rounding
-            # (1e-7, as a sentence encoded alone and in a batch do)
+            # each other and on TensorFlow's; the features agree to float32 rounding
             backend = model._model
             if hasattr(backend, "threads"):
                 backend.threads = 1 if len(texts) <= FEW_TEXTS else model.threads
@@ -243,12 +235,11 @@ def resolve_text_encoder(name: str = "auto", handle: str | None = None) -> tuple
     local = local_use_v4(handle)
     if local is not None:
         return "use_v4", str(local), f"use_v4 (as in the papers): SavedModel found at {local}"
-    return (
-        "use_multilingual_v3",
-        None,
+    reason = (
         "use_multilingual_v3: no local USE v4 SavedModel ($HASHTAG_KIT_USE_V4 unset, none in "
-        f"{tfhub_cache_dir()}; offline-safe choice, no download attempted)",
+        f"{tfhub_cache_dir()}; offline-safe choice, no download attempted)"
     )
+    return "use_multilingual_v3", None, reason
 
 
 def get_text_encoder(name: str = "auto", handle: str | None = None) -> TextEncoder:
@@ -335,8 +326,7 @@ class TextEncodingWorker:
         try:
             out, _ = self._proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:  # a hung child: encode in-process instead
-            self._proc.kill()
-            self._proc.communicate()
+            self.close()
             return None
         if self._proc.returncode != 0 or b"\n" not in out:
             return None
