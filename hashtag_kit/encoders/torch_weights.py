@@ -3,17 +3,16 @@
 A `.pth` file is a pickle, and unpickling a downloaded file in general runs whatever code it
 names. `load_state_dict` uses a restricted `pickle.Unpickler` whose `find_class` admits only
 what a plain state dict needs: `torch._utils._rebuild_tensor_v2`, the typed storage classes
-(`torch.FloatStorage`, ...) and `collections.OrderedDict`. Anything else raises
+(`torch.FloatStorage`, ...) and `collections.OrderedDict`; anything else raises
 `UnsafeWeightsError` before it can run. Tensors are rebuilt as numpy arrays from the raw storage
 bytes, so torch is never imported.
 
 Nothing from the file touches memory before it is checked: every storage's element count
-against the bytes the file has left, every tensor's offset, sizes and strides (integers,
-non-negative) against its storage, and the element count of every view. A refusal is a
-`WeightFileError` (or `UnsafeWeightsError`) whose message starts with the file's path and says
-why; any other failure while parsing is turned into one. A byte flipped inside tensor data
-cannot be seen by parsing, so a caller that knows the file (the packaged EfficientNet-Lite0
-weights) passes its `sha256` and a changed file is refused before it is read.
+against the bytes the file has left, every tensor's offset, sizes and strides (non-negative
+integers) against its storage, and the element count of every view. A refusal is a
+`WeightFileError` (or `UnsafeWeightsError`) whose message starts with the file's path; any
+other failure while parsing is turned into one. A byte flipped inside tensor data cannot be
+seen by parsing: a caller that knows the file passes its `sha256`.
 
 Both PyTorch formats are read:
 
@@ -81,11 +80,7 @@ class WeightFileError(ValueError):
 
 @dataclass(frozen=True)
 class _StorageType:
-    name: str
-
-    @property
-    def dtype(self) -> np.dtype:
-        return STORAGE_DTYPES[self.name]
+    dtype: np.dtype
 
 
 @dataclass
@@ -123,7 +118,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
             return _rebuild_tensor_v2
         if module == "torch" and name in STORAGE_DTYPES:
-            return _StorageType(name)
+            return _StorageType(STORAGE_DTYPES[name])
         raise UnsafeWeightsError(
             f"{self._path}: refusing to load {module}.{name} from a weight file (only tensors, "
             "storages and OrderedDict are allowed; a pickle naming other code could run it)"
