@@ -112,13 +112,12 @@ def _mbconv(x, index, kernel, stride, expand, c_in, c_out, init="glorot_uniform"
 
 
 def _block_specs():
-    specs = []
-    for repeats, kernel, stride, expand, c_in, c_out in LITE0_STAGES:
-        for r in range(repeats):
-            specs.append(
-                (kernel, stride if r == 0 else 1, expand, c_in if r == 0 else c_out, c_out)
-            )
-    return specs
+    """(kernel, stride, expand, in channels, out channels) of each block, stage after stage."""
+    return [
+        (kernel, stride if r == 0 else 1, expand, c_in if r == 0 else c_out, c_out)
+        for repeats, kernel, stride, expand, c_in, c_out in LITE0_STAGES
+        for r in range(repeats)
+    ]
 
 
 def EfficientNetLite0(
@@ -148,8 +147,8 @@ def EfficientNetLite0(
         A `keras.Model`: `(batch, 1000)` probabilities with the top, else the feature map or
         pooled vector.
     """
-    # weights to load: the kernels start at zero (they are overwritten; drawing random ones
-    # first is a third of the build), else Keras's default random initialisation
+    # weights to load: the kernels start at zero (drawing random ones to overwrite them is a
+    # third of the build), else Keras's default random initialisation
     init = "glorot_uniform" if weights is None else "zeros"
     inputs = keras.Input(shape=input_shape, name="images")
     x = keras.layers.Conv2D(
