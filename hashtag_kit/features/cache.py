@@ -531,9 +531,6 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
     holds one shard's buffer and one shard's network outputs at most, whatever `len(todo)`.
     """
 
-    def load(k):
-        return enc.load(inputs[k])
-
     def assemble(keys, images, failed_reasons):
         ok = [k for k, im in zip(keys, images, strict=True) if im is not None]
         failed = {k: r for k, r in zip(keys, failed_reasons, strict=True) if r is not None}
@@ -565,7 +562,7 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
         failed.clear()
 
     batches = [  # (shard index, decoding of one batch)
-        (s, _BatchDecode(chunk, load, assemble))
+        (s, _BatchDecode(chunk, lambda k: enc.load(inputs[k]), assemble))
         for s, chunk in image_batches(todo, batch_size, shard_size)
     ]
     with (
@@ -594,7 +591,6 @@ def _compute_images(enc, todo, inputs, grid, batch_size, store, shard_size, bar,
 def _compute_texts(enc, todo, inputs, batch_size, store, shard_size, bar, on_shard, out):
     """Encode texts shard by shard; a text the encoder cannot take (e.g. a lone surrogate
     character) is recorded as failed with the reason, and the others are kept."""
-
     for i in range(0, len(todo), shard_size):
         chunk = todo[i : i + shard_size]
         try:
