@@ -87,12 +87,9 @@ def cached_inception_weights() -> Path | None:
 
 # -- reading and preparing images -------------------------------------------------------------
 def read_image(path: str | Path, min_side: int | None = None) -> np.ndarray:
-    """Decode an image file to uint8 `(H, W, 3)` through the kit's one image reader.
-
-    `min_side`: the shorter side needed; a large JPEG is decoded at a reduced scale that keeps
-    twice that (`hashtag_kit.data.images.open_image`). Raises the reader's `ImageError` (a
-    `ValueError` naming the file) when the file is missing or unreadable.
-    """
+    """Decode an image file to uint8 `(H, W, 3)` with `hashtag_kit.data.images.load_image`:
+    a large JPEG at a reduced scale that keeps twice `min_side`, the shorter side needed;
+    `ImageError` (a `ValueError` naming the file) when the file is missing or unreadable."""
     return load_image(path, min_side=min_side)
 
 
