@@ -114,13 +114,8 @@ class FeatureSet:
         """Rows for `ids`, in that order (KeyError naming ids that have no row); `grid=False`
         leaves the grid out."""
         rows = _rows_of(self.ids, ids)
-        return FeatureSet(
-            list(ids),
-            self.pooled[rows],
-            None if self.grid is None or not grid else self.grid[rows],
-            self.mask[rows],
-            dict(self.encoder),
-        )
+        g = None if self.grid is None or not grid else self.grid[rows]
+        return FeatureSet(list(ids), self.pooled[rows], g, self.mask[rows], dict(self.encoder))
 
 
 def _rows_of(all_ids: Sequence[str], ids: Sequence[str]) -> np.ndarray:
