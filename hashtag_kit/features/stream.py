@@ -248,12 +248,9 @@ def choose_mode(
         mode = "memory" if size <= budget else "stream"
     if mode not in ("memory", "stream"):
         raise ValueError(f"mode must be 'auto', 'memory' or 'stream', not {mode!r}")
+    how = "streamed from the cache's shards" if mode == "stream" else "held in memory"
     log.info(
-        "features of %d posts: %.2f GB (budget %.2f GB) -> %s",
-        n,
-        size / 1e9,
-        budget / 1e9,
-        "streamed from the cache's shards" if mode == "stream" else "held in memory",
+        "features of %d posts: %.2f GB (budget %.2f GB) -> %s", n, size / 1e9, budget / 1e9, how
     )
     return mode
 
