@@ -11,7 +11,7 @@ Two pretrained backbones, never random ones:
   ImageNet classifier (`top_labels`).
 * `efficientnet_lite0_448` — the same network and weights at a 448x448 input: grid 14x14x1280,
   the 196 regions of Xu et al.'s VGG-19 conv5 grid that Show-Attend-Tell attends over, at about
-  4x the forward cost.
+  4x the forward cost; a photo under 512 px is enlarged to it.
 * `auto` — `inception_v3` when its weights are on disk already (never waits on a network),
   else `efficientnet_lite0`; one log line says which and why, and `ImageEncoder.info()["reason"]`
   keeps it for the run's metadata.
