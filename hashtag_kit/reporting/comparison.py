@@ -35,6 +35,7 @@ import json
 import math
 import numbers
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -226,15 +227,11 @@ def all_models(run_metrics: Mapping[str, StageMetrics]) -> dict[str, dict]:
     A name used by several stages (e.g. "popularity" in 02 and 03) gets the stage's number
     appended, "popularity (03)", so no model hides another.
     """
-    seen: dict[str, int] = {}
-    for sm in run_metrics.values():
-        for name in sm.models:
-            seen[name] = seen.get(name, 0) + 1
-    out = {}
-    for sm in run_metrics.values():
-        for name, entry in sm.models.items():
-            out[display_name(name, sm.stage, seen[name] > 1)] = entry
-    return out
+    return {
+        display: entry
+        for stage in run_metrics
+        for _, _, display, entry in _stage_models(run_metrics, stage)
+    }
 
 
 def display_name(name: str, stage: str, duplicated: bool) -> str:
@@ -250,7 +247,10 @@ def split_display_name(display: str) -> tuple[str, str | None]:
 def alike_across_notebooks(figures: Mapping[str, object]) -> dict[str, list[str]]:
     """Models that several notebooks score with the same figures (popularity in 02 and 03, on
     the same test posts), from {display name: its figures (compared by `repr`)}: {the first's
-    display name: all of their display names, in order}. A model alone is not listed."""
+    display name: all of their display names, in order}. A model alone is not listed.
+
+    The tables and plots show such a model once, naming its notebooks (`merged_display_name`).
+    """
     groups: dict[tuple[str, str], list[str]] = {}
     for name, value in figures.items():
         base, notebook = split_display_name(name)
@@ -267,8 +267,7 @@ def merged_display_name(names: Sequence[str]) -> str:
 
 # -- small helpers ----------------------------------------------------------------------------
 def _ranking_value(entry: Mapping, metric: str, k: int | None):
-    ranking = (entry or {}).get("ranking") or {}
-    value = ranking.get(metric)
+    value = ((entry or {}).get("ranking") or {}).get(metric)
     if isinstance(value, Mapping):
         value = value.get(str(k)) if k is not None else None
     return _num(value)
@@ -295,11 +294,10 @@ def _encoders_text(encoders) -> str:
         return "encoders not recorded"
     if not isinstance(encoders, Mapping):
         return str(encoders)
-    parts = []
-    for kind, enc in encoders.items():
-        name = enc.get("name", enc) if isinstance(enc, Mapping) else enc
-        parts.append(f"{kind}={name}")
-    return ", ".join(parts)
+    return ", ".join(
+        f"{kind}={enc.get('name', enc) if isinstance(enc, Mapping) else enc}"
+        for kind, enc in encoders.items()
+    )
 
 
 def _run_context(sm: StageMetrics) -> str:
@@ -318,20 +316,14 @@ def _this_run_summary(run_metrics: Mapping[str, StageMetrics]) -> str:
     return "this run (no stage metrics found)"
 
 
-def _missing_row(sm: StageMetrics, columns: list[str]) -> dict:
+def _missing_rows(run_metrics: Mapping[str, StageMetrics], stage: str, columns) -> list[dict]:
+    """[a row saying why `stage` has no figures], or [] when its metrics.json was read."""
+    sm = run_metrics.get(stage) or StageMetrics(stage, Path(stage) / "metrics.json", "missing")
+    if sm.ok:
+        return []
     row = dict.fromkeys(columns)
-    row.update(model=f"({sm.stage} not available)", source=THIS_RUN, stage=sm.stage)
-    row["note"] = sm.note()
-    return row
-
-
-def _absent(run_metrics: Mapping[str, StageMetrics], stage: str) -> StageMetrics:
-    """A 'missing' record for a stage the caller's run_metrics does not list at all."""
-    return StageMetrics(stage, Path(stage) / "metrics.json", "missing")
-
-
-def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=columns)
+    row.update(model=f"({sm.stage} not available)", source=THIS_RUN, stage=sm.stage, note=sm.note())
+    return [row]
 
 
 # -- which table each published figure belongs to ---------------------------------------------
@@ -397,7 +389,7 @@ def stages_table(run_metrics: Mapping[str, StageMetrics]) -> pd.DataFrame:
                 "note": "; ".join(x for x in [sm.note() or _stage_note(sm), *sm.problems()] if x),
             }
         )
-    return _frame(rows, cols)
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _stage_note(sm: StageMetrics) -> str:
@@ -425,8 +417,7 @@ def _split_sizes(name: str, sizes: Mapping, m: Mapping) -> str:
     return " / ".join(f"{v} {part}" for part, v in sizes.items())
 
 
-def _model_row(sm: StageMetrics, name: str, display: str, entry: Mapping) -> dict:
-    entry = entry or {}
+def _model_row(sm: StageMetrics, display: str, entry: Mapping) -> dict:
     variant = entry.get("variant") or {}
     return {
         "model": display,
@@ -446,14 +437,13 @@ def _model_row(sm: StageMetrics, name: str, display: str, entry: Mapping) -> dic
 
 
 def _stage_models(run_metrics, stage) -> list[tuple[StageMetrics, str, str, dict]]:
-    names = {}
-    for sm in run_metrics.values():
-        for n in sm.models:
-            names[n] = names.get(n, 0) + 1
+    """(stage, name, display name, entry) of every model of `stage` (display names as in
+    `all_models`)."""
     sm = run_metrics.get(stage)
     if sm is None:
         return []
-    return [(sm, n, display_name(n, sm.stage, names[n] > 1), e) for n, e in sm.models.items()]
+    counts = Counter(n for other in run_metrics.values() for n in other.models)
+    return [(sm, n, display_name(n, sm.stage, counts[n] > 1), e) for n, e in sm.models.items()]
 
 
 def original_table(
@@ -468,15 +458,11 @@ def original_table(
     cols += ["trainable_params", "ms_per_step", "n_test_posts", "protocol", "note"]
     rows = []
     for stage in (ENCODER_DECODER, ATTENTION):
-        sm = run_metrics.get(stage)
-        if sm is None or not sm.ok:
-            rows.append(_missing_row(sm or _absent(run_metrics, stage), cols))
-            continue
-        for sm, name, display, entry in _stage_models(run_metrics, stage):
-            modality = (entry.get("variant") or {}).get("modality")
-            if modality in SINGLE_MODALITIES:
+        rows += _missing_rows(run_metrics, stage, cols)
+        for sm, _name, display, entry in _stage_models(run_metrics, stage):
+            if (entry.get("variant") or {}).get("modality") in SINGLE_MODALITIES:
                 continue
-            row = _model_row(sm, name, display, entry)
+            row = _model_row(sm, display, entry)
             row["K"] = k
             for label, metric in ORIGINAL_METRICS.items():
                 row[label] = _ranking_value(entry, metric, k)
@@ -495,7 +481,7 @@ def original_table(
     for row in _published_rows(published, "original", lambda m, kk: m, ours):
         row["K"] = "not stated"
         rows.append(row)
-    return _frame(rows, cols)
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _ranking_columns(published: pd.DataFrame, table: str, k: int) -> list[tuple[str, int]]:
@@ -521,10 +507,8 @@ def design_table(
     cols = ["model", "source", "stage", "family", "fusion", "personalisation", "modality"]
     cols += ["test_posts", "dataset", *labels, "mrr", "trainable_params", "n_test_posts"]
     cols += ["protocol", "note"]
-    rows = []
+    rows = _missing_rows(run_metrics, ENCODER_DECODER, cols)
     sm = run_metrics.get(ENCODER_DECODER)
-    if sm is None or not sm.ok:
-        rows.append(_missing_row(sm or _absent(run_metrics, ENCODER_DECODER), cols))
     models = _stage_models(run_metrics, ENCODER_DECODER)
     for _, _name, display, entry in models:
         row = _ranking_row(sm, display, entry, metric_cols, labels)
@@ -543,7 +527,7 @@ def design_table(
             rows.append(row)
     ours = _this_run_summary(run_metrics)
     rows += _published_rows(published, "design", _label, ours, _design_variant)
-    return _frame(rows, cols)
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _design_variant(grp: pd.DataFrame) -> dict:
@@ -573,21 +557,20 @@ def _extra_rankings(sm: StageMetrics) -> list[tuple[str, dict]]:
     """Ranking figures a stage put in `extra` (e.g. HARRISON completion): any dict holding a
     `ranking_metrics`-shaped entry, at the first or second level."""
     found = []
-    is_ranking = _is_ranking
     extra = sm.metrics.get("extra")
     for key, value in (extra if isinstance(extra, Mapping) else {}).items():
         if not isinstance(value, Mapping):
             continue
-        if is_ranking(value):
+        if _is_ranking(value):
             found.append((key, {"ranking": value}))
-        elif is_ranking(value.get("ranking")):
+        elif _is_ranking(value.get("ranking")):
             found.append((key, value))
         else:  # e.g. {"cooccurrence": ranking, "popularity": ranking, "dataset", "protocol"}
             shared = {f: value[f] for f in ("dataset", "protocol") if isinstance(value.get(f), str)}
             for sub, v in value.items():
-                if is_ranking(v):
+                if _is_ranking(v):
                     found.append((f"{key} {sub}", {**shared, "ranking": v}))
-                elif isinstance(v, Mapping) and is_ranking(v.get("ranking")):
+                elif isinstance(v, Mapping) and _is_ranking(v.get("ranking")):
                     found.append((f"{key} {sub}", {**shared, **v}))
     return found
 
@@ -602,12 +585,8 @@ def baselines_table(
     labels = [_label(m, kk) for m, kk in metric_cols]
     cols = ["model", "source", "stage", "family", "modality", "dataset", *labels, "mrr"]
     cols += ["trainable_params", "ms_per_step", "n_test_posts", "protocol", "note"]
-    rows = []
-    sm = run_metrics.get(ATTENTION)
-    if sm is None or not sm.ok:
-        rows.append(_missing_row(sm or _absent(run_metrics, ATTENTION), cols))
-    others = [s for s in run_metrics if s not in (PREPROCESS, ENCODER_DECODER)]
-    for stage in others:
+    rows = _missing_rows(run_metrics, ATTENTION, cols)
+    for stage in [s for s in run_metrics if s not in (PREPROCESS, ENCODER_DECODER)]:
         for sm, _name, display, entry in _stage_models(run_metrics, stage):
             rows.append(_ranking_row(sm, display, entry, metric_cols, labels))
         sm = run_metrics[stage]
@@ -622,11 +601,11 @@ def baselines_table(
             rows.append(row)
     ours = _this_run_summary(run_metrics)
     rows += _published_rows(published, "baselines", _label, ours)
-    return _frame(rows, cols)
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _ranking_row(sm, display, entry, metric_cols, labels) -> dict:
-    row = _model_row(sm, display, display, entry)
+    row = _model_row(sm, display, entry)
     for (m, kk), label in zip(metric_cols, labels, strict=True):
         row[label] = _ranking_value(entry, m, kk)
     row["mrr"] = _num((entry.get("ranking") or {}).get("mrr"))
@@ -643,13 +622,9 @@ def captions_table(
     cols = ["model", "source", "stage", "task", "dataset", "n_images", *CAPTION_METRICS]
     cols += ["repeated_trigrams_per_paragraph", "trainable_params", "ms_per_step", "protocol"]
     cols += ["note"]
-    rows = []
-    sm = run_metrics.get(CAPTION)
-    if sm is None or not sm.ok:
-        rows.append(_missing_row(sm or _absent(run_metrics, CAPTION), cols))
+    rows = _missing_rows(run_metrics, CAPTION, cols)
     for sm in run_metrics.values():
         for name, entry in sm.captions.items():
-            entry = entry or {}
             row = {
                 "model": name,
                 "source": THIS_RUN,
@@ -684,7 +659,7 @@ def captions_table(
         }
 
     rows += _published_rows(published, "captions", lambda m, kk: m, ours, task)
-    df = _frame(rows, cols)
+    df = pd.DataFrame(rows, columns=cols)
     if not df.empty:
         order = {"caption": 0, "paragraph": 1}
         df = df.iloc[sorted(range(len(df)), key=lambda i: (order.get(df["task"].iloc[i], 2), i))]
