@@ -152,11 +152,9 @@ def _overlap(a, b) -> float:
 def _crosses(segment, box) -> bool:
     """Whether the segment ((x0, y0), (x1, y1)) passes through the (x0, y0, x1, y1) box."""
     (ax_, ay), (bx, by) = segment
-    for t in np.linspace(0, 1, 25):
-        x, y = ax_ + t * (bx - ax_), ay + t * (by - ay)
-        if box[0] < x < box[2] and box[1] < y < box[3]:
-            return True
-    return False
+    t = np.linspace(0, 1, 25)
+    x, y = ax_ + t * (bx - ax_), ay + t * (by - ay)
+    return bool(np.any((box[0] < x) & (x < box[2]) & (box[1] < y) & (y < box[3])))
 
 
 def _label_points(ax, points: Sequence[tuple[float, float]], labels: Sequence[str], **text_kw):
@@ -231,10 +229,8 @@ def plot_params_vs_f1(
 ) -> Figure:
     """Trainable parameters (log x) against F1@K, one numbered point per model.
 
-    The points are numbered by F1@K, best first, and the key right of the axes names them
-    (number, marker and colour). The numbers are placed by `_label_points`: none overlaps
-    another or a marker, each stays inside the axes, and one moved away from its point has a
-    leader line.
+    The points are numbered by F1@K, best first (placed by `_label_points`), and the key right
+    of the axes names them (number, marker and colour).
 
     Args:
         models: model name -> a model entry of metrics.json (needs "trainable_params" and
@@ -333,25 +329,19 @@ def plot_training_curves(
             if one_panel:
                 kind = ("val" if series != base else "train") if base == "loss" else series
                 label = f"{name} {kind}"
-            if not series.endswith("loss"):  # a score (e.g. val_bleu4) has its own scale
+            if series.endswith("loss"):
+                target, style, marker = ax, "--" if series != base else "-", "."
+            else:  # a score (e.g. val_bleu4) has its own scale
                 if id(ax) not in scores:
                     scores[id(ax)] = ax.twinx()
                     scores[id(ax)].set_ylabel("score (dotted)", fontsize=8)
-                scores[id(ax)].plot(
-                    range(1, len(values) + 1),
-                    [float(v) for v in values],
-                    ":",
-                    color=series_style(colour)[0],
-                    marker="x",
-                    label=label,
-                )
-                continue
-            ax.plot(
+                target, style, marker = scores[id(ax)], ":", "x"
+            target.plot(
                 range(1, len(values) + 1),
                 [float(v) for v in values],
-                "--" if series != base else "-",
+                style,
                 color=series_style(colour)[0],
-                marker=".",
+                marker=marker,
                 label=label,
             )
         if not one_panel:
