@@ -5,20 +5,12 @@ Nothing is trained or recomputed here. Every number of "this run" comes from a `
 that a notebook wrote (schema in `hashtag_kit.run` / the project README). Every published
 number comes from the reference CSV, which copies the papers' tables with their sources.
 
-Tables (`build_tables` returns them in this order):
-
-- ``stages``: which stages ran, their dataset, run mode, seed and models (missing ones say so).
-- ``original``: the original project's comparison table (Sahliya et al. 2024): accuracy (Hit@K,
-  as AMNN's code computes it), recall, precision, trainable parameters and ms/step, for the
-  encoder-decoder beside the AMNN-style and attention baselines (notebooks 02 and 03, all but
-  the single-modality variants). The paper does not state K; our figures use `k_original`
-  (default 5), stated in the K and protocol columns.
-- ``design``: the DESIGN follow-up's Table 1 (Yakovlev & Shapoval 2024): Hit, P, R, F1 at K = 7
-  for every notebook-02 variant (fusion, personalisation, modality).
-- ``baselines``: every model of notebook 03 (and the caption-to-tags models of notebook 04, and
-  any other stage's models or ranking figures in `extra`) beside HARRISON's published baselines.
-- ``captions``: caption and paragraph metrics of notebook 04 beside Show-Attend-Tell, Krause et
-  al. and Melas-Kyriazi et al.
+Tables (`build_tables` returns them in this order; each table's function says what it holds):
+``stages`` (`stages_table`: which stages ran), ``original`` (`original_table`: the original
+project's comparison table, Sahliya et al. 2024), ``design`` (`design_table`: the DESIGN
+follow-up's Table 1, Yakovlev & Shapoval 2024), ``baselines`` (`baselines_table`: HARRISON's
+baselines, Park et al. 2016) and ``captions`` (`captions_table`: Show-Attend-Tell, Krause et al.
+2017, Melas-Kyriazi et al. 2018).
 
 Every published figure lands in exactly one table (`route_published`), in a cell whose column is
 its metric at its K; `uncovered_published` checks that. A stage that was not run (or whose
@@ -340,11 +332,7 @@ def route_published(row: Mapping) -> str:
 
 
 def _published_rows(
-    published: pd.DataFrame,
-    table: str,
-    label_of,
-    ours: str,
-    extra_cols=None,
+    published: pd.DataFrame, table: str, label_of, ours: str, extra_cols=None
 ) -> list[dict]:
     """One row per (source, model) of the published figures routed to `table`."""
     sel = published[published.apply(route_published, axis=1) == table]
@@ -373,22 +361,17 @@ def _published_rows(
 def stages_table(run_metrics: Mapping[str, StageMetrics]) -> pd.DataFrame:
     """One row per stage: status, dataset, run mode, seed, split, number of models, note."""
     cols = ["stage", "status", "dataset", "run_mode", "seed", "split", "models", "captions", "note"]
-    rows = []
-    for sm in run_metrics.values():
-        m = sm.metrics
-        rows.append(
-            {
-                "stage": sm.stage,
-                "status": sm.status,
-                "dataset": m.get("dataset"),
-                "run_mode": m.get("run_mode"),
-                "seed": m.get("seed"),
-                "split": m.get("split"),
-                "models": len(sm.models),
-                "captions": len(sm.captions),
-                "note": "; ".join(x for x in [sm.note() or _stage_note(sm), *sm.problems()] if x),
-            }
-        )
+    rows = [
+        {
+            "stage": sm.stage,
+            "status": sm.status,
+            **{key: sm.metrics.get(key) for key in ("dataset", "run_mode", "seed", "split")},
+            "models": len(sm.models),
+            "captions": len(sm.captions),
+            "note": "; ".join(x for x in [sm.note() or _stage_note(sm), *sm.problems()] if x),
+        }
+        for sm in run_metrics.values()
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -717,14 +700,14 @@ def tidy_metrics(run_metrics: Mapping[str, StageMetrics]) -> pd.DataFrame:
             rows.append((stage, model, split, metric, k, value))
 
     def add_entry(stage, model, split, entry):
-        for metric, value in ((entry or {}).get("ranking") or {}).items():
+        for metric, value in (entry.get("ranking") or {}).items():
             if isinstance(value, Mapping):
                 for k, v in value.items():
                     add(stage, model, split, metric, int(k), v)
             else:
                 add(stage, model, split, metric, None, value)
         for metric in ("trainable_params", "ms_per_step", *CAPTION_METRICS):
-            add(stage, model, split, metric, None, (entry or {}).get(metric))
+            add(stage, model, split, metric, None, entry.get(metric))
 
     for stage, sm in run_metrics.items():
         displays = {}
@@ -803,15 +786,14 @@ def models_missing_from_tables(
 def plot_inputs(run_metrics: Mapping[str, StageMetrics]) -> dict:
     """What `hashtag_kit.reporting.plots` needs: {"rankings": {name: ranking}, "models": {name:
     entry}, "groups": {name: "notebook NN"}, "histories": {names: history}} over every hashtag model
-    and caption model; models with identical histories share one entry named "a / b", and a
-    model that several notebooks score alike (popularity in 02 and 03) one ranking, "popularity
-    (02, 03)", drawn in the first notebook's style."""
+    and caption model. Models with identical histories (one network decoded greedily and with
+    beam search, or reused for captions -> tags) share one entry named "a / b"; a model that
+    several notebooks score alike (`alike_across_notebooks`) one ranking, "popularity (02, 03)",
+    drawn in the first notebook's style."""
     models = all_models(run_metrics)
-    named = [(n, e.get("history")) for n, e in models.items() if e and e.get("history")]
+    named = [(n, e["history"]) for n, e in models.items() if e.get("history")]
     for sm in run_metrics.values():
-        named += [(n, e["history"]) for n, e in sm.captions.items() if e and e.get("history")]
-    # one panel per training run: models sharing a history (the same network decoded greedily
-    # and with beam search, or reused for captions -> tags) are named together
+        named += [(n, e["history"]) for n, e in sm.captions.items() if e.get("history")]
     groups: dict[str, list] = {}
     for n, h in named:
         groups.setdefault(json.dumps(h, sort_keys=True, default=str), [h, []])[1].append(n)
@@ -820,7 +802,7 @@ def plot_inputs(run_metrics: Mapping[str, StageMetrics]) -> dict:
     for sm in run_metrics.values():
         for _, _name, display, _entry in _stage_models(run_metrics, sm.stage):
             groups[display] = f"notebook {sm.stage[:2]}" if sm.stage[:2].isdigit() else sm.stage
-    rankings = {n: (e or {}).get("ranking") for n, e in models.items()}
+    rankings = {n: e.get("ranking") for n, e in models.items()}
     ranked = {n: r for n, r in rankings.items() if r}
     for first, names in alike_across_notebooks(ranked).items():
         merged = merged_display_name(names)  # drawn where the first one was

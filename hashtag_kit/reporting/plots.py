@@ -223,9 +223,7 @@ def _label_points(ax, points: Sequence[tuple[float, float]], labels: Sequence[st
 
 
 def plot_params_vs_f1(
-    models: Mapping[str, Mapping],
-    k: int = 7,
-    title: str | None = None,
+    models: Mapping[str, Mapping], k: int = 7, title: str | None = None
 ) -> Figure:
     """Trainable parameters (log x) against F1@K, one numbered point per model.
 
