@@ -2,14 +2,10 @@
 
     python -m hashtag_kit report --run outputs/default      # writes 05_comparison/report.html
 
-Notebook 05 calls `write_report`; the command above does the same without Jupyter (a second or
-two: it only reads files). The page has no external assets: tables are HTML, plots are PNGs
-embedded as base64 `data:` URIs, styles are inline, so it can be mailed or archived as one file.
-
-The environment section says where and how the run ran: encoders, package versions, CPU/GPU,
-seeds, dataset, run mode (from `run.json` and each stage's `metrics.json`, which
-`hashtag_kit.run.write_metrics` stamps), and the wall time of each notebook (from
-`timings.json`, written by `make reproduce`, when present).
+Notebook 05 calls `write_report`; the command above does the same without Jupyter (it only
+reads files). The page has no external assets: tables are HTML, plots are PNGs embedded as
+base64 `data:` URIs, styles are inline, so it can be mailed or archived as one file. Its
+environment section (`collect_environment`) says where and how the run ran.
 
 Example:
     >>> write_report("outputs/default").name     # doctest: +SKIP
@@ -151,7 +147,10 @@ def _more_versions() -> dict:
 
 
 def collect_environment(run_dir: str | Path | RunDir) -> dict:
-    """Everything the environment section shows, as plain JSON-ready data.
+    """Everything the environment section shows, as plain JSON-ready data: encoders, package
+    versions, CPU/GPU, seeds, dataset, run mode (from `run.json` and each stage's
+    `metrics.json`, which `hashtag_kit.run.write_metrics` stamps) and the wall time of each
+    notebook (from `timings.json`, written by `make reproduce`, when present).
 
     Returns:
         {"run": run.json contents, "stages": {stage: {dataset, run_mode, seed, encoders,
@@ -271,9 +270,9 @@ def compact(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
             for s in df["stage"]
         ]
         df = df.rename(columns={"stage": "nb"})
-    empty = [c for c in df if df[c].map(lambda v: v is None or v == "" or v is pd.NA).all()]
-    empty += [c for c in df if df[c].isna().all()]
-    return df.drop(columns=list(dict.fromkeys(empty))), said, notes
+    blank = df.map(lambda v: v is None or v == "" or v is pd.NA)
+    empty = [c for c in df if blank[c].all() or df[c].isna().all()]
+    return df.drop(columns=empty), said, notes
 
 
 def table_html(df: pd.DataFrame, notes: list[str] = (), published=None) -> str:
@@ -338,22 +337,21 @@ def _encoders(env: dict) -> dict:
 
 def environment_html(env: dict) -> str:
     """The environment section: run settings, encoders, wall times, hardware, packages."""
-    run = env["run"]
-    parts = ["<h3>Run settings</h3>"]
-    parts.append(
+    run, timings, host = env["run"], env["timings"], env["report_host"]
+    enc = _encoders(env)
+    parts = [
+        "<h3>Run settings</h3>",
         _dl(
             {
                 "dataset": run.get("dataset"),
                 "run mode": run.get("run_mode"),
                 "seed": run.get("seed"),
-                "run.json": {k: v for k, v in run.items() if k not in ("encoders",)},
+                "run.json": {k: v for k, v in run.items() if k != "encoders"},
             }
-        )
-    )
-    enc = _encoders(env)
-    parts.append("<h3>Encoders</h3>")
-    parts.append(_dl({k: v for k, v in enc.items()}) if enc else "<p>not recorded</p>")
-
+        ),
+        "<h3>Encoders</h3>",
+        _dl(enc) if enc else "<p>not recorded</p>",
+    ]
     rows = []
     for stage, st in env["stages"].items():
         e = st.get("environment") or {}
@@ -361,55 +359,40 @@ def environment_html(env: dict) -> str:
             {
                 "stage": stage,
                 "status": st.get("status", "ok"),
-                "dataset": st.get("dataset"),
-                "run_mode": st.get("run_mode"),
-                "seed": st.get("seed"),
-                "wall time (s)": env["timings"].get(stage),
-                "python": e.get("python"),
-                "cpu": e.get("cpu"),
-                "cpu_count": e.get("cpu_count"),
+                **{k: st.get(k) for k in ("dataset", "run_mode", "seed")},
+                "wall time (s)": timings.get(stage),
+                **{k: e.get(k) for k in ("python", "cpu", "cpu_count")},
                 "finished": e.get("time"),
                 "note": st.get("note", ""),
             }
         )
-    extra_timed = [s for s in env["timings"] if s not in env["stages"]]
-    for stage in extra_timed:
-        rows.append({"stage": stage, "wall time (s)": env["timings"][stage]})
-    parts.append("<h3>Stages: settings and wall time of each notebook</h3>")
+    rows += [{"stage": s, "wall time (s)": t} for s, t in timings.items() if s not in env["stages"]]
     shown, _, notes = compact(pd.DataFrame(rows))
-    parts.append(table_html(shown, notes))
-    total = env.get("total_seconds")
-    parts.append(
-        f"<p>Total notebook wall time: {total:.0f} s ({total / 60:.1f} min)"
-        + (
-            ""
-            if COMPARISON in env["timings"]
-            else f", without {COMPARISON}, which writes this page"
+    parts += ["<h3>Stages: settings and wall time of each notebook</h3>", table_html(shown, notes)]
+    if total := env.get("total_seconds"):
+        without = "" if COMPARISON in timings else f", without {COMPARISON}, which writes this page"
+        parts.append(
+            f"<p>Total notebook wall time: {total:.0f} s ({total / 60:.1f} min){without}.</p>"
         )
-        + ".</p>"
-        if total
-        else "<p>No timings.json in this run (it is written by <code>make reproduce</code> / "
-        "<code>python -m hashtag_kit reproduce</code>).</p>"
-    )
-    host = env["report_host"]
+    else:
+        parts.append(
+            "<p>No timings.json in this run (it is written by <code>make reproduce</code> / "
+            "<code>python -m hashtag_kit reproduce</code>).</p>"
+        )
     parts.append("<h3>Hardware and packages (machine that wrote this report)</h3>")
     parts.append(
         _dl(
             {
                 "CPU": f"{host.get('cpu')} ({host.get('cpu_count')} logical cores)",
                 "GPU": host.get("gpu"),
-                "platform": host.get("platform"),
-                "python": host.get("python"),
-                "hashtag_kit": host.get("hashtag_kit"),
-                "packages": host.get("packages"),
+                **{k: host.get(k) for k in ("platform", "python", "hashtag_kit", "packages")},
             }
         )
     )
     stage_pkgs = {
-        s: (st.get("environment") or {}).get("packages")
-        for s, st in env["stages"].items()
-        if (st.get("environment") or {}).get("packages")
+        s: (st.get("environment") or {}).get("packages") for s, st in env["stages"].items()
     }
+    stage_pkgs = {s: pkgs for s, pkgs in stage_pkgs.items() if pkgs}
     if stage_pkgs:
         parts.append("<h3>Package versions recorded by each stage</h3>")
         parts.append(_dl(stage_pkgs))
@@ -519,12 +502,8 @@ def render_report(
     for name, df in tables.items():
         out.append(f'<h2 id="{name}">{_esc(TABLE_TITLES.get(name, name))}</h2>')
         shown, said, notes = compact(df)
-        for text in [
-            *([TABLE_NOTES[name]] if name in TABLE_NOTES else []),
-            *said,
-            *extra.get(name, []),
-        ]:
-            out.append(f'<p class="note">{_esc(text)}</p>')
+        above = [TABLE_NOTES[name]] if name in TABLE_NOTES else []
+        out += [f'<p class="note">{_esc(t)}</p>' for t in [*above, *said, *extra.get(name, [])]]
         published_rows = list(df["source"].fillna(THIS_RUN) != THIS_RUN) if "source" in df else None
         out.append(table_html(shown, notes, published_rows))
     out.append('<h2 id="environment">Environment</h2>')
