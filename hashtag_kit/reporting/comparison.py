@@ -467,14 +467,16 @@ def original_table(
     return pd.DataFrame(rows, columns=cols)
 
 
-def _ranking_columns(published: pd.DataFrame, table: str, k: int) -> list[tuple[str, int]]:
-    cols = [(m, k) for m in ("hit_rate", "precision", "recall", "f1")]
+def _ranking_columns(published: pd.DataFrame, table: str, k: int) -> dict[str, tuple]:
+    """Column label -> (metric, K): Hit, P, R and F1 at `k`, then those of the published
+    figures routed to `table`."""
+    keys = [(m, k) for m in ("hit_rate", "precision", "recall", "f1")]
     sel = published[published.apply(route_published, axis=1) == table]
     for _, r in sel.iterrows():
         key = (r["metric"], None if pd.isna(r["k"]) else int(r["k"]))
-        if key not in cols:
-            cols.append(key)
-    return cols
+        if key not in keys:
+            keys.append(key)
+    return {_label(m, kk): (m, kk) for m, kk in keys}
 
 
 def design_table(
@@ -485,16 +487,15 @@ def design_table(
     the test subsets notebook 02 recorded in `extra` as {subset: {model: ranking}} (e.g.
     "without_text", "seen_users"; the `test_posts` column names the subset); then the DESIGN
     follow-up's published rows."""
-    metric_cols = _ranking_columns(published, "design", k)
-    labels = [_label(m, kk) for m, kk in metric_cols]
+    columns = _ranking_columns(published, "design", k)
     cols = ["model", "source", "stage", "family", "fusion", "personalisation", "modality"]
-    cols += ["test_posts", "dataset", *labels, "mrr", "trainable_params", "n_test_posts"]
+    cols += ["test_posts", "dataset", *columns, "mrr", "trainable_params", "n_test_posts"]
     cols += ["protocol", "note"]
     rows = _missing_rows(run_metrics, ENCODER_DECODER, cols)
     sm = run_metrics.get(ENCODER_DECODER)
     models = _stage_models(run_metrics, ENCODER_DECODER)
     for _, _name, display, entry in models:
-        row = _ranking_row(sm, display, entry, metric_cols, labels)
+        row = _ranking_row(sm, display, entry, columns)
         row["test_posts"] = "all"
         row["protocol"] += " (DESIGN / MaCon)"
         rows.append(row)
@@ -502,7 +503,7 @@ def design_table(
         entries = {name: (display, entry) for _, name, display, entry in models}
         for subset, name, ranking in _subset_rankings(sm):
             display, entry = entries.get(name, (name, {}))
-            row = _ranking_row(sm, display, {**entry, "ranking": ranking}, metric_cols, labels)
+            row = _ranking_row(sm, display, {**entry, "ranking": ranking}, columns)
             row["test_posts"] = subset
             row["trainable_params"] = None  # stated once, on the model's "all" row
             row["ms_per_step"] = None
@@ -564,17 +565,16 @@ def baselines_table(
     """Every model of notebook 03, the caption-to-tags models of notebook 04, any other stage's
     models and ranking figures in `extra` (e.g. HARRISON completion), then HARRISON's published
     baselines (Park et al. 2016) at their own K (P@1, R@5, Hit@5 columns)."""
-    metric_cols = _ranking_columns(published, "baselines", k)
-    labels = [_label(m, kk) for m, kk in metric_cols]
-    cols = ["model", "source", "stage", "family", "modality", "dataset", *labels, "mrr"]
+    columns = _ranking_columns(published, "baselines", k)
+    cols = ["model", "source", "stage", "family", "modality", "dataset", *columns, "mrr"]
     cols += ["trainable_params", "ms_per_step", "n_test_posts", "protocol", "note"]
     rows = _missing_rows(run_metrics, ATTENTION, cols)
     for stage in [s for s in run_metrics if s not in (PREPROCESS, ENCODER_DECODER)]:
         for sm, _name, display, entry in _stage_models(run_metrics, stage):
-            rows.append(_ranking_row(sm, display, entry, metric_cols, labels))
+            rows.append(_ranking_row(sm, display, entry, columns))
         sm = run_metrics[stage]
         for key, entry in _extra_rankings(sm) if sm.ok else []:
-            row = _ranking_row(sm, key, entry, metric_cols, labels)
+            row = _ranking_row(sm, key, entry, columns)
             row["family"] = row["family"] or "extra"
             if entry.get("dataset"):
                 row["dataset"] = entry["dataset"]
@@ -582,14 +582,13 @@ def baselines_table(
                     [entry["dataset"], f"{stage} metrics.json extra", entry.get("protocol", "")]
                 ).rstrip("; ")
             rows.append(row)
-    ours = _this_run_summary(run_metrics)
-    rows += _published_rows(published, "baselines", _label, ours)
+    rows += _published_rows(published, "baselines", _label, _this_run_summary(run_metrics))
     return pd.DataFrame(rows, columns=cols)
 
 
-def _ranking_row(sm, display, entry, metric_cols, labels) -> dict:
+def _ranking_row(sm, display, entry, columns) -> dict:
     row = _model_row(sm, display, entry)
-    for (m, kk), label in zip(metric_cols, labels, strict=True):
+    for label, (m, kk) in columns.items():
         row[label] = _ranking_value(entry, m, kk)
     row["mrr"] = _num((entry.get("ranking") or {}).get("mrr"))
     row["protocol"] = f"{_run_context(sm)}; per-post averaged"
@@ -634,20 +633,18 @@ def captions_table(
                 + ("; paragraph scored as one sequence" if entry.get("task") == "paragraph" else "")
             )
             rows.append(row)
-    ours = _this_run_summary(run_metrics)
 
     def task(grp):
         return {
             "task": "caption" if grp["dataset"].iloc[0] != "Stanford-paragraphs" else "paragraph"
         }
 
+    ours = _this_run_summary(run_metrics)
     rows += _published_rows(published, "captions", lambda m, kk: m, ours, task)
-    df = pd.DataFrame(rows, columns=cols)
-    if not df.empty:
-        order = {"caption": 0, "paragraph": 1}
-        df = df.iloc[sorted(range(len(df)), key=lambda i: (order.get(df["task"].iloc[i], 2), i))]
-        df = df.reset_index(drop=True)
-    return df
+    order = {"caption": 0, "paragraph": 1}  # captions first, then paragraphs, else as listed
+    return pd.DataFrame(rows, columns=cols).sort_values(
+        "task", key=lambda s: s.map(order).fillna(2), kind="stable", ignore_index=True
+    )
 
 
 def build_tables(
