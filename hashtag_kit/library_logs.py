@@ -33,7 +33,7 @@ ABSL_PREINIT = b"WARNING: All log messages before absl::InitializeLog() is calle
 INFO_LINES = (
     re.compile(rb"^PTBTokenizer tokenized \d+ tokens at [\d.]+ tokens per second\.\s*$"),
     # jupyter_client interrupts (SIGINT) every kernel it shuts down, the notebook finished; a
-    # kernel still inside a message handler then logs this line (a race, seen once in 2026-12)
+    # kernel still inside a message handler then logs this line (a race)
     re.compile(rb"^\[IPKernelApp\] ERROR \| KeyboardInterrupt caught in kernel\.?\s*$"),
 )
 
@@ -47,11 +47,10 @@ def filter_library_log(text: bytes, min_level: int) -> bytes:
         >>> filter_library_log(b"I0000 00:00:1796403575.18   42 port.cc:153] oneDNN on\nkept\n", 1)
         b'kept\n'
     """
-    severity = "IWEF"
     kept = []
     for line in text.splitlines(keepends=True):
         m = CPP_LOG_LINE.match(line)
-        if m and severity.index(m[1].decode()) < min_level:
+        if m and "IWEF".index(m[1].decode()) < min_level:
             continue
         if min_level >= 1 and (
             line.startswith(ABSL_PREINIT) or any(p.match(line) for p in INFO_LINES)

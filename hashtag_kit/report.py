@@ -32,7 +32,7 @@ class RunReport:
         self.notes: Counter[str] = Counter()
         self.examples: dict[str, list[str]] = {}
 
-    def _example(self, kind: str, where: str, reason: str) -> None:
+    def _example(self, kind: str, where: str, reason: str = "") -> None:
         ex = self.examples.setdefault(kind, [])
         if len(ex) < MAX_EXAMPLES:
             ex.append(f"{where}: {reason}" if reason else where)
@@ -55,11 +55,9 @@ class RunReport:
     def merge(self, other: RunReport) -> RunReport:
         self.counts.update(other.counts)
         self.notes.update(other.notes)
-        for k, v in other.examples.items():
-            for e in v:
-                ex = self.examples.setdefault(k, [])
-                if len(ex) < MAX_EXAMPLES:
-                    ex.append(e)
+        for kind, examples in other.examples.items():
+            for example in examples:
+                self._example(kind, example)
         return self
 
     def to_dict(self) -> dict:

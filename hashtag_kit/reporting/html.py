@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import importlib.metadata as md
 import numbers
@@ -137,12 +138,9 @@ MORE_PACKAGES = (
 def _more_versions() -> dict:
     out = {}
     for pkg in MORE_PACKAGES:
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    java = shutil.which("java")
-    out["java (METEOR)"] = java or "not found"
+    out["java (METEOR)"] = shutil.which("java") or "not found"
     return out
 
 
