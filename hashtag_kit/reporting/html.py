@@ -135,15 +135,6 @@ MORE_PACKAGES = (
 )
 
 
-def _more_versions() -> dict:
-    out = {}
-    for pkg in MORE_PACKAGES:
-        with contextlib.suppress(md.PackageNotFoundError):
-            out[pkg] = md.version(pkg)
-    out["java (METEOR)"] = shutil.which("java") or "not found"
-    return out
-
-
 def collect_environment(run_dir: str | Path | RunDir) -> dict:
     """Everything the environment section shows, as plain JSON-ready data: encoders, package
     versions, CPU/GPU, seeds, dataset, run mode (from `run.json` and each stage's
@@ -160,15 +151,13 @@ def collect_environment(run_dir: str | Path | RunDir) -> dict:
         meta = rd.meta()
     except (OSError, ValueError) as e:
         meta = {"error": f"{rd.meta_path} could not be read: {e}"}
-    stages = {}
-    for stage, sm in load_run_metrics(rd).items():
-        if sm.ok:
-            m = sm.metrics
-            stages[stage] = {
-                k: m.get(k) for k in ("dataset", "run_mode", "seed", "encoders", "environment")
-            }
-        else:
-            stages[stage] = {"status": sm.status, "note": sm.note()}
+    recorded = ("dataset", "run_mode", "seed", "encoders", "environment")
+    stages = {
+        stage: {k: sm.metrics.get(k) for k in recorded}
+        if sm.ok
+        else {"status": sm.status, "note": sm.note()}
+        for stage, sm in load_run_metrics(rd).items()
+    }
     timings_path = rd.path / "timings.json"
     timings = {}
     if timings_path.exists():
@@ -178,7 +167,10 @@ def collect_environment(run_dir: str | Path | RunDir) -> dict:
             timings = {"error": f"{timings_path} could not be read: {e}"}
     seconds = [v for v in timings.values() if isinstance(v, (int, float))]
     host = environment()
-    host["packages"].update(_more_versions())
+    for pkg in MORE_PACKAGES:
+        with contextlib.suppress(md.PackageNotFoundError):
+            host["packages"][pkg] = md.version(pkg)
+    host["packages"]["java (METEOR)"] = shutil.which("java") or "not found"
     host.update(gpu=_gpu_info(), hashtag_kit=__version__)
     return {
         "run": meta,
