@@ -134,13 +134,12 @@ class StageMetrics:
             and self.metrics.get(key) is not None
             and not isinstance(self.metrics[key], Mapping)
         ]
-        for key in ("models", "captions"):
-            out += [
-                f"{key}[{n!r}]: {e['_problem']}"
-                for n, e in self._entries(key).items()
-                if "_problem" in e
-            ]
-        return out
+        return out + [
+            f"{key}[{n!r}]: {e['_problem']}"
+            for key in ("models", "captions")
+            for n, e in self._entries(key).items()
+            if "_problem" in e
+        ]
 
     def note(self) -> str:
         """A sentence for a table row when the stage has nothing to show."""
@@ -177,12 +176,11 @@ def load_run_metrics(run_dir: str | Path | RunDir) -> dict[str, StageMetrics]:
         test_part = None
     stages = [s for s in STAGES if s != COMPARISON]
     if rd.path.is_dir():
-        extra = sorted(
+        stages += sorted(
             p.parent.name
             for p in rd.path.glob("*/metrics.json")
             if p.parent.name not in STAGES and not p.parent.name.startswith(".")
         )
-        stages += extra
     out = {}
     for stage in stages:
         path = rd.path / stage / "metrics.json"
