@@ -61,11 +61,9 @@ def filter_library_log(text: bytes, min_level: int) -> bytes:
 
 
 class QuietImport(importlib.abc.MetaPathFinder):
-    """A meta path finder: while `name` is first imported, the C++ log lines are held back.
-
-    The import's standard error (file descriptor 2) goes to a temporary file, written back
-    through `filter_library_log` (at `env_level()`) when the import ends, whether it failed or not.
-    Put it first on `sys.meta_path`; it takes itself off when the import runs.
+    """A meta path finder: while `name` is first imported, the C++ log lines are held back
+    (the import runs inside `held_back_stderr`). Put it first on `sys.meta_path`; it takes
+    itself off when the import runs.
     """
 
     def __init__(self, name: str) -> None:
