@@ -4,51 +4,44 @@
         [--data-dir DIR] [--out OUTDIR] [--limit N] [--beam 3] [--length-penalty A]
         [--images-dir DIR]
 
-For users who receive more photos, and for the independent check that scores finished runs on
-the 1,000 official test photos (withheld from the kit's shared copy, so a run's own "official"
-test figures are dev figures: `hashtag_kit.data.splits.withheld_test_images`). On 2 cores the dev
-split (1,000 photos) takes a few minutes, most of it the two image passes (features, zero-shot
-labels) and beam search; `--limit 20` about a minute (loading TensorFlow and the models).
+For users who receive more photos, and for scoring finished runs on the 1,000 official test
+photos (withheld from the kit's shared copy, so a run's own "official" test figures are dev
+figures: `hashtag_kit.data.splits.withheld_test_images`). On 2 cores the dev split takes a few
+minutes; `--limit 20` about a minute.
 
 Protocol:
 
 1. Posts: `load_flickr8k(DIR, split=...)` with the run's loader options (run.json
-   `preprocess.loader_options`; Flickr8k-tags from captions #1-#4 by default), one post per photo of
-   the split's list (`Flickr_8k.testImages.txt` or `Flickr_8k.devImages.txt`), in the token file's
-   order; the truth is each photo's tags in the run's vocabulary (`01_preprocess/vocab.json`),
-   others dropped. Photos whose file is missing or unreadable are skipped and counted (`skipped`);
-   no photo present at all is an error naming the folder and the list, none readable one
-   naming the folder and a photo. `--limit N` keeps the first N photos present (the rest
-   counted as `beyond_limit`).
-2. Features: image pooled + grid features and caption-#0 text features with the encoders the
-   run recorded in run.json (the same weights and feature size, else an error; another encoder
-   id, i.e. an input pipeline changed since the run, is said in `warnings`), through the kit's
-   content-keyed feature cache under `OUTDIR/cache/` (or `$HASHTAG_KIT_FEATURE_CACHE`); the
-   run's own feature folder is only read (its training photos, for kNN).
-3. Captions, scored on every photo with BLEU-1..4, METEOR, ROUGE-L, CIDEr-D against its 5
-   human captions (`hashtag_kit.evaluation.captions.score_systems`): notebook 04's Show-Attend-Tell
-   and merge decoders, greedy and beam (`--beam`; the beam's final choice with the run's
-   length penalty, notebook 04's LENGTH_PENALTY, unless `--length-penalty`), as
-   `generate_captions` decodes them, and the
-   most frequent caption of the run's training photos for every photo.
-4. Hashtags, Hit / P / R / F1 at K = 1..10 and MRR
-   (`hashtag_kit.evaluation.ranking.ranking_metrics`) on the photos with at least one vocabulary
-   tag: notebook 02's encoder-decoder as `Recommender.recommend_batch` serves it (beam `--beam`)
-   with image + caption #0, and with the image only (text removed); notebook 03's attention
-   LSTM/BiLSTM; captions -> hashtags (Verma et al.; `evaluate_caption_hashtags`, top 10,
-   vocabulary-matched) from each decoder's beam caption, from the most frequent caption, and
-   from human caption #0 (the reference point: the tags come from captions #1-#4); popularity
-   and kNN image (10 neighbours) fitted on the run's training posts and cached features;
-   zero-shot ImageNet labels.
+   `preprocess.loader_options`; Flickr8k-tags from captions #1-#4 by default), one post per photo
+   of the split's list (`Flickr_8k.testImages.txt` or `Flickr_8k.devImages.txt`), in the token
+   file's order; the truth is each photo's tags in the run's vocabulary
+   (`01_preprocess/vocab.json`). Photos whose file is missing or unreadable are skipped and
+   counted (`skipped`); no photo present is an error naming the folder and the list, none
+   readable one naming a photo. `--limit N` keeps the first N photos present (the rest counted
+   as `beyond_limit`).
+2. Features: image pooled + grid and caption-#0 text features with the encoders recorded in
+   run.json (other weights or feature size: an error; another encoder id, i.e. a changed input
+   pipeline: said in `warnings`), through the content-keyed feature cache under `OUTDIR/cache/`
+   (or `$HASHTAG_KIT_FEATURE_CACHE`); the run's own feature folder is only read (kNN).
+3. Captions, scored on every photo with BLEU-1..4, METEOR, ROUGE-L, CIDEr-D against its 5 human
+   captions (`hashtag_kit.evaluation.captions.score_systems`): notebook 04's Show-Attend-Tell and
+   merge decoders, greedy and beam (`--beam`; the beam's final choice with the run's length
+   penalty unless `--length-penalty`), and the most frequent caption of the run's training photos.
+4. Hashtags, Hit / P / R / F1 at K = 1..10 and MRR (`ranking_metrics`) on the photos with at
+   least one vocabulary tag: notebook 02's encoder-decoder as `Recommender.recommend_batch`
+   serves it (beam `--beam`) with image + caption #0 and with the image only; notebook 03's
+   attention LSTM/BiLSTM; captions -> hashtags (Verma et al.; `evaluate_caption_hashtags`, top
+   10, vocabulary-matched) from each decoder's beam caption, the most frequent caption, and human
+   caption #0 (the reference point: the tags come from captions #1-#4); popularity and kNN image
+   (10 neighbours) fitted on the run's training posts; zero-shot ImageNet labels.
 5. A model whose stage files are missing or unloadable is listed under `missing` with the
    reason. The evaluation stops (exit 2, one line, no traceback) only on user errors: a bad
-   option (an `--out` that is a file), no photo of the split present or readable, a run that
-   is not a Flickr8k run with notebook 01's outputs and features (or whose run.json, notebook
-   01 files or notebook 02's model_config.json are damaged: the message names the file), the
-   run's encoder weights not available here.
+   option, no photo of the split present or readable, a run that is not a Flickr8k run with
+   notebook 01's outputs and features (or whose run.json, notebook 01 files or notebook 02's
+   model_config.json are damaged: the message names the file), encoder weights not available.
 
-Output `OUTDIR/metrics.json` (default OUTDIR = `RUN/evaluate_flickr8k/<split>/`), written
-atomically; `SCHEMA_VERSION` changes only when a field below changes meaning or goes away:
+Output `OUTDIR/metrics.json` (default `RUN/evaluate_flickr8k/<split>/`), written atomically;
+`SCHEMA_VERSION` changes only when a field below changes meaning or goes away:
 
     schema_version   int, SCHEMA_VERSION
     evaluation       "flickr8k"
@@ -59,8 +52,8 @@ atomically; `SCHEMA_VERSION` changes only when a field below changes meaning or 
     n_photos         photos evaluated (captions are scored on all of them)
     n_hashtag_photos photos with at least one vocabulary tag (hashtags are scored on them)
     skipped          {"no_captions" (listed, but no line of the token file), "photo_missing",
-                      "unreadable_photo", "beyond_limit",
-                      "no_tag_in_vocab" (scored for captions, not for hashtags),
+                      "unreadable_photo", "beyond_limit", "no_tag_in_vocab" (scored for
+                      captions, not for hashtags),
                       "in_run_training" (evaluated photos that the run trained on)}: counts
     encoders         {"image": info, "text": info} of the encoders used here (name, weights,
                      digest, id, ...); run_encoders: as run.json records them (same weights
@@ -151,13 +144,15 @@ MOST_FREQUENT = "most frequent caption"
 HUMAN_CAPTION = "human caption #0"
 
 
+def _decoded_name(decoder: str, width: int) -> str:
+    """A decoder's key in `captions` at a beam width (notebook 04's names)."""
+    return f"{decoder} {'greedy' if width == 1 else f'beam{width}'}"
+
+
 def caption_model_names(beam: int = DEFAULT_BEAM) -> list[str]:
-    """The keys of `captions` (notebook 04's names): each decoder greedy and beam, baseline."""
+    """The keys of `captions`: each decoder greedy and beam, then the baseline."""
     widths = sorted({1, beam})
-    keys = [
-        f"{name} {'greedy' if w == 1 else f'beam{w}'}" for name in CAPTION_DECODERS for w in widths
-    ]
-    return [*keys, MOST_FREQUENT]
+    return [*(_decoded_name(name, w) for name in CAPTION_DECODERS for w in widths), MOST_FREQUENT]
 
 
 CAPTION_MODELS = tuple(caption_model_names())
@@ -180,8 +175,8 @@ class EvaluationError(Exception):
 
 
 # -- posts -------------------------------------------------------------------------------------
-def _run_info(rd: RunDir) -> dict:
-    """run.json, checked: a Flickr8k run whose notebook 01 has finished."""
+def _run_info(rd: RunDir) -> tuple[dict, dict]:
+    """(run.json, its loader options), checked: a Flickr8k run whose notebook 01 has finished."""
     if not rd.path.is_dir() or not rd.meta_path.is_file():
         raise EvaluationError(
             f"{rd.path} is not a run directory (no run.json; pass --run outputs/<run>)"
@@ -218,7 +213,7 @@ def _run_info(rd: RunDir) -> dict:
             f"{rd.meta_path}: preprocess.loader_options {options!r} is not options of the "
             f"Flickr8k loader (any of {sorted(LOADER_OPTIONS)})"
         )
-    return meta
+    return meta, options
 
 
 def _run_posts(rd: RunDir) -> tuple[list[str], str, list[Post]]:
@@ -268,8 +263,8 @@ def load_split_posts(
 
     Returns:
         (posts with a readable photo, in token-file order; counts {"n_listed", "no_captions",
-        "photo_missing",
-        "unreadable_photo", "beyond_limit", "no_tag_in_vocab"}; the images folder).
+        "photo_missing", "unreadable_photo", "beyond_limit", "no_tag_in_vocab"}; the images
+        folder).
 
     Raises:
         EvaluationError: bad split, no photo of the split listed, present or readable (names
@@ -360,17 +355,6 @@ def run_encoders(meta: dict, warnings: list[str] | None = None) -> dict:
     return out
 
 
-def split_features(cache_run: Path, posts: list[Post], encoders: dict, report, progress=False):
-    """(image FeatureSet with grid, text FeatureSet) of `posts`, cached under `cache_run`."""
-    image = extract_features(
-        cache_run, posts, "image", encoders["image"], grid=True, report=report, progress=progress
-    )
-    text = extract_features(
-        cache_run, posts, "text", encoders["text"], report=report, progress=progress
-    )
-    return image, text
-
-
 # -- captions ----------------------------------------------------------------------------------
 def _recorded(rd: RunDir, stage: str, keys: Sequence[str], default, kind: type = int):
     """A setting from a stage's metrics.json (`extra` then the nested `keys`), else `default`.
@@ -449,8 +433,7 @@ def generate_split_captions(
                 max_length=max_length,
                 length_penalty=length_penalty,
             )
-            key = f"{name} {'greedy' if width == 1 else f'beam{width}'}"
-            decoded[key] = dict(zip(data.ids, texts, strict=True))
+            decoded[_decoded_name(name, width)] = dict(zip(data.ids, texts, strict=True))
     return decoded, data.references if data is not None else {}
 
 
@@ -563,9 +546,8 @@ def score_captions(
     )
     for name in [n for n in missing if n in CAPTION_DECODERS]:  # its captions and tags
         why = missing.pop(name)
-        for key in caption_model_names(beam):
-            if key.startswith(name + " "):
-                missing[key] = why
+        for width in sorted({1, beam}):
+            missing[_decoded_name(name, width)] = why
         missing[f"captions->tags {name}"] = why
     if not refs:  # no caption decoder: the photos' own captions are the references
         refs = {p.id: [c for c in p.captions if c and c.strip()] for p in posts}
@@ -671,7 +653,7 @@ def evaluate_flickr8k(
     if limit is not None and limit < 0:
         raise EvaluationError(f"--limit must be 0 (all) or a positive number, got {limit}")
     rd = RunDir(Path(run_dir).resolve())
-    meta = _run_info(rd)
+    meta, loader_options = _run_info(rd)
     if data_dir is None:
         data_dir = meta.get("data_dir")
         if not data_dir:
@@ -680,8 +662,6 @@ def evaluate_flickr8k(
     for folder in (out_dir, *out_dir.parents):
         if folder.exists() and not folder.is_dir():
             raise EvaluationError(f"--out {out_dir}: {folder} is a file, not a folder")
-    preprocess = meta.get("preprocess") or {}
-    loader_options = preprocess.get("loader_options") or {}
     vocab, train_split, train_posts = _run_posts(rd)
     report = RunReport()
 
@@ -707,7 +687,12 @@ def evaluate_flickr8k(
     for w in warnings:
         say(f"warning: {w}")
     say("features ...")
-    image_fs, text_fs = split_features(out_dir / "cache", posts, encoders, report)
+    image_fs, text_fs = (
+        extract_features(
+            out_dir / "cache", posts, kind, encoders[kind], grid=grid, report=report, progress=False
+        )
+        for kind, grid in (("image", True), ("text", False))
+    )
     unreadable = [p.id for p, ok in zip(posts, image_fs.mask, strict=True) if not ok]
     if unreadable:  # the encoder could not read them: counted, left out of every score
         counts["unreadable_photo"] += len(unreadable)
@@ -740,12 +725,13 @@ def evaluate_flickr8k(
         **attention_rankings(rd, posts, image_fs, vocab, att_len, missing),
         **baseline_rankings(rd, train_posts, posts, image_fs, vocab, missing, report),
     }
-    best = "greedy" if beam == 1 else f"beam{beam}"
-    sources = {name: decoded.get(f"{name} {best}") for name in CAPTION_DECODERS}
+    sources = {name: decoded.get(_decoded_name(name, beam)) for name in CAPTION_DECODERS}
     sources[MOST_FREQUENT] = decoded.get(MOST_FREQUENT)
     sources[HUMAN_CAPTION] = {p.id: [p.text] for p in posts}
     hashtags = score_hashtags(posts, ranked, sources, vocab, missing, report)
-    samples = _samples(posts, decoded.get(f"show-attend-tell {best}", {}), ranked, vocab)
+    samples = _samples(
+        posts, decoded.get(_decoded_name("show-attend-tell", beam), {}), ranked, vocab
+    )
     counts["in_run_training"] = len(overlap)
     n_listed = counts.pop("n_listed")
     metrics = {
