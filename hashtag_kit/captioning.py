@@ -1,18 +1,14 @@
 """Caption and paragraph data for the caption decoder (notebook 04): tokenizer, datasets, training.
 
-- `CaptionTokenizer`: lower-case word tokens with `<start>` / `<end>` markers, a vocabulary
-  threshold (words seen fewer than `min_count` times in the training captions become `<unk>`),
-  and sentence ends (`.`) kept as tokens for paragraphs, so a flat decoder learns where
-  sentences stop.
-- `build_caption_data`: pairs each image's grid features ((R, C) regions) with its reference
-  captions (`Post.captions`, one training pair each) or its paragraph (`Post.paragraph`). Posts
-  without an image, with an unreadable image, or without references are skipped and counted in
-  a `RunReport`. From the feature cache (`open_features`), the grids are held in memory when
-  they fit a budget, else left in the cache's shards and streamed (chosen and logged).
-- `CaptionBatches`: teacher-forcing batches (grid, tokens[:-1]) -> tokens[1:], shuffled per epoch;
-  `streamed_caption_batches` the same through `tf.data` from the shards.
-- `train_caption_model`: Adam on a padding-masked cross-entropy, early stopping on val, a
-  epoch checkpoints and an exact resume; returns the model, history and ms per step.
+- `CaptionTokenizer`: lower-case word tokens with `<start>` / `<end>`, a `min_count` threshold
+  (`<unk>` below it), and sentence ends (`.`) as tokens for paragraphs.
+- `build_caption_data`: each image's grid features ((R, C) regions) paired with its reference
+  captions or paragraph; posts without a readable image or references are skipped and counted.
+  Grids from the feature cache are held in memory when they fit a budget, else streamed.
+- `CaptionBatches` / `streamed_caption_batches`: teacher-forcing batches (grid, tokens[:-1]) ->
+  tokens[1:], in memory or through `tf.data` from the cache's shards.
+- `train_caption_model`: Adam on a padding-masked cross-entropy, early stopping on val, epoch
+  checkpoints and an exact resume.
 - `split_posts` for datasets with no frozen split (COCO-mini in notebook 04).
 
 Example:
@@ -173,17 +169,14 @@ class CaptionData:
         return self.features.grid_shape if self.streamed else tuple(self.grid.shape[1:])
 
     def image_grids(self) -> np.ndarray:
-        """(n_images, regions, channels) grids (float16; float32 once `pooled`), in `ids`
-        order: `grid`, or for streamed data read from the cache now. For decoding an evaluated
-        part (dev or test images, a small share of a run); training never calls it."""
+        """(n_images, regions, channels) grids (float16; float32 once `pooled`) in `ids` order,
+        streamed data read from the cache now (for decoding an evaluated part)."""
         return self._grids(0, len(self.ids))
 
     def pooled(self, chunk: int = 512) -> CaptionData:
         """The same images and pairs with each grid averaged over its regions: `grid` (n_images,
-        1, channels) float32, in memory. For a model that reads only that mean
-        (`MergeCaptionModel`): its training then reads one vector an image instead of R
-        regions (Flickr8k's 14x14 grid: 196), and it computes the same function. Streamed
-        grids are read from the cache once, `chunk` images at a time."""
+        1, channels) float32, in memory, for a model that reads only that mean
+        (`MergeCaptionModel`). Streamed grids are read once, `chunk` images at a time."""
         means = [
             np.mean(np.asarray(self._grids(s, s + chunk), dtype="float32"), axis=1, keepdims=True)
             for s in range(0, len(self.ids), chunk)
@@ -297,11 +290,9 @@ class CaptionBatches(keras.utils.PyDataset):
 
     Batches hold references of similar length (`bucket`, on by default when shuffling): the
     shuffled pairs are sorted by length within windows of `BUCKET_WINDOW` batches, cut into
-    batches, and the batches are shuffled. Each batch is cut to its longest reference, so a
-    step runs the decoder over about the mean caption length instead of `max_length` (Flickr8k:
-    12 tokens instead of 21). The loss ignores padding, so cutting it changes no loss value.
-    The order of epoch `e` is seeded by `(seed, e)` alone, so a training resumed at epoch `e`
-    sees exactly the batches an uninterrupted one would.
+    batches, and the batches are shuffled. Each batch is cut to its longest reference (the loss
+    ignores padding, so no loss value changes). Epoch `e`'s order is seeded by `(seed, e)`
+    alone, so a resumed training sees the batches an uninterrupted one would.
     """
 
     BUCKET_WINDOW = 32
@@ -382,14 +373,11 @@ def streamed_caption_batches(
     """`CaptionBatches`' inputs and targets, streamed from the cache's shards (`data.streamed`).
 
     `features.stream.feature_dataset` reads the pairs' grids (float16, cast here) with their
-    tokens, the pairs in the order of their images' shards (a block reads one shard); when
-    shuffling, it shuffles the blocks and mixes the pairs of a few shards, seeded by
-    `(seed, epoch)` alone, so a resumed training reads the batches an uninterrupted one would.
-    Length bucketing is approximated per window of `STREAM_WINDOW` batches: the window's pairs
-    are sorted by length, cut into batches (each cut to its longest reference) and, when
-    shuffling, the batches are shuffled within the window. Every pair comes once per epoch, in
-    `ceil(n_pairs / batch_size)` batches; memory holds the stream's blocks and buffer, never
-    the part's grids.
+    tokens in shard order, shuffled (when `shuffle`) by `(seed, epoch)` alone, so a resumed
+    training reads the batches an uninterrupted one would. Length bucketing works per window
+    of `STREAM_WINDOW` batches: the window's pairs are sorted by length, cut into batches (each
+    cut to its longest reference), shuffled within the window. Every pair comes once per epoch,
+    in `ceil(n_pairs / batch_size)` batches; memory never holds the part's grids.
     """
     if len(data.pair_tokens) == 0:
         raise ValueError("no (image, reference) pairs to train on")
@@ -447,9 +435,8 @@ class DevBleu:
     """BLEU-4 of a caption model's decoded captions for `data`'s images against their
     references: the score Xu et al. (2015) early-stop on. Pass it as `train_caption_model(...,
     monitor=DevBleu(val, tokenizer, beam_width=3))`: after each epoch the val images are decoded
-    (about 8 s for Flickr8k's 1,000 dev photos at beam 3 on 2 CPU cores) and scored with
-    `pycocoevalcap`'s BLEU (PTB-tokenised when Java is present); the best epoch is the one with
-    the highest BLEU-4, recorded in the history as "val_bleu4".
+    and scored with `pycocoevalcap`'s BLEU; the best epoch has the highest BLEU-4, recorded in
+    the history as "val_bleu4".
 
     Args:
         data: the images to decode and their references (e.g. the dev part).
@@ -500,21 +487,17 @@ def train_caption_model(
     with `patience` training stops after that many epochs without improvement (early stopping
     on the dev set, as Xu et al. 2015 do). With `lr_decay` (e.g. 0.5), an epoch whose val loss
     is not the best so far sends training back to the best epoch's weights with the learning
-    rate multiplied by `lr_decay` (a plateau step: on Flickr8k the val loss bottoms out after 3
-    epochs at 2e-3 and then rises). With `checkpoint_dir`, finished epochs are saved (at
-    `fit`'s interval) to `<checkpoint_dir>/<model class>-<digest of model, settings and
-    data>/`, and a re-run finds
-    it and resumes: it ends where an uninterrupted run would (same batches, same dropout
-    draws, same optimizer state). The folder is removed when training finishes unless
-    `keep_checkpoint`. Streamed data (`CaptionData.streamed`) is read from the feature cache
-    epoch by epoch (`streamed_caption_batches`), with the same resume. With `monitor` (e.g.
-    `DevBleu(val, tokenizer, beam_width=3)`), the epoch kept, early stopping and `lr_decay`
-    follow that score (dev BLEU-4, as Xu et al. 2015) instead of the val loss.
+    rate multiplied by `lr_decay`. With `checkpoint_dir`, finished epochs are saved (at `fit`'s
+    interval) to `<checkpoint_dir>/<model class>-<digest of model, settings and data>/`, and a
+    re-run resumes from it and ends where an uninterrupted run would (same batches, dropout
+    draws and optimizer state); the folder is removed at the end unless `keep_checkpoint`.
+    Streamed data (`CaptionData.streamed`) is read epoch by epoch (`streamed_caption_batches`).
+    With `monitor` (e.g. `DevBleu`), the epoch kept, early stopping and `lr_decay` follow that
+    score instead of the val loss.
 
     `model` is a model or a function building one; under a `strategy` other than "none"
-    ("mirrored", "multi_worker" or a tf.distribute.Strategy) pass the function: it is called
-    inside the strategy's scope, where the model must be built (`batch_size` is the global
-    batch).
+    ("mirrored", "multi_worker" or a tf.distribute.Strategy) pass the function: it is built
+    inside the strategy's scope (`batch_size` is the global batch).
 
     Returns:
         {"model": the trained model (the one loaded from the checkpoint when resumed),
@@ -583,11 +566,10 @@ def split_posts(
 def run_caption_parts(rd) -> tuple[dict[str, list[Post]], str, str]:
     """(parts, split name, dataset name) for captioning a run's own posts (notebook 01's data).
 
-    The split is the release's own one ("official": Flickr8k's image lists, Stanford
-    paragraphs' split files), which the published caption figures use, when notebook 01
-    recorded one; else the run's frozen random split. The dataset name is the run's (e.g.
-    "embedded", "flickr8k"). Raises `ValueError` naming the run and its dataset when no training
-    post has both an image and reference captions (`require_captioned`).
+    The split is the release's own ("official": Flickr8k's image lists, Stanford paragraphs'
+    split files, as the published caption figures use) when notebook 01 recorded one, else the
+    run's frozen random split. Raises `ValueError` naming the run and its dataset when no
+    training post has both an image and reference captions (`require_captioned`).
 
     Args:
         rd: a `hashtag_kit.run.RunDir` that notebook 01 has written.
@@ -616,15 +598,14 @@ def require_captioned(posts: Sequence[Post], where: str) -> Post:
 def most_frequent_reference(data: CaptionData) -> str:
     """The training set's most frequent reference text (ties: first seen): the trivial baseline
     that says the same caption for every image."""
-    counts = Counter(
-        " ".join(caption_words(t, True)) for refs in data.references.values() for t in refs
-    )
-    first = {}
+    counts: Counter = Counter()
+    first: dict[str, str] = {}
     for refs in data.references.values():
         for t in refs:
-            first.setdefault(" ".join(caption_words(t, True)), t)
-    best = max(counts.items(), key=lambda kv: kv[1])[0]
-    return first[best]
+            words = " ".join(caption_words(t, True))
+            counts[words] += 1
+            first.setdefault(words, t)
+    return first[max(counts, key=counts.get)]
 
 
 def count_repeated_trigrams(text: str) -> int:
