@@ -99,7 +99,6 @@ def tokenize_captions(
         if not use_java:
             _warn_no_java("using the pure-Python tokenizer instead of the PTB tokenizer")
     if use_java:
-        # lazy: only caption scoring needs it
         from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
         # blank captions tokenise to "" without Java (the jar drops trailing blank lines)
@@ -192,7 +191,7 @@ def score_systems(
     The same figures as scoring each system alone (CIDEr-D's IDF comes from the references of
     the images each system is scored on), but the Java tokenizer and METEOR start only once.
     """
-    # lazy: only caption scoring needs it
+    # lazy: only caption scoring needs pycocoevalcap
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
@@ -213,7 +212,14 @@ def score_systems(
     flat.update({f"r\x1f{i}": refs for i, refs in all_refs.items()})
     tokenized, tok_name = tokenize_captions(flat, use_java=java)
 
-    meteor_scorer = _start_meteor() if (meteor and java) else None
+    meteor_scorer = None
+    if meteor and java:
+        from pycocoevalcap.meteor.meteor import Meteor  # lazy, as above
+
+        try:
+            meteor_scorer = Meteor()
+        except Exception as e:  # noqa: BLE001 - no METEOR must not lose the other metrics
+            warnings.warn(f"METEOR could not start ({e!r}); reporting None", RuntimeWarning, 2)
     out: dict[str, dict] = {}
     try:
         for name, (_, cands) in checked.items():
@@ -224,10 +230,14 @@ def score_systems(
                 bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
             for n, b in enumerate(bleu, 1):
                 scores[f"bleu{n}"] = float(b)
-            scores["meteor"] = _meteor(meteor_scorer, gts, res) if meteor_scorer else None
-            if meteor_scorer is not None and scores["meteor"] is None:
-                _stop_meteor(meteor_scorer)  # a failed METEOR process is not used again
-                meteor_scorer = None
+            scores["meteor"] = None
+            if meteor_scorer is not None:
+                try:
+                    scores["meteor"] = float(meteor_scorer.compute_score(gts, res)[0])
+                except Exception as e:  # noqa: BLE001 - its Java process failing loses no other
+                    warnings.warn(f"METEOR failed ({e!r}); reporting None", RuntimeWarning, 1)
+                    _stop_meteor(meteor_scorer)  # a failed METEOR process is not used again
+                    meteor_scorer = None
             scores["rouge_l"] = float(Rouge().compute_score(gts, res)[0])
             scores["cider"] = float(Cider().compute_score(gts, res)[0])
             scores["n_images"] = len(res)
@@ -239,17 +249,6 @@ def score_systems(
     return out
 
 
-def _start_meteor():
-    # lazy: only caption scoring needs it
-    from pycocoevalcap.meteor.meteor import Meteor
-
-    try:
-        return Meteor()
-    except Exception as e:  # noqa: BLE001 - no METEOR must not lose the other metrics
-        warnings.warn(f"METEOR could not start ({e!r}); reporting None", RuntimeWarning, 3)
-        return None
-
-
 def _stop_meteor(scorer) -> None:
     if scorer.lock.locked():  # a failed compute_score leaves the lock held; __del__ needs it
         scorer.lock.release()
@@ -257,15 +256,6 @@ def _stop_meteor(scorer) -> None:
         scorer.meteor_p.stdin.close()
         scorer.meteor_p.kill()
         scorer.meteor_p.wait(timeout=10)
-
-
-def _meteor(scorer, gts: dict, res: dict) -> float | None:
-    try:
-        score, _ = scorer.compute_score(gts, res)
-        return float(score)
-    except Exception as e:  # noqa: BLE001 - METEOR's Java process failing must not lose the rest
-        warnings.warn(f"METEOR failed ({e!r}); reporting None", RuntimeWarning, stacklevel=2)
-        return None
 
 
 def paragraph_as_sequence(paragraph: str | Sequence[str]) -> str:
@@ -288,9 +278,7 @@ def score_paragraphs(
         candidates: {image id: generated paragraph (string or list of sentences)}.
         **kwargs: passed to `score_captions` (`use_java`, `meteor`).
     """
-    refs = {k: [paragraph_as_sequence(v)] for k, v in references.items()}
-    cands = {k: paragraph_as_sequence(v) for k, v in candidates.items()}
-    return score_captions(refs, cands, **kwargs)
+    return score_paragraph_systems(references, {"": candidates}, **kwargs)[""]
 
 
 def score_paragraph_systems(
