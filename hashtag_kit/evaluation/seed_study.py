@@ -1,34 +1,29 @@
 """Seed study of notebook 02's fusions: `python -m hashtag_kit evaluate fusion`.
 
-Why: notebook 02 trains each fusion once, with one seed, and compares them on the run's test
-posts (about 120 of the embedded data's 1,200, in both modes). A difference of a few
-hundredths of F1@5 between two fusions is then of the size that changing the seed alone
-produces. Whether the DESIGN
-follow-up's weighted fusion (Yakovlev & Shapoval 2024) helps posts without text, as its gate
-can lean on the image, is a claim about the method, not about one seed; this study retrains the
-notebook's models for several seeds and reports the spread.
+Why: notebook 02 trains each fusion once, with one seed, on about 120 test posts; a difference
+of a few hundredths of F1@5 between two fusions is the size that changing the seed alone
+produces. Whether the DESIGN follow-up's weighted fusion (Yakovlev & Shapoval 2024) helps posts
+without text is a claim about the method, not one seed: this study retrains the notebook's
+models for several seeds and reports the spread.
 
 Protocol:
 
 - the training settings are notebook 02's own, read from the run's
   `02_encoder_decoder_hashtags/metrics.json` (`extra.train_config` of the main model: weighted
-  fusion + user history), with its split and beam width; only `fusion` and `seed` change
-  (and, for the reference `image-only`, `modality = "image"`: the main model trained on the
-  image alone, what the picture can tell; how close each fusion comes to it on the
-  text-removed posts shows how well it uses the picture when the caption is missing);
+  fusion + user history), with its split and beam width; only `fusion` and `seed` change (and,
+  for the reference `image-only`, `modality = "image"`: the main model trained on the image
+  alone, the level a fusion can reach on the text-removed posts);
 - for every seed and fusion: train on the run's cached features, then Hit/P/R/F1 at K = 1..10
   on the test posts (`test`), the test posts with their text removed (`without_text`) or their
   image removed (`without_image`), and the val posts with their text removed
   (`val_without_text`);
-- seed = the notebook's seed reproduces the notebook's models: their figures equal notebook
-  02's (a test checks it);
+- seed = the notebook's seed reproduces notebook 02's models and figures (tested);
 - summary per subset: F1@5 and Hit@5 of each fusion, mean and sample standard deviation over
-  the seeds; for each pair of fusions, in how many seeds the first scores higher F1@5 than the
-  second (paired by seed: same data, same initial RNG state) and the mean difference.
+  the seeds; for each pair of fusions, in how many seeds the first scores higher F1@5 (paired
+  by seed: same data, same initial RNG state) and the mean difference.
 
-The study runs as notebook 06 (`notebooks/06_fusion_seed_study.ipynb`: the training loop and
-the metrics it writes are in its cells); this module holds what the notebook, the command and
-the README generator share: the settings read from notebook 02, the variants, the summary.
+The study runs as notebook 06 (`notebooks/06_fusion_seed_study.ipynb`); this module holds what
+the notebook, the command and the README generator share.
 
 Usage:
     python -m hashtag_kit evaluate fusion --run outputs/default [--seeds 0,1,2,3,4]
@@ -54,8 +49,7 @@ from hashtag_kit.run import ENCODER_DECODER, RunDir, read_json
 STAGE = "evaluate_fusion"
 MAIN_MODEL = "encoder-decoder weighted+user"  # notebook 02's main model (its train_config key)
 FUSIONS = ("weighted", "sum", "concat")
-#: the reference: the same model trained on the image alone (what the picture can tell with the
-#: text removed, the level a fusion can reach on `without_text`)
+#: the reference: the same model trained on the image alone (module docstring)
 REFERENCE = "image-only"
 #: what each compared name changes in notebook 02's main model (default: all, in this order)
 VARIANTS = {**{f: {"fusion": f} for f in FUSIONS}, REFERENCE: {"modality": "image"}}
@@ -90,8 +84,7 @@ def notebook_settings(run_dir: str | Path) -> tuple[dict, str, int]:
 
 def train_config(settings: dict):
     """Notebook 02's settings as a `hashtag_kit.training.TrainConfig` (unknown keys dropped)."""
-    # lazy: TensorFlow / Keras take seconds to import
-    from hashtag_kit.training import TrainConfig  # loads TensorFlow: only when training
+    from hashtag_kit.training import TrainConfig  # lazy: loads TensorFlow
 
     known = {f.name for f in fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in settings.items() if k in known})
@@ -122,17 +115,15 @@ def summarise(per_seed: dict, seeds, fusions) -> tuple[dict, dict]:
             cells = {}
             for metric, k in SUMMARY_CELLS:
                 values = [by_fusion[fusion][str(s)][metric][k] for s in seeds]
-                sd = statistics.stdev(values) if len(values) > 1 else 0.0
                 cells[f"{metric}@{k}"] = {
                     "mean": statistics.fmean(values),
-                    "sd": sd,
+                    "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
                     "values": values,
                 }
             summary[subset][fusion] = cells
         pairs[subset] = {}
         for a, b in itertools.combinations(fusions, 2):
-            va = summary[subset][a]["f1@5"]["values"]
-            vb = summary[subset][b]["f1@5"]["values"]
+            va, vb = (summary[subset][f]["f1@5"]["values"] for f in (a, b))
             diffs = [x - y for x, y in zip(va, vb, strict=True)]
             pairs[subset][f"{a} vs {b}"] = {
                 "ahead": sum(d > 0 for d in diffs),
