@@ -108,7 +108,6 @@ def evaluate_caption_hashtags(
     if missing:
         raise ValueError(f"no caption for {len(missing)} posts, e.g. {missing[:5]}")
     ranked = [captions_to_hashtags(captions[p.id], k, vocab=vocab) for p in posts]
-    truth = [
-        {t for t in p.hashtags if vocab is None or t in vocab} for p in posts
-    ]  # posts left without tags are counted by ranking_metrics, not scored
+    # posts left without tags are counted by ranking_metrics, not scored
+    truth = [{t for t in p.hashtags if vocab is None or t in vocab} for p in posts]
     return ranking_metrics(ranked, truth, ks)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from itertools import islice
 
 from hashtag_kit.data import load_dataset
 from hashtag_kit.data.splits import random_split
@@ -101,11 +102,7 @@ class CooccurrenceCompleter:
             ranked = sorted(sc, key=lambda t: (-sc[t], self._rank.get(t, big), t))[:k]
             if fill_with_popularity and len(ranked) < k:
                 skip = set(given) | set(ranked)
-                for t in self.popular:
-                    if len(ranked) >= k:
-                        break
-                    if t not in skip:
-                        ranked.append(t)
+                ranked += islice((t for t in self.popular if t not in skip), k - len(ranked))
             out.append(ranked)
         return out
 
@@ -156,9 +153,8 @@ def evaluate_completion(
     completer = CooccurrenceCompleter(min_count=min_count).fit(train_lists)
     k_max = max(ks)
     ranked = completer.complete(given, k_max)
-    popular = [
-        [t for t in completer.popular if t not in set(g)][:k_max] for g in given
-    ]  # same exclusions
+    # the popularity row: the most frequent training tags minus the given ones
+    popular = [[t for t in completer.popular if t not in set(g)][:k_max] for g in given]
     return {
         "cooccurrence": ranking_metrics(ranked, hidden, ks),
         "popularity": ranking_metrics(popular, hidden, ks),

@@ -7,15 +7,9 @@ Every recommender here has the same two calls:
 - `recommend(posts, k, exclude=None) -> list[list[str]]` returns one ranked list of at most `k`
   tags per post, never returning a tag of `exclude[i]` for post `i`.
 
-The lists feed `hashtag_kit.evaluation.ranking.ranking_metrics` directly.
-
-- `PopularityRecommender`: the globally most used tags, the same list for every post (the
-  "popularity" baseline of HARRISON, Park et al. 2016, and DESIGN, Bansal et al. 2022).
-- `UserTopRecommender`: the author's own most used tags, filled up (and replaced for unknown
-  users) by global popularity (the user-habit baseline of Denton et al. 2015 / DESIGN).
-- `NearestNeighbourRecommender`: the k nearest training posts in an encoder's feature space
-  (cosine similarity) vote on tags, each vote weighted by similarity (HARRISON's "visual
-  features + NN" baseline, Park et al. 2016; AMNN's neighbour voting, Yang et al. 2020).
+The lists feed `hashtag_kit.evaluation.ranking.ranking_metrics` directly. The recommenders:
+`PopularityRecommender` (the most used tags), `UserTopRecommender` (the author's own most used
+tags) and `NearestNeighbourRecommender` (the nearest training posts in feature space vote).
 
 Example:
     >>> from hashtag_kit.data.posts import Post
@@ -81,9 +75,6 @@ def _exclusions(posts: Sequence[Post], exclude) -> list[set]:
 class PopularityRecommender:
     """Recommends the globally most frequent training tags to every post.
 
-    Args:
-        (none) — call `fit(train_posts, vocab=None)` then `recommend(posts, k, exclude=None)`.
-
     Reference:
         Park et al., "HARRISON: A Benchmark on HASHtag Recommendation for Real-world Images in
         Social Networks", 2016 (popularity baseline).
@@ -143,11 +134,8 @@ class UserTopRecommender(PopularityRecommender):
         vocab = set(vocab) if vocab is not None else None
         per_user: dict[str, Counter] = {}
         for p in train_posts:
-            if p.user is None:
-                continue
-            per_user.setdefault(p.user, Counter()).update(
-                t for t in dict.fromkeys(p.hashtags) if vocab is None or t in vocab
-            )
+            if p.user is not None:
+                per_user.setdefault(p.user, Counter()).update(_count_tags([p], vocab))
         # ties within a user's counts are broken by global popularity, then by name
         rank = {t: i for i, t in enumerate(self.ranking)}
         self.user_ranking = {
