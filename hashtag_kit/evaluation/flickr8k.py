@@ -327,13 +327,8 @@ def load_split_posts(
 
 # -- features ----------------------------------------------------------------------------------
 def run_encoders(meta: dict, warnings: list[str] | None = None) -> dict:
-    """The run's image and text encoders, checked against run.json.
-
-    Other weights (digest) or another feature size is an error. Another encoder id with the
-    same weights means the input pipeline changed since the run (`PIPELINE_VERSION`, crop,
-    input size): the features are close but not identical to the run's, so it is allowed and
-    said in `warnings`.
-    """
+    """The run's image and text encoders, checked against run.json (module docstring, step 2:
+    other weights or feature size are an error, another id with the same weights a warning)."""
     warnings = warnings if warnings is not None else []
     out = {}
     for kind in ("image", "text"):
@@ -446,18 +441,17 @@ def encoder_decoder_rankings(rd: RunDir, posts, image_fs, text_fs, beam: int, mi
     try:
         rec = Recommender.load(rd.path)
     except (FileNotFoundError, IncompatibleRunError) as e:
-        for n in names:
-            missing[n] = " ".join(str(e).split())
+        missing.update(dict.fromkeys(names, " ".join(str(e).split())))
         return {}
     for kind, fs in (("image", image_fs), ("text", text_fs)):
         want = rec.config.get(f"{kind}_encoder") or {}
         for key in ("digest", "dim"):
             if want.get(key) and str(want[key]) != str(fs.encoder.get(key)):
-                for n in names:
-                    missing[n] = (
-                        f"{rec.source}: the model reads {kind} features with {key} "
-                        f"{want[key]}, the run's encoder gives {fs.encoder.get(key)}"
-                    )
+                why = (
+                    f"{rec.source}: the model reads {kind} features with {key} {want[key]}, "
+                    f"the run's encoder gives {fs.encoder.get(key)}"
+                )
+                missing.update(dict.fromkeys(names, why))
                 return {}
     n = len(posts)
     no_text = {"text": np.zeros((n, text_fs.dim), "float32"), "text_mask": np.zeros(n, "float32")}

@@ -114,10 +114,10 @@ def mrr(ranked: Sequence[Sequence], truth: Sequence[Collection], k: int | None =
     defined for the TREC-8 question-answering track (Voorhees 1999)."""
     if k is not None:
         _check_k(k)
-    rr = []
-    for r, t in _pairs(ranked, truth):
-        lst = r if k is None else r[:k]
-        rr.append(next((1.0 / (i + 1) for i, tag in enumerate(lst) if tag in t), 0.0))
+    rr = [
+        next((1.0 / (i + 1) for i, tag in enumerate(r[:k]) if tag in t), 0.0)
+        for r, t in _pairs(ranked, truth)
+    ]
     if not rr:
         raise ValueError("no post has ground-truth hashtags; nothing to evaluate")
     return float(np.mean(rr))
