@@ -398,8 +398,7 @@ def generate_split_captions(
 ) -> tuple[dict, dict]:
     """Decoded captions {system: {post id: caption}} of notebook 04's decoders, and the
     references {post id: [5 captions]} of the photos they describe."""
-    # lazy: TensorFlow / Keras take seconds to import
-    import hashtag_kit.models.caption_decoder  # noqa: F401  (registers the decoders)
+    # lazy: TensorFlow / Keras take seconds to import; importing the decoders registers them
     from hashtag_kit.captioning import CaptionTokenizer, build_caption_data
     from hashtag_kit.models.caption_decoder import generate_captions
 
