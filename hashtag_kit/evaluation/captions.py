@@ -99,7 +99,7 @@ def tokenize_captions(
         if not use_java:
             _warn_no_java("using the pure-Python tokenizer instead of the PTB tokenizer")
     if use_java:
-        from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+        from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer  # lazy: see score_systems
 
         # blank captions tokenise to "" without Java (the jar drops trailing blank lines)
         keyed = {}
@@ -112,22 +112,17 @@ def tokenize_captions(
             with held_back_stderr():  # the jar's token count, at TF_CPP_MIN_LOG_LEVEL
                 out = PTBTokenizer().tokenize(keyed) if keyed else {}
         except Exception as e:  # noqa: BLE001 - any Java/IO failure falls back, loudly
-            warnings.warn(
-                f"the PTB tokenizer failed ({e}); using the pure-Python tokenizer",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            problem = f"failed ({e})"
         else:
             if set(out) == set(keyed):  # nothing lost on the way through Java
                 return {
                     str(k): [out.get(f"{k}\x1e{j}", [""])[0] for j in range(len(v))]
                     for k, v in captions.items()
                 }, "ptb"
-            warnings.warn(
-                "the PTB tokenizer lost lines; using the pure-Python tokenizer",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            problem = "lost lines"
+        warnings.warn(
+            f"the PTB tokenizer {problem}; using the pure-Python tokenizer", RuntimeWarning, 2
+        )
     return {str(k): [simple_tokenize(c) for c in v] for k, v in captions.items()}, "simple"
 
 
