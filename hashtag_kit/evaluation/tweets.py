@@ -1,39 +1,31 @@
 """Evaluations that write `metrics.json`: `python -m hashtag_kit evaluate <name>`.
 
-`fusion` — a seed study of notebook 02's fusions on a run (`hashtag_kit.evaluation.seed_study`: its
-protocol and options there).
-
+`fusion` — a seed study of notebook 02's fusions on a run (`hashtag_kit.evaluation.seed_study`).
 `flickr8k` — a finished Flickr8k run scored on a split's photos without retraining
-(`hashtag_kit.evaluation.flickr8k`: protocol, options and the metrics.json schema there;
-`python -m hashtag_kit evaluate flickr8k --help`).
+(`hashtag_kit.evaluation.flickr8k`: protocol, options and the metrics.json schema).
 
-The rest of this module is the real-data evaluation:
-
-`tweets` — the TweetEval "emoji" tweets that carry hashtags (Barbieri et al. 2020; cross-posts
-from Instagram). Protocol:
+This module is the real-data evaluation `tweets`: the TweetEval "emoji" tweets that carry
+hashtags (Barbieri et al. 2020; cross-posts from Instagram). Protocol:
 
 - posts come from `load_dataset("tweets", ..., location="keep")`: hashtags are extracted from
   each tweet and REMOVED from the text the model reads, so no model can copy the answer (the
   Instagram " @ Place" suffix, not a hashtag, stays in the text);
-- train on TweetEval's train split, keep the epoch with the lowest loss on its val split
-  (early stopping), report on its test split;
+- train on TweetEval's train split, keep the epoch with the lowest val loss, report on test;
 - the tag vocabulary is every tag used at least `--min-tag-freq` times in the training posts;
   a post's ground truth is its tags in that vocabulary; posts with no such tag, and posts whose
-  text is blank once hashtags are removed (a text-only model sees nothing), are left out and
-  counted (`extra.protocol` in metrics.json);
+  text is blank once hashtags are removed, are left out and counted (`extra.protocol`);
 - text features: Universal Sentence Encoder multilingual v3 (`hashtag_kit.encoders`), cached
   under the output folder;
-- models: the text-only encoder-decoder of notebook 02 (`hashtag_kit.models.encoder_decoder`,
-  image input masked out, no personalisation: TweetEval has no user ids) vs the popularity
-  baseline (`hashtag_kit.baselines.ranking`); the one trained model is reported twice: tags
-  ranked by the decoder's first-step distribution ("encoder-decoder text", `first_step_ranking`)
-  and by beam-search decoding ("encoder-decoder text, beam", what `Recommender.recommend`
-  returns by default);
-- `--limit N` keeps the first N training posts and N // 4 val and test posts (the test suite's
-  subset, default 12,000); `--limit 0` is the full run (about 21k train / 22k test tweets).
+- models: notebook 02's encoder-decoder reading the text alone (no personalisation: TweetEval
+  has no user ids) vs the popularity baseline; the one trained model is reported twice: tags
+  ranked by the decoder's first-step distribution ("encoder-decoder text",
+  `first_step_ranking`) and by beam search ("encoder-decoder text, beam", what
+  `Recommender.recommend` returns by default);
+- `--limit N` keeps the first N training posts and N // 4 val and test posts (default 12,000);
+  `--limit 0` is the full run (about 21k train / 22k test tweets).
 
-The evaluation runs as notebook 07 (`notebooks/07_tweeteval.ipynb`: loading, training and the
-metrics it writes are in its cells); this module holds what the notebook and its tests share.
+The evaluation runs as notebook 07 (`notebooks/07_tweeteval.ipynb`); this module holds what the
+notebook and its tests share.
 
 Usage (the subset run takes about a minute on 2 cores; the full run a few minutes):
     python -m hashtag_kit evaluate tweets [--data DIR] [--out outputs/tweets-eval] [--limit N]
@@ -60,10 +52,8 @@ from hashtag_kit.report import RunReport
 STAGE = "evaluate_tweets"
 TEXT_ENCODER = "use_multilingual_v3"
 DEFAULT_LIMIT = 12000
-#: the text-only model's `TrainConfig` settings: notebook 02's encoder-decoder reading the text
-#: alone (no image input, no modality dropout, no personalisation: TweetEval has no user ids),
-#: small and strongly regularised (a few thousand tweets; larger/looser settings overfit within
-#: 3 epochs on the val split)
+#: the text-only model's `TrainConfig` settings: small and strongly regularised (larger or looser
+#: settings overfit the few thousand tweets within 3 epochs)
 MODEL_SETTINGS = {
     "modality": "text",
     "personalisation": False,
@@ -148,8 +138,7 @@ def split_tweets(
 def text_arrays(posts: list[Post], text: FeatureSet, tokens, max_tags: int):
     """`hashtag_kit.training.PostArrays` of text-only posts (the image input is absent):
     `text` holds the posts' text features (any superset, taken in `posts` order)."""
-    # lazy: TensorFlow / Keras take seconds to import
-    from hashtag_kit.training import make_arrays  # loads TensorFlow: `evaluate` starts fast
+    from hashtag_kit.training import make_arrays  # lazy: loads TensorFlow
 
     ids = [p.id for p in posts]
     n = len(ids)
@@ -162,11 +151,10 @@ def text_arrays(posts: list[Post], text: FeatureSet, tokens, max_tags: int):
 def first_step_ranking(model, inputs: dict, tokens, k: int, batch_size: int = 512):
     """Tags ranked by the decoder's FIRST-step distribution (after `<start>`), top `k` per post.
 
-    The same trained model as beam decoding, read as a multi-label classifier: every tag is scored
-    by the probability that the decoder emits it first. Beam decoding (`model.decode`) instead
-    returns the tag sequence the decoder emits until `<end>`, then fills up to K in this first-step
-    order. Both rankings are reported. (`Recommender.recommend(..., ranking="first_step")` serves
-    the same ranking; posts with neither text nor image get an empty list.)
+    The trained model read as a multi-label classifier: every tag is scored by the probability
+    that the decoder emits it first (`Recommender.recommend(..., ranking="first_step")`; posts
+    with neither text nor image get an empty list). Beam decoding instead returns the sequence
+    the decoder emits until `<end>`, filled up to K in this first-step order.
     """
     rec = Recommender(model, tokens, {}, {"history_len": 1, "existing_len": 1})
     features = {key: inputs[key] for key in ("image", "image_mask", "text", "text_mask")}
