@@ -72,16 +72,13 @@ def captions_to_hashtags(
     """
     if isinstance(captions, str) or captions is None:
         captions = [captions or ""]
-    counts: Counter = Counter()
-    first: dict[str, int] = {}
+    counts: Counter = Counter()  # keys in order of first appearance
     for cap in captions:
         tags = caption_keywords(cap, stopwords)
         if vocab is not None:
             tags = list(dict.fromkeys(t for t in (match_vocab(w, vocab) for w in tags) if t))
-        for t in tags:
-            counts[t] += 1
-            first.setdefault(t, len(first))
-    ranked = sorted(counts, key=lambda t: (-counts[t], first[t]))
+        counts.update(tags)
+    ranked = sorted(counts, key=lambda t: -counts[t])  # stable: ties keep first appearance
     return ranked if k is None else ranked[:k]
 
 

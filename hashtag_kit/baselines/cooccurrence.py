@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from itertools import islice
 
+from hashtag_kit.baselines.ranking import _ordered
 from hashtag_kit.data import load_dataset
 from hashtag_kit.data.splits import random_split
 from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
@@ -57,8 +58,7 @@ class CooccurrenceCompleter:
             tags = _unique(tags)
             self.tag_counts.update(tags)
             for g in tags:
-                c = pairs.setdefault(g, Counter())
-                c.update(t for t in tags if t != g)
+                pairs.setdefault(g, Counter()).update(t for t in tags if t != g)
         if not self.tag_counts:
             raise ValueError("no training tag list has a tag; cannot fit co-occurrence")
         if self.min_count > 1:
@@ -67,9 +67,7 @@ class CooccurrenceCompleter:
                 for g, c in pairs.items()
             }
         self.pair_counts = pairs
-        self.popular = [
-            t for t, _ in sorted(self.tag_counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        ]
+        self.popular = _ordered(self.tag_counts)
         self._rank = {t: i for i, t in enumerate(self.popular)}
         return self
 
