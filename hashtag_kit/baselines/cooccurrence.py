@@ -151,7 +151,7 @@ def evaluate_completion(
     completer = CooccurrenceCompleter(min_count=min_count).fit(train_lists)
     k_max = max(ks)
     ranked = completer.complete(given, k_max)
-    # the popularity row: the most frequent training tags minus the given ones
+    # the popularity row, with the completer's exclusions (the given tags)
     popular = [[t for t in completer.popular if t not in set(g)][:k_max] for g in given]
     return {
         "cooccurrence": ranking_metrics(ranked, hidden, ks),
