@@ -26,12 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from hashtag_kit.data.images import ImageError, resolve_image_path
-from hashtag_kit.data.loaders import (
-    DatasetNotFoundError,
-    read_json_file,
-    require_dir,
-)
+from hashtag_kit.data.loaders import DatasetNotFoundError, image_path, read_json_file, require_dir
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import clean_str, normalise_hashtag
@@ -188,20 +183,19 @@ def load_coco(
                     continue
                 report.note("post_without_hashtags_kept", label, "no object annotations")
             seen.add(iid)
-            image = None
+            image = path = flat = None
             file_name = img.get("file_name")
             if file_name:
-                try:
-                    path = resolve_image_path(image_root / name, str(file_name))
-                    flat = resolve_image_path(image_root, str(file_name))
-                    if check_images and not path.is_file() and flat.is_file():
-                        path = flat  # all images in one folder
-                    if check_images and not path.is_file():
-                        report.note("image_file_missing", label, str(path))
-                    else:
-                        image = str(path)
-                except ImageError as e:
-                    report.note("unsafe_image_path_dropped", label, e.reason)
+                path = image_path(image_root / name, str(file_name), report, label)
+            if path is not None:
+                flat = image_path(image_root, str(file_name), report, label)
+            if flat is not None:
+                if check_images and not path.is_file() and flat.is_file():
+                    path = flat  # all images in one folder
+                if check_images and not path.is_file():
+                    report.note("image_file_missing", label, str(path))
+                else:
+                    image = str(path)
             lic = licenses.get(_id(img.get("license")), {})
             meta = {
                 "split": name,

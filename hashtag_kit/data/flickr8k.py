@@ -62,8 +62,7 @@ from pathlib import Path
 import numpy as np
 
 from hashtag_kit.baselines.caption_hashtags import caption_keywords
-from hashtag_kit.data.images import ImageError, resolve_image_path
-from hashtag_kit.data.loaders import iter_lines, require_dir, require_file
+from hashtag_kit.data.loaders import image_path, iter_lines, require_dir, require_file
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import clean_str, singular_guesses
@@ -252,15 +251,12 @@ def load_flickr8k(
         image = None
         if images_dir is None:
             report.note("image_not_available", f"image {name}", f"no image folder in {root}")
-        else:
-            try:
-                path = resolve_image_path(images_dir, name)
-                if path.is_file():
-                    image = str(path)
-                else:
-                    report.note("image_not_available", f"image {name}", f"no file in {images_dir}")
-            except ImageError as e:  # counted once, under its own reason
-                report.note("unsafe_image_path_dropped", f"image {name}", e.reason)
+        # an unsafe path is counted once, under its own reason
+        elif (path := image_path(images_dir, name, report, f"image {name}")) is not None:
+            if path.is_file():
+                image = str(path)
+            else:
+                report.note("image_not_available", f"image {name}", f"no file in {images_dir}")
         caps = [per[k] for k in sorted(per)]
         hashtags = []
         if tags != "none":

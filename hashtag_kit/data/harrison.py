@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hashtag_kit.data.images import ImageError, resolve_image_path
-from hashtag_kit.data.loaders import count_lines, iter_lines, require_dir, require_file
+from hashtag_kit.data.loaders import count_lines, image_path, iter_lines, require_dir, require_file
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import normalise_hashtag
@@ -118,13 +117,8 @@ def load_harrison(
             report.skip("post_without_hashtags", f"{tag_path}:{lineno} (post {pid})")
             continue
         seen.add(pid)
-        image = None
-        if images_dir is not None:
-            try:
-                path = resolve_image_path(images_dir, rel)
-                image = str(path) if path.is_file() else None
-            except ImageError as e:
-                report.note("unsafe_image_path_dropped", label, e.reason)
+        path = image_path(images_dir, rel, report, label) if images_dir is not None else None
+        image = str(path) if path is not None and path.is_file() else None
         if image is None:
             report.note("image_not_available", label, "no image file (lists-only release?)")
         posts.append(Post(id=pid, hashtags=tags, image=image, meta={"query": query, "path": rel}))

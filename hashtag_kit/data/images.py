@@ -105,6 +105,23 @@ def _file_problem(path: Path) -> str | None:
     return None
 
 
+#: what opening or decoding a bad image file raises (`_failure` says why in words)
+_FAILURES = (Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError)
+
+
+def _failure(e: Exception, truncated: tuple[str, ...]) -> str:
+    """The `ImageError` reason for `e`, one of `_FAILURES`; "truncated" when its message holds
+    one of the `truncated` words, else "corrupt"."""
+    if isinstance(e, UnidentifiedImageError):
+        return "not an image (unknown format)"
+    if isinstance(e, PermissionError):
+        return "cannot read file (permission denied)"
+    if isinstance(e, Image.DecompressionBombError):
+        return f"image too large ({e})"
+    kind = "truncated" if any(w in str(e).lower() for w in truncated) else "corrupt"
+    return f"{kind} image ({e})"
+
+
 def check_image(path: str | Path, root: str | Path | None = None, full: bool = False) -> str | None:
     """Why the image cannot be used, or None when it looks fine.
 
@@ -117,7 +134,7 @@ def check_image(path: str | Path, root: str | Path | None = None, full: bool = F
         full: decode the whole image (slower, catches every corruption).
     """
     try:
-        p = resolve_image_path(root, path) if root is not None else Path(path)
+        p = _path(path, root)
     except ImageError as e:
         return e.reason
     problem = _file_problem(p)
@@ -135,15 +152,8 @@ def check_image(path: str | Path, root: str | Path | None = None, full: bool = F
             with Image.open(p) as im:
                 fmt = im.format
                 im.verify()
-    except UnidentifiedImageError:
-        return "not an image (unknown format)"
-    except PermissionError:
-        return "cannot read file (permission denied)"
-    except Image.DecompressionBombError as e:
-        return f"image too large ({e})"
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        kind = "truncated" if "truncat" in str(e).lower() else "corrupt"
-        return f"{kind} image ({e})"
+    except _FAILURES as e:
+        return _failure(e, ("truncat",))
     if fmt == "JPEG":
         with open(p, "rb") as f:
             f.seek(max(p.stat().st_size - JPEG_TAIL, 0))
@@ -188,29 +198,10 @@ def _orientation(im: Image.Image) -> int:
         return 1
 
 
-def _exif_upright(im: Image.Image) -> int:
-    """Apply the EXIF orientation in place and return it; a broken EXIF block leaves the image
-    as stored (returns 1)."""
-    orientation = _orientation(im)
-    try:
-        ImageOps.exif_transpose(im, in_place=True)  # no copy when already upright
-    except Exception:  # malformed EXIF must not make a readable image unusable
-        return 1
-    return orientation
-
-
-def _size_hw(size) -> tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    h, w = size
-    return int(h), int(w)
-
-
 def _draft(im: Image.Image, min_hw: tuple[int, int] | None, reducing_gap) -> int:
-    """Ask a JPEG to decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, `Image.draft`)
-    while the upright picture keeps at least `reducing_gap` x `min_hw` (height, width) pixels;
-    returns the scale's denominator (1: full size). Other formats ignore it. Must come before
-    `load()`."""
+    """Ask a JPEG to decode at reduced scale (see the module doc) while the upright picture keeps
+    at least `reducing_gap` x `min_hw` (height, width) pixels; returns the scale's denominator
+    (1: full size). Must come before `load()`."""
     if min_hw is None or not reducing_gap:
         return 1
     h, w = (max(1, int(math.ceil(reducing_gap * n - 1e-9))) for n in min_hw)
@@ -218,8 +209,8 @@ def _draft(im: Image.Image, min_hw: tuple[int, int] | None, reducing_gap) -> int
         h, w = w, h
     stored_w = im.width
     # PIL picks the largest scale 1/s (s = 8, 4, 2, 1) with s <= min(W // w, H // h): both
-    # decoded sides stay >= what is asked, and a smaller picture is decoded in full.
-    # (JPEG and MPO files implement `draft`; for other formats it does nothing.)
+    # decoded sides stay >= what is asked, and a smaller picture is decoded in full (formats
+    # other than JPEG and MPO ignore `draft`)
     done = im.draft("RGB", (w, h))
     return 1 if done is None else round(stored_w / done[1][2])
 
@@ -272,9 +263,8 @@ def open_image(
     Args:
         path: the image file.
         root: when given, `path` (relative or absolute) must stay inside this folder.
-        min_side: the shorter side the caller needs. A JPEG is then decoded at 1/2, 1/4 or
-            1/8 scale (libjpeg's DCT scaling through `Image.draft`: far cheaper than a full
-            decode and a resize) as long as its shorter side stays at least `reducing_gap` x
+        min_side: the shorter side the caller needs. A JPEG is then decoded at reduced scale
+            (see the module doc) as long as its shorter side stays at least `reducing_gap` x
             `min_side`, so the result can be smaller than the stored image; its `info` then
             holds `full_size` (width, height of the upright picture at full size) and
             `full_box`, where that full picture lies in the result's pixel coordinates
@@ -318,7 +308,11 @@ def _read(p: Path, min_hw, size, reducing_gap) -> Image.Image:
             else:
                 im.load()  # (closes the file: a single-frame image keeps only its pixels)
                 decoded = im
-            orientation = _exif_upright(decoded)
+            orientation = _orientation(decoded)
+            try:
+                ImageOps.exif_transpose(decoded, in_place=True)  # no copy when already upright
+            except Exception:  # malformed EXIF must not make a readable image unusable
+                orientation = 1  # used as stored
             rgb = _to_rgb(decoded)
             box = None
             if scale > 1:
@@ -334,17 +328,8 @@ def _read(p: Path, min_hw, size, reducing_gap) -> Image.Image:
             if rgb is im and getattr(im, "fp", None) is not None:
                 rgb = im.copy()  # a multi-frame file (GIF, TIFF, MPO) stays open after load()
             return rgb
-    except UnidentifiedImageError as e:
-        raise ImageError(p, "not an image (unknown format)") from e
-    except PermissionError as e:
-        raise ImageError(p, "cannot read file (permission denied)") from e
-    except Image.DecompressionBombError as e:
-        raise ImageError(p, f"image too large ({e})") from e
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        reason = str(e)
-        if "truncated" in reason.lower() or "premature end" in reason.lower():
-            raise ImageError(p, f"truncated image ({reason})") from e
-        raise ImageError(p, f"corrupt image ({reason})") from e
+    except _FAILURES as e:
+        raise ImageError(p, _failure(e, ("truncated", "premature end"))) from e
     finally:
         if im is not None and im is not rgb:
             im.close()  # the file and the pixels no longer needed
@@ -363,21 +348,20 @@ def load_image(
     Args:
         path: the image file.
         size: resize to `(height, width)` (an int means square) with bilinear filtering, no
-            cropping; None keeps the original size. A JPEG at least `reducing_gap` times
-            larger on both sides is first decoded at 1/2, 1/4 or 1/8 scale, keeping that
-            margin (EXIF orientation taken into account; see `open_image`).
+            cropping; None keeps the original size. A large JPEG is first decoded at reduced
+            scale, keeping `reducing_gap` times `size` (see `open_image`).
         root: when given, `path` (relative or absolute) must stay inside this folder.
-        min_side: without `size`: the shorter side needed; a JPEG is decoded at a reduced
-            scale while it keeps `reducing_gap` times that (see `open_image`).
-        reducing_gap: see `open_image`; None decodes every image in full.
+        min_side, reducing_gap: without `size`, as in `open_image`.
 
     Returns:
         np.ndarray uint8 of shape (H, W, 3) (or `size`), EXIF orientation applied.
     """
     p = _path(path, root)
     min_hw = None if min_side is None else (int(min_side), int(min_side))
-    size_hw = None if size is None else _size_hw(size)
-    arr = np.asarray(_read(p, min_hw, size_hw, reducing_gap), dtype=np.uint8)
+    if size is not None:
+        h, w = (size, size) if isinstance(size, int) else size
+        size = (int(h), int(w))
+    arr = np.asarray(_read(p, min_hw, size, reducing_gap), dtype=np.uint8)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageError(p, f"unexpected decoded shape {arr.shape}")
     return arr

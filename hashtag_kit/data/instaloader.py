@@ -26,8 +26,7 @@ import json
 import lzma
 from pathlib import Path
 
-from hashtag_kit.data.images import ImageError, resolve_image_path
-from hashtag_kit.data.loaders import DatasetNotFoundError, text_and_tags
+from hashtag_kit.data.loaders import DatasetNotFoundError, image_path, text_and_tags
 from hashtag_kit.data.posts import Post
 from hashtag_kit.files import BAD_JSON
 from hashtag_kit.report import RunReport
@@ -63,12 +62,7 @@ def _metadata(stem_path: Path, report: RunReport, where: str) -> dict:
                 with opener(f, "rt", encoding="utf-8") as fh:
                     data = json.load(fh)
                 return data.get("node", data) if isinstance(data, dict) else {}
-            except (
-                OSError,
-                EOFError,
-                lzma.LZMAError,
-                *BAD_JSON,
-            ) as e:
+            except (OSError, EOFError, lzma.LZMAError, *BAD_JSON) as e:
                 report.note("unreadable_metadata", where, f"{f.name}: {e}")
     return {}
 
@@ -123,10 +117,8 @@ def load_instaloader(
                     continue
                 if p.stem != stem.name and not p.stem.removeprefix(stem.name + "_").isdigit():
                     continue
-                try:
-                    images.append(str(resolve_image_path(folder, p.name)))
-                except ImageError as e:
-                    report.note("unsafe_image_path_dropped", label, e.reason)
+                if (path := image_path(folder, p.name, report, label)) is not None:
+                    images.append(str(path))
             if not images:
                 report.note("image_not_available", label, "no picture (video post?)")
             if text is None and not images:

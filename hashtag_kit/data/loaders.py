@@ -1,17 +1,12 @@
-"""Helpers every dataset loader shares: missing-data errors, text cleaning, safe line reading.
-
-Each loader of `hashtag_kit.data` (generic posts files, Instaloader folders, COCO, Flickr8k,
-Stanford paragraphs, HARRISON, NUS-WIDE, TweetEval) turns a dataset in its original format into
-`Post`s and counts every skipped or repaired record in a `RunReport`; these helpers make the
-checks the same everywhere:
+"""Helpers every dataset loader of `hashtag_kit.data` shares, so its checks are the same everywhere:
 
 * `require_file` / `require_dir`: a `DatasetNotFoundError` saying what is expected and where to
   get it;
 * `check_text_encoding` / `iter_lines` / `read_json_file`: UTF-16/32 files are refused
   (`EncodingError`, naming the file); a line with a NUL or an undecodable byte is skipped and
   counted with its line number; a whole file that is not JSON is an error naming it;
-* `text_and_tags`: a text without its hashtags, and the hashtags found in it (text fields
-  are cleaned with `hashtag_kit.text.clean_str`).
+* `image_path`: an image path inside the data folder, or None (counted) when it escapes it;
+* `text_and_tags`: a text without its hashtags, and the hashtags found in it.
 """
 
 from __future__ import annotations
@@ -21,14 +16,14 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
+from hashtag_kit.data.images import ImageError, resolve_image_path
 from hashtag_kit.files import BAD_JSON
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import hashtag_spans, strip_hashtags
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A dataset folder or file is missing; the message says what is expected
-    and where to get it."""
+    """A missing dataset folder or file; the message says what is expected and where to get it."""
 
 
 def require_file(path: Path, dataset: str, get_it: str) -> Path:
@@ -47,6 +42,16 @@ def require_dir(path: str | Path | None, dataset: str, get_it: str) -> Path:
     if not p.exists():
         raise DatasetNotFoundError(f"{dataset}: data folder {p} does not exist. {get_it}")
     return p
+
+
+def image_path(root: str | Path, rel: str, report: RunReport, where: str) -> Path | None:
+    """`resolve_image_path(root, rel)`, or None when the path escapes `root` (counted in `report`
+    as `unsafe_image_path_dropped`)."""
+    try:
+        return resolve_image_path(root, rel)
+    except ImageError as e:
+        report.note("unsafe_image_path_dropped", where, e.reason)
+        return None
 
 
 def text_and_tags(raw: str | None) -> tuple[str | None, list[str]]:
@@ -137,5 +142,4 @@ def count_lines(path: Path) -> int:
 
 
 def normalise_name(name: str) -> str:
-    s = unicodedata.normalize("NFKC", name).strip().lower().replace("-", "_").replace(" ", "_")
-    return s
+    return unicodedata.normalize("NFKC", name).strip().lower().replace("-", "_").replace(" ", "_")

@@ -31,8 +31,13 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from hashtag_kit.data.images import ImageError, resolve_image_path
-from hashtag_kit.data.loaders import DatasetNotFoundError, count_lines, iter_lines, require_dir
+from hashtag_kit.data.loaders import (
+    DatasetNotFoundError,
+    count_lines,
+    image_path,
+    iter_lines,
+    require_dir,
+)
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import normalise_hashtag
@@ -202,13 +207,8 @@ def load_nuswide(
             report.skip("post_without_hashtags", label)
             continue
         seen.add(pid)
-        image = None
-        if images_dir is not None:
-            try:
-                path = resolve_image_path(images_dir, key)
-                image = str(path) if path.is_file() else None
-            except ImageError as e:
-                report.note("unsafe_image_path_dropped", label, e.reason)
+        path = image_path(images_dir, key, report, label) if images_dir is not None else None
+        image = str(path) if path is not None and path.is_file() else None
         if image is None:
             report.note("image_not_available", label)
         folder, _, stem = pid.rpartition("/")

@@ -37,10 +37,11 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from hashtag_kit.data.images import ImageError, check_image, resolve_image_path
+from hashtag_kit.data.images import check_image
 from hashtag_kit.data.instaloader import is_instaloader_folder, load_instaloader
 from hashtag_kit.data.loaders import (
     DatasetNotFoundError,
+    image_path,
     iter_lines,
     read_json_file,
     require_dir,
@@ -115,47 +116,33 @@ def _candidates(folder: Path) -> list[Path]:
     )
 
 
-def _has_posts_file(folder: Path) -> bool:
-    return bool(_candidates(folder))
-
-
-def _renamed(records: Iterator[tuple[str, dict]], columns: dict | None):
-    if not columns:
-        yield from records
-        return
-    for where, rec in records:
-        for field, col in columns.items():
-            if col in rec:
-                rec[field] = rec.pop(col)
-        yield where, rec
-
-
-def _json_records(path: Path, report: RunReport) -> Iterator[tuple[str, dict]]:
-    if path.suffix.lower() == ".json":
+def _json_records(
+    path: Path, report: RunReport, columns: dict | None
+) -> Iterator[tuple[str, dict]]:
+    """(where, record) of a JSON list file or a JSON Lines file, `columns` renamed."""
+    lines = path.suffix.lower() != ".json"
+    if lines:
+        items = ((f"{path}:{n}", line) for n, line in iter_lines(path, report) if line.strip())
+    else:
         data = read_json_file(path)
         if isinstance(data, dict):
             data = data.get("posts", data.get("data"))
         if not isinstance(data, list):
             raise ValueError(f"{path}: expected a JSON list of posts (or {{'posts': [...]}})")
-        for i, rec in enumerate(data):
-            where = f"{path}[{i}]"
-            if not isinstance(rec, dict):
-                report.skip("malformed_line", where, "not a JSON object")
+        items = ((f"{path}[{i}]", rec) for i, rec in enumerate(data))
+    for where, rec in items:
+        if lines:
+            try:
+                rec = json.loads(rec)
+            except BAD_JSON as e:
+                report.skip("malformed_line", where, f"bad JSON ({getattr(e, 'msg', e)})")
                 continue
-            yield where, rec
-        return
-    for lineno, line in iter_lines(path, report):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            rec = json.loads(line)
-        except BAD_JSON as e:
-            report.skip("malformed_line", where, f"bad JSON ({getattr(e, 'msg', e)})")
-            continue
         if not isinstance(rec, dict):
             report.skip("malformed_line", where, "not a JSON object")
             continue
+        for field, col in (columns or {}).items():
+            if col in rec:
+                rec[field] = rec.pop(col)
         yield where, rec
 
 
@@ -240,37 +227,32 @@ def record_to_post(
         report.note("junk_hashtags_dropped", label, " ".join(junk[:5]))
     hashtags = list(dict.fromkeys(tags + text_tags))
 
-    image = None
+    image = path = None
     img = clean_str(_first(rec, POST_FIELDS["image"]), report, label)
     if img is not None and "\\" in img and "/" not in img:
         img = img.replace("\\", "/")  # Windows-style relative path
     if img is not None:
-        try:
-            path = resolve_image_path(image_root, img) if image_root else Path(img)
-        except ImageError as e:
-            report.note("unsafe_image_path_dropped", label, e.reason)
-            path = None
-        if path is not None:
-            problem = check_image(path) if validate_images else None
-            if check_images and problem is None and not path.is_file():
-                problem = "file not found"
-            if problem:
-                report.note("missing_or_unreadable_image", label, f"{img}: {problem}")
-            else:
-                image = str(path)
+        path = image_path(image_root, img, report, label) if image_root else Path(img)
+    if path is not None:
+        problem = check_image(path) if validate_images else None
+        if check_images and problem is None and not path.is_file():
+            problem = "file not found"
+        if problem:
+            report.note("missing_or_unreadable_image", label, f"{img}: {problem}")
+        else:
+            image = str(path)
 
-    captions_raw = _first(rec, POST_FIELDS["captions"])
-    if isinstance(captions_raw, str):
+    raw = _first(rec, POST_FIELDS["captions"])
+    captions_raw = raw if isinstance(raw, list) else [] if raw is None else [raw]
+    if isinstance(raw, str) and raw.startswith("["):  # a JSON list in a CSV cell
         try:
-            captions_raw = json.loads(captions_raw) if captions_raw.startswith("[") else None
+            parsed = json.loads(raw)
         except BAD_JSON:
-            captions_raw = None
-        if not isinstance(captions_raw, list):
-            captions_raw = [_first(rec, POST_FIELDS["captions"])]
-    elif not isinstance(captions_raw, list):
-        captions_raw = [] if captions_raw is None else [captions_raw]
-    captions = [c for c in (clean_str(c, report, label) for c in captions_raw or []) if c]
-    if len(captions) < len(captions_raw or []):
+            parsed = None
+        if isinstance(parsed, list):
+            captions_raw = parsed
+    captions = [c for c in (clean_str(c, report, label) for c in captions_raw) if c]
+    if len(captions) < len(captions_raw):
         n_empty = len(captions_raw) - len(captions)
         report.note("empty_captions_dropped", label, f"{n_empty} empty reference caption(s)")
     paragraph = clean_str(_first(rec, POST_FIELDS["paragraph"]), report, label)
@@ -333,14 +315,14 @@ def load_posts(
             f"posts: columns maps unknown fields {unknown}; fields: {list(POST_FIELDS)}"
         )
     if file is None and folder.is_dir() and delimiter is None:
-        if not _has_posts_file(folder) and is_instaloader_folder(folder):
+        if not _candidates(folder) and is_instaloader_folder(folder):
             return load_instaloader(folder, report, limit=limit, require_hashtags=require_hashtags)
     path = _find_posts_file(folder, file)
     root = Path(image_root) if image_root is not None else path.parent
     if delimiter is not None or path.suffix.lower() in (".csv", ".tsv"):
         records = _csv_records(path, report, delimiter, columns)
     else:
-        records = _renamed(_json_records(path, report), columns)
+        records = _json_records(path, report, columns)
     posts: list[Post] = []
     seen: set[str] = set()
     for where, rec in records:

@@ -24,8 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from hashtag_kit.data.images import ImageError, resolve_image_path
-from hashtag_kit.data.loaders import DatasetNotFoundError, read_json_file, require_dir
+from hashtag_kit.data.loaders import DatasetNotFoundError, image_path, read_json_file, require_dir
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import clean_str
@@ -133,14 +132,11 @@ def load_stanford_paragraphs(
         if split is not None and part != split:
             continue
         seen.add(iid)
-        image = None
+        path = None
         if images_dir is not None:
-            name = rec.get("file_name") or f"{iid}.jpg"
-            try:
-                path = resolve_image_path(images_dir, str(name))
-                image = str(path) if path.is_file() else None
-            except ImageError as e:
-                report.note("unsafe_image_path_dropped", label, e.reason)
+            name = str(rec.get("file_name") or f"{iid}.jpg")
+            path = image_path(images_dir, name, report, label)
+        image = str(path) if path is not None and path.is_file() else None
         if image is None:
             report.note("image_not_available", label)
         posts.append(
