@@ -20,22 +20,10 @@ Decisions (the tests pin each one):
   text, pure-number tags lose their `#` (`we are #1` -> `we are 1`), whitespace is collapsed. So
   no model input contains `#word`. URLs are left as they are.
 * **Segmentation** (`segment_hashtag`): Viterbi over unigram word frequencies (the IRE project
-  plan): the cheapest split by `-log P(word)`, unknown chunks penalised by their length. CamelCase
-  and underscores in the raw tag are honoured first. Known words of up to `KEEP_KNOWN_LEN`
-  letters are never split; tags with digits or letters outside a-z come back whole.
-* **Stopwords** (`load_stopwords()`): NLTK's English stopword corpus when its data is installed (it
-  cannot be downloaded here), else the list this package ships (`resources/stopwords_en.txt`);
-  the second value says which ("nltk" or "hashtag_kit").
-* **Singulars** (`singular`, `singular_guesses`): English plural nouns through `inflect`,
-  regular and irregular (`dogs` -> `dog`, `benches` -> `bench`, `men` -> `man`, `children` ->
-  `child`), with `-es` -> `-e` as a second guess (`hoodies` -> `hoodie`, where inflect says
-  `hoody`). A final s is read as a plural (`bus` -> `bu`), so callers take the first guess that
-  is a known word (a tag of the vocabulary, a word of the corpus).
-* **Cleaning** (`clean_str`): a text field made safe before anything reads it (the loaders'
-  captions, the recommender's caption): zero-width and control characters removed, lone
-  surrogates replaced and counted, whitespace collapsed, blank -> None.
-* **Tokens** (`tokenize`): lowercase word tokens from a regular expression (letters, marks,
-  digits; inner apostrophes kept: "don't"); punctuation, `#`, `@` and emoji are dropped.
+  plan; the costs are `WordFrequencies`').
+* **Stopwords** (`load_stopwords`), **singulars** (`singular`, `singular_guesses`), **cleaning**
+  of every text field before anything reads it (`clean_str`) and **tokens** (`tokenize`): see
+  each function.
 
 Example:
     >>> extract_hashtags("Golden hour at the #Beach! #sunset… #1 #BeachLove")
@@ -230,9 +218,10 @@ def parse_hashtag_items(value) -> list[str]:
 
 
 def clean_str(value, report: RunReport | None = None, where: str = "") -> str | None:
-    """A string field made safe: None/blank -> None, zero-width characters, BOM and control
-    characters removed, whitespace collapsed, lone surrogates (invalid unicode from JSON
-    escapes or a command line) replaced and counted in `report` as `invalid_unicode_replaced`.
+    """A text field made safe (the loaders' captions, the recommender's caption): None/blank ->
+    None, zero-width characters, BOM and control characters removed, whitespace collapsed, lone
+    surrogates (invalid unicode from JSON escapes or a command line) replaced and counted in
+    `report` as `invalid_unicode_replaced`.
     A list or object where text belongs is None, counted as `wrong_type` (never its Python
     repr as text).
 
@@ -274,7 +263,8 @@ _TOKEN_RE = re.compile(rf"(?:{_WORD})+(?:['\u2019](?:{_WORD})+)*")
 
 
 def tokenize(text: str | None) -> list[str]:
-    """Lowercase word tokens (regex based, no downloads); punctuation and emoji are dropped.
+    """Lowercase word tokens from a regular expression (letters, marks, digits; inner
+    apostrophes kept: "don't"); punctuation, `#`, `@` and emoji are dropped.
 
     Example:
         >>> tokenize("Don't stop! Surfing @ Malibu, 2019 #beach")
@@ -296,8 +286,7 @@ def _nltk_stopword_file() -> Path | None:
     roots += [str(Path.home() / "nltk_data")]
     for prefix in dict.fromkeys([sys.prefix, getattr(sys, "base_prefix", sys.prefix)]):
         roots += [f"{prefix}/nltk_data", f"{prefix}/share/nltk_data", f"{prefix}/lib/nltk_data"]
-    roots += ["/usr/share/nltk_data", "/usr/local/share/nltk_data"]
-    roots += ["/usr/lib/nltk_data", "/usr/local/lib/nltk_data"]
+    roots += [f"/usr/{d}/nltk_data" for d in ("share", "local/share", "lib", "local/lib")]
     for root in roots:
         f = Path(root) / "corpora" / "stopwords" / "english"
         if f.is_file():
@@ -307,7 +296,9 @@ def _nltk_stopword_file() -> Path | None:
 
 @lru_cache(maxsize=1)
 def load_stopwords() -> tuple[frozenset[str], str]:
-    """(the English stopwords, where they came from: "nltk" or "hashtag_kit"), read once."""
+    """(the English stopwords, where they came from), read once: NLTK's English stopword corpus
+    when its data is installed ("nltk"; it cannot be downloaded here), else the list this
+    package ships, `resources/stopwords_en.txt` ("hashtag_kit")."""
     f = _nltk_stopword_file()
     if f is not None:
         try:
@@ -329,7 +320,7 @@ def singular(word: str) -> str | None:
     """The singular of `word` read as an English plural noun, or None when it does not read as
     one (`inflect`'s `singular_noun`: `dogs` -> `dog`, `puppies` -> `puppy`, `men` -> `man`,
     `feet` -> `foot`; `grass`, `sheep` -> None). A final s is taken for a plural (`bus` ->
-    `bu`): accept the answer only when it is a known word.
+    `bu`): accept the answer only when it is a known word (of the vocabulary, of the corpus).
 
     Example:
         >>> singular("children"), singular("benches"), singular("grass")

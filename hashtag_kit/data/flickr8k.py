@@ -22,25 +22,20 @@ human captions agree on (`tags="held_out"`, the default):
 1. each caption other than `text` (captions #1-#4) gives its keywords:
    `hashtag_kit.baselines.caption_hashtags.caption_keywords` (lower-case tokens minus stopwords,
    caption filler, numbers and one-letter tokens; normalised as hashtags);
-2. plurals become singular (`tag_singulars`): `hashtag_kit.text.singular_guesses` (inflect's English
-   nouns: `dogs` -> `dog`, `puppies` -> `puppy`, `benches` -> `bench`, and the irregular
-   `men` -> `man`, `children` -> `child`, `feet` -> `foot`; `grass`, `dress` are left alone),
-   with `-es` -> `-e` as a second guess (`hoodies` -> `hoodie`); a word becomes its singular
-   only when that singular is itself a keyword somewhere in the token file (so `bus`,
-   `tennis`, `jeans` stay as they are), and words whose plural names another thing
-   (`KEEP_PLURAL`: `shorts`, `glasses`, `woods`, `people`, ...) are never changed. The mapping
-   is built from every caption of the file, so a photo's tags do not depend on `split` or
-   `limit`;
+2. plurals become singular (`tag_singulars`, through `hashtag_kit.text.singular_guesses`:
+   `dogs` -> `dog`, `men` -> `man`, `hoodies` -> `hoodie`) only when that singular is itself a
+   keyword somewhere in the token file (so `bus`, `tennis` stay as they are), and never for
+   `KEEP_PLURAL` (`shorts`, `glasses`, `people`, ...). The mapping is built from every caption
+   of the file, so a photo's tags do not depend on `split` or `limit`;
 3. each word counts once per caption; a word is a tag when at least `MIN_CAPTIONS` (2) of the
    four captions use it; tags are ranked by how many captions use them (most first), then by
    first appearance (caption #1 first).
 
 Caption #0 is never a tag source, so no model can copy its answer from the post's text (a word
-of caption #0 is a tag only when two other captions use it too). Photos whose captions #1-#4
-share no content word get no tags. `tags="all"` counts all five captions (still >= 2; for
-image-only studies, where no model reads the text); `tags="none"` gives no hashtags. The rare
-tags are dropped later, by preprocessing (`min_tag_freq`), not here. `flickr8k_tags_datasheet`
-describes the result (photos, tags per photo, vocabulary sizes, top tags, per split).
+of caption #0 is a tag only when two other captions use it too). `tags="all"` counts all five
+captions (for image-only studies, where no model reads the text); `tags="none"` gives no
+hashtags. Rare tags are dropped later, by preprocessing (`min_tag_freq`).
+`flickr8k_tags_datasheet` describes the result.
 
 Example:
     >>> flickr8k_tags(["A dog runs on the grass", "Two dogs play", "A brown dog in a field",
@@ -85,20 +80,9 @@ TAG_SOURCES = ("held_out", "all", "none")
 #: a word is a tag when at least this many of the source captions use it
 MIN_CAPTIONS = 2
 #: plurals that name another thing than their singular: kept as they are
+#: ("people": a group, #people, not the plural of "person" for a hashtag)
 KEEP_PLURAL = frozenset(
-    {
-        "clothes",
-        "glasses",
-        "goggles",
-        "jeans",
-        "leaves",
-        "news",
-        "pants",
-        "people",  # a group (#people), not the plural of "person" for a hashtag
-        "shorts",
-        "trunks",
-        "woods",
-    }
+    "clothes glasses goggles jeans leaves news pants people shorts trunks woods".split()
 )
 #: the datasheet's vocabulary cuts (tags used on at least this many photos of a split)
 DATASHEET_MIN_FREQS = (3, 5, 10)
@@ -113,9 +97,7 @@ def tag_singulars(words: Iterable[str]) -> dict[str, str]:
     """
     vocab = set(words)
     out = {}
-    for w in vocab:
-        if w in KEEP_PLURAL:
-            continue
+    for w in vocab - KEEP_PLURAL:
         s = next((c for c in singular_guesses(w) if c in vocab), None)
         if s is not None:
             out[w] = s
@@ -142,9 +124,8 @@ def flickr8k_tags(
     *,
     min_captions: int = MIN_CAPTIONS,
 ) -> list[str]:
-    """Flickr8k-tags of a photo's source captions: the words >= `min_captions` of them use.
-
-    Pass captions #1-#4 for the held-out protocol (see the module doc), as the loader does.
+    """Flickr8k-tags of a photo's source captions (#1-#4 for the held-out protocol of the module
+    doc): the words >= `min_captions` of them use.
 
     Args:
         captions: the source captions of one photo.
@@ -196,9 +177,7 @@ def load_flickr8k(
         limit: stop after this many posts.
         split: keep only "train", "val" (or "dev") or "test".
         images_dir: the image folder; default: one of `IMAGE_DIR_NAMES` inside `data_dir`.
-        tags: where the hashtags come from (Flickr8k-tags, see the module doc): "held_out"
-            (words >= 2 of captions #1-#4 use; `text` is caption #0), "all" (>= 2 of all five
-            captions; for image-only studies) or "none" (no hashtags).
+        tags: where the hashtags come from (`TAG_SOURCES`, see the module doc).
     """
     if tags not in TAG_SOURCES:
         raise ValueError(f"flickr8k: tags must be one of {list(TAG_SOURCES)}, got {tags!r}")
@@ -307,12 +286,11 @@ def flickr8k_tags_datasheet(posts: Sequence[Post], top: int = 20) -> dict:
     """Figures of the Flickr8k-tags (for notebook 01 and the README), overall and per split.
 
     Returns {"all": sheet, "train": sheet, "val": sheet, "test": sheet, "unlisted": sheet}
-    (a split without posts is left out; "unlisted" = the photos in no split list). Each sheet:
-    `n_photos`; `tags_per_photo` (mean, median, min, max); `n_without_tags` and
+    (a split without posts is left out; "unlisted" = the photos in no split list), JSON-ready.
+    Each sheet: `n_photos`; `tags_per_photo` (mean, median, min, max); `n_without_tags` and
     `share_without_tags`; `vocab_size` (distinct tags); `vocab_size_at_min_freq` {"3", "5",
-    "10": tags used on at least that many photos of the split; the "train" sheet's figures are
-    the vocabulary a model trained on the official split could learn}; `top_tags` ([tag,
-    photos], the `top` most used, ties alphabetical). JSON-ready.
+    "10": tags used on at least that many photos of the split}; `top_tags` ([tag, photos], the
+    `top` most used, ties alphabetical).
 
     Args:
         posts: Flickr8k posts (`load_flickr8k`), any tag source.

@@ -5,12 +5,10 @@ Splits are computed once by the preprocess stage from a seed and written to
 compared on exactly the same posts.
 
 - `random_split`: posts shuffled with the seed, cut by fraction.
-- `official_split`: the release's own split (Flickr8k, Stanford paragraphs, NUS-WIDE, TweetEval),
-  when the loader recorded one in `meta["split"]`.
+- `official_split`: the release's own split (Flickr8k, Stanford paragraphs, NUS-WIDE, TweetEval).
 - `user_disjoint_split`: whole users go to one part, so the test users were never seen in
   training (the DESIGN follow-up's personalisation needs both views: seen users benefit from
-  history; cold-start users must fall back cleanly). Posts without a user count as their own
-  one-post "user".
+  history; cold-start users must fall back cleanly).
 
 Example:
     >>> from hashtag_kit.data.posts import Post
@@ -44,16 +42,13 @@ def random_split(
     ids = [p.id for p in posts]
     order = np.random.default_rng(seed).permutation(len(ids))
     n_test, n_val = round(len(ids) * test), round(len(ids) * val)
-    test_idx, val_idx, train_idx = (
-        order[:n_test],
-        order[n_test : n_test + n_val],
-        order[n_test + n_val :],
-    )
-    # keep manifest order inside each part so files are easy to diff
-    return {
-        name: [ids[i] for i in sorted(idx)]
-        for name, idx in zip(PARTS, (train_idx, val_idx, test_idx), strict=True)
+    parts = {
+        "train": order[n_test + n_val :],
+        "val": order[n_test : n_test + n_val],
+        "test": order[:n_test],
     }
+    # keep manifest order inside each part so files are easy to diff
+    return {name: [ids[i] for i in sorted(idx)] for name, idx in parts.items()}
 
 
 def user_disjoint_split(
@@ -62,7 +57,7 @@ def user_disjoint_split(
     """Split so that no user has posts in two parts; parts hold about the given post fractions.
 
     Users are shuffled with the seed and assigned to test, then val, until each holds its share
-    of posts; the rest go to train.
+    of posts; the rest go to train. Posts without a user count as their own one-post "user".
     """
     _check_fractions(val, test)
     by_user: dict[str, list[int]] = {}
@@ -85,19 +80,16 @@ def user_disjoint_split(
 def official_split(
     posts: Sequence[Post], seed: int = 0, val: float = 0.1
 ) -> dict[str, list[str]] | None:
-    """The dataset's own split, from each post's `meta["split"]`, or None when it has none.
+    """The dataset's own split, from each post's `meta["split"]` (set by the loaders from the
+    release's split files; "dev" counts as "val"), or None when it has none, or when its train
+    or test part would be empty. Posts with no split (e.g. the 92 Flickr8k images in no list)
+    are in no part. A release without a val part (NUS-WIDE) gets one: a seeded `val` fraction
+    of its train posts.
 
-    The loaders set `meta["split"]` from the release's split files: Flickr8k's image lists,
-    Stanford paragraphs' `{train,val,test}_split.json`, NUS-WIDE's train/test halves, the
-    TweetEval files. "dev" counts as "val". Posts with no split (e.g. the 92 Flickr8k images in
-    no list) are in no part. A release without a val part (NUS-WIDE) gets one: a seeded `val`
-    fraction of its train posts. None also when the train or the test part would be empty.
-
-    When the test part's images are withheld (`withheld_test_images`: the training posts have
-    images, no test post has one, as in the kit's shared Flickr8k copy) the test part is the val
-    part (Flickr8k's dev list): the run reports dev figures, early stopping uses the same
-    photos, and `python -m hashtag_kit evaluate flickr8k --split test` scores the finished run
-    on the test photos wherever they are present.
+    When the test part's images are withheld (`withheld_test_images`, as in the kit's shared
+    Flickr8k copy) the test part is the val part (Flickr8k's dev list): the run reports dev
+    figures, and `python -m hashtag_kit evaluate flickr8k --split test` scores the finished
+    run on the test photos wherever they are present.
 
     Example:
         >>> posts = [Post(id=str(i), meta={"split": "test" if i < 2 else "train"})
@@ -137,8 +129,8 @@ def withheld_test_images(posts: Sequence[Post], parts: dict[str, list[str]]) -> 
 
 def official_test_part(splits: dict) -> str | None:
     """Which part of the release the official split's "test" posts are: "test", or "val" when
-    the test images are withheld (`withheld_test_images`); None without an official split.
-    Notebook 01 records it in run.json and every stage's metrics.json."""
+    the test images are withheld; None without an official split (recorded in run.json and
+    every stage's metrics.json)."""
     official = splits.get("official")
     if official is None:
         return None
@@ -147,8 +139,8 @@ def official_test_part(splits: dict) -> str | None:
 
 def scored_part(split: str | None, test_part: str | None) -> str:
     """The part of a frozen split that a stage's figures come from, as a reader should call it:
-    "dev" when `split` is "official" and its test images are withheld (`test_part`, from
-    `official_test_part`, is "val": Flickr8k's dev list), else "test".
+    "dev" when `split` is "official" and `test_part` (`official_test_part`) is "val", else
+    "test".
 
     Example:
         >>> (scored_part("official", "val"), scored_part("official", "test"),

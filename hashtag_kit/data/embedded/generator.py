@@ -60,9 +60,6 @@ MANIFEST = "posts.jsonl"
 IMAGES = "images"
 
 
-# ---------------------------------------------------------------------------------------------
-# generation
-# ---------------------------------------------------------------------------------------------
 def default_n_users(n_posts: int) -> int:
     """Users for a dataset of `n_posts`: 1.6·sqrt(N), between 8 and 80 (1,200 -> 55, 400 -> 32)."""
     return int(max(8, min(80, round(1.6 * np.sqrt(n_posts)))))
@@ -378,9 +375,6 @@ def _datasheet(posts, users, noise, bad, seed, n_posts, image_size) -> dict:
     }
 
 
-# ---------------------------------------------------------------------------------------------
-# reuse
-# ---------------------------------------------------------------------------------------------
 def default_root() -> Path:
     """`<repo>/data/embedded` in a source checkout, else `~/.cache/hashtag_kit/embedded`."""
     repo = Path(__file__).resolve().parents[3]  # the checkout holding hashtag_kit/
@@ -501,8 +495,5 @@ def load_embedded(
         n_posts, seed: generator settings (the generator's default size when `n_posts` is None).
         options: passed on to `load_posts` (e.g. `require_hashtags`).
     """
-    kwargs = {"seed": seed} if n_posts is None else {"n_posts": n_posts, "seed": seed}
-    folder = Path(ensure(data_dir, **kwargs))
-    if folder.is_file():
-        folder = folder.parent
-    return load_posts(folder / "posts.jsonl", report, limit=limit, **options)
+    folder = ensure(data_dir, DEFAULT_N_POSTS if n_posts is None else n_posts, seed)
+    return load_posts(folder / MANIFEST, report, limit=limit, **options)
