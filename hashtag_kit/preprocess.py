@@ -71,12 +71,9 @@ class PreprocessConfig:
     loader_options: dict | None = None
 
     def resolved(self) -> PreprocessConfig:
-        """The config with run-mode shrinking applied (smoke: at most 2,000 posts).
-
-        The embedded dataset keeps its default 1,200 posts in smoke mode: with 400, notebook
-        02's fusion comparison without text came out in either order depending on the seed
-        (960 training posts make it stable; docs/results.md "Seed study").
-        """
+        """The config with run-mode shrinking applied (smoke: at most 2,000 posts, so the
+        embedded dataset keeps its 1,200: fewer made notebook 02's fusion comparison depend on
+        the seed, docs/results.md "Seed study")."""
         if self.run_mode not in RUN_MODES:
             raise ValueError(f"run_mode must be one of {RUN_MODES}, got {self.run_mode!r}")
         if self.run_mode == "smoke":
@@ -101,13 +98,11 @@ def drop_unreadable_images(posts: list[Post], report: RunReport) -> list[Post]:
     """Posts whose image cannot be read keep their text and tags but lose the image (counted)."""
     out = []
     for p in posts:
-        if p.image:
-            reason = check_image(p.image)
-            if reason:
-                report.note(
-                    "unreadable_image_treated_as_missing", f"post {p.id} ({p.image})", reason
-                )
-                p = replace(p, image=None, meta={**p.meta, "image_error": reason})
+        reason = check_image(p.image) if p.image else None
+        if reason:
+            where = f"post {p.id} ({p.image})"
+            report.note("unreadable_image_treated_as_missing", where, reason)
+            p = replace(p, image=None, meta={**p.meta, "image_error": reason})
         out.append(p)
     return out
 
@@ -199,7 +194,7 @@ def preprocess(run_dir: str | Path, cfg: PreprocessConfig) -> dict:
     write_json(stage / "splits.json", splits)
     write_json(stage / "vocab.json", vocab)
     report.write(stage / "report.json")
-    config = {k: v for k, v in asdict(cfg).items()}
+    config = asdict(cfg)
     rd.update_meta(
         dataset=cfg.dataset,
         data_dir=str(cfg.data_dir) if cfg.data_dir else None,
@@ -209,16 +204,7 @@ def preprocess(run_dir: str | Path, cfg: PreprocessConfig) -> dict:
         official_test_part=official_test,
     )
     split_sizes = {name: {part: len(ids) for part, ids in s.items()} for name, s in splits.items()}
-    write_metrics(
-        stage,
-        {
-            "n_loaded": n_loaded,
-            "stats": stats,
-            "splits": split_sizes,
-            "report": report.to_dict(),
-            "config": config,
-        },
-        rd,
-    )
+    metrics = {"n_loaded": n_loaded, "stats": stats, "splits": split_sizes}
+    write_metrics(stage, {**metrics, "report": report.to_dict(), "config": config}, rd)
     log.info("preprocess: %d posts kept of %d; %s", len(posts), n_loaded, report.summary())
     return {"posts": posts, "splits": splits, "vocab": vocab, "report": report, "stats": stats}

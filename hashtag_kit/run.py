@@ -179,23 +179,19 @@ class RunDir:
         if split not in splits:
             raise KeyError(f"{self.path}: no split {split!r}; have {sorted(splits)}")
         parts = splits[split]
-        if not (
-            isinstance(parts, dict)
-            and all(
-                isinstance(ids, list) and all(isinstance(i, str) for i in ids)
-                for ids in parts.values()
-            )
+        where = f"{self.path / PREPROCESS / 'splits.json'}: split {split!r}"
+        if not isinstance(parts, dict) or not all(
+            isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in parts.values()
         ):
             raise ValueError(
-                f"{self.path / PREPROCESS / 'splits.json'}: split {split!r} is not "
-                "{part: [post ids]}; re-run notebook 01 for this run"
+                f"{where} is not {{part: [post ids]}}; re-run notebook 01 for this run"
             )
         by_id = {p.id: p for p in self.load_posts()}
         missing = [i for ids in parts.values() for i in ids if i not in by_id]
         if missing:
             raise ValueError(
-                f"{self.path / PREPROCESS / 'splits.json'}: split {split!r} names {len(missing)} "
-                f"post(s) not in posts.jsonl (e.g. {missing[0]!r}); re-run notebook 01"
+                f"{where} names {len(missing)} post(s) not in posts.jsonl (e.g. {missing[0]!r}); "
+                "re-run notebook 01"
             )
         return {part: [by_id[i] for i in ids] for part, ids in parts.items()}
 

@@ -110,8 +110,7 @@ def load_coco(
 
     Args:
         data_dir: the folder holding `annotations/`.
-        report: counts skipped / repaired records.
-        limit: stop after this many posts.
+        report, limit: counts every skipped or repaired record; stop after `limit` posts.
         split: a split name or list (`"val2017"`, or a prefix such as `"val"`); None = all.
         require_hashtags: skip (and count) images without object annotations.
         supercategories: add supercategory names after the category names.

@@ -173,8 +173,7 @@ def load_flickr8k(
 
     Args:
         data_dir: the folder with `Flickr8k.token.txt`.
-        report: counts skipped / repaired lines.
-        limit: stop after this many posts.
+        report, limit: counts every skipped or repaired record; stop after `limit` posts.
         split: keep only "train", "val" (or "dev") or "test".
         images_dir: the image folder; default: one of `IMAGE_DIR_NAMES` inside `data_dir`.
         tags: where the hashtags come from (`TAG_SOURCES`, see the module doc).

@@ -61,8 +61,7 @@ def load_harrison(
 
     Args:
         data_dir: the folder with `data_list.txt` and `tag_list.txt`.
-        report: counts skipped / repaired lines.
-        limit: stop after this many posts.
+        report, limit: counts every skipped or repaired record; stop after `limit` posts.
         images_dir: the folder the paths in `data_list.txt` are relative to (optional).
         vocab_only: keep only the tags listed in `vocab_index.txt`.
         add_query_tag: add the query hashtag (the folder) to the post's tags when missing.

@@ -45,12 +45,8 @@ JPEG_TAIL = 1024
 
 
 class ImageError(ValueError):
-    """An image that cannot be used, with the file and the reason.
-
-    Args:
-        path: the file (or the path as the data gave it).
-        reason: what is wrong, in words.
-    """
+    """An image that cannot be used: `path` (the file, or the path as the data gave it) and
+    `reason` (what is wrong, in words)."""
 
     def __init__(self, path, reason: str) -> None:
         self.path = str(path)
@@ -126,7 +122,7 @@ def check_image(path: str | Path, root: str | Path | None = None, full: bool = F
     """Why the image cannot be used, or None when it looks fine.
 
     Fast by default: file checks, the format header, PIL's `verify()` (checksums for PNG), and
-    for JPEG the end-of-image marker (a truncated JPEG lacks it). `full=True` decodes the image.
+    for JPEG the end-of-image marker (a truncated JPEG lacks it).
 
     Args:
         path: the image file.
@@ -220,12 +216,10 @@ _MIRRORED = {2: (1, 0), 3: (1, 1), 4: (0, 1), 6: (1, 0), 7: (1, 1), 8: (0, 1)}
 
 
 def _decode_jpeg(header: Image.Image) -> Image.Image:
-    """Decode a YCbCr or grayscale JPEG (`header`: opened, not loaded) with libjpeg-turbo through
-    `simplejpeg`, strictly: data libjpeg only warns about ("Corrupt JPEG data: ...", "Premature
-    end of JPEG file") raises ValueError, where PIL's decoder hides the warning and returns
-    garbled or grey pixels. Pixel-identical to PIL's decoder, RGB, at the scale `header.draft`
-    chose (`header.size`), with the header's `info` (EXIF: the turn is applied after). CMYK and
-    other JPEGs go through PIL."""
+    """Decode a YCbCr or grayscale JPEG (`header`: opened, not loaded) strictly with `simplejpeg`
+    (see the module doc; "Premature end of JPEG file" raises ValueError too) as RGB, at the scale
+    `header.draft` chose (`header.size`), with the header's `info` (EXIF: the turn is applied
+    after)."""
     w, h = header.size
     header.fp.seek(0)
     arr = simplejpeg.decode_jpeg(header.fp.read(), "RGB", min_height=h, min_width=w, strict=True)

@@ -78,8 +78,7 @@ def load_instaloader(
 
     Args:
         data_dir: a folder of hashtag/profile folders, or one such folder.
-        report: counts skipped / repaired posts.
-        limit: stop after this many posts.
+        report, limit: counts every skipped or repaired record; stop after `limit` posts.
         require_hashtags: skip (and count) posts whose caption has no hashtag.
     """
     root = Path(data_dir)

@@ -138,8 +138,7 @@ def load_nuswide(
 
     Args:
         data_dir: the NUS-WIDE folder.
-        report: counts skipped / repaired rows.
-        limit: stop after this many posts.
+        report, limit: counts every skipped or repaired record; stop after `limit` posts.
         split: None (all images, `Imagelist.txt`), "train" or "test" (the official halves).
         labels: "tags" (1k Flickr tags) or "concepts" (81 ground-truth concepts).
         images_dir: the folder with one sub-folder per concept (the Flickr image release).

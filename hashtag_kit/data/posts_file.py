@@ -295,8 +295,7 @@ def load_posts(
 
     Args:
         data_dir: the posts file, or a folder with `posts.jsonl` / `posts.csv` (or one such file).
-        report: counts every skipped or repaired record.
-        limit: stop after this many posts.
+        report, limit: counts every skipped or repaired record; stop after `limit` posts.
         file: the file name inside `data_dir` when the folder holds several.
         image_root: folder image paths are relative to and must stay inside (default: the
             file's folder). Pass "/" to allow absolute paths anywhere.

@@ -106,8 +106,7 @@ def load_stanford_paragraphs(
 
     Args:
         data_dir: the folder with `para_captions_*.json` (or `paragraphs_v1.json`) and splits.
-        report: counts skipped / repaired records.
-        limit: stop after this many posts.
+        report, limit: counts every skipped or repaired record; stop after `limit` posts.
         split: keep only "train", "val" or "test".
         images_dir: the Visual Genome image folder (optional).
     """

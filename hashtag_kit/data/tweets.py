@@ -38,12 +38,7 @@ import html
 import re
 from pathlib import Path
 
-from hashtag_kit.data.loaders import (
-    DatasetNotFoundError,
-    count_lines,
-    iter_lines,
-    require_dir,
-)
+from hashtag_kit.data.loaders import DatasetNotFoundError, count_lines, iter_lines, require_dir
 from hashtag_kit.data.posts import Post
 from hashtag_kit.report import RunReport
 from hashtag_kit.text import HASH_CHARS, clean_str, hashtag_spans, strip_hashtags
@@ -80,11 +75,7 @@ def tweet_files(data_dir: Path, split: str | None) -> list[tuple[str, Path]]:
 
 
 def parse_tweet(
-    raw: str,
-    *,
-    location: str = "meta",
-    mentions: str = "keep",
-    truncated_hashtags: str = "keep",
+    raw: str, *, location: str = "meta", mentions: str = "keep", truncated_hashtags: str = "keep"
 ) -> tuple[str | None, list[str], dict, list[str]]:
     """One line -> (text without hashtags or None, hashtags, meta, dropped truncated tags)."""
     if "&" in raw:
@@ -137,8 +128,7 @@ def load_tweets(
 
     Args:
         data_dir: folder with `emoji_{split}_text.txt` files (or `tweeteval/` inside), or a file.
-        report: counts skipped / repaired lines.
-        limit: stop after this many posts.
+        report, limit: counts every skipped or repaired record; stop after `limit` posts.
         split: "train", "val" or "test"; None reads all that exist.
         location: the " @ Place" suffix: "meta" (moved to meta["location"]), "keep", "drop".
         mentions: "keep" or "drop" `@user` mentions.
