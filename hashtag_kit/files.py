@@ -11,10 +11,6 @@ Temporary names are `.<name>.tmp-<pid>-<8 hex><suffix>` (the suffix kept, since 
 and `np.savez` choose the format by it). A process killed mid-write cannot clean up, so
 `sweep_stale_temps` removes such files whose process is gone; stores call it when they open.
 
-`BAD_JSON` is what reading JSON text can raise (for a reader to catch). `describe_os_error`
-turns an `OSError` (disk full, permission, read-only filesystem) into the one line the
-command-line tools print.
-
 Example:
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -162,8 +158,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
-        return True
+    except OSError:  # e.g. PermissionError: the process exists
+        pass
     return True
 
 
@@ -192,7 +188,8 @@ def sweep_stale_temps(folder: str | Path, recursive: bool = False) -> list[Path]
 
 
 def describe_os_error(e: OSError) -> str:
-    """One line for a failed file operation: what, where, and what to do."""
+    """One line for a failed file operation (disk full, permission, read-only filesystem): what,
+    where, and what to do, as the command-line tools print it."""
     where = e.filename or "(unknown file)"
     if e.filename2:
         where = f"{where} -> {e.filename2}"

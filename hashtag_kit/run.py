@@ -209,20 +209,16 @@ class RunDir:
 
 #: /proc/cpuinfo flags that change how fast TensorFlow runs on a CPU (oneDNN uses them)
 CPU_FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "amx_tile": "AMX"}
-
-
 #: the niceness of the kit's helper threads (feature decoding and writing, checkpoint writing)
 BACKGROUND_NICE = 19
 
 
 def low_priority_thread() -> None:
     """Run the calling helper thread at the lowest scheduling priority (a `ThreadPoolExecutor`
-    initializer).
+    initializer; a no-op outside Linux, where a thread is a task with its own niceness).
 
     On 2 cores a network keeps both busy; a helper thread at the same priority preempts one of
-    TensorFlow's workers and the whole parallel op waits for it. At nice 19 (Linux: a thread is
-    a task with its own niceness) the helper fills the gaps the network leaves instead.
-    Elsewhere this is a no-op.
+    TensorFlow's workers and the whole parallel op waits for it; at nice 19 it fills the gaps.
     """
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
@@ -258,7 +254,7 @@ def environment() -> dict:
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu": cpu(),  # the model name and vector extensions (platform.processor() elsewhere)
+        "cpu": cpu(),
         "cpu_count": os.cpu_count(),
         "packages": versions,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

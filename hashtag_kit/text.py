@@ -17,8 +17,7 @@ Decisions (the tests pin each one):
   apostrophes, punctuation anywhere: `"dining table"` -> `"diningtable"`, `"t-shirt"` ->
   `"tshirt"`), strip leading/trailing underscores; `""` when nothing with a letter is left.
 * **Stripping** (`strip_hashtags`): every hashtag `extract_hashtags` finds is removed from the
-  text, pure-number tags lose their `#` (`we are #1` -> `we are 1`), whitespace is collapsed. So
-  no model input contains `#word`. URLs are left as they are.
+  text, so no model input contains `#word`; URLs are left as they are.
 * **Segmentation** (`segment_hashtag`): Viterbi over unigram word frequencies (the IRE project
   plan; the costs are `WordFrequencies`').
 * **Stopwords** (`load_stopwords`), **singulars** (`singular`, `singular_guesses`), **cleaning**
@@ -190,7 +189,6 @@ def strip_hashtags(text: str | None, spans: list[HashtagSpan] | None = None) -> 
             last = s.end
         parts.append(text[last:])
         text = "".join(parts)
-        # a tag removed right before punctuation takes the space before it along
         text = _GAP_BEFORE_PUNCT_RE.sub("", text).replace(_GAP, " ")
     return _SPACE_RE.sub(" ", text).strip()
 

@@ -51,8 +51,7 @@ GENERATOR = "hashtag_kit.data.embedded"
 DEFAULT_N_POSTS = 1200
 MIN_N_POSTS = 20  # the smallest dataset `generate` makes
 #: pictures are JPEG, as the photos of the real datasets are, at 256 px: the encoders' ImageNet
-#: evaluation crop (87.5% of the side) is then exactly 224 px, EfficientNet-Lite0's input, with
-#: no resampling (at 224 px the crop was 196 px and had to be resized back up)
+#: evaluation crop (87.5% of the side) is then exactly 224 px, EfficientNet-Lite0's input
 IMAGE_SIZE = 256
 IMAGE_FORMAT = ("JPEG", "jpg", 95)  # Pillow format, file suffix, quality
 DATASHEET = "datasheet.json"
