@@ -78,10 +78,7 @@ def resolve_image_path(root: str | Path, rel: str | Path) -> Path:
     if "\x00" in str(rel):
         raise ImageError(repr(str(rel)), "image path contains a NUL character")
     root_resolved = Path(os.path.realpath(root))
-    candidate = Path(rel)
-    if not candidate.is_absolute():
-        candidate = Path(root) / candidate
-    resolved = Path(os.path.realpath(candidate))
+    resolved = Path(os.path.realpath(Path(root) / rel))  # an absolute `rel` replaces `root`
     if resolved != root_resolved and root_resolved not in resolved.parents:
         raise ImageError(rel, f"image path escapes the data folder {root}")
     return resolved

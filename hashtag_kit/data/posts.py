@@ -1,8 +1,5 @@
-"""The one post form every loader produces and every stage reads.
-
-A post is what a user published: an optional image, optional caption text, the hashtags
-(the labels to recommend), an optional user, and for captioning data its reference captions
-or paragraph. Manifests are JSON Lines files of posts, one object per line.
+"""The one post form every loader produces and every stage reads (`Post`), and its manifests:
+JSON Lines files of posts, one object per line (`write_posts`, `iter_posts`).
 
 Example:
     >>> p = Post(id="p1", hashtags=["beach", "sunset"], text="golden hour", user="u7")
