@@ -144,14 +144,11 @@ def load_dataset(
     key = dataset_name(name)
     if data_dir is not None and str(data_dir).strip() == "":
         data_dir = None  # "" (an unset notebook parameter) means "no folder"
-    if data_dir is None and key != "embedded":
-        raise DatasetNotFoundError(
-            f"dataset {key!r} needs data_dir (its folder). {DATASETS[key][2]}"
-        )
-    if data_dir is not None and key != "embedded" and not Path(data_dir).expanduser().exists():
-        raise DatasetNotFoundError(
-            f"dataset {key!r}: {data_dir} does not exist. {DATASETS[key][2]}"
-        )
+    get_it = DATASETS[key][2]
+    if key != "embedded" and data_dir is None:
+        raise DatasetNotFoundError(f"dataset {key!r} needs data_dir (its folder). {get_it}")
+    if key != "embedded" and not Path(data_dir).expanduser().exists():
+        raise DatasetNotFoundError(f"dataset {key!r}: {data_dir} does not exist. {get_it}")
     fn = get_loader(key)
     params = inspect.signature(fn).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -165,10 +162,7 @@ def load_dataset(
         raise ValueError(f"sample must be 'spread' or 'head', got {sample!r}")
     if limit is not None and limit <= 0:
         limit = None
-    if limit is None or sample == "spread":
-        posts = fn(data_dir, report, limit=None, **options)
-    else:
-        posts = fn(data_dir, report, limit=limit, **options)
+    posts = fn(data_dir, report, limit=limit if sample == "head" else None, **options)
     if limit is None or len(posts) <= limit:
         return posts
     if sample == "head":

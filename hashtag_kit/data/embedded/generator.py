@@ -398,13 +398,8 @@ def _matches(folder: Path, n_posts: int, seed: int) -> bool:
         sheet = load_datasheet(folder)
     except (FileNotFoundError, *BAD_JSON):
         return False
-    return (
-        sheet.get("generator") == GENERATOR
-        and sheet.get("version") == GENERATOR_VERSION
-        and sheet.get("seed") == seed
-        and sheet.get("n_posts") == n_posts
-        and (folder / MANIFEST).exists()
-    )
+    want = {"generator": GENERATOR, "version": GENERATOR_VERSION, "seed": seed, "n_posts": n_posts}
+    return all(sheet.get(k) == v for k, v in want.items()) and (folder / MANIFEST).exists()
 
 
 def ensure(
