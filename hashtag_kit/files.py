@@ -128,8 +128,7 @@ def locked(path: str | Path) -> Iterator[None]:
     `path` shared by several processes (e.g. two extractions updating one run's run.json).
     Where `fcntl` is missing (Windows) it only serialises nothing: writes stay atomic."""
     try:
-        # lazy: POSIX only
-        import fcntl
+        import fcntl  # lazy: POSIX only
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
