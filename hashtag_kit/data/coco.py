@@ -208,16 +208,9 @@ def load_coco(
                 "height": img.get("height"),
                 "objects": {cats[c][0]: n for c, n in objects.items()},
             }
-            posts.append(
-                Post(
-                    id=iid,
-                    hashtags=tags,
-                    image=image,
-                    text=captions[iid][0],
-                    captions=captions[iid],
-                    meta=meta,
-                )
-            )
+            caps = captions[iid]
+            post = Post(id=iid, hashtags=tags, image=image, text=caps[0], captions=caps, meta=meta)
+            posts.append(post)
             if limit is not None and len(posts) >= limit:
                 return posts
         orphans = set(captions) - image_ids

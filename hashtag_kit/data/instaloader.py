@@ -128,16 +128,9 @@ def load_instaloader(
             owner = meta_node.get("owner") if isinstance(meta_node.get("owner"), dict) else {}
             user = clean_str(owner.get("username") or owner.get("id"))
             seen.add(pid)
-            posts.append(
-                Post(
-                    id=pid,
-                    hashtags=tags,
-                    user=user,
-                    image=images[0] if images else None,
-                    text=text,
-                    meta={"query": query, "images": images, "file": cap.name},
-                )
-            )
+            meta = {"query": query, "images": images, "file": cap.name}
+            image = images[0] if images else None
+            posts.append(Post(id=pid, hashtags=tags, user=user, image=image, text=text, meta=meta))
             if limit is not None and len(posts) >= limit:
                 return posts
     return posts

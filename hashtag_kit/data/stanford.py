@@ -138,14 +138,8 @@ def load_stanford_paragraphs(
         image = str(path) if path is not None and path.is_file() else None
         if image is None:
             report.note("image_not_available", label)
-        posts.append(
-            Post(
-                id=iid,
-                image=image,
-                paragraph=paragraph,
-                meta={"split": part, "url": rec.get("url")},
-            )
-        )
+        meta = {"split": part, "url": rec.get("url")}
+        posts.append(Post(id=iid, image=image, paragraph=paragraph, meta=meta))
         if limit is not None and len(posts) >= limit:
             break
     return posts
