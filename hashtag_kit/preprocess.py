@@ -119,11 +119,8 @@ def filter_rare_tags(
     for p in posts:
         tags = [t for t in p.hashtags if t in keep]
         if not tags and require_hashtags:
-            report.skip(
-                "post_without_frequent_hashtags",
-                f"post {p.id}",
-                "no hashtag left" if p.hashtags else "no hashtags",
-            )
+            why = "no hashtag left" if p.hashtags else "no hashtags"
+            report.skip("post_without_frequent_hashtags", f"post {p.id}", why)
             continue
         out.append(replace(p, hashtags=tags))
     return out
