@@ -9,8 +9,7 @@ images in [0, 1] scaled by 255, others clipped. `open_image` returns the same pi
 Reduced-scale decoding: given the size the caller needs (`size`, or `min_side` for the shorter
 side), a JPEG at least `REDUCING_GAP` (2) times larger is decoded at 1/2, 1/4 or 1/8 scale by
 libjpeg's DCT scaling (`Image.draft`), far cheaper than a full decode and a resize, keeping
-that 2x margin so the results stay close to a full decode's. `draft` acts on the stored
-picture, before the EXIF turn: the sizes asked are turned with it.
+that margin (see `open_image`). The sizes asked are turned with the EXIF orientation.
 
 Failures (`ImageError(path, reason)`, a `ValueError`): missing file, not a file, zero bytes,
 unknown format (random bytes), truncated or corrupt data, decompression bombs, paths that

@@ -16,10 +16,9 @@ image file, a caption, hashtags and a user. Field names are matched loosely (`PO
 * malformed lines/rows (bad JSON, not UTF-8, wrong column count) are skipped with file:line;
 * posts with nothing to learn from (no text, image, captions or paragraph) are skipped (counted).
 
-Other layouts of the same data: `delimiter=` reads any separator (the AMNN release of MM-INS is
-`image*tweet*caption`), `columns=` says which source column holds which field, and a folder of
-Instaloader downloads (MM-INS was crawled with Instaloader) is read by
-`hashtag_kit.data.instaloader`. The embedded dataset's `posts.jsonl` is read like any posts file.
+Other layouts of the same data: any separator (`delimiter=`), other column names (`columns=`),
+and folders of Instaloader downloads (`hashtag_kit.data.instaloader`: MM-INS was crawled with
+Instaloader). The embedded dataset's `posts.jsonl` is read like any posts file.
 
 Example:
     >>> import tempfile, json, pathlib
