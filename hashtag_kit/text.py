@@ -87,10 +87,8 @@ _ASCII_TAG_RE = re.compile(r"[a-z0-9_]+")
 
 @dataclass(frozen=True)
 class HashtagSpan:
-    """Where a hashtag sits in a text: `text[start:end]` is the raw `#tag`.
-
-    `tag` is the normalised tag, "" for a pure number (`#1`), which is not a hashtag.
-    """
+    """Where a hashtag sits in a text: `text[start:end]` is the raw `#tag`, `tag` the normalised
+    tag ("" for a pure number such as `#1`, which is not a hashtag)."""
 
     start: int
     end: int

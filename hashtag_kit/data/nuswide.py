@@ -73,11 +73,6 @@ def image_key(line: str) -> str | None:
     return "/".join(parts[-2:])
 
 
-def read_names(path: Path, report: RunReport) -> list[str]:
-    """A list file, one name per line (column order of the matching matrix)."""
-    return [line.strip() for _, line in iter_lines(path, report) if line.strip()]
-
-
 def read_matrix(path: Path, width: int, n_rows: int, report: RunReport) -> dict[int, list[int]]:
     """Row number (0-based) -> indices of the columns set to 1; bad rows skipped and counted."""
     n = count_lines(path)
@@ -159,7 +154,8 @@ def load_nuswide(
         raise DatasetNotFoundError(
             f"nuswide: expected {root}/{NAME_LISTS[labels][0]} (the {labels} list). {GET_IT}"
         )
-    names = read_names(names_path, report)
+    # one name per line, in the column order of the matching matrix
+    names = [line.strip() for _, line in iter_lines(names_path, report) if line.strip()]
     n_rows = count_lines(list_path)
     matrix_path = find_file(root, TAG_MATRICES[labels][split])
     if matrix_path is not None:
