@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hashtag_kit.data.images import load_image, open_image
+from hashtag_kit.data.images import open_image
 from hashtag_kit.files import file_digest
 
 log = logging.getLogger("hashtag_kit.encoders")
@@ -86,13 +86,6 @@ def cached_inception_weights() -> Path | None:
 
 
 # -- reading and preparing images -------------------------------------------------------------
-def read_image(path: str | Path, min_side: int | None = None) -> np.ndarray:
-    """Decode an image file to uint8 `(H, W, 3)` with `hashtag_kit.data.images.load_image`:
-    a large JPEG at a reduced scale that keeps twice `min_side`, the shorter side needed;
-    `ImageError` (a `ValueError` naming the file) when the file is missing or unreadable."""
-    return load_image(path, min_side=min_side)
-
-
 def decode_min_side(size: int, crop_fraction: float = CROP_FRACTION) -> int:
     """The shorter side an image needs for its centre crop to be at least `size` pixels.
 
