@@ -25,6 +25,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from hashtag_kit.training import multi_worker
 from hashtag_kit.training.checkpoints import (
@@ -39,9 +40,8 @@ log = logging.getLogger("hashtag_kit.training")
 STRATEGIES = ("none", "mirrored", "multi_worker")
 #: the environment variable that sets `fit`'s default `checkpoint_every` (seconds)
 CHECKPOINT_EVERY_ENV = "HASHTAG_KIT_CHECKPOINT_EVERY"
-#: at most one checkpoint written per this many seconds of training by default: writing one
-#: (23 MB for a 1.9 M-parameter model and its Adam state) cost 110-160 ms of a 0.9 s epoch
-#: on 2 cores, a minute of training costs less than 0.3% of it
+#: at most one checkpoint written per this many seconds of training by default (what a write
+#: costs: docs/performance.md)
 CHECKPOINT_EVERY = 60.0
 
 
@@ -51,9 +51,6 @@ def get_strategy(strategy=None):
     machines TF_CONFIG names, made once per process: `multi_worker.multi_worker_strategy`) or
     an existing strategy object.
     """
-    # lazy: TensorFlow / Keras take seconds to import
-    import tensorflow as tf  # Keras imports it anyway; here for its distribute API
-
     if strategy is None or strategy == "none":
         return tf.distribute.get_strategy()
     if isinstance(strategy, tf.distribute.Strategy):
@@ -218,8 +215,7 @@ def _sigterm_raises(enabled: bool):
 @dataclass
 class EpochArrays:
     """One epoch's `(x, y)` arrays in their training order, which `epochs_dataset` cuts into
-    `batch_size` rows inside tf.data: one Python call an epoch instead of one a batch (a
-    generator of batches cost about 2 ms of CPU a batch beside 40 ms steps on 2 cores)."""
+    `batch_size` rows inside tf.data: one Python call an epoch instead of one a batch."""
 
     x: dict
     y: np.ndarray
@@ -238,13 +234,9 @@ def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int)
     the datasets of the epochs are then concatenated, so a resumed training reads the same
     batches as an uninterrupted one.
     Arrays keep the first batch's shapes but for the batch size (fixed shapes keep the
-    decoders' loops static: an open time dimension made encoder-decoder steps 1.7x slower),
-    unless the batches give their own `signature` (`tf.TensorSpec`s, e.g. captions whose
-    length changes from batch to batch).
+    decoders' loops static, and faster), unless the batches give their own `signature`
+    (`tf.TensorSpec`s, e.g. captions whose length changes from batch to batch).
     """
-    # lazy: TensorFlow / Keras take seconds to import
-    import tensorflow as tf  # Keras imports it anyway; here for tf.data
-
     first = batches_of(start)
     if isinstance(first, tf.data.Dataset):
         dataset = first
@@ -270,16 +262,15 @@ def epochs_dataset(batches_of: Callable[[int], Sequence], start: int, stop: int)
         dataset = dataset.flat_map(
             lambda x, y: tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
         )
-        dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps * (stop - start)))
-        return dataset.prefetch(2)
+    else:
 
-    def batches():
-        for epoch in range(start, stop):
-            epoch_batches = first if epoch == start else batches_of(epoch)
-            yield from (epoch_batches[i] for i in range(steps))
+        def batches():
+            for epoch in range(start, stop):
+                epoch_batches = first if epoch == start else batches_of(epoch)
+                yield from (epoch_batches[i] for i in range(steps))
 
-    signature = getattr(first, "signature", None) or tf.nest.map_structure(spec, first[0])
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+        signature = getattr(first, "signature", None) or tf.nest.map_structure(spec, first[0])
+        dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps * (stop - start)))
     return dataset.prefetch(2)
 
@@ -289,9 +280,6 @@ def shard_by_data(dataset):
     keeps its part of every global batch) rather than by input files (a generator has none,
     and files split unevenly would give the workers different step counts): under a
     multi-worker strategy Keras shards `fit`'s datasets this way."""
-    # lazy: TensorFlow / Keras take seconds to import
-    import tensorflow as tf  # Keras imports it anyway; here for tf.data
-
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
@@ -383,17 +371,8 @@ def fit(
         multi_worker.patch_keras()  # for a strategy made outside `get_strategy`
         multi_worker.check_same_start(strategy, start)
     timer = StepTimer()
-    end = _EpochEnd(
-        history,
-        best,
-        restore_best,
-        patience,
-        lr_decay,
-        folder if chief else None,
-        key,
-        monitor,
-        every,
-    )
+    written = folder if chief else None  # only the chief writes checkpoints
+    end = _EpochEnd(history, best, restore_best, patience, lr_decay, written, key, monitor, every)
     if start < epochs and not _stopped(patience, best[0], start):
         (x, y), steps = data if not callable(data) else (None, None), None
         if callable(data):  # epoch -> its batches (a sequence or a dataset)
