@@ -5,11 +5,9 @@ SHA-256 of the files it names, the `key` it was made with), each written atomica
 on resume.
 
 The variables are copied at the epoch's end (`epoch_snapshot`, into host arrays reused from
-epoch to epoch: a few ms for 5.7 M values); the files are written by a `CheckpointWriter` in a
-background thread while the next epoch trains, for at most one epoch a minute by default
-(`fit`'s `checkpoint_every`): on 2 cores a write still cost 110-160 ms of a 0.9 s epoch. A
-`.keras` save of the whole model took 0.13-0.35 s per epoch on a 1.9 M-parameter
-encoder-decoder: `python -m hashtag_kit bench train` measures what checkpoints cost."""
+epoch to epoch); the files are written by a `CheckpointWriter` in a background thread while the
+next epoch trains, for at most one epoch a minute by default (`fit`'s `checkpoint_every`).
+`python -m hashtag_kit bench train` measures what checkpoints cost (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -54,13 +52,12 @@ class Checkpoint:
             if not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
             targets = [*model.variables, *model.optimizer.variables]
-            shapes = [tuple(v.shape) for v in targets]
-            stored = [a.shape for a in self.variables]
-            if len(stored) != len(shapes):
-                raise ValueError(f"{len(stored)} arrays for {len(shapes)} variables")
-            for var, want, got in zip(targets, shapes, stored, strict=True):
-                if want != got:
-                    raise ValueError(f"{var.path}: array of shape {got} for shape {want}")
+            if len(self.variables) != len(targets):
+                raise ValueError(f"{len(self.variables)} arrays for {len(targets)} variables")
+            for var, array in zip(targets, self.variables, strict=True):
+                want = tuple(var.shape)
+                if want != array.shape:
+                    raise ValueError(f"{var.path}: array of shape {array.shape} for shape {want}")
             for var, value in zip(targets, self.variables, strict=True):
                 var.assign(value)
         except Exception as e:  # noqa: BLE001 - any mismatch means: not this model's checkpoint
@@ -135,6 +132,12 @@ def _verified(checkpoint_dir: Path, name: str | None, digest: str | None) -> Pat
     return path
 
 
+def _arrays(path: Path) -> list:
+    """The arrays of an `np.savez` file, in their order."""
+    with np.load(path) as z:
+        return [z[f"arr_{i}"] for i in range(len(z.files))]
+
+
 def _read_checkpoint(checkpoint_dir: Path, state_file: Path, key: dict) -> Checkpoint:
     """One epoch's checkpoint, verified. Raises CheckpointError for a damaged one, ValueError
     for one of another configuration."""
@@ -155,11 +158,9 @@ def _read_checkpoint(checkpoint_dir: Path, state_file: Path, key: dict) -> Check
     best_weights = None
     if state.get("best_file"):
         best = _verified(checkpoint_dir, state["best_file"], state.get("best_sha256"))
-        with np.load(best) as z:
-            best_weights = [z[f"arr_{i}"] for i in range(len(z.files))]
+        best_weights = _arrays(best)
     try:
-        with np.load(path) as z:
-            variables = [z[f"arr_{i}"] for i in range(len(z.files))]
+        variables = _arrays(path)
     except (OSError, ValueError, KeyError) as e:  # passed its digest, yet not an npz of arrays
         raise CheckpointError(f"{path.name} does not load ({type(e).__name__}: {e})") from None
     return Checkpoint(variables, state, best_weights)
@@ -211,16 +212,14 @@ def epoch_snapshot(
     best_weights)`; `extra` is stored in the state.
 
     The variables are copied into numpy arrays: `into`, the arrays of this model's previous
-    snapshot (reused once the writer is done with them, as `fit` does), or new ones. Not
-    tensors sharing the variables' buffers (`tf.identity`, as before): held through the next
-    epoch, as a checkpoint the interval skips is, they made every training step of it 30-60%
-    slower on 2 cores, with four times the page faults (docs/performance.md)."""
+    snapshot (reused once the writer is done with them, as `fit` does), or new ones; not
+    tensors sharing the variables' buffers, which slow every step of the next epoch while held
+    (docs/performance.md)."""
     variables = [*model.variables, *model.optimizer.variables]
     if into is None:
         into = [np.empty(tuple(v.shape), np.dtype(v.dtype)) for v in variables]
     for array, v in zip(into, variables, strict=True):
-        # one copy: the backend variable's read shares its buffer (`.numpy()` copies first,
-        # allocating the model's size anew each epoch)
+        # one copy: the read shares the variable's buffer (`.numpy()` would copy twice)
         np.copyto(array, v.value.read_value())
     state = {
         "epoch": epoch,
