@@ -73,9 +73,7 @@ def is_chief(strategy) -> bool:
     """True for the process that writes checkpoints: task "chief", or worker 0 when the
     cluster has no chief; always True for a strategy of one machine."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
+    if resolver is None or not resolver.task_type or resolver.task_type == "chief":
         return True
     has_chief = "chief" in resolver.cluster_spec().jobs
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
