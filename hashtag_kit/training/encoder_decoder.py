@@ -1,22 +1,17 @@
 """Training the encoder-decoder hashtag recommender on a run's cached features.
 
 `load_run_data` turns a run directory (frozen split + cached features) into arrays, `train`
-fits a `HashtagEncoderDecoder` on them with epoch checkpoints (an interrupted
-training resumes from the last checkpoint and ends where an uninterrupted one would: each
-epoch's post order and tag order come from `(seed, epoch)`, and the model file carries the
-optimizer and dropout-generator states), optionally under a `tf.distribute` strategy
-("mirrored" spreads each batch over the visible devices, e.g. several GPUs; "multi_worker"
-over the machines TF_CONFIG names, `hashtag_kit.training.multi_worker`), and `evaluate`
-computes the ranking metrics at K = 1..10 on a test part.
+fits a `HashtagEncoderDecoder` on them through `hashtag_kit.training.fit` (epoch checkpoints: an
+interrupted training ends where an uninterrupted one would, as each epoch's post order and tag
+order come from `(seed, epoch)`; a `tf.distribute` strategy, `TrainConfig.strategy`), and
+`evaluate` computes the ranking metrics at K = 1..10 on a test part.
 
-Large runs: the train part's image and text vectors are held in memory when they fit
-`hashtag_kit.features.stream.MEMORY_BUDGET` (small runs: no reading during training), else left
-in the feature cache and streamed shard by shard through `tf.data` each epoch
-(`TrainConfig.input_mode`; the choice is logged and kept in `RunData.input_mode`). The val and
-test parts, smaller, are always held in memory (evaluation decodes them there).
+The train part's image and text vectors are held in memory when they fit
+`hashtag_kit.features.stream.MEMORY_BUDGET`, else streamed from the feature cache through
+`tf.data` each epoch (`TrainConfig.input_mode`; the choice is logged and kept in
+`RunData.input_mode`). The val and test parts are always held in memory.
 
-Launch: notebook 02 (`python -m hashtag_kit reproduce` runs it headless); each model trains in
-about 15 s on the embedded data on 2 CPU cores (the seed study prints each one's time).
+Launch: notebook 02 (`python -m hashtag_kit reproduce` runs it headless).
 
 Example:
     >>> data = load_run_data("outputs/default", TrainConfig())  # doctest: +SKIP
@@ -68,10 +63,8 @@ class TrainConfig:
             `tf.config.experimental.enable_op_determinism`): without it, multi-threaded CPU
             reductions differ in the last bits between runs and 30 epochs amplify that into
             different models. Costs a little speed.
-        strategy: "none" (default), "mirrored" (tf.distribute.MirroredStrategy over the
-            visible devices) or "multi_worker" (tf.distribute.MultiWorkerMirroredStrategy
-            over the machines TF_CONFIG names; run the same training on each; the
-            checkpoint folder on a filesystem all share). `batch_size` is the global batch.
+        strategy: "none" (default), "mirrored" (the visible devices) or "multi_worker" (the
+            machines TF_CONFIG names: `training.multi_worker`). `batch_size` is the global batch.
         input_mode: how `load_run_data` gives the train part's features: "auto" (in memory
             up to `features.stream.MEMORY_BUDGET` bytes, else streamed), "memory", "stream".
     """
@@ -101,11 +94,8 @@ class TrainConfig:
         return replace(self, units=64, embed_dim=32, epochs=min(self.epochs, 12))
 
     def variant(self) -> dict:
-        return {
-            "fusion": self.fusion,
-            "personalisation": self.personalisation,
-            "modality": self.modality,
-        }
+        """The fusion, personalisation and modality settings: what tells the variants apart."""
+        return {k: getattr(self, k) for k in ("fusion", "personalisation", "modality")}
 
 
 # -- vocabulary and user histories ---------------------------------------------------------------
@@ -215,13 +205,9 @@ class PostArrays:
 
     def without(self, modality: str) -> PostArrays:
         """A copy where every post lacks `modality` ("text" or "image")."""
-        n = len(self)
-        return self.with_inputs(
-            **{
-                f"{modality}_mask": np.zeros(n, "float32"),
-                modality: np.zeros_like(self.inputs[modality]),
-            }
-        )
+        mask = np.zeros(len(self), "float32")
+        zeros = np.zeros_like(self.inputs[modality])
+        return self.with_inputs(**{f"{modality}_mask": mask, modality: zeros})
 
 
 def make_arrays(
@@ -367,11 +353,10 @@ def epoch_dataset(data: PostArrays, seed: int, epoch: int, batch_size: int):
     """The `(x, y)` batches of one epoch streamed from the feature cache (`data.streamed`):
     what `epoch_arrays` gives for held arrays, as a `tf.data.Dataset` of batches.
 
-    `features.stream.feature_dataset` shuffles the posts (blocks of a shard, interleaved, then a
-    shuffle buffer) seeded from (seed, epoch); each block's tags are shuffled per post by an rng
-    from (seed, epoch, the block's first position), so "decoder_in" and the targets, both
-    computed block by block, agree. Not the in-memory path's orders: a streamed training
-    reaches the same quality, not the same numbers.
+    `features.stream.feature_dataset` shuffles the posts seeded from (seed, epoch); each block's
+    tags are shuffled per post by an rng from (seed, epoch, the block's first position), so
+    "decoder_in" and the targets, both computed block by block, agree. Not the in-memory path's
+    orders: a streamed training reaches the same quality, not the same numbers.
     """
 
     def tags_of(pos):  # (len(pos), L) int32: each post's tags in this epoch's order
@@ -419,19 +404,16 @@ def build_model(config: TrainConfig, vocab_size: int, image_dim: int, text_dim: 
     return model
 
 
-def _config_key(config: TrainConfig) -> dict:
-    d = asdict(config)
-    d.pop("epochs")  # training longer from a checkpoint is allowed
-    d.pop("strategy")
-    d.pop("deterministic")
-    d.pop("input_mode")  # the mode `load_run_data` chose is in the data's key
-    return d
+#: settings a checkpoint may differ in: training longer from one is allowed, and the input mode
+#: `load_run_data` chose is in the data's key
+_UNKEYED = ("epochs", "strategy", "deterministic", "input_mode")
 
 
 def _data_key(config: TrainConfig, train_data: PostArrays) -> dict:
     """What a checkpoint of this training must match: the configuration, and "stream" when
     the train part is streamed (other batches than in memory)."""
-    return {**_config_key(config), **({"input": "stream"} if train_data.streamed else {})}
+    key = {k: v for k, v in asdict(config).items() if k not in _UNKEYED}
+    return {**key, **({"input": "stream"} if train_data.streamed else {})}
 
 
 def checkpoint_folder(root: str | Path, config: TrainConfig, data: RunData) -> Path:
