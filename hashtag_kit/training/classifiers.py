@@ -49,11 +49,10 @@ def fit_classifier(
     force it. In memory, Keras shuffles the training arrays; streamed, epoch e reads a
     `feature_dataset` shuffled with a seed of (settings["seed"], e), so a resumed training
     reads the batches an uninterrupted one would. Every epoch counts (no restore-best); epoch
-    checkpoints (`fit`'s interval; the last finished epoch always) in
-    `<checkpoint_dir>/<model class>-<digest>/` (removed when training ends) resume an
-    interrupted run. The digest covers `settings` (with
-    "batch_size" and "seed"), the input mode, the post ids, the features' content keys, the
-    arrays and array targets, and `key_data` (what callable targets are made of).
+    checkpoints in `<checkpoint_dir>/<model class>-<digest>/` (None: none; removed when
+    training ends) resume an interrupted run. The digest covers `settings` (with "batch_size"
+    and "seed"), the input mode, the post ids, the features' content keys, the arrays and
+    array targets, and `key_data` (what callable targets are made of).
 
     Returns `(model, info)`, info = {"history", "ms_per_step", "trainable_params",
     "resumed_from_epoch", "checkpoint_notes", "input_mode"}.
@@ -100,10 +99,10 @@ def fit_classifier(
         callbacks=callbacks,
         verbose=verbose,
     )
-    info = {k: getattr(result, k) for k in ("ms_per_step", "trainable_params")}
-    info |= {k: getattr(result, k) for k in ("resumed_from_epoch", "checkpoint_notes")}
-    history = {k: v for k, v in result.history.items() if v}
-    return result.model, {"history": history, **info, "input_mode": mode}
+    info = {"history": {k: v for k, v in result.history.items() if v}}
+    for k in ("ms_per_step", "trainable_params", "resumed_from_epoch", "checkpoint_notes"):
+        info[k] = getattr(result, k)
+    return result.model, {**info, "input_mode": mode}
 
 
 def train_attention_classifier(
@@ -146,12 +145,8 @@ def train_attention_classifier(
         prior_bias: start the output bias at each tag's training log-odds, so training spends
             its first epochs on the evidence rather than on re-learning tag popularity.
         seed: `keras.utils.set_random_seed` before building.
-        input_mode: "auto" (grids in memory when they fit, else streamed from the cache's
-            shards; logged), "memory" or "stream"; see `fit_classifier`.
-        strategy: "none", "mirrored" (this machine's devices), "multi_worker" (the machines
-            TF_CONFIG names) or a tf.distribute.Strategy; `batch_size` is the global batch.
-        checkpoint_dir: epoch checkpoints (see `fit_classifier`); None: none.
-        callbacks: extra Keras callbacks.
+        input_mode, strategy, checkpoint_dir, callbacks: see `fit_classifier` (input_mode
+            "auto": grids in memory when they fit; `batch_size` is the global batch).
 
     Returns:
         `(model, info)` from `fit_classifier`, info["history"] = {"loss": [...], "val_loss":
@@ -233,12 +228,8 @@ def train_cnn_rnn(
         image, val_image: (n, image_dim) pooled image features of those posts, in their row
             order, or `CachedFeatures` covering them by id (`open_features`: only the pooled
             vectors are read, never the grid; `val_image` defaults to `image`).
-        input_mode: "auto" (in memory when the pooled vectors fit, else streamed; logged),
-            "memory" or "stream"; see `fit_classifier`.
-        strategy: "none", "mirrored", "multi_worker" or a tf.distribute.Strategy (the model
-            is built inside its scope; `batch_size` is the global batch).
-        checkpoint_dir: epoch checkpoints; an interrupted training resumes.
-        callbacks: extra Keras callbacks.
+        input_mode, strategy, checkpoint_dir, callbacks: see `fit_classifier` (input_mode
+            "auto": the pooled vectors in memory when they fit).
 
     Returns:
         `(model, info)` from `fit_classifier`.
