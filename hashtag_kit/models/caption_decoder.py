@@ -1,11 +1,9 @@
 """Caption decoders over image grid features, and their decoding (greedy, beam search).
 
-- `ShowAttendTellDecoder`: an LSTM decoder that attends over the image regions at every word with
-  additive (Bahdanau) attention, Show-Attend-Tell style (soft attention, gating scalar, deep
-  output layer, initial state from the mean region feature).
-- `MergeCaptionModel`: the no-attention "merge" architecture the Flickr8k hashtag paper uses as
-  its caption generator: the LSTM reads only the words, and the mean image feature is merged
-  (added) after it, before the word classifier.
+- `ShowAttendTellDecoder`: an LSTM decoder with soft additive attention over the image regions
+  at every word (Show, Attend and Tell).
+- `MergeCaptionModel`: the no-attention "merge" model the Flickr8k hashtag paper uses as its
+  caption generator (the image is merged after the LSTM, which reads only the words).
 - `doubly_stochastic_penalty`: Xu et al.'s attention regulariser (`attention_regularizer`).
 
 Both are trained with teacher forcing (call on `[grid, tokens]` -> logits for every next word).
@@ -43,6 +41,7 @@ from hashtag_kit.vocabulary import END, START
 
 
 def _grid_and_tokens(inputs):
+    """`(grid, tokens)` of a call's inputs (or their shapes): `[grid, tokens]` or a dict."""
     if isinstance(inputs, dict):
         return inputs["grid"], inputs["tokens"]
     grid, tokens = inputs
@@ -65,9 +64,8 @@ def _lstm_update(cell, z, c):
 def _scan_over_time(step_fn, per_step, initial):
     """Run `step_fn(carry, x_t) -> carry` over the time axis of `per_step` (steps, batch, ...).
 
-    A `tf.scan` (not a Python loop), so the traced graph is the size of one step: training on
-    80-token paragraphs traces as fast as on 20-token captions. Returns every step's carry,
-    batch-major: each (batch, steps, ...). (TensorFlow backend, the kit's backend.)
+    A `tf.scan` (not a Python loop), so the traced graph is the size of one step, however long
+    the captions. Returns every step's carry, batch-major: each (batch, steps, ...).
     """
     out = tf.scan(step_fn, per_step, initializer=initial)
     return tuple(tf.transpose(t, (1, 0, *range(2, len(t.shape)))) for t in out)
@@ -105,16 +103,11 @@ class ShowAttendTellDecoder(keras.Model):
     `tanh(W_h mean_r V_r)`, `tanh(W_c mean_r V_r)`.
 
     Teacher forcing (`call`) keeps only the recurrence (attention, gate, LSTM) inside the time
-    loop: the word embeddings and their share of the LSTM input, `E y W_e + b`, are computed
-    for all steps before it, the attention's projection of the regions once per image, and the
-    deep output with the word classifier for all steps at once after it (one matmul over
-    batch * steps). `step`, used by the decoders, runs the same `_recurrence` and
-    `_output_head` on one word, so decoding computes exactly the trained function.
+    loop (module docstring): the words' share of the LSTM input, `E y W_e + b`, comes before
+    it, the attention's projection of the regions once per image.
 
-    With `attention_regularizer` > 0, training adds the doubly stochastic attention penalty
-    `lambda * mean_i (1 - sum_t alpha_{t,i})^2` (Xu et al. eq. 14 per region, see
-    `doubly_stochastic_penalty`; padding positions not counted) to the loss with `add_loss`,
-    which `model.fit` adds to the compiled loss.
+    With `attention_regularizer` > 0, training adds `lambda * doubly_stochastic_penalty` to the
+    loss with `add_loss`, which `model.fit` adds to the compiled loss.
 
     Args:
         vocab_size: number of word ids (ids 0-3: pad, unk, start, end).
@@ -185,10 +178,7 @@ class ShowAttendTellDecoder(keras.Model):
         self.classifier = keras.layers.Dense(self.vocab_size, name="words")
 
     def build(self, input_shape) -> None:
-        if isinstance(input_shape, dict):
-            grid_shape = input_shape["grid"]
-        else:
-            grid_shape = input_shape[0]
+        grid_shape, _ = _grid_and_tokens(input_shape)
         regions, channels = grid_shape[1], grid_shape[2]
         self.feature_proj.build((None, regions, channels))
         self.init_h.build((None, self.feature_dim))
@@ -275,11 +265,7 @@ class ShowAttendTellDecoder(keras.Model):
         return logits
 
     def compute_output_shape(self, input_shape):
-        grid_shape, token_shape = (
-            (input_shape["grid"], input_shape["tokens"])
-            if isinstance(input_shape, dict)
-            else input_shape
-        )
+        _, token_shape = _grid_and_tokens(input_shape)
         return (token_shape[0], token_shape[1], self.vocab_size)
 
     def get_config(self) -> dict:
@@ -303,10 +289,8 @@ class MergeCaptionModel(keras.Model):
     `img = relu(W mean_r a_r)`; `h_t = LSTM(E y_t)`; `logits = L_o(relu(W_m (h_t + img)))`.
     The image never enters the recurrent state (that is what "merge" means, as opposed to
     "inject"); it is the architecture of the Keras caption tutorials the Flickr8k hashtag paper
-    builds on. Teacher forcing keeps only the LSTM's recurrent part in the time loop: the
-    embeddings and their LSTM input projection are computed for all steps before it, the merge
-    and the word classifier for all steps at once after it; `step` runs the same pieces on one
-    word.
+    builds on. Teacher forcing keeps only the LSTM's recurrent part in the time loop (module
+    docstring).
 
     Args:
         vocab_size: number of word ids (ids 0-3: pad, unk, start, end).
@@ -352,7 +336,7 @@ class MergeCaptionModel(keras.Model):
         self.classifier = keras.layers.Dense(self.vocab_size, name="words")
 
     def build(self, input_shape) -> None:
-        grid_shape = input_shape["grid"] if isinstance(input_shape, dict) else input_shape[0]
+        grid_shape, _ = _grid_and_tokens(input_shape)
         self.image_proj.build((None, grid_shape[-1]))
         self.embedding.build((None,))
         self.cell.build((None, self.embed_dim))
@@ -400,9 +384,7 @@ class MergeCaptionModel(keras.Model):
         hs, _ = _scan_over_time(one_step, word_gates, (h, c))  # (batch, steps, units)
         return self._output_head(hs, ops.expand_dims(image, 1))
 
-    def compute_output_shape(self, input_shape):
-        token_shape = input_shape["tokens"] if isinstance(input_shape, dict) else input_shape[1]
-        return (token_shape[0], token_shape[1], self.vocab_size)
+    compute_output_shape = ShowAttendTellDecoder.compute_output_shape
 
     def get_config(self) -> dict:
         return {
