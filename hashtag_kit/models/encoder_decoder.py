@@ -3,9 +3,8 @@
 A post's image and text vectors (cached encoder features) are masked for missing modalities,
 fused (concat / sum / weighted), optionally joined with the user's history vector, and the
 result initialises an LSTM decoder that emits hashtags one at a time. Training uses teacher
-forcing with an order-free target: at each step the target is the uniform distribution over the
-post's tags not yet fed in (the end token once they are all in), so the model learns a set, not
-an arbitrary order. Decoding is greedy (`beam_width=1`) or beam search, never repeating a tag,
+forcing with an order-free target (`HashtagSetLoss`), so the model learns a set, not an
+arbitrary order. Decoding is greedy (`beam_width=1`) or beam search, never repeating a tag,
 never returning special tokens, excluded tags or tags already typed. Tags the user typed are fed
 as the decoder's first inputs (conditioning, the IRE project plan), and a tag the user accepts
 is fed as the next input before re-ranking (the CNN-RNN Instagram project's interactive system).
@@ -272,8 +271,7 @@ class HashtagEncoderDecoder(keras.Model):
         ranks highest (the decoder was trained to spread that step's probability over all of
         a post's tags: its ranking of the tags not emitted yet). Forcing the beam on past the
         end instead (`after_end="ban"`, `<end>` disabled) asks the decoder for tags after it
-        has said the set is complete, and its later picks are weak: on the TweetEval subset
-        this ranks below popularity at Hit@5, while the filled ranking is above it.
+        has said the set is complete, and its later picks are weak.
 
         Args:
             inputs: dict as for the call, without "decoder_in"; "existing" (batch, E) int32
