@@ -9,13 +9,6 @@ never repeats a tag and stops at the end token.
 
 Token ids are a `hashtag_kit.vocabulary.Vocabulary` of the tags: the special tokens (`<unk>` is
 never used), then the tags (`tag_id = N_SPECIAL + index in the tag vocabulary`).
-
-Example:
-    >>> import numpy as np
-    >>> m = CNNRNNTagger(n_tags=6, joint_dim=8, units=8)
-    >>> logits = m({"image": np.zeros((2, 12), "float32"), "tags_in": np.ones((2, 4), "int32")})
-    >>> tuple(logits.shape)
-    (2, 4, 10)
 """
 
 from __future__ import annotations
