@@ -82,11 +82,6 @@ def compiled(owner, key, build):
     return cache[key].python_function if getattr(owner, "run_eagerly", False) else cache[key]
 
 
-def _tile(x, width: int):
-    """(batch, ...) -> (batch * width, ...): each row repeated `width` times (its beams)."""
-    return tf.repeat(x, width, axis=0)
-
-
 def beam_search(
     step_fn,
     first_logp,
@@ -132,7 +127,8 @@ def beam_search(
     ids = tf.range(v)[None, None, :]
     banned = None if banned is None else tf.cast(banned, bool)[:, None, :]  # (batch, 1, V)
     finished_row = tf.where(ids == filler, tf.constant(0.0, dtype), neg)  # (1, 1, V)
-    context = tf.nest.map_structure(lambda c: _tile(c, k), context)
+    # (batch, ...) -> (rows, ...): each row repeated for its beams
+    context = tf.nest.map_structure(lambda c: tf.repeat(c, k, axis=0), context)
 
     def select(t, logp, carry, extra):
         """Rank every beam's continuations by summed score; keep the best `k` per post."""
@@ -177,9 +173,9 @@ def beam_search(
         used0,
         extras0,
     )
-    extra0 = _tile(first_extra, k) if record else None
-    carry, flat, tok = select(0, _tile(first_logp, k), carry, extra0)
-    state = tf.nest.map_structure(lambda s: tf.gather(_tile(s, k), flat), state)
+    extra0 = tf.repeat(first_extra, k, axis=0) if record else None
+    carry, flat, tok = select(0, tf.repeat(first_logp, k, axis=0), carry, extra0)
+    state = tf.nest.map_structure(lambda s: tf.gather(tf.repeat(s, k, axis=0), flat), state)
 
     def cond(t, carry, state, tok):
         return (t < steps) & tf.reduce_any(~carry[3] & tf.math.is_finite(carry[2]))
