@@ -53,14 +53,6 @@ class CoAttention(keras.layers.Layer):
         self.image_attention = AdditiveAttention(self.units, name="text_guided_image_attention")
         self.text_attention = AdditiveAttention(self.units, name="image_guided_text_attention")
 
-    @staticmethod
-    def _parts(inputs):
-        if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):
-            raise ValueError("CoAttention takes [regions, words] or [regions, words, word_mask]")
-        regions, words = inputs[0], inputs[1]
-        mask = inputs[2] if len(inputs) == 3 else None
-        return regions, words, mask
-
     def build(self, inputs_shape):
         regions_shape, words_shape = tuple(inputs_shape[0]), tuple(inputs_shape[1])
         self.image_attention.build(words_shape[:1] + words_shape[2:], regions_shape)
@@ -68,7 +60,10 @@ class CoAttention(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        regions, words, mask = self._parts(inputs)
+        if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):
+            raise ValueError("CoAttention takes [regions, words] or [regions, words, word_mask]")
+        regions, words = inputs[0], inputs[1]
+        mask = inputs[2] if len(inputs) == 3 else None
         if mask is None:
             m = ops.ones(ops.shape(words)[:2], dtype=words.dtype)
         else:
