@@ -75,8 +75,7 @@ class GatedFusion(keras.layers.Layer):
     def call(self, inputs, training=None):
         t = self.text_projection(inputs[0])  # (batch, units)
         v = self.image_projection(inputs[1])  # (batch, units)
-        masked = len(inputs) == 4
-        if masked:
+        if len(inputs) == 4:
             m_t = ops.expand_dims(ops.cast(inputs[2], t.dtype), -1)  # (batch, 1)
             m_v = ops.expand_dims(ops.cast(inputs[3], v.dtype), -1)
             t, v = t * m_t, v * m_v
