@@ -5,7 +5,7 @@ several machines (`strategy="multi_worker"`); `encoder_decoder.py`, notebook 02'
 run's data as arrays (`load_run_data`), `train`, `evaluate`; `classifiers.py`, notebook 03's
 tag classifiers (`fit_classifier`, `train_attention_classifier`, `train_cnn_rnn`)."""
 
-from hashtag_kit.training.encoder_decoder import (
+from hashtag_kit.training.encoder_decoder import (  # noqa: F401
     PostArrays,
     RunData,
     TrainConfig,
@@ -21,24 +21,4 @@ from hashtag_kit.training.encoder_decoder import (
     train,
     user_histories,
 )
-from hashtag_kit.training.fit import StepTimer, TrainResult, get_strategy
-
-__all__ = [
-    "PostArrays",
-    "RunData",
-    "StepTimer",
-    "TrainConfig",
-    "TrainResult",
-    "build_model",
-    "checkpoint_folder",
-    "epoch_arrays",
-    "evaluate",
-    "get_strategy",
-    "load_run_data",
-    "make_arrays",
-    "make_tokens",
-    "post_histories",
-    "recommend_tags",
-    "train",
-    "user_histories",
-]
+from hashtag_kit.training.fit import StepTimer, TrainResult, get_strategy  # noqa: F401
