@@ -8,10 +8,9 @@ startup"), so `multi_worker_strategy()` builds it once and returns it again afte
 chief (task "chief", or worker 0 when the cluster has none) writes checkpoints; every worker
 reads them, so the checkpoint folder must be on a filesystem all machines share.
 
-Keras 3.15 cannot `fit` under this strategy as shipped (keras-team/keras#20585, open): it
-all-reduces a whole (x, y) batch to learn its shapes and reduces the scalar logs along an axis
-they lack. `patch_keras()` corrects both reductions (process-wide, once; a no-op for every other
-strategy) and is applied by `multi_worker_strategy()`.
+Keras 3.15 cannot `fit` under this strategy as shipped (keras-team/keras#20585, open): two of
+its reductions fail across workers. `patch_keras()` corrects them (process-wide, once; a no-op
+for every other strategy) and is applied by `multi_worker_strategy()`.
 
 Launch: the same command on each machine, each with its own TF_CONFIG, e.g.
     TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
