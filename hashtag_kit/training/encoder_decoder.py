@@ -29,6 +29,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from hashtag_kit.data.posts import Post
 from hashtag_kit.evaluation.ranking import DEFAULT_KS, ranking_metrics
@@ -467,9 +468,6 @@ def train(
     if not (train_data.tags > 0).any():
         raise ValueError("no training post has an in-vocabulary hashtag; nothing to learn")
     if config.deterministic:
-        # lazy: TensorFlow / Keras take seconds to import
-        import tensorflow as tf  # Keras imports it anyway; op determinism is TF's switch
-
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     val = None
