@@ -83,7 +83,7 @@ from hashtag_kit.data.images import (
     resolve_image_path,
 )
 from hashtag_kit.data.splits import scored_part
-from hashtag_kit.recommender import Recommender
+from hashtag_kit.recommender import Recommender, _resolve_stage_dir
 from hashtag_kit.run import ENCODER_DECODER, RunDir
 
 log = logging.getLogger("hashtag_kit")
@@ -148,25 +148,24 @@ def load_samples(run_dir: str | Path, n: int = DEFAULT_SAMPLES, split: str | Non
     """Up to `n` test posts of the run's `split` with a readable image, as `Sample`s (thumbnails
     made): posts the served model was not trained on.
 
-    `split` None: the split notebook 02 (the served model) was trained and scored on, as its
-    metrics.json records it (Flickr8k: the official one, whose test part is the dev list when
-    the test photos are withheld); "random" when that is not recorded. A split the run does
-    not have falls back to its official one, else its first.
-
-    `run_dir` may be the run or its stage folder. A run without notebook 01's manifests (a bare
-    stage folder) has no samples: the page then offers uploads only. Unreadable images are
-    skipped and logged.
+    `split` None: the split the served model was trained and scored on, as notebook 02's
+    metrics.json records it ("random" when it does not; Flickr8k's official split's test part
+    is the dev list when the test photos are withheld). A split the run does not have falls
+    back to its official one, else its first. `run_dir` may be the run or its stage folder; a
+    run without notebook 01's manifests has no samples (the page offers uploads only).
+    Unreadable images are skipped and logged.
     """
-    run = Path(run_dir)
-    if (run / "model_config.json").exists() or (run / "model.keras").exists():
-        run = run.parent
     if n <= 0:
         return []
-    rd = RunDir(run)
+    rd = RunDir(_resolve_stage_dir(run_dir, ENCODER_DECODER).parent)
     try:
         splits = rd.load_splits()
         if split is None:
-            split = _trained_split(rd, ENCODER_DECODER)
+            try:
+                split = rd.metrics(ENCODER_DECODER).get("split")
+            except (OSError, ValueError, AttributeError):
+                split = None
+            split = split if isinstance(split, str) else "random"
         if split not in splits:  # e.g. a release with its own split only
             split = "official" if "official" in splits else next(iter(splits))
         parts = rd.split_posts(split)
@@ -200,15 +199,6 @@ def load_samples(run_dir: str | Path, n: int = DEFAULT_SAMPLES, split: str | Non
     if skipped:
         log.warning("sample posts skipped, their images are unreadable: %d", skipped)
     return out
-
-
-def _trained_split(rd, stage: str) -> str:
-    """The split a stage's metrics.json says it used; "random" when it says none."""
-    try:
-        split = rd.metrics(stage).get("split")
-    except (OSError, ValueError, AttributeError):
-        split = None
-    return split if isinstance(split, str) else "random"
 
 
 # -- uploads -------------------------------------------------------------------------------------
@@ -258,10 +248,8 @@ def read_upload(fileobj, name: str, max_bytes: int, max_pixels: int = MAX_PIXELS
             raise DemoError(
                 415, f"{name} is not an image (unknown format): upload a JPEG, PNG or WebP photo"
             ) from None
-        except Image.DecompressionBombError:
-            width = height = None  # load_image names it below
-        except (OSError, SyntaxError, ValueError, EOFError):
-            width = height = None  # corrupt header: load_image gives the reason below
+        except (Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError):
+            width = height = None  # a bomb or a corrupt header: load_image gives the reason
         if width is not None and width * height > max_pixels:
             raise DemoError(
                 413,
@@ -276,8 +264,7 @@ def read_upload(fileobj, name: str, max_bytes: int, max_pixels: int = MAX_PIXELS
 
 # -- the app -------------------------------------------------------------------------------------
 class _SerialModel:
-    """The recommender's model with its calls serialised by a lock; everything else of a request
-    (decoding the upload, the encoders) runs unlocked."""
+    """The recommender's model with its calls serialised by a lock (see the module docstring)."""
 
     def __init__(self, model, lock: threading.Lock) -> None:
         self._model = model
@@ -382,14 +369,6 @@ def _parse_k(value: str | None) -> int:
     return k
 
 
-def _warm_up(rec: Recommender) -> None:
-    """Build the encoders and trace the decoder once, so no request pays for it (and two first
-    requests never build an encoder twice)."""
-    image = np.full((64, 64, 3), 127, np.uint8) if rec.config.get("image_encoder") else None
-    text = "warm up" if rec.config.get("text_encoder") or image is None else None
-    rec.recommend(image=image, text=text, k=1)
-
-
 def create_app(
     recommender: Recommender,
     *,
@@ -413,8 +392,11 @@ def create_app(
     """
     if not isinstance(recommender.model, _SerialModel):
         recommender.model = _SerialModel(recommender.model, threading.Lock())
-    if warm_up:
-        _warm_up(recommender)
+    if warm_up:  # encoders built, decoder traced: no request pays for it, none builds twice
+        has_image = bool(recommender.config.get("image_encoder"))
+        image = np.full((64, 64, 3), 127, np.uint8) if has_image else None
+        text = "warm up" if recommender.config.get("text_encoder") or not has_image else None
+        recommender.recommend(image=image, text=text, k=1)
     by_id = {s.id: s for s in samples}
     if run_name is None:
         source = Path(recommender.source)
@@ -436,7 +418,7 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request, exc: StarletteHTTPException):
-        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        message = str(exc.detail)
         if exc.status_code == 400 and "parsing the body" in message:
             message = "the request body is not valid multipart/form-data"
         return JSONResponse({"error": message}, status_code=exc.status_code)
@@ -525,7 +507,10 @@ def create_app(
             chosen = by_id.get(sample)
             if chosen is None:
                 raise DemoError(404, f"unknown sample {sample!r}: GET /info lists the samples")
-            pixels = _sample_pixels(chosen)
+            try:
+                pixels = load_image(chosen.image)
+            except ImageError as e:  # checked at startup; changed on disk since
+                raise DemoError(422, f"sample {chosen.id}: {e.reason}") from None
         try:
             result = recommender.recommend(
                 image=pixels,
@@ -542,13 +527,6 @@ def create_app(
     message = f"the request is too large: the demo accepts photos up to {_mb(max_upload_bytes)}"
     app.add_middleware(_BodyLimit, max_bytes=body_limit, message=message)
     return app
-
-
-def _sample_pixels(sample: Sample) -> np.ndarray:
-    try:
-        return load_image(sample.image)
-    except ImageError as e:  # checked at startup; changed on disk since
-        raise DemoError(422, f"sample {sample.id}: {e.reason}") from None
 
 
 # -- serving -------------------------------------------------------------------------------------
