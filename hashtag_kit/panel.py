@@ -14,12 +14,10 @@ headless fallback uses it); `HashtagPanel` wires the widgets to it.
 
 Headless fallback: papermill and plain python have no widget front end, so
 `show_hashtag_panel(..., interactive=False)` (or `interactive=True` outside a Jupyter kernel)
-prints a scripted interaction instead: the suggestions for a sample photo and caption, then the
-same after two Adds and a Remove (`scripted_interaction`). Notebook 02's `INTERACTIVE`
-parameter chooses; `python -m hashtag_kit reproduce` (and the smoke tests) run it with
-`INTERACTIVE=False`. The displayed widget carries the same transcript as its `text/plain`
-form, so a front end that cannot draw widgets (a notebook viewer, a headless run with
-`INTERACTIVE=True`) still shows what the panel does.
+prints a scripted interaction instead (`scripted_interaction`); notebook 02's `INTERACTIVE`
+parameter chooses (`python -m hashtag_kit reproduce` and the smoke tests set it False). The
+displayed widget carries the same transcript as its `text/plain` form, so a front end that cannot
+draw widgets (a notebook viewer, a headless run with `INTERACTIVE=True`) still shows it.
 
 Example (in JupyterLab):
     >>> rec = Recommender.load("outputs/default")                         # doctest: +SKIP
@@ -73,14 +71,6 @@ def decode_upload(name: str, content: bytes | memoryview) -> np.ndarray:
             return load_image(path)
         except ImageError as e:
             raise ImageError(f"uploaded file {name!r}", e.reason) from None
-
-
-def _image_label(image) -> str | None:
-    if image is None:
-        return None
-    if isinstance(image, (str, Path)):
-        return Path(image).name
-    return "image array"
 
 
 def sample_options(samples: Iterable) -> list[tuple[str, str]]:
@@ -153,7 +143,9 @@ class HashtagPanelState:
         except (ImageError, ValueError) as e:
             self.image_error = _one_line(e)
             return False
-        self.image, self.image_label = arr, label or _image_label(image)
+        if not label:
+            label = Path(image).name if isinstance(image, (str, Path)) else "image array"
+        self.image, self.image_label = arr, label
         return True
 
     def set_upload(self, name: str, content: bytes | memoryview) -> bool:
@@ -321,7 +313,7 @@ class HashtagPanel:
         self.fallback_text = fallback_text
         self._setting_sample = False  # True while the upload handler resets the Dropdown
         self._preview_of = None  # the photo the preview shows
-        wide = w.Layout(width="100%")
+        field = {"continuous_update": False, "layout": w.Layout(width="100%")}
         wrap = w.Layout(flex_flow="row wrap")
         self.upload = w.FileUpload(accept="image/*", multiple=False, description="Upload photo")
         self.sample = w.Dropdown(
@@ -336,23 +328,17 @@ class HashtagPanel:
             self.state.set_image(sample, label=self._sample_label(sample))
         self.preview = w.Image(format="png", layout=w.Layout(max_width="180px", display="none"))
         self.caption = w.Textarea(
-            value=self.state.text,
-            placeholder="Enter some text",
-            description="Caption",
-            continuous_update=False,
-            layout=wide,
+            value=self.state.text, placeholder="Enter some text", description="Caption", **field
         )
         self.user = w.Text(
             placeholder="author id (optional: personalises for a user the model knows)",
             description="User",
-            continuous_update=False,
-            layout=wide,
+            **field,
         )
         self.history = w.Text(
             placeholder="the author's earlier hashtags, comma separated (optional)",
             description="History",
-            continuous_update=False,
-            layout=wide,
+            **field,
         )
         self.suggestions = w.HBox(layout=wrap)
         self.accepted = w.HBox(layout=wrap)
@@ -372,9 +358,8 @@ class HashtagPanel:
         )
         self.upload.observe(self._on_upload, names="value")
         self.sample.observe(self._on_sample, names="value")
-        self.caption.observe(self._on_text, names="value")
-        self.user.observe(self._on_text, names="value")
-        self.history.observe(self._on_text, names="value")
+        for field in (self.caption, self.user, self.history):
+            field.observe(self._on_text, names="value")
         self.refresh()
 
     # -- event handlers ---------------------------------------------------------------------
@@ -440,11 +425,10 @@ class HashtagPanel:
         self.accepted.children = [
             self._button(f"#{t} ✕", f"remove #{t}", "success", self.remove, t) for t in s.accepted
         ]
-        lines = s.messages
         self.messages.value = "".join(
             f'<div style="color:{"#b00" if m.startswith("error") else "#555"}">'
             f"{html.escape(m)}</div>"
-            for m in lines
+            for m in s.messages
         )
         if s.image is None:
             self.preview.layout.display = "none"
@@ -487,13 +471,9 @@ def show_hashtag_panel(
     beam_width: int = 3,
     interactive: bool = True,
 ) -> HashtagPanel | None:
-    """Notebook 02's panel: the widgets in JupyterLab, a scripted interaction headless.
-
-    With `interactive` and a widget front end (`has_widget_front_end`), displays a
-    `HashtagPanel` on the first sample photo and `text` (its `text/plain` form is the
-    scripted interaction) and returns it.
-    Otherwise prints the scripted interaction for the first sample photo and `text`
-    (`STATIC_HEADER` first) and returns None: nothing waits for a click, so papermill runs it.
+    """Notebook 02's panel on the first sample photo and `text`: with `interactive` and a widget
+    front end (`has_widget_front_end`), a `HashtagPanel` displayed and returned; otherwise the
+    scripted interaction printed (`STATIC_HEADER` first) and None: nothing waits for a click.
     """
     options = sample_options(samples)
     first = options[0][1] if options else None
