@@ -10,18 +10,15 @@ features a command needs and cannot find (`hashtag_kit.run.MissingFeaturesError`
 naming the `features` command that computes them, and exit status 2.
 `python -m hashtag_kit <command> --help` shows a command's options.
 
-The command line is quiet: TensorFlow's C++ and absl log lines and the Python warnings and
-log records of TensorFlow, Keras and the other libraries below the kit are silenced for the
-command's duration (set before TensorFlow is imported; a `TF_CPP_MIN_LOG_LEVEL` you set yourself
-is kept, and also applied to the lines absl writes while TensorFlow loads, which ignore it:
-`hashtag_kit.library_logs`). `-v`/`--verbose` before the command (or after `recommend`), or
-`HASHTAG_KIT_VERBOSE=1`, shows them. The kit's own messages are unchanged. Importing `hashtag_kit`
-as a library changes none of this: only this entry point does it.
+The command line is quiet (`quiet`): TensorFlow's C++ and absl log lines and the Python warnings
+and log records of the libraries below the kit are silenced for the command's duration (a
+`TF_CPP_MIN_LOG_LEVEL` you set yourself is kept, and also applied to the lines absl writes while
+TensorFlow loads: `hashtag_kit.library_logs`). `-v`/`--verbose` before the command (or after
+`recommend`), or `HASHTAG_KIT_VERBOSE=1`, shows them. The kit's own messages are unchanged, and
+importing `hashtag_kit` as a library changes none of this.
 
-Lean commands (`LEAN_COMMANDS`: `recommend`) import only what they use: TensorFlow and Keras
-import scikit-learn, pandas, matplotlib, IPython and scipy at start-up when they are
-installed (`OPTIONAL_IMPORTS`, for features the command never uses), and a lean command's
-process skips them as if they were not installed.
+Lean commands (`LEAN_COMMANDS`: `recommend`) skip the packages TensorFlow and Keras import at
+start-up only when installed (`OPTIONAL_IMPORTS`), as if they were not installed.
 """
 
 from __future__ import annotations
@@ -43,12 +40,9 @@ from hashtag_kit.library_logs import QuietImport
 
 #: commands whose process never needs what Keras imports optionally (`OPTIONAL_IMPORTS`)
 LEAN_COMMANDS = frozenset({"recommend"})
-#: packages TensorFlow and Keras import at start-up only when installed (each in a `try: import
-#: ... except ImportError`), for features a lean command never uses: scikit-learn (Keras's
-#: scikit-learn wrappers), pandas (`fit` on data frames), matplotlib (`keras.visualization`),
-#: IPython (the saving file editor's notebook display) and scipy (sparse inputs to the legacy
-#: `tf.keras` v1 training loops). Together about half of `import tensorflow` here (TensorFlow
-#: imports Keras at start-up).
+#: packages TensorFlow and Keras import at start-up only when installed, for features a lean
+#: command never uses: scikit-learn (Keras's wrappers), pandas (`fit` on data frames), matplotlib
+#: (`keras.visualization`), IPython (notebook display), scipy (sparse inputs to `tf.keras` v1)
 OPTIONAL_IMPORTS = ("sklearn", "pandas", "matplotlib", "IPython", "scipy")
 #: commands that take `-v/--verbose` among their own options
 VERBOSE_OPTION_COMMANDS = frozenset({"recommend"})
@@ -70,46 +64,14 @@ def _usage() -> str:
 
 
 @contextlib.contextmanager
-def quiet(verbose: bool = False) -> Iterator[None]:
-    """Silence TensorFlow, absl and library logging for the `with` block, then restore it.
-
-    Sets `QUIET_ENV` (C++ logging; only effective before TensorFlow is first imported), raises
-    `QUIET_LOGGERS` and absl's Python logger to ERROR and ignores the warnings of
-    `QUIET_WARNING_MODULES`. With `verbose` it does nothing.
-    """
-    if verbose:
-        yield
-        return
-    saved_env = {k: os.environ.get(k) for k in QUIET_ENV}
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
-    hold = None
-    if "tensorflow" not in sys.modules:
-        hold = QuietImport("tensorflow")
-        sys.meta_path.insert(0, hold)
-    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    absl_logging, absl_level = None, None
-    with contextlib.suppress(ImportError):  # absl comes with TensorFlow
-        # lazy: absl comes with TensorFlow
-        from absl import logging as absl_logging
-
-        absl_level = absl_logging.get_verbosity()
-        absl_logging.set_verbosity(absl_logging.ERROR)
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """`values` set in `os.environ` for the block, then the variables' previous state restored."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", module=QUIET_WARNING_MODULES)
-            yield
+        yield
     finally:
-        if hold in sys.meta_path:
-            sys.meta_path.remove(hold)
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-        if absl_logging is not None:
-            absl_logging.set_verbosity(absl_level)
-        for key, value in saved_env.items():
+        for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
@@ -117,12 +79,47 @@ def quiet(verbose: bool = False) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def without_modules(names: tuple[str, ...]) -> Iterator[None]:
-    """Make `import name` raise ImportError for the `with` block (modules not imported yet).
+def quiet(verbose: bool = False) -> Iterator[None]:
+    """Silence TensorFlow, absl and library logging for the `with` block, then restore it:
+    `QUIET_ENV` set (C++ logging; effective only before TensorFlow is first imported),
+    `QUIET_LOGGERS` and absl at ERROR, `QUIET_WARNING_MODULES`' warnings ignored. With
+    `verbose` it does nothing."""
+    if verbose:
+        yield
+        return
+    with _environ({k: os.environ.get(k, v) for k, v in QUIET_ENV.items()}):
+        hold = None
+        if "tensorflow" not in sys.modules:
+            hold = QuietImport("tensorflow")
+            sys.meta_path.insert(0, hold)
+        loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+        levels = [lg.level for lg in loggers]
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        absl_logging, absl_level = None, None
+        with contextlib.suppress(ImportError):  # absl comes with TensorFlow
+            # lazy: absl comes with TensorFlow
+            from absl import logging as absl_logging
 
-    Used by lean commands so that Keras's optional imports (`OPTIONAL_IMPORTS`) are skipped as
-    if the packages were not installed; they are importable again afterwards.
-    """
+            absl_level = absl_logging.get_verbosity()
+            absl_logging.set_verbosity(absl_logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", module=QUIET_WARNING_MODULES)
+                yield
+        finally:
+            if hold in sys.meta_path:
+                sys.meta_path.remove(hold)
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+            if absl_logging is not None:
+                absl_logging.set_verbosity(absl_level)
+
+
+@contextlib.contextmanager
+def without_modules(names: tuple[str, ...]) -> Iterator[None]:
+    """Make `import name` raise ImportError for the `with` block (modules not imported yet),
+    as if not installed: lean commands skip Keras's `OPTIONAL_IMPORTS` so."""
     blocked = [n for n in names if n not in sys.modules]
     for name in blocked:
         sys.modules[name] = None  # the import system's "not importable" marker
@@ -132,21 +129,6 @@ def without_modules(names: tuple[str, ...]) -> Iterator[None]:
         for name in blocked:
             if name in sys.modules and sys.modules[name] is None:
                 del sys.modules[name]
-
-
-@contextlib.contextmanager
-def _verbose_env(verbose: bool) -> Iterator[None]:
-    """`HASHTAG_KIT_VERBOSE=1` for the command when -v was given (commands read it there)."""
-    saved = os.environ.get(VERBOSE_ENV)
-    if verbose:
-        os.environ[VERBOSE_ENV] = "1"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(VERBOSE_ENV, None)
-        else:
-            os.environ[VERBOSE_ENV] = saved
 
 
 def is_verbose(command: str | None, before: list[str], rest: list[str]) -> bool:
@@ -174,7 +156,7 @@ class Parser(argparse.ArgumentParser):
 
 def integer(low: int, high: int | None = None):
     """An argparse `type`: an integer from `low` (to `high`), else argparse's one-line error
-    naming the option (a zero or negative count used to end in a traceback from Keras or numpy).
+    naming the option.
 
     Example: `ap.add_argument("--epochs", type=integer(1))`.
     """
@@ -210,27 +192,21 @@ def parser(command: str, description: str | None) -> Parser:
     )
 
 
-def _doc(module: str) -> str | None:
-    # the command's module is imported only for its --help text and when it runs
-    return importlib.import_module(module).__doc__
-
-
 # -- the commands --------------------------------------------------------------------------------
 def preprocess(argv: list[str]) -> int:
     # lazy: each command imports what it drives when it runs (a fast --help)
-    from hashtag_kit.preprocess import RUN_MODES, PreprocessConfig
-    from hashtag_kit.preprocess import preprocess as run_preprocess
+    from hashtag_kit import preprocess as P
 
-    ap = parser("preprocess", _doc("hashtag_kit.preprocess"))
+    ap = parser("preprocess", P.__doc__)
     ap.add_argument("--run", default="outputs/default", help="run directory")
     ap.add_argument("--dataset", default="embedded")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--mode", choices=RUN_MODES, default="full")
+    ap.add_argument("--data-dir")
+    ap.add_argument("--mode", choices=P.RUN_MODES, default="full")
     ap.add_argument("--seed", type=integer(0), default=0)
     ap.add_argument("--min-tag-freq", type=integer(1), default=3)
-    ap.add_argument("--max-posts", type=integer(1), default=None)
+    ap.add_argument("--max-posts", type=integer(1))
     args = ap.parse_args(argv)
-    cfg = PreprocessConfig(
+    cfg = P.PreprocessConfig(
         dataset=args.dataset,
         data_dir=args.data_dir,
         run_mode=args.mode,
@@ -239,7 +215,7 @@ def preprocess(argv: list[str]) -> int:
         max_posts=args.max_posts,
     )
     try:
-        out = run_preprocess(args.run, cfg)
+        out = P.preprocess(args.run, cfg)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
     print(f"{len(out['posts'])} posts, {len(out['vocab']['hashtags'])} hashtags -> {args.run}")
@@ -342,7 +318,7 @@ def report(argv: list[str]) -> int:
     ap.add_argument(
         "--k", type=integer(1, max(KS)), default=7, help="K of the DESIGN and baselines tables"
     )
-    ap.add_argument("--out", default=None, help="output file (default <run>/05_comparison/)")
+    ap.add_argument("--out", help="output file (default <run>/05_comparison/)")
     ap.add_argument("--json", action="store_true", help="also print the environment as JSON")
     args = ap.parse_args(argv)
     run = Path(args.run)
@@ -362,9 +338,7 @@ def embedded(argv: list[str]) -> int:
     ap = parser("embedded", "Generate (or reuse) the embedded dataset and print where it is.")
     ap.add_argument("--n-posts", type=integer(G.MIN_N_POSTS), default=G.DEFAULT_N_POSTS)
     ap.add_argument("--seed", type=integer(0), default=0)
-    ap.add_argument(
-        "--out", default=None, help="dataset folder (default: data/embedded/n<N>-s<seed>)"
-    )
+    ap.add_argument("--out", help="dataset folder (default: data/embedded/n<N>-s<seed>)")
     ap.add_argument("--force", action="store_true", help="regenerate even if it exists")
     args = ap.parse_args(argv)
     if args.force:
@@ -390,13 +364,9 @@ def evaluate_flickr8k(argv: list[str]) -> int:
     ap = parser("evaluate flickr8k", F.__doc__)
     ap.add_argument("--run", required=True, help="the finished run (outputs/<run> or a path)")
     ap.add_argument("--split", required=True, help="test or dev (Flickr8k's image lists)")
-    ap.add_argument(
-        "--data-dir", default=None, help="the Flickr8k folder (default: the run's data_dir)"
-    )
-    ap.add_argument("--images-dir", default=None, help="the photos' folder, if not in --data-dir")
-    ap.add_argument(
-        "--out", default=None, help="output folder (default RUN/evaluate_flickr8k/<split>/)"
-    )
+    ap.add_argument("--data-dir", help="the Flickr8k folder (default: the run's data_dir)")
+    ap.add_argument("--images-dir", help="the photos' folder, if not in --data-dir")
+    ap.add_argument("--out", help="output folder (default RUN/evaluate_flickr8k/<split>/)")
     ap.add_argument("--limit", type=int, default=0, help="first N photos present (0: all)")
     ap.add_argument(
         "--beam", type=int, default=F.DEFAULT_BEAM, help="beam width (default %(default)s)"
@@ -404,7 +374,6 @@ def evaluate_flickr8k(argv: list[str]) -> int:
     ap.add_argument(
         "--length-penalty",
         type=float,
-        default=None,
         help="caption beam's final choice by log-prob / words**A (default: the run's)",
     )
     ap.add_argument("--quiet", action="store_true", help="print only errors")
@@ -463,7 +432,6 @@ def recommend(argv: list[str]) -> int:
     )
     ap.add_argument(
         "--history",
-        default=None,
         help="the user's earlier hashtags, comma separated: personalises a new user",
     )
     ap.add_argument("--beam-width", type=int, default=3, help="beam search width (default 3)")
@@ -556,27 +524,23 @@ def serve(argv: list[str]) -> int:
             f"cannot listen on {args.host}:{args.port} ({e.strerror or e}): "
             "pick another --port or --host"
         ) from None
-    try:
-        rec = Recommender.load(args.run, image_weights=args.image_weights, use_v4=args.use_v4)
-        samples = W.load_samples(args.run, args.samples)
-        app = W.create_app(rec, samples=samples, max_upload_bytes=int(args.max_upload_mb * 1e6))
-    except _run_errors() as e:
-        sock.close()
-        raise UserError(str(e)) from None
-    except BaseException:
-        sock.close()
-        raise
-    if not W.is_loopback(args.host):
+    with contextlib.closing(sock):
+        try:
+            rec = Recommender.load(args.run, image_weights=args.image_weights, use_v4=args.use_v4)
+            samples = W.load_samples(args.run, args.samples)
+            app = W.create_app(rec, samples=samples, max_upload_bytes=int(args.max_upload_mb * 1e6))
+        except _run_errors() as e:
+            raise UserError(str(e)) from None
+        if not W.is_loopback(args.host):
+            print(
+                f"warning: listening on {args.host}: the demo has no authentication; anyone who "
+                "can reach this address can use it",
+                file=sys.stderr,
+            )
         print(
-            f"warning: listening on {args.host}: the demo has no authentication; anyone who "
-            "can reach this address can use it",
-            file=sys.stderr,
+            f"serving {args.run} at {W.url_of(sock)}/ ({len(samples)} sample posts); Ctrl+C stops"
         )
-    print(f"serving {args.run} at {W.url_of(sock)}/ ({len(samples)} sample posts); Ctrl+C stops")
-    try:
         W.serve_app(app, sock)
-    finally:
-        sock.close()
     return 0
 
 
@@ -638,7 +602,8 @@ def main(argv: list[str] | None = None) -> int:
     lean = contextlib.nullcontext()
     if name in LEAN_COMMANDS and "keras" not in sys.modules:
         lean = without_modules(OPTIONAL_IMPORTS)
-    with quiet(verbose), _verbose_env(verbose), lean:
+    # commands read -v from HASHTAG_KIT_VERBOSE
+    with quiet(verbose), _environ({VERBOSE_ENV: "1"} if verbose else {}), lean:
         try:
             return int(COMMANDS[name][0](rest) or 0)
         except SystemExit as e:  # --help
