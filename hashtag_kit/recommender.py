@@ -333,9 +333,8 @@ class Recommender:
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(N, Dt) features of texts through the run's text encoder."""
-        return np.asarray(self.text_encoder.encode(list(texts)), dtype="float32").reshape(
-            len(texts), -1
-        )
+        vectors = self.text_encoder.encode(list(texts))
+        return np.asarray(vectors, dtype="float32").reshape(len(texts), -1)
 
     # -- inputs -----------------------------------------------------------------------------
     def tag_ids(self, tags: Iterable[str]) -> list[int]:

@@ -401,7 +401,6 @@ def create_app(
     if run_name is None:
         source = Path(recommender.source)
         run_name = source.parent.name if source.name.startswith("02_") else source.name
-    body_limit = max_upload_bytes + FORM_ALLOWANCE
     app = FastAPI(title="hashtag_kit demo", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(DemoError)
@@ -525,7 +524,7 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     message = f"the request is too large: the demo accepts photos up to {_mb(max_upload_bytes)}"
-    app.add_middleware(_BodyLimit, max_bytes=body_limit, message=message)
+    app.add_middleware(_BodyLimit, max_bytes=max_upload_bytes + FORM_ALLOWANCE, message=message)
     return app
 
 
