@@ -304,11 +304,9 @@ class HashtagPanel:
         import ipywidgets as w
 
         self._w = w
-        self.state = (
-            recommender
-            if isinstance(recommender, HashtagPanelState)
-            else HashtagPanelState(recommender, k=k, beam_width=beam_width)
-        )
+        self.state = recommender
+        if not isinstance(recommender, HashtagPanelState):
+            self.state = HashtagPanelState(recommender, k=k, beam_width=beam_width)
         self.state.text = text or self.state.text
         self.fallback_text = fallback_text
         self._setting_sample = False  # True while the upload handler resets the Dropdown
@@ -493,10 +491,6 @@ def show_hashtag_panel(
         )
         display(panel)
         return panel
-    why = (
-        "INTERACTIVE is False"
-        if not interactive
-        else "no widget front end: not in a Jupyter kernel"
-    )
+    why = "no widget front end: not in a Jupyter kernel" if interactive else "INTERACTIVE is False"
     print(transcript.replace(STATIC_HEADER, f"{STATIC_HEADER} ({why})", 1))
     return None
