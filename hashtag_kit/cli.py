@@ -97,7 +97,7 @@ def quiet(verbose: bool = False) -> Iterator[None]:
         for lg in loggers:
             lg.setLevel(logging.ERROR)
         absl_logging, absl_level = None, None
-        with contextlib.suppress(ImportError):  # absl comes with TensorFlow
+        with contextlib.suppress(ImportError):
             # lazy: absl comes with TensorFlow
             from absl import logging as absl_logging
 
