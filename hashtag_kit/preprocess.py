@@ -4,8 +4,13 @@ Run it from notebook `01_preprocess.ipynb`, or headless:
 
     python -m hashtag_kit preprocess --run outputs/default --dataset embedded --mode smoke
 
-It writes `outputs/<run>/01_preprocess/` (posts, splits, vocabulary, report, metrics) and
-`run.json`: the layout is `hashtag_kit.run`'s.
+Writes (see `hashtag_kit.run` for the whole layout):
+    outputs/<run>/01_preprocess/posts.jsonl   cleaned posts
+    outputs/<run>/01_preprocess/splits.json   random and user-disjoint splits (ids)
+    outputs/<run>/01_preprocess/vocab.json    hashtag vocabulary (most frequent first)
+    outputs/<run>/01_preprocess/report.json   every record skipped or repaired, by kind
+    outputs/<run>/01_preprocess/metrics.json  dataset statistics
+    outputs/<run>/run.json                    dataset, seed, run mode
 
 Cleaning, in order: the loader's own checks (malformed lines, duplicate ids, paths escaping the
 data folder, empty captions: see `hashtag_kit.data`); unreadable images become missing images
