@@ -503,8 +503,7 @@ def design_table(
             display, entry = entries.get(name, (name, {}))
             row = _ranking_row(sm, display, {**entry, "ranking": ranking}, columns)
             row["test_posts"] = subset
-            row["trainable_params"] = None  # stated once, on the model's "all" row
-            row["ms_per_step"] = None
+            row.update(trainable_params=None, ms_per_step=None)  # said on its "all" row
             row["protocol"] += f"; the scored posts, subset {subset} (metrics.json extra.{subset})"
             rows.append(row)
     ours = _this_run_summary(run_metrics)
@@ -619,9 +618,8 @@ def captions_table(
                 ),
                 "note": entry.get("_problem")
                 or ("METEOR not computed (no Java)" if entry.get("meteor") is None else ""),
+                **{m: _num(entry.get(m)) for m in CAPTION_METRICS},
             }
-            for m in CAPTION_METRICS:
-                row[m] = _num(entry.get(m))
             row["protocol"] = (
                 f"{row['dataset']} ({sm.metrics.get('run_mode') or 'mode not recorded'} mode), "
                 f"{row['n_images']} "

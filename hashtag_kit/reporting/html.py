@@ -485,8 +485,8 @@ def render_report(
         '<h2 id="plots">Plots</h2>',
     ]
     for name, fig in (figures or {}).items():
-        out.append(f"<h3>{_esc(FIGURE_TITLES.get(name, name))}</h3>")
-        out.append(figure_html(fig, FIGURE_TITLES.get(name, name)))
+        heading = FIGURE_TITLES.get(name, name)
+        out += [f"<h3>{_esc(heading)}</h3>", figure_html(fig, heading)]
     if not figures:
         out.append("<p>No plots were given.</p>")
     for name, df in tables.items():

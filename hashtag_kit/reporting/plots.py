@@ -614,9 +614,7 @@ def plot_attention(
     axes[0].imshow(image)
     axes[0].set_title("image", fontsize=9)
     for ax, word, w in zip(axes[1:], words[:n], np.asarray(weights)[:n], strict=False):
-        draw_attention(
-            ax, image, w, grid_hw, title=word, crop_fraction=crop_fraction, colorbar=False
-        )
+        draw_attention(ax, image, w, grid_hw, word, crop_fraction, colorbar=False)
     for ax in axes:
         ax.set_axis_off()
     if n:
