@@ -431,8 +431,7 @@ def recommend(argv: list[str]) -> int:
         help="suggestions accepted so far, comma separated, in order: the rest are re-ranked",
     )
     ap.add_argument(
-        "--history",
-        help="the user's earlier hashtags, comma separated: personalises a new user",
+        "--history", help="the user's earlier hashtags, comma separated: personalises a new user"
     )
     ap.add_argument("--beam-width", type=int, default=3, help="beam search width (default 3)")
     ap.add_argument(
