@@ -175,12 +175,11 @@ def load_run_metrics(run_dir: str | Path | RunDir) -> dict[str, StageMetrics]:
     except (OSError, ValueError):
         test_part = None
     stages = [s for s in STAGES if s != COMPARISON]
-    if rd.path.is_dir():
-        stages += sorted(
-            p.parent.name
-            for p in rd.path.glob("*/metrics.json")
-            if p.parent.name not in STAGES and not p.parent.name.startswith(".")
-        )
+    stages += sorted(  # none when the run folder does not exist
+        p.parent.name
+        for p in rd.path.glob("*/metrics.json")
+        if p.parent.name not in STAGES and not p.parent.name.startswith(".")
+    )
     out = {}
     for stage in stages:
         path = rd.path / stage / "metrics.json"
@@ -524,14 +523,14 @@ def _is_ranking(d) -> bool:
 
 def _subset_rankings(sm: StageMetrics) -> list[tuple[str, str, dict]]:
     """(subset, model, ranking) for every `extra` entry shaped {subset: {model: ranking}}."""
-    found = []
     extra = sm.metrics.get("extra")
-    for subset, value in (extra if isinstance(extra, Mapping) else {}).items():
-        if isinstance(value, Mapping) and not _is_ranking(value):
-            for name, ranking in value.items():
-                if _is_ranking(ranking):
-                    found.append((subset, name, ranking))
-    return found
+    return [
+        (subset, name, ranking)
+        for subset, value in (extra if isinstance(extra, Mapping) else {}).items()
+        if isinstance(value, Mapping) and not _is_ranking(value)
+        for name, ranking in value.items()
+        if _is_ranking(ranking)
+    ]
 
 
 def _extra_rankings(sm: StageMetrics) -> list[tuple[str, dict]]:
