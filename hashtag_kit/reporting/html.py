@@ -317,18 +317,13 @@ def _plain(v) -> str:
     return str(v)
 
 
-def _encoders(env: dict) -> dict:
-    found = dict(env["run"].get("encoders") or {})
-    for st in env["stages"].values():
-        for kind, enc in (st.get("encoders") or {}).items():
-            found.setdefault(kind, enc)
-    return found
-
-
 def environment_html(env: dict) -> str:
     """The environment section: run settings, encoders, wall times, hardware, packages."""
     run, timings, host = env["run"], env["timings"], env["report_host"]
-    enc = _encoders(env)
+    enc = dict(run.get("encoders") or {})  # run.json's, else the first stage's that names one
+    for st in env["stages"].values():
+        for kind, encoder in (st.get("encoders") or {}).items():
+            enc.setdefault(kind, encoder)
     parts = [
         "<h3>Run settings</h3>",
         _dl(
