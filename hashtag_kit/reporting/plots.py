@@ -308,10 +308,10 @@ def plot_training_curves(
     size = (7.0, 3.8) if one_panel else (4.2 * cols, 3.2 * rows)
     fig = KitFigure(figsize=size, layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax in axes[len(items) :]:
+    shown = axes[: max(1, len(items))]  # one panel in all, or one per model
+    for ax in axes[len(shown) :]:
         ax.set_axis_off()
     if not items:
-        axes[0].set_axis_on()
         axes[0].text(0.5, 0.5, "no training history recorded", ha="center", va="center")
     colours: dict[tuple, int] = {}
     scores: dict[int, Axes] = {}  # panel -> its right-hand axis for scores (not losses)
@@ -344,7 +344,7 @@ def plot_training_curves(
             )
         if not one_panel:
             ax.set_title(textwrap.fill(name, 48), fontsize=9)  # names sharing a run are long
-    for i, ax in enumerate(axes[:1] if one_panel else axes[: max(1, len(items))]):
+    for i, ax in enumerate(shown):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ylabel and i % cols == 0:
