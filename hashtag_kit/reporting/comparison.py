@@ -734,10 +734,8 @@ def headline_table(tidy: pd.DataFrame, k: int = 7) -> pd.DataFrame:
     for first, names in alike_across_notebooks(figures).items():  # one row naming the notebooks
         stages = ", ".join(wide.loc[wide["model"].isin(names), "stage"])
         wide = wide[~wide["model"].isin(names[1:])]
-        wide.loc[wide["model"] == first, ["model", "stage"]] = [
-            split_display_name(first)[0],
-            stages,
-        ]
+        model = split_display_name(first)[0]
+        wide.loc[wide["model"] == first, ["model", "stage"]] = [model, stages]
     return wide.reset_index(drop=True)[["model", "stage", *labels, "mrr", "trainable_params"]]
 
 
