@@ -194,8 +194,7 @@ def parser(command: str, description: str | None) -> Parser:
 
 # -- the commands --------------------------------------------------------------------------------
 def preprocess(argv: list[str]) -> int:
-    # lazy: each command imports what it drives when it runs (a fast --help)
-    from hashtag_kit import preprocess as P
+    from hashtag_kit import preprocess as P  # lazy: a fast --help
 
     ap = parser("preprocess", P.__doc__)
     ap.add_argument("--run", default="outputs/default", help="run directory")
@@ -224,7 +223,7 @@ def preprocess(argv: list[str]) -> int:
 
 
 def features(argv: list[str]) -> int:
-    # lazy: each command imports what it drives when it runs (a fast --help)
+    # lazy: a fast --help
     from hashtag_kit.data.posts import read_posts
     from hashtag_kit.encoders.image import WeightsUnavailableError
     from hashtag_kit.features.cache import (
@@ -306,7 +305,7 @@ def features(argv: list[str]) -> int:
 
 
 def report(argv: list[str]) -> int:
-    # lazy: each command imports what it drives when it runs (a fast --help)
+    # lazy: a fast --help
     from hashtag_kit.evaluation.ranking import DEFAULT_KS as KS
     from hashtag_kit.reporting.html import collect_environment, write_report
 
@@ -332,8 +331,7 @@ def report(argv: list[str]) -> int:
 
 
 def embedded(argv: list[str]) -> int:
-    # lazy: each command imports what it drives when it runs (a fast --help)
-    from hashtag_kit.data.embedded import generator as G
+    from hashtag_kit.data.embedded import generator as G  # lazy: a fast --help
 
     ap = parser("embedded", "Generate (or reuse) the embedded dataset and print where it is.")
     ap.add_argument("--n-posts", type=integer(G.MIN_N_POSTS), default=G.DEFAULT_N_POSTS)
@@ -357,7 +355,7 @@ def evaluate(argv: list[str]) -> int:
 
 
 def evaluate_flickr8k(argv: list[str]) -> int:
-    # lazy: each command imports what it drives when it runs (a fast --help)
+    # lazy: a fast --help
     from hashtag_kit.evaluation import flickr8k as F
     from hashtag_kit.run import run_dir_for
 
@@ -399,7 +397,7 @@ def evaluate_flickr8k(argv: list[str]) -> int:
 def _run_errors() -> tuple[type[Exception], ...]:
     """What serving a run raises when the user has something to fix (the run, a file, weights):
     reported in one line by `recommend` and `serve`."""
-    # lazy: each command imports what it drives when it runs (a fast --help)
+    # lazy: a fast --help
     from hashtag_kit.data.images import ImageError
     from hashtag_kit.encoders.image import WeightsUnavailableError
     from hashtag_kit.recommender import EncoderMismatchError, IncompatibleRunError
@@ -415,8 +413,7 @@ def _run_errors() -> tuple[type[Exception], ...]:
 
 
 def recommend(argv: list[str]) -> int:
-    # lazy: each command imports what it drives when it runs (a fast --help)
-    from hashtag_kit.recommender import RANKINGS, recommend_once
+    from hashtag_kit.recommender import RANKINGS, recommend_once  # lazy: a fast --help
 
     ap = parser("recommend", "Recommend hashtags for an image and/or a caption with a trained run.")
     ap.add_argument("--image", action=Once, help="path to the photo")
@@ -487,7 +484,7 @@ def recommend(argv: list[str]) -> int:
 
 
 def serve(argv: list[str]) -> int:
-    # lazy: each command imports what it drives when it runs (a fast --help)
+    # lazy: a fast --help
     from hashtag_kit import web_demo as W
     from hashtag_kit.recommender import Recommender
 
