@@ -328,9 +328,7 @@ def route_published(row: Mapping) -> str:
     return "baselines"
 
 
-def _published_rows(
-    published: pd.DataFrame, table: str, label_of, ours: str, extra_cols=None
-) -> list[dict]:
+def _published_rows(published: pd.DataFrame, table: str, label_of, ours: str) -> list[dict]:
     """One row per (source, model) of the published figures routed to `table`."""
     sel = published[published.apply(route_published, axis=1) == table]
     rows = []
@@ -348,8 +346,6 @@ def _published_rows(
         what = "; ".join(x for x in [dataset, k_text, *notes] if x)
         row["protocol"] = f"published: {what} | differs from {ours}"
         row["note"] = ""
-        if extra_cols:
-            row.update(extra_cols(grp))
         rows.append(row)
     return rows
 
@@ -506,13 +502,14 @@ def design_table(
             row["protocol"] += f"; the scored posts, subset {subset} (metrics.json extra.{subset})"
             rows.append(row)
     ours = _this_run_summary(run_metrics)
-    rows += _published_rows(published, "design", _label, ours, _design_variant)
+    for row in _published_rows(published, "design", _label, ours):
+        rows.append({**row, **_design_variant(row["model"])})
     return pd.DataFrame(rows, columns=cols)
 
 
-def _design_variant(grp: pd.DataFrame) -> dict:
+def _design_variant(model: str) -> dict:
     """Fusion of a published DESIGN row, read from its model name ("..., sum fusion")."""
-    name = str(grp["model"].iloc[0]).lower()
+    name = str(model).lower()
     fusion = next((f for f in ("weighted", "sum", "concat") if f"{f} fusion" in name), None)
     return {"fusion": fusion, "personalisation": True, "modality": "both", "test_posts": "all"}
 
@@ -629,13 +626,10 @@ def captions_table(
             )
             rows.append(row)
 
-    def task(grp):
-        return {
-            "task": "caption" if grp["dataset"].iloc[0] != "Stanford-paragraphs" else "paragraph"
-        }
-
     ours = _this_run_summary(run_metrics)
-    rows += _published_rows(published, "captions", lambda m, kk: m, ours, task)
+    for row in _published_rows(published, "captions", lambda m, kk: m, ours):
+        row["task"] = "paragraph" if row["dataset"] == "Stanford-paragraphs" else "caption"
+        rows.append(row)
     order = {"caption": 0, "paragraph": 1}  # captions first, then paragraphs, else as listed
     return pd.DataFrame(rows, columns=cols).sort_values(
         "task", key=lambda s: s.map(order).fillna(2), kind="stable", ignore_index=True
