@@ -52,6 +52,7 @@ RESOURCES = Path(__file__).resolve().parent / "resources"
 
 #: characters that start a hashtag (NFKC maps the fullwidth and small forms to "#")
 HASH_CHARS = frozenset("#\uff03\ufe5f")
+_HASHES = "".join(HASH_CHARS)
 #: zero-width characters kept inside a tag run and removed by normalisation
 ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 _DROP_ZERO_WIDTH = {ord(c): None for c in ZERO_WIDTH}
@@ -80,7 +81,7 @@ def _mark_class() -> str:
 
 _TAG_CHARS = rf"\w{_mark_class()}{''.join(ZERO_WIDTH)}"
 #: a hashtag candidate: one or more '#' then tag characters (group 1)
-_TAG_RUN_RE = re.compile(rf"[{''.join(HASH_CHARS)}]+([{_TAG_CHARS}]+)")
+_TAG_RUN_RE = re.compile(rf"[{_HASHES}]+([{_TAG_CHARS}]+)")
 _NOT_TAG_CHAR_RE = re.compile(rf"[^{_TAG_CHARS}]")
 _ASCII_TAG_RE = re.compile(r"[a-z0-9_]+")
 
@@ -177,13 +178,8 @@ def strip_hashtags(text: str | None, spans: list[HashtagSpan] | None = None) -> 
         parts, last = [], 0
         for s in spans:
             parts.append(text[last : s.start])
-            if not s.tag:  # a number: keep the digits, drop the '#'
-                k = s.start
-                while text[k] in HASH_CHARS:
-                    k += 1
-                parts.append(text[k : s.end])
-            else:
-                parts.append(_GAP)
+            # a number keeps its digits without the '#'
+            parts.append(_GAP if s.tag else text[s.start : s.end].lstrip(_HASHES))
             last = s.end
         parts.append(text[last:])
         text = "".join(parts)
@@ -449,8 +445,7 @@ class WordFrequencies:
         back = [0] * (n + 1)
         for end in range(1, n + 1):
             for start in range(end):
-                piece = chunk[start:end]
-                c = best[start] + self.cost(piece)
+                c = best[start] + self.cost(chunk[start:end])
                 if c < best[end]:
                     best[end], back[end] = c, start
         words, end = [], n
