@@ -102,10 +102,6 @@ class ShowAttendTellDecoder(keras.Model):
     (h, c))`; `logits = L_o(dropout(E y + L_h h + L_z z))` (deep output). The initial state is
     `tanh(W_h mean_r V_r)`, `tanh(W_c mean_r V_r)`.
 
-    Teacher forcing (`call`) keeps only the recurrence (attention, gate, LSTM) inside the time
-    loop (module docstring): the words' share of the LSTM input, `E y W_e + b`, comes before
-    it, the attention's projection of the regions once per image.
-
     With `attention_regularizer` > 0, training adds `lambda * doubly_stochastic_penalty` to the
     loss with `add_loss`, which `model.fit` adds to the compiled loss.
 
@@ -209,10 +205,9 @@ class ShowAttendTellDecoder(keras.Model):
         return ops.matmul(emb, self.cell.kernel[: self.embed_dim]) + self.cell.bias
 
     def _loop_weights(self):
-        """The LSTM weights the recurrence multiplies by at every step, read once per call: the
-        context's rows of the input kernel stacked on the recurrent kernel,
-        (feature_dim + units, 4 * units), so the step does one matmul of `[z; h]`. (Slicing the
-        kernel inside the time loop would also slice its gradient at every step.)"""
+        """The context's rows of the LSTM input kernel stacked on the recurrent kernel,
+        (feature_dim + units, 4 * units), so a step does one matmul of `[z; h]`; read once per
+        call, as slicing the kernel inside the time loop would slice its gradient every step."""
         return ops.concatenate(
             [self.cell.kernel[self.embed_dim :], self.cell.recurrent_kernel], axis=0
         )
@@ -289,8 +284,7 @@ class MergeCaptionModel(keras.Model):
     `img = relu(W mean_r a_r)`; `h_t = LSTM(E y_t)`; `logits = L_o(relu(W_m (h_t + img)))`.
     The image never enters the recurrent state (that is what "merge" means, as opposed to
     "inject"); it is the architecture of the Keras caption tutorials the Flickr8k hashtag paper
-    builds on. Teacher forcing keeps only the LSTM's recurrent part in the time loop (module
-    docstring).
+    builds on.
 
     Args:
         vocab_size: number of word ids (ids 0-3: pad, unk, start, end).
