@@ -257,9 +257,8 @@ def open_image(
             (see the module doc) as long as its shorter side stays at least `reducing_gap` x
             `min_side`, so the result can be smaller than the stored image; its `info` then
             holds `full_size` (width, height of the upright picture at full size) and
-            `full_box`, where that full picture lies in the result's pixel coordinates
-            (`hashtag_kit.encoders.image.centre_crop_resize` crops through it, so the crop
-            is the one a full decode gives). None: full size.
+            `full_box`, where that full picture lies in the result's pixel coordinates (for
+            `hashtag_kit.encoders.image.centre_crop_resize`). None: full size.
         reducing_gap: the margin kept above `min_side` (PIL's `thumbnail` keeps 2 as well):
             the resize that follows still shrinks by this factor or more, which smooths the
             DCT scaling's coarser filter, so results stay close to a full decode. None (or

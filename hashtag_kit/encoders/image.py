@@ -18,10 +18,9 @@ Two pretrained backbones, never random ones:
 
 Every encoder applies the ImageNet evaluation protocol to a decoded uint8 image: centre crop of
 87.5% of the shorter side, bicubic resize to the input size (`ImageEncoder.prepare`), then the
-backbone's normalisation (`ImageEncoder.preprocess`). Reading a file (`ImageEncoder.load`), a JPEG
-with at least twice the pixels the crop needs is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT
-scaling), keeping that 2x margin (`hashtag_kit.data.images.REDUCING_GAP`): a 4000x3000 photo is
-decoded at 1000x750 for a 224 input.
+backbone's normalisation (`ImageEncoder.preprocess`). Reading a file (`ImageEncoder.load`), a large
+JPEG is decoded at reduced scale (`hashtag_kit.data.images.open_image`, keeping a 2x margin over
+what the crop needs): a 4000x3000 photo is decoded at 1000x750 for a 224 input.
 
 Example:
     >>> enc = get_image_encoder("efficientnet_lite0")
@@ -280,9 +279,8 @@ class ImageEncoder:
         return decode_min_side(self.input_size, self.crop_fraction)
 
     def decode(self, path: str | Path):
-        """Decode one image file for `prepare`: an upright RGB `PIL.Image`; a JPEG at 1/2, 1/4
-        or 1/8 scale when it keeps a shorter side >= 2 x `decode_min_side` (`ImageError`
-        naming the file when unreadable)."""
+        """Decode one image file for `prepare`: an upright RGB `PIL.Image`, a large JPEG at
+        reduced scale (module doc); `ImageError` naming the file when unreadable."""
         return open_image(path, min_side=self.decode_min_side)
 
     def load(self, path: str | Path) -> np.ndarray:
@@ -300,7 +298,7 @@ class ImageEncoder:
                 f"{self.input_size}, 3), got {batch.shape}; use .prepare() / .load() first"
             )
         x = self.preprocess(batch)
-        pooled, g = self.forward(x) if compiled else self.forward(x, compiled=False)
+        pooled, g = self.forward(x, compiled)
         if not grid:
             return pooled, None
         return pooled, g.reshape(len(batch), -1, self.dim).astype(np.float16)
