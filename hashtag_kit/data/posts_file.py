@@ -8,11 +8,10 @@ image file, a caption, hashtags and a user. Field names are matched loosely (`PO
 
 * hashtags: a list, or a string separated by spaces, commas, semicolons or `#`; hashtags in the
   caption are extracted too (union, field first) and removed from the text;
-* image: relative to the file's folder (or `image_root`); paths escaping that folder are dropped
-  (counted); missing files become "no image" (counted) unless `check_images=False`;
+* image: a path escaping the image folder is dropped, a missing file is "no image" (counted);
 * empty or whitespace-only captions become `text=None` (counted as repaired);
-* duplicate ids: the first record wins, later ones are skipped (counted);
-* posts without hashtags are skipped (counted) when `require_hashtags=True` (the default);
+* duplicate ids: the first record wins, later ones are skipped (counted); so are posts without
+  hashtags unless `require_hashtags=False`;
 * malformed lines/rows (bad JSON, not UTF-8, wrong column count) are skipped with file:line;
 * posts with nothing to learn from (no text, image, captions or paragraph) are skipped (counted).
 
@@ -75,8 +74,8 @@ POST_FIELDS = {
     "meta": ("meta",),
 }
 
-
 POST_FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
+_GET_IT = "Give a .jsonl/.json/.csv/.tsv posts file or a folder holding posts.jsonl or posts.csv."
 
 
 def _first(record: dict, names: tuple[str, ...]):
@@ -87,11 +86,8 @@ def _first(record: dict, names: tuple[str, ...]):
 
 
 def _find_posts_file(data_dir: Path, file: str | None) -> Path:
-    get_it = (
-        "Give a .jsonl/.json/.csv/.tsv posts file or a folder holding posts.jsonl or posts.csv."
-    )
     if file:
-        return require_file(data_dir / file if data_dir.is_dir() else Path(file), "posts", get_it)
+        return require_file(data_dir / file if data_dir.is_dir() else Path(file), "posts", _GET_IT)
     if data_dir.is_file():
         return data_dir
     for name in ("posts.jsonl", "posts.csv", "posts.json", "posts.tsv"):
@@ -101,7 +97,7 @@ def _find_posts_file(data_dir: Path, file: str | None) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise DatasetNotFoundError(f"posts: no posts file in {data_dir}. {get_it}")
+        raise DatasetNotFoundError(f"posts: no posts file in {data_dir}. {_GET_IT}")
     names = ", ".join(p.name for p in found)
     raise ValueError(f"posts: several candidate files in {data_dir} ({names}); pass file=...")
 
