@@ -67,15 +67,13 @@ _GAP_BEFORE_PUNCT_RE = re.compile(r"\s*\x00[\s\x00]*(?=[,.!?;:)\]}\u2026])")
 def _mark_class() -> str:
     """A regex character class body of every combining mark (category M*) below U+20000,
     variation selectors excepted (they end a tag)."""
-    ranges, start, prev = [], None, None
+    ranges: list[list[int]] = []  # [first, last] of each run of consecutive marks
     for cp in range(0x300, 0x20000):
-        ok = unicodedata.category(chr(cp))[0] == "M" and not 0xFE00 <= cp <= 0xFE0F
-        if ok and start is None:
-            start = cp
-        if not ok and start is not None:
-            ranges.append((start, prev))
-            start = None
-        prev = cp
+        if unicodedata.category(chr(cp))[0] == "M" and not 0xFE00 <= cp <= 0xFE0F:
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
     return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
 
 
