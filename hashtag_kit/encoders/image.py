@@ -259,8 +259,7 @@ class ImageEncoder:
     @property
     def id(self) -> str:
         """Cache folder name: name + digest of the weights, input protocol and pipeline version."""
-        proto = f"{self.digest}|{self.input_size}|{self.crop_fraction}|{PIPELINE_VERSION}"
-        proto = proto.encode()
+        proto = f"{self.digest}|{self.input_size}|{self.crop_fraction}|{PIPELINE_VERSION}".encode()
         return f"{self.name}-{hashlib.sha256(proto).hexdigest()[:12]}"
 
     # input protocol ----------------------------------------------------------------------------
