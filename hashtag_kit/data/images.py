@@ -273,15 +273,15 @@ def open_image(
         >>> open_image(os.path.join(d, "p.jpg"), min_side=256, reducing_gap=1).size  # 1/4
         (400, 300)
     """
-    min_hw = None if min_side is None else (int(min_side), int(min_side))
-    return _read(_path(path, root), min_hw, None, reducing_gap)
+    return _read(_path(path, root), min_side, None, reducing_gap)
 
 
 def _path(path, root) -> Path:
     return resolve_image_path(root, path) if root is not None else Path(path)
 
 
-def _read(p: Path, min_hw, size, reducing_gap) -> Image.Image:
+def _read(p: Path, min_side, size, reducing_gap) -> Image.Image:
+    min_hw = None if min_side is None else (int(min_side), int(min_side))
     problem = _file_problem(p)
     if problem:
         raise ImageError(p, problem)
@@ -346,11 +346,10 @@ def load_image(
         np.ndarray uint8 of shape (H, W, 3) (or `size`), EXIF orientation applied.
     """
     p = _path(path, root)
-    min_hw = None if min_side is None else (int(min_side), int(min_side))
     if size is not None:
         h, w = (size, size) if isinstance(size, int) else size
         size = (int(h), int(w))
-    arr = np.asarray(_read(p, min_hw, size, reducing_gap), dtype=np.uint8)
+    arr = np.asarray(_read(p, min_side, size, reducing_gap), dtype=np.uint8)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageError(p, f"unexpected decoded shape {arr.shape}")
     return arr
