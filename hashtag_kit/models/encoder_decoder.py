@@ -434,17 +434,14 @@ def _ranked(out: dict, steps: int, fill: bool):
     # probability of each ranked prefix summed left to right in float64 (as Python floats)
     keep = (np.cumsum(tokens == END, axis=1) == 0) & (tokens != PAD) & np.isfinite(lps)
     cums = np.cumsum(np.where(keep, lps, 0.0), axis=1)
-    firsts = (  # (ids, log probabilities) of each post's first step, for the fill
-        zip(out["first_ids"].tolist(), out["first"].tolist(), strict=True)
-        if fill
-        else [((), ())] * len(tokens)
-    )
+    # (ids, log probabilities) of each post's first step, for the fill
+    firsts = zip(out["first_ids"].tolist(), out["first"].tolist(), strict=True)
     ids, probs = [], []
     per_post = zip(tokens.tolist(), keep.tolist(), cums.tolist(), firsts, strict=True)
     for row, kept, cum, (first_ids, first) in per_post:
         tags = [t for t, k in zip(row, kept, strict=True) if k]
         p = [math.exp(c) for c, k in zip(cum, kept, strict=True) if k]
-        if len(tags) < steps:
+        if fill and len(tags) < steps:
             last, have = (p[-1] if p else 1.0), set(tags)
             for t, lp in zip(first_ids, first, strict=True):
                 if len(tags) == steps or not math.isfinite(lp):
