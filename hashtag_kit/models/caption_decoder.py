@@ -77,9 +77,8 @@ def doubly_stochastic_penalty(alphas, tokens):
     `mean_i (1 - sum_t alpha_{t,i})^2`, averaged over the regions i and the batch, where t runs
     over the non-padding positions (input token != 0). It pushes every region to receive, over
     the whole caption, about as much attention as any other (Xu et al. 2015, eq. 14). The paper
-    sums over the regions next to a negative log-likelihood summed over the words; the kit's
-    loss is a per-word mean, so the penalty is a per-region mean (as in the common public
-    reproductions): summed over 49 regions it was ~10x the cross-entropy and dominated training.
+    sums over the regions beside a log-likelihood summed over the words; the kit's loss is a
+    per-word mean, so the penalty is a per-region mean (a sum over 49 regions dominated training).
 
     Args:
         alphas: (batch, steps, regions) attention weights.
