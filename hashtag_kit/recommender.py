@@ -409,14 +409,7 @@ class Recommender:
             raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
         return min(k, len(self.tokens) - len(self.special_ids)), beam_width
 
-    def _decode(
-        self,
-        inputs: dict,
-        exclude: list[set[int]],
-        k: int,
-        beam_width: int,
-        ranking: str = "beam",
-    ):
+    def _decode(self, inputs: dict, exclude: list[set[int]], k: int, beam_width: int, ranking: str):
         """Decode with `k` and `beam_width` already checked (`_decoding`)."""
         if ranking == "beam":
             ids, scores = self.model.decode(inputs, k=k, beam_width=beam_width, exclude=exclude)
@@ -597,11 +590,8 @@ class Recommender:
             if report is None:
                 raise ValueError(f"post {names[i]}: empty post, it has neither image nor text")
             report.skip("empty_post", names[i], "neither image nor text")
-        histories, notes = [], []  # ids, and the cold-start note of an unknown user
-        for u in users:
-            h, note = self._history(u)
-            histories.append(h)
-            notes.append(note)
+        found = [self._history(u) for u in users]  # ids, and the cold-start note of an unknown user
+        histories, notes = [h for h, _ in found], [note for _, note in found]
         typed = [self.normalise_existing(e) for e in existing]
         ex_ids = [self.tag_ids(t) for t in typed]
         unknown = [self._unknown(t, "existing") for t in typed]
@@ -654,18 +644,14 @@ class Recommender:
             mask = np.ones(len(f)) if mask is None else mask
             out[kind], out[f"{kind}_mask"] = f, np.asarray(mask, dtype="float32").reshape(-1)
         n = len(posts) if posts is not None else len(next(iter(out.values())))
+        images, texts, names = [None] * n, [None] * n, [None] * n  # a kind not given: all zero
         if posts is not None:
             names = [f"post {p.id}" for p in posts]
-            images, texts = [None] * n, [None] * n
             if "image" not in out:
                 images = [p.image if p.has_image else None for p in posts]
             if "text" not in out:  # cleaned as the loaders clean captions
                 texts = [clean_str(p.text, report, w) for p, w in zip(posts, names, strict=True)]
-            out = {**self._features(images, texts, names, report), **out}
-        for kind in ("image", "text"):
-            if kind not in out:
-                out[kind] = np.zeros((n, self._dim(kind)), "float32")
-                out[f"{kind}_mask"] = np.zeros(n, "float32")
+        out = {**self._features(images, texts, names, report), **out}
         for name, arr in out.items():
             if len(arr) != n:
                 raise ValueError(f"features[{name!r}] has {len(arr)} rows for {n} posts")
@@ -680,13 +666,10 @@ class Recommender:
         strings or None; `names` label the posts in messages (None: the error as it is). A
         modality the run was trained without is left out (all zero). An unreadable image is
         noted in `report` and left out, or raised without one."""
-        n = len(names)
-        out = {
-            "image": np.zeros((n, self.image_dim), "float32"),
-            "image_mask": np.zeros(n, "float32"),
-            "text": np.zeros((n, self.text_dim), "float32"),
-            "text_mask": np.zeros(n, "float32"),
-        }
+        n, out = len(names), {}
+        for kind in ("image", "text"):
+            out[kind] = np.zeros((n, self._dim(kind)), "float32")
+            out[f"{kind}_mask"] = np.zeros(n, "float32")
         pixels, rows = [], []
         for i, image in enumerate(images if self.config.get("image_encoder") else []):
             if image is None:
@@ -788,13 +771,10 @@ class _WorkerTextEncoder:
             self._enc = self._worker.result() or _run_encoder("text", self._cfg)
         return self._enc
 
-    def __getattr__(self, name):  # name, dim, digest, weights: the encoder's own
+    def __getattr__(self, name):  # encode, name, dim, digest, weights: the encoder's own
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self._get(), name)
-
-    def encode(self, texts):
-        return self._get().encode(texts)
 
     def close(self) -> None:
         self._worker.close()
@@ -808,9 +788,8 @@ def recommend_once(
     verbose: bool = False,
     **post,
 ) -> Recommendations:
-    """One post's hashtags in a fresh process (the `recommend` command): the caption is encoded
-    in a child process while TensorFlow imports, the model decodes without tracing, and the
-    kit's remarks go to the result's notes. `post`: `Recommender.recommend`'s arguments."""
+    """One post's hashtags in a fresh process, as the `recommend` command makes them (module
+    docstring); the kit's remarks go to the notes. `post`: `Recommender.recommend`'s arguments."""
     text_encoder = _early_text_encoder(run, post.get("text"), use_v4, verbose)
     try:
         with _kit_log_level(logging.NOTSET if verbose else logging.ERROR):
