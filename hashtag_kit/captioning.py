@@ -55,9 +55,8 @@ def caption_words(text: str | None, keep_periods: bool = False) -> list[str]:
         return [w for w in words if w != "."]
     out: list[str] = []
     for w in words:  # collapse runs of sentence ends, never start with one
-        if w == "." and (not out or out[-1] == "."):
-            continue
-        out.append(w)
+        if w != "." or (out and out[-1] != "."):
+            out.append(w)
     return out
 
 
@@ -611,9 +610,5 @@ def most_frequent_reference(data: CaptionData) -> str:
 def count_repeated_trigrams(text: str) -> int:
     """How many trigrams of a text repeat an earlier trigram (0 = no repetition)."""
     words = caption_words(text, keep_periods=True)
-    seen, repeats = set(), 0
-    for i in range(len(words) - 2):
-        tri = tuple(words[i : i + 3])
-        repeats += tri in seen
-        seen.add(tri)
-    return repeats
+    trigrams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
+    return len(trigrams) - len(set(trigrams))
