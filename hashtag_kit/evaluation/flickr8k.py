@@ -435,7 +435,6 @@ def generate_split_captions(
 def encoder_decoder_rankings(rd: RunDir, posts, image_fs, text_fs, beam: int, missing, report):
     """{"image+text": ranked lists, "image only": ranked lists} from notebook 02's model, as
     `Recommender.recommend_batch` serves it (no users: Flickr8k has none)."""
-
     names = ("encoder-decoder image+text", "encoder-decoder image only")
     try:
         rec = Recommender.load(rd.path)
