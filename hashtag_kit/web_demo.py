@@ -117,8 +117,7 @@ class DemoError(Exception):
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
-        self.status = status
-        self.message = message
+        self.status, self.message = status, message
 
 
 @dataclass
@@ -267,8 +266,7 @@ class _SerialModel:
     """The recommender's model with its calls serialised by a lock (see the module docstring)."""
 
     def __init__(self, model, lock: threading.Lock) -> None:
-        self._model = model
-        self._lock = lock
+        self._model, self._lock = model, lock
 
     def __getattr__(self, name):
         return getattr(self._model, name)
@@ -300,9 +298,7 @@ class _BodyLimit:
     """
 
     def __init__(self, app, max_bytes: int, message: str) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.message = message
+        self.app, self.max_bytes, self.message = app, max_bytes, message
 
     async def _refuse(self, scope, receive, send) -> None:
         await JSONResponse({"error": self.message}, status_code=413)(scope, receive, send)
