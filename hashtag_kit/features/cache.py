@@ -194,9 +194,7 @@ def write_shard(
         "keys": np.asarray(keys, dtype="S32").reshape(-1),
         "pooled": np.asarray(pooled, "float32"),
         "failed_keys": np.asarray(list(failed), dtype="S32").reshape(-1),
-        "failed_reasons": np.asarray([r.encode("utf-8") for r in failed.values()], dtype="S")
-        if failed
-        else np.zeros(0, "S1"),
+        "failed_reasons": np.asarray([r.encode("utf-8") for r in failed.values()], dtype="S"),
     }
     if grid is not None:
         arrays["grid"] = np.asarray(grid, "float16")
@@ -366,10 +364,8 @@ class ShardStore:
         pooled, g, found = out.pooled, out.grid, out.found
         by_shard: dict[Path, list[int]] = {}
         table = self.table()
-        for row, k in enumerate(keys):
-            if found[row]:
-                continue
-            if k is not None and k in table and (table[k][1] or not grid):
+        for row, k in enumerate(keys):  # (None is in no table)
+            if not found[row] and k in table and (table[k][1] or not grid):
                 by_shard.setdefault(table[k][0], []).append(row)
         bad: list[str] = []
         for path, rows in by_shard.items():
@@ -750,7 +746,7 @@ def extract_features(
         raise RuntimeError(f"{store.path}: shards keep failing their checksums (disk problem?)")
     failed = store.failed()
     for p, k in zip(posts, keys, strict=True):
-        if k is not None and k in failed and _in_shard(k, shard):
+        if k in failed and _in_shard(k, shard):
             if kind == "image":
                 report.skip("unreadable_image", f"post {p.id}: {inputs[k]}", failed[k])
             else:
@@ -920,7 +916,7 @@ class CachedFeatures:
         shard = np.full(len(keys), -1, np.int64)
         row = np.zeros(len(keys), np.int64)
         for i, k in enumerate(keys):
-            got = table.get(k) if k is not None else None
+            got = table.get(k)
             if got is None or (grid and not got[1]):
                 continue
             shard[i] = number.setdefault(got[0], len(number))
