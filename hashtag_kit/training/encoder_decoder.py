@@ -319,9 +319,7 @@ def load_run_data(
     return RunData(
         tokens=tokens,
         users=user_histories(train_posts, tokens, config.history_len),
-        train=arrays["train"],
-        val=arrays["val"],
-        test=arrays["test"],
+        **arrays,
         train_posts=list(train_posts),
         encoders={"image_encoder": cached["image"].encoder, "text_encoder": cached["text"].encoder},
         input_mode=mode,
@@ -383,19 +381,10 @@ def epoch_dataset(data: PostArrays, seed: int, epoch: int, batch_size: int):
 
 def build_model(config: TrainConfig, vocab_size: int, image_dim: int, text_dim: int):
     """A compiled `HashtagEncoderDecoder` for `config` (call inside a strategy scope)."""
-    model = HashtagEncoderDecoder(
-        vocab_size=vocab_size,
-        image_dim=image_dim,
-        text_dim=text_dim,
-        units=config.units,
-        embed_dim=config.embed_dim,
-        fusion=config.fusion,
-        personalisation=config.personalisation,
-        modality=config.modality,
-        modality_dropout=config.modality_dropout,
-        dropout=config.dropout,
-        seed=config.seed,
-    )
+    # the `TrainConfig` fields `HashtagEncoderDecoder` takes, under the same names
+    names = "units embed_dim fusion personalisation modality modality_dropout dropout seed"
+    settings = {k: getattr(config, k) for k in names.split()}
+    model = HashtagEncoderDecoder(vocab_size, image_dim, text_dim, **settings)
     model.build()
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=5.0),
@@ -418,13 +407,9 @@ def _data_key(config: TrainConfig, train_data: PostArrays) -> dict:
 
 
 def checkpoint_folder(root: str | Path, config: TrainConfig, data: RunData) -> Path:
-    """The checkpoint folder of one model trained on a run's data: `<root>/<digest>`.
-
-    The digest covers the configuration (the number of epochs aside, as in `train`'s own
-    check) and the data: the train and val post ids, the tokens and the feature encoders. A
-    re-run after an interruption finds its checkpoint and resumes; another configuration or
-    other data gets a folder of its own, so nothing stale is ever resumed.
-    """
+    """The checkpoint folder of one model trained on a run's data: `<root>/<digest>`
+    (`key_folder`), the digest covering the configuration (as `train` checks it) and the data:
+    the train and val post ids, the tokens and the feature encoders."""
     key = {
         "config": _data_key(config, data.train),
         "train": list(data.train.ids),
@@ -455,9 +440,8 @@ def train(
         train_data, val_data: arrays from `make_arrays` / `load_run_data` (val may be None);
             a streamed train part (`PostArrays.streamed`) is read through `epoch_dataset`.
         vocab_size: number of tokens.
-        checkpoint_dir: folder for the epoch checkpoints (`checkpoint_folder` gives one per
-            configuration and data); when it already holds a checkpoint of the same
-            configuration, training continues after its epoch (a damaged one is skipped).
+        checkpoint_dir: folder for the epoch checkpoints, resumed as `fit` does
+            (`checkpoint_folder` gives one per configuration and data).
         checkpoint_every: seconds between written checkpoints (`fit`'s; None: its default).
         strategy: overrides `config.strategy` ("none", "mirrored", "multi_worker" or a
             tf.distribute.Strategy).
