@@ -2,8 +2,7 @@
 co-attention classifiers, CNN-RNN, the tweet evaluation) fits through `fit`: one Keras `fit`
 over all epochs with a step timer, restore-best / early stopping / learning-rate decay on the
 val loss (or on a score such as dev BLEU-4: `monitor`), epoch checkpoints with an exact resume
-(at most one a minute by default; the last finished epoch always, interrupted or not), and the
-distribution strategy.
+(`checkpoint_every`), and the distribution strategy.
 
 Example:
     >>> result = fit(model, (x, y), (vx, vy), epochs=5, batch_size=32)  # doctest: +SKIP
@@ -376,12 +375,12 @@ def fit(
     if start < epochs and not _stopped(patience, best[0], start):
         (x, y), steps = data if not callable(data) else (None, None), None
         if callable(data):  # epoch -> its batches (a sequence or a dataset)
-            x = epochs_dataset(data, start, epochs)
+            x = shard_by_data(epochs_dataset(data, start, epochs))
             steps = int(x.cardinality()) // (epochs - start)
         try:
             with _sigterm_raises(end.writer is not None):
                 model.fit(
-                    shard_by_data(x) if callable(data) else x,
+                    x,
                     y,
                     batch_size=batch_size if y is not None else None,
                     epochs=epochs,
