@@ -174,14 +174,11 @@ def load_epoch_checkpoint(
 ) -> Checkpoint | None:
     """The latest epoch checkpoint in `checkpoint_dir` that verifies, or None.
 
-    `Checkpoint.restore` puts its variables into the model (dropout random-number states and
-    optimizer state included), so a resumed training ends where an uninterrupted one would;
-    given `model`, this restores it here, so a checkpoint whose arrays do not fit the model
-    counts as damaged too. Every file is checked against the SHA-256 its state recorded. A
-    damaged checkpoint (a truncated `epoch_NNNN.npz` or state file, a changed `best_NNNN.npz`,
-    arrays of other shapes) is skipped with a warning and a line appended to `notes`; the
-    previous epoch's checkpoint is used instead, or None (start over) when none verifies. A
-    checkpoint made with another `key` (configuration and data) is an error, never resumed.
+    Every file is checked against the SHA-256 its state recorded; given `model`, the
+    checkpoint is restored into it here (`Checkpoint.restore`), so arrays that do not fit the
+    model count as damage too. A damaged checkpoint is skipped with a warning and a line
+    appended to `notes`; the previous epoch's is used instead, or None (start over) when none
+    verifies. A checkpoint made with another `key` (configuration and data) is an error.
     """
     if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
         return None
