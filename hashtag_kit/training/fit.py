@@ -397,10 +397,6 @@ def fit(
                 try:
                     end.write_unwritten()
                     end.writer.close()
-                except Exception as e:  # noqa: BLE001 - the training's own error goes first
-                    end.writer.close(raise_errors=False)
-                    log.warning("%s: the last epoch's checkpoint was not written (%s)", folder, e)
-                else:
                     if history["loss"]:
                         log.warning(
                             "%s: training stopped (%s) after %d epochs, all written; a re-run "
@@ -409,6 +405,9 @@ def fit(
                             type(stop).__name__,
                             len(history["loss"]),
                         )
+                except Exception as e:  # noqa: BLE001 - the training's own error goes first
+                    end.writer.close(raise_errors=False)
+                    log.warning("%s: the last epoch's checkpoint was not written (%s)", folder, e)
             raise
     if end.writer is not None:
         end.writer.close()
