@@ -651,7 +651,8 @@ class Recommender:
                 images = [p.image if p.has_image else None for p in posts]
             if "text" not in out:  # cleaned as the loaders clean captions
                 texts = [clean_str(p.text, report, w) for p, w in zip(posts, names, strict=True)]
-        out = {**self._features(images, texts, names, report), **out}
+        if "image" not in out or "text" not in out:  # cached features for both: nothing to add
+            out = {**self._features(images, texts, names, report), **out}
         for name, arr in out.items():
             if len(arr) != n:
                 raise ValueError(f"features[{name!r}] has {len(arr)} rows for {n} posts")
