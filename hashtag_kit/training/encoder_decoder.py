@@ -381,10 +381,19 @@ def epoch_dataset(data: PostArrays, seed: int, epoch: int, batch_size: int):
 
 def build_model(config: TrainConfig, vocab_size: int, image_dim: int, text_dim: int):
     """A compiled `HashtagEncoderDecoder` for `config` (call inside a strategy scope)."""
-    # the `TrainConfig` fields `HashtagEncoderDecoder` takes, under the same names
-    names = "units embed_dim fusion personalisation modality modality_dropout dropout seed"
-    settings = {k: getattr(config, k) for k in names.split()}
-    model = HashtagEncoderDecoder(vocab_size, image_dim, text_dim, **settings)
+    model = HashtagEncoderDecoder(
+        vocab_size=vocab_size,
+        image_dim=image_dim,
+        text_dim=text_dim,
+        units=config.units,
+        embed_dim=config.embed_dim,
+        fusion=config.fusion,
+        personalisation=config.personalisation,
+        modality=config.modality,
+        modality_dropout=config.modality_dropout,
+        dropout=config.dropout,
+        seed=config.seed,
+    )
     model.build()
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=5.0),
