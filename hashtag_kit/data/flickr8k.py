@@ -31,11 +31,11 @@ human captions agree on (`tags="held_out"`, the default):
    four captions use it; tags are ranked by how many captions use them (most first), then by
    first appearance (caption #1 first).
 
-Caption #0 is never a tag source, so no model can copy its answer from the post's text (a word
-of caption #0 is a tag only when two other captions use it too). `tags="all"` counts all five
-captions (for image-only studies, where no model reads the text); `tags="none"` gives no
-hashtags. Rare tags are dropped later, by preprocessing (`min_tag_freq`).
-`flickr8k_tags_datasheet` describes the result.
+Caption #0 is never a tag source, so no model can copy its answer from the post's text (a word of
+caption #0 is a tag only when two other captions use it too), and photos whose captions #1-#4 share
+no content word get no tags. `tags="all"` counts all five captions (for image-only studies, where
+no model reads the text); `tags="none"` gives no hashtags. Rare tags are dropped later, by
+preprocessing (`min_tag_freq`). `flickr8k_tags_datasheet` describes the result.
 
 Example:
     >>> flickr8k_tags(["A dog runs on the grass", "Two dogs play", "A brown dog in a field",
