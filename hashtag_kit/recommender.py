@@ -494,7 +494,7 @@ class Recommender:
             if given is not None:
                 self._encoder_config(kind)
         feats = self._features([image], [text], [None])
-        notes = list(cleaning.examples.get("invalid_unicode_replaced", []))
+        notes = [n for examples in cleaning.examples.values() for n in examples]  # repairs
         if image is not None and self.trained_on in GENERATED_DATASETS:
             notes.append(
                 f"this model learned from the kit's generated pictures (dataset "

@@ -85,6 +85,7 @@ from hashtag_kit.data.images import (
 from hashtag_kit.data.splits import scored_part
 from hashtag_kit.recommender import Recommender, _resolve_stage_dir
 from hashtag_kit.run import ENCODER_DECODER, RunDir
+from hashtag_kit.text import MAX_TEXT_CHARS  # refused here rather than cut: a person retypes
 
 log = logging.getLogger("hashtag_kit")
 
@@ -97,9 +98,6 @@ FORM_ALLOWANCE = 256 * 1024
 DEFAULT_K, MAX_K = 7, 50
 #: the most tags one field (existing, accepted, history) may carry: a person types a few
 MAX_TAGS = 500
-#: the longest caption accepted, in characters (Instagram's own limit is 2,200): a megabyte of
-#: text, which the form parser lets through, would keep the text encoder busy for a minute
-MAX_TEXT_CHARS = 20_000
 DEFAULT_SAMPLES = 6
 THUMBNAIL_SIDE = 320
 #: an uploaded image with more pixels than this is refused before it is decoded (PIL's own

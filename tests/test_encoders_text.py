@@ -36,6 +36,16 @@ def test_use_multilingual_similarity():
     assert enc.encode([]).shape == (0, 512)
 
 
+def test_a_text_over_the_limit_is_refused_in_one_line_before_encoding(monkeypatch):
+    from hashtag_kit.text import MAX_TEXT_CHARS
+
+    enc = get_text_encoder("use_multilingual_v3")
+    assert enc.encode(["cat " * (MAX_TEXT_CHARS // 4)]).shape == (1, 512)  # at the limit
+    monkeypatch.setattr(enc, "_fn", lambda texts: pytest.fail("the encoder was reached"))
+    with pytest.raises(ValueError, match=r"^text 1 has 20,001 characters; .* at most 20,000"):
+        enc.encode(["ok", "x" * (MAX_TEXT_CHARS + 1)])
+
+
 class _StandInUSE(tf.Module):
     """USE's signature: a batch of strings in, a batch of 512-d vectors out (hashed words)."""
 

@@ -150,6 +150,22 @@ def test_posts_lone_surrogate_replaced(tmp_path):
     write_posts(tmp_path / "out.jsonl", [post])
 
 
+def test_posts_caption_over_the_limit_is_cut_and_counted(tmp_path):
+    """A hostile caption (here 10x the limit) is cut, counted with its post, and never
+    reaches a text encoder whole: 6.2 million characters took USE v3 21 GB."""
+    from hashtag_kit.text import MAX_TEXT_CHARS
+
+    path = tmp_path / "p.jsonl"
+    long = "surf " * (2 * MAX_TEXT_CHARS)
+    rows = [{"id": "big", "text": long, "hashtags": ["surf"]}, {"id": "ok", "text": "ok #t"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    r = RunReport()
+    big, ok = load_posts(path, r)
+    assert len(big.text) <= MAX_TEXT_CHARS and big.text.split() == ["surf"] * (MAX_TEXT_CHARS // 5)
+    assert ok.text == "ok" and big.hashtags == ["surf"]
+    assert r.notes["text_truncated"] == 1 and "big" in r.examples["text_truncated"][0]
+
+
 def test_posts_csv(tmp_path):
     make_image(tmp_path / "img" / "1.jpg")
     (tmp_path / "posts.csv").write_text(

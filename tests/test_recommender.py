@@ -802,6 +802,28 @@ def test_odd_unicode_text_is_cleaned_and_noted_not_a_crash(run_dir):
     assert "post u1" in " ".join(report.examples["invalid_unicode_replaced"])
 
 
+def test_a_caption_over_the_limit_is_cut_and_noted(run_dir):
+    from hashtag_kit.text import MAX_TEXT_CHARS
+
+    class LengthCheckingEncoder(KeywordEncoder):
+        def encode(self, texts):
+            assert all(len(t) <= MAX_TEXT_CHARS for t in texts), "a text over the limit"
+            return super().encode(texts)
+
+    rec = Recommender.load(
+        run_dir, image_encoder=MeanColourEncoder(), text_encoder=LengthCheckingEncoder()
+    )
+    out = rec.recommend(text="dog " * MAX_TEXT_CHARS, k=1)
+    assert out.tags == ["dog"]
+    assert out.notes == [
+        f"text: {4 * MAX_TEXT_CHARS - 1:,} characters cut to 19,999 (at most 20,000 are read)"
+    ]
+    report = RunReport()
+    out = rec.recommend_batch([Post("long", text="coffee " * MAX_TEXT_CHARS)], k=1, report=report)
+    assert out[0].tags == ["coffee"] and report.notes["text_truncated"] == 1
+    assert report.examples["text_truncated"][0].startswith("post long: ")
+
+
 def test_a_runs_recorded_weights_are_never_loaded_only_the_users(tmp_path, monkeypatch):
     """The trust model: paths a run recorded are data, not something to load; the user's
     own `image_weights` / `use_v4` are used."""

@@ -264,3 +264,17 @@ def test_invariants_on_random_text():
         assert T.extract_hashtags(stripped) == [], (text, stripped)
         assert stripped == stripped.strip() and "  " not in stripped
         assert "\x00" not in stripped
+
+
+def test_clean_str_cuts_a_text_over_the_limit_at_a_word_and_counts_it():
+    m, r = T.MAX_TEXT_CHARS, RunReport()
+    assert T.clean_str("a" * m, r, "post x") == "a" * m  # at the limit: untouched
+    assert T.clean_str("cat " * m, r, "post 1") == ("cat " * (m // 4)).strip()  # whole words
+    assert T.clean_str("x" * (m + 5), r, "post 2") == "x" * m  # no space: cut at the limit
+    kept = T.clean_str("ab " * m, None)  # no report: still cut
+    assert kept == ("ab " * (m // 3 + 1)).strip() and len(kept) == m  # a word ends at the limit
+    assert r.notes["text_truncated"] == 2  # "post x", at the limit, is not counted
+    assert r.examples["text_truncated"] == [
+        f"post 1: {4 * m - 1:,} characters cut to 19,999 (at most 20,000 are read)",
+        f"post 2: {m + 5:,} characters cut to 20,000 (at most 20,000 are read)",
+    ]

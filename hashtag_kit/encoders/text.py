@@ -41,6 +41,7 @@ import numpy as np
 import hashtag_kit
 from hashtag_kit.encoders.image import WeightsUnavailableError
 from hashtag_kit.files import file_digest
+from hashtag_kit.text import MAX_TEXT_CHARS
 
 log = logging.getLogger("hashtag_kit.encoders")
 
@@ -148,8 +149,19 @@ class TextEncoder:
         return f"{self.name}-{self.digest[:12]}"
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Sentence vectors `(len(texts), dim)` float32 (empty list -> `(0, dim)`)."""
+        """Sentence vectors `(len(texts), dim)` float32 (empty list -> `(0, dim)`).
+
+        Raises:
+            ValueError: a text is longer than `hashtag_kit.text.MAX_TEXT_CHARS` (its memory
+                grows with its length: `clean_str` cuts such texts and counts them).
+        """
         texts = [str(t) for t in texts]
+        for i, t in enumerate(texts):
+            if len(t) > MAX_TEXT_CHARS:
+                raise ValueError(
+                    f"text {i} has {len(t):,} characters; the text encoders read at most "
+                    f"{MAX_TEXT_CHARS:,} (cut it first, as hashtag_kit.text.clean_str does)"
+                )
         if self._fn is None:
             self._fn = self._build_fn()
         out = np.zeros((len(texts), self.dim), dtype="float32")
