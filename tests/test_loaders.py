@@ -166,6 +166,25 @@ def test_posts_caption_over_the_limit_is_cut_and_counted(tmp_path):
     assert r.notes["text_truncated"] == 1 and "big" in r.examples["text_truncated"][0]
 
 
+def test_an_image_path_too_long_for_the_file_system_is_dropped_and_counted(tmp_path):
+    """A name over 255 bytes made `is_file()` raise OSError (a traceback) in every loader."""
+    make_image(tmp_path / "img" / "ok.jpg")
+    long = "img/" + "x" * 256 + ".jpg"
+    rows = [{"id": "a", "text": "hi #t", "image": long}, {"id": "b", "image": "img/ok.jpg"}]
+    r = RunReport()
+    a, b = load_posts(write_jsonl(tmp_path / "p.jsonl", rows), r, require_hashtags=False)
+    assert a.image is None and b.image == str((tmp_path / "img" / "ok.jpg").resolve())
+    assert r.examples["unsafe_image_path_dropped"] == [
+        f"{tmp_path / 'p.jsonl'}:1 (post a): image path too long (a name over 255 bytes or over "
+        "4,095 in all)"
+    ]
+    root = write_flickr8k(tmp_path / "f8k")  # its image folder exists
+    with open(root / "Flickr8k.token.txt", "a") as f:
+        f.write("y" * 300 + ".jpg#0\tA dog .\n" + "z/" * 2100 + "z.jpg#0\tA cat .\n")
+    r = RunReport()
+    assert len(load_dataset("flickr8k", root, r)) == 5 and r.notes["unsafe_image_path_dropped"] == 2
+
+
 def test_posts_csv(tmp_path):
     make_image(tmp_path / "img" / "1.jpg")
     (tmp_path / "posts.csv").write_text(

@@ -60,8 +60,10 @@ def resolve_image_path(root: str | Path, rel: str | Path) -> Path:
     """The absolute path of `rel` inside `root`; `ImageError` if it escapes `root`.
 
     Relative paths are joined to `root`; absolute paths are accepted only inside `root`.
-    Symbolic links are followed, so a link pointing out of `root` is rejected too. The file need
-    not exist (`load_image` / `check_image` say so).
+    Symbolic links are followed, so a link pointing out of `root` is rejected too. A path the file
+    system cannot look up (a name over 255 bytes, 4,096 in all) is an `ImageError` too, not the
+    `OSError` a later `is_file()` would raise. The file need not exist (`load_image` /
+    `check_image` say so).
 
     Example:
         >>> resolve_image_path("/data/set", "img/1.jpg").as_posix()
@@ -80,6 +82,8 @@ def resolve_image_path(root: str | Path, rel: str | Path) -> Path:
     resolved = Path(os.path.realpath(Path(root) / rel))  # an absolute `rel` replaces `root`
     if resolved != root_resolved and root_resolved not in resolved.parents:
         raise ImageError(rel, f"image path escapes the data folder {root}")
+    if len(os.fsencode(resolved)) >= 4096 or max(len(os.fsencode(p)) for p in resolved.parts) > 255:
+        raise ImageError(rel, "image path too long (a name over 255 bytes or over 4,095 in all)")
     return resolved
 
 
