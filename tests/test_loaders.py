@@ -928,3 +928,32 @@ def test_damaged_files_give_posts_or_a_clear_error(tmp_path):
                 assert str(work) in str(e), e
             else:
                 write_posts(tmp_path / "out.jsonl", posts)
+
+
+def test_numbers_of_over_4300_digits_are_malformed_not_a_traceback(tmp_path):
+    """int() refuses a number of more than 4,300 digits (and a superscript '²') with a ValueError:
+    a Flickr8k caption number, a HARRISON vocabulary index, a TweetEval label and a COCO
+    category id written as text each stopped their loader with a traceback."""
+    huge = "9" * 4301
+    root = write_flickr8k(tmp_path / "f8k")
+    with open(root / "Flickr8k.token.txt", "a") as f:
+        f.write(f"e.jpg#{huge}\tA dog .\n")
+    r = RunReport()
+    assert "e.jpg" not in {p.id for p in load_dataset("flickr8k", root, r)}
+    assert r.counts["malformed_line"] == 2 and "Flickr8k.token.txt:9" in str(r.examples)
+    root = write_harrison(tmp_path / "h", ["instagram_dataset/sea/1.jpg"], ["sea beach"])
+    (root / "vocab_index.txt").write_text(f"sea 0\nbeach {huge}\nsun ²\n")
+    r = RunReport()
+    (post,) = load_dataset("harrison", root, r, vocab_only=True)
+    assert post.hashtags == ["sea"] and r.counts["malformed_line"] == 2
+    (tmp_path / "emoji_val_text.txt").write_text("a #x\nb #y\nc #z\n")
+    (tmp_path / "emoji_val_labels.txt").write_text(f"{huge}\n²\n7\n")
+    posts = load_dataset("tweets", tmp_path / "emoji_val_text.txt", RunReport())
+    assert [p.meta.get("label") for p in posts] == [None, None, 7]
+    root = write_coco(tmp_path / "coco")
+    inst = json.loads((root / "annotations" / "instances_val2017.json").read_text())
+    inst["categories"].append({"id": huge, "name": "bowl", "supercategory": "kitchen"})
+    inst["annotations"].append({"image_id": 1, "category_id": huge})
+    (root / "annotations" / "instances_val2017.json").write_text(json.dumps(inst))
+    by_id = {p.id: p for p in load_dataset("coco", root, RunReport(), check_images=False)}
+    assert "bowl" in by_id["1"].hashtags

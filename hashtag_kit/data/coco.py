@@ -85,7 +85,8 @@ def object_hashtags(counts: Counter, cats: dict, supercategories: bool = True) -
 
     def order(kv):  # by count, then numeric category id (ids are text here)
         cid = kv[0]
-        return (-kv[1], (0, int(cid)) if cid.lstrip("-").isdigit() else (1, cid))
+        numeric = cid.lstrip("-").isdecimal() and len(cid) < 19  # (int(): 4,300 digits at most)
+        return (-kv[1], (0, int(cid)) if numeric else (1, cid))
 
     for cid, _ in sorted(counts.items(), key=order):
         name, sup = cats[cid]

@@ -72,7 +72,8 @@ SPLIT_FILES = {
     "val": "Flickr_8k.devImages.txt",
     "test": "Flickr_8k.testImages.txt",
 }
-_LINE_RE = re.compile(r"^(?P<name>[^\s#]+)#(?P<n>\d+)(?:\s+(?P<caption>.*))?$")
+#: `name#N caption` (N of at most 9 digits: int() refuses more than 4,300)
+_LINE_RE = re.compile(r"^(?P<name>[^\s#]+)#(?P<n>\d{1,9})(?:\s+(?P<caption>.*))?$")
 IMAGE_DIR_NAMES = ("Flicker8k_Dataset", "Flickr8k_Dataset", "Images", "images")
 
 #: `load_flickr8k(tags=...)`: captions #1-#4 (default), all five captions, or no hashtags

@@ -40,7 +40,7 @@ def read_vocab(path: Path, report: RunReport) -> list[str]:
         parts = line.split()
         if not parts:
             continue
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or not parts[1].isdecimal() or len(parts[1]) > 9:  # int(): 4,300 digits
             report.skip("malformed_line", f"{path}:{lineno}", "expected '<tag> <index>'")
             continue
         entries.append((int(parts[1]), normalise_hashtag(parts[0])))

@@ -173,8 +173,9 @@ def load_tweets(
                 report.skip("post_without_content", f"{where} (post {pid})", "only hashtags")
                 continue
             meta = {"split": part, **meta}
-            if labels is not None and labels.get(lineno, "").strip().lstrip("-").isdigit():
-                meta["label"] = int(labels[lineno])
+            label = (labels or {}).get(lineno, "").strip()
+            if label.lstrip("-").isdecimal() and len(label) < 10:  # (int(): 4,300 digits at most)
+                meta["label"] = int(label)
             posts.append(Post(id=pid, hashtags=tags, text=text, meta=meta))
             if limit is not None and len(posts) >= limit:
                 return posts
