@@ -957,3 +957,18 @@ def test_numbers_of_over_4300_digits_are_malformed_not_a_traceback(tmp_path):
     (root / "annotations" / "instances_val2017.json").write_text(json.dumps(inst))
     by_id = {p.id: p for p in load_dataset("coco", root, RunReport(), check_images=False)}
     assert "bowl" in by_id["1"].hashtags
+
+
+def test_instaloader_metadata_over_the_text_limit_is_cut_and_counted(tmp_path):
+    """The shortcode and the owner went through clean_str without the report: cut unseen."""
+    from hashtag_kit.text import MAX_TEXT_CHARS
+
+    beach = tmp_path / "#beach"
+    beach.mkdir()
+    (beach / "2019-01-01_10-00-00_UTC.txt").write_text("Waves #beach")
+    node = {"shortcode": "s" * (MAX_TEXT_CHARS + 1), "owner": {"username": ["not", "text"]}}
+    (beach / "2019-01-01_10-00-00_UTC.json").write_text(json.dumps({"node": node}))
+    r = RunReport()
+    (post,) = load_dataset("instaloader", tmp_path, r)
+    assert post.id == "s" * MAX_TEXT_CHARS and post.user is None
+    assert r.notes == {"text_truncated": 1, "wrong_type": 1, "image_not_available": 1}

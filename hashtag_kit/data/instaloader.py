@@ -101,7 +101,8 @@ def load_instaloader(
                 report.skip("malformed_line", where, f"caption not UTF-8 ({e.reason})")
                 continue
             meta_node = _metadata(stem, report, where)
-            pid = clean_str(meta_node.get("shortcode")) or f"{folder.name}/{stem.name}"
+            default = f"{folder.name}/{stem.name}"
+            pid = clean_str(meta_node.get("shortcode"), report, where) or default
             label = f"{where} (post {pid})"
             if pid in seen:
                 report.skip("duplicate_id", label, "post saved twice; kept first")
@@ -126,7 +127,7 @@ def load_instaloader(
             if text is None:
                 report.note("empty_text", label, "caption is empty or only hashtags")
             owner = meta_node.get("owner") if isinstance(meta_node.get("owner"), dict) else {}
-            user = clean_str(owner.get("username") or owner.get("id"))
+            user = clean_str(owner.get("username") or owner.get("id"), report, label)
             seen.add(pid)
             meta = {"query": query, "images": images, "file": cap.name}
             image = images[0] if images else None
