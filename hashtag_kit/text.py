@@ -35,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import re
@@ -65,7 +66,9 @@ _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _SPACE_RE = re.compile(r"\s+")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _GAP = "\x00"  # marks where strip_hashtags removed a tag
-_GAP_BEFORE_PUNCT_RE = re.compile(r"\s*\x00[\s\x00]*(?=[,.!?;:)\]}\u2026])")
+#: a run of spaces and removed tags before punctuation (tried from the run's start only: from
+#: every position of it, 6,666 tags in a row took 1.2 s)
+_GAP_BEFORE_PUNCT_RE = re.compile(r"(?<![\s\x00])\s*\x00[\s\x00]*(?=[,.!?;:)\]}\u2026])")
 
 
 def _mark_class() -> str:
@@ -109,11 +112,12 @@ def hashtag_spans(text: str) -> list[HashtagSpan]:
         run_start = m.start(1)
         if start > 0 and text[start - 1] == "&":  # HTML entity such as &#39;
             continue
-        if urls:
-            if any(a <= start < b for a, b in urls):
+        if urls:  # bisected: a scan of every URL for each tag took 0.25 s for 20,000 characters
+            k = bisect.bisect_right(urls, (start,))  # urls[k - 1]: the last one starting before
+            if k and urls[k - 1][1] > start:
                 continue
             # a URL glued to a '#' (`#http://...`) is not part of the tag
-            end = min([end] + [a for a, _ in urls if run_start <= a < end])
+            end = min(end, urls[k][0]) if k < len(urls) else end
             if end == run_start:
                 continue
         spans.append(HashtagSpan(start, end, normalise_hashtag(text[run_start:end])))
