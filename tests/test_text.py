@@ -280,11 +280,12 @@ def test_clean_str_cuts_a_text_over_the_limit_at_a_word_and_counts_it():
     ]
 
 
-@pytest.mark.parametrize("unit, n", [("#a ", 20_000), ("www.a #b ", 40_000)])
+@pytest.mark.parametrize("unit, n", [("#a ", 60_000), ("www.a #b ", 120_000)])
 def test_tags_of_a_long_text_are_found_and_stripped_in_linear_time(unit, n):
     """Quadratic before: 6,667 tags in a row took strip_hashtags 1.2 s (its gap regex tried
     every position of the run), 4,444 URLs and tags hashtag_spans about 1 s (every URL checked
-    for every tag); a posts file of such captions took hours. Now a few milliseconds."""
+    for every tag); a posts file of such captions took hours. Now 40 ms at these lengths, where
+    the quadratic code took several seconds: the bound leaves a wide margin either way."""
     import time
 
     text = (unit * n)[:n]
@@ -292,16 +293,16 @@ def test_tags_of_a_long_text_are_found_and_stripped_in_linear_time(unit, n):
     stripped = T.strip_hashtags(text)
     took = time.perf_counter() - t0
     assert "#" not in stripped and stripped.count("www.a") == text.count("www.a")
-    assert took < 0.3, f"{took:.2f} s for {n:,} characters"
+    assert took < 0.5, f"{took:.2f} s for {n:,} characters"
 
 
 def test_a_long_run_of_hashes_is_read_in_linear_time():
     """The tag regex was tried from every '#' of a run, each try scanning to the run's end: a
-    caption of 20,000 "#" took 17 s, this test 3 s. Now a few milliseconds."""
+    caption of 20,000 "#" took 17 s. Now 5 ms."""
     import time
 
-    text = "#" * 6_000 + " #" * 3 + "##a"
+    text = "#" * 20_000 + " #" * 3 + "##a"
     t0 = time.perf_counter()
-    assert T.extract_hashtags(text) == ["a"] and T.strip_hashtags(text) == "#" * 6_000 + " # #"
+    assert T.extract_hashtags(text) == ["a"] and T.strip_hashtags(text) == "#" * 20_000 + " # #"
     took = time.perf_counter() - t0
-    assert took < 0.3, f"{took:.2f} s"
+    assert took < 0.5, f"{took:.2f} s"
