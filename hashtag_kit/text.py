@@ -62,6 +62,8 @@ _DROP_CHARS = _DROP_ZERO_WIDTH | {cp: None for cp in range(0xFE00, 0xFE10)}
 #: 1,562; Instagram allows 2,200): longer ones are cut by `clean_str` (USE multilingual v3 took
 #: 21 GB of memory and 2 minutes for one 6.2-million-character caption)
 MAX_TEXT_CHARS = 20_000
+#: the most words such a text holds: the longest caption a decoder is asked for, or a run records
+MAX_TEXT_WORDS = MAX_TEXT_CHARS // 2
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _SPACE_RE = re.compile(r"\s+")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

@@ -32,6 +32,7 @@ from hashtag_kit.models.caption_decoder import (
 from hashtag_kit.report import RunReport
 from hashtag_kit.stage import STAGE_FORMAT_VERSION, load_stage, save_stage
 from hashtag_kit.testing import check_layer
+from hashtag_kit.text import MAX_TEXT_WORDS
 from hashtag_kit.vocabulary import END, SPECIAL_TOKENS, START, UNK
 
 RNG = np.random.default_rng(0)
@@ -174,6 +175,12 @@ def test_length_penalty_chooses_the_longer_caption_by_mean_word_score():
     for bad in (-0.5, float("nan")):
         with pytest.raises(ValueError, match="length_penalty must be a number >= 0"):
             beam(m, grid, 2, max_length=6, length_penalty=bad)
+    assert beam(m, grid, 2, max_length=MAX_TEXT_WORDS)[0] == [[5]]  # at the limit
+    # the beam holds (images, beams, max_length): 10**8 with 64 beams took 1.7 GB, then a
+    # TensorFlow traceback; 0 words is no caption
+    for bad in (MAX_TEXT_WORDS + 1, 0):
+        with pytest.raises(ValueError, match=f"^max_length must be from 1 to 10,000, got {bad:,}"):
+            beam(m, grid, 2, max_length=bad)
 
 
 def test_trigram_penalty_removes_repeated_trigrams():

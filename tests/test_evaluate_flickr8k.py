@@ -157,6 +157,17 @@ _BOGUS_OPTIONS = {
             "splits.json: split 'official' names 1 post(s) not in posts.jsonl (e.g. 'zzz.jpg')",
         ),
         ("02_encoder_decoder_hashtags/model_config.json", "[", "model_config.json: not a JSON"),
+        (  # a decoder's beam holds max_length steps: 10 million took 5 GB, then a traceback
+            "04_caption_decoder/metrics.json",
+            json.dumps({"extra": {"caption_training": {"max_caption_length": 10_001}}}),
+            "metrics.json: extra.caption_training.max_caption_length is 10,001, not a length in "
+            "words (1 to 10,000)",
+        ),
+        (
+            "03_attention_baseline/metrics.json",
+            json.dumps({"extra": {"max_len": 0}}),
+            "metrics.json: extra.max_len is 0, not a length in words",
+        ),
     ],
 )
 def test_damaged_run_files_are_one_line_errors_naming_the_file(

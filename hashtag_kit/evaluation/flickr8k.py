@@ -120,6 +120,7 @@ from hashtag_kit.run import (
     write_json,
 )
 from hashtag_kit.stage import IncompatibleRunError, load_stage
+from hashtag_kit.text import MAX_TEXT_WORDS
 
 #: bumped when a field of metrics.json changes meaning or goes away (new fields keep it)
 SCHEMA_VERSION = 1
@@ -353,7 +354,8 @@ def run_encoders(meta: dict, warnings: list[str] | None = None) -> dict:
 # -- captions ----------------------------------------------------------------------------------
 def _recorded(rd: RunDir, stage: str, keys: Sequence[str], default, kind: type = int):
     """A setting from a stage's metrics.json (`extra` then the nested `keys`), else `default`.
-    `kind` int takes whole numbers only; float takes any finite number.
+    `kind` int takes a length in words, 1 to `MAX_TEXT_WORDS` (else an EvaluationError naming
+    the file); float takes any finite number.
 
     Returns (value, where it came from)."""
     path = rd.path / stage / "metrics.json"
@@ -363,6 +365,11 @@ def _recorded(rd: RunDir, stage: str, keys: Sequence[str], default, kind: type =
             node = node.get(k) if isinstance(node, dict) else None
         number = isinstance(node, (float, int) if kind is float else int)
         if number and not isinstance(node, bool) and math.isfinite(node):
+            if kind is int and not 1 <= node <= MAX_TEXT_WORDS:
+                raise EvaluationError(
+                    f"{path}: extra.{'.'.join(keys)} is {node:,}, not a length in words "
+                    f"(1 to {MAX_TEXT_WORDS:,})"
+                )
             return kind(node), f"{stage}/metrics.json extra.{'.'.join(keys)}"
     return default, "notebook default (not recorded by the run)"
 
@@ -655,6 +662,16 @@ def evaluate_flickr8k(
         if folder.exists() and not folder.is_dir():
             raise EvaluationError(f"--out {out_dir}: {folder} is a file, not a folder")
     vocab, train_split, train_posts = _run_posts(rd)
+    max_length, max_length_from = _recorded(
+        rd, CAPTION, ("caption_training", "max_caption_length"), DEFAULT_MAX_CAPTION_LENGTH
+    )
+    att_len, att_len_from = _recorded(rd, ATTENTION, ("max_len",), DEFAULT_ATTENTION_MAX_LEN)
+    if length_penalty is None:
+        length_penalty, penalty_from = _recorded(
+            rd, CAPTION, ("length_penalty",), DEFAULT_LENGTH_PENALTY, kind=float
+        )
+    else:
+        penalty_from = "--length-penalty"
     report = RunReport()
 
     posts, counts, images_dir = load_split_posts(
@@ -696,16 +713,6 @@ def evaluate_flickr8k(
         image_fs, text_fs = image_fs.take(ids), text_fs.take(ids)
     counts["no_tag_in_vocab"] = sum(1 for p in posts if not p.hashtags)
     missing: dict[str, str] = {}
-    max_length, max_length_from = _recorded(
-        rd, CAPTION, ("caption_training", "max_caption_length"), DEFAULT_MAX_CAPTION_LENGTH
-    )
-    att_len, att_len_from = _recorded(rd, ATTENTION, ("max_len",), DEFAULT_ATTENTION_MAX_LEN)
-    if length_penalty is None:
-        length_penalty, penalty_from = _recorded(
-            rd, CAPTION, ("length_penalty",), DEFAULT_LENGTH_PENALTY, kind=float
-        )
-    else:
-        penalty_from = "--length-penalty"
 
     say("captions ...")
     captions, decoded = score_captions(

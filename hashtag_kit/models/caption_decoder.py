@@ -37,6 +37,7 @@ from keras import ops
 
 from hashtag_kit.decoding import beam_search, compiled, log_softmax64
 from hashtag_kit.layers.additive_attention import AdditiveAttention
+from hashtag_kit.text import MAX_TEXT_WORDS
 from hashtag_kit.vocabulary import END, START
 
 
@@ -417,7 +418,8 @@ def decode_captions(
         grid: (batch, regions, channels) image features.
         start_id, end_id: tokenizer ids of `<start>` / `<end>`.
         beam_width: hypotheses kept per image.
-        max_length: maximum words generated (not counting `<end>`).
+        max_length: maximum words generated (not counting `<end>`), at most
+            `hashtag_kit.text.MAX_TEXT_WORDS`.
         trigram_alpha: Melas-Kyriazi repetition penalty strength (0 = off; inf blocks).
         length_penalty: exponent of the length normalisation of the final choice.
         return_attention: collect the attention weights of the returned hypotheses.
@@ -430,6 +432,8 @@ def decode_captions(
     grid = np.asarray(grid, dtype="float32")
     if int(beam_width) < 1:
         raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+    if not 1 <= int(max_length) <= MAX_TEXT_WORDS:  # the beam holds (images, beams, max_length)
+        raise ValueError(f"max_length must be from 1 to {MAX_TEXT_WORDS:,}, got {max_length:,}")
     if not (math.isfinite(length_penalty) and length_penalty >= 0):  # NaN would pick beam 0
         raise ValueError(f"length_penalty must be a number >= 0, got {length_penalty!r}")
     key = (
