@@ -183,6 +183,18 @@ def test_bad_inputs_name_the_image():
     assert 0 < got["bleu1"] < 1
 
 
+def test_a_caption_over_the_word_limit_is_scored_on_its_first_words_with_a_warning():
+    """ROUGE-L and METEOR align every pair of words: 10,000-word captions took 170 s an image."""
+    m = cm.MAX_SCORED_WORDS
+    long, first = " ".join(["dog", "runs"] * m), " ".join(["dog", "runs"] * (m // 2))  # 2m, m
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # at the limit: no warning
+        at_limit = cm.score_captions({"a": [first]}, {"a": first}, use_java=False)
+    with pytest.warns(RuntimeWarning, match=f"^2 captions have more than {m:,} words: each is sc"):
+        cut = cm.score_captions({"a": [long]}, {"a": long}, use_java=False)
+    assert cut == at_limit and cut["rouge_l"] == 1.0
+
+
 def test_paragraph_scored_as_one_sequence():
     ref = {"p": "A boat is on the sea. The sky is orange. A bird flies."}
     cand = {"p": ["A boat is on the sea.", "The sky is orange."]}

@@ -16,6 +16,8 @@ Sentences are first tokenised with the Stanford PTB tokenizer (lower-cased, punc
 which needs Java, as METEOR does. Without Java (`shutil.which("java")` is None) a warning says so,
 METEOR is None, and a pure-Python tokenizer that mimics the PTB one is used; BLEU, ROUGE-L and
 CIDEr-D are still computed. SPICE stays off (its first use downloads Stanford CoreNLP models).
+A tokenised caption longer than `MAX_SCORED_WORDS` words is scored on its first ones, with a
+warning.
 
 A paragraph (Stanford image-paragraph, Krause et al. 2017) is scored as one sequence: its sentences
 are joined into one token string (`score_paragraphs`), as Krause et al. and Melas-Kyriazi et al.
@@ -41,6 +43,11 @@ from collections.abc import Mapping, Sequence
 from hashtag_kit.library_logs import held_back_stderr
 
 log = logging.getLogger("hashtag_kit")
+
+#: the words of a caption that are scored (the real datasets' longest reference has 303): ROUGE-L
+#: and METEOR align every pair of words, so a 10,000-word candidate and its five references took
+#: 170 s and 1.1 GB; a longer caption is scored on its first words, with a warning
+MAX_SCORED_WORDS = 1_000
 
 #: tokens the PTB tokenizer wrapper of pycocoevalcap removes after tokenising
 PUNCTUATIONS = frozenset(
@@ -206,6 +213,17 @@ def score_systems(
     flat = {f"c\x1f{n}\x1f{i}": [c] for n, (_, cands) in checked.items() for i, c in cands.items()}
     flat.update({f"r\x1f{i}": refs for i, refs in all_refs.items()})
     tokenized, tok_name = tokenize_captions(flat, use_java=java)
+    n_long = 0
+    for texts in tokenized.values():
+        for j, text in enumerate(texts):
+            words = text.split()
+            if len(words) > MAX_SCORED_WORDS:
+                texts[j], n_long = " ".join(words[:MAX_SCORED_WORDS]), n_long + 1
+    if n_long:
+        m = f"{MAX_SCORED_WORDS:,}"
+        msg = f"{n_long} captions have more than {m} words: each is scored on its first {m}"
+        warnings.warn(msg, RuntimeWarning, 2)
+        log.warning(msg)
 
     meteor_scorer = None
     if meteor and java:
