@@ -372,7 +372,8 @@ class Recommender:
         more = len(unknown) - 20
         return unknown, (
             f"{name} tags not in the model's vocabulary of {len(self.tokens)} (they cannot "
-            f"condition it): {', '.join(unknown[:20])}" + (f" and {more} more" if more > 0 else "")
+            f"condition it): {', '.join(f'{t:.80}' for t in unknown[:20])}"
+            + (f" and {more} more" if more > 0 else "")
         )
 
     def _history(self, user) -> tuple[list[int], str | None]:
@@ -381,7 +382,7 @@ class Recommender:
         ids = self.users.get(str(user))
         if ids is None:
             return [], (
-                f"user {user!r} is unknown to this model (not among its training users): "
+                f"user {user!r:.80} is unknown to this model (not among its training users): "
                 "cold-start fallback, recommendations are not personalised"
             )
         return ids, None

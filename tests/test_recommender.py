@@ -824,6 +824,20 @@ def test_a_caption_over_the_limit_is_cut_and_noted(run_dir):
     assert report.examples["text_truncated"][0].startswith("post long: ")
 
 
+def test_notes_show_at_most_80_characters_of_a_user_id_or_tag(run_dir):
+    """A 5-million-character user id was a 5 MB note and a 5 MB log line per request."""
+    encoders = {"image_encoder": MeanColourEncoder(), "text_encoder": KeywordEncoder()}
+    rec = Recommender.load(run_dir, **encoders)
+    out = rec.recommend(text="dog", user="u" * 81, existing=["x" * 81] * 2 + ["y" * 81], k=1)
+    assert out.notes == [
+        "existing tags not in the model's vocabulary of "
+        f"{len(rec.tokens)} (they cannot condition it): {'x' * 80}, {'y' * 80}",
+        f"user '{'u' * 79} is unknown to this model (not among its training users): "
+        "cold-start fallback, recommendations are not personalised",
+    ]
+    assert out.unknown == {"existing": ["x" * 81, "y" * 81]}  # in full, as given
+
+
 def test_a_runs_recorded_weights_are_never_loaded_only_the_users(tmp_path, monkeypatch):
     """The trust model: paths a run recorded are data, not something to load; the user's
     own `image_weights` / `use_v4` are used."""
