@@ -223,7 +223,8 @@ def clean_str(value, report: RunReport | None = None, where: str = "") -> str | 
     None, zero-width characters, BOM and control characters removed, whitespace collapsed, lone
     surrogates (invalid unicode from JSON escapes or a command line) replaced and counted in
     `report` as `invalid_unicode_replaced`; a text longer than `MAX_TEXT_CHARS` cut at the last
-    space before the limit (at the limit if it has none) and counted as `text_truncated`.
+    space before the limit (at the limit if it has none) and counted as `text_truncated` (only
+    the first 4 x `MAX_TEXT_CHARS` characters of a longer text are read at all).
     A list or object where text belongs is None, counted as `wrong_type` (never its Python
     repr as text).
 
@@ -239,6 +240,7 @@ def clean_str(value, report: RunReport | None = None, where: str = "") -> str | 
             report.note("wrong_type", where, f"a JSON {kind} where text was expected")
         return None
     s = value if isinstance(value, str) else str(value)
+    n, s = len(s), s[: 4 * MAX_TEXT_CHARS]  # every step copies: a huge text's start only
     try:
         s.encode("utf-8")
     except UnicodeEncodeError as e:
@@ -251,10 +253,10 @@ def clean_str(value, report: RunReport | None = None, where: str = "") -> str | 
     if _CONTROL_RE.search(s):
         s = _CONTROL_RE.sub(" ", s)
     s = " ".join(s.split())
-    if len(s) > MAX_TEXT_CHARS:
+    if len(s) > MAX_TEXT_CHARS or n > 4 * MAX_TEXT_CHARS:
         cut = s[: MAX_TEXT_CHARS + 1].rsplit(" ", 1)[0][:MAX_TEXT_CHARS]
         if report is not None:
-            why = f"{len(s):,} characters cut to {len(cut):,} (at most {MAX_TEXT_CHARS:,} are read)"
+            why = f"{n:,} characters cut to {len(cut):,} (at most {MAX_TEXT_CHARS:,} are read)"
             report.note("text_truncated", where, why)
         s = cut
     return s or None

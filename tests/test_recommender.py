@@ -816,7 +816,7 @@ def test_a_caption_over_the_limit_is_cut_and_noted(run_dir):
     out = rec.recommend(text="dog " * MAX_TEXT_CHARS, k=1)
     assert out.tags == ["dog"]
     assert out.notes == [
-        f"text: {4 * MAX_TEXT_CHARS - 1:,} characters cut to 19,999 (at most 20,000 are read)"
+        f"text: {4 * MAX_TEXT_CHARS:,} characters cut to 19,999 (at most 20,000 are read)"
     ]
     report = RunReport()
     out = rec.recommend_batch([Post("long", text="coffee " * MAX_TEXT_CHARS)], k=1, report=report)

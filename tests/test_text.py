@@ -275,9 +275,31 @@ def test_clean_str_cuts_a_text_over_the_limit_at_a_word_and_counts_it():
     assert kept == ("ab " * (m // 3 + 1)).strip() and len(kept) == m  # a word ends at the limit
     assert r.notes["text_truncated"] == 2  # "post x", at the limit, is not counted
     assert r.examples["text_truncated"] == [
-        f"post 1: {4 * m - 1:,} characters cut to 19,999 (at most 20,000 are read)",
+        f"post 1: {4 * m:,} characters cut to 19,999 (at most 20,000 are read)",
         f"post 2: {m + 5:,} characters cut to 20,000 (at most 20,000 are read)",
     ]
+
+
+def test_clean_str_reads_only_the_start_of_a_huge_text():
+    """Each cleaning step copies the text, and splitting it lists every word: a 100-million-
+    character caption took clean_str 1.6 GB. Now it reads the first 4 x MAX_TEXT_CHARS."""
+    import tracemalloc
+
+    m, r = T.MAX_TEXT_CHARS, RunReport()
+    text = "ab \t" * 1_500_000  # 6 million characters, 1.5 million words
+    tracemalloc.start()
+    try:
+        kept = T.clean_str(text, r, "post big")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert kept == ("ab " * (m // 3 + 1)).strip()
+    assert r.examples["text_truncated"] == [
+        "post big: 6,000,000 characters cut to 20,000 (at most 20,000 are read)"
+    ]
+    assert peak < 5_000_000, f"{peak:,} bytes traced"  # every word listed: 93 MB
+    spaces = " " * (5 * m) + "tail"  # nothing in the part read: cut to nothing, still counted
+    assert T.clean_str(spaces, r, "post blank") is None and r.notes["text_truncated"] == 2
 
 
 @pytest.mark.parametrize("unit, n", [("#a ", 60_000), ("www.a #b ", 120_000)])
