@@ -230,6 +230,26 @@ def test_posts_csv(tmp_path):
     assert r.counts["post_without_content"] == 1
 
 
+def test_posts_csv_stops_at_a_quote_left_open_and_counts_the_rest(tmp_path):
+    """A quote left open swallows the lines after it until the field is over the csv module's
+    limit (131,072 characters); the reader then restarts inside the field, where a caption's
+    line can read as a post. The posts before it are kept, the rest of the file is counted."""
+    caption = "x" * 100 + "\n"
+    (tmp_path / "posts.csv").write_text(
+        "id,caption,hashtags\n1,Morning surf,surf\n"
+        '2,"open quote and a long caption,sea\n'
+        + caption * 1400
+        + "fake,a line of that caption,evil\n"
+        + caption * 20,
+        encoding="utf-8",
+    )
+    r = RunReport()
+    assert [p.id for p in load_dataset("posts", tmp_path, r)] == ["1"]
+    (example,) = r.examples["malformed_line"]
+    assert r.counts["malformed_line"] == 1 and "posts.csv:1301: CSV: field larger" in example
+    assert example.endswith("; the 123 lines after it are not read (a quote left open?)")
+
+
 def test_posts_csv_header_without_usable_columns(tmp_path):
     (tmp_path / "posts.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match=r"posts.csv: no usable column.*\['a', 'b'\]"):

@@ -153,7 +153,8 @@ def _csv_records(
             at[0] = lineno
             yield line
 
-    reader = csv.DictReader(lines(), delimiter=delimiter)
+    source = lines()
+    reader = csv.DictReader(source, delimiter=delimiter)
     rename = {str(col).strip().lower(): field for field, col in (columns or {}).items()}
     try:
         fieldnames = reader.fieldnames or []
@@ -177,9 +178,11 @@ def _csv_records(
             row = next(reader)
         except StopIteration:
             break
-        except csv.Error as e:  # e.g. a field over csv.field_size_limit(): that record only
-            report.skip("malformed_line", f"{path}:{at[0]}", f"CSV: {e}")
-            continue
+        except csv.Error as e:  # a field over csv.field_size_limit(): the reader would go on
+            where, rest = f"{path}:{at[0]}", sum(1 for _ in source)  # inside it: stop here
+            why = f"CSV: {e}; the {rest} lines after it are not read (a quote left open?)"
+            report.skip("malformed_line", where, why)
+            break
         where = f"{path}:{at[0]}"
         if None in row or any(v is None for v in row.values()):
             n = len(row) - (None in row) + len(row.get(None) or [])
