@@ -146,11 +146,11 @@ def _csv_records(
 ) -> Iterator[tuple[str, dict]]:
     if delimiter is None:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    at = [0, 0]  # the physical line the reader is at (bad lines are skipped before it), lines read
+    at = [0]  # the physical line the reader is at (bad lines are skipped before it)
 
     def lines():
         for lineno, line in iter_lines(path, report, keepends=True):
-            at[:] = lineno, at[1] + 1
+            at[0] = lineno
             yield line
 
     source = lines()
@@ -174,14 +174,14 @@ def _csv_records(
     if not has_id:
         report.note("ids_from_line_numbers", str(path), "no id column: ids are <file>:<line>")
     while True:
-        read = at[1]
+        read = reader.reader.line_num  # lines the csv reader took (DictReader's lags on errors)
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as e:  # a field over csv.field_size_limit(): that line only, unless
             where = f"{path}:{at[0]}"  # the field spans lines (quoted), where the reader would
-            if at[1] - read == 1:  # go on inside it (a caption's line read as a post): stop
+            if reader.reader.line_num - read == 1:  # go on inside it (a line read as a post)
                 report.skip("malformed_line", where, f"CSV: {e}")
                 continue
             rest = sum(1 for _ in source)
